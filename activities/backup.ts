@@ -1,0 +1,252 @@
+// Activities of the logical backup workflow: check, dump (the long one), copy to more repositories, clean up.
+import type pg from 'pg';
+import { execa } from 'execa';
+import { PgwardenError } from '../config/errors.js';
+import { databaseView } from '../config/load.js';
+import type { Config } from '../config/schema.js';
+import { resolvePassphrase } from '../config/secrets.js';
+import { PGWARDEN_VERSION } from '../config/version.js';
+import type { BackupKind, Progress } from '../workflows/messages.js';
+import { backupFolder, MANIFEST_FILE, readManifest, writeManifest, type BackupManifest, type StoredObjectEntry } from './catalog/manifest.js';
+import { COMPRESSION_NAME } from './pipeline/compress.js';
+import { CopyRowCounter } from './pipeline/count-rows.js';
+import { ENCRYPTION_SCHEME, keyFingerprint } from './pipeline/encrypt.js';
+import { ByteCounter, Sha256Meter } from './pipeline/measure.js';
+import { sealInto } from './pipeline/seal.js';
+import { pgTool } from './postgres/binaries.js';
+import { connect, libpqEnv, sourceEndpoint, withClient } from './postgres/connection.js';
+import { LOGICAL_FORMAT, planDumpStreams, startPgDump, toolFailure, type DumpStream } from './postgres/dump.js';
+import { databaseInfo, listTables, serverInfo } from './postgres/inventory.js';
+import { currentReporter, inParallel, reportEvery } from './progress.js';
+import { openRepository } from './storage/open.js';
+import { copyObject } from './storage/copy.js';
+
+export interface DumpLogicalInput {
+  database: string;
+  backupId: string;
+  kind: BackupKind;
+  /** The audit link written into the manifest. */
+  workflow: { namespace: string; workflowId: string; runId: string; startedAtMs: number };
+}
+
+export interface DumpLogicalOutput {
+  backupId: string;
+  repository: string;
+  rawBytes: number;
+  storedBytes: number;
+  tables: number;
+  rows: number;
+  dumpMs: number;
+  firstByteMs?: number;
+}
+
+export interface PreparedBackup {
+  repositories: string[];
+  serverVersion: string;
+}
+
+export function backupActivities(config: Config) {
+  return {
+    /** Fails fast, before anything is written, on what a person must fix: config, secrets, server, repositories. */
+    async prepareBackup(input: { database: string }): Promise<PreparedBackup> {
+      const db = databaseView(config, input.database);
+      resolvePassphrase(config);
+      const endpoint = sourceEndpoint(config, input.database);
+      const server = await withClient(endpoint, 'backup check', (client) => serverInfo(client));
+      await pgTool('pg_dump', server.major, config.postgres.binDir);
+      for (const name of db.repositories) await openRepository(config, name).check();
+      return { repositories: db.repositories, serverVersion: server.version };
+    },
+
+    async dumpLogical(input: DumpLogicalInput): Promise<DumpLogicalOutput> {
+      return dumpLogical(config, input);
+    },
+
+    /** Copies a finished backup into another repository, verifying every object; the manifest goes last. */
+    async replicateBackup(input: { database: string; backupId: string; from: string; to: string }): Promise<void> {
+      const from = openRepository(config, input.from);
+      const to = openRepository(config, input.to);
+      const folder = backupFolder(input.database, 'logical', input.backupId);
+      const manifest = await readManifest(from, folder);
+      if (!manifest) throw new PgwardenError('NotFound', `Backup ${input.backupId} has no manifest in repository "${input.from}": nothing to copy.`);
+      if (await readManifest(to, folder)) return; // copied by an earlier attempt
+      await to.abortIncompleteWrites(folder);
+      const reporter = currentReporter();
+      let done = 0;
+      const stop = reportEvery(reporter, () => ({ phase: `copying to ${input.to}`, bytesDone: done, bytesTotal: manifest.storedBytes }));
+      try {
+        for (const object of manifest.objects) {
+          await copyObject(from, to, { key: `${folder}${object.name}`, sha256: object.sha256, storedBytes: object.storedBytes }, reporter.signal);
+          done += object.storedBytes;
+        }
+        await writeManifest(to, folder, manifest);
+      } finally {
+        stop();
+      }
+    },
+
+    /** After a failed backup: removes its objects (unless a manifest made it complete) and unfinished uploads. */
+    async discardIncompleteBackup(input: { database: string; backupId: string; repositories: string[] }): Promise<{ removed: number }> {
+      let removed = 0;
+      const folder = backupFolder(input.database, 'logical', input.backupId);
+      for (const name of input.repositories) {
+        const repo = openRepository(config, name);
+        removed += await repo.abortIncompleteWrites(folder);
+        if (await repo.head(`${folder}${MANIFEST_FILE}`)) continue;
+        const keys: string[] = [];
+        for await (const object of repo.list(folder)) keys.push(object.key);
+        await repo.delete(keys);
+        removed += keys.length;
+      }
+      return { removed };
+    },
+  };
+}
+
+async function dumpLogical(config: Config, input: DumpLogicalInput): Promise<DumpLogicalOutput> {
+  const started = Date.now();
+  const db = databaseView(config, input.database);
+  const repoName = db.repositories[0]!;
+  const repo = openRepository(config, repoName);
+  const folder = backupFolder(input.database, 'logical', input.backupId);
+  const reporter = currentReporter();
+
+  // A retry after the manifest was written: the backup is complete, do not dump it again.
+  const finished = await readManifest(repo, folder);
+  if (finished) return summarize(finished, repoName, Date.now() - started);
+  await repo.abortIncompleteWrites(folder); // what a crashed attempt left
+
+  const passphrase = resolvePassphrase(config);
+  const fingerprint = await keyFingerprint(passphrase);
+  const endpoint = sourceEndpoint(config, input.database);
+  const env = libpqEnv(endpoint);
+  const snapshotClient = await connect(endpoint, 'backup snapshot');
+  const abort = new AbortController();
+  const onCancel = () => abort.abort(reporter.signal?.reason);
+  reporter.signal?.addEventListener('abort', onCancel, { once: true });
+
+  const counters: Array<{ raw: ByteCounter; stored?: Sha256Meter }> = [];
+  let streamsDone = 0;
+  let streams: DumpStream[] = [];
+  let estimatedBytes = 0;
+  const progress = (): Progress => ({
+    phase: streams.length === 0 ? 'planning' : streamsDone < streams.length ? 'dumping' : 'writing manifest',
+    bytesDone: counters.reduce((sum, c) => sum + c.raw.bytes, 0),
+    bytesTotal: estimatedBytes || undefined,
+    storedBytes: counters.reduce((sum, c) => sum + (c.stored?.bytes ?? 0), 0),
+    itemsDone: streamsDone,
+    itemsTotal: streams.length,
+  });
+  const stopReporting = reportEvery(reporter, progress);
+
+  try {
+    await snapshotClient.query('BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY');
+    const server = await serverInfo(snapshotClient);
+    const source = await databaseInfo(snapshotClient);
+    const tables = await listTables(snapshotClient);
+    await lockTables(snapshotClient, tables.map((t) => t.name));
+    const snapshot = (await snapshotClient.query<{ s: string }>('SELECT pg_export_snapshot() AS s')).rows[0]!.s;
+    const pgDump = await pgTool('pg_dump', server.major, config.postgres.binDir);
+    const pgDumpVersion = execa(pgDump, ['--version']).then((r) => r.stdout.replace(/^pg_dump \(PostgreSQL\) /, ''));
+
+    streams = planDumpStreams(tables, config.backup.splitTableMiB * 1024 * 1024);
+    estimatedBytes = tables.reduce((sum, t) => sum + t.bytes, 0);
+    const settings = { compression: { level: config.backup.compressionLevel, threads: config.backup.compressionThreads }, passphrase };
+    const rowsByTable = new Map<string, number>();
+
+    // Largest first, so the longest stream starts at once; schema streams are small and go first anyway.
+    const order = [...streams].sort((a, b) => (a.role === 'pre-data' ? -1 : b.role === 'pre-data' ? 1 : b.estimatedBytes - a.estimatedBytes));
+    const stored = await inParallel(order, config.backup.jobs, async (stream) => {
+      const raw = new ByteCounter();
+      const counter: { raw: ByteCounter; stored?: Sha256Meter } = { raw };
+      counters.push(counter);
+      const rows = stream.format === 'plain' ? new CopyRowCounter() : undefined;
+      const dump = startPgDump(pgDump, stream, snapshot, env, abort.signal);
+      try {
+        const sealed = await sealInto(repo, `${folder}${stream.name}.zst.gpg`, dump.output, settings, {
+          taps: rows ? [raw, rows] : [raw],
+          signal: abort.signal,
+          onMeter: (meter) => (counter.stored = meter),
+        });
+        for (const [table, count] of rows?.rows ?? []) rowsByTable.set(table, count);
+        streamsDone += 1;
+        const entry: StoredObjectEntry = {
+          name: `${stream.name}.zst.gpg`,
+          role: stream.role,
+          format: stream.format,
+          rawBytes: raw.bytes,
+          storedBytes: sealed.storedBytes,
+          sha256: sealed.sha256,
+        };
+        if (stream.role === 'data') entry.tables = rows ? [...rows.rows.keys()] : stream.tables;
+        return entry;
+      } catch (error) {
+        abort.abort(error);
+        const result = await dump.child.catch((e: unknown) => e);
+        throw result instanceof Error && (result as { exitCode?: number }).exitCode ? toolFailure('pg_dump', `database "${input.database}" (${stream.name})`, result) : error;
+      }
+    });
+
+    const objects = streams.map((s) => stored[order.indexOf(s)]!);
+    const manifest: BackupManifest = {
+      manifestVersion: 1,
+      id: input.backupId,
+      database: input.database,
+      kind: input.kind,
+      type: 'logical',
+      format: LOGICAL_FORMAT,
+      tool: { name: 'pgwarden', version: PGWARDEN_VERSION, pgDump: await pgDumpVersion },
+      server: { version: server.version, versionNum: server.versionNum, systemIdentifier: server.systemIdentifier },
+      source,
+      startedAt: new Date(started).toISOString(),
+      finishedAt: new Date().toISOString(),
+      rawBytes: objects.reduce((sum, o) => sum + o.rawBytes, 0),
+      storedBytes: objects.reduce((sum, o) => sum + o.storedBytes, 0),
+      compression: { algorithm: COMPRESSION_NAME, level: config.backup.compressionLevel },
+      encryption: { scheme: ENCRYPTION_SCHEME, keyFingerprint: fingerprint },
+      objects,
+      tables: Object.fromEntries([...rowsByTable.entries()].sort(([a], [b]) => a.localeCompare(b))),
+      temporal: { namespace: input.workflow.namespace, workflowId: input.workflow.workflowId, runId: input.workflow.runId },
+    };
+    await writeManifest(repo, folder, manifest);
+    const output = summarize(manifest, repoName, Date.now() - started);
+    const firstByteAt = Math.min(...counters.map((c) => c.raw.firstByteAt ?? Infinity));
+    if (Number.isFinite(firstByteAt)) output.firstByteMs = firstByteAt - input.workflow.startedAtMs;
+    return output;
+  } finally {
+    stopReporting();
+    reporter.signal?.removeEventListener('abort', onCancel);
+    await snapshotClient.query('ROLLBACK').catch(() => undefined);
+    await snapshotClient.end().catch(() => undefined);
+  }
+}
+
+/** ACCESS SHARE locks, held to the end: nobody drops or rewrites a table while its pieces are dumped. */
+async function lockTables(client: pg.Client, tables: string[]): Promise<void> {
+  if (tables.length === 0) return;
+  await client.query(`SET LOCAL lock_timeout = '5min'`);
+  try {
+    for (let i = 0; i < tables.length; i += 500) {
+      await client.query(`LOCK TABLE ${tables.slice(i, i + 500).join(', ')} IN ACCESS SHARE MODE`);
+    }
+  } catch (error) {
+    throw new PgwardenError(
+      'Failed',
+      `Could not lock the tables for a consistent dump within 5 minutes: ${(error as Error).message}. A long-running schema change may hold them; try again after it.`,
+      { cause: error, retryable: true },
+    );
+  }
+}
+
+function summarize(manifest: BackupManifest, repository: string, dumpMs: number): DumpLogicalOutput {
+  const counts = Object.values(manifest.tables);
+  return {
+    backupId: manifest.id,
+    repository,
+    rawBytes: manifest.rawBytes,
+    storedBytes: manifest.storedBytes,
+    tables: counts.length,
+    rows: counts.reduce((sum, n) => sum + n, 0),
+    dumpMs,
+  };
+}

@@ -1,0 +1,79 @@
+// manifest.json: written last, it is what makes a backup exist, and all a restore needs to know.
+import { z } from 'zod';
+import { PgwardenError } from '../../config/errors.js';
+import type { Repository } from '../storage/repository.js';
+
+export const MANIFEST_FILE = 'manifest.json';
+
+const StoredObjectEntry = z.object({
+  name: z.string(), // file name inside the backup's folder
+  role: z.enum(['pre-data', 'data', 'post-data', 'base', 'wal']),
+  format: z.string(), // "custom", "plain", "tar"
+  rawBytes: z.number(), // before compression and encryption
+  storedBytes: z.number(),
+  sha256: z.string().regex(/^[0-9a-f]{64}$/),
+  tables: z.array(z.string()).optional(), // tables whose data the object holds (data objects)
+});
+export type StoredObjectEntry = z.infer<typeof StoredObjectEntry>;
+
+export const BackupManifest = z.object({
+  manifestVersion: z.literal(1),
+  id: z.string(),
+  database: z.string(),
+  kind: z.string(),
+  type: z.enum(['logical', 'base']),
+  format: z.string(), // "pgwarden-logical-v1"
+  tool: z.object({ name: z.literal('pgwarden'), version: z.string(), pgDump: z.string().optional() }),
+  server: z.object({ version: z.string(), versionNum: z.number(), systemIdentifier: z.string() }),
+  source: z.object({ name: z.string(), encoding: z.string(), collate: z.string(), ctype: z.string() }).optional(),
+  startedAt: z.string(),
+  finishedAt: z.string(),
+  rawBytes: z.number(),
+  storedBytes: z.number(),
+  compression: z.object({ algorithm: z.string(), level: z.number() }),
+  encryption: z.object({ scheme: z.string(), keyFingerprint: z.string() }),
+  objects: z.array(StoredObjectEntry),
+  /** Rows per table as dumped (counted in the stream), keyed by qualified name. */
+  tables: z.record(z.string(), z.number()),
+  temporal: z.object({ namespace: z.string(), workflowId: z.string(), runId: z.string() }).optional(),
+  base: z
+    .object({
+      startLsn: z.string(),
+      stopLsn: z.string(),
+      timeline: z.number(),
+      startWal: z.string(),
+      stopWal: z.string(),
+      startTime: z.string(),
+      stopTime: z.string(),
+    })
+    .optional(),
+});
+export type BackupManifest = z.infer<typeof BackupManifest>;
+
+/** "<database>/<type>/<backupId>/": where a backup's objects live in a repository. */
+export function backupFolder(database: string, type: 'logical' | 'base', backupId: string): string {
+  return `${database}/${type}/${backupId}/`;
+}
+
+export async function readManifest(repo: Repository, folder: string): Promise<BackupManifest | undefined> {
+  const bytes = await repo.getBytes(`${folder}${MANIFEST_FILE}`);
+  if (!bytes) return undefined;
+  let json: unknown;
+  try {
+    json = JSON.parse(bytes.toString('utf8'));
+  } catch (error) {
+    throw new PgwardenError('Integrity', `${folder}${MANIFEST_FILE} in repository "${repo.name}" is not valid JSON: the backup cannot be trusted.`, { cause: error });
+  }
+  const parsed = BackupManifest.safeParse(json);
+  if (!parsed.success) {
+    throw new PgwardenError(
+      'Integrity',
+      `${folder}${MANIFEST_FILE} in repository "${repo.name}" does not match the manifest format (${parsed.error.issues[0]?.path.join('.')}: ${parsed.error.issues[0]?.message}).`,
+    );
+  }
+  return parsed.data;
+}
+
+export async function writeManifest(repo: Repository, folder: string, manifest: BackupManifest): Promise<void> {
+  await repo.putBytes(`${folder}${MANIFEST_FILE}`, Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`));
+}

@@ -1,0 +1,61 @@
+// A pass-through filter that hashes (sha256) and counts the bytes that flow through it.
+import { createHash, type Hash } from 'node:crypto';
+import { Transform, type TransformCallback } from 'node:stream';
+
+export class Sha256Meter extends Transform {
+  private readonly hash: Hash = createHash('sha256');
+  private total = 0;
+  private digest: string | undefined;
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.hash.update(chunk);
+    this.total += chunk.length;
+    callback(null, chunk);
+  }
+
+  /** Bytes seen so far (progress reports read this while data flows). */
+  get bytes(): number {
+    return this.total;
+  }
+
+  /** The hex sha256 of everything that passed; only after the stream ended. */
+  get sha256(): string {
+    if (this.digest === undefined) this.digest = this.hash.digest('hex');
+    return this.digest;
+  }
+}
+
+/** Counts bytes only: for progress on the uncompressed side, where a hash would be wasted work. */
+export class ByteCounter extends Transform {
+  private total = 0;
+  /** When the first byte passed (ms since epoch), if one did. */
+  firstByteAt: number | undefined;
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    if (this.total === 0) this.firstByteAt = Date.now();
+    this.total += chunk.length;
+    callback(null, chunk);
+  }
+
+  get bytes(): number {
+    return this.total;
+  }
+}
+
+/**
+ * Hashes like Sha256Meter and, at the end, fails the stream unless size and sha256 are what was expected:
+ * whatever reads through it never sees a clean end of a corrupt or truncated object.
+ */
+export class VerifyingMeter extends Sha256Meter {
+  constructor(
+    private readonly expected: { sha256: string; storedBytes: number },
+    private readonly corrupt: (meter: VerifyingMeter) => Error,
+  ) {
+    super();
+  }
+
+  override _flush(callback: TransformCallback): void {
+    if (this.bytes !== this.expected.storedBytes || this.sha256 !== this.expected.sha256) callback(this.corrupt(this));
+    else callback();
+  }
+}

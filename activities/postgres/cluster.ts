@@ -1,0 +1,142 @@
+// A PostgreSQL cluster in a directory of ours: created with initdb or from a base backup, started on a free
+// port, stopped. As root it runs as an unprivileged OS user, because PostgreSQL refuses to run as root.
+import { chownSync, existsSync, mkdirSync, readdirSync, writeFileSync, appendFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { PgwardenError } from '../../config/errors.js';
+
+export interface OsUser {
+  name: string;
+  uid: number;
+  gid: number;
+  home: string;
+}
+
+/** The OS user that clusters run as: ourselves, or `name` (created if missing) when we are root. */
+export async function clusterUser(name: string): Promise<OsUser | undefined> {
+  if (process.getuid?.() !== 0) return undefined;
+  let id = await execa('id', ['-u', name], { reject: false });
+  if (id.exitCode !== 0) {
+    const made = await execa('useradd', ['--system', '--create-home', '--shell', '/bin/bash', name], { reject: false });
+    if (made.exitCode !== 0 && !/already exists/.test(made.stderr)) {
+      throw new PgwardenError('Config', `PostgreSQL cannot run as root and OS user "${name}" could not be created: ${made.stderr.trim()}. Create it (useradd --system ${name}).`);
+    }
+    id = await execa('id', ['-u', name]);
+  }
+  const gid = await execa('id', ['-g', name]);
+  const entry = await execa('getent', ['passwd', name]);
+  const home = entry.stdout.split(':')[5] || '/tmp';
+  return { name, uid: Number(id.stdout.trim()), gid: Number(gid.stdout.trim()), home };
+}
+
+/** A TCP port nobody listens on right now. */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+export interface ClusterOptions {
+  dataDir: string;
+  binDir: string; // the server's bin directory (initdb, pg_ctl, postgres): must match the data's major version
+  port: number;
+  user?: OsUser;
+  logFile?: string;
+}
+
+export class LocalCluster {
+  constructor(readonly options: ClusterOptions) {}
+
+  get port(): number {
+    return this.options.port;
+  }
+
+  get dataDir(): string {
+    return this.options.dataDir;
+  }
+
+  get logFile(): string {
+    return this.options.logFile ?? join(this.options.dataDir, 'pgwarden-server.log');
+  }
+
+  /** Runs a server binary as the cluster's user. */
+  async run(tool: string, args: string[], options: { env?: Record<string, string>; reject?: boolean } = {}) {
+    const command = join(this.options.binDir, tool);
+    const user = this.options.user;
+    const env = { ...options.env, LC_ALL: 'C.UTF-8', LANG: 'C.UTF-8' };
+    if (!user) return execa(command, args, { env, reject: options.reject ?? true, stdin: 'ignore' });
+    const envArgs = Object.entries(env).map(([k, v]) => `${k}=${v}`);
+    return execa('runuser', ['-u', user.name, '--', 'env', ...envArgs, command, ...args], { reject: options.reject ?? true, stdin: 'ignore', cwd: '/' });
+  }
+
+  /** Hands `path` (recursively) to the cluster's user, so the server may read and write it. */
+  own(path: string): void {
+    const user = this.options.user;
+    if (!user) return;
+    const walk = (p: string) => {
+      chownSync(p, user.uid, user.gid);
+      if (!existsSync(p)) return;
+      try {
+        for (const entry of readdirSync(p, { withFileTypes: true })) {
+          const child = join(p, entry.name);
+          if (entry.isDirectory()) walk(child);
+          else chownSync(child, user.uid, user.gid);
+        }
+      } catch {
+        /* a file, not a directory */
+      }
+    };
+    walk(path);
+  }
+
+  /** initdb with scram passwords; the superuser is `superuser` with `password`. */
+  async init(superuser: string, password: string, extraConf: string[] = []): Promise<void> {
+    mkdirSync(this.options.dataDir, { recursive: true, mode: 0o700 });
+    const pwfile = join(this.options.dataDir, '..', `.pwfile-${this.options.port}`);
+    writeFileSync(pwfile, `${password}\n`, { mode: 0o600 });
+    this.own(this.options.dataDir);
+    this.own(pwfile);
+    try {
+      await this.run('initdb', ['-D', this.options.dataDir, '-U', superuser, `--pwfile=${pwfile}`, '--auth=scram-sha-256', '--encoding=UTF8', '--locale=C.UTF-8', '--no-instructions']);
+    } finally {
+      await execa('rm', ['-f', pwfile]);
+    }
+    this.configure([
+      `port = ${this.options.port}`,
+      `listen_addresses = '127.0.0.1'`,
+      `unix_socket_directories = '${this.options.dataDir}'`,
+      'fsync = on',
+      ...extraConf,
+    ]);
+  }
+
+  /** Appends settings to postgresql.auto.conf-style include: the last setting wins. */
+  configure(lines: string[]): void {
+    const conf = join(this.options.dataDir, 'postgresql.conf');
+    appendFileSync(conf, `\n# pgwarden\n${lines.join('\n')}\n`);
+    this.own(conf);
+  }
+
+  async start(timeoutSeconds = 600): Promise<void> {
+    const result = await this.run('pg_ctl', ['-D', this.options.dataDir, '-l', this.logFile, '-w', '-t', String(timeoutSeconds), '-o', `-p ${this.options.port}`, 'start'], { reject: false });
+    if (result.exitCode !== 0) {
+      const { stdout: tail } = await execa('tail', ['-n', '20', this.logFile], { reject: false });
+      throw new PgwardenError('Failed', `PostgreSQL in ${this.options.dataDir} did not start on port ${this.options.port}:\n${result.stderr || result.stdout}\n${tail}`);
+    }
+  }
+
+  async stop(mode: 'fast' | 'immediate' = 'fast'): Promise<void> {
+    if (!existsSync(join(this.options.dataDir, 'postmaster.pid'))) return;
+    await this.run('pg_ctl', ['-D', this.options.dataDir, '-m', mode, '-w', 'stop'], { reject: false });
+  }
+
+  url(user: string, password: string, database: string): string {
+    return `postgresql://${encodeURIComponent(user)}:${encodeURIComponent(password)}@127.0.0.1:${this.options.port}/${encodeURIComponent(database)}`;
+  }
+}

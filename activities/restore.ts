@@ -1,0 +1,301 @@
+// Activities of the logical restore workflow: plan and check, load into a staging database and verify it,
+// then give it the target's name. Nothing existing is touched before a verified copy is in place.
+import { PgwardenError } from '../config/errors.js';
+import { databaseView } from '../config/load.js';
+import type { Config } from '../config/schema.js';
+import { resolvePassphrase } from '../config/secrets.js';
+import type { Progress, TableCheck } from '../workflows/messages.js';
+import { findBackup } from './catalog/list.js';
+import { backupFolder, readManifest, type BackupManifest, type StoredObjectEntry } from './catalog/manifest.js';
+import { keyFingerprint } from './pipeline/encrypt.js';
+import type { Sha256Meter } from './pipeline/measure.js';
+import { mostTelling, unsealInto } from './pipeline/seal.js';
+import { pgTool } from './postgres/binaries.js';
+import { connect, quoteIdent, restoreEndpoint, withDatabase } from './postgres/connection.js';
+import { toolFailure } from './postgres/dump.js';
+import { countRows, serverInfo } from './postgres/inventory.js';
+import { checkDatabaseName, connectMaintenance, databaseExists, dropDatabase, startPgRestore, startPsql, type Loader } from './postgres/load.js';
+import { currentReporter, inParallel, reportEvery } from './progress.js';
+import { openRepository } from './storage/open.js';
+
+export interface PlanRestoreInput {
+  database: string;
+  backup: string;
+  target: string;
+  replaceExisting?: string;
+  repository?: string;
+  /** Makes the staging name unique to this workflow run. */
+  runId: string;
+}
+
+export interface RestorePlan {
+  backupId: string;
+  repository: string;
+  staging: string;
+  targetExists: boolean;
+  server: string;
+  tables: number;
+  storedBytes: number;
+  rtoMs?: number;
+}
+
+export interface RestoreLogicalInput {
+  database: string;
+  backupId: string;
+  repository: string;
+  staging: string;
+  noOwner: boolean;
+  /** Written as the database's comment: where it came from, for whoever finds it later. */
+  provenance: string;
+}
+
+export interface RestoreLogicalOutput {
+  checks: TableCheck[];
+  mismatches: TableCheck[];
+  restoreMs: number;
+}
+
+export interface PublishInput {
+  database: string;
+  staging: string;
+  target: string;
+  replaceExisting?: string;
+  /** Suffix of the name the replaced database keeps ("20261125T031500Z"). */
+  keepSuffix: string;
+}
+
+export function restoreActivities(config: Config) {
+  return {
+    async planRestore(input: PlanRestoreInput): Promise<RestorePlan> {
+      const db = databaseView(config, input.database);
+      checkDatabaseName(input.target, '--into');
+      if (input.replaceExisting !== undefined && input.replaceExisting !== input.target) {
+        throw new PgwardenError(
+          'Usage',
+          `--replace-existing must repeat the target database's name exactly ("${input.target}"), got "${input.replaceExisting}": nothing was changed.`,
+        );
+      }
+      const repository = input.repository ?? db.repositories[0]!;
+      if (!db.repositories.includes(repository)) {
+        throw new PgwardenError('Config', `Database "${input.database}" is not backed up to repository "${repository}" (it uses ${db.repositories.join(', ')}).`);
+      }
+      const repo = openRepository(config, repository);
+      const manifest = await findBackup(repo, input.database, 'logical', input.backup);
+      await checkPassphrase(config, manifest);
+
+      const endpoint = restoreEndpoint(config, input.database);
+      const client = await connectMaintenance(endpoint, 'restore check');
+      try {
+        const server = await serverInfo(client);
+        const dumpMajor = Math.floor(manifest.server.versionNum / 10_000);
+        if (server.major < dumpMajor) {
+          throw new PgwardenError(
+            'Refused',
+            `Backup ${manifest.id} comes from PostgreSQL ${manifest.server.version} but ${endpoint.display} runs ${server.version}: restore into PostgreSQL ${dumpMajor} or newer.`,
+          );
+        }
+        await pgTool('pg_restore', Math.max(server.major, dumpMajor), config.postgres.binDir);
+        const { rows } = await client.query<{ may: boolean; who: string }>(
+          'SELECT (rolcreatedb OR rolsuper) AS may, rolname AS who FROM pg_roles WHERE rolname = current_user',
+        );
+        if (!rows[0]?.may) {
+          throw new PgwardenError('Config', `User "${rows[0]?.who}" on ${endpoint.display} may not create databases: grant CREATEDB, or restore with a user that may.`);
+        }
+        const targetExists = await databaseExists(client, input.target);
+        if (targetExists && input.replaceExisting !== input.target) {
+          throw new PgwardenError(
+            'Refused',
+            `Database "${input.target}" already exists on ${endpoint.display}: nothing was changed. Restore into a new name (--into ${input.target}_restored), ` +
+              `or replace it with --replace-existing ${input.target} (the current one is kept under another name).`,
+          );
+        }
+        return {
+          backupId: manifest.id,
+          repository,
+          staging: stagingName(input.target, input.runId),
+          targetExists,
+          server: endpoint.display,
+          tables: Object.keys(manifest.tables).length,
+          storedBytes: manifest.storedBytes,
+          ...(db.rtoMs !== undefined ? { rtoMs: db.rtoMs } : {}),
+        };
+      } finally {
+        await client.end().catch(() => undefined);
+      }
+    },
+
+    async restoreLogical(input: RestoreLogicalInput): Promise<RestoreLogicalOutput> {
+      return restoreLogical(config, input);
+    },
+
+    /** Gives the verified staging database the target's name; a replaced database is renamed, never dropped. */
+    async publishRestore(input: PublishInput): Promise<{ previousDatabaseKeptAs?: string }> {
+      const endpoint = restoreEndpoint(config, input.database);
+      const client = await connectMaintenance(endpoint, 'restore publish');
+      try {
+        const stagingExists = await databaseExists(client, input.staging);
+        const targetExists = await databaseExists(client, input.target);
+        const keptAs = `${input.target.slice(0, 40)}_before_${input.keepSuffix}`;
+        if (!stagingExists) {
+          // A retry after the renames went through: the target is the restored database.
+          if (targetExists && (await databaseExists(client, keptAs))) return { previousDatabaseKeptAs: keptAs };
+          if (targetExists && input.replaceExisting === undefined) return {};
+          throw new PgwardenError('Failed', `The restored staging database "${input.staging}" has disappeared before it was renamed to "${input.target}": run the restore again.`);
+        }
+        let previousDatabaseKeptAs: string | undefined;
+        if (targetExists) {
+          if (input.replaceExisting !== input.target) {
+            throw new PgwardenError('Refused', `Database "${input.target}" appeared on ${endpoint.display} during the restore: the restored copy stays as "${input.staging}".`);
+          }
+          await client.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()`, [input.target]);
+          await client.query(`ALTER DATABASE ${quoteIdent(input.target)} RENAME TO ${quoteIdent(keptAs)}`);
+          previousDatabaseKeptAs = keptAs;
+        }
+        await client.query(`ALTER DATABASE ${quoteIdent(input.staging)} RENAME TO ${quoteIdent(input.target)}`);
+        return previousDatabaseKeptAs ? { previousDatabaseKeptAs } : {};
+      } finally {
+        await client.end().catch(() => undefined);
+      }
+    },
+
+    /** Compensation: removes a staging database that a failed or cancelled restore left. */
+    async dropStagingDatabase(input: { database: string; staging: string }): Promise<void> {
+      if (!input.staging.includes('_pgwrestore_')) throw new PgwardenError('Failed', `Refusing to drop "${input.staging}": not a pgwarden staging database.`);
+      const client = await connectMaintenance(restoreEndpoint(config, input.database), 'restore cleanup');
+      try {
+        await dropDatabase(client, input.staging);
+      } finally {
+        await client.end().catch(() => undefined);
+      }
+    },
+  };
+}
+
+/** "<target>_pgwrestore_<8 chars of the run id>": unique per run, recognisable, within 63 bytes. */
+export function stagingName(target: string, runId: string): string {
+  return `${target.slice(0, 40)}_pgwrestore_${runId.replace(/-/g, '').slice(0, 8)}`;
+}
+
+async function checkPassphrase(config: Config, manifest: BackupManifest): Promise<void> {
+  const fingerprint = await keyFingerprint(resolvePassphrase(config));
+  if (fingerprint !== manifest.encryption.keyFingerprint) {
+    const source = 'passphraseEnv' in config.encryption ? `environment variable ${config.encryption.passphraseEnv}` : `file ${config.encryption.passphraseFile}`;
+    throw new PgwardenError(
+      'Integrity',
+      `The passphrase in ${source} is not the one backup ${manifest.id} was encrypted with (key fingerprint ${manifest.encryption.keyFingerprint}, yours ${fingerprint}). ` +
+        'Set the passphrase that was in use when the backup was made.',
+    );
+  }
+}
+
+async function restoreLogical(config: Config, input: RestoreLogicalInput): Promise<RestoreLogicalOutput> {
+  const started = Date.now();
+  const repo = openRepository(config, input.repository);
+  const folder = backupFolder(input.database, 'logical', input.backupId);
+  const manifest = await readManifest(repo, folder);
+  if (!manifest) throw new PgwardenError('NotFound', `Backup ${input.backupId} of "${input.database}" has no manifest in repository "${input.repository}".`);
+  const passphrase = resolvePassphrase(config);
+  const server = restoreEndpoint(config, input.database);
+  const staging = withDatabase(server, input.staging);
+  const reporter = currentReporter();
+  const abort = new AbortController();
+  const onCancel = () => abort.abort(reporter.signal?.reason);
+  reporter.signal?.addEventListener('abort', onCancel, { once: true });
+
+  const meters: Sha256Meter[] = [];
+  let phase = 'creating database';
+  let objectsDone = 0;
+  const stopReporting = reportEvery(reporter, (): Progress => ({
+    phase,
+    bytesDone: meters.reduce((sum, m) => sum + m.bytes, 0),
+    bytesTotal: manifest.storedBytes,
+    itemsDone: objectsDone,
+    itemsTotal: manifest.objects.length,
+  }));
+
+  const maintenance = await connectMaintenance(server, 'restore');
+  let succeeded = false;
+  try {
+    const major = (await serverInfo(maintenance)).major;
+    const dumpMajor = Math.floor(manifest.server.versionNum / 10_000);
+    const pgRestore = await pgTool('pg_restore', Math.max(major, dumpMajor), config.postgres.binDir);
+    const psql = await pgTool('psql', Math.max(major, dumpMajor), config.postgres.binDir);
+
+    await dropDatabase(maintenance, input.staging); // left by an earlier attempt of this run
+    await createLike(maintenance, input.staging, manifest, input.provenance);
+
+    const load = async (object: StoredObjectEntry, loader: Loader, tool: string) => {
+      const flow = unsealInto(repo, { key: `${folder}${object.name}`, sha256: object.sha256, storedBytes: object.storedBytes }, passphrase, loader.stdin, {
+        signal: abort.signal,
+        onMeter: (meter) => meters.push(meter),
+      });
+      const [streamed, exited] = await Promise.allSettled([flow, loader.child]);
+      if (streamed.status === 'rejected' || exited.status === 'rejected') {
+        abort.abort();
+        const flowError = streamed.status === 'rejected' ? streamed.reason : undefined;
+        const toolError = exited.status === 'rejected' ? toolFailure(tool, `${object.name} of backup ${manifest.id}`, exited.reason) : undefined;
+        throw flowError instanceof PgwardenError ? flowError : mostTelling(toolError, flowError);
+      }
+      objectsDone += 1;
+    };
+
+    const byRole = (role: StoredObjectEntry['role']) => manifest.objects.filter((o) => o.role === role);
+    phase = 'restoring schema';
+    for (const object of byRole('pre-data')) await load(object, startPgRestore(pgRestore, staging, { noOwner: input.noOwner }, abort.signal), 'pg_restore');
+    phase = 'loading data';
+    const data = byRole('data').sort((a, b) => b.rawBytes - a.rawBytes);
+    await inParallel(data, config.backup.jobs, (object) => load(object, startPsql(psql, staging, abort.signal), 'psql'));
+    phase = 'building indexes and constraints';
+    for (const object of byRole('post-data')) await load(object, startPgRestore(pgRestore, staging, { noOwner: input.noOwner }, abort.signal), 'pg_restore');
+
+    phase = 'verifying row counts';
+    const clients = await Promise.all(Array.from({ length: Math.max(1, config.backup.jobs) }, () => connect(staging, 'restore verify')));
+    let checks: TableCheck[];
+    try {
+      const tables = Object.keys(manifest.tables);
+      const actual = await countRows(clients, tables);
+      checks = tables.map((table) => ({ table, expected: manifest.tables[table]!, actual: actual.get(table) ?? -1 }));
+      phase = 'analyzing';
+      await clients[0]!.query('ANALYZE');
+    } finally {
+      await Promise.all(clients.map((c) => c.end().catch(() => undefined)));
+    }
+    const mismatches = checks.filter((c) => c.expected !== c.actual);
+    if (mismatches.length > 0) {
+      throw new PgwardenError(
+        'Integrity',
+        `Restored row counts differ from backup ${manifest.id}'s manifest in ${mismatches.length} table(s): ` +
+          mismatches.slice(0, 5).map((m) => `${m.table} expected ${m.expected}, got ${m.actual}`).join('; ') +
+          '. The restored copy was discarded; nothing else was changed.',
+      );
+    }
+    succeeded = true;
+    return { checks, mismatches, restoreMs: Date.now() - started };
+  } finally {
+    stopReporting();
+    reporter.signal?.removeEventListener('abort', onCancel);
+    if (!succeeded) await dropDatabase(maintenance, input.staging).catch(() => undefined);
+    await maintenance.end().catch(() => undefined);
+  }
+}
+
+/** CREATE DATABASE with the source's encoding and collation, falling back to the server's when it lacks them. */
+async function createLike(client: import('pg').Client, name: string, manifest: BackupManifest, provenance: string): Promise<void> {
+  const source = manifest.source;
+  const literal = (text: string) => `'${text.replace(/'/g, "''")}'`;
+  const withLocale = source
+    ? ` ENCODING ${literal(source.encoding)} LC_COLLATE ${literal(source.collate)} LC_CTYPE ${literal(source.ctype)}`
+    : '';
+  try {
+    await client.query(`CREATE DATABASE ${quoteIdent(name)} TEMPLATE template0${withLocale}`);
+  } catch (error) {
+    if (!withLocale || !/locale|collation|encoding/i.test((error as Error).message)) throw error;
+    throw new PgwardenError(
+      'Refused',
+      `Cannot create "${name}" with the source database's encoding ${source!.encoding} and locale ${source!.collate}: ${(error as Error).message}. ` +
+        'Install that locale on the target server, or restore to a server that has it.',
+      { cause: error },
+    );
+  }
+  await client.query(`COMMENT ON DATABASE ${quoteIdent(name)} IS ${literal(provenance)}`);
+}

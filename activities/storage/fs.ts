@@ -1,0 +1,166 @@
+// A repository in a local (or mounted) directory: writes go to a temp file that is renamed when complete.
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile, access, constants } from 'node:fs/promises';
+import { dirname, join, relative, sep } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { PgwardenError } from '../../config/errors.js';
+import type { FsRepositorySettings } from '../../config/schema.js';
+import type { Repository, StoredObject } from './repository.js';
+
+const PARTIAL_MARK = '.pgwarden-partial-';
+
+export class FsRepository implements Repository {
+  readonly location: string;
+
+  constructor(
+    readonly name: string,
+    private readonly settings: FsRepositorySettings,
+  ) {
+    this.location = settings.path;
+  }
+
+  private path(key: string): string {
+    if (key.split('/').some((part) => part === '..')) throw new PgwardenError('Failed', `Refusing object key with "..": ${key}`);
+    return join(this.settings.path, ...key.split('/'));
+  }
+
+  async check(): Promise<void> {
+    try {
+      await mkdir(this.settings.path, { recursive: true });
+      await access(this.settings.path, constants.W_OK | constants.R_OK);
+    } catch (error) {
+      throw new PgwardenError(
+        'Config',
+        `Repository "${this.name}": cannot use directory ${this.settings.path} (${(error as Error).message}): create it and make it writable, or fix repositories.${this.name}.path.`,
+      );
+    }
+  }
+
+  async put(key: string, body: Readable, signal?: AbortSignal): Promise<void> {
+    const target = this.path(key);
+    await mkdir(dirname(target), { recursive: true });
+    const temp = `${target}${PARTIAL_MARK}${randomBytes(4).toString('hex')}`;
+    try {
+      await pipeline(body, createWriteStream(temp), { signal });
+      await syncFile(temp);
+      await rename(temp, target);
+    } catch (error) {
+      await rm(temp, { force: true });
+      throw error;
+    }
+  }
+
+  async putBytes(key: string, data: Buffer, options: { ifAbsent?: boolean } = {}): Promise<boolean> {
+    const target = this.path(key);
+    await mkdir(dirname(target), { recursive: true });
+    if (options.ifAbsent) {
+      try {
+        await writeFile(target, data, { flag: 'wx' });
+        await syncFile(target);
+        return true;
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
+        throw error;
+      }
+    }
+    const temp = `${target}${PARTIAL_MARK}${randomBytes(4).toString('hex')}`;
+    await writeFile(temp, data);
+    await syncFile(temp);
+    await rename(temp, target);
+    return true;
+  }
+
+  async get(key: string): Promise<Readable> {
+    const path = this.path(key);
+    try {
+      await access(path, constants.R_OK);
+    } catch {
+      throw new PgwardenError('NotFound', `Object ${key} not found in repository "${this.name}" (${this.location}).`);
+    }
+    return createReadStream(path, { highWaterMark: 1 << 20 });
+  }
+
+  async getBytes(key: string): Promise<Buffer | undefined> {
+    try {
+      return await readFile(this.path(key));
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw error;
+    }
+  }
+
+  async head(key: string): Promise<StoredObject | undefined> {
+    try {
+      const info = await stat(this.path(key));
+      return info.isFile() ? { key, size: info.size } : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  async *list(prefix: string): AsyncIterable<StoredObject> {
+    const folder = prefix.includes('/') ? prefix.slice(0, prefix.lastIndexOf('/')) : '';
+    const files = await walk(folder ? this.path(folder) : this.settings.path);
+    const keys = files
+      .map((file) => relative(this.settings.path, file).split(sep).join('/'))
+      .filter((key) => key.startsWith(prefix) && !key.includes(PARTIAL_MARK))
+      .sort();
+    for (const key of keys) {
+      const info = await stat(this.path(key)).catch(() => undefined); // deleted meanwhile: skip
+      if (info) yield { key, size: info.size };
+    }
+  }
+
+  async listFolders(prefix: string): Promise<string[]> {
+    const dir = this.path(prefix.replace(/\/$/, ''));
+    try {
+      const entries = await readdir(dir, { withFileTypes: true });
+      return entries
+        .filter((entry) => entry.isDirectory())
+        .map((entry) => `${prefix.replace(/\/?$/, '/')}${entry.name}/`.replace(/^\//, ''))
+        .sort();
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw error;
+    }
+  }
+
+  async delete(keys: string[]): Promise<void> {
+    for (const key of keys) await rm(this.path(key), { force: true });
+  }
+
+  async abortIncompleteWrites(prefix: string): Promise<number> {
+    const files = await walk(this.path(prefix.replace(/\/$/, '')));
+    const partial = files.filter((file) => file.includes(PARTIAL_MARK));
+    for (const file of partial) await rm(file, { force: true });
+    return partial.length;
+  }
+}
+
+async function syncFile(path: string): Promise<void> {
+  const handle = await open(path, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+async function walk(dir: string): Promise<string[]> {
+  let entries;
+  try {
+    entries = await readdir(dir, { withFileTypes: true });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT' || (error as NodeJS.ErrnoException).code === 'ENOTDIR') return [];
+    throw error;
+  }
+  const out: string[] = [];
+  for (const entry of entries) {
+    const full = join(dir, entry.name);
+    if (entry.isDirectory()) out.push(...(await walk(full)));
+    else if (entry.isFile()) out.push(full);
+  }
+  return out;
+}

@@ -1,0 +1,34 @@
+// The one interface every storage driver implements; callers never see S3 or the filesystem directly.
+import type { Readable } from 'node:stream';
+
+export interface StoredObject {
+  key: string; // relative to the repository's root (its prefix)
+  size: number;
+}
+
+export interface Repository {
+  /** The name from pgwarden.yaml. */
+  readonly name: string;
+  /** Where it is, for messages: "s3://bucket/prefix at https://endpoint" or "/var/backups/pgwarden". */
+  readonly location: string;
+  /** Fails with a message that says what to fix when the repository cannot be read and written. */
+  check(): Promise<void>;
+  /**
+   * Streams `body` into `key`. The object appears whole or not at all: a failed write leaves no object
+   * and no unfinished multipart upload behind. An existing object is replaced.
+   */
+  put(key: string, body: Readable, signal?: AbortSignal): Promise<void>;
+  /** Small objects (manifests, WAL history files). With ifAbsent, an existing object is left alone and false returned. */
+  putBytes(key: string, data: Buffer, options?: { ifAbsent?: boolean }): Promise<boolean>;
+  /** Throws a NotFound PgwardenError if the object does not exist. */
+  get(key: string, signal?: AbortSignal): Promise<Readable>;
+  getBytes(key: string): Promise<Buffer | undefined>;
+  head(key: string): Promise<StoredObject | undefined>;
+  /** Objects under `prefix`, in key order. */
+  list(prefix: string): AsyncIterable<StoredObject>;
+  /** The next path level under `prefix` ("a/b/" -> ["a/b/c/", …]), like `ls`. */
+  listFolders(prefix: string): Promise<string[]>;
+  delete(keys: string[]): Promise<void>;
+  /** Removes what failed writes under `prefix` left (multipart uploads, temp files); returns how many. */
+  abortIncompleteWrites(prefix: string): Promise<number>;
+}

@@ -1,0 +1,279 @@
+// A repository in an S3-compatible bucket (AWS S3, Backblaze B2, versitygw, MinIO …).
+import {
+  AbortMultipartUploadCommand,
+  DeleteObjectsCommand,
+  GetObjectCommand,
+  HeadBucketCommand,
+  HeadObjectCommand,
+  ListMultipartUploadsCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client,
+  type S3ClientConfig,
+} from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import type { Readable } from 'node:stream';
+import { PgwardenError } from '../../config/errors.js';
+import type { S3RepositorySettings } from '../../config/schema.js';
+import type { Repository, StoredObject } from './repository.js';
+
+export class S3Repository implements Repository {
+  readonly location: string;
+  private readonly client: S3Client;
+  private readonly root: string; // "prefix/" or ""
+
+  constructor(
+    readonly name: string,
+    private readonly settings: S3RepositorySettings,
+  ) {
+    this.root = settings.prefix ? `${settings.prefix}/` : '';
+    this.location = `s3://${settings.bucket}/${this.root}${settings.endpoint ? ` at ${settings.endpoint}` : ''}`;
+    const checksums = settings.requestChecksums === 'when_required' ? 'WHEN_REQUIRED' : 'WHEN_SUPPORTED';
+    const config: S3ClientConfig = {
+      region: settings.region,
+      forcePathStyle: settings.forcePathStyle,
+      requestChecksumCalculation: checksums,
+      responseChecksumValidation: checksums,
+      maxAttempts: 5,
+    };
+    if (settings.endpoint) config.endpoint = settings.endpoint;
+    if (settings.accessKeyIdEnv || settings.secretAccessKeyEnv) config.credentials = this.credentialsFromEnv();
+    this.client = new S3Client(config);
+  }
+
+  private credentialsFromEnv(): { accessKeyId: string; secretAccessKey: string } {
+    const read = (variable: string | undefined, what: string) => {
+      const value = variable ? process.env[variable] : undefined;
+      if (!variable || !value) {
+        throw new PgwardenError(
+          'Config',
+          `Repository "${this.name}": ${what} is not set${variable ? ` (environment variable ${variable})` : ` (repositories.${this.name}.${what === 'access key id' ? 'accessKeyIdEnv' : 'secretAccessKeyEnv'} is missing)`}: export it in the worker's environment.`,
+        );
+      }
+      return value;
+    };
+    return {
+      accessKeyId: read(this.settings.accessKeyIdEnv, 'access key id'),
+      secretAccessKey: read(this.settings.secretAccessKeyEnv, 'secret access key'),
+    };
+  }
+
+  private key(key: string): string {
+    return `${this.root}${key}`;
+  }
+
+  /** Turns SDK errors into messages that say what to fix. */
+  private explain(error: unknown, doing: string): PgwardenError {
+    if (error instanceof PgwardenError) return error;
+    const e = error as { name?: string; code?: string; message?: string; $metadata?: { httpStatusCode?: number } };
+    const status = e.$metadata?.httpStatusCode;
+    const where = `repository "${this.name}" (${this.location})`;
+    const name = e.name ?? e.code ?? 'Error';
+    if (name === 'NoSuchBucket' || (doing === 'check' && status === 404)) {
+      return new PgwardenError(
+        'NotFound',
+        `S3 bucket '${this.settings.bucket}' not found at ${this.settings.endpoint ?? 'AWS'}: create it or fix repositories.${this.name}.bucket.`,
+        { cause: error },
+      );
+    }
+    if (['InvalidAccessKeyId', 'SignatureDoesNotMatch', 'AccessDenied', 'InvalidToken', 'ExpiredToken', 'Forbidden', 'Unauthorized'].includes(name) || status === 403 || status === 401) {
+      const vars = [this.settings.accessKeyIdEnv, this.settings.secretAccessKeyEnv].filter(Boolean).join(' / ') || 'the default AWS credential chain';
+      return new PgwardenError(
+        'Config',
+        `S3 refused the credentials for ${where} while trying to ${doing} (${name}): check ${vars} and that the key may read and write bucket '${this.settings.bucket}'.`,
+        { cause: error },
+      );
+    }
+    if (['ECONNREFUSED', 'ENOTFOUND', 'ETIMEDOUT', 'ECONNRESET', 'EAI_AGAIN', 'TimeoutError'].includes(name) || ['ECONNREFUSED', 'ENOTFOUND', 'ETIMEDOUT', 'ECONNRESET', 'EAI_AGAIN'].includes(e.code ?? '')) {
+      return new PgwardenError('Unavailable', `Cannot reach ${where} to ${doing}: ${e.message ?? name}. Check the endpoint and the network.`, { cause: error });
+    }
+    return new PgwardenError('Failed', `S3 error for ${where} while trying to ${doing}: ${name}${e.message ? `: ${e.message}` : ''}.`, {
+      cause: error,
+      retryable: status === undefined || status >= 500,
+    });
+  }
+
+  async check(): Promise<void> {
+    try {
+      await this.client.send(new HeadBucketCommand({ Bucket: this.settings.bucket }));
+    } catch (error) {
+      throw this.explain(error, 'check');
+    }
+  }
+
+  async put(key: string, body: Readable, signal?: AbortSignal): Promise<void> {
+    const upload = new Upload({
+      client: this.client,
+      params: { Bucket: this.settings.bucket, Key: this.key(key), Body: body },
+      partSize: this.settings.partSizeMiB * 1024 * 1024,
+      queueSize: this.settings.uploadConcurrency,
+      leavePartsOnError: false, // a failed upload is aborted: no invisible parts keep costing money
+    });
+    const onAbort = () => void upload.abort().catch(() => undefined);
+    signal?.addEventListener('abort', onAbort, { once: true });
+    // An error in the source (pg_dump failed, say) must fail the upload, not end it early as a short object.
+    const sourceFailed = new Promise<never>((_, reject) => {
+      body.once('error', (error) => {
+        void upload.abort().catch(() => undefined);
+        reject(error);
+      });
+    });
+    try {
+      await Promise.race([upload.done(), sourceFailed]);
+    } catch (error) {
+      await upload.abort().catch(() => undefined);
+      if (body.errored) throw body.errored;
+      throw this.explain(error, `upload ${key}`);
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+    }
+  }
+
+  async putBytes(key: string, data: Buffer, options: { ifAbsent?: boolean } = {}): Promise<boolean> {
+    try {
+      if (options.ifAbsent && (await this.head(key))) return false;
+      await this.client.send(
+        new PutObjectCommand({
+          Bucket: this.settings.bucket,
+          Key: this.key(key),
+          Body: data,
+          ...(options.ifAbsent ? { IfNoneMatch: '*' } : {}),
+        }),
+      );
+      return true;
+    } catch (error) {
+      const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+      if (options.ifAbsent && (status === 412 || (error as Error).name === 'PreconditionFailed')) return false;
+      throw this.explain(error, `write ${key}`);
+    }
+  }
+
+  async get(key: string, signal?: AbortSignal): Promise<Readable> {
+    try {
+      const result = await this.client.send(new GetObjectCommand({ Bucket: this.settings.bucket, Key: this.key(key) }), {
+        abortSignal: signal,
+      });
+      return result.Body as Readable;
+    } catch (error) {
+      if ((error as Error).name === 'NoSuchKey') {
+        throw new PgwardenError('NotFound', `Object ${key} not found in repository "${this.name}" (${this.location}).`, { cause: error });
+      }
+      throw this.explain(error, `read ${key}`);
+    }
+  }
+
+  async getBytes(key: string): Promise<Buffer | undefined> {
+    try {
+      const result = await this.client.send(new GetObjectCommand({ Bucket: this.settings.bucket, Key: this.key(key) }));
+      return Buffer.from(await result.Body!.transformToByteArray());
+    } catch (error) {
+      if ((error as Error).name === 'NoSuchKey') return undefined;
+      throw this.explain(error, `read ${key}`);
+    }
+  }
+
+  async head(key: string): Promise<StoredObject | undefined> {
+    try {
+      const result = await this.client.send(new HeadObjectCommand({ Bucket: this.settings.bucket, Key: this.key(key) }));
+      return { key, size: result.ContentLength ?? 0 };
+    } catch (error) {
+      const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+      if ((error as Error).name === 'NotFound' || (error as Error).name === 'NoSuchKey' || status === 404) return undefined;
+      throw this.explain(error, `look up ${key}`);
+    }
+  }
+
+  async *list(prefix: string): AsyncIterable<StoredObject> {
+    let token: string | undefined;
+    do {
+      let page;
+      try {
+        page = await this.client.send(
+          new ListObjectsV2Command({ Bucket: this.settings.bucket, Prefix: this.key(prefix), ContinuationToken: token }),
+        );
+      } catch (error) {
+        throw this.explain(error, `list ${prefix}`);
+      }
+      for (const item of page.Contents ?? []) {
+        if (item.Key) yield { key: item.Key.slice(this.root.length), size: item.Size ?? 0 };
+      }
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token);
+  }
+
+  async listFolders(prefix: string): Promise<string[]> {
+    const folders: string[] = [];
+    let token: string | undefined;
+    const base = prefix.replace(/\/?$/, '/').replace(/^\/$/, '');
+    do {
+      let page;
+      try {
+        page = await this.client.send(
+          new ListObjectsV2Command({ Bucket: this.settings.bucket, Prefix: this.key(base), Delimiter: '/', ContinuationToken: token }),
+        );
+      } catch (error) {
+        throw this.explain(error, `list ${prefix}`);
+      }
+      for (const item of page.CommonPrefixes ?? []) if (item.Prefix) folders.push(item.Prefix.slice(this.root.length));
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token);
+    return folders.sort();
+  }
+
+  async delete(keys: string[]): Promise<void> {
+    for (let i = 0; i < keys.length; i += 1000) {
+      const batch = keys.slice(i, i + 1000);
+      try {
+        const result = await this.client.send(
+          new DeleteObjectsCommand({
+            Bucket: this.settings.bucket,
+            Delete: { Objects: batch.map((key) => ({ Key: this.key(key) })), Quiet: true },
+          }),
+        );
+        const failed = result.Errors ?? [];
+        if (failed.length > 0) {
+          throw new PgwardenError(
+            'Failed',
+            `Could not delete ${failed.length} object(s) from repository "${this.name}", first ${failed[0]?.Key}: ${failed[0]?.Code} ${failed[0]?.Message ?? ''}`,
+            { retryable: true },
+          );
+        }
+      } catch (error) {
+        throw this.explain(error, 'delete objects');
+      }
+    }
+  }
+
+  async abortIncompleteWrites(prefix: string): Promise<number> {
+    let aborted = 0;
+    let keyMarker: string | undefined;
+    let uploadIdMarker: string | undefined;
+    for (;;) {
+      let page;
+      try {
+        page = await this.client.send(
+          new ListMultipartUploadsCommand({
+            Bucket: this.settings.bucket,
+            Prefix: this.key(prefix),
+            KeyMarker: keyMarker,
+            UploadIdMarker: uploadIdMarker,
+          }),
+        );
+      } catch (error) {
+        throw this.explain(error, `list unfinished uploads under ${prefix}`);
+      }
+      for (const upload of page.Uploads ?? []) {
+        if (!upload.Key || !upload.UploadId) continue;
+        await this.client
+          .send(new AbortMultipartUploadCommand({ Bucket: this.settings.bucket, Key: upload.Key, UploadId: upload.UploadId }))
+          .catch((error: unknown) => {
+            if ((error as Error).name !== 'NoSuchUpload') throw this.explain(error, `abort upload of ${upload.Key}`);
+          });
+        aborted += 1;
+      }
+      if (!page.IsTruncated) return aborted;
+      keyMarker = page.NextKeyMarker;
+      uploadIdMarker = page.NextUploadIdMarker;
+    }
+  }
+}

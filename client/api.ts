@@ -1,0 +1,67 @@
+// The typed API that scripts import: start backups and restores through Temporal and wait for them.
+import { WorkflowExecutionAlreadyStartedError, type Client, type WorkflowHandleWithFirstExecutionRunId } from '@temporalio/client';
+import { PgwardenError } from '../config/errors.js';
+import { databaseView } from '../config/load.js';
+import type { Config } from '../config/schema.js';
+import {
+  backupWorkflowId,
+  restoreWorkflowId,
+  SEARCH_ATTRIBUTES,
+  type BackupInput,
+  type BackupResult,
+  type RestoreInput,
+  type RestoreResult,
+} from '../workflows/messages.js';
+import type { backupWorkflow, restoreWorkflow } from '../workflows/index.js';
+
+export type { BackupInput, BackupResult, RestoreInput, RestoreResult };
+
+export async function startBackup(client: Client, config: Config, input: BackupInput): Promise<WorkflowHandleWithFirstExecutionRunId<typeof backupWorkflow>> {
+  databaseView(config, input.database); // unknown database: fail here, not in the worker
+  const workflowId = backupWorkflowId(input.database);
+  try {
+    return await client.workflow.start<typeof backupWorkflow>('backupWorkflow', {
+      taskQueue: config.temporal.taskQueue,
+      workflowId,
+      args: [input],
+      typedSearchAttributes: [
+        { key: SEARCH_ATTRIBUTES.database, value: input.database },
+        { key: SEARCH_ATTRIBUTES.kind, value: input.kind },
+        { key: SEARCH_ATTRIBUTES.operation, value: 'backup' },
+      ],
+    });
+  } catch (error) {
+    if (error instanceof WorkflowExecutionAlreadyStartedError) {
+      throw new PgwardenError(
+        'Refused',
+        `A backup of "${input.database}" is already running (workflow ${workflowId}): two backups of one database never run at once. ` +
+          `Wait for it, or look at it: temporal workflow describe --workflow-id ${workflowId}.`,
+      );
+    }
+    throw error;
+  }
+}
+
+export async function startRestore(client: Client, config: Config, input: RestoreInput): Promise<WorkflowHandleWithFirstExecutionRunId<typeof restoreWorkflow>> {
+  databaseView(config, input.database);
+  const workflowId = restoreWorkflowId(input.database);
+  try {
+    return await client.workflow.start<typeof restoreWorkflow>('restoreWorkflow', {
+      taskQueue: config.temporal.taskQueue,
+      workflowId,
+      args: [input],
+      typedSearchAttributes: [
+        { key: SEARCH_ATTRIBUTES.database, value: input.database },
+        { key: SEARCH_ATTRIBUTES.operation, value: 'restore' },
+      ],
+    });
+  } catch (error) {
+    if (error instanceof WorkflowExecutionAlreadyStartedError) {
+      throw new PgwardenError(
+        'Refused',
+        `A restore of "${input.database}" is already running (workflow ${workflowId}): wait for it, or look at it: temporal workflow describe --workflow-id ${workflowId}.`,
+      );
+    }
+    throw error;
+  }
+}

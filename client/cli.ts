@@ -1,0 +1,96 @@
+#!/usr/bin/env node
+// The `pgwarden` command line: parses arguments, runs one command, exits with a documented code.
+import { Command, CommanderError, Option } from 'commander';
+import { DefaultLogger, Runtime } from '@temporalio/worker';
+import { EXIT_CODES, PgwardenError } from '../config/errors.js';
+import { PGWARDEN_VERSION } from '../config/version.js';
+import { BACKUP_KINDS } from '../workflows/messages.js';
+import { CommandContext } from './context.js';
+import { Output } from './output.js';
+
+type Action = (ctx: CommandContext, options: never) => Promise<void>;
+
+const program = new Command('pgwarden')
+  .description('Backup and recovery for PostgreSQL, as durable Temporal workflows.')
+  .version(PGWARDEN_VERSION)
+  .option('-c, --config <file>', 'configuration file (default: $PGWARDEN_CONFIG or ./pgwarden.yaml)')
+  .option('--json', 'print one JSON object on stdout (for scripts)', false)
+  .showHelpAfterError('(pgwarden --help lists the commands)')
+  .exitOverride();
+
+/** Runs a command module, lazily imported so `pgwarden --help` stays instant. */
+function run(load: () => Promise<Action>) {
+  return async (options: object, command: Command) => {
+    const globals = command.optsWithGlobals<{ config?: string; json: boolean }>();
+    const ctx = new CommandContext(new Output(globals.json), globals.config);
+    try {
+      const action = await load();
+      await action(ctx, options as never);
+      process.exitCode = EXIT_CODES.ok;
+    } catch (error) {
+      process.exitCode = ctx.out.failure(error);
+    }
+  };
+}
+
+program
+  .command('worker')
+  .description('run the worker: hosts pgwarden workflows and activities on the configured task queue')
+  .action(run(async () => (await import('./commands/worker.js')).workerCommand));
+
+program
+  .command('backup')
+  .description('back up a database now (logical: pg_dump, zstd, OpenPGP, upload) and wait for it')
+  .requiredOption('--db <name>', 'database name from pgwarden.yaml')
+  .addOption(new Option('--kind <kind>', 'what the backup is for (sets its retention)').choices([...BACKUP_KINDS]).default('manual'))
+  .option('--no-wait', 'start it and return at once')
+  .action(run(async () => (await import('./commands/backup.js')).backupCommand as Action));
+
+program
+  .command('restore')
+  .description('restore a backup into a NEW database, verify row counts, report the time against the RTO')
+  .requiredOption('--db <name>', 'database name from pgwarden.yaml whose backup to restore')
+  .requiredOption('--backup <id>', 'backup id (see `pgwarden backups list`) or "latest"')
+  .requiredOption('--into <newdb>', 'name of the database to create')
+  .option('--replace-existing <name>', 'replace an existing --into database: repeat its name; the old one is kept, renamed')
+  .option('--no-owner', 'do not restore object ownership (when the roles do not exist on the target server)')
+  .option('--repository <name>', "read from this repository instead of the database's first")
+  .option('--local', 'run the restore in this process, without Temporal (for when Temporal is down)', false)
+  .action(run(async () => (await import('./commands/restore.js')).restoreCommand as Action));
+
+const backups = program.command('backups').description('look at the backups a repository holds');
+backups
+  .command('list')
+  .description('list the complete backups of a database, newest last, with the RPO check')
+  .requiredOption('--db <name>', 'database name from pgwarden.yaml')
+  .option('--repository <name>', "list this repository instead of the database's first")
+  .action(run(async () => (await import('./commands/backups.js')).listBackupsCommand as Action));
+
+program
+  .command('demo')
+  .description('set up a local Temporal dev server, PostgreSQL with a Cartly-like database and a repository; back up and restore through Temporal')
+  .option('--dir <dir>', 'where the demo keeps its state', '.pgwarden/demo')
+  .option('--orders <n>', 'orders in the sample database (about 1 KB of data each, everything included)', (v) => Number(v), 100_000)
+  .option('--stop-after', 'stop Temporal and PostgreSQL at the end (they keep running by default, for the UI)', false)
+  .option('--stop', 'only stop the services an earlier demo left running', false)
+  .action(run(async () => (await import('./commands/demo.js')).demoCommand as Action));
+
+const configCommand = program.command('config').description('check pgwarden.yaml');
+configCommand
+  .command('check')
+  .description('validate the file, the secrets it names, and reach each database and repository')
+  .action(run(async () => (await import('./commands/config-check.js')).configCheckCommand as Action));
+
+// Temporal's Rust core logs to stderr; commands other than `worker` only want its warnings.
+const isWorker = process.argv.includes('worker');
+Runtime.install({ logger: new DefaultLogger((process.env.PGWARDEN_LOG_LEVEL as never) ?? (isWorker ? 'INFO' : 'WARN')) });
+
+try {
+  await program.parseAsync(process.argv);
+} catch (error) {
+  if (error instanceof CommanderError) {
+    process.exitCode = ['commander.helpDisplayed', 'commander.version', 'commander.help'].includes(error.code) ? 0 : EXIT_CODES.Usage;
+  } else {
+    process.exitCode = new Output(process.argv.includes('--json')).failure(error instanceof Error ? error : new PgwardenError('Failed', String(error)));
+  }
+}

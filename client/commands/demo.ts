@@ -1,0 +1,223 @@
+// pgwarden demo: the main job on an embedded default. A Temporal dev server (SQLite), a local PostgreSQL with a
+// Cartly-like database, a filesystem repository; one backup and one restore through Temporal, reported.
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { randomBytes, createHash } from 'node:crypto';
+import { join, resolve } from 'node:path';
+import { stringify } from 'yaml';
+import { clusterUser, freePort, LocalCluster } from '../../activities/postgres/cluster.js';
+import { serverBinDir } from '../../activities/postgres/binaries.js';
+import { withClient, pgEndpoint } from '../../activities/postgres/connection.js';
+import { tableFingerprints } from '../../activities/postgres/fingerprint.js';
+import { formatBytes, formatDuration } from '../../config/duration.js';
+import { PgwardenError } from '../../config/errors.js';
+import { loadConfig } from '../../config/load.js';
+import { connectClient, connectWorker, ensureSearchAttributes } from '../../worker/temporal.js';
+import { createWorker } from '../../worker/worker.js';
+import type { BackupResult, RestoreResult } from '../../workflows/messages.js';
+import { startBackup, startRestore } from '../api.js';
+import type { CommandContext } from '../context.js';
+import { CARTLY_SCHEMA, CARTLY_TABLES, cartlyDataStatements } from '../demo/cartly.js';
+import { startDevServer, temporalAnswers } from '../demo/devserver.js';
+import { describeBackup } from './backup.js';
+import { describeRestore } from './restore.js';
+import { waitFor } from '../watch.js';
+
+interface DemoState {
+  temporal?: { pid: number; address: string; ui: string };
+  postgres?: { dataDir: string; port: number; binDir: string; user?: string };
+}
+
+const DB_USER = 'cartly_owner';
+const DB_NAME = 'cartly';
+
+export async function demoCommand(ctx: CommandContext, options: { dir: string; orders: number; stop: boolean; stopAfter: boolean }): Promise<void> {
+  const dir = resolve(options.dir);
+  mkdirSync(dir, { recursive: true, mode: 0o755 });
+  const statePath = join(dir, 'state.json');
+  const state: DemoState = existsSync(statePath) ? JSON.parse(readFileSync(statePath, 'utf8')) : {};
+  const save = () => writeFileSync(statePath, `${JSON.stringify(state, null, 2)}\n`);
+  const say = (line: string) => ctx.out.info(line);
+
+  if (options.stop) {
+    await stopServices(state, say);
+    save();
+    ctx.out.result({ stopped: true }, () => 'Demo services stopped. Their data stays in ' + dir + ' (delete it to start afresh).');
+    return;
+  }
+
+  say(`pgwarden demo: state in ${dir}`);
+  const started = Date.now();
+
+  // 1. Temporal: reuse the demo's server if it still runs, else start one (7233/8233 when free).
+  let step = Date.now();
+  if (!state.temporal || !(await temporalAnswers(state.temporal.address))) {
+    const port = (await portFree(7233)) ? 7233 : await freePort();
+    const uiPort = (await portFree(8233)) ? 8233 : await freePort();
+    const server = await startDevServer({ dbFile: join(dir, 'temporal.db'), port, uiPort, logFile: join(dir, 'temporal.log'), detached: !options.stopAfter });
+    state.temporal = { pid: server.pid, address: server.address, ui: server.ui };
+    save();
+    say(`[1/5] Temporal dev server started at ${server.address} (SQLite ${join(dir, 'temporal.db')}, UI ${server.ui}) in ${formatDuration(Date.now() - step)}`);
+  } else {
+    say(`[1/5] Temporal dev server already running at ${state.temporal.address} (UI ${state.temporal.ui})`);
+  }
+
+  // 2. PostgreSQL with the Cartly-like database (created once, then reused).
+  step = Date.now();
+  const password = secretFile(join(dir, 'postgres-password'));
+  const cluster = await demoCluster(dir, state);
+  save();
+  const url = cluster.url(DB_USER, password, DB_NAME);
+  writeFileSync(join(dir, 'database-url'), `${url}\n`, { mode: 0o600 });
+  secretFile(join(dir, 'backup-passphrase'));
+  const loaded = await withClient(pgEndpoint(cluster.url(DB_USER, password, 'postgres'), 'demo'), 'demo', async (client) => {
+    const { rowCount } = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [DB_NAME]);
+    return (rowCount ?? 0) > 0;
+  }).catch(async (error: unknown) => {
+    if (!(error instanceof PgwardenError) || error.kind !== 'Config') throw error;
+    return false;
+  });
+  if (!loaded) {
+    say(`[2/5] PostgreSQL cluster on 127.0.0.1:${cluster.port}: loading the Cartly-like sample database (${options.orders.toLocaleString('en-US')} orders)…`);
+    await withClient(pgEndpoint(cluster.url(DB_USER, password, 'postgres'), 'demo'), 'demo', (c) => c.query(`CREATE DATABASE ${DB_NAME}`));
+    await withClient(pgEndpoint(url, 'demo'), 'demo load', async (client) => {
+      await client.query(CARTLY_SCHEMA);
+      for (const statement of cartlyDataStatements(options.orders)) await client.query(statement);
+    });
+  }
+  const size = await withClient(pgEndpoint(url, 'demo'), 'demo', async (c) => Number((await c.query(`SELECT pg_database_size(current_database()) AS s`)).rows[0].s));
+  say(`[2/5] PostgreSQL ${cluster.options.binDir.match(/\/(\d+)\/bin/)?.[1] ?? ''} on 127.0.0.1:${cluster.port}: database "${DB_NAME}", ${formatBytes(size)}${loaded ? '' : `, loaded in ${formatDuration(Date.now() - step)}`}`);
+
+  // 3. Configuration (secrets in files, never inline) and a worker in this process.
+  const configFile = join(dir, 'pgwarden.yaml');
+  writeFileSync(
+    configFile,
+    `# Written by \`pgwarden demo\`. Secrets live in files next to it (or in environment variables), never here.\n` +
+      stringify({
+        temporal: { address: state.temporal.address, namespace: 'default', taskQueue: 'pgwarden-demo', ui: state.temporal.ui },
+        encryption: { passphraseFile: join(dir, 'backup-passphrase') },
+        repositories: { local: { type: 'fs', path: join(dir, 'repository') } },
+        databases: { [DB_NAME]: { provider: 'postgres', environment: 'production', connection: { file: join(dir, 'database-url') }, repositories: ['local'] } },
+      }),
+  );
+  const config = loadConfig(configFile);
+  const client = await connectClient(config);
+  const warning = await ensureSearchAttributes(client, config.temporal.namespace);
+  if (warning) say(`warning: ${warning}`);
+  const connection = await connectWorker(config);
+  const worker = await createWorker(config, connection);
+  const running = worker.run();
+  say(`[3/5] Worker running on task queue "${config.temporal.taskQueue}"; config ${configFile}`);
+
+  let backup: BackupResult;
+  let restore: RestoreResult;
+  try {
+    // 4. Backup through Temporal.
+    const backupHandle = await startBackup(client, config, { database: DB_NAME, kind: 'manual' });
+    say(`[4/5] Backup: workflow ${backupHandle.workflowId}`);
+    backup = await waitFor<BackupResult>(backupHandle, (s) => ctx.out.progress(s));
+    say(describeBackup(backup).replace(/^/gm, '      '));
+
+    // 5. Restore it into a new database, through Temporal.
+    const target = `${DB_NAME}_restored_${new Date().toISOString().slice(11, 19).replace(/:/g, '')}`;
+    const restoreHandle = await startRestore(client, config, { database: DB_NAME, backup: backup.backupId, target });
+    say(`[5/5] Restore of ${backup.backupId} into "${target}": workflow ${restoreHandle.workflowId}`);
+    restore = await waitFor<RestoreResult>(restoreHandle, (s) => ctx.out.progress(s));
+    say(describeRestore(restore).replace(/^/gm, '      '));
+  } finally {
+    worker.shutdown();
+    await running.catch(() => undefined);
+    await connection.close();
+    await client.connection.close();
+  }
+
+  // The data itself, not only the counts: a fingerprint of every table, source against restore.
+  const tables = CARTLY_TABLES.map((t) => `public.${t}`);
+  const source = await withClient(pgEndpoint(url, 'demo'), 'demo verify', (c) => tableFingerprints(c, tables));
+  const restored = await withClient(pgEndpoint(cluster.url(DB_USER, password, restore.target), 'demo'), 'demo verify', (c) => tableFingerprints(c, tables));
+  const differing = tables.filter((t) => JSON.stringify(source.get(t)) !== JSON.stringify(restored.get(t)));
+
+  const historyLink = `${state.temporal.ui}/namespaces/default/workflows?query=${encodeURIComponent(`PgwardenDatabase="${DB_NAME}"`)}`;
+  const summary = {
+    backupId: backup.backupId,
+    databaseBytes: size,
+    dumpedBytes: backup.rawBytes,
+    storedBytes: backup.storedBytes,
+    backupMs: backup.durationMs,
+    restoreMs: restore.durationMs,
+    rtoMs: restore.rtoMs,
+    withinRto: restore.withinRto,
+    tables: restore.tables,
+    rows: restore.rows,
+    rowCountsMatch: restore.rowCountsMatch,
+    dataIdentical: differing.length === 0,
+    restoredInto: restore.target,
+    temporalUi: historyLink,
+    totalMs: Date.now() - started,
+  };
+  if (options.stopAfter) await stopServices(state, say);
+  save();
+  ctx.out.result(summary, () =>
+    [
+      '',
+      `Backup ${summary.backupId}: ${formatBytes(size)} database -> ${formatBytes(backup.storedBytes)} stored in ${formatDuration(backup.durationMs)}`,
+      `Restore into "${restore.target}": ${formatDuration(restore.durationMs)}, ${restore.withinRto ? 'within' : 'OVER'} the production RTO of ${formatDuration(restore.rtoMs ?? 0)}`,
+      `Row counts: ${restore.rowCountsMatch ? `all ${restore.tables} tables match (${restore.rows.toLocaleString('en-US')} rows)` : 'MISMATCH'}; ` +
+        `table contents: ${differing.length === 0 ? 'identical to the source (md5 of every row)' : `DIFFER in ${differing.join(', ')}`}`,
+      `Histories in the Temporal UI: ${historyLink}`,
+      options.stopAfter
+        ? 'Services stopped (--stop-after).'
+        : `Temporal and PostgreSQL keep running for you to look around; stop them with: npm run demo -- --stop`,
+      `Try the CLI: node dist/client/cli.js --config ${configFile} backups list --db ${DB_NAME}`,
+    ].join('\n'),
+  );
+  if (differing.length > 0 || !restore.rowCountsMatch) throw new PgwardenError('Integrity', `The restored database differs from the source in ${differing.join(', ')}.`);
+}
+
+async function demoCluster(dir: string, state: DemoState): Promise<LocalCluster> {
+  const user = await clusterUser(process.env.PGWARDEN_CLUSTER_USER ?? 'pgwarden');
+  const binDir = serverBinDir();
+  // As root the cluster runs as an unprivileged user, whose home it lives in (the checkout may not be readable to it).
+  const dataDir = state.postgres?.dataDir ?? (user ? join(user.home, `pgwarden-demo-${createHash('sha256').update(dir).digest('hex').slice(0, 8)}`, 'data') : join(dir, 'postgres'));
+  const port = state.postgres?.port ?? (await freePort());
+  const cluster = new LocalCluster({ dataDir, binDir, port, ...(user ? { user } : {}) });
+  if (!existsSync(join(dataDir, 'PG_VERSION'))) {
+    mkdirSync(join(dataDir, '..'), { recursive: true, mode: 0o755 });
+    cluster.own(join(dataDir, '..'));
+    await cluster.init(DB_USER, secretFile(join(dir, 'postgres-password')));
+  }
+  if (!existsSync(join(dataDir, 'postmaster.pid'))) await cluster.start();
+  state.postgres = { dataDir, port, binDir, ...(user ? { user: user.name } : {}) };
+  return cluster;
+}
+
+async function stopServices(state: DemoState, say: (line: string) => void): Promise<void> {
+  if (state.postgres) {
+    const user = state.postgres.user ? await clusterUser(state.postgres.user) : undefined;
+    await new LocalCluster({ dataDir: state.postgres.dataDir, binDir: state.postgres.binDir, port: state.postgres.port, ...(user ? { user } : {}) }).stop();
+    say(`PostgreSQL on port ${state.postgres.port} stopped`);
+  }
+  if (state.temporal) {
+    try {
+      process.kill(state.temporal.pid, 'SIGTERM');
+      say(`Temporal dev server (pid ${state.temporal.pid}) stopped`);
+    } catch {
+      /* already gone */
+    }
+    delete state.temporal;
+  }
+}
+
+/** A random secret kept in a file (mode 600), created on first use. */
+function secretFile(path: string): string {
+  if (!existsSync(path)) writeFileSync(path, `${randomBytes(24).toString('base64url')}\n`, { mode: 0o600 });
+  return readFileSync(path, 'utf8').trim();
+}
+
+async function portFree(port: number): Promise<boolean> {
+  const { createServer } = await import('node:net');
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
+}

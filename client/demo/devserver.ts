@@ -1,0 +1,72 @@
+// Starts `temporal server start-dev` (SQLite file) for the demo and the benchmark, and waits until it answers.
+import { openSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { Connection } from '@temporalio/client';
+import { PgwardenError } from '../../config/errors.js';
+import { SEARCH_ATTRIBUTES } from '../../workflows/messages.js';
+import { findTool } from './tools.js';
+
+export interface DevServerOptions {
+  dbFile: string;
+  port: number;
+  uiPort: number;
+  logFile: string;
+  /** Keep running after this process exits (the demo leaves it up so the UI link keeps working). */
+  detached: boolean;
+}
+
+export interface DevServer {
+  address: string;
+  ui: string;
+  pid: number;
+}
+
+export async function startDevServer(options: DevServerOptions): Promise<DevServer> {
+  const temporal = findTool('temporal');
+  const args = [
+    'server', 'start-dev',
+    '--db-filename', options.dbFile,
+    '--ip', '127.0.0.1',
+    '--port', String(options.port),
+    '--ui-port', String(options.uiPort),
+    '--log-level', 'error',
+    ...Object.values(SEARCH_ATTRIBUTES).flatMap((key) => ['--search-attribute', `${key.name}=Keyword`]),
+  ];
+  const log = openSync(options.logFile, 'a');
+  const child = spawn(temporal, args, { detached: options.detached, stdio: ['ignore', log, log] });
+  if (options.detached) child.unref();
+  const address = `127.0.0.1:${options.port}`;
+  let exited: number | null | undefined;
+  child.once('exit', (code) => (exited = code));
+  await waitForTemporal(address, 60_000, () => (exited !== undefined ? `temporal exited with code ${exited}; see ${options.logFile}` : undefined));
+  return { address, ui: `http://localhost:${options.uiPort}`, pid: child.pid! };
+}
+
+export async function waitForTemporal(address: string, timeoutMs: number, failed?: () => string | undefined): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  while (Date.now() < deadline) {
+    const reason = failed?.();
+    if (reason) throw new PgwardenError('Unavailable', `Temporal dev server did not start: ${reason}`);
+    try {
+      const connection = await Connection.connect({ address, connectTimeout: '1s' });
+      await connection.workflowService.getSystemInfo({});
+      await connection.close();
+      return;
+    } catch (error) {
+      lastError = error;
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+  }
+  throw new PgwardenError('Unavailable', `Temporal at ${address} did not answer within ${timeoutMs / 1000}s: ${(lastError as Error)?.message}`);
+}
+
+/** Whether something answers as Temporal at `address` right now. */
+export async function temporalAnswers(address: string): Promise<boolean> {
+  try {
+    await waitForTemporal(address, 1_500);
+    return true;
+  } catch {
+    return false;
+  }
+}

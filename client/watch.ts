@@ -1,0 +1,59 @@
+// Follows a running workflow: its activities' heartbeats become progress, its failure becomes a PgwardenError.
+import { defaultPayloadConverter } from '@temporalio/common';
+import { ApplicationFailure, TemporalFailure, WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
+import { isFailureKind, PgwardenError } from '../config/errors.js';
+import type { Progress } from '../workflows/messages.js';
+
+export interface ActivityStatus {
+  activity: string;
+  attempt: number;
+  progress?: Progress;
+  lastFailure?: string;
+}
+
+/** Waits for the result, calling `onStatus` about once a second with what the activities report. */
+export async function waitFor<T>(handle: WorkflowHandle, onStatus?: (status: ActivityStatus) => void, everyMs = 1_000): Promise<T> {
+  let done = false;
+  const poll = async () => {
+    while (!done && onStatus) {
+      try {
+        const description = await handle.describe();
+        for (const pending of description.raw.pendingActivities ?? []) {
+          const payload = pending.heartbeatDetails?.payloads?.[0];
+          const status: ActivityStatus = { activity: pending.activityType?.name ?? 'activity', attempt: pending.attempt ?? 1 };
+          if (payload) status.progress = defaultPayloadConverter.fromPayload<Progress>(payload);
+          if (pending.lastFailure?.message) status.lastFailure = pending.lastFailure.message;
+          if (!done) onStatus(status);
+        }
+      } catch {
+        /* progress is best effort; the result below is what counts */
+      }
+      await new Promise((resolve) => setTimeout(resolve, everyMs));
+    }
+  };
+  const polling = poll();
+  try {
+    return (await handle.result()) as T;
+  } catch (error) {
+    throw asPgwardenError(error);
+  } finally {
+    done = true;
+    await polling;
+  }
+}
+
+/** The innermost failure with a pgwarden kind decides the message and exit code. */
+export function asPgwardenError(error: unknown): unknown {
+  if (error instanceof PgwardenError) return error;
+  if (!(error instanceof WorkflowFailedError)) return error;
+  let cause: unknown = error.cause;
+  let best: ApplicationFailure | undefined;
+  let last: TemporalFailure | undefined;
+  while (cause instanceof TemporalFailure) {
+    last = cause;
+    if (cause instanceof ApplicationFailure && isFailureKind(cause.type)) best = cause;
+    cause = cause.cause;
+  }
+  if (best) return new PgwardenError(best.type as never, best.message);
+  return new PgwardenError('Failed', last?.message ?? error.message, { cause: error });
+}

@@ -1,0 +1,42 @@
+// Failure kinds shared by the CLI, the worker and activities: each has a documented exit code.
+
+/**
+ * Exit codes of every pgwarden command (README "Exit codes"). wal-fetch/wal-push follow
+ * PostgreSQL's archive conventions instead and document their own.
+ */
+export const EXIT_CODES = {
+  ok: 0,
+  Failed: 1, // the operation failed at run time; the message says where
+  Usage: 2, // wrong command-line arguments
+  Config: 3, // pgwarden.yaml invalid, unknown database or repository, a secret missing or refused
+  NotFound: 4, // backup id, bucket or object does not exist
+  Refused: 5, // refused for safety: target database exists, another backup of the database is running
+  Integrity: 6, // checksum mismatch, corrupted or truncated object, wrong passphrase, row counts differ
+  Unavailable: 7, // Temporal, PostgreSQL or storage cannot be reached (network, server down)
+} as const;
+
+export type FailureKind = Exclude<keyof typeof EXIT_CODES, 'ok'>;
+
+const KINDS = new Set<string>(Object.keys(EXIT_CODES));
+
+/** An error whose message says what happened and what to do, tagged with the kind that picks its exit code. */
+export class PgwardenError extends Error {
+  readonly kind: FailureKind;
+  /** Whether trying again without changing anything can help (network blips, a server restarting). */
+  readonly retryable: boolean;
+
+  constructor(kind: FailureKind, message: string, options: { retryable?: boolean; cause?: unknown } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = `Pgwarden${kind}Error`;
+    this.kind = kind;
+    this.retryable = options.retryable ?? kind === 'Unavailable';
+  }
+}
+
+export function isFailureKind(value: unknown): value is FailureKind {
+  return typeof value === 'string' && KINDS.has(value) && value !== 'ok';
+}
+
+export function exitCodeFor(kind: FailureKind): number {
+  return EXIT_CODES[kind];
+}

@@ -1,0 +1,183 @@
+// The zod schema of pgwarden.yaml: what may be written, the defaults, and the hint an error shows.
+import { z } from 'zod';
+import { parseDuration } from './duration.js';
+
+/** Names end up in object keys, workflow ids and database names: keep them boring. */
+const NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/;
+const ENV_VAR = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+const envVarName = (what: string) =>
+  z.string().regex(ENV_VAR, {
+    message: `must be the NAME of an environment variable that holds ${what} (for example B2_APP_KEY), never the value itself`,
+  });
+
+const duration = (example: string) =>
+  z
+    .union([z.string(), z.number()])
+    .transform((value, ctx) => {
+      const ms = typeof value === 'number' ? value * 1_000 : parseDuration(value);
+      if (ms === undefined || ms <= 0) {
+        ctx.addIssue({ code: 'custom', message: `"${value}" is not a duration: write it like "${example}" (units s, m, h, d, w)` });
+        return z.NEVER;
+      }
+      return ms;
+    });
+
+/** Where a secret comes from. Inline secrets are refused on purpose: config files end up in git. */
+export const SecretSource = z.union(
+  [
+    z.strictObject({ env: envVarName('the value') }),
+    z.strictObject({ file: z.string().min(1, 'must be the path of a file that holds the value') }),
+  ],
+  { error: 'must be { env: VAR_NAME } or { file: /path/to/secret }: secrets are never written into pgwarden.yaml' },
+);
+export type SecretSource = z.infer<typeof SecretSource>;
+
+export const Environment = z.enum(['production', 'staging', 'development'], {
+  error: 'must be production, staging or development',
+});
+export type Environment = z.infer<typeof Environment>;
+
+/** The runbook's table of targets: production < 1 h / < 24 h, staging < 4 h / < 1 week, development none. */
+export const DEFAULT_TARGETS: Record<Environment, { rtoMs?: number; rpoMs?: number }> = {
+  production: { rtoMs: 3_600_000, rpoMs: 86_400_000 },
+  staging: { rtoMs: 4 * 3_600_000, rpoMs: 7 * 86_400_000 },
+  development: {},
+};
+
+const PitrSettings = z.strictObject({
+  /** Repository that holds this database's WAL archive and base backups. */
+  repository: z.string().regex(NAME, { message: 'must name a repository declared under repositories:' }).optional(),
+  /** How long base backups (and the WAL they need) are kept: the PITR window. */
+  retention: duration('7d').default(7 * 86_400_000),
+  /** OS user that runs restored clusters when pgwarden runs as root (PostgreSQL refuses to run as root). */
+  runAs: z.string().min(1).default('postgres'),
+});
+
+export const DatabaseSettings = z.strictObject({
+  provider: z.literal('postgres', { error: 'must be "postgres" (the only provider so far)' }).default('postgres'),
+  connection: SecretSource,
+  /** Where restores go when it is not the server the backup came from (for example a staging server). */
+  restoreConnection: SecretSource.optional(),
+  environment: Environment.default('production'),
+  rto: duration('1h').optional(),
+  rpo: duration('24h').optional(),
+  /** Repositories that receive this database's backups; the first is where restores read from. */
+  repositories: z.array(z.string().regex(NAME, { message: 'must name a repository declared under repositories:' })).min(1).optional(),
+  pitr: PitrSettings.optional(),
+});
+
+const S3Repository = z.strictObject({
+  type: z.literal('s3'),
+  /** Omit for AWS S3; https://s3.<region>.backblazeb2.com for Backblaze B2; http://127.0.0.1:7070 for versitygw. */
+  endpoint: z.url({ message: 'must be a URL such as https://s3.eu-central-003.backblazeb2.com' }).optional(),
+  region: z.string().min(1).default('us-east-1'),
+  bucket: z.string().min(3, 'must be the bucket name'),
+  prefix: z
+    .string()
+    .default('')
+    .transform((p) => p.replace(/^\/+|\/+$/g, '')),
+  forcePathStyle: z.boolean().default(false),
+  accessKeyIdEnv: envVarName('the access key id').optional(),
+  secretAccessKeyEnv: envVarName('the secret access key').optional(),
+  /**
+   * The SDK adds CRC32 checksums to every request by default; Backblaze B2 has rejected those headers.
+   * "when_required" sends them only where S3 demands it (pgwarden still keeps a sha256 of every object).
+   */
+  requestChecksums: z.enum(['when_supported', 'when_required']).default('when_supported'),
+  partSizeMiB: z.number().int().min(5).max(512).default(16),
+  uploadConcurrency: z.number().int().min(1).max(64).default(4),
+});
+
+const FsRepository = z.strictObject({
+  type: z.literal('fs'),
+  path: z.string().min(1, 'must be a directory path such as /var/backups/pgwarden'),
+});
+
+export const RepositorySettings = z.discriminatedUnion('type', [S3Repository, FsRepository], {
+  error: 'needs type: s3 (with endpoint, bucket, …) or type: fs (with path)',
+});
+export type RepositorySettings = z.infer<typeof RepositorySettings>;
+export type S3RepositorySettings = z.infer<typeof S3Repository>;
+export type FsRepositorySettings = z.infer<typeof FsRepository>;
+
+export const ConfigSchema = z
+  .strictObject({
+    temporal: z
+      .strictObject({
+        address: z.string().min(1).default('localhost:7233'),
+        namespace: z.string().min(1).default('default'),
+        taskQueue: z.string().min(1).default('pgwarden'),
+        /** Temporal Cloud API key, from the environment. */
+        apiKeyEnv: envVarName('the Temporal API key').optional(),
+        tls: z.boolean().default(false),
+        /** Temporal UI address, for links in reports (the dev server's is http://localhost:8233). */
+        ui: z.url().optional(),
+      })
+      .prefault({}),
+    encryption: z
+      .union([
+        z.strictObject({ passphraseEnv: envVarName('the backup passphrase') }),
+        z.strictObject({ passphraseFile: z.string().min(1) }),
+      ], { error: 'must be { passphraseEnv: BACKUP_PASSPHRASE } or { passphraseFile: /run/secrets/backup-passphrase }' })
+      .default({ passphraseEnv: 'BACKUP_PASSPHRASE' }),
+    backup: z
+      .strictObject({
+        /** Parallel dump/restore streams per database (pg_dump/psql processes). */
+        jobs: z.number().int().min(1).max(32).default(2),
+        /** zstd level: 1 fastest … 19 smallest. */
+        compressionLevel: z.number().int().min(-5).max(19).default(3),
+        /** zstd worker threads per stream (0 = one per core). */
+        compressionThreads: z.number().int().min(0).max(64).default(1),
+        /** Tables at least this large get a data stream of their own (in MiB); smaller ones share one. */
+        splitTableMiB: z.number().min(0).default(32),
+      })
+      .prefault({}),
+    postgres: z
+      .strictObject({
+        /** Directory with pg_dump/pg_restore/psql; found by the server's major version when omitted. */
+        binDir: z.string().optional(),
+      })
+      .prefault({}),
+    repositories: z.record(z.string().regex(NAME, { message: 'repository names are lower-case letters, digits, - and _' }), RepositorySettings, {
+      error: 'must map repository names to { type: s3 | fs, … }',
+    }),
+    databases: z.record(z.string().regex(NAME, { message: 'database names are lower-case letters, digits, - and _' }), DatabaseSettings, {
+      error: 'must map database names to { connection: { env: VAR }, environment: production, … }',
+    }),
+  })
+  .superRefine((cfg, ctx) => {
+    const repoNames = Object.keys(cfg.repositories);
+    if (repoNames.length === 0) {
+      ctx.addIssue({ code: 'custom', path: ['repositories'], message: 'declare at least one repository, for example  local: { type: fs, path: /var/backups/pgwarden }' });
+    }
+    for (const [dbName, db] of Object.entries(cfg.databases)) {
+      for (const [i, repo] of (db.repositories ?? []).entries()) {
+        if (!cfg.repositories[repo]) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['databases', dbName, 'repositories', i],
+            message: `repository "${repo}" is not declared under repositories: (declared: ${repoNames.join(', ') || 'none'})`,
+          });
+        }
+      }
+      if (!db.repositories && repoNames.length > 1) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['databases', dbName, 'repositories'],
+          message: `several repositories are declared (${repoNames.join(', ')}): say which this database uses, for example  repositories: [${repoNames[0]}]`,
+        });
+      }
+      if (db.pitr?.repository && !cfg.repositories[db.pitr.repository]) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['databases', dbName, 'pitr', 'repository'],
+          message: `repository "${db.pitr.repository}" is not declared under repositories:`,
+        });
+      }
+    }
+  });
+
+export type ConfigInput = z.input<typeof ConfigSchema>;
+export type Config = z.output<typeof ConfigSchema>;
+export type DatabaseSettings = z.output<typeof DatabaseSettings>;

@@ -1,0 +1,6 @@
+// pgwarden's own version, from package.json: manifests record it.
+import { readFileSync } from 'node:fs';
+
+const packageJson = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+
+export const PGWARDEN_VERSION: string = packageJson.version;

@@ -1,0 +1,65 @@
+// Connections to Temporal for the worker and the CLI, with errors that say how to get one running.
+import { Client, Connection } from '@temporalio/client';
+import { NativeConnection } from '@temporalio/worker';
+import { PgwardenError } from '../config/errors.js';
+import type { Config } from '../config/schema.js';
+import { resolveSecret } from '../config/secrets.js';
+import { SEARCH_ATTRIBUTES } from '../workflows/messages.js';
+
+function connectionOptions(config: Config) {
+  const apiKey = config.temporal.apiKeyEnv ? resolveSecret({ env: config.temporal.apiKeyEnv }, 'the Temporal API key') : undefined;
+  return {
+    address: config.temporal.address,
+    tls: config.temporal.tls || apiKey !== undefined,
+    ...(apiKey !== undefined ? { apiKey } : {}),
+  };
+}
+
+function unreachable(config: Config, error: unknown): PgwardenError {
+  return new PgwardenError(
+    'Unavailable',
+    `Cannot reach Temporal at ${config.temporal.address} (${(error as Error).message}). Start it (\`temporal server start-dev\`), or fix temporal.address in pgwarden.yaml.`,
+    { cause: error },
+  );
+}
+
+export async function connectClient(config: Config): Promise<Client> {
+  try {
+    const connection = await Connection.connect({ ...connectionOptions(config), connectTimeout: '5s' });
+    return new Client({ connection, namespace: config.temporal.namespace });
+  } catch (error) {
+    throw unreachable(config, error);
+  }
+}
+
+export async function connectWorker(config: Config): Promise<NativeConnection> {
+  try {
+    return await NativeConnection.connect(connectionOptions(config));
+  } catch (error) {
+    throw unreachable(config, error);
+  }
+}
+
+/**
+ * Registers pgwarden's search attributes in the namespace when they are missing, so every run can be found
+ * by database and kind. Where the API is not allowed (Temporal Cloud), says how to add them by hand.
+ */
+export async function ensureSearchAttributes(client: Client, namespace: string): Promise<string | undefined> {
+  const wanted = Object.values(SEARCH_ATTRIBUTES).map((key) => key.name);
+  try {
+    const existing = await client.connection.operatorService.listSearchAttributes({ namespace });
+    const known = new Set([...Object.keys(existing.customAttributes ?? {}), ...Object.keys(existing.systemAttributes ?? {})]);
+    const missing = wanted.filter((name) => !known.has(name));
+    if (missing.length === 0) return undefined;
+    await client.connection.operatorService.addSearchAttributes({
+      namespace,
+      searchAttributes: Object.fromEntries(missing.map((name) => [name, 2 /* INDEXED_VALUE_TYPE_KEYWORD */])),
+    });
+    return undefined;
+  } catch (error) {
+    return (
+      `Could not register search attributes ${wanted.join(', ')} in namespace ${namespace} (${(error as Error).message}). ` +
+      `Add them as Keyword: temporal operator search-attribute create --namespace ${namespace} ${wanted.map((n) => `--name ${n} --type Keyword`).join(' ')}`
+    );
+  }
+}

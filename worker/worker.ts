@@ -1,0 +1,24 @@
+// The pgwarden worker: hosts the workflows and the activities (which hold every credential) on one task queue.
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { NativeConnection, Worker } from '@temporalio/worker';
+import type { Config } from '../config/schema.js';
+import { createActivities } from '../activities/index.js';
+import { FailureKindInterceptor } from './interceptors.js';
+
+/** Built by `npm run build` (worker/bundle.ts); without it the worker bundles workflows at start-up. */
+export const WORKFLOW_BUNDLE = fileURLToPath(new URL('../workflows-bundle.js', import.meta.url));
+export const WORKFLOWS_ENTRY = fileURLToPath(new URL('../workflows/index.js', import.meta.url));
+
+export async function createWorker(config: Config, connection: NativeConnection): Promise<Worker> {
+  return Worker.create({
+    connection,
+    namespace: config.temporal.namespace,
+    taskQueue: config.temporal.taskQueue,
+    ...(existsSync(WORKFLOW_BUNDLE) ? { workflowBundle: { codePath: WORKFLOW_BUNDLE } } : { workflowsPath: WORKFLOWS_ENTRY }),
+    activities: createActivities(config),
+    interceptors: { activity: [() => ({ inbound: new FailureKindInterceptor() })] },
+    // Each dump or restore runs several processes (pg_dump, zstd, psql): a handful at a time per worker.
+    maxConcurrentActivityTaskExecutions: 8,
+  });
+}

@@ -1,0 +1,3 @@
+// The workflows the worker hosts (this file is the bundle's entry point).
+export { backupWorkflow } from './backup.js';
+export { restoreWorkflow } from './restore.js';

@@ -1,0 +1,106 @@
+// The contract between workflows, the CLI, scripts and the Temporal UI: inputs, results, ids, search attributes.
+// Plain data only: this module is bundled into workflows and imported by clients alike.
+import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
+
+export const DEFAULT_TASK_QUEUE = 'pgwarden';
+
+export const BACKUP_KINDS = ['daily', 'weekly', 'monthly', 'pre-migration', 'manual'] as const;
+export type BackupKind = (typeof BACKUP_KINDS)[number];
+
+/** Search attributes: find every run of a database, or of one kind, in the Temporal UI ("PgwardenDatabase='cartly'"). */
+export const SEARCH_ATTRIBUTES = {
+  database: defineSearchAttributeKey('PgwardenDatabase', SearchAttributeType.KEYWORD),
+  kind: defineSearchAttributeKey('PgwardenKind', SearchAttributeType.KEYWORD),
+  operation: defineSearchAttributeKey('PgwardenOperation', SearchAttributeType.KEYWORD),
+} as const;
+
+/** One backup of a database at a time: the id is the lock (Temporal refuses a second running workflow with it). */
+export function backupWorkflowId(database: string): string {
+  return `pgwarden-backup-${database}`;
+}
+
+/** One restore of a database at a time, whatever its target. */
+export function restoreWorkflowId(database: string): string {
+  return `pgwarden-restore-${database}`;
+}
+
+export interface BackupInput {
+  /** A database name from pgwarden.yaml; never a URL or a credential. */
+  database: string;
+  kind: BackupKind;
+}
+
+export interface StoredObjectSummary {
+  name: string;
+  sha256: string;
+  storedBytes: number;
+}
+
+export interface BackupResult {
+  backupId: string;
+  database: string;
+  kind: BackupKind;
+  repositories: string[];
+  rawBytes: number; // what pg_dump produced
+  storedBytes: number; // what the repository holds (compressed + encrypted)
+  tables: number;
+  rows: number;
+  startedAt: string;
+  finishedAt: string;
+  durationMs: number; // workflow start to manifest written
+  dumpMs: number; // the dump activity alone
+  /** Workflow start to the first byte pg_dump produced: Temporal's own overhead. */
+  firstByteMs?: number;
+  workflowId: string;
+  runId: string;
+}
+
+export interface RestoreInput {
+  database: string;
+  /** A backup id from `pgwarden backups list`, or "latest". */
+  backup: string;
+  /** The new database to create. It must not exist, unless replaceExisting repeats its name. */
+  target: string;
+  /** Set to the target's name to replace an existing database; the old one is kept, renamed. */
+  replaceExisting?: string;
+  /** Restore without ownership (ALTER … OWNER) when the roles do not exist on the target server. */
+  noOwner?: boolean;
+  /** Repository to read from (default: the database's first). */
+  repository?: string;
+}
+
+export interface TableCheck {
+  table: string;
+  expected: number;
+  actual: number;
+}
+
+export interface RestoreResult {
+  database: string;
+  backupId: string;
+  target: string;
+  server: string; // host:port, never credentials
+  durationMs: number; // workflow start to verified database in place
+  restoreMs: number; // the restore activity alone
+  rtoMs?: number;
+  withinRto?: boolean;
+  tables: number;
+  rows: number;
+  rowCountsMatch: boolean;
+  mismatches: TableCheck[];
+  /** When replaceExisting was used: the name the previous database now has. */
+  previousDatabaseKeptAs?: string;
+  workflowId: string;
+  runId: string;
+}
+
+/** Heartbeat details of long activities: the CLI and the UI show them as progress. */
+export interface Progress {
+  phase: string;
+  bytesDone: number;
+  bytesTotal?: number; // an estimate where the exact size cannot be known up front
+  storedBytes?: number;
+  itemsDone?: number;
+  itemsTotal?: number;
+  detail?: string;
+}

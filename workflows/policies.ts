@@ -1,0 +1,18 @@
+// Timeouts and retry policies of pgwarden's activities: one place to read what "retry" means here.
+import type { ActivityOptions } from '@temporalio/workflow';
+
+/** Failures that trying again cannot fix: a person has to (see EXIT_CODES in config/errors.ts). */
+export const NON_RETRYABLE = ['Config', 'NotFound', 'Refused', 'Integrity', 'Usage'];
+
+/** Checks, listings, renames: seconds each. */
+export const QUICK: ActivityOptions = {
+  startToCloseTimeout: '5 minutes',
+  retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 5, nonRetryableErrorTypes: NON_RETRYABLE },
+};
+
+/** Dumps, restores, copies: hours for big databases, so liveness comes from heartbeats, not the timeout. */
+export const LONG: ActivityOptions = {
+  startToCloseTimeout: '24 hours',
+  heartbeatTimeout: '2 minutes',
+  retry: { initialInterval: '30s', backoffCoefficient: 2, maximumInterval: '10 minutes', maximumAttempts: 3, nonRetryableErrorTypes: NON_RETRYABLE },
+};

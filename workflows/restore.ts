@@ -1,0 +1,73 @@
+// The logical restore of one backup into a new database: plan, load into staging and verify, then rename.
+import { ApplicationFailure, CancellationScope, proxyActivities, workflowInfo } from '@temporalio/workflow';
+import type { Activities } from '../activities/index.js';
+import type { RestoreInput, RestoreResult } from './messages.js';
+import { LONG, QUICK } from './policies.js';
+import { compactTimestamp, tagRun } from './tags.js';
+
+const quick = proxyActivities<Activities>(QUICK);
+const long = proxyActivities<Activities>(LONG);
+
+export async function restoreWorkflow(input: RestoreInput): Promise<RestoreResult> {
+  for (const field of ['database', 'backup', 'target'] as const) {
+    if (typeof input?.[field] !== 'string' || input[field] === '') {
+      throw ApplicationFailure.nonRetryable(
+        `Restore input needs "${field}": {"database": "cartly", "backup": "latest", "target": "cartly_restored"}.`,
+        'Usage',
+      );
+    }
+  }
+  tagRun(input.database, 'restore');
+  const info = workflowInfo();
+  const startedAt = Date.now();
+
+  const plan = await quick.planRestore({
+    database: input.database,
+    backup: input.backup,
+    target: input.target,
+    runId: info.runId,
+    ...(input.replaceExisting !== undefined ? { replaceExisting: input.replaceExisting } : {}),
+    ...(input.repository !== undefined ? { repository: input.repository } : {}),
+  });
+
+  let restored;
+  try {
+    restored = await long.restoreLogical({
+      database: input.database,
+      backupId: plan.backupId,
+      repository: plan.repository,
+      staging: plan.staging,
+      noOwner: input.noOwner ?? false,
+      provenance: `Restored by pgwarden from backup ${plan.backupId} of ${input.database} (workflow ${info.workflowId}, run ${info.runId}) at ${new Date(startedAt).toISOString()}`,
+    });
+  } catch (error) {
+    await CancellationScope.nonCancellable(() => quick.dropStagingDatabase({ database: input.database, staging: plan.staging }));
+    throw error;
+  }
+
+  const published = await quick.publishRestore({
+    database: input.database,
+    staging: plan.staging,
+    target: input.target,
+    keepSuffix: compactTimestamp(startedAt),
+    ...(input.replaceExisting !== undefined ? { replaceExisting: input.replaceExisting } : {}),
+  });
+
+  const durationMs = Date.now() - startedAt;
+  return {
+    database: input.database,
+    backupId: plan.backupId,
+    target: input.target,
+    server: plan.server,
+    durationMs,
+    restoreMs: restored.restoreMs,
+    ...(plan.rtoMs !== undefined ? { rtoMs: plan.rtoMs, withinRto: durationMs <= plan.rtoMs } : {}),
+    tables: restored.checks.length,
+    rows: restored.checks.reduce((sum, c) => sum + c.actual, 0),
+    rowCountsMatch: restored.mismatches.length === 0,
+    mismatches: restored.mismatches,
+    ...published,
+    workflowId: info.workflowId,
+    runId: info.runId,
+  };
+}
