@@ -20,6 +20,7 @@ import { databaseInfo, listTables, serverInfo } from './postgres/inventory.js';
 import { currentReporter, inParallel, reportEvery } from './progress.js';
 import { openRepository } from './storage/open.js';
 import { copyObject } from './storage/copy.js';
+import type { Repository } from './storage/repository.js';
 
 export interface DumpLogicalInput {
   database: string;
@@ -89,15 +90,7 @@ export function backupActivities(config: Config) {
     async discardIncompleteBackup(input: { database: string; backupId: string; repositories: string[] }): Promise<{ removed: number }> {
       let removed = 0;
       const folder = backupFolder(input.database, 'logical', input.backupId);
-      for (const name of input.repositories) {
-        const repo = openRepository(config, name);
-        removed += await repo.abortIncompleteWrites(folder);
-        if (await repo.head(`${folder}${MANIFEST_FILE}`)) continue;
-        const keys: string[] = [];
-        for await (const object of repo.list(folder)) keys.push(object.key);
-        await repo.delete(keys);
-        removed += keys.length;
-      }
+      for (const name of input.repositories) removed += await discardIncomplete(openRepository(config, name), folder);
       return { removed };
     },
   };
@@ -213,12 +206,28 @@ async function dumpLogical(config: Config, input: DumpLogicalInput): Promise<Dum
     const firstByteAt = Math.min(...counters.map((c) => c.raw.firstByteAt ?? Infinity));
     if (Number.isFinite(firstByteAt)) output.firstByteMs = firstByteAt - input.workflow.startedAtMs;
     return output;
+  } catch (error) {
+    // This attempt leaves nothing behind: a retry starts clean, and a final failure shows no half backup.
+    abort.abort(error);
+    await discardIncomplete(repo, folder).catch(() => undefined);
+    throw error;
   } finally {
     stopReporting();
     reporter.signal?.removeEventListener('abort', onCancel);
     await snapshotClient.query('ROLLBACK').catch(() => undefined);
     await snapshotClient.end().catch(() => undefined);
   }
+}
+
+/** Removes a backup folder's objects and unfinished uploads, unless its manifest says it is complete. */
+async function discardIncomplete(repo: Repository, folder: string): Promise<number> {
+  let removed = await repo.abortIncompleteWrites(folder);
+  if (await repo.head(`${folder}${MANIFEST_FILE}`)) return removed;
+  const keys: string[] = [];
+  for await (const object of repo.list(folder)) keys.push(object.key);
+  await repo.delete(keys);
+  removed += keys.length;
+  return removed;
 }
 
 /** ACCESS SHARE locks, held to the end: nobody drops or rewrites a table while its pieces are dumped. */

@@ -232,9 +232,12 @@ async function restoreLogical(config: Config, input: RestoreLogicalInput): Promi
       const [streamed, exited] = await Promise.allSettled([flow, loader.child]);
       if (streamed.status === 'rejected' || exited.status === 'rejected') {
         abort.abort();
-        const flowError = streamed.status === 'rejected' ? streamed.reason : undefined;
-        const toolError = exited.status === 'rejected' ? toolFailure(tool, `${object.name} of backup ${manifest.id}`, exited.reason) : undefined;
-        throw flowError instanceof PgwardenError ? flowError : mostTelling(toolError, flowError);
+        const flowError: unknown = streamed.status === 'rejected' ? streamed.reason : undefined;
+        const exitError = exited.status === 'rejected' ? (exited.reason as { exitCode?: number }) : undefined;
+        if (flowError instanceof PgwardenError) throw flowError; // corrupt, undecryptable: the real cause
+        // The tool's own complaint (exit code > 0) explains more than the broken pipe it left behind.
+        if (exitError && (exitError.exitCode ?? 0) > 0) throw toolFailure(tool, `${object.name} of backup ${manifest.id}`, exitError);
+        throw mostTelling(flowError, exitError && toolFailure(tool, `${object.name} of backup ${manifest.id}`, exitError));
       }
       objectsDone += 1;
     };

@@ -65,3 +65,28 @@ export async function startRestore(client: Client, config: Config, input: Restor
     throw error;
   }
 }
+
+/**
+ * Whether any worker polled the task queue lately. Without one a started workflow waits silently,
+ * which at 3 a.m. looks like a hang: the CLI says so instead.
+ */
+export async function workersPolling(client: Client, config: Config): Promise<boolean> {
+  try {
+    const response = await client.workflowService.describeTaskQueue({
+      namespace: config.temporal.namespace,
+      taskQueue: { name: config.temporal.taskQueue, kind: 1 /* NORMAL */ },
+      taskQueueType: 1 /* WORKFLOW */,
+    });
+    return (response.pollers ?? []).length > 0;
+  } catch {
+    return true; // cannot tell: do not cry wolf
+  }
+}
+
+export function noWorkerWarning(config: Config): string {
+  return (
+    `warning: no pgwarden worker is polling task queue "${config.temporal.taskQueue}" at ${config.temporal.address}: ` +
+    'the workflow waits until one starts. Start one with `pgwarden worker`' +
+    ' (restores can also run without Temporal: `pgwarden restore --local …`).'
+  );
+}

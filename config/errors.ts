@@ -22,14 +22,15 @@ const KINDS = new Set<string>(Object.keys(EXIT_CODES));
 /** An error whose message says what happened and what to do, tagged with the kind that picks its exit code. */
 export class PgwardenError extends Error {
   readonly kind: FailureKind;
-  /** Whether trying again without changing anything can help (network blips, a server restarting). */
+  /** Whether trying again without changing anything can help (network blips, a server restarting): the
+   *  run-time failures; never what a person must fix (config, missing backups, safety refusals, corruption). */
   readonly retryable: boolean;
 
   constructor(kind: FailureKind, message: string, options: { retryable?: boolean; cause?: unknown } = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = `Pgwarden${kind}Error`;
     this.kind = kind;
-    this.retryable = options.retryable ?? kind === 'Unavailable';
+    this.retryable = options.retryable ?? (kind === 'Unavailable' || kind === 'Failed');
   }
 }
 

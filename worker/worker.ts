@@ -20,5 +20,8 @@ export async function createWorker(config: Config, connection: NativeConnection)
     interceptors: { activity: [() => ({ inbound: new FailureKindInterceptor() })] },
     // Each dump or restore runs several processes (pg_dump, zstd, psql): a handful at a time per worker.
     maxConcurrentActivityTaskExecutions: 8,
+    // Heartbeats carry progress: let them reach the server every few seconds, not once a minute.
+    defaultHeartbeatThrottleInterval: '2s',
+    maxHeartbeatThrottleInterval: '5s',
   });
 }

@@ -33,8 +33,8 @@ function filter(run: (input: Readable, output: PassThrough) => Promise<void>): D
   const output = new PassThrough();
   const duplex = Duplex.from({ writable: input, readable: output });
   run(input, output).catch((error: unknown) => {
+    duplex.destroy(error as Error); // first: destroying `input` alone would surface as "premature close"
     input.destroy();
-    duplex.destroy(error as Error);
   });
   return duplex;
 }
@@ -64,7 +64,7 @@ export function decryptStream(passphrase: string, objectName: string): Duplex {
       await pipeline(Readable.fromWeb(data as import('node:stream/web').ReadableStream<Uint8Array>), output);
     } catch (error) {
       if (error instanceof PgwardenError) throw error;
-      const text = (error as Error).message ?? String(error);
+      const text = ((error as Error).message ?? String(error)).replace(/\.$/, '');
       throw new PgwardenError(
         'Integrity',
         `Cannot decrypt ${objectName}: ${text}. Either the passphrase is not the one this backup was made with, or the object is damaged.`,

@@ -12,7 +12,7 @@ import {
   type S3ClientConfig,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
-import type { Readable } from 'node:stream';
+import { PassThrough, type Readable } from 'node:stream';
 import { PgwardenError } from '../../config/errors.js';
 import type { S3RepositorySettings } from '../../config/schema.js';
 import type { Repository, StoredObject } from './repository.js';
@@ -68,7 +68,7 @@ export class S3Repository implements Repository {
     const e = error as { name?: string; code?: string; message?: string; $metadata?: { httpStatusCode?: number } };
     const status = e.$metadata?.httpStatusCode;
     const where = `repository "${this.name}" (${this.location})`;
-    const name = e.name ?? e.code ?? 'Error';
+    const name = e.name && e.name !== 'Unknown' ? e.name : e.code ?? (status ? `HTTP ${status}` : 'Error');
     if (name === 'NoSuchBucket' || (doing === 'check' && status === 404)) {
       return new PgwardenError(
         'NotFound',
@@ -153,7 +153,19 @@ export class S3Repository implements Repository {
       const result = await this.client.send(new GetObjectCommand({ Bucket: this.settings.bucket, Key: this.key(key) }), {
         abortSignal: signal,
       });
-      return result.Body as Readable;
+      // The SDK checks the object's stored CRC as it streams: a mismatch means the object is damaged.
+      const body = result.Body as Readable;
+      const out = new PassThrough({ highWaterMark: 1 << 20 });
+      body.once('error', (error) => {
+        const damaged = /checksum mismatch/i.test(error.message);
+        out.destroy(
+          damaged
+            ? new PgwardenError('Integrity', `${key} in repository "${this.name}" is corrupt: ${error.message} Restore from another backup or repository.`, { cause: error })
+            : this.explain(error, `read ${key}`),
+        );
+      });
+      out.once('close', () => body.destroy());
+      return body.pipe(out);
     } catch (error) {
       if ((error as Error).name === 'NoSuchKey') {
         throw new PgwardenError('NotFound', `Object ${key} not found in repository "${this.name}" (${this.location}).`, { cause: error });

@@ -1,7 +1,7 @@
 // pgwarden backup --db NAME [--kind K]: a logical backup through Temporal, with progress, waiting for the result.
 import { BACKUP_KINDS, type BackupKind, type BackupResult } from '../../workflows/messages.js';
 import { PgwardenError } from '../../config/errors.js';
-import { startBackup } from '../api.js';
+import { noWorkerWarning, startBackup, workersPolling } from '../api.js';
 import type { CommandContext } from '../context.js';
 import { formatBytes, formatDuration } from '../output.js';
 import { waitFor } from '../watch.js';
@@ -13,6 +13,7 @@ export async function backupCommand(ctx: CommandContext, options: { db: string; 
   }
   const client = await connectClient(ctx.config);
   try {
+    if (!(await workersPolling(client, ctx.config))) ctx.out.info(noWorkerWarning(ctx.config));
     const handle = await startBackup(client, ctx.config, { database: options.db, kind: options.kind as BackupKind });
     const link = ctx.workflowLink(handle.workflowId, handle.firstExecutionRunId);
     ctx.out.info(`Backup of ${options.db} started: workflow ${handle.workflowId}${link ? `\n  ${link}` : ''}`);

@@ -5,7 +5,7 @@ import { onLocalProgress } from '../../activities/progress.js';
 import { databaseView } from '../../config/load.js';
 import { connectClient } from '../../worker/temporal.js';
 import type { RestoreInput, RestoreResult } from '../../workflows/messages.js';
-import { startRestore } from '../api.js';
+import { noWorkerWarning, startRestore, workersPolling } from '../api.js';
 import type { CommandContext } from '../context.js';
 import { formatDuration } from '../output.js';
 import { waitFor } from '../watch.js';
@@ -36,6 +36,7 @@ export async function restoreCommand(ctx: CommandContext, options: RestoreOption
 async function restoreThroughTemporal(ctx: CommandContext, input: RestoreInput): Promise<RestoreResult> {
   const client = await connectClient(ctx.config);
   try {
+    if (!(await workersPolling(client, ctx.config))) ctx.out.info(noWorkerWarning(ctx.config));
     const handle = await startRestore(client, ctx.config, input);
     const link = ctx.workflowLink(handle.workflowId, handle.firstExecutionRunId);
     ctx.out.info(`Restore of ${input.database} (${input.backup}) into ${input.target} started: workflow ${handle.workflowId}${link ? `\n  ${link}` : ''}`);

@@ -1,0 +1,63 @@
+// A real S3 server for tests: versitygw over a temp directory (real SigV4, multipart uploads).
+import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
+import { freePort } from '../../activities/postgres/cluster.js';
+import { findTool } from '../../client/demo/tools.js';
+
+export interface TestS3 {
+  endpoint: string;
+  accessKeyId: string;
+  secretAccessKey: string;
+  /** The directory behind the buckets: tests corrupt objects here. */
+  root: string;
+  client: S3Client;
+  createBucket(name: string): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export async function startS3(): Promise<TestS3> {
+  const dir = mkdtempSync(join(tmpdir(), 'pgwarden-test-s3-'));
+  const root = join(dir, 'buckets');
+  const sidecar = join(dir, 'meta'); // the posix backend needs xattrs otherwise
+  mkdirSync(root);
+  mkdirSync(sidecar);
+  const port = await freePort();
+  const accessKeyId = 'pgwardentest';
+  const secretAccessKey = `secret-${Math.random().toString(36).slice(2)}`;
+  const child = execa(findTool('versitygw'), ['--access', accessKeyId, '--secret', secretAccessKey, '--port', `127.0.0.1:${port}`, '--quiet', 'posix', '--sidecar', sidecar, root], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+    buffer: false,
+    reject: false,
+  });
+  const endpoint = `http://127.0.0.1:${port}`;
+  const client = new S3Client({ endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId, secretAccessKey } });
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    try {
+      await fetch(endpoint);
+      break;
+    } catch (error) {
+      if (Date.now() > deadline || child.exitCode !== null) throw new Error(`versitygw did not start: ${(error as Error).message}`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+  return {
+    endpoint,
+    accessKeyId,
+    secretAccessKey,
+    root,
+    client,
+    createBucket: async (name) => {
+      await client.send(new CreateBucketCommand({ Bucket: name }));
+    },
+    stop: async () => {
+      client.destroy();
+      child.kill('SIGTERM');
+      await child;
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}

@@ -1,0 +1,172 @@
+// Logical backup and restore, end to end on real Temporal, PostgreSQL and S3 (versitygw): the data itself comes back.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ListMultipartUploadsCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { serverBinDir } from '../../activities/postgres/binaries.js';
+import { listBackups } from '../../activities/catalog/list.js';
+import { backupFolder, readManifest } from '../../activities/catalog/manifest.js';
+import { openRepository } from '../../activities/storage/open.js';
+import { startBackup, startRestore } from '../../client/api.js';
+import { asPgwardenError, waitFor } from '../../client/watch.js';
+import { PgwardenError } from '../../config/errors.js';
+import type { Config } from '../../config/schema.js';
+import { SEARCH_ATTRIBUTES, type BackupResult, type RestoreResult } from '../../workflows/messages.js';
+import { fingerprint, KITCHEN_SINK_SQL } from '../harness/fixtures.js';
+import { startStack, type Stack } from '../harness/stack.js';
+
+let stack: Stack;
+let config: Config;
+let first: BackupResult;
+
+before(async () => {
+  stack = await startStack();
+  await stack.pg.query('postgres', 'CREATE DATABASE shop');
+  await stack.pg.query('shop', KITCHEN_SINK_SQL);
+  config = stack.config({ shop: { db: 'shop', repositories: ['s3', 'local'] } });
+  await stack.worker(config);
+});
+
+after(async () => {
+  await stack?.stop();
+});
+
+async function backup(kind: BackupResult['kind'] = 'manual'): Promise<BackupResult> {
+  return waitFor<BackupResult>(await startBackup(stack.env.client, config, { database: 'shop', kind }));
+}
+
+async function restore(input: { backup: string; target: string; replaceExisting?: string; repository?: string }): Promise<RestoreResult> {
+  return waitFor<RestoreResult>(await startRestore(stack.env.client, config, { database: 'shop', ...input }));
+}
+
+describe('a logical backup through Temporal', () => {
+  test('stores every object with its sha256 and row counts, in both repositories, manifest last', async () => {
+    first = await backup();
+    assert.match(first.backupId, /^\d{8}T\d{6}Z-manual-[0-9a-f]{4}$/);
+    assert.deepEqual(first.repositories, ['s3', 'local']);
+    assert.ok(first.storedBytes > 0 && first.storedBytes < first.rawBytes, 'compressed');
+
+    const source = await stack.pg.query<{ n: string }>('shop', 'SELECT count(*) AS n FROM big_rows');
+    for (const repoName of ['s3', 'local']) {
+      const repo = openRepository(config, repoName);
+      const manifest = await readManifest(repo, backupFolder('shop', 'logical', first.backupId));
+      assert.ok(manifest, `manifest in ${repoName}`);
+      assert.equal(manifest.tables['public.big_rows'], Number(source.rows[0]!.n));
+      assert.equal(manifest.tables['public.kitchen_sink'], 300);
+      assert.equal(manifest.tables['"Weird Schema"."Order Items"'], 50);
+      assert.equal(manifest.tables['public.empty_table'], 0);
+      assert.equal(manifest.tables['public.events_2024'], 213);
+      assert.equal(manifest.encryption.scheme, 'openpgp-symmetric-aes256');
+      assert.match(manifest.encryption.keyFingerprint, /^scrypt:[0-9a-f]{16}$/);
+      assert.equal(manifest.temporal?.runId, first.runId);
+      assert.ok(manifest.objects.filter((o) => o.role === 'data').length >= 3, 'large tables get streams of their own');
+      for (const object of manifest.objects) {
+        const stored = await repo.head(`${backupFolder('shop', 'logical', first.backupId)}${object.name}`);
+        assert.equal(stored?.size, object.storedBytes, object.name);
+      }
+    }
+    const uploads = await stack.s3.client.send(new ListMultipartUploadsCommand({ Bucket: stack.bucket }));
+    assert.equal(uploads.Uploads?.length ?? 0, 0, 'no unfinished multipart uploads');
+  });
+
+  test('restores into a new database with identical rows, sequences, large objects and schema', async () => {
+    const result = await restore({ backup: first.backupId, target: 'shop_copy' });
+    assert.equal(result.rowCountsMatch, true);
+    assert.deepEqual(result.mismatches, []);
+    assert.equal(result.rtoMs, 3_600_000);
+    assert.equal(result.withinRto, true);
+    assert.deepEqual(await fingerprint(stack.pg.url('shop_copy')), await fingerprint(stack.pg.url('shop')));
+    const comment = await stack.pg.query<{ c: string }>('postgres', "SELECT shobj_description(oid, 'pg_database') AS c FROM pg_database WHERE datname = 'shop_copy'");
+    assert.match(comment.rows[0]!.c, new RegExp(`backup ${first.backupId} of shop`));
+  });
+
+  test('restores "latest" from the second repository too', async () => {
+    const result = await restore({ backup: 'latest', target: 'shop_from_fs', repository: 'local' });
+    assert.equal(result.backupId, first.backupId);
+    assert.deepEqual(await fingerprint(stack.pg.url('shop_from_fs')), await fingerprint(stack.pg.url('shop')));
+  });
+
+  test('is findable in Temporal by database and kind', async () => {
+    const query = `${SEARCH_ATTRIBUTES.database.name} = "shop" AND ${SEARCH_ATTRIBUTES.kind.name} = "manual"`;
+    let found: string[] = [];
+    for (let i = 0; i < 50 && !found.includes(first.runId); i += 1) {
+      found = [];
+      for await (const run of stack.env.client.workflow.list({ query })) found.push(run.runId);
+      if (!found.includes(first.runId)) await new Promise((r) => setTimeout(r, 200));
+    }
+    assert.ok(found.includes(first.runId), `the backup's run is listed for: ${query}`);
+  });
+
+  test('refuses a second backup of the same database while one runs', async () => {
+    const running = await startBackup(stack.env.client, config, { database: 'shop', kind: 'daily' });
+    await assert.rejects(startBackup(stack.env.client, config, { database: 'shop', kind: 'manual' }), (error: unknown) => {
+      assert.ok(error instanceof PgwardenError);
+      assert.equal(error.kind, 'Refused');
+      assert.match(error.message, /A backup of "shop" is already running/);
+      return true;
+    });
+    const daily = await waitFor<BackupResult>(running);
+    assert.equal(daily.kind, 'daily');
+    const ids = (await listBackups(openRepository(config, 's3'), 'shop', 'logical')).map((m) => m.id);
+    assert.deepEqual(ids, [first.backupId, daily.backupId], 'listed oldest first, the refused one never existed');
+  });
+
+  test('replaces an existing database only when its name is repeated, keeping the old one', async () => {
+    await stack.pg.query('shop_copy', "INSERT INTO empty_table VALUES (1, 'written after the restore')");
+    await assert.rejects(restore({ backup: first.backupId, target: 'shop_copy' }), (error: unknown) => {
+      const e = asPgwardenError(error);
+      assert.ok(e instanceof PgwardenError && e.kind === 'Refused');
+      assert.match(e.message, /Database "shop_copy" already exists .* nothing was changed/);
+      return true;
+    });
+    await assert.rejects(restore({ backup: first.backupId, target: 'shop_copy', replaceExisting: 'shop' }), /must repeat the target database's name/);
+    const result = await restore({ backup: first.backupId, target: 'shop_copy', replaceExisting: 'shop_copy' });
+    assert.ok(result.previousDatabaseKeptAs?.startsWith('shop_copy_before_'));
+    const old = await stack.pg.query<{ v: string }>(result.previousDatabaseKeptAs!, 'SELECT v FROM empty_table');
+    assert.equal(old.rows[0]?.v, 'written after the restore', 'the replaced database is kept as it was');
+    const fresh = await stack.pg.query('shop_copy', 'SELECT * FROM empty_table');
+    assert.equal(fresh.rowCount, 0, 'the target now holds the backup');
+    const staging = (await stack.pg.databases()).filter((d) => d.includes('_pgwrestore_'));
+    assert.deepEqual(staging, [], 'no staging database left behind');
+  });
+});
+
+describe('a failing backup', () => {
+  test('leaves no objects and no unfinished multipart upload after each attempt, says why, and cleans up when cancelled', async () => {
+    // A pg_dump whose data stream of the big table dies after 20 MB, when a multipart upload is under way.
+    const bin = mkdtempSync(join(tmpdir(), 'pgwarden-failing-bin-'));
+    const real = `${serverBinDir()}/pg_dump`;
+    writeFileSync(
+      join(bin, 'pg_dump'),
+      `#!/bin/bash\ncase "$*" in *--table=*) ;; *) exec ${real} "$@" ;; esac\n${real} "$@" | head -c 20000000\necho "pg_dump: error: simulated failure" >&2\nexit 1\n`,
+    );
+    chmodSync(join(bin, 'pg_dump'), 0o755);
+    await stack.pg.query('postgres', 'CREATE DATABASE noisy');
+    await stack.pg.query('noisy', 'CREATE EXTENSION pgcrypto; CREATE TABLE noise AS SELECT g AS id, gen_random_bytes(1000) AS junk FROM generate_series(1, 30000) g');
+    const failing = stack.config({ noisy: { db: 'noisy' } }, { postgres: { binDir: bin } });
+    await stack.worker(failing);
+    const handle = await startBackup(stack.env.client, failing, { database: 'noisy', kind: 'manual' });
+
+    let lastFailure = '';
+    for (let i = 0; i < 300 && !lastFailure; i += 1) {
+      const pending = (await handle.describe()).raw.pendingActivities?.[0];
+      lastFailure = pending?.lastFailure?.message ?? '';
+      if (!lastFailure) await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.match(lastFailure, /pg_dump failed for database "noisy".*\n.*simulated failure/);
+    const nothingStored = async (when: string) => {
+      const objects = await stack.s3.client.send(new ListObjectsV2Command({ Bucket: stack.bucket, Prefix: 'backups/noisy/' }));
+      assert.equal(objects.KeyCount ?? 0, 0, `${when}: no objects left: ${(objects.Contents ?? []).map((o) => o.Key).join(', ')}`);
+      const uploads = await stack.s3.client.send(new ListMultipartUploadsCommand({ Bucket: stack.bucket, Prefix: 'backups/noisy/' }));
+      assert.equal(uploads.Uploads?.length ?? 0, 0, `${when}: no unfinished multipart uploads`);
+    };
+    await nothingStored('after the failed attempt');
+
+    await handle.cancel();
+    await assert.rejects(waitFor(handle), /cancel/i);
+    await nothingStored('after cancelling');
+    assert.deepEqual(await listBackups(openRepository(failing, 's3'), 'noisy', 'logical'), []);
+  });
+});
