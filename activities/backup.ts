@@ -7,7 +7,7 @@ import type { Config } from '../config/schema.js';
 import { resolvePassphrase } from '../config/secrets.js';
 import { PGWARDEN_VERSION } from '../config/version.js';
 import type { BackupKind, Progress } from '../workflows/messages.js';
-import { backupFolder, MANIFEST_FILE, readManifest, writeManifest, type BackupManifest, type StoredObjectEntry } from './catalog/manifest.js';
+import { backupFolder, CHECKSUMS_FILE, checksumsFile, MANIFEST_FILE, readManifest, writeManifest, type BackupManifest, type StoredObjectEntry } from './catalog/manifest.js';
 import { COMPRESSION_NAME } from './pipeline/compress.js';
 import { CopyRowCounter } from './pipeline/count-rows.js';
 import { ENCRYPTION_SCHEME, keyFingerprint } from './pipeline/encrypt.js';
@@ -80,6 +80,7 @@ export function backupActivities(config: Config) {
           await copyObject(from, to, { key: `${folder}${object.name}`, sha256: object.sha256, storedBytes: object.storedBytes }, reporter.signal);
           done += object.storedBytes;
         }
+        await to.putBytes(`${folder}${CHECKSUMS_FILE}`, checksumsFile(manifest.objects));
         await writeManifest(to, folder, manifest);
       } finally {
         stop();
@@ -201,6 +202,7 @@ async function dumpLogical(config: Config, input: DumpLogicalInput): Promise<Dum
       tables: Object.fromEntries([...rowsByTable.entries()].sort(([a], [b]) => a.localeCompare(b))),
       temporal: { namespace: input.workflow.namespace, workflowId: input.workflow.workflowId, runId: input.workflow.runId },
     };
+    await repo.putBytes(`${folder}${CHECKSUMS_FILE}`, checksumsFile(objects));
     await writeManifest(repo, folder, manifest);
     const output = summarize(manifest, repoName, Date.now() - started);
     const firstByteAt = Math.min(...counters.map((c) => c.raw.firstByteAt ?? Infinity));

@@ -4,6 +4,12 @@ import { PgwardenError } from '../../config/errors.js';
 import type { Repository } from '../storage/repository.js';
 
 export const MANIFEST_FILE = 'manifest.json';
+/** The objects' sha256 in `sha256sum` format: `sha256sum -c SHA256SUMS` verifies a downloaded backup with coreutils. */
+export const CHECKSUMS_FILE = 'SHA256SUMS';
+
+export function checksumsFile(objects: Array<{ name: string; sha256: string }>): Buffer {
+  return Buffer.from(objects.map((o) => `${o.sha256}  ${o.name}\n`).join(''));
+}
 
 const StoredObjectEntry = z.object({
   name: z.string(), // file name inside the backup's folder
