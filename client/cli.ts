@@ -1,10 +1,9 @@
 #!/usr/bin/env node
 // The `pgwarden` command line: parses arguments, runs one command, exits with a documented code.
 import { Command, CommanderError, Option } from 'commander';
-import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { EXIT_CODES, PgwardenError } from '../config/errors.js';
 import { PGWARDEN_VERSION } from '../config/version.js';
-import { BACKUP_KINDS } from '../workflows/messages.js';
+import { BACKUP_KINDS } from '../workflows/kinds.js';
 import { CommandContext } from './context.js';
 import { Output } from './output.js';
 
@@ -18,15 +17,22 @@ const program = new Command('pgwarden')
   .showHelpAfterError('(pgwarden --help lists the commands)')
   .exitOverride();
 
-/** Runs a command module, lazily imported so `pgwarden --help` stays instant. */
-function run(load: () => Promise<Action>) {
-  return async (options: object, command: Command) => {
+/**
+ * Runs a command module, lazily imported so that `pgwarden --help` and the archive commands PostgreSQL runs
+ * for every WAL segment start in milliseconds. Commands that talk to Temporal first install its runtime.
+ */
+function run(load: () => Promise<Action>, uses: { temporal: boolean } = { temporal: true }) {
+  return async (...received: unknown[]) => {
+    // commander passes the positional arguments first, then the options, then the command.
+    const command = received.at(-1) as Command;
+    const options = { ...(received.at(-2) as object), args: received.slice(0, -2) };
     const globals = command.optsWithGlobals<{ config?: string; json: boolean }>();
     const ctx = new CommandContext(new Output(globals.json), globals.config);
     try {
+      if (uses.temporal) await installTemporalRuntime(command.name() === 'worker');
       const action = await load();
       await action(ctx, options as never);
-      process.exitCode = EXIT_CODES.ok;
+      process.exitCode ??= EXIT_CODES.ok; // a command may have set its own (wal-fetch: 1 = not archived)
     } catch (error) {
       process.exitCode = ctx.out.failure(error);
     }
@@ -64,7 +70,7 @@ backups
   .description('list the complete backups of a database, newest last, with the RPO check')
   .requiredOption('--db <name>', 'database name from pgwarden.yaml')
   .option('--repository <name>', "list this repository instead of the database's first")
-  .action(run(async () => (await import('./commands/backups.js')).listBackupsCommand as Action));
+  .action(run(async () => (await import('./commands/backups.js')).listBackupsCommand as Action, { temporal: false }));
 
 program
   .command('demo')
@@ -75,15 +81,53 @@ program
   .option('--stop', 'only stop the services an earlier demo left running', false)
   .action(run(async () => (await import('./commands/demo.js')).demoCommand as Action));
 
+program
+  .command('wal-push')
+  .description("archive one WAL file: PostgreSQL's archive_command = 'pgwarden wal-push --db NAME --async %p' (never needs Temporal)")
+  .argument('<path>', 'the WAL file (%p)')
+  .requiredOption('--db <name>', 'database (cluster) name from pgwarden.yaml')
+  .option('--async', 'archive ready files ahead, in parallel, from a background pusher (recommended)', false)
+  .option('--spool <dir>', 'spool directory for --async (default: $PGWARDEN_SPOOL or the temp directory)')
+  .option('--wait <seconds>', 'how long to wait for the background pusher before archiving in this process', (v) => Number(v), 60)
+  .action(run(async () => (await import('./commands/wal.js')).walPushCommand as Action, { temporal: false }));
+
+program
+  .command('wal-fetch')
+  .description("fetch one WAL file: restore_command = 'pgwarden wal-fetch --db NAME %f %p'; exit 1 = not archived, 126 = error (stops recovery)")
+  .argument('<name>', 'the WAL file name (%f)')
+  .argument('<path>', 'where to write it (%p)')
+  .requiredOption('--db <name>', 'database (cluster) name from pgwarden.yaml')
+  .option('--prefetch <n>', 'segments to fetch ahead in the background', (v) => Number(v), 8)
+  .option('--spool <dir>', 'spool directory for prefetched segments')
+  .action(run(async () => (await import('./commands/wal.js')).walFetchCommand as Action, { temporal: false }));
+
+program
+  .command('wal-push-daemon', { hidden: true })
+  .requiredOption('--db <name>')
+  .requiredOption('--pg-wal <dir>')
+  .requiredOption('--spool <dir>')
+  .option('--concurrency <n>', 'parallel uploads', (v) => Number(v), 4)
+  .action(run(async () => (await import('./commands/wal.js')).walPushDaemonCommand as Action, { temporal: false }));
+
+program
+  .command('wal-prefetch', { hidden: true })
+  .requiredOption('--db <name>')
+  .requiredOption('--after <name>')
+  .requiredOption('--spool <dir>')
+  .option('--count <n>', 'segments', (v) => Number(v), 8)
+  .action(run(async () => (await import('./commands/wal.js')).walPrefetchCommand as Action, { temporal: false }));
+
 const configCommand = program.command('config').description('check pgwarden.yaml');
 configCommand
   .command('check')
   .description('validate the file, the secrets it names, and reach each database and repository')
-  .action(run(async () => (await import('./commands/config-check.js')).configCheckCommand as Action));
+  .action(run(async () => (await import('./commands/config-check.js')).configCheckCommand as Action, { temporal: false }));
 
-// Temporal's Rust core logs to stderr; commands other than `worker` only want its warnings.
-const isWorker = process.argv.includes('worker');
-Runtime.install({ logger: new DefaultLogger((process.env.PGWARDEN_LOG_LEVEL as never) ?? (isWorker ? 'INFO' : 'WARN')) });
+/** Temporal's Rust core logs to stderr; commands other than `worker` only want its warnings. */
+async function installTemporalRuntime(isWorker: boolean): Promise<void> {
+  const { DefaultLogger, Runtime } = await import('@temporalio/worker');
+  Runtime.install({ logger: new DefaultLogger((process.env.PGWARDEN_LOG_LEVEL as never) ?? (isWorker ? 'INFO' : 'WARN')) });
+}
 
 try {
   await program.parseAsync(process.argv);

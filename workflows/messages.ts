@@ -4,8 +4,8 @@ import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/commo
 
 export const DEFAULT_TASK_QUEUE = 'pgwarden';
 
-export const BACKUP_KINDS = ['daily', 'weekly', 'monthly', 'pre-migration', 'manual'] as const;
-export type BackupKind = (typeof BACKUP_KINDS)[number];
+export { BACKUP_KINDS, type BackupKind } from './kinds.js';
+import type { BackupKind } from './kinds.js';
 
 /** Search attributes: find every run of a database, or of one kind, in the Temporal UI ("PgwardenDatabase='cartly'"). */
 export const SEARCH_ATTRIBUTES = {

@@ -112,3 +112,27 @@ export function mostTelling(...errors: unknown[]): unknown {
 export function bufferSource(data: Buffer): Readable {
   return Readable.from([data]);
 }
+
+/** Seals a small payload (a WAL segment) in memory: the stored bytes, ready for one PUT. */
+export async function sealBuffer(data: Buffer, settings: SealSettings): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  await pipeline([
+    Readable.from([data]),
+    compressStream(settings.compression),
+    encryptStream(settings.passphrase),
+    new Writable({ write: (chunk: Buffer, _e, done) => (chunks.push(chunk), done()) }),
+  ] as unknown as [Readable, ...Duplex[], Writable]);
+  return Buffer.concat(chunks);
+}
+
+/** Opens a small sealed payload in memory. */
+export async function unsealBuffer(stored: Buffer, passphrase: string, name: string): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  await pipeline([
+    Readable.from([stored]),
+    decryptStream(passphrase, name),
+    decompressStream(),
+    new Writable({ write: (chunk: Buffer, _e, done) => (chunks.push(chunk), done()) }),
+  ] as unknown as [Readable, ...Duplex[], Writable]);
+  return Buffer.concat(chunks);
+}

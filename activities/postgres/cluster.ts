@@ -123,8 +123,9 @@ export class LocalCluster {
     this.own(conf);
   }
 
-  async start(timeoutSeconds = 600): Promise<void> {
-    const result = await this.run('pg_ctl', ['-D', this.options.dataDir, '-l', this.logFile, '-w', '-t', String(timeoutSeconds), '-o', `-p ${this.options.port}`, 'start'], { reject: false });
+  /** Starts the server and waits until it accepts connections; `env` reaches the postmaster (and archive/restore commands). */
+  async start(timeoutSeconds = 600, env: Record<string, string> = {}): Promise<void> {
+    const result = await this.run('pg_ctl', ['-D', this.options.dataDir, '-l', this.logFile, '-w', '-t', String(timeoutSeconds), '-o', `-p ${this.options.port}`, 'start'], { reject: false, env });
     if (result.exitCode !== 0) {
       const { stdout: tail } = await execa('tail', ['-n', '20', this.logFile], { reject: false });
       throw new PgwardenError('Failed', `PostgreSQL in ${this.options.dataDir} did not start on port ${this.options.port}:\n${result.stderr || result.stdout}\n${tail}`);

@@ -10,6 +10,8 @@ import type { FsRepositorySettings } from '../../config/schema.js';
 import type { Repository, StoredObject } from './repository.js';
 
 const PARTIAL_MARK = '.pgwarden-partial-';
+/** Object metadata lives beside the object in a small JSON file (S3 keeps it with the object). */
+const META_SUFFIX = '.pgwarden-meta.json';
 
 export class FsRepository implements Repository {
   readonly location: string;
@@ -52,9 +54,19 @@ export class FsRepository implements Repository {
     }
   }
 
-  async putBytes(key: string, data: Buffer, options: { ifAbsent?: boolean } = {}): Promise<boolean> {
+  async putBytes(key: string, data: Buffer, options: { ifAbsent?: boolean; metadata?: Record<string, string> } = {}): Promise<boolean> {
     const target = this.path(key);
     await mkdir(dirname(target), { recursive: true });
+    if (options.metadata) {
+      // Metadata first: an object never appears without it (a stale file from a lost race is overwritten).
+      const metaTemp = `${target}${META_SUFFIX}${PARTIAL_MARK}${randomBytes(4).toString('hex')}`;
+      await writeFile(metaTemp, JSON.stringify(options.metadata));
+      if (options.ifAbsent && (await this.head(key))) {
+        await rm(metaTemp, { force: true });
+        return false;
+      }
+      await rename(metaTemp, `${target}${META_SUFFIX}`);
+    }
     if (options.ifAbsent) {
       try {
         await writeFile(target, data, { flag: 'wx' });
@@ -91,10 +103,19 @@ export class FsRepository implements Repository {
     }
   }
 
+  async getBytesWithMetadata(key: string): Promise<{ data: Buffer; metadata: Record<string, string> } | undefined> {
+    const data = await this.getBytes(key);
+    if (!data) return undefined;
+    const meta = await readFile(`${this.path(key)}${META_SUFFIX}`, 'utf8').catch(() => '{}');
+    return { data, metadata: JSON.parse(meta) as Record<string, string> };
+  }
+
   async head(key: string): Promise<StoredObject | undefined> {
     try {
       const info = await stat(this.path(key));
-      return info.isFile() ? { key, size: info.size } : undefined;
+      if (!info.isFile()) return undefined;
+      const meta = await readFile(`${this.path(key)}${META_SUFFIX}`, 'utf8').catch(() => '{}');
+      return { key, size: info.size, modified: info.mtime, metadata: JSON.parse(meta) as Record<string, string> };
     } catch {
       return undefined;
     }
@@ -105,11 +126,11 @@ export class FsRepository implements Repository {
     const files = await walk(folder ? this.path(folder) : this.settings.path);
     const keys = files
       .map((file) => relative(this.settings.path, file).split(sep).join('/'))
-      .filter((key) => key.startsWith(prefix) && !key.includes(PARTIAL_MARK))
+      .filter((key) => key.startsWith(prefix) && !key.includes(PARTIAL_MARK) && !key.endsWith(META_SUFFIX))
       .sort();
     for (const key of keys) {
       const info = await stat(this.path(key)).catch(() => undefined); // deleted meanwhile: skip
-      if (info) yield { key, size: info.size };
+      if (info) yield { key, size: info.size, modified: info.mtime };
     }
   }
 
@@ -128,7 +149,10 @@ export class FsRepository implements Repository {
   }
 
   async delete(keys: string[]): Promise<void> {
-    for (const key of keys) await rm(this.path(key), { force: true });
+    for (const key of keys) {
+      await rm(this.path(key), { force: true });
+      await rm(`${this.path(key)}${META_SUFFIX}`, { force: true });
+    }
   }
 
   async abortIncompleteWrites(prefix: string): Promise<number> {

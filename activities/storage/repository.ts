@@ -4,6 +4,9 @@ import type { Readable } from 'node:stream';
 export interface StoredObject {
   key: string; // relative to the repository's root (its prefix)
   size: number;
+  modified?: Date; // when the object was written
+  /** Small string facts stored with the object (S3 user metadata): checksums, origin. Only from head(). */
+  metadata?: Record<string, string>;
 }
 
 export interface Repository {
@@ -18,11 +21,16 @@ export interface Repository {
    * and no unfinished multipart upload behind. An existing object is replaced.
    */
   put(key: string, body: Readable, signal?: AbortSignal): Promise<void>;
-  /** Small objects (manifests, WAL history files). With ifAbsent, an existing object is left alone and false returned. */
-  putBytes(key: string, data: Buffer, options?: { ifAbsent?: boolean }): Promise<boolean>;
+  /**
+   * Small objects (manifests, WAL segments). With ifAbsent, an existing object is left alone and false returned.
+   * Metadata keys are lower-case letters, digits and dashes; values short ASCII.
+   */
+  putBytes(key: string, data: Buffer, options?: { ifAbsent?: boolean; metadata?: Record<string, string> }): Promise<boolean>;
   /** Throws a NotFound PgwardenError if the object does not exist. */
   get(key: string, signal?: AbortSignal): Promise<Readable>;
   getBytes(key: string): Promise<Buffer | undefined>;
+  /** A small object with the metadata stored with it; undefined if it does not exist. */
+  getBytesWithMetadata(key: string): Promise<{ data: Buffer; metadata: Record<string, string> } | undefined>;
   head(key: string): Promise<StoredObject | undefined>;
   /** Objects under `prefix`, in key order. */
   list(prefix: string): AsyncIterable<StoredObject>;

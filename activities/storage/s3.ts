@@ -129,7 +129,7 @@ export class S3Repository implements Repository {
     }
   }
 
-  async putBytes(key: string, data: Buffer, options: { ifAbsent?: boolean } = {}): Promise<boolean> {
+  async putBytes(key: string, data: Buffer, options: { ifAbsent?: boolean; metadata?: Record<string, string> } = {}): Promise<boolean> {
     try {
       if (options.ifAbsent && (await this.head(key))) return false;
       await this.client.send(
@@ -137,6 +137,8 @@ export class S3Repository implements Repository {
           Bucket: this.settings.bucket,
           Key: this.key(key),
           Body: data,
+          ContentLength: data.length,
+          ...(options.metadata ? { Metadata: options.metadata } : {}),
           ...(options.ifAbsent ? { IfNoneMatch: '*' } : {}),
         }),
       );
@@ -184,10 +186,28 @@ export class S3Repository implements Repository {
     }
   }
 
+  async getBytesWithMetadata(key: string): Promise<{ data: Buffer; metadata: Record<string, string> } | undefined> {
+    try {
+      const result = await this.client.send(new GetObjectCommand({ Bucket: this.settings.bucket, Key: this.key(key) }));
+      return { data: Buffer.from(await result.Body!.transformToByteArray()), metadata: result.Metadata ?? {} };
+    } catch (error) {
+      if ((error as Error).name === 'NoSuchKey') return undefined;
+      if (/checksum mismatch/i.test((error as Error).message)) {
+        throw new PgwardenError('Integrity', `${key} in repository "${this.name}" is corrupt: ${(error as Error).message}`, { cause: error });
+      }
+      throw this.explain(error, `read ${key}`);
+    }
+  }
+
   async head(key: string): Promise<StoredObject | undefined> {
     try {
       const result = await this.client.send(new HeadObjectCommand({ Bucket: this.settings.bucket, Key: this.key(key) }));
-      return { key, size: result.ContentLength ?? 0 };
+      return {
+        key,
+        size: result.ContentLength ?? 0,
+        ...(result.LastModified ? { modified: result.LastModified } : {}),
+        metadata: result.Metadata ?? {},
+      };
     } catch (error) {
       const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
       if ((error as Error).name === 'NotFound' || (error as Error).name === 'NoSuchKey' || status === 404) return undefined;
@@ -207,7 +227,7 @@ export class S3Repository implements Repository {
         throw this.explain(error, `list ${prefix}`);
       }
       for (const item of page.Contents ?? []) {
-        if (item.Key) yield { key: item.Key.slice(this.root.length), size: item.Size ?? 0 };
+        if (item.Key) yield { key: item.Key.slice(this.root.length), size: item.Size ?? 0, ...(item.LastModified ? { modified: item.LastModified } : {}) };
       }
       token = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (token);

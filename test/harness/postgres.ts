@@ -19,7 +19,8 @@ export interface TestCluster {
   stop(): Promise<void>;
 }
 
-export async function startCluster(extraConf: string[] = []): Promise<TestCluster> {
+/** `env` reaches the postmaster and the archive/restore commands it runs. */
+export async function startCluster(extraConf: string[] = [], env: Record<string, string> = {}): Promise<TestCluster> {
   const user = await clusterUser(process.env.PGWARDEN_CLUSTER_USER ?? 'pgwarden');
   const root = mkdtempSync(join(tmpdir(), 'pgwarden-test-pg-'));
   chmodSync(root, 0o755); // the cluster's OS user must reach its data directory
@@ -27,7 +28,7 @@ export async function startCluster(extraConf: string[] = []): Promise<TestCluste
   const cluster = new LocalCluster({ dataDir: join(root, 'data'), binDir: serverBinDir(), port: await freePort(), ...(user ? { user } : {}) });
   if (user) cluster.own(root);
   await cluster.init(SUPERUSER, password, extraConf);
-  await cluster.start();
+  await cluster.start(600, env);
   const url = (database: string) => cluster.url(SUPERUSER, password, database);
   const query = async <T extends pg.QueryResultRow>(database: string, sql: string, params?: unknown[]) => {
     const client = new pg.Client({ connectionString: url(database) });

@@ -10,6 +10,14 @@ import { startCluster, type TestCluster } from './postgres.js';
 import { startS3, type TestS3 } from './s3.js';
 import { runWorker, startTemporal, type RunningWorker } from './temporal.js';
 
+export interface DatabaseRef {
+  db: string;
+  repositories?: string[];
+  /** The URL, when the database is not on the stack's own cluster. */
+  url?: string;
+  pitr?: { repository?: string; runAs?: string; retention?: string };
+}
+
 export interface Stack {
   env: TestWorkflowEnvironment;
   pg: TestCluster;
@@ -18,7 +26,9 @@ export interface Stack {
   fsPath: string;
   passphraseEnv: string;
   /** A configuration over this stack; `databases` maps names to database names on the test cluster. */
-  config(databases: Record<string, { db: string; repositories?: string[] }>, overrides?: Partial<ConfigInput>): Config;
+  config(databases: Record<string, DatabaseRef>, overrides?: Partial<ConfigInput>): Config;
+  /** The same, as the plain input a pgwarden.yaml would hold. */
+  configInput(databases: Record<string, DatabaseRef>, overrides?: Partial<ConfigInput>): ConfigInput;
   /** Starts a worker for `config` (stopped with the stack). */
   worker(config: Config): Promise<RunningWorker>;
   stop(): Promise<void>;
@@ -34,6 +44,41 @@ export async function startStack(): Promise<Stack> {
   const passphraseEnv = secretEnv('test passphrase: not for production', 'PGWARDEN_TEST_PASSPHRASE');
   const workers: RunningWorker[] = [];
   let queue = 0;
+  const configInput = (databases: Record<string, DatabaseRef>, overrides: Partial<ConfigInput> = {}): ConfigInput => {
+    queue += 1;
+    const input: ConfigInput = {
+      temporal: { address: env.address, namespace: 'default', taskQueue: `pgwarden-test-${process.pid}-${queue}` },
+      encryption: { passphraseEnv },
+      backup: { jobs: 2, splitTableMiB: 0.25 },
+      repositories: {
+        s3: {
+          type: 's3',
+          endpoint: s3.endpoint,
+          region: 'us-east-1',
+          bucket,
+          prefix: 'backups',
+          forcePathStyle: true,
+          accessKeyIdEnv: accessKeyEnv,
+          secretAccessKeyEnv: secretKeyEnv,
+          partSizeMiB: 5,
+        },
+        local: { type: 'fs', path: fsPath },
+      },
+      databases: Object.fromEntries(
+        Object.entries(databases).map(([name, d]) => [
+          name,
+          {
+            connection: { env: secretEnv(d.url ?? pg.url(d.db), 'PGWARDEN_TEST_DB_URL') },
+            environment: 'production',
+            repositories: d.repositories ?? ['s3'],
+            ...(d.pitr ? { pitr: d.pitr } : {}),
+          },
+        ]),
+      ),
+      ...overrides,
+    };
+    return input;
+  };
   return {
     env,
     pg,
@@ -41,36 +86,8 @@ export async function startStack(): Promise<Stack> {
     bucket,
     fsPath,
     passphraseEnv,
-    config(databases, overrides = {}) {
-      queue += 1;
-      const input: ConfigInput = {
-        temporal: { address: env.address, namespace: 'default', taskQueue: `pgwarden-test-${process.pid}-${queue}` },
-        encryption: { passphraseEnv },
-        backup: { jobs: 2, splitTableMiB: 0.25 },
-        repositories: {
-          s3: {
-            type: 's3',
-            endpoint: s3.endpoint,
-            region: 'us-east-1',
-            bucket,
-            prefix: 'backups',
-            forcePathStyle: true,
-            accessKeyIdEnv: accessKeyEnv,
-            secretAccessKeyEnv: secretKeyEnv,
-            partSizeMiB: 5,
-          },
-          local: { type: 'fs', path: fsPath },
-        },
-        databases: Object.fromEntries(
-          Object.entries(databases).map(([name, d]) => [
-            name,
-            { connection: { env: secretEnv(pg.url(d.db), 'PGWARDEN_TEST_DB_URL') }, environment: 'production', repositories: d.repositories ?? ['s3'] },
-          ]),
-        ),
-        ...overrides,
-      };
-      return testConfig(input);
-    },
+    config: (databases, overrides = {}) => testConfig(configInput(databases, overrides)),
+    configInput,
     async worker(config) {
       const worker = await runWorker(env, config);
       workers.push(worker);

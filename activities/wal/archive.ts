@@ -1,0 +1,192 @@
+// The WAL archive of one cluster in a repository: push (archive_command) and fetch (restore_command) of single
+// files, sealed like backups, with the checks that keep two clusters' WAL from ever mixing.
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { PgwardenError } from '../../config/errors.js';
+import type { Repository } from '../storage/repository.js';
+import { sealBuffer, unsealBuffer, type SealSettings } from '../pipeline/seal.js';
+import { DEFAULT_SEGMENT_SIZE, parseWalFileName, readSegmentHeader } from './names.js';
+
+/** Written by the first push: the cluster this archive belongs to. */
+export interface ArchiveIdentity {
+  systemIdentifier: string;
+  walMagic: number; // XLOG_PAGE_MAGIC of the WAL format (one per major version)
+  pgMajor?: number;
+  segmentSize: number;
+  createdAt: string;
+}
+
+export function walFolder(database: string): string {
+  return `${database}/wal/`;
+}
+
+export function walKey(database: string, name: string): string {
+  return `${database}/wal/${name}.zst.gpg`;
+}
+
+const IDENTITY_FILE = 'archive.json';
+
+/** The WAL file name an archive key holds, or undefined for other objects (archive.json). */
+export function walNameOfKey(database: string, key: string): string | undefined {
+  const name = key.slice(walFolder(database).length).replace(/\.zst\.gpg$/, '');
+  return parseWalFileName(name) ? name : undefined;
+}
+
+export async function readArchiveIdentity(repo: Repository, database: string): Promise<ArchiveIdentity | undefined> {
+  const bytes = await repo.getBytes(`${walFolder(database)}${IDENTITY_FILE}`);
+  return bytes ? (JSON.parse(bytes.toString('utf8')) as ArchiveIdentity) : undefined;
+}
+
+/** Who is pushing: from the segment's own header, else from the data directory archive_command runs in. */
+export function localIdentity(data: Buffer, dataDirectory: string): Omit<ArchiveIdentity, 'createdAt'> | undefined {
+  const pgMajor = readPgMajor(dataDirectory);
+  const header = readSegmentHeader(data);
+  if (header) {
+    return { systemIdentifier: header.systemIdentifier, walMagic: header.magic, segmentSize: header.segmentSize, ...(pgMajor ? { pgMajor } : {}) };
+  }
+  const control = join(dataDirectory, 'global', 'pg_control');
+  if (!existsSync(control)) return undefined;
+  const systemIdentifier = readFileSync(control).readBigUInt64LE(0).toString();
+  return { systemIdentifier, walMagic: 0, segmentSize: 0, ...(pgMajor ? { pgMajor } : {}) };
+}
+
+function readPgMajor(dataDirectory: string): number | undefined {
+  try {
+    return Number(readFileSync(join(dataDirectory, 'PG_VERSION'), 'utf8').trim()) || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function describeIdentity(id: Pick<ArchiveIdentity, 'systemIdentifier' | 'pgMajor' | 'walMagic'>): string {
+  return `cluster ${id.systemIdentifier}${id.pgMajor ? ` (PostgreSQL ${id.pgMajor})` : id.walMagic ? ` (WAL format 0x${id.walMagic.toString(16)})` : ''}`;
+}
+
+/**
+ * Refuses WAL of another cluster or another major version; the first push records the identity.
+ * `cache` is a local file that remembers a confirmed identity, to save a request per segment.
+ */
+export async function checkArchiveIdentity(
+  repo: Repository,
+  database: string,
+  local: Omit<ArchiveIdentity, 'createdAt'> | undefined,
+  cache?: string,
+): Promise<void> {
+  if (!local) return; // a history file pushed from outside a data directory: nothing to compare
+  if (cache && existsSync(cache)) {
+    const known = JSON.parse(readFileSync(cache, 'utf8')) as ArchiveIdentity;
+    if (known.systemIdentifier === local.systemIdentifier && (!local.walMagic || known.walMagic === local.walMagic)) return;
+  }
+  let archive = await readArchiveIdentity(repo, database);
+  if (!archive && local.walMagic) {
+    const identity: ArchiveIdentity = { ...local, createdAt: new Date().toISOString() };
+    await repo.putBytes(`${walFolder(database)}${IDENTITY_FILE}`, Buffer.from(`${JSON.stringify(identity, null, 2)}\n`), { ifAbsent: true });
+    archive = await readArchiveIdentity(repo, database);
+  }
+  if (!archive) return;
+  const where = `Repository "${repo.name}" (${repo.location}) holds the WAL archive of "${database}" from ${describeIdentity(archive)}`;
+  if (archive.systemIdentifier !== local.systemIdentifier) {
+    throw new PgwardenError(
+      'Refused',
+      `${where}; this WAL comes from ${describeIdentity(local)}: refusing to mix two clusters' WAL. ` +
+        'Give this cluster its own entry under databases: (its own archive), or, if the old cluster is gone for good, move its archive away first.',
+    );
+  }
+  if (local.walMagic && archive.walMagic !== local.walMagic) {
+    throw new PgwardenError(
+      'Refused',
+      `${where}; this WAL has another format (${describeIdentity(local)}): after a major upgrade start a new archive (a new database entry) and take a base backup.`,
+    );
+  }
+  if (cache) await writeFile(cache, JSON.stringify(archive)).catch(() => undefined);
+}
+
+export type PushOutcome = 'archived' | 'already archived';
+
+/** Archives the WAL file at `path` (as archive_command's %p). Identical re-pushes succeed; different content is refused. */
+export async function pushWalFile(
+  repo: Repository,
+  database: string,
+  path: string,
+  settings: SealSettings,
+  options: { dataDirectory?: string; identityCache?: string } = {},
+): Promise<PushOutcome> {
+  const name = basename(path);
+  const parsed = parseWalFileName(name);
+  if (!parsed) throw new PgwardenError('Usage', `"${name}" is not a WAL file name PostgreSQL archives (segment, .partial, .backup or .history).`);
+  const closedAt = new Date().toISOString(); // the file is complete now: everything before this moment is in it or earlier
+  const data = await readFile(path);
+  if ((parsed.kind === 'segment' || parsed.kind === 'partial') && data.length % 8192 !== 0) {
+    throw new PgwardenError('Failed', `${path} has ${data.length} bytes, not whole WAL pages: refusing to archive a damaged segment.`);
+  }
+  const dataDirectory = options.dataDirectory ?? dirname(dirname(join(process.cwd(), path)));
+  await checkArchiveIdentity(repo, database, localIdentity(data, dataDirectory), options.identityCache);
+
+  const sha256 = createHash('sha256').update(data).digest('hex');
+  const key = walKey(database, name);
+  const compare = async (): Promise<PushOutcome | undefined> => {
+    const existing = await repo.head(key);
+    if (!existing) return undefined;
+    if (existing.metadata?.['plain-sha256'] === sha256) return 'already archived';
+    throw new PgwardenError(
+      'Refused',
+      `WAL file ${name} is already archived in repository "${repo.name}" with different content (archived sha256 ${existing.metadata?.['plain-sha256']?.slice(0, 16) ?? 'unknown'}…, ` +
+        `this one ${sha256.slice(0, 16)}…): not overwriting it. Two clusters may be archiving into one place, or a restored cluster reuses a timeline; find out which before touching the archive.`,
+    );
+  };
+  const before = await compare();
+  if (before) return before;
+  const stored = await sealBuffer(data, settings);
+  const written = await repo.putBytes(key, stored, {
+    ifAbsent: true,
+    metadata: {
+      'plain-sha256': sha256,
+      'plain-size': String(data.length),
+      'stored-sha256': createHash('sha256').update(stored).digest('hex'),
+      'closed-at': closedAt,
+    },
+  });
+  if (!written) return (await compare()) ?? 'archived';
+  return 'archived';
+}
+
+/** Fetches and verifies archived file `name` into `destination` (restore_command's %p); false if not archived. */
+export async function fetchWalFile(repo: Repository, database: string, name: string, destination: string, passphrase: string): Promise<boolean> {
+  const plain = await fetchWalBytes(repo, database, name, passphrase);
+  if (!plain) return false;
+  const temp = `${destination}.pgwarden-${process.pid}`;
+  await writeFile(temp, plain);
+  await rename(temp, destination).catch(async (error: unknown) => {
+    await rm(temp, { force: true });
+    throw error;
+  });
+  return true;
+}
+
+/** The verified plain bytes of archived file `name`, or undefined if it is not archived. */
+export async function fetchWalBytes(repo: Repository, database: string, name: string, passphrase: string): Promise<Buffer | undefined> {
+  const key = walKey(database, name);
+  const object = await repo.getBytesWithMetadata(key);
+  if (!object) return undefined;
+  const corrupt = (what: string) =>
+    new PgwardenError('Integrity', `Archived WAL file ${name} in repository "${repo.name}" is corrupt (${what}): recovery must not continue past it.`);
+  const storedSha = object.metadata['stored-sha256'];
+  if (storedSha && createHash('sha256').update(object.data).digest('hex') !== storedSha) throw corrupt('sha256 of the stored object differs');
+  let plain: Buffer;
+  try {
+    plain = await unsealBuffer(object.data, passphrase, key);
+  } catch (error) {
+    if (error instanceof PgwardenError) throw error;
+    throw corrupt((error as Error).message);
+  }
+  if (object.metadata['plain-sha256'] && createHash('sha256').update(plain).digest('hex') !== object.metadata['plain-sha256']) {
+    throw corrupt('sha256 of the WAL differs from the one recorded when it was archived');
+  }
+  const parsed = parseWalFileName(name);
+  if (parsed?.kind === 'segment' && plain.length !== (readSegmentHeader(plain)?.segmentSize ?? DEFAULT_SEGMENT_SIZE)) {
+    throw corrupt(`${plain.length} bytes instead of a whole segment`);
+  }
+  return plain;
+}

@@ -1,0 +1,99 @@
+// The background halves of the asynchronous archive commands: a pusher that archives every ready WAL file
+// ahead of PostgreSQL's requests, and a prefetcher that fetches the next segments ahead of recovery's.
+import { existsSync, readdirSync, rmSync, writeFileSync, renameSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Repository } from '../storage/repository.js';
+import type { SealSettings } from '../pipeline/seal.js';
+import { inParallel } from '../progress.js';
+import { fetchWalBytes, pushWalFile, readArchiveIdentity } from './archive.js';
+import { DEFAULT_SEGMENT_SIZE, parseWalFileName, segmentName } from './names.js';
+import { ensureSpool, releaseLock, takeLock } from './spool.js';
+
+export interface PusherOptions {
+  repo: Repository;
+  database: string;
+  pgWal: string; // absolute path of pg_wal
+  spool: string;
+  settings: SealSettings;
+  concurrency: number;
+  /** Exit after this long without ready files (the next wal-push starts a new pusher). */
+  idleMs: number;
+}
+
+/** Archives `.ready` files in parallel and leaves a `.ok`/`.error` per file in the spool. One per spool. */
+export async function runPusher(options: PusherOptions): Promise<void> {
+  const lock = join(options.spool, 'push.lock');
+  if (!takeLock(lock)) return;
+  const { out } = ensureSpool(options.spool);
+  const dataDirectory = join(options.pgWal, '..');
+  try {
+    let idleSince = Date.now();
+    while (Date.now() - idleSince < options.idleMs) {
+      const status = join(options.pgWal, 'archive_status');
+      const ready = (existsSync(status) ? readdirSync(status) : [])
+        .filter((file) => file.endsWith('.ready'))
+        .map((file) => file.slice(0, -'.ready'.length))
+        .filter((name) => !existsSync(join(out, `${name}.ok`)) && !existsSync(join(out, `${name}.error`)))
+        .sort((a, b) => Number(b.endsWith('.history')) - Number(a.endsWith('.history')) || a.localeCompare(b))
+        .slice(0, 64);
+      if (ready.length === 0) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        continue;
+      }
+      idleSince = Date.now();
+      await inParallel(ready, options.concurrency, async (name) => {
+        try {
+          await pushWalFile(options.repo, options.database, join(options.pgWal, name), options.settings, {
+            dataDirectory,
+            identityCache: join(options.spool, 'identity.json'),
+          });
+          writeFileSync(join(out, `${name}.ok`), '');
+        } catch (error) {
+          writeFileSync(join(out, `${name}.error`), (error as Error).message);
+        }
+      });
+    }
+  } finally {
+    releaseLock(lock);
+  }
+}
+
+export interface PrefetchOptions {
+  repo: Repository;
+  database: string;
+  spool: string;
+  passphrase: string;
+  after: string; // the segment recovery just asked for
+  count: number;
+  concurrency: number;
+}
+
+/** Fetches (and verifies) the `count` segments after `after` on its timeline into the spool. One per spool. */
+export async function runPrefetcher(options: PrefetchOptions): Promise<void> {
+  const lock = join(options.spool, 'prefetch.lock');
+  if (!takeLock(lock)) return;
+  const { in: incoming } = ensureSpool(options.spool);
+  try {
+    const identity = await readArchiveIdentity(options.repo, options.database);
+    const segmentSize = identity?.segmentSize || DEFAULT_SEGMENT_SIZE;
+    const current = parseWalFileName(options.after, segmentSize);
+    if (current?.kind !== 'segment' || current.segno === undefined) return;
+    // What recovery has moved past is not needed any more.
+    for (const file of readdirSync(incoming)) if (file <= options.after || file.includes('.tmp')) rmSync(join(incoming, file), { force: true });
+    const next = Array.from({ length: options.count }, (_, i) => segmentName(current.timeline, current.segno! + BigInt(i + 1), segmentSize));
+    let endOfArchive = false;
+    await inParallel(next, options.concurrency, async (name) => {
+      if (endOfArchive || existsSync(join(incoming, name))) return;
+      const bytes = await fetchWalBytes(options.repo, options.database, name, options.passphrase).catch(() => undefined);
+      if (!bytes) {
+        endOfArchive = true; // not archived (yet), or not readable: the foreground fetch will say which
+        return;
+      }
+      const temp = join(incoming, `${name}.tmp${process.pid}`);
+      writeFileSync(temp, bytes);
+      renameSync(temp, join(incoming, name));
+    });
+  } finally {
+    releaseLock(lock);
+  }
+}

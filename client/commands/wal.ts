@@ -1,0 +1,116 @@
+// The commands PostgreSQL runs: archive_command (wal-push) and restore_command (wal-fetch). They never need
+// Temporal (the database must not wait on the orchestrator), and their fast paths load nothing heavy.
+import { copyFileSync, existsSync, renameSync, rmSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { PgwardenError } from '../../config/errors.js';
+import { awaitPushResult, ensureSpool, lockHeld, spoolDir, startBackground, takePushResult } from '../../activities/wal/spool.js';
+import type { CommandContext } from '../context.js';
+
+const CLI = fileURLToPath(new URL('../cli.js', import.meta.url));
+
+/** wal-fetch's exit codes, in PostgreSQL's terms: 1 ends recovery normally; above 125 stops it with FATAL. */
+export const WAL_FETCH_EXIT = { restored: 0, notArchived: 1, error: 126 } as const;
+
+export interface WalPushOptions {
+  db: string;
+  async: boolean;
+  spool?: string;
+  wait: number; // seconds to wait for the background pusher before pushing in this process
+  args: string[];
+}
+
+export async function walPushCommand(ctx: CommandContext, options: WalPushOptions): Promise<void> {
+  const path = options.args[0];
+  if (!path) throw new PgwardenError('Usage', 'wal-push needs the path of the WAL file: archive_command = \'pgwarden wal-push --db NAME %p\'');
+  const name = basename(path);
+  const spool = spoolDir(options.db, options.spool);
+  if (options.async) {
+    const { out } = ensureSpool(spool);
+    const early = takePushResult(out, name);
+    if (early?.ok) return; // archived ahead by the background pusher
+    if (!lockHeld(join(spool, 'push.lock'))) {
+      startBackground(CLI, ['--config', ctx.configFile, 'wal-push-daemon', '--db', options.db, '--pg-wal', resolve(dirname(path)), '--spool', spool], join(spool, 'pusher.log'));
+    }
+    const result = early ?? (await awaitPushResult(out, name, options.wait * 1_000));
+    if (result?.ok) return;
+    if (result) throw new PgwardenError('Failed', result.message);
+    // The pusher did not get to it in time: archive it here, so PostgreSQL never waits on us for long.
+  }
+  const { openArchive } = await import('../../activities/wal/open.js');
+  const archive = await openArchive(ctx.config, options.db);
+  const { pushWalFile } = await import('../../activities/wal/archive.js');
+  ensureSpool(spool);
+  const outcome = await pushWalFile(archive.repo, options.db, path, archive.settings, { identityCache: join(spool, 'identity.json') });
+  if (process.env.PGWARDEN_VERBOSE) ctx.out.info(`wal-push: ${name} ${outcome}`);
+}
+
+export async function walPushDaemonCommand(ctx: CommandContext, options: { db: string; pgWal: string; spool: string; concurrency: number }): Promise<void> {
+  const { openArchive } = await import('../../activities/wal/open.js');
+  const { runPusher } = await import('../../activities/wal/background.js');
+  const archive = await openArchive(ctx.config, options.db);
+  await runPusher({ ...archive, database: options.db, pgWal: options.pgWal, spool: options.spool, concurrency: options.concurrency, idleMs: 10_000 });
+}
+
+export interface WalFetchOptions {
+  db: string;
+  spool?: string;
+  prefetch: number;
+  args: string[];
+}
+
+export async function walFetchCommand(ctx: CommandContext, options: WalFetchOptions): Promise<void> {
+  const [name, destination] = options.args;
+  try {
+    if (!name || !destination) throw new PgwardenError('Usage', 'wal-fetch needs %f and %p: restore_command = \'pgwarden wal-fetch --db NAME %f %p\'');
+    const spool = spoolDir(options.db, options.spool);
+    const { in: incoming } = ensureSpool(spool);
+    const prefetched = join(incoming, name);
+    let found: boolean;
+    if (existsSync(prefetched)) {
+      try {
+        renameSync(prefetched, destination);
+      } catch {
+        copyFileSync(prefetched, destination); // the spool is on another file system
+        rmSync(prefetched, { force: true });
+      }
+      found = true;
+    } else {
+      const { openArchive } = await import('../../activities/wal/open.js');
+      const { fetchWalFile } = await import('../../activities/wal/archive.js');
+      const archive = await openArchive(ctx.config, options.db);
+      found = await fetchWalFile(archive.repo, options.db, name, destination, archive.settings.passphrase);
+    }
+    if (!found) {
+      process.exitCode = WAL_FETCH_EXIT.notArchived;
+      return;
+    }
+    if (options.prefetch > 0 && /^[0-9A-F]{24}$/.test(name) && !lockHeld(join(spool, 'prefetch.lock'))) {
+      startBackground(
+        CLI,
+        ['--config', ctx.configFile, 'wal-prefetch', '--db', options.db, '--after', name, '--count', String(options.prefetch), '--spool', spool],
+        join(spool, 'prefetch.log'),
+      );
+    }
+    process.exitCode = WAL_FETCH_EXIT.restored;
+  } catch (error) {
+    // Anything but "not archived" must stop recovery, not end it early at the wrong point.
+    process.stderr.write(`pgwarden wal-fetch ${name ?? ''}: ${(error as Error).message}\n`);
+    process.exitCode = WAL_FETCH_EXIT.error;
+  }
+}
+
+export async function walPrefetchCommand(ctx: CommandContext, options: { db: string; after: string; count: number; spool: string }): Promise<void> {
+  const { openArchive } = await import('../../activities/wal/open.js');
+  const { runPrefetcher } = await import('../../activities/wal/background.js');
+  const archive = await openArchive(ctx.config, options.db);
+  await runPrefetcher({
+    repo: archive.repo,
+    database: options.db,
+    spool: options.spool,
+    passphrase: archive.settings.passphrase,
+    after: options.after,
+    count: options.count,
+    concurrency: 4,
+  });
+}
