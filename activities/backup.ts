@@ -88,9 +88,9 @@ export function backupActivities(config: Config) {
     },
 
     /** After a failed backup: removes its objects (unless a manifest made it complete) and unfinished uploads. */
-    async discardIncompleteBackup(input: { database: string; backupId: string; repositories: string[] }): Promise<{ removed: number }> {
+    async discardIncompleteBackup(input: { database: string; backupId: string; repositories: string[]; type?: 'logical' | 'base' }): Promise<{ removed: number }> {
       let removed = 0;
-      const folder = backupFolder(input.database, 'logical', input.backupId);
+      const folder = backupFolder(input.database, input.type ?? 'logical', input.backupId);
       for (const name of input.repositories) removed += await discardIncomplete(openRepository(config, name), folder);
       return { removed };
     },

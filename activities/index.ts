@@ -2,11 +2,15 @@
 import type { Config } from '../config/schema.js';
 import { backupActivities } from './backup.js';
 import { restoreActivities } from './restore.js';
+import { baseBackupActivities } from './basebackup.js';
+import { pitrActivities } from './pitr.js';
 
 export function createActivities(config: Config) {
   return {
     ...backupActivities(config),
     ...restoreActivities(config),
+    ...baseBackupActivities(config),
+    ...pitrActivities(config),
   };
 }
 

@@ -9,9 +9,6 @@ export { CARTLY_SCHEMA as BENCH_SCHEMA };
 
 export const BENCH_TABLES = ['companies', 'users', 'stores', 'products', 'orders', 'audit_log'] as const;
 
-/** Table data (sum of pg_table_size over the user tables) per order, calibrated on PostgreSQL 15; indexes add ~35 %. */
-export const TABLE_BYTES_PER_ORDER = 1_180;
-
 const WORDS = [
   'alpha', 'berlin', 'cart', 'delta', 'euro', 'fresh', 'garden', 'harbor', 'iris', 'jade', 'kiosk', 'lumen', 'market', 'nord',
   'orbit', 'prime', 'quartz', 'rhein', 'solar', 'terra', 'umber', 'vista', 'willow', 'xenon', 'yellow', 'zephyr', 'amber',
@@ -49,9 +46,9 @@ const jwt = () => `'eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.' || ${token(32)} || ${
 const money = (max: number) => `floor(random() * ${max})::bigint`;
 
 /**
- * INSERT … SELECT statements that fill BENCH_SCHEMA; `orders` sets the scale (about TABLE_BYTES_PER_ORDER bytes of
- * table data per order with everything else). Each statement may run on its own connection: `parallel` groups can
- * run at once, the groups in order.
+ * INSERT … SELECT statements that fill BENCH_SCHEMA; `orders` sets the scale (see DATABASE_BYTES_PER_ORDER in
+ * generate.ts), `chunks` how many statements each large table is split into. The
+ * statements of a group may run at once on separate connections; the groups must run in order (foreign keys).
  */
 export function benchDataStatements(orders: number, chunks = 1): string[][] {
   const n = Math.max(1000, Math.floor(orders));
@@ -71,12 +68,12 @@ export function benchDataStatements(orders: number, chunks = 1): string[][] {
               (ARRAY['DE','AT','CH','NL','FR'])[1 + g % 5], 'DE' || (100000000 + floor(random() * 899999999))::bigint,
               timestamptz '2018-01-01' + random() * interval '2000 days'
          FROM generate_series(1, ${companies}) g`),
+  ];
+  const second: string[] = [
     seeded(2, `INSERT INTO stores (id, company_id, name, city, opened_on)
        SELECT g, 1 + floor(random() * ${companies})::int, initcap(${words(1)}) || ' ' || initcap(${words(1)}) || ' ' || ${pick(['Store', 'Shop', 'Outlet', 'Markt', 'Laden'])},
               ${pick(CITIES)}, date '2019-01-01' + floor(random() * 2000)::int
          FROM generate_series(1, ${stores}) g`),
-  ];
-  const second: string[] = [
     ...ranges(users).map(([from, to], i) =>
       seeded(10 + i, `INSERT INTO users (id, company_id, email, full_name, password_hash, created_at, last_login)
        SELECT g, 1 + floor(random() * ${companies})::int,
@@ -87,6 +84,11 @@ export function benchDataStatements(orders: number, chunks = 1): string[][] {
               CASE WHEN random() < 0.8 THEN timestamptz '2024-01-01' + random() * interval '600 days' END
          FROM generate_series(${from}, ${to}) g`),
     ),
+  ];
+  const item = () =>
+    `jsonb_build_object('sku', 'SKU-' || lpad((1 + floor(random() * ${products}))::text, 9, '0'), 'qty', 1 + floor(random() * 4)::int, ` +
+    `'price_cents', floor(random() * 20000)::int, 'discount', round((random() * 0.3)::numeric, 3))`;
+  const third: string[] = [
     ...ranges(products).map(([from, to], i) =>
       seeded(100 + i, `INSERT INTO products (id, store_id, sku, title, description, price_cents, attributes, tags)
        SELECT g, 1 + floor(random() * ${stores})::int, 'SKU-' || lpad(g::text, 9, '0'),
@@ -98,11 +100,6 @@ export function benchDataStatements(orders: number, chunks = 1): string[][] {
               ARRAY[${pick(WORDS)}, ${pick(WORDS)}]
          FROM generate_series(${from}, ${to}) g`),
     ),
-  ];
-  const item = () =>
-    `jsonb_build_object('sku', 'SKU-' || lpad((1 + floor(random() * ${products}))::text, 9, '0'), 'qty', 1 + floor(random() * 4)::int, ` +
-    `'price_cents', floor(random() * 20000)::int, 'discount', round((random() * 0.3)::numeric, 3))`;
-  const third: string[] = [
     ...ranges(n).map(([from, to], i) =>
       seeded(200 + i, `INSERT INTO orders (id, user_id, store_id, status, total_cents, currency, items, shipping_address, created_at, updated_at)
        SELECT g, 1 + floor(random() * ${users})::bigint, 1 + floor(random() * ${stores})::bigint,

@@ -1,5 +1,5 @@
 // Small helpers the benchmark shares: timing, medians, formatting, commands as the cluster's OS user, cleanup.
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { execa, type ResultPromise } from 'execa';
@@ -105,4 +105,22 @@ export class Cleanup {
       }
     }
   }
+}
+
+/**
+ * Starts gpg-agent for a fresh --homedir with one tiny encryption, so the first timed gpg call does not pay the
+ * agent's start (about a second), as a cron job on a machine where gpg has run before would not.
+ */
+export async function warmUpGpg(gpgArgs: string[], dir: string): Promise<void> {
+  const probe = join(dir, 'gpg-warm-up');
+  writeFileSync(probe, 'warm-up\n');
+  const result = await execa('gpg', [...gpgArgs, '--yes', '--symmetric', '--cipher-algo', 'AES256', '-o', `${probe}.gpg`, probe], { reject: false, stdin: 'ignore' });
+  check(result, 'gpg warm-up');
+  rmSync(probe, { force: true });
+  rmSync(`${probe}.gpg`, { force: true });
+}
+
+/** Stops the gpg-agent that gpg started for `homedir`. */
+export async function stopGpgAgent(homedir: string): Promise<void> {
+  await execa('gpgconf', ['--homedir', homedir, '--kill', 'gpg-agent'], { reject: false });
 }

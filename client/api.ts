@@ -1,10 +1,13 @@
 // The typed API that scripts import: start backups and restores through Temporal and wait for them.
 import { WorkflowExecutionAlreadyStartedError, type Client, type WorkflowHandleWithFirstExecutionRunId } from '@temporalio/client';
+import type { Workflow } from '@temporalio/common';
 import { PgwardenError } from '../config/errors.js';
 import { databaseView } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import {
   backupWorkflowId,
+  baseBackupWorkflowId,
+  pitrWorkflowId,
   restoreWorkflowId,
   SEARCH_ATTRIBUTES,
   type BackupInput,
@@ -12,7 +15,8 @@ import {
   type RestoreInput,
   type RestoreResult,
 } from '../workflows/messages.js';
-import type { backupWorkflow, restoreWorkflow } from '../workflows/index.js';
+import type { backupWorkflow, baseBackupWorkflow, pitrWorkflow, restoreWorkflow } from '../workflows/index.js';
+import type { BaseBackupInput, PitrInput } from '../workflows/messages.js';
 
 export type { BackupInput, BackupResult, RestoreInput, RestoreResult };
 
@@ -40,6 +44,48 @@ export async function startBackup(client: Client, config: Config, input: BackupI
     }
     throw error;
   }
+}
+
+/** Starts workflow `type` under the database's lock id; "already running" becomes a Refused error. */
+async function startLocked<T extends Workflow>(
+  client: Client,
+  config: Config,
+  type: string,
+  workflowId: string,
+  what: string,
+  args: Parameters<T>,
+  attributes: Array<[keyof typeof SEARCH_ATTRIBUTES, string]>,
+): Promise<WorkflowHandleWithFirstExecutionRunId<T>> {
+  try {
+    return await client.workflow.start<T>(type, {
+      taskQueue: config.temporal.taskQueue,
+      workflowId,
+      args,
+      typedSearchAttributes: attributes.map(([key, value]) => ({ key: SEARCH_ATTRIBUTES[key], value })),
+    } as never);
+  } catch (error) {
+    if (error instanceof WorkflowExecutionAlreadyStartedError) {
+      throw new PgwardenError('Refused', `${what} is already running (workflow ${workflowId}): wait for it, or look at it: temporal workflow describe --workflow-id ${workflowId}.`);
+    }
+    throw error;
+  }
+}
+
+export async function startBaseBackup(client: Client, config: Config, input: BaseBackupInput): Promise<WorkflowHandleWithFirstExecutionRunId<typeof baseBackupWorkflow>> {
+  databaseView(config, input.database);
+  return startLocked<typeof baseBackupWorkflow>(client, config, 'baseBackupWorkflow', baseBackupWorkflowId(input.database), `A base backup of "${input.database}"`, [input], [
+    ['database', input.database],
+    ['kind', 'base'],
+    ['operation', 'basebackup'],
+  ]);
+}
+
+export async function startPitr(client: Client, config: Config, input: PitrInput): Promise<WorkflowHandleWithFirstExecutionRunId<typeof pitrWorkflow>> {
+  databaseView(config, input.database);
+  return startLocked<typeof pitrWorkflow>(client, config, 'pitrWorkflow', pitrWorkflowId(input.database), `A point-in-time restore of "${input.database}"`, [input], [
+    ['database', input.database],
+    ['operation', 'pitr'],
+  ]);
 }
 
 export async function startRestore(client: Client, config: Config, input: RestoreInput): Promise<WorkflowHandleWithFirstExecutionRunId<typeof restoreWorkflow>> {

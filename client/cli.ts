@@ -82,6 +82,31 @@ program
   .action(run(async () => (await import('./commands/demo.js')).demoCommand as Action));
 
 program
+  .command('basebackup')
+  .description('take a physical base backup (pg_basebackup) into the WAL archive\'s repository: the start of point-in-time restores')
+  .requiredOption('--db <name>', 'database (cluster) name from pgwarden.yaml')
+  .option('--no-wait', 'start it and return at once')
+  .action(run(async () => (await import('./commands/basebackup.js')).baseBackupCommand as Action));
+
+program
+  .command('pitr')
+  .description('restore to a moment: base backup + WAL into a NEW data directory, started on a free port, verified')
+  .requiredOption('--db <name>', 'database (cluster) name from pgwarden.yaml')
+  .requiredOption('--to <target>', 'time with zone (2026-11-25T14:30:00+01:00), LSN (0/3000028), xid:N, name:POINT, or latest')
+  .option('--datadir <dir>', 'data directory to create (default: under the cluster user\'s home)')
+  .option('--port <n>', 'port for the restored cluster (default: a free one)', (v) => Number(v))
+  .option('--backup <id>', 'base backup to start from (default: the newest before the target)')
+  .option('--archive', 'let the restored cluster archive its WAL into the same archive (when it becomes the new primary)', false)
+  .action(run(async () => (await import('./commands/pitr.js')).pitrCommand as Action));
+
+const wal = program.command('wal').description('look at the WAL archive');
+wal
+  .command('status')
+  .description('archived range, gaps, age of the newest segment (the current RPO) and the restore window')
+  .requiredOption('--db <name>', 'database (cluster) name from pgwarden.yaml')
+  .action(run(async () => (await import('./commands/wal-status.js')).walStatusCommand as Action, { temporal: false }));
+
+program
   .command('wal-push')
   .description("archive one WAL file: PostgreSQL's archive_command = 'pgwarden wal-push --db NAME --async %p' (never needs Temporal)")
   .argument('<path>', 'the WAL file (%p)')

@@ -52,6 +52,8 @@ const PitrSettings = z.strictObject({
   retention: duration('7d').default(7 * 86_400_000),
   /** OS user that runs restored clusters when pgwarden runs as root (PostgreSQL refuses to run as root). */
   runAs: z.string().min(1).default('postgres'),
+  /** Where point-in-time restores create their data directories (default: the runAs user's home). */
+  restoreDirectory: z.string().min(1).optional(),
 });
 
 export const DatabaseSettings = z.strictObject({

@@ -1,3 +1,5 @@
 // The workflows the worker hosts (this file is the bundle's entry point).
 export { backupWorkflow } from './backup.js';
 export { restoreWorkflow } from './restore.js';
+export { baseBackupWorkflow } from './basebackup.js';
+export { pitrWorkflow } from './pitr.js';

@@ -19,6 +19,21 @@ export function backupWorkflowId(database: string): string {
   return `pgwarden-backup-${database}`;
 }
 
+/** One base backup of a database at a time. */
+export function baseBackupWorkflowId(database: string): string {
+  return `pgwarden-basebackup-${database}`;
+}
+
+/** One point-in-time restore of a database at a time. */
+export function pitrWorkflowId(database: string): string {
+  return `pgwarden-pitr-${database}`;
+}
+
+/** One retention run per database at a time. */
+export function expireWorkflowId(database: string): string {
+  return `pgwarden-expire-${database}`;
+}
+
 /** One restore of a database at a time, whatever its target. */
 export function restoreWorkflowId(database: string): string {
   return `pgwarden-restore-${database}`;
@@ -103,4 +118,64 @@ export interface Progress {
   itemsDone?: number;
   itemsTotal?: number;
   detail?: string;
+}
+
+export interface BaseBackupInput {
+  database: string;
+}
+
+export interface BaseBackupResult {
+  backupId: string;
+  database: string;
+  repository: string;
+  rawBytes: number;
+  storedBytes: number;
+  startLsn: string;
+  stopLsn: string;
+  timeline: number;
+  startWal: string;
+  stopWal: string;
+  durationMs: number;
+  copyMs: number; // pg_basebackup streaming into the repository
+  walWaitMs: number; // waiting until the WAL the backup needs was archived
+  firstByteMs?: number;
+  workflowId: string;
+  runId: string;
+}
+
+export interface PitrInput {
+  database: string;
+  /** ISO-8601 time with zone, an LSN (0/3000028), xid:N, name:POINT, or "latest". */
+  target: string;
+  /** Data directory to create (default: under the runAs user's home). */
+  datadir?: string;
+  port?: number;
+  /** Base backup to start from (default: the newest that is consistent before the target). */
+  backup?: string;
+  /** Let the restored cluster archive its own WAL (same archive): for a restore that becomes the new primary. */
+  archive?: boolean;
+}
+
+export interface PitrResult {
+  database: string;
+  target: string;
+  baseBackupId: string;
+  datadir: string;
+  port: number;
+  /** How to connect: the source's roles and passwords are the restored cluster's too. */
+  connection: string;
+  timeline: number;
+  lastTransactionAt?: string;
+  stoppedAt?: string;
+  reachedLsn: string;
+  note?: string;
+  window: { from: string; to: string; fromLsn: string; toLsn: string };
+  segmentsRestored: number;
+  durationMs: number;
+  baseRestoreMs: number;
+  recoveryMs: number;
+  rtoMs?: number;
+  withinRto?: boolean;
+  workflowId: string;
+  runId: string;
 }

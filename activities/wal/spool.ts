@@ -3,13 +3,21 @@
 //   in/<name>             segments a background prefetcher fetched (verified) ahead of recovery's requests
 // Node built-ins only: PostgreSQL starts one process per WAL file, and the fast path must start fast.
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
+/**
+ * --spool as given, else <$PGWARDEN_SPOOL or temp>/pgwarden-spool-<uid>/<database>-<hash of the data directory>:
+ * PostgreSQL runs archive and restore commands in the data directory, and two clusters on one host (a restored
+ * copy beside its source) must never share a spool.
+ */
 export function spoolDir(database: string, explicit?: string): string {
-  const base = explicit ?? process.env.PGWARDEN_SPOOL ?? join(tmpdir(), `pgwarden-spool-${process.getuid?.() ?? 'user'}`);
-  return join(base, database);
+  if (explicit) return explicit;
+  const base = process.env.PGWARDEN_SPOOL ?? join(tmpdir(), `pgwarden-spool-${process.getuid?.() ?? 'user'}`);
+  const cluster = createHash('sha256').update(process.cwd()).digest('hex').slice(0, 10);
+  return join(base, `${database}-${cluster}`);
 }
 
 export function ensureSpool(dir: string): { out: string; in: string } {

@@ -1,0 +1,479 @@
+// Activities of the point-in-time restore workflow: plan (and refuse what the archive cannot do) before anything
+// is written, restore a base backup into a NEW data directory, recover it to the target through wal-fetch,
+// promote, verify. The cluster the backup came from is never touched.
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync, appendFileSync, rmSync } from 'node:fs';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { execa } from 'execa';
+import pg from 'pg';
+import { parse as parseUrl } from 'pg-connection-string';
+import { stringify } from 'yaml';
+import { PgwardenError } from '../config/errors.js';
+import { databaseView } from '../config/load.js';
+import type { Config } from '../config/schema.js';
+import { resolvePassphrase } from '../config/secrets.js';
+import type { Progress } from '../workflows/messages.js';
+import { findBackup, listBackups } from './catalog/list.js';
+import { backupFolder, type BackupManifest } from './catalog/manifest.js';
+import { unsealInto } from './pipeline/seal.js';
+import { serverBinDir } from './postgres/binaries.js';
+import { clusterUser, freePort, LocalCluster, type OsUser } from './postgres/cluster.js';
+import { sourceEndpoint } from './postgres/connection.js';
+import { currentReporter, reportEvery } from './progress.js';
+import { BASE_OBJECT } from './basebackup.js';
+import { fetchWalBytes } from './wal/archive.js';
+import { closedAt, coverage, listArchive, recoveryPath } from './wal/coverage.js';
+import { formatLsn, parseLsn, segnoOfLsn } from './wal/names.js';
+import { openArchive, walRepositoryName } from './wal/open.js';
+import { describeTarget, parseRecoveryTarget, recoverySettings, type RecoveryTarget } from './wal/target.js';
+
+const CLI = fileURLToPath(new URL('../client/cli.js', import.meta.url));
+const MARKER = '.pgwarden-restore'; // in data directories pgwarden created: the only ones it will ever delete
+
+export interface PlanPitrInput {
+  database: string;
+  target: string;
+  backup?: string;
+  datadir?: string;
+  port?: number;
+  runId: string;
+}
+
+export interface PitrPlan {
+  baseBackupId: string;
+  repository: string;
+  target: RecoveryTarget;
+  targetDescription: string;
+  /** recovery_target_* settings actually used (a time after the last commit becomes "latest": same result). */
+  settings: Record<string, string>;
+  note?: string;
+  datadir: string;
+  port: number;
+  runAs?: string;
+  serverMajor: number;
+  window: { from: string; to: string; fromLsn: string; toLsn: string };
+  segments: number;
+  rtoMs?: number;
+  /** user and database to connect with afterwards (the source's: a restored cluster has the source's roles). */
+  connectAs: { user: string; database: string };
+}
+
+export interface RecoverInput {
+  database: string;
+  datadir: string;
+  port: number;
+  runAs?: string;
+  serverMajor: number;
+  settings: Record<string, string>;
+  target: RecoveryTarget;
+  segments: number;
+  archive: boolean;
+}
+
+export interface RecoverOutput {
+  timeline: number;
+  lastTransactionAt?: string;
+  stoppedAt?: string; // PostgreSQL's own words: "recovery stopping before commit of transaction 741, time …"
+  reachedLsn: string;
+  segmentsRestored: number;
+  recoveryMs: number;
+  databases: string[];
+}
+
+export function pitrActivities(config: Config) {
+  return {
+    planPitr: (input: PlanPitrInput) => planPitr(config, input),
+    restoreBaseBackup: (input: { database: string; baseBackupId: string; datadir: string; runAs?: string }) => restoreBaseBackup(config, input),
+    recoverCluster: (input: RecoverInput) => recoverCluster(config, input),
+    /** Compensation: stops and removes a data directory pgwarden created (never any other). */
+    async discardRestoredCluster(input: { datadir: string; runAs?: string; serverMajor: number }): Promise<{ removed: boolean }> {
+      if (!existsSync(join(input.datadir, MARKER))) return { removed: false };
+      const user = await runAsUser(input.runAs);
+      const cluster = new LocalCluster({ dataDir: input.datadir, binDir: serverBinDir(input.serverMajor, config.postgres.binDir), port: 0, ...(user ? { user } : {}) });
+      await cluster.stop('immediate');
+      rmSync(input.datadir, { recursive: true, force: true });
+      return { removed: true };
+    },
+  };
+}
+
+async function runAsUser(name: string | undefined): Promise<OsUser | undefined> {
+  return name ? clusterUser(name) : undefined;
+}
+
+async function planPitr(config: Config, input: PlanPitrInput): Promise<PitrPlan> {
+  const db = databaseView(config, input.database);
+  const target = parseRecoveryTarget(input.target);
+  const repository = walRepositoryName(config, input.database);
+  const { repo, settings: seal } = openArchive(config, input.database);
+  const backups = await listBackups(repo, input.database, 'base');
+  if (backups.length === 0) {
+    throw new PgwardenError('NotFound', `No base backup of "${input.database}" in repository "${repository}": take one with \`pgwarden basebackup --db ${input.database}\`.`);
+  }
+  const listing = await listArchive(repo, input.database, seal.passphrase);
+
+  // The archive's reach from each base backup, oldest first: the restore window.
+  const reach = async (backup: BackupManifest) => {
+    const base = backup.base!;
+    const startSegno = segnoOfLsn(parseLsn(base.startLsn), listing.segmentSize);
+    const stopSegno = segnoOfLsn(parseLsn(base.stopLsn) - 1n, listing.segmentSize);
+    const path = recoveryPath(listing, base.timeline, startSegno);
+    const cov = coverage(listing, path);
+    const usable = cov.missing.length === 0 && cov.last !== undefined && (cov.last.timeline !== base.timeline || cov.last.segno >= stopSegno);
+    return { backup, path, cov, usable };
+  };
+  let chosen: BackupManifest | undefined;
+  if (input.backup) chosen = await findBackup(repo, input.database, 'base', input.backup);
+  else if (target.kind === 'time') chosen = backups.filter((b) => Date.parse(b.base!.stopTime) <= Date.parse(target.time)).at(-1);
+  else if (target.kind === 'lsn') chosen = backups.filter((b) => parseLsn(b.base!.stopLsn) <= parseLsn(target.lsn)).at(-1);
+  else chosen = backups.at(-1);
+  const oldest = backups[0]!.base!;
+  if (!chosen) {
+    throw new PgwardenError(
+      'NotFound',
+      `${describeTarget(target)} is before the oldest base backup of "${input.database}" became consistent (${oldest.stopTime}, LSN ${oldest.stopLsn}): ` +
+        `nothing can be restored to it. ${await windowText(repo, input.database, await reach(backups[0]!))}`,
+    );
+  }
+  const plan = await reach(chosen);
+  if (!plan.usable || !plan.cov.last) {
+    throw new PgwardenError(
+      'Integrity',
+      `The archive lacks WAL that base backup ${chosen.id} needs: ${plan.cov.missing.slice(0, 3).join(', ') || chosen.base!.startWal} missing. ` +
+        `Check archive_command and \`pgwarden wal status --db ${input.database}\`; an older base backup may still cover your target (--backup).`,
+    );
+  }
+  const last = plan.cov.last;
+  const endLsn = (last.segno + 1n) * BigInt(listing.segmentSize);
+  const endTime = (await closedAt(repo, input.database, last.name)) ?? new Date(0);
+  const window = { from: chosen.base!.stopTime, to: endTime.toISOString(), fromLsn: chosen.base!.stopLsn, toLsn: formatLsn(endLsn) };
+  const outside = (detail: string) =>
+    new PgwardenError(
+      'NotFound',
+      `${describeTarget(target)} is outside what the archive covers: ${detail}. Restore window from base backup ${chosen.id}: ${window.from} to ${window.to} ` +
+        `(LSN ${window.fromLsn} to ${window.toLsn}). WAL newer than that may still be in the server's pg_wal, not archived yet.`,
+    );
+  let settings = recoverySettings(target);
+  let note: string | undefined;
+  if (target.kind === 'time') {
+    if (Date.parse(target.time) > endTime.getTime()) throw outside(`WAL is archived up to ${window.to} (segment ${last.name})`);
+    // PostgreSQL refuses to end recovery before a time target is passed. If nothing committed after the target
+    // in the archive, the latest state is the state at the target: recover to the end instead.
+    const waldump = join(serverBinDir(Math.floor(chosen.server.versionNum / 10_000), config.postgres.binDir), 'pg_waldump');
+    const lastCommit = await lastCommitTime(repo, input.database, seal.passphrase, plan, listing.segmentSize, waldump);
+    if (lastCommit !== undefined && lastCommit <= Date.parse(target.time)) {
+      settings = {};
+      note = `nothing committed between ${new Date(lastCommit).toISOString()} (the last commit in the archive) and the target: recovering to the end of the archive, which is the same state`;
+    }
+  } else if (target.kind === 'lsn') {
+    if (parseLsn(target.lsn) > endLsn) throw outside(`WAL is archived up to LSN ${window.toLsn}`);
+    if (parseLsn(target.lsn) < parseLsn(chosen.base!.stopLsn)) throw outside(`base backup ${chosen.id} is consistent only from LSN ${chosen.base!.stopLsn}`);
+  }
+
+  const serverMajor = Math.floor(chosen.server.versionNum / 10_000);
+  serverBinDir(serverMajor, config.postgres.binDir); // fails now, naming the package, when the server is missing
+  const runAs = process.getuid?.() === 0 ? db.settings.pitr?.runAs ?? 'postgres' : undefined;
+  const user = await runAsUser(runAs);
+  const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+  const root = db.settings.pitr?.restoreDirectory ?? join(user?.home ?? process.env.HOME ?? tmpdir(), 'pgwarden-pitr');
+  const datadir = resolve(input.datadir ?? join(root, `${input.database}-${stamp}`));
+  if (existsSync(datadir) && readdirSync(datadir).length > 0) {
+    throw new PgwardenError('Refused', `${datadir} exists and is not empty: a restore goes into a new data directory. Choose another --datadir.`);
+  }
+  const port = input.port ?? (await freePort());
+  if (!(await portFree(port))) throw new PgwardenError('Refused', `Port ${port} is in use: choose another --port.`);
+  await neverTheSource(config, input.database, datadir, port);
+
+  const source = parseUrl(sourceEndpoint(config, input.database).url);
+  return {
+    baseBackupId: chosen.id,
+    repository,
+    target,
+    targetDescription: describeTarget(target),
+    settings,
+    ...(note ? { note } : {}),
+    datadir,
+    port,
+    ...(runAs ? { runAs } : {}),
+    serverMajor,
+    window,
+    segments: plan.cov.count,
+    ...(db.rtoMs !== undefined ? { rtoMs: db.rtoMs } : {}),
+    connectAs: { user: source.user || 'postgres', database: source.database || 'postgres' },
+  };
+}
+
+async function windowText(repo: import('./storage/repository.js').Repository, database: string, r: { backup: BackupManifest; cov: { last?: { name: string } } }): Promise<string> {
+  if (!r.cov.last) return 'The archive does not cover it either.';
+  const end = await closedAt(repo, database, r.cov.last.name);
+  return `The restore window is ${r.backup.base!.stopTime} to ${end?.toISOString() ?? 'unknown'}.`;
+}
+
+/** The time of the last commit or abort in the newest archived segments (pg_waldump), if any. */
+async function lastCommitTime(
+  repo: import('./storage/repository.js').Repository,
+  database: string,
+  passphrase: string,
+  plan: { cov: { last?: { timeline: number; segno: bigint; name: string } } },
+  segmentSize: number,
+  waldump: string,
+): Promise<number | undefined> {
+  const last = plan.cov.last;
+  if (!last) return undefined;
+  const dir = await mkdtemp(join(tmpdir(), 'pgwarden-waldump-'));
+  try {
+    const { segmentName } = await import('./wal/names.js');
+    for (let back = 0n; back < 3n && last.segno - back >= 0n; back += 1n) {
+      const name = segmentName(last.timeline, last.segno - back, segmentSize);
+      const bytes = await fetchWalBytes(repo, database, name, passphrase);
+      if (!bytes) return undefined;
+      writeFileSync(join(dir, name), bytes);
+      const run = await execa(waldump, [join(dir, name)], { reject: false, env: { TZ: 'UTC' } });
+      const times = [...run.stdout.matchAll(/desc: (?:COMMIT|ABORT) (\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(?:\.\d+)?) UTC/g)].map((m) => Date.parse(`${m[1]!.replace(' ', 'T')}Z`));
+      if (times.length > 0) return Math.max(...times);
+    }
+    return undefined;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function portFree(port: number): Promise<boolean> {
+  const { createServer } = await import('node:net');
+  return new Promise((done) => {
+    const server = createServer();
+    server.once('error', () => done(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => done(true)));
+  });
+}
+
+/** Refuses a data directory or port that belongs to the cluster the backup came from. */
+async function neverTheSource(config: Config, database: string, datadir: string, port: number): Promise<void> {
+  const endpoint = sourceEndpoint(config, database);
+  const client = new pg.Client({ connectionString: endpoint.url, connectionTimeoutMillis: 5_000 });
+  try {
+    await client.connect();
+    const { rows } = await client.query<{ dir: string; port: string }>("SELECT current_setting('data_directory', true) AS dir, current_setting('port') AS port");
+    const local = /^(localhost|127\.|::1|\/)/.test(parseUrl(endpoint.url).host ?? 'localhost');
+    if (rows[0]?.dir && resolve(rows[0].dir) === datadir) throw new PgwardenError('Refused', `${datadir} is the data directory of the running cluster of "${database}": never restoring over it.`);
+    if (local && Number(rows[0]?.port) === port) throw new PgwardenError('Refused', `Port ${port} is the running cluster's: choose another --port.`);
+  } catch (error) {
+    if (error instanceof PgwardenError) throw error; // the source being down is no reason not to restore
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+async function restoreBaseBackup(config: Config, input: { database: string; baseBackupId: string; datadir: string; runAs?: string }): Promise<{ restoreMs: number; bytes: number; verified: boolean }> {
+  const started = Date.now();
+  const { repo, settings } = openArchive(config, input.database);
+  const folder = backupFolder(input.database, 'base', input.baseBackupId);
+  const manifest = await findBackup(repo, input.database, 'base', input.baseBackupId);
+  const object = manifest.objects.find((o) => o.name === BASE_OBJECT)!;
+  const user = await runAsUser(input.runAs);
+  const binDir = serverBinDir(Math.floor(manifest.server.versionNum / 10_000), config.postgres.binDir);
+  const cluster = new LocalCluster({ dataDir: input.datadir, binDir, port: 0, ...(user ? { user } : {}) });
+
+  if (existsSync(input.datadir) && readdirSync(input.datadir).some((f) => f !== MARKER)) {
+    if (!existsSync(join(input.datadir, MARKER))) throw new PgwardenError('Refused', `${input.datadir} is not empty: not restoring into it.`);
+    rmSync(input.datadir, { recursive: true, force: true }); // our own, from an earlier attempt of this restore
+  }
+  mkdirSync(input.datadir, { recursive: true, mode: 0o700 });
+  writeFileSync(join(input.datadir, MARKER), `created by pgwarden for base backup ${input.baseBackupId} at ${new Date().toISOString()}\n`);
+  cluster.own(input.datadir);
+
+  const reporter = currentReporter();
+  let meter: { bytes: number } | undefined;
+  const stop = reportEvery(reporter, (): Progress => ({ phase: 'restoring base backup', bytesDone: meter?.bytes ?? 0, bytesTotal: object.storedBytes }));
+  try {
+    const tarArgs = ['-x', '-f', '-', '-C', input.datadir];
+    const tar = user
+      ? execa('runuser', ['-u', user.name, '--', 'tar', ...tarArgs], { stdin: 'pipe', stdout: 'ignore', stderr: 'pipe', cwd: '/' })
+      : execa('tar', tarArgs, { stdin: 'pipe', stdout: 'ignore', stderr: 'pipe' });
+    tar.catch(() => undefined);
+    const [flow, exit] = await Promise.allSettled([
+      unsealInto(repo, { key: `${folder}${object.name}`, sha256: object.sha256, storedBytes: object.storedBytes }, settings.passphrase, tar.stdin!, {
+        ...(reporter.signal ? { signal: reporter.signal } : {}),
+        onMeter: (m) => (meter = m),
+      }),
+      tar,
+    ]);
+    if (flow.status === 'rejected') throw flow.reason;
+    if (exit.status === 'rejected') throw new PgwardenError('Failed', `tar could not extract base backup ${input.baseBackupId} into ${input.datadir}: ${(exit.reason as Error).message}`);
+
+    // pg_basebackup put a manifest with a checksum of every file into the tar: check the files against it.
+    let verified = false;
+    if (existsSync(join(input.datadir, 'backup_manifest'))) {
+      const check = await cluster.run('pg_verifybackup', ['--no-parse-wal', '--quiet', `--ignore=${MARKER}`, input.datadir], { reject: false });
+      if (check.exitCode !== 0) {
+        throw new PgwardenError('Integrity', `pg_verifybackup found the restored files of base backup ${input.baseBackupId} damaged:\n  ${(check.stderr || check.stdout).trim()}`);
+      }
+      verified = true;
+    }
+    return { restoreMs: Date.now() - started, bytes: object.rawBytes, verified };
+  } finally {
+    stop();
+  }
+}
+
+/** The environment the restored postmaster (and so restore_command) needs: the secrets pgwarden.yaml names. */
+function secretsEnvironment(config: Config, database: string): Record<string, string> {
+  const env: Record<string, string> = {};
+  const names: string[] = [];
+  if ('passphraseEnv' in config.encryption) names.push(config.encryption.passphraseEnv);
+  const repo = config.repositories[walRepositoryName(config, database)];
+  if (repo?.type === 's3') names.push(...[repo.accessKeyIdEnv, repo.secretAccessKeyEnv].filter((n): n is string => Boolean(n)));
+  for (const [key, value] of Object.entries(process.env)) {
+    if (value !== undefined && (names.includes(key) || key.startsWith('AWS_'))) env[key] = value;
+  }
+  return env;
+}
+
+/** A pgwarden.yaml for the restored cluster's restore_command: the archive only, secrets still by reference. */
+function restoreConfig(config: Config, database: string): string {
+  const repository = walRepositoryName(config, database);
+  const db = databaseView(config, database);
+  return stringify({
+    encryption: config.encryption,
+    backup: { compressionLevel: config.backup.compressionLevel },
+    repositories: { [repository]: config.repositories[repository] },
+    databases: { [database]: { connection: db.settings.connection, repositories: [repository], pitr: { repository } } },
+  });
+}
+
+async function recoverCluster(config: Config, input: RecoverInput): Promise<RecoverOutput> {
+  const started = Date.now();
+  const user = await runAsUser(input.runAs);
+  const binDir = serverBinDir(input.serverMajor, config.postgres.binDir);
+  const aux = join(input.datadir, 'pgwarden');
+  const cluster = new LocalCluster({ dataDir: input.datadir, binDir, port: input.port, logFile: join(aux, 'recovery.log'), ...(user ? { user } : {}) });
+  mkdirSync(aux, { recursive: true });
+  const configFile = join(aux, 'restore.yaml');
+  writeFileSync(configFile, restoreConfig(config, input.database), { mode: 0o600 });
+  rmSync(join(input.datadir, 'postmaster.pid'), { force: true });
+  rmSync(join(input.datadir, 'standby.signal'), { force: true });
+  rmSync(cluster.logFile, { force: true });
+
+  const quote = (value: string) => `'${value.replace(/'/g, "''")}'`;
+  // A spool of its own, inside the data directory: prefetched segments land on pg_wal's file system (a rename
+  // away from use) and go when the restored cluster goes.
+  const restoreCommand = `${process.execPath} ${CLI} --config ${configFile} wal-fetch --db ${input.database} --spool ${join(aux, 'spool')} %f %p`;
+  if (!existsSync(join(input.datadir, 'postgresql.conf'))) {
+    // Debian-style clusters keep their configuration outside the data directory: give the copy a minimal one.
+    writeFileSync(join(input.datadir, 'postgresql.conf'), '# written by pgwarden for a restored cluster\n');
+    writeFileSync(join(input.datadir, 'pg_hba.conf'), 'local all all peer\nhost all all 127.0.0.1/32 scram-sha-256\nhost all all ::1/128 scram-sha-256\n');
+  }
+  const lines = [
+    '',
+    `# pgwarden point-in-time restore (${new Date().toISOString()}): ${describeTarget(input.target)}`,
+    `port = ${input.port}`,
+    `listen_addresses = 'localhost'`,
+    `log_timezone = 'UTC'`,
+    `unix_socket_directories = '/tmp'`,
+    `restore_command = ${quote(restoreCommand)}`,
+    `recovery_target_timeline = 'latest'`,
+    `recovery_target_action = 'promote'`,
+    ...Object.entries(input.settings).map(([key, value]) => `${key} = ${quote(value)}`),
+    input.archive
+      ? `archive_command = ${quote(`${process.execPath} ${CLI} --config ${configFile} wal-push --db ${input.database} --async %p`)}`
+      : `archive_mode = off  # a restored copy does not write into the archive unless asked (--archive)`,
+  ];
+  appendFileSync(join(input.datadir, 'postgresql.auto.conf'), `${lines.join('\n')}\n`);
+  writeFileSync(join(input.datadir, 'recovery.signal'), '');
+  cluster.own(input.datadir);
+
+  const reporter = currentReporter();
+  let restored = 0;
+  const stop = reportEvery(reporter, (): Progress => ({
+    phase: 'replaying WAL',
+    bytesDone: restored * 16 * 1024 * 1024,
+    itemsDone: restored,
+    itemsTotal: input.segments,
+  }));
+  const log = () => (existsSync(cluster.logFile) ? readFileSync(cluster.logFile, 'utf8') : '');
+  try {
+    const start = await cluster.run('pg_ctl', ['-D', input.datadir, '-l', cluster.logFile, '-W', '-o', `-p ${input.port}`, 'start'], {
+      reject: false,
+      env: secretsEnvironment(config, input.database),
+    });
+    if (start.exitCode !== 0) throw new PgwardenError('Failed', `pg_ctl could not start the restored cluster: ${start.stderr || start.stdout}`);
+
+    const sourceUrl = new URL(sourceEndpoint(config, input.database).url);
+    sourceUrl.host = `127.0.0.1:${input.port}`;
+    const url = sourceUrl.toString();
+    for (;;) {
+      if (reporter.signal?.aborted) throw new PgwardenError('Failed', 'Cancelled during recovery.', { retryable: false });
+      const text = log();
+      restored = (text.match(/restored log file "[0-9A-F]{24}" from archive/g) ?? []).length;
+      if (/FATAL|PANIC/.test(text) && !existsSync(join(input.datadir, 'postmaster.pid'))) throw recoveryFailure(text, input);
+      const state = await probe(url);
+      if (state === 'promoted') break;
+      if (state === 'down' && !existsSync(join(input.datadir, 'postmaster.pid')) && Date.now() - started > 5_000) throw recoveryFailure(text, input);
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+
+    const text = log();
+    const stoppedAt = /LOG: {2}(recovery stopping [^\n]+)/.exec(text)?.[1];
+    const lastTx = /last completed transaction was at log time ([^\n]+)/.exec(text)?.[1];
+    const lastTransactionAt = lastTx ? new Date(Date.parse(lastTx.replace(' ', 'T').replace(/\+00$/, 'Z').replace(/([+-]\d\d)$/, '$1:00'))).toISOString() : undefined;
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    let timeline: number;
+    let reachedLsn: string;
+    let databases: string[];
+    try {
+      // A checkpoint after promotion makes pg_control show the new timeline.
+      await client.query('CHECKPOINT');
+      timeline = Number((await client.query<{ t: number }>('SELECT timeline_id AS t FROM pg_control_checkpoint()')).rows[0]!.t);
+      reachedLsn = (await client.query<{ l: string }>('SELECT pg_current_wal_lsn()::text AS l')).rows[0]!.l;
+      databases = (await client.query<{ d: string }>('SELECT datname AS d FROM pg_database WHERE datallowconn ORDER BY 1')).rows.map((r) => r.d);
+    } finally {
+      await client.end();
+    }
+    // Every database opens and answers: the cluster is usable, not just started.
+    for (const database of databases) {
+      const check = new pg.Client({ connectionString: Object.assign(new URL(url), { pathname: `/${encodeURIComponent(database)}` }).toString() });
+      await check.connect();
+      await check.query('SELECT count(*) FROM pg_class');
+      await check.end();
+    }
+    if (input.target.kind === 'time' && lastTransactionAt && Date.parse(lastTransactionAt) > Date.parse(input.target.time)) {
+      throw new PgwardenError('Integrity', `Recovery went past the target: the last replayed transaction is from ${lastTransactionAt}, after ${input.target.time}.`);
+    }
+    return {
+      timeline,
+      ...(lastTransactionAt ? { lastTransactionAt } : {}),
+      ...(stoppedAt ? { stoppedAt } : {}),
+      reachedLsn,
+      segmentsRestored: restored,
+      recoveryMs: Date.now() - started,
+      databases,
+    };
+  } finally {
+    stop();
+  }
+}
+
+async function probe(url: string): Promise<'down' | 'recovering' | 'promoted'> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 2_000 });
+  try {
+    await client.connect();
+    const { rows } = await client.query<{ r: boolean }>('SELECT pg_is_in_recovery() AS r');
+    return rows[0]!.r ? 'recovering' : 'promoted';
+  } catch {
+    return 'down';
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+function recoveryFailure(log: string, input: RecoverInput): PgwardenError {
+  const tail = log.trim().split('\n').slice(-8).join('\n  ');
+  if (/recovery ended before configured recovery target was reached/.test(log)) {
+    return new PgwardenError('NotFound', `Recovery reached the end of the archive without reaching ${describeTarget(input.target)}:\n  ${tail}`);
+  }
+  if (/wal-fetch .*corrupt/.test(log)) return new PgwardenError('Integrity', `Recovery stopped on a corrupt archived WAL file:\n  ${tail}`);
+  return new PgwardenError('Failed', `The restored cluster stopped during recovery:\n  ${tail}`, { retryable: false });
+}

@@ -1,0 +1,176 @@
+// Turns the measurements into the results table (Markdown) and keeps everything as JSON.
+import type { BenchOptions, Measurement, Operation } from './context.js';
+import type { EncryptionRow } from './encryption.js';
+import type { DatabaseSizes, DumpRatio } from './generate.js';
+import type { MachineInfo } from './machine.js';
+import { fmtBytes, fmtRate, fmtRatio, fmtSeconds, median } from './util.js';
+
+export interface ToolSummary {
+  name: string;
+  label: string;
+  description: string;
+  pending?: string;
+  comparesTo?: string[];
+  error?: string;
+}
+
+export interface BenchResults {
+  startedAt: string;
+  finishedAt: string;
+  options: BenchOptions;
+  machine: MachineInfo;
+  data: { orders: number; loadMs: number; sizes: DatabaseSizes; dump: DumpRatio };
+  tools: ToolSummary[];
+  measurements: Measurement[];
+  encryption: EncryptionRow[];
+  /** Median of BackupResult.firstByteMs: workflow start to pg_dump's first byte. */
+  temporalOverheadMs?: number;
+}
+
+const OPERATIONS: Operation[] = ['backup', 'restore'];
+
+export interface RowSummary {
+  tool: string;
+  operation: Operation;
+  runs: number;
+  wallMs?: number;
+  storedBytes?: number;
+  workerPeakRssBytes?: number;
+  treePeakRssBytes?: number;
+  phases: Record<string, number>;
+}
+
+export function summarize(results: BenchResults, tool: string, operation: Operation): RowSummary {
+  const rows = results.measurements.filter((m) => m.tool === tool && m.operation === operation);
+  const phases: Record<string, number> = {};
+  for (const name of Object.keys(rows[0]?.phases ?? {})) phases[name] = median(rows.map((r) => r.phases[name] ?? NaN)) ?? NaN;
+  const med = (pick: (m: Measurement) => number | undefined) => median(rows.map(pick).filter((v): v is number => v !== undefined));
+  const summary: RowSummary = { tool, operation, runs: rows.length, phases };
+  const wall = med((m) => m.wallMs);
+  if (wall !== undefined) summary.wallMs = wall;
+  const stored = med((m) => m.storedBytes);
+  if (stored !== undefined) summary.storedBytes = stored;
+  // Peaks: the highest of the runs, not the median (memory must fit the worst run).
+  const worker = rows.map((m) => m.workerPeakRssBytes).filter((v): v is number => v !== undefined);
+  if (worker.length) summary.workerPeakRssBytes = Math.max(...worker);
+  const tree = rows.map((m) => m.treePeakRssBytes).filter((v): v is number => v !== undefined && v > 0);
+  if (tree.length) summary.treePeakRssBytes = Math.max(...tree);
+  return summary;
+}
+
+const fmtMiB = (bytes: number | undefined) => (bytes === undefined ? '' : `${(bytes / (1024 * 1024)).toFixed(0)} MiB`);
+
+export function renderMarkdown(results: BenchResults): string {
+  const db = results.data.sizes.databaseBytes;
+  const m = results.machine;
+  const lines: string[] = [];
+  const push = (...more: string[]) => lines.push(...more);
+  push(
+    `# pgwarden benchmark`,
+    '',
+    `${results.startedAt} → ${results.finishedAt}; ${results.options.runs} run(s) of each tool, alternating (round-robin); medians shown.`,
+    '',
+    `**Machine**: ${m.cpuModel}, ${m.cores} cores, ${(m.ramBytes / 1024 ** 3).toFixed(1)} GiB RAM, Linux ${m.kernel} (${m.os}); ${m.postgres}. ` +
+      `Load average at start: ${m.loadAverageAtStart}.`,
+    '',
+    `**Data**: Cartly schema, ${results.data.orders.toLocaleString('en-US')} orders (bench/data.ts), loaded in ${fmtSeconds(results.data.loadMs)}. ` +
+      `Database size (pg_database_size, the "database MB" of every MB/s): **${fmtBytes(db)}** ` +
+      `(tables incl. TOAST ${fmtBytes(results.data.sizes.tableBytes)}, indexes ${fmtBytes(results.data.sizes.indexBytes)}; whole cluster ${fmtBytes(results.data.sizes.clusterBytes)}). ` +
+      `\`pg_dump -Fp\`: ${fmtBytes(results.data.dump.plainBytes)}, through \`zstd -3\`: ${fmtBytes(results.data.dump.zstdBytes)}: ` +
+      `**compression ratio ${results.data.dump.ratio.toFixed(2)}:1**.`,
+    '',
+    '| tool | operation | wall time (median) | database MB/s | stored | stored / database | pgwarden worker peak RSS (VmHWM) | process tree peak RSS | runs |',
+    '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+  );
+  for (const tool of results.tools) {
+    if (tool.pending || tool.error) {
+      push(`| ${tool.label} | backup, restore | ${tool.pending ? 'pending' : 'FAILED'} | | | | | | 0 |`);
+      continue;
+    }
+    for (const operation of OPERATIONS) {
+      const s = summarize(results, tool.name, operation);
+      if (s.runs === 0) continue;
+      push(
+        `| ${tool.label} | ${operation} | ${fmtSeconds(s.wallMs)} | ${fmtRate(db, s.wallMs)} | ${s.storedBytes !== undefined ? fmtBytes(s.storedBytes) : ''} | ` +
+          `${s.storedBytes !== undefined ? `${((100 * s.storedBytes) / db).toFixed(1)} %` : ''} | ${fmtMiB(s.workerPeakRssBytes)} | ${fmtMiB(s.treePeakRssBytes)} | ${s.runs} |`,
+      );
+    }
+  }
+  if (results.temporalOverheadMs !== undefined) {
+    push('', `**Temporal overhead** (median BackupResult.firstByteMs: workflow start to the first byte from pg_dump): ${fmtSeconds(results.temporalOverheadMs)}.`);
+  }
+
+  // pgwarden ÷ peer.
+  const ratioRows: string[] = [];
+  for (const tool of results.tools.filter((t) => t.comparesTo && !t.pending && !t.error)) {
+    for (const peer of tool.comparesTo ?? []) {
+      const peerTool = results.tools.find((t) => t.name === peer);
+      if (!peerTool || peerTool.pending || peerTool.error) continue;
+      const cells = OPERATIONS.map((op) => {
+        const a = summarize(results, tool.name, op).wallMs;
+        const b = summarize(results, peer, op).wallMs;
+        return a !== undefined && b !== undefined ? fmtRatio(a / b) : 'n/a';
+      });
+      const sa = summarize(results, tool.name, 'backup').storedBytes;
+      const sb = summarize(results, peer, 'backup').storedBytes;
+      ratioRows.push(`| ${tool.label} ÷ ${peerTool.label} | ${cells[0]} | ${cells[1]} | ${sa !== undefined && sb !== undefined ? fmtRatio(sa / sb) : 'n/a'} |`);
+    }
+  }
+  if (ratioRows.length) {
+    push(
+      '',
+      '## pgwarden ÷ peer',
+      '',
+      'Below 1× pgwarden is faster (time) or smaller (stored); above 1× the peer is.',
+      '',
+      '| ratio | backup wall time | restore wall time | stored size |',
+      '| --- | ---: | ---: | ---: |',
+      ...ratioRows,
+    );
+  }
+
+  // Phases.
+  push('', '## Phases (medians)', '', '| tool | operation | phase | time | database MB/s |', '| --- | --- | --- | ---: | ---: |');
+  for (const tool of results.tools.filter((t) => !t.pending && !t.error)) {
+    for (const operation of OPERATIONS) {
+      const s = summarize(results, tool.name, operation);
+      for (const [phase, ms] of Object.entries(s.phases)) push(`| ${tool.label} | ${operation} | ${phase} | ${fmtSeconds(ms)} | ${fmtRate(db, ms)} |`);
+    }
+  }
+
+  if (results.encryption.length) {
+    const input = results.encryption[0]!.inputBytes;
+    push(
+      '',
+      '## Encryption step alone',
+      '',
+      `Over the same file: the \`pg_dump -Fp | zstd -3\` dump (${fmtBytes(input)}), file to file, ${results.encryption[0]!.runsMs.length} run(s) each, alternating. MB/s of that file.`,
+      '',
+      '| method | time (median) | MB/s |',
+      '| --- | ---: | ---: |',
+      ...results.encryption.map((e) => `| ${e.method} | ${fmtSeconds(e.medianMs)} | ${fmtRate(e.inputBytes, e.medianMs)} |`),
+    );
+  }
+
+  push('', '## What each row measures', '');
+  for (const tool of results.tools) push(`- **${tool.label}**: ${tool.pending ? `*${tool.pending}.* ` : ''}${tool.error ? `*FAILED: ${tool.error}* ` : ''}${tool.description}`);
+  push(
+    '- All three use one S3 server: versitygw (posix backend, local disk) over https with a self-signed certificate, because pgBackRest speaks S3 only over TLS.',
+    '- Logical restores (runbook, pgwarden) go into a second PostgreSQL cluster without WAL archiving; pgBackRest restores a whole cluster into a new data directory.',
+    '- `sync` runs (untimed) between operations; the database fits in RAM, so reads come from the page cache for every tool alike.',
+    '- Peak RSS: the pgwarden worker\'s own VmHWM (reset before each operation through /proc/PID/clear_refs); "process tree" is the highest sampled (100 ms) sum of VmRSS over the tool\'s processes (pgwarden: worker, pg_dump, zstd, psql/pg_restore; pgBackRest: all its processes; runbook: each shell step, the upload in this process excluded). Highest of the runs.',
+    '',
+    '## Versions',
+    '',
+    ...Object.entries(m.versions).map(([k, v]) => `- ${k}: ${v}`),
+    '',
+    `Options: ${JSON.stringify(results.options)}`,
+    '',
+  );
+  return lines.join('\n');
+}
+
+/** The main table for the terminal (the Markdown file has the details). */
+export function renderConsole(results: BenchResults): string {
+  return renderMarkdown(results).split('\n## What each row measures')[0]!.replace(/\*\*/g, '');
+}

@@ -1,0 +1,195 @@
+// pgwarden's logical backup and restore, through Temporal, with the worker in a child process of its own
+// (`node dist/client/cli.js --config FILE worker`) so that its memory is measured apart from everything else.
+import { openSync, closeSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Client } from '@temporalio/client';
+import { stringify } from 'yaml';
+import { loadConfig } from '../../config/load.js';
+import type { Config } from '../../config/schema.js';
+import { connectClient } from '../../worker/temporal.js';
+import { startBackup, startRestore, workersPolling, type BackupResult, type RestoreResult } from '../../client/api.js';
+import { waitFor } from '../../client/watch.js';
+import type { BenchContext, BenchTool, Measurement } from '../context.js';
+import { resetPeak, RssSampler } from '../rss.js';
+import { log, now } from '../util.js';
+
+export const PGWARDEN_DB = 'cartly'; // the database's name in pgwarden.yaml (it is also its name on the server)
+const CLI = fileURLToPath(new URL('../../client/cli.js', import.meta.url));
+
+export interface PgwardenWorker {
+  pid: number;
+  config: Config;
+  configFile: string;
+  client: Client;
+  logFile: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * Writes a pgwarden.yaml over the benchmark's servers (secrets in files and in the worker's environment, never in
+ * the file) and starts `pgwarden worker` with it; resolves once the worker polls its task queue.
+ */
+export async function startPgwardenWorker(ctx: BenchContext, dir: string, taskQueue: string): Promise<PgwardenWorker> {
+  const secret = (name: string, value: string) => {
+    const path = join(dir, name);
+    writeFileSync(path, `${value}\n`, { mode: 0o600 });
+    return path;
+  };
+  const configFile = join(dir, 'pgwarden.yaml');
+  writeFileSync(
+    configFile,
+    stringify({
+      temporal: { address: ctx.temporalAddress, namespace: 'default', taskQueue },
+      encryption: { passphraseFile: ctx.passphraseFile },
+      repositories: {
+        s3: {
+          type: 's3',
+          endpoint: ctx.s3.endpoint,
+          region: 'us-east-1',
+          bucket: ctx.bucket,
+          prefix: 'pgwarden',
+          forcePathStyle: true,
+          accessKeyIdEnv: 'BENCH_S3_ACCESS_KEY_ID',
+          secretAccessKeyEnv: 'BENCH_S3_SECRET_ACCESS_KEY',
+        },
+      },
+      databases: {
+        [PGWARDEN_DB]: {
+          connection: { file: secret('source-url', ctx.source.url(ctx.database)) },
+          restoreConnection: { file: secret('restore-url', ctx.target.url('postgres')) },
+          environment: 'production',
+          repositories: ['s3'],
+        },
+      },
+    }),
+  );
+  const config = loadConfig(configFile);
+  const logFile = join(dir, 'worker.log');
+  const out = openSync(logFile, 'a');
+  const child: ChildProcess = spawn(process.execPath, [CLI, '--config', configFile, 'worker'], {
+    stdio: ['ignore', out, out],
+    env: {
+      ...process.env,
+      BENCH_S3_ACCESS_KEY_ID: ctx.s3.accessKeyId,
+      BENCH_S3_SECRET_ACCESS_KEY: ctx.s3.secretAccessKey,
+      NODE_EXTRA_CA_CERTS: ctx.s3.caFile, // the S3 server's self-signed certificate
+      PGWARDEN_LOG_LEVEL: process.env.PGWARDEN_LOG_LEVEL ?? 'WARN',
+    },
+  });
+  closeSync(out);
+  let exited: number | null | undefined;
+  child.once('exit', (code) => (exited = code));
+  const tail = () => readFileSync(logFile, 'utf8').split('\n').slice(-20).join('\n');
+  const stopChild = async () => {
+    if (exited !== undefined) return;
+    const gone = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGTERM');
+    const timeout = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    await gone;
+    clearTimeout(timeout);
+  };
+  let client: Client | undefined;
+  try {
+    client = await connectClient(config);
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      if (exited !== undefined) throw new Error(`pgwarden worker exited (code ${exited}) before polling:\n${tail()}`);
+      if (await workersPolling(client, config)) {
+        // workersPolling answers true when it cannot tell: make sure it really is ours that polls.
+        const response = await client.workflowService.describeTaskQueue({ namespace: 'default', taskQueue: { name: taskQueue, kind: 1 }, taskQueueType: 1 });
+        if ((response.pollers ?? []).length > 0) break;
+      }
+      if (Date.now() > deadline) throw new Error(`pgwarden worker does not poll task queue ${taskQueue} after 60 s:\n${tail()}`);
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+  } catch (error) {
+    await stopChild();
+    await client?.connection.close().catch(() => undefined);
+    throw error;
+  }
+  const connected = client;
+  return {
+    pid: child.pid!,
+    config,
+    configFile,
+    client: connected,
+    logFile,
+    stop: async () => {
+      await stopChild();
+      await connected.connection.close().catch(() => undefined);
+    },
+  };
+}
+
+export function pgwardenLogicalTool(): BenchTool {
+  let dir = '';
+  let worker: PgwardenWorker | undefined;
+  return {
+    name: 'pgwarden',
+    label: 'pgwarden logical',
+    comparesTo: ['runbook', 'pgbackrest'],
+    describe: () =>
+      'backupWorkflow / restoreWorkflow started with startBackup/startRestore (client/api.ts) and followed with waitFor (client/watch.ts); ' +
+      'worker in its own process: pg_dump in 2 streams from one snapshot, zstd -3 (1 thread per stream), OpenPGP AES-256, sha256, ' +
+      'multipart upload (16 MiB parts, 4 at once). Restore: download, sha256 check, decrypt, zstd -d, pg_restore/psql into a staging database ' +
+      'on the restore server, row counts checked, ANALYZE, rename. Wall time is measured by the client, from start to result.',
+
+    async setup(ctx) {
+      dir = mkdtempSync(join(ctx.root, 'pgwarden-'));
+      worker = await startPgwardenWorker(ctx, dir, 'pgwarden-bench');
+      log(`pgwarden worker pid ${worker.pid} polls task queue "pgwarden-bench" (log ${worker.logFile})`);
+    },
+
+    async round(ctx, round): Promise<Measurement[]> {
+      const w = worker!;
+      resetPeak(w.pid);
+      let sampler = new RssSampler(w.pid).start();
+      const backupStart = now();
+      const backupHandle = await startBackup(w.client, w.config, { database: PGWARDEN_DB, kind: 'manual' });
+      const backup = await waitFor<BackupResult>(backupHandle);
+      const backupMs = now() - backupStart;
+      let mem = sampler.stop();
+      const backupRow: Measurement = {
+        tool: 'pgwarden',
+        operation: 'backup',
+        round,
+        wallMs: backupMs,
+        phases: { 'dump activity': backup.dumpMs, 'workflow (start to manifest)': backup.durationMs },
+        storedBytes: backup.storedBytes,
+        workerPeakRssBytes: mem.processHwm ?? mem.processRssSampled,
+        treePeakRssBytes: mem.treeRssSampled,
+        notes: { backupId: backup.backupId, rawBytes: backup.rawBytes, ...(backup.firstByteMs !== undefined ? { firstByteMs: backup.firstByteMs } : {}) },
+      };
+
+      const target = `${ctx.database}_pgwarden_r${round}`;
+      resetPeak(w.pid);
+      sampler = new RssSampler(w.pid).start();
+      const restoreStart = now();
+      const restoreHandle = await startRestore(w.client, w.config, { database: PGWARDEN_DB, backup: backup.backupId, target });
+      const restore = await waitFor<RestoreResult>(restoreHandle);
+      const restoreMs = now() - restoreStart;
+      mem = sampler.stop();
+      if (!restore.rowCountsMatch) throw new Error(`pgwarden restore into ${target}: row counts differ: ${JSON.stringify(restore.mismatches)}`);
+      await ctx.target.query('postgres', `DROP DATABASE IF EXISTS ${target} WITH (FORCE)`);
+      const restoreRow: Measurement = {
+        tool: 'pgwarden',
+        operation: 'restore',
+        round,
+        wallMs: restoreMs,
+        phases: { 'restore activity': restore.restoreMs, 'workflow (start to verified)': restore.durationMs },
+        workerPeakRssBytes: mem.processHwm ?? mem.processRssSampled,
+        treePeakRssBytes: mem.treeRssSampled,
+        notes: { rows: restore.rows, tables: restore.tables },
+      };
+      return [backupRow, restoreRow];
+    },
+
+    async teardown() {
+      await worker?.stop();
+      worker = undefined;
+      if (dir) rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}

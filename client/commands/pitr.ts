@@ -1,0 +1,54 @@
+// pgwarden pitr --db NAME --to TARGET: restores a base backup into a new data directory and replays WAL to TARGET.
+import { parseRecoveryTarget } from '../../activities/wal/target.js';
+import { connectClient } from '../../worker/temporal.js';
+import type { PitrInput, PitrResult } from '../../workflows/messages.js';
+import { noWorkerWarning, startPitr, workersPolling } from '../api.js';
+import type { CommandContext } from '../context.js';
+import { formatDuration } from '../output.js';
+import { waitFor } from '../watch.js';
+
+export interface PitrOptions {
+  db: string;
+  to: string;
+  datadir?: string;
+  port?: number;
+  backup?: string;
+  archive: boolean;
+}
+
+export async function pitrCommand(ctx: CommandContext, options: PitrOptions): Promise<void> {
+  parseRecoveryTarget(options.to); // a malformed target fails here, before Temporal is involved
+  const input: PitrInput = {
+    database: options.db,
+    target: options.to,
+    archive: options.archive,
+    ...(options.datadir ? { datadir: options.datadir } : {}),
+    ...(options.port ? { port: options.port } : {}),
+    ...(options.backup ? { backup: options.backup } : {}),
+  };
+  const client = await connectClient(ctx.config);
+  try {
+    if (!(await workersPolling(client, ctx.config))) ctx.out.info(noWorkerWarning(ctx.config));
+    const handle = await startPitr(client, ctx.config, input);
+    const link = ctx.workflowLink(handle.workflowId, handle.firstExecutionRunId);
+    ctx.out.info(`Point-in-time restore of ${options.db} to ${options.to} started: workflow ${handle.workflowId}${link ? `\n  ${link}` : ''}`);
+    const r = await waitFor<PitrResult>(handle, (status) => ctx.out.progress(status));
+    ctx.out.result(r, () => describePitr(r));
+  } finally {
+    await client.connection.close();
+  }
+}
+
+export function describePitr(r: PitrResult): string {
+  const rto = r.rtoMs === undefined ? '' : `: ${r.withinRto ? 'within' : 'OVER'} the RTO of ${formatDuration(r.rtoMs)}`;
+  return [
+    `Restored ${r.database} to ${r.target} in ${formatDuration(r.durationMs)}${rto}`,
+    `  running    PostgreSQL on port ${r.port}, data directory ${r.datadir}, timeline ${r.timeline}`,
+    `  connect    psql "${r.connection}"  (the source's users and passwords)`,
+    `  reached    ${r.stoppedAt ?? `end of the archive at LSN ${r.reachedLsn}`}${r.lastTransactionAt ? `; last transaction ${r.lastTransactionAt}` : ''}`,
+    ...(r.note ? [`  note       ${r.note}`] : []),
+    `  timing     base backup ${formatDuration(r.baseRestoreMs)}, WAL replay ${formatDuration(r.recoveryMs)} (${r.segmentsRestored} segments)`,
+    `  from       base backup ${r.baseBackupId}; restore window ${r.window.from} to ${r.window.to}`,
+    `  stop it    pg_ctl -D ${r.datadir} stop   (as the cluster's OS user); it does not archive WAL unless --archive`,
+  ].join('\n');
+}

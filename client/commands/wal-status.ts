@@ -1,0 +1,22 @@
+// pgwarden wal status --db NAME: the archive's range and gaps, the current RPO, and the restore window.
+import { walStatus } from '../../activities/wal/status.js';
+import type { CommandContext } from '../context.js';
+import { formatBytes, formatDuration } from '../output.js';
+
+export async function walStatusCommand(ctx: CommandContext, options: { db: string }): Promise<void> {
+  const s = await walStatus(ctx.config, options.db);
+  ctx.out.result(s, () => {
+    const lines = [`WAL archive of ${s.database} in "${s.repository}" (${s.location}): ${s.files} files, ${formatBytes(s.storedBytes)}`];
+    if (s.identity) lines.push(`  cluster    ${s.identity.systemIdentifier}, PostgreSQL ${s.identity.pgMajor ?? '?'}, ${formatBytes(s.identity.segmentSize)} segments`);
+    if (s.timelines.length === 0) lines.push('  archived   nothing yet: is archive_command set to `pgwarden wal-push`?');
+    for (const t of s.timelines) lines.push(`  timeline ${t.timeline} ${t.first} … ${t.last} (${t.segments} segments)`);
+    lines.push(`  gaps       ${s.gaps.length === 0 ? 'none' : `${s.gaps.length}: ${s.gaps.slice(0, 5).join(', ')}${s.gaps.length > 5 ? ' …' : ''}`}`);
+    if (s.newest) {
+      const rpo = s.rpoMs === undefined ? '' : ` (RPO ${formatDuration(s.rpoMs)}: ${s.withinRpo ? 'met' : 'MISSED'})`;
+      lines.push(`  newest     ${s.newest.name}, closed ${formatDuration(s.newest.ageMs)} ago: that much could be lost now${rpo}`);
+    }
+    lines.push(s.window ? `  restore    any moment from ${s.window.from} to ${s.window.to} (LSN ${s.window.fromLsn} to ${s.window.toLsn})` : '  restore    no window: take a base backup (`pgwarden basebackup`)');
+    for (const b of s.baseBackups) lines.push(`  base       ${b.id}  consistent at ${b.stopTime}  ${b.restorable ? `restorable up to ${b.reachesTo}` : 'NOT restorable: WAL missing'}`);
+    return lines.join('\n');
+  });
+}

@@ -1,0 +1,30 @@
+// A physical base backup of one cluster into its WAL archive's repository: the starting point of every PITR.
+import { CancellationScope, proxyActivities, workflowInfo } from '@temporalio/workflow';
+import type { Activities } from '../activities/index.js';
+import type { BaseBackupInput, BaseBackupResult } from './messages.js';
+import { LONG, QUICK } from './policies.js';
+import { compactTimestamp, tagRun } from './tags.js';
+
+const quick = proxyActivities<Activities>(QUICK);
+const long = proxyActivities<Activities>(LONG);
+
+export async function baseBackupWorkflow(input: BaseBackupInput): Promise<BaseBackupResult> {
+  tagRun(input.database, 'basebackup', 'base');
+  const info = workflowInfo();
+  const startedAt = Date.now();
+  const backupId = `${compactTimestamp(startedAt)}-base-${info.runId.replace(/-/g, '').slice(0, 4)}`;
+  const prepared = await quick.prepareBaseBackup({ database: input.database });
+  let taken;
+  try {
+    taken = await long.takeBaseBackup({
+      database: input.database,
+      backupId,
+      workflow: { namespace: info.namespace, workflowId: info.workflowId, runId: info.runId, startedAtMs: info.runStartTime.getTime() },
+    });
+  } catch (error) {
+    await CancellationScope.nonCancellable(() => quick.discardIncompleteBackup({ database: input.database, backupId, repositories: [prepared.repository], type: 'base' }));
+    throw error;
+  }
+  const { repository, backupId: id, ...rest } = taken;
+  return { ...rest, backupId: id, repository, database: input.database, durationMs: Date.now() - startedAt, workflowId: info.workflowId, runId: info.runId };
+}

@@ -1,0 +1,72 @@
+// Point-in-time restore: plan and check coverage before anything is written, restore a base backup into a new
+// data directory, replay archived WAL to the target, promote and verify. A failed attempt leaves nothing behind.
+import { ApplicationFailure, CancellationScope, proxyActivities, workflowInfo } from '@temporalio/workflow';
+import type { Activities } from '../activities/index.js';
+import type { PitrInput, PitrResult } from './messages.js';
+import { LONG, QUICK } from './policies.js';
+import { tagRun } from './tags.js';
+
+const quick = proxyActivities<Activities>(QUICK);
+const long = proxyActivities<Activities>(LONG);
+// Recovery is not retried blindly: a target the WAL does not reach stays unreached.
+const recover = proxyActivities<Activities>({ ...LONG, retry: { ...LONG.retry, maximumAttempts: 2 } });
+
+export async function pitrWorkflow(input: PitrInput): Promise<PitrResult> {
+  if (typeof input?.database !== 'string' || typeof input?.target !== 'string') {
+    throw ApplicationFailure.nonRetryable('PITR input needs {"database": "cartly", "target": "2026-11-25T14:30:00Z" | "0/3000028" | "latest"}.', 'Usage');
+  }
+  tagRun(input.database, 'pitr');
+  const info = workflowInfo();
+  const startedAt = Date.now();
+  const plan = await quick.planPitr({
+    database: input.database,
+    target: input.target,
+    runId: info.runId,
+    ...(input.backup ? { backup: input.backup } : {}),
+    ...(input.datadir ? { datadir: input.datadir } : {}),
+    ...(input.port ? { port: input.port } : {}),
+  });
+  let base;
+  let recovered;
+  try {
+    base = await long.restoreBaseBackup({ database: input.database, baseBackupId: plan.baseBackupId, datadir: plan.datadir, ...(plan.runAs ? { runAs: plan.runAs } : {}) });
+    recovered = await recover.recoverCluster({
+      database: input.database,
+      datadir: plan.datadir,
+      port: plan.port,
+      serverMajor: plan.serverMajor,
+      settings: plan.settings,
+      target: plan.target,
+      segments: plan.segments,
+      archive: input.archive ?? false,
+      ...(plan.runAs ? { runAs: plan.runAs } : {}),
+    });
+  } catch (error) {
+    await CancellationScope.nonCancellable(() =>
+      quick.discardRestoredCluster({ datadir: plan.datadir, serverMajor: plan.serverMajor, ...(plan.runAs ? { runAs: plan.runAs } : {}) }),
+    );
+    throw error;
+  }
+  const durationMs = Date.now() - startedAt;
+  return {
+    database: input.database,
+    target: plan.targetDescription,
+    baseBackupId: plan.baseBackupId,
+    datadir: plan.datadir,
+    port: plan.port,
+    connection: `postgresql://${plan.connectAs.user}@localhost:${plan.port}/${plan.connectAs.database}`,
+    timeline: recovered.timeline,
+    ...(recovered.lastTransactionAt ? { lastTransactionAt: recovered.lastTransactionAt } : {}),
+    ...(recovered.stoppedAt ? { stoppedAt: recovered.stoppedAt } : {}),
+    reachedLsn: recovered.reachedLsn,
+    ...(plan.note ? { note: plan.note } : {}),
+    window: plan.window,
+    segmentsRestored: recovered.segmentsRestored,
+    durationMs,
+    baseRestoreMs: base.restoreMs,
+    recoveryMs: recovered.recoveryMs,
+    ...(plan.rtoMs !== undefined ? { rtoMs: plan.rtoMs, withinRto: durationMs <= plan.rtoMs } : {}),
+    workflowId: info.workflowId,
+    runId: info.runId,
+  };
+}
