@@ -4,6 +4,7 @@ import { backupActivities } from './backup.js';
 import { restoreActivities } from './restore.js';
 import { baseBackupActivities } from './basebackup.js';
 import { pitrActivities } from './pitr.js';
+import { expireActivities } from './expire.js';
 
 export function createActivities(config: Config) {
   return {
@@ -11,6 +12,7 @@ export function createActivities(config: Config) {
     ...restoreActivities(config),
     ...baseBackupActivities(config),
     ...pitrActivities(config),
+    ...expireActivities(config),
   };
 }
 

@@ -9,7 +9,7 @@ import { BENCH_SCHEMA, BENCH_TABLES, benchDataStatements } from './data.js';
 import { log, now } from './util.js';
 
 /** pg_database_size per order with this generator (PostgreSQL 15, fillfactor 100, with indexes, after VACUUM). */
-export const DATABASE_BYTES_PER_ORDER = 2_670;
+export const DATABASE_BYTES_PER_ORDER = 2_780;
 
 export function ordersForSize(sizeMb: number): number {
   return Math.max(1000, Math.round((sizeMb * 1_000_000) / DATABASE_BYTES_PER_ORDER));

@@ -23,6 +23,7 @@ export interface BenchResults {
   tools: ToolSummary[];
   measurements: Measurement[];
   encryption: EncryptionRow[];
+  loadAverageAtEnd?: string;
   /** Median of BackupResult.firstByteMs: workflow start to pg_dump's first byte. */
   temporalOverheadMs?: number;
 }
@@ -58,6 +59,8 @@ export function summarize(results: BenchResults, tool: string, operation: Operat
   return summary;
 }
 
+/** A Markdown table cell: a "|" inside would end it. */
+const cell = (text: string) => text.replace(/\|/g, '\\|');
 const fmtMiB = (bytes: number | undefined) => (bytes === undefined ? '' : `${(bytes / (1024 * 1024)).toFixed(0)} MiB`);
 
 export function renderMarkdown(results: BenchResults): string {
@@ -71,7 +74,7 @@ export function renderMarkdown(results: BenchResults): string {
     `${results.startedAt} → ${results.finishedAt}; ${results.options.runs} run(s) of each tool, alternating (round-robin); medians shown.`,
     '',
     `**Machine**: ${m.cpuModel}, ${m.cores} cores, ${(m.ramBytes / 1024 ** 3).toFixed(1)} GiB RAM, Linux ${m.kernel} (${m.os}); ${m.postgres}. ` +
-      `Load average at start: ${m.loadAverageAtStart}.`,
+      `Load average at start: ${m.loadAverageAtStart}${results.loadAverageAtEnd ? `, at the end: ${results.loadAverageAtEnd}` : ''}.`,
     '',
     `**Data**: Cartly schema, ${results.data.orders.toLocaleString('en-US')} orders (bench/data.ts), loaded in ${fmtSeconds(results.data.loadMs)}. ` +
       `Database size (pg_database_size, the "database MB" of every MB/s): **${fmtBytes(db)}** ` +
@@ -134,7 +137,7 @@ export function renderMarkdown(results: BenchResults): string {
   for (const tool of results.tools.filter((t) => !t.pending && !t.error)) {
     for (const operation of OPERATIONS) {
       const s = summarize(results, tool.name, operation);
-      for (const [phase, ms] of Object.entries(s.phases)) push(`| ${tool.label} | ${operation} | ${phase} | ${fmtSeconds(ms)} | ${fmtRate(db, ms)} |`);
+      for (const [phase, ms] of Object.entries(s.phases)) push(`| ${tool.label} | ${operation} | ${cell(phase)} | ${fmtSeconds(ms)} | ${fmtRate(db, ms)} |`);
     }
   }
 
@@ -148,7 +151,7 @@ export function renderMarkdown(results: BenchResults): string {
       '',
       '| method | time (median) | MB/s |',
       '| --- | ---: | ---: |',
-      ...results.encryption.map((e) => `| ${e.method} | ${fmtSeconds(e.medianMs)} | ${fmtRate(e.inputBytes, e.medianMs)} |`),
+      ...results.encryption.map((e) => `| ${cell(e.method)} | ${fmtSeconds(e.medianMs)} | ${fmtRate(e.inputBytes, e.medianMs)} |`),
     );
   }
 

@@ -2,7 +2,7 @@
 // `npm run bench`: pgwarden against the runbook's script and pgBackRest, on the same data, the same S3 server
 // and the same machine, in alternating rounds. Sets up everything itself and removes it at the end, also on
 // failure or Ctrl-C. See bench/README.md for the knobs and what each row measures.
-import { existsSync, mkdirSync, mkdtempSync, chmodSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -40,7 +40,7 @@ const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const HELP = `Usage: npm run bench -- [options]     (or: node dist/bench/run.js [options] after npm run build)
 
   --size-mb N           size of the benchmark database (pg_database_size) in MB   [BENCH_SIZE_MB, default 1000]
-  --orders N            scale by orders instead (about 2.7 kB of database per order) [BENCH_ORDERS]
+  --orders N            scale by orders instead (about 2.8 kB of database per order) [BENCH_ORDERS]
   --runs N              runs of each tool, alternating; medians are reported      [BENCH_RUNS, default 3]
   --tools LIST          comma-separated, in round order                           [BENCH_TOOLS, default ${Object.keys(TOOLS).join(',')}]
   --pgbackrest-cipher C aes-256-cbc (like the others, which encrypt) or none       [BENCH_PGBACKREST_CIPHER, default aes-256-cbc]
@@ -229,6 +229,11 @@ async function bench(options: BenchOptions, cleanup: Cleanup): Promise<BenchResu
     measurements,
     encryption,
   };
+  try {
+    results.loadAverageAtEnd = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+  } catch {
+    /* not Linux */
+  }
   const overhead = median(firstBytes);
   if (overhead !== undefined) results.temporalOverheadMs = overhead;
   return results;

@@ -47,7 +47,7 @@ export async function startBackup(client: Client, config: Config, input: BackupI
 }
 
 /** Starts workflow `type` under the database's lock id; "already running" becomes a Refused error. */
-async function startLocked<T extends Workflow>(
+export async function startLockedWorkflow<T extends Workflow>(
   client: Client,
   config: Config,
   type: string,
@@ -73,7 +73,7 @@ async function startLocked<T extends Workflow>(
 
 export async function startBaseBackup(client: Client, config: Config, input: BaseBackupInput): Promise<WorkflowHandleWithFirstExecutionRunId<typeof baseBackupWorkflow>> {
   databaseView(config, input.database);
-  return startLocked<typeof baseBackupWorkflow>(client, config, 'baseBackupWorkflow', baseBackupWorkflowId(input.database), `A base backup of "${input.database}"`, [input], [
+  return startLockedWorkflow<typeof baseBackupWorkflow>(client, config, 'baseBackupWorkflow', baseBackupWorkflowId(input.database), `A base backup of "${input.database}"`, [input], [
     ['database', input.database],
     ['kind', 'base'],
     ['operation', 'basebackup'],
@@ -82,7 +82,7 @@ export async function startBaseBackup(client: Client, config: Config, input: Bas
 
 export async function startPitr(client: Client, config: Config, input: PitrInput): Promise<WorkflowHandleWithFirstExecutionRunId<typeof pitrWorkflow>> {
   databaseView(config, input.database);
-  return startLocked<typeof pitrWorkflow>(client, config, 'pitrWorkflow', pitrWorkflowId(input.database), `A point-in-time restore of "${input.database}"`, [input], [
+  return startLockedWorkflow<typeof pitrWorkflow>(client, config, 'pitrWorkflow', pitrWorkflowId(input.database), `A point-in-time restore of "${input.database}"`, [input], [
     ['database', input.database],
     ['operation', 'pitr'],
   ]);

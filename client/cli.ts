@@ -99,6 +99,21 @@ program
   .option('--archive', 'let the restored cluster archive its WAL into the same archive (when it becomes the new primary)', false)
   .action(run(async () => (await import('./commands/pitr.js')).pitrCommand as Action));
 
+program
+  .command('expire')
+  .description('apply retention: logical backups per kind, base backups and WAL outside the PITR window (a workflow records what went)')
+  .requiredOption('--db <name>', 'database name from pgwarden.yaml')
+  .option('--dry-run', 'say what would be removed, remove nothing', false)
+  .action(run(async () => (await import('./commands/expire.js')).expireCommand as Action));
+
+const schedules = program.command('schedules').description('the backup schedules, as Temporal Schedules');
+schedules
+  .command('apply')
+  .description("create or update the schedules (runbook defaults: daily 02:00, weekly Sun 01:00, monthly first Mon 00:00 UTC, …)")
+  .option('--db <name>', 'only this database')
+  .option('--dry-run', 'list them, change nothing', false)
+  .action(run(async () => (await import('./commands/schedules.js')).schedulesApplyCommand as Action));
+
 const wal = program.command('wal').description('look at the WAL archive');
 wal
   .command('status')

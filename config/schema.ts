@@ -67,6 +67,20 @@ export const DatabaseSettings = z.strictObject({
   /** Repositories that receive this database's backups; the first is where restores read from. */
   repositories: z.array(z.string().regex(NAME, { message: 'must name a repository declared under repositories:' })).min(1).optional(),
   pitr: PitrSettings.optional(),
+  /**
+   * Temporal Schedules (`pgwarden schedules apply`): a cron expression (UTC) per job, or false to leave it out.
+   * Defaults are the runbook's: daily 02:00, weekly Sunday 01:00, monthly first Monday 00:00; base backups
+   * 03:00 and retention 05:00 daily (base backups only with pitr: set).
+   */
+  schedules: z
+    .strictObject({
+      daily: z.union([z.string().min(9), z.literal(false)]).optional(),
+      weekly: z.union([z.string().min(9), z.literal(false)]).optional(),
+      monthly: z.union([z.string().min(9), z.literal(false)]).optional(),
+      basebackup: z.union([z.string().min(9), z.literal(false)]).optional(),
+      expire: z.union([z.string().min(9), z.literal(false)]).optional(),
+    })
+    .optional(),
 });
 
 const S3Repository = z.strictObject({
@@ -133,6 +147,16 @@ export const ConfigSchema = z
         compressionThreads: z.number().int().min(0).max(64).default(1),
         /** Tables at least this large get a data stream of their own (in MiB); smaller ones share one. */
         splitTableMiB: z.number().min(0).default(32),
+      })
+      .prefault({}),
+    /** How long logical backups of each kind are kept (the runbook's table); the newest backup is always kept. */
+    retention: z
+      .strictObject({
+        daily: duration('30d').default(30 * 86_400_000),
+        weekly: duration('12w').default(12 * 7 * 86_400_000),
+        monthly: duration('365d').default(365 * 86_400_000),
+        'pre-migration': duration('90d').default(90 * 86_400_000),
+        manual: duration('30d').default(30 * 86_400_000),
       })
       .prefault({}),
     postgres: z

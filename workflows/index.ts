@@ -3,3 +3,5 @@ export { backupWorkflow } from './backup.js';
 export { restoreWorkflow } from './restore.js';
 export { baseBackupWorkflow } from './basebackup.js';
 export { pitrWorkflow } from './pitr.js';
+export { expireWorkflow } from './expire.js';
+export { scheduledWorkflow } from './scheduled.js';

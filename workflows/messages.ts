@@ -179,3 +179,28 @@ export interface PitrResult {
   workflowId: string;
   runId: string;
 }
+
+export interface ExpireInput {
+  database: string;
+  /** Say what would go, delete nothing. */
+  dryRun?: boolean;
+}
+
+export interface ExpireResult {
+  database: string;
+  dryRun: boolean;
+  logical: Array<{ repository: string; id: string; kind: string; finishedAt: string; rule: string }>;
+  base: Array<{ repository: string; id: string; stopTime: string }>;
+  wal: { count: number; bytes: number; first?: string; last?: string; keepFrom?: string };
+  kept: { logical: number; base: number };
+  deletedObjects: number;
+  workflowId: string;
+  runId: string;
+}
+
+/** What a Temporal Schedule starts: it runs the real workflow under the database's lock id, waiting its turn. */
+export interface ScheduledInput {
+  database: string;
+  operation: 'backup' | 'basebackup' | 'expire';
+  kind?: BackupKind;
+}

@@ -1,6 +1,6 @@
 // pgwarden's logical backup and restore, through Temporal, with the worker in a child process of its own
 // (`node dist/client/cli.js --config FILE worker`) so that its memory is measured apart from everything else.
-import { openSync, closeSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -74,7 +74,7 @@ export async function startPgwardenWorker(ctx: BenchContext, dir: string, taskQu
       ...process.env,
       BENCH_S3_ACCESS_KEY_ID: ctx.s3.accessKeyId,
       BENCH_S3_SECRET_ACCESS_KEY: ctx.s3.secretAccessKey,
-      NODE_EXTRA_CA_CERTS: ctx.s3.caFile, // the S3 server's self-signed certificate
+      NODE_EXTRA_CA_CERTS: caBundle(ctx, dir), // the S3 server's self-signed certificate
       PGWARDEN_LOG_LEVEL: process.env.PGWARDEN_LOG_LEVEL ?? 'WARN',
     },
   });
@@ -121,6 +121,15 @@ export async function startPgwardenWorker(ctx: BenchContext, dir: string, taskQu
       await connected.connection.close().catch(() => undefined);
     },
   };
+}
+
+/** The S3 server's certificate, after whatever NODE_EXTRA_CA_CERTS already named (it takes one file only). */
+function caBundle(ctx: BenchContext, dir: string): string {
+  const existing = process.env.NODE_EXTRA_CA_CERTS;
+  if (!existing || !existsSync(existing)) return ctx.s3.caFile;
+  const bundle = join(dir, 'ca-bundle.pem');
+  writeFileSync(bundle, `${readFileSync(existing, 'utf8').trimEnd()}\n${readFileSync(ctx.s3.caFile, 'utf8')}`);
+  return bundle;
 }
 
 export function pgwardenLogicalTool(): BenchTool {

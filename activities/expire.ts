@@ -1,0 +1,114 @@
+// Retention: which backups and which WAL may go, decided from the repository alone, then deleted. The plan is
+// an activity result, so the workflow's history says exactly what was removed and why.
+import { databaseView } from '../config/load.js';
+import type { Config } from '../config/schema.js';
+import type { BackupKind } from '../workflows/kinds.js';
+import { listBackups } from './catalog/list.js';
+import { backupFolder, MANIFEST_FILE, type BackupManifest } from './catalog/manifest.js';
+import { currentReporter } from './progress.js';
+import { openRepository } from './storage/open.js';
+import type { Repository } from './storage/repository.js';
+import { walFolder, walNameOfKey } from './wal/archive.js';
+import { parseLsn, parseWalFileName, segnoOfLsn } from './wal/names.js';
+import { readArchiveIdentity } from './wal/archive.js';
+import { walRepositoryName } from './wal/open.js';
+
+export interface ExpiryPlan {
+  database: string;
+  /** Logical backups to delete, per repository, with the rule that expired them. */
+  logical: Array<{ repository: string; id: string; kind: string; finishedAt: string; rule: string }>;
+  /** Base backups to delete (older than the PITR window and not needed to reach its start). */
+  base: Array<{ repository: string; id: string; stopTime: string }>;
+  /** WAL files before the oldest kept base backup's start. */
+  wal: { repository: string; count: number; bytes: number; first?: string; last?: string; keepFrom?: string; keepFromSegno?: string; segmentSize: number };
+  kept: { logical: number; base: number };
+}
+
+export function expireActivities(config: Config) {
+  return {
+    async planExpiry(input: { database: string; nowMs: number }): Promise<ExpiryPlan> {
+      return planExpiry(config, input.database, input.nowMs);
+    },
+    /** Deletes what the plan names: manifests first, so an interrupted delete leaves nothing that looks restorable. */
+    async applyExpiry(plan: ExpiryPlan): Promise<{ deletedObjects: number }> {
+      const reporter = currentReporter();
+      let deleted = 0;
+      const removeFolder = async (repo: Repository, folder: string) => {
+        await repo.delete([`${folder}${MANIFEST_FILE}`]);
+        const keys: string[] = [];
+        for await (const object of repo.list(folder)) keys.push(object.key);
+        await repo.delete(keys);
+        deleted += keys.length + 1;
+        reporter.report({ phase: 'deleting', bytesDone: 0, itemsDone: deleted });
+      };
+      for (const item of plan.logical) await removeFolder(openRepository(config, item.repository), backupFolder(plan.database, 'logical', item.id));
+      for (const item of plan.base) await removeFolder(openRepository(config, item.repository), backupFolder(plan.database, 'base', item.id));
+      if (plan.wal.keepFromSegno !== undefined && plan.wal.count > 0) {
+        // Listed again rather than carried in the plan: a week of WAL can be tens of thousands of names.
+        const expired = await expiredWal(openRepository(config, plan.wal.repository), plan.database, BigInt(plan.wal.keepFromSegno), plan.wal.segmentSize);
+        await openRepository(config, plan.wal.repository).delete(expired.map((e) => e.key));
+        deleted += expired.length;
+      }
+      return { deletedObjects: deleted };
+    },
+  };
+}
+
+async function planExpiry(config: Config, database: string, nowMs: number): Promise<ExpiryPlan> {
+  const db = databaseView(config, database);
+  const logical: ExpiryPlan['logical'] = [];
+  let keptLogical = 0;
+  for (const repository of db.repositories) {
+    const backups = await listBackups(openRepository(config, repository), database, 'logical');
+    const newest = backups.at(-1)?.id;
+    for (const backup of backups) {
+      const keepMs = config.retention[backup.kind as BackupKind] ?? config.retention.manual;
+      const age = nowMs - Date.parse(backup.finishedAt);
+      if (age > keepMs && backup.id !== newest) {
+        logical.push({ repository, id: backup.id, kind: backup.kind, finishedAt: backup.finishedAt, rule: `${backup.kind} backups are kept ${Math.round(keepMs / 86_400_000)} days` });
+      } else keptLogical += 1;
+    }
+  }
+
+  // PITR: every moment of the window must stay restorable, so keep the base backups inside it and the newest
+  // one before it (it covers the window's start), and every WAL file from the oldest kept one's start on.
+  const walRepository = walRepositoryName(config, database);
+  const repo = openRepository(config, walRepository);
+  const bases = await listBackups(repo, database, 'base');
+  const windowMs = db.settings.pitr?.retention ?? 7 * 86_400_000;
+  const cutoff = nowMs - windowMs;
+  const inside = bases.filter((b) => Date.parse(b.base!.stopTime) >= cutoff);
+  const before = bases.filter((b) => Date.parse(b.base!.stopTime) < cutoff);
+  const keptBase: BackupManifest[] = [...(before.length ? [before.at(-1)!] : []), ...inside];
+  const base = bases.filter((b) => !keptBase.includes(b)).map((b) => ({ repository: walRepository, id: b.id, stopTime: b.base!.stopTime }));
+
+  const segmentSize = (await readArchiveIdentity(repo, database))?.segmentSize || 16 * 1024 * 1024;
+  const wal: ExpiryPlan['wal'] = { repository: walRepository, count: 0, bytes: 0, segmentSize };
+  if (keptBase.length > 0) {
+    const starts = keptBase.map((b) => ({ segno: segnoOfLsn(parseLsn(b.base!.startLsn), segmentSize), wal: b.base!.startWal }));
+    const oldest = starts.reduce((min, s) => (s.segno < min.segno ? s : min));
+    wal.keepFrom = oldest.wal;
+    wal.keepFromSegno = oldest.segno.toString();
+    const expired = await expiredWal(repo, database, oldest.segno, segmentSize);
+    wal.count = expired.length;
+    wal.bytes = expired.reduce((sum, e) => sum + e.size, 0);
+    if (expired.length) {
+      wal.first = expired[0]!.name;
+      wal.last = expired.at(-1)!.name;
+    }
+  }
+  return { database, logical, base, wal, kept: { logical: keptLogical, base: keptBase.length } };
+}
+
+/** WAL files positioned before `keepFrom` on any timeline (history files always stay). */
+async function expiredWal(repo: Repository, database: string, keepFrom: bigint, segmentSize: number): Promise<Array<{ name: string; key: string; size: number }>> {
+  const expired: Array<{ name: string; key: string; size: number }> = [];
+  for await (const object of repo.list(walFolder(database))) {
+    const name = walNameOfKey(database, object.key);
+    const parsed = name ? parseWalFileName(name, segmentSize) : undefined;
+    // History files stay: they are tiny, and recovery needs them to follow timelines.
+    if (!parsed || parsed.kind === 'history' || parsed.segno === undefined || parsed.segno >= keepFrom) continue;
+    expired.push({ name: name!, key: object.key, size: object.size });
+  }
+  return expired.sort((a, b) => a.name.localeCompare(b.name));
+}

@@ -1,0 +1,30 @@
+// pgwarden expire --db NAME [--dry-run]: retention as a workflow whose history says what was removed.
+import { formatBytes } from '../../config/duration.js';
+import { connectClient } from '../../worker/temporal.js';
+import { expireWorkflowId, type ExpireResult } from '../../workflows/messages.js';
+import { noWorkerWarning, startLockedWorkflow, workersPolling } from '../api.js';
+import type { CommandContext } from '../context.js';
+import { waitFor } from '../watch.js';
+
+export async function expireCommand(ctx: CommandContext, options: { db: string; dryRun: boolean }): Promise<void> {
+  const client = await connectClient(ctx.config);
+  try {
+    if (!(await workersPolling(client, ctx.config))) ctx.out.info(noWorkerWarning(ctx.config));
+    const handle = await startLockedWorkflow(client, ctx.config, 'expireWorkflow', expireWorkflowId(options.db), `Retention of "${options.db}"`, [{ database: options.db, dryRun: options.dryRun }], [
+      ['database', options.db],
+      ['operation', 'expire'],
+    ]);
+    const r = await waitFor<ExpireResult>(handle, (status) => ctx.out.progress(status));
+    ctx.out.result(r, () =>
+      [
+        `${r.dryRun ? 'Would remove' : 'Removed'} from ${r.database}: ${r.logical.length} logical backup(s), ${r.base.length} base backup(s), ${r.wal.count} WAL file(s) (${formatBytes(r.wal.bytes)})`,
+        ...r.logical.map((l) => `  logical  ${l.id} in ${l.repository}: ${l.rule}`),
+        ...r.base.map((b) => `  base     ${b.id} (consistent at ${b.stopTime}): before the PITR window`),
+        ...(r.wal.count ? [`  wal      ${r.wal.first} … ${r.wal.last}: before ${r.wal.keepFrom}, where the oldest kept base backup starts`] : []),
+        `Kept: ${r.kept.logical} logical, ${r.kept.base} base backup(s). Workflow ${r.workflowId} run ${r.runId} records it.`,
+      ].join('\n'),
+    );
+  } finally {
+    await client.connection.close();
+  }
+}

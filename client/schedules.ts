@@ -1,0 +1,68 @@
+// The runbook's schedules as Temporal Schedules: what `pgwarden schedules apply` creates or updates.
+import type { CalendarSpec, Client, ScheduleSpec } from '@temporalio/client';
+import { ScheduleOverlapPolicy, ScheduleNotFoundError } from '@temporalio/client';
+import { databaseView } from '../config/load.js';
+import type { Config } from '../config/schema.js';
+import type { ScheduledInput } from '../workflows/messages.js';
+
+export interface PlannedSchedule {
+  scheduleId: string;
+  database: string;
+  job: 'daily' | 'weekly' | 'monthly' | 'basebackup' | 'expire';
+  /** For people: "daily 02:00 UTC" or the cron expression. */
+  when: string;
+  spec: ScheduleSpec;
+  input: ScheduledInput;
+}
+
+const DEFAULTS: Record<PlannedSchedule['job'], { when: string; calendar: CalendarSpec }> = {
+  daily: { when: 'every day 02:00 UTC', calendar: { hour: 2, minute: 0 } },
+  weekly: { when: 'Sundays 01:00 UTC', calendar: { dayOfWeek: 'SUNDAY', hour: 1, minute: 0 } },
+  // "first Monday": Monday AND day 1-7 (a cron expression would read that as Monday OR day 1-7).
+  monthly: { when: 'first Monday of the month 00:00 UTC', calendar: { dayOfWeek: 'MONDAY', dayOfMonth: { start: 1, end: 7 }, hour: 0, minute: 0 } },
+  basebackup: { when: 'every day 03:00 UTC', calendar: { hour: 3, minute: 0 } },
+  expire: { when: 'every day 05:00 UTC', calendar: { hour: 5, minute: 0 } },
+};
+
+export function plannedSchedules(config: Config, only?: string): PlannedSchedule[] {
+  const planned: PlannedSchedule[] = [];
+  for (const database of only ? [only] : Object.keys(config.databases)) {
+    const db = databaseView(config, database);
+    for (const job of Object.keys(DEFAULTS) as Array<PlannedSchedule['job']>) {
+      const setting = db.settings.schedules?.[job];
+      if (setting === false || (job === 'basebackup' && !db.settings.pitr)) continue;
+      const spec: ScheduleSpec = typeof setting === 'string' ? { cronExpressions: [setting] } : { calendars: [DEFAULTS[job].calendar] };
+      const input: ScheduledInput =
+        job === 'basebackup' || job === 'expire' ? { database, operation: job } : { database, operation: 'backup', kind: job };
+      planned.push({ scheduleId: `pgwarden-${database}-${job}`, database, job, when: typeof setting === 'string' ? `cron "${setting}" (UTC)` : DEFAULTS[job].when, spec, input });
+    }
+  }
+  return planned;
+}
+
+/** Creates each schedule, or brings an existing one up to date; returns what happened to each. */
+export async function applySchedules(client: Client, config: Config, planned: PlannedSchedule[]): Promise<Array<{ scheduleId: string; outcome: 'created' | 'updated' }>> {
+  const results: Array<{ scheduleId: string; outcome: 'created' | 'updated' }> = [];
+  for (const schedule of planned) {
+    const action = {
+      type: 'startWorkflow' as const,
+      workflowType: 'scheduledWorkflow',
+      workflowId: `pgwarden-scheduled-${schedule.database}-${schedule.job}`,
+      args: [schedule.input],
+      taskQueue: config.temporal.taskQueue,
+    };
+    // SKIP: a run still going when the next is due makes the next one wait for the following slot.
+    const policies = { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: '1 hour' };
+    const handle = client.schedule.getHandle(schedule.scheduleId);
+    try {
+      await handle.describe();
+      await handle.update((previous) => ({ ...previous, spec: schedule.spec, action, policies: { ...previous.policies, ...policies } }));
+      results.push({ scheduleId: schedule.scheduleId, outcome: 'updated' });
+    } catch (error) {
+      if (!(error instanceof ScheduleNotFoundError)) throw error;
+      await client.schedule.create({ scheduleId: schedule.scheduleId, spec: schedule.spec, action, policies, memo: { pgwarden: schedule.when } });
+      results.push({ scheduleId: schedule.scheduleId, outcome: 'created' });
+    }
+  }
+  return results;
+}

@@ -1,0 +1,28 @@
+// Retention of one database: plan from the repository what may go (recorded in this history), then delete it.
+import { proxyActivities, workflowInfo } from '@temporalio/workflow';
+import type { Activities } from '../activities/index.js';
+import type { ExpireInput, ExpireResult } from './messages.js';
+import { LONG, QUICK } from './policies.js';
+import { tagRun } from './tags.js';
+
+const quick = proxyActivities<Activities>(QUICK);
+const long = proxyActivities<Activities>(LONG);
+
+export async function expireWorkflow(input: ExpireInput): Promise<ExpireResult> {
+  tagRun(input.database, 'expire');
+  const info = workflowInfo();
+  const plan = await quick.planExpiry({ database: input.database, nowMs: Date.now() });
+  const applied = input.dryRun ? { deletedObjects: 0 } : await long.applyExpiry(plan);
+  const { repository: _repository, keepFromSegno: _segno, segmentSize: _size, ...wal } = plan.wal;
+  return {
+    database: input.database,
+    dryRun: input.dryRun ?? false,
+    logical: plan.logical,
+    base: plan.base,
+    wal,
+    kept: plan.kept,
+    deletedObjects: applied.deletedObjects,
+    workflowId: info.workflowId,
+    runId: info.runId,
+  };
+}

@@ -1,0 +1,31 @@
+// What Temporal Schedules start. Schedules give each run an id of their own; this workflow runs the real one
+// as a child under the database's lock id (pgwarden-backup-<db>, …), so a scheduled backup never overlaps a
+// manual one: it waits its turn instead.
+import { ApplicationFailure, executeChild, sleep, workflowInfo } from '@temporalio/workflow';
+import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
+import { backupWorkflowId, baseBackupWorkflowId, expireWorkflowId, type ScheduledInput } from './messages.js';
+import { tagRun } from './tags.js';
+
+const WAIT_FOR_TURN_MS = 6 * 3_600_000;
+
+export async function scheduledWorkflow(input: ScheduledInput): Promise<unknown> {
+  tagRun(input.database, `scheduled-${input.operation}`, input.kind);
+  const deadline = Date.now() + WAIT_FOR_TURN_MS;
+  const [type, workflowId, args] =
+    input.operation === 'backup'
+      ? (['backupWorkflow', backupWorkflowId(input.database), [{ database: input.database, kind: input.kind ?? 'daily' }]] as const)
+      : input.operation === 'basebackup'
+        ? (['baseBackupWorkflow', baseBackupWorkflowId(input.database), [{ database: input.database }]] as const)
+        : (['expireWorkflow', expireWorkflowId(input.database), [{ database: input.database }]] as const);
+  for (;;) {
+    try {
+      return await executeChild(type, { workflowId, args: [...args], taskQueue: workflowInfo().taskQueue });
+    } catch (error) {
+      if (!(error instanceof WorkflowExecutionAlreadyStartedError)) throw error;
+      if (Date.now() > deadline) {
+        throw ApplicationFailure.nonRetryable(`${workflowId} was still running after ${WAIT_FOR_TURN_MS / 3_600_000} h: this scheduled ${input.operation} was skipped.`, 'Refused');
+      }
+      await sleep('1 minute');
+    }
+  }
+}
