@@ -97,6 +97,7 @@ program
   .option('--port <n>', 'port for the restored cluster (default: a free one)', (v) => Number(v))
   .option('--backup <id>', 'base backup to start from (default: the newest before the target)')
   .option('--archive', 'let the restored cluster archive its WAL into the same archive (when it becomes the new primary)', false)
+  .option('--local', 'run it in this process, without Temporal (for when Temporal is down)', false)
   .action(run(async () => (await import('./commands/pitr.js')).pitrCommand as Action));
 
 program

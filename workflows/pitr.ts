@@ -5,11 +5,15 @@ import type { Activities } from '../activities/index.js';
 import type { PitrInput, PitrResult } from './messages.js';
 import { LONG, QUICK } from './policies.js';
 import { tagRun } from './tags.js';
+import type { RunContext } from './run-context.js';
 
 const quick = proxyActivities<Activities>(QUICK);
 const long = proxyActivities<Activities>(LONG);
 // Recovery is not retried blindly: a target the WAL does not reach stays unreached.
 const recover = proxyActivities<Activities>({ ...LONG, retry: { ...LONG.retry, maximumAttempts: 2 } });
+
+/** The activities a point-in-time restore uses: Temporal proxies in the workflow, plain functions with --local. */
+export type PitrSteps = Pick<Activities, 'planPitr' | 'restoreBaseBackup' | 'recoverCluster' | 'discardRestoredCluster'>;
 
 export async function pitrWorkflow(input: PitrInput): Promise<PitrResult> {
   if (typeof input?.database !== 'string' || typeof input?.target !== 'string') {
@@ -17,11 +21,16 @@ export async function pitrWorkflow(input: PitrInput): Promise<PitrResult> {
   }
   tagRun(input.database, 'pitr');
   const info = workflowInfo();
-  const startedAt = Date.now();
-  const plan = await quick.planPitr({
+  const steps: PitrSteps = { planPitr: quick.planPitr, restoreBaseBackup: long.restoreBaseBackup, recoverCluster: recover.recoverCluster, discardRestoredCluster: quick.discardRestoredCluster };
+  return pitrSteps(steps, input, { workflowId: info.workflowId, runId: info.runId, now: () => Date.now(), protect: (fn) => CancellationScope.nonCancellable(fn) });
+}
+
+export async function pitrSteps(steps: PitrSteps, input: PitrInput, run: RunContext): Promise<PitrResult> {
+  const startedAt = run.now();
+  const plan = await steps.planPitr({
     database: input.database,
     target: input.target,
-    runId: info.runId,
+    runId: run.runId,
     ...(input.backup ? { backup: input.backup } : {}),
     ...(input.datadir ? { datadir: input.datadir } : {}),
     ...(input.port ? { port: input.port } : {}),
@@ -29,8 +38,8 @@ export async function pitrWorkflow(input: PitrInput): Promise<PitrResult> {
   let base;
   let recovered;
   try {
-    base = await long.restoreBaseBackup({ database: input.database, baseBackupId: plan.baseBackupId, datadir: plan.datadir, ...(plan.runAs ? { runAs: plan.runAs } : {}) });
-    recovered = await recover.recoverCluster({
+    base = await steps.restoreBaseBackup({ database: input.database, baseBackupId: plan.baseBackupId, datadir: plan.datadir, ...(plan.runAs ? { runAs: plan.runAs } : {}) });
+    recovered = await steps.recoverCluster({
       database: input.database,
       datadir: plan.datadir,
       port: plan.port,
@@ -42,12 +51,10 @@ export async function pitrWorkflow(input: PitrInput): Promise<PitrResult> {
       ...(plan.runAs ? { runAs: plan.runAs } : {}),
     });
   } catch (error) {
-    await CancellationScope.nonCancellable(() =>
-      quick.discardRestoredCluster({ datadir: plan.datadir, serverMajor: plan.serverMajor, ...(plan.runAs ? { runAs: plan.runAs } : {}) }),
-    );
+    await run.protect(() => steps.discardRestoredCluster({ datadir: plan.datadir, serverMajor: plan.serverMajor, ...(plan.runAs ? { runAs: plan.runAs } : {}) }));
     throw error;
   }
-  const durationMs = Date.now() - startedAt;
+  const durationMs = run.now() - startedAt;
   return {
     database: input.database,
     target: plan.targetDescription,
@@ -66,7 +73,7 @@ export async function pitrWorkflow(input: PitrInput): Promise<PitrResult> {
     baseRestoreMs: base.restoreMs,
     recoveryMs: recovered.recoveryMs,
     ...(plan.rtoMs !== undefined ? { rtoMs: plan.rtoMs, withinRto: durationMs <= plan.rtoMs } : {}),
-    workflowId: info.workflowId,
-    runId: info.runId,
+    workflowId: run.workflowId,
+    runId: run.runId,
   };
 }

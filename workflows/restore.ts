@@ -4,9 +4,13 @@ import type { Activities } from '../activities/index.js';
 import type { RestoreInput, RestoreResult } from './messages.js';
 import { LONG, QUICK } from './policies.js';
 import { compactTimestamp, tagRun } from './tags.js';
+import type { RunContext } from './run-context.js';
 
 const quick = proxyActivities<Activities>(QUICK);
 const long = proxyActivities<Activities>(LONG);
+
+/** The activities a restore uses: Temporal proxies in the workflow, plain functions with --local. */
+export type RestoreSteps = Pick<Activities, 'planRestore' | 'restoreLogical' | 'publishRestore' | 'dropStagingDatabase'>;
 
 export async function restoreWorkflow(input: RestoreInput): Promise<RestoreResult> {
   for (const field of ['database', 'backup', 'target'] as const) {
@@ -19,33 +23,38 @@ export async function restoreWorkflow(input: RestoreInput): Promise<RestoreResul
   }
   tagRun(input.database, 'restore');
   const info = workflowInfo();
-  const startedAt = Date.now();
+  const steps: RestoreSteps = { planRestore: quick.planRestore, restoreLogical: long.restoreLogical, publishRestore: quick.publishRestore, dropStagingDatabase: quick.dropStagingDatabase };
+  return restoreSteps(steps, input, { workflowId: info.workflowId, runId: info.runId, now: () => Date.now(), protect: (fn) => CancellationScope.nonCancellable(fn) });
+}
 
-  const plan = await quick.planRestore({
+/** Plan, load into staging and verify, rename: nothing existing is touched before a verified copy is in place. */
+export async function restoreSteps(steps: RestoreSteps, input: RestoreInput, run: RunContext): Promise<RestoreResult> {
+  const startedAt = run.now();
+  const plan = await steps.planRestore({
     database: input.database,
     backup: input.backup,
     target: input.target,
-    runId: info.runId,
+    runId: run.runId,
     ...(input.replaceExisting !== undefined ? { replaceExisting: input.replaceExisting } : {}),
     ...(input.repository !== undefined ? { repository: input.repository } : {}),
   });
 
   let restored;
   try {
-    restored = await long.restoreLogical({
+    restored = await steps.restoreLogical({
       database: input.database,
       backupId: plan.backupId,
       repository: plan.repository,
       staging: plan.staging,
       noOwner: input.noOwner ?? false,
-      provenance: `Restored by pgwarden from backup ${plan.backupId} of ${input.database} (workflow ${info.workflowId}, run ${info.runId}) at ${new Date(startedAt).toISOString()}`,
+      provenance: `Restored by pgwarden from backup ${plan.backupId} of ${input.database} (workflow ${run.workflowId}, run ${run.runId}) at ${new Date(startedAt).toISOString()}`,
     });
   } catch (error) {
-    await CancellationScope.nonCancellable(() => quick.dropStagingDatabase({ database: input.database, staging: plan.staging }));
+    await run.protect(() => steps.dropStagingDatabase({ database: input.database, staging: plan.staging }));
     throw error;
   }
 
-  const published = await quick.publishRestore({
+  const published = await steps.publishRestore({
     database: input.database,
     staging: plan.staging,
     target: input.target,
@@ -53,7 +62,7 @@ export async function restoreWorkflow(input: RestoreInput): Promise<RestoreResul
     ...(input.replaceExisting !== undefined ? { replaceExisting: input.replaceExisting } : {}),
   });
 
-  const durationMs = Date.now() - startedAt;
+  const durationMs = run.now() - startedAt;
   return {
     database: input.database,
     backupId: plan.backupId,
@@ -67,7 +76,7 @@ export async function restoreWorkflow(input: RestoreInput): Promise<RestoreResul
     rowCountsMatch: restored.mismatches.length === 0,
     mismatches: restored.mismatches,
     ...published,
-    workflowId: info.workflowId,
-    runId: info.runId,
+    workflowId: run.workflowId,
+    runId: run.runId,
   };
 }

@@ -1,7 +1,11 @@
 // pgwarden pitr --db NAME --to TARGET: restores a base backup into a new data directory and replays WAL to TARGET.
+import { randomUUID } from 'node:crypto';
+import { pitrActivities } from '../../activities/pitr.js';
+import { onLocalProgress } from '../../activities/progress.js';
 import { parseRecoveryTarget } from '../../activities/wal/target.js';
 import { connectClient } from '../../worker/temporal.js';
 import type { PitrInput, PitrResult } from '../../workflows/messages.js';
+import { pitrSteps } from '../../workflows/pitr.js';
 import { noWorkerWarning, startPitr, workersPolling } from '../api.js';
 import type { CommandContext } from '../context.js';
 import { formatDuration } from '../output.js';
@@ -14,6 +18,7 @@ export interface PitrOptions {
   port?: number;
   backup?: string;
   archive: boolean;
+  local: boolean;
 }
 
 export async function pitrCommand(ctx: CommandContext, options: PitrOptions): Promise<void> {
@@ -26,6 +31,11 @@ export async function pitrCommand(ctx: CommandContext, options: PitrOptions): Pr
     ...(options.port ? { port: options.port } : {}),
     ...(options.backup ? { backup: options.backup } : {}),
   };
+  if (options.local) {
+    const r = await pitrLocally(ctx, input);
+    ctx.out.result(r, () => describePitr(r));
+    return;
+  }
   const client = await connectClient(ctx.config);
   try {
     if (!(await workersPolling(client, ctx.config))) ctx.out.info(noWorkerWarning(ctx.config));
@@ -36,6 +46,17 @@ export async function pitrCommand(ctx: CommandContext, options: PitrOptions): Pr
     ctx.out.result(r, () => describePitr(r));
   } finally {
     await client.connection.close();
+  }
+}
+
+/** The workflow's steps in this process, for when Temporal itself is down. */
+async function pitrLocally(ctx: CommandContext, input: PitrInput): Promise<PitrResult> {
+  ctx.out.info(`Point-in-time restore of ${input.database} to ${input.target} without Temporal (--local)`);
+  onLocalProgress((progress) => ctx.out.progress({ activity: 'pitr', attempt: 1, progress }));
+  try {
+    return await pitrSteps(pitrActivities(ctx.config), input, { workflowId: '(local)', runId: randomUUID(), now: () => Date.now(), protect: (fn) => fn() });
+  } finally {
+    onLocalProgress(undefined);
   }
 }
 

@@ -2,9 +2,9 @@
 import { randomUUID } from 'node:crypto';
 import { restoreActivities } from '../../activities/restore.js';
 import { onLocalProgress } from '../../activities/progress.js';
-import { databaseView } from '../../config/load.js';
 import { connectClient } from '../../worker/temporal.js';
 import type { RestoreInput, RestoreResult } from '../../workflows/messages.js';
+import { restoreSteps } from '../../workflows/restore.js';
 import { noWorkerWarning, startRestore, workersPolling } from '../api.js';
 import type { CommandContext } from '../context.js';
 import { formatDuration } from '../output.js';
@@ -46,54 +46,13 @@ async function restoreThroughTemporal(ctx: CommandContext, input: RestoreInput):
   }
 }
 
-/** The same steps as the workflow, in this process: for when Temporal itself is what is broken. */
+/** The workflow's steps in this process: for when Temporal itself is what is broken. */
 async function restoreLocally(ctx: CommandContext, input: RestoreInput): Promise<RestoreResult> {
-  const started = Date.now();
-  const runId = randomUUID();
-  const activities = restoreActivities(ctx.config);
   ctx.out.info(`Restoring ${input.database} (${input.backup}) into ${input.target} without Temporal (--local)`);
   onLocalProgress((progress) => ctx.out.progress({ activity: 'restoreLogical', attempt: 1, progress }));
   try {
-    const plan = await activities.planRestore({ ...input, runId });
-    let restored;
-    try {
-      restored = await activities.restoreLogical({
-        database: input.database,
-        backupId: plan.backupId,
-        repository: plan.repository,
-        staging: plan.staging,
-        noOwner: input.noOwner ?? false,
-        provenance: `Restored by pgwarden (--local) from backup ${plan.backupId} of ${input.database} at ${new Date(started).toISOString()}`,
-      });
-    } catch (error) {
-      await activities.dropStagingDatabase({ database: input.database, staging: plan.staging }).catch(() => undefined);
-      throw error;
-    }
-    const published = await activities.publishRestore({
-      database: input.database,
-      staging: plan.staging,
-      target: input.target,
-      keepSuffix: new Date(started).toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z'),
-      ...(input.replaceExisting !== undefined ? { replaceExisting: input.replaceExisting } : {}),
-    });
-    const durationMs = Date.now() - started;
-    const rtoMs = databaseView(ctx.config, input.database).rtoMs;
-    return {
-      database: input.database,
-      backupId: plan.backupId,
-      target: input.target,
-      server: plan.server,
-      durationMs,
-      restoreMs: restored.restoreMs,
-      ...(rtoMs !== undefined ? { rtoMs, withinRto: durationMs <= rtoMs } : {}),
-      tables: restored.checks.length,
-      rows: restored.checks.reduce((sum, c) => sum + c.actual, 0),
-      rowCountsMatch: restored.mismatches.length === 0,
-      mismatches: restored.mismatches,
-      ...published,
-      workflowId: '(local)',
-      runId,
-    };
+    const result = await restoreSteps(restoreActivities(ctx.config), input, { workflowId: '(local)', runId: randomUUID(), now: () => Date.now(), protect: (fn) => fn() });
+    return result;
   } finally {
     onLocalProgress(undefined);
   }

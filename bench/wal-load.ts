@@ -1,0 +1,204 @@
+// Measures the WAL archive under a write-heavy pgbench load (the real RPO), the cost of wal-push per segment,
+// and a point-in-time restore of a pgbench database: `node dist/bench/wal-load.js [--scale 50] [--seconds 60]`.
+// Not part of `npm test`. Writes bench/results/wal-load.json and prints a summary.
+import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync, copyFileSync, mkdtempSync } from 'node:fs';
+import { cpus, totalmem, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { execa } from 'execa';
+import { serverBinDir } from '../activities/postgres/binaries.js';
+import { libpqEnv, pgEndpoint } from '../activities/postgres/connection.js';
+import { startBaseBackup, startPitr } from '../client/api.js';
+import { waitFor } from '../client/watch.js';
+import type { BaseBackupResult, PitrResult } from '../workflows/messages.js';
+import { CLI, startArchivingCluster } from '../test/harness/archiving.js';
+import { startStack } from '../test/harness/stack.js';
+
+const args = process.argv.slice(2);
+const option = (name: string, fallback: number) => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? Number(args[i + 1]) : fallback;
+};
+const SCALE = option('scale', 50);
+const SECONDS = option('seconds', 60);
+const CLIENTS = option('clients', 4);
+const results = fileURLToPath(new URL('../../bench/results/', import.meta.url));
+
+const percentile = (values: number[], p: number) => {
+  if (values.length === 0) return NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+};
+const round = (n: number, digits = 2) => Math.round(n * 10 ** digits) / 10 ** digits;
+const log = (line: string) => console.log(`[${new Date().toISOString().slice(11, 19)}] ${line}`);
+
+const stack = await startStack();
+const source = await startArchivingCluster(stack, 'bench', { extraConf: ['max_wal_size = 4GB', 'checkpoint_timeout = 15min', 'shared_buffers = 512MB', 'synchronous_commit = on'] });
+await stack.worker(source.config);
+const env = { ...libpqEnv(pgEndpoint(source.pg.url('postgres'), 'bench')) };
+const bin = serverBinDir();
+const pgWal = join(source.pg.cluster.dataDir, 'pg_wal');
+const objects = join(stack.s3.root, stack.bucket, 'backups', 'bench', 'wal');
+const report: Record<string, unknown> = {
+  machine: { cpu: cpus()[0]?.model, cores: cpus().length, memoryGiB: round(totalmem() / 2 ** 30, 1), node: process.version },
+  scale: SCALE,
+  seconds: SECONDS,
+  clients: CLIENTS,
+};
+
+try {
+  log(`pgbench -i -s ${SCALE}`);
+  let t = Date.now();
+  await execa(join(bin, 'pgbench'), ['-i', '-s', String(SCALE), '-q', 'postgres'], { env });
+  const dbBytes = Number((await source.pg.query<{ s: string }>('postgres', 'SELECT pg_database_size(current_database())::text AS s')).rows[0]!.s);
+  report.databaseBytes = dbBytes;
+  log(`loaded ${round(dbBytes / 2 ** 20)} MiB in ${round((Date.now() - t) / 1000)} s`);
+
+  t = Date.now();
+  const base = await waitFor<BaseBackupResult>(await startBaseBackup(stack.env.client, source.config, { database: 'bench' }));
+  report.baseBackup = { ms: Date.now() - t, copyMs: base.copyMs, walWaitMs: base.walWaitMs, rawBytes: base.rawBytes, storedBytes: base.storedBytes, mbPerSecond: round(dbBytes / 2 ** 20 / (base.copyMs / 1000)) };
+  log(`base backup: ${round(base.copyMs / 1000)} s copy, ${round(base.rawBytes / 2 ** 20)} MiB -> ${round(base.storedBytes / 2 ** 20)} MiB`);
+
+  /** PITR to the end of the archive, timed; the restored cluster is removed afterwards. */
+  async function pitr(label: string, what: string) {
+    const t0 = Date.now();
+    const result = await waitFor<PitrResult>(await startPitr(stack.env.client, source.config, { database: 'bench', target: 'latest' }));
+    const entry = {
+      what,
+      ms: Date.now() - t0,
+      durationMs: result.durationMs,
+      baseRestoreMs: result.baseRestoreMs,
+      recoveryMs: result.recoveryMs,
+      segmentsRestored: result.segmentsRestored,
+      withinRto: result.withinRto,
+    };
+    report[`pitr_${label}`] = entry;
+    log(`pitr ${label}: ${JSON.stringify(entry)}`);
+    await execa('runuser', ['-u', 'pgwarden', '--', join(bin, 'pg_ctl'), '-D', result.datadir, '-m', 'immediate', 'stop'], { reject: false });
+    await execa('rm', ['-rf', result.datadir]);
+  }
+  await pitr('base_only', 'base backup and the few segments written since');
+
+  /** Runs pgbench for SECONDS while sampling when segments become ready and when they reach the archive. */
+  async function load(mode: string) {
+    const ready = new Map<string, number>(); // segment -> first seen ready (or done)
+    const archived = new Map<string, number>(); // segment -> object written (file mtime in versitygw's directory)
+    const samples: Array<{ at: number; lsn: string }> = [];
+    let running = true;
+    const watcher = (async () => {
+      while (running) {
+        const now = Date.now();
+        for (const file of readdirSync(join(pgWal, 'archive_status'))) {
+          const name = file.replace(/\.(ready|done)$/, '');
+          if (/^[0-9A-F]{24}$/.test(name) && !ready.has(name)) ready.set(name, now);
+        }
+        if (existsSync(objects)) {
+          for (const file of readdirSync(objects)) {
+            const name = file.replace('.zst.gpg', '');
+            if (/^[0-9A-F]{24}$/.test(name) && !archived.has(name)) archived.set(name, statSync(join(objects, file)).mtimeMs);
+          }
+        }
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    })();
+    const sampler = (async () => {
+      while (running) {
+        const { rows } = await source.pg.query<{ lsn: string }>('postgres', 'SELECT pg_current_wal_lsn()::text AS lsn');
+        samples.push({ at: Date.now(), lsn: rows[0]!.lsn });
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    })();
+    const started = Date.now();
+    const bench = await execa(join(bin, 'pgbench'), ['-c', String(CLIENTS), '-j', '2', '-T', String(SECONDS), '-n', 'postgres'], { env });
+    const ended = Date.now();
+    // Let the archive catch up, then stop watching.
+    const { rows } = await source.pg.query<{ name: string }>('postgres', 'SELECT pg_walfile_name(pg_switch_wal()) AS name');
+    const last = rows[0]!.name;
+    while (!archived.has(last) && Date.now() - ended < 600_000) await new Promise((r) => setTimeout(r, 100));
+    const caughtUp = Date.now();
+    running = false;
+    await Promise.all([watcher, sampler]);
+
+    const during = [...ready.entries()].filter(([, at]) => at >= started && at <= ended + 1_000).map(([name]) => name).sort();
+    const delays = during.filter((n) => archived.has(n)).map((n) => archived.get(n)! - ready.get(n)!);
+    // RPO at instant t: t minus the moment the newest segment already archived at t was completed.
+    const rpo: number[] = [];
+    const order = [...ready.keys()].sort();
+    for (let at = started + 1_000; at <= ended; at += 100) {
+      const safe = order.filter((n) => (archived.get(n) ?? Infinity) <= at);
+      const newest = safe.at(-1);
+      if (newest) rpo.push(at - ready.get(newest)!);
+    }
+    const backlog: number[] = [];
+    for (let at = started; at <= ended; at += 100) backlog.push(order.filter((n) => ready.get(n)! <= at && (archived.get(n) ?? Infinity) > at).length);
+    const tps = Number(/tps = ([\d.]+)/.exec(bench.stdout)?.[1] ?? 0);
+    const walBytes = during.length * 16 * 2 ** 20;
+    const result = {
+      mode,
+      tps,
+      segments: during.length,
+      walMBps: round(walBytes / 2 ** 20 / ((ended - started) / 1000)),
+      segmentsPerSecond: round(during.length / ((ended - started) / 1000)),
+      archiveDelayMs: { p50: percentile(delays, 50), p99: percentile(delays, 99), max: Math.max(...delays) },
+      rpoMs: { p50: percentile(rpo, 50), p99: percentile(rpo, 99), max: Math.max(...rpo) },
+      backlogSegments: { max: Math.max(...backlog), p50: percentile(backlog, 50) },
+      catchUpAfterLoadMs: caughtUp - ended,
+    };
+    log(`${mode}: ${JSON.stringify(result)}`);
+    return result;
+  }
+
+  report.loadAsync = await load('async (--async: background pusher, 4 parallel uploads)');
+  // The same load with one process per segment, pushing synchronously, for comparison.
+  const syncCommand = source.archiveCommand.replace(' --async', '');
+  await source.pg.query('postgres', `ALTER SYSTEM SET archive_command = '${syncCommand}'`);
+  await source.pg.query('postgres', 'SELECT pg_reload_conf()');
+  report.loadSync = await load('sync (one process per segment)');
+  await source.pg.query('postgres', `ALTER SYSTEM SET archive_command = '${source.archiveCommand}'`);
+  await source.pg.query('postgres', 'SELECT pg_reload_conf()');
+
+  // Per-segment cost of wal-push: process start, the already-archived fast path, a full synchronous push.
+  const scratch = mkdtempSync(join(tmpdir(), 'pgwarden-walpush-'));
+  const segments = readdirSync(pgWal).filter((f) => /^[0-9A-F]{24}$/.test(f)).slice(0, 10);
+  mkdirSync(join(scratch, 'pg_wal'));
+  const time = async (argv: string[], cwd?: string) => {
+    const t0 = process.hrtime.bigint();
+    const run = await execa(process.execPath, argv, { reject: false, env: { ...process.env }, ...(cwd ? { cwd } : {}) });
+    if (run.exitCode !== 0) throw new Error(`${argv.join(' ')}: ${run.stderr}`);
+    return Number(process.hrtime.bigint() - t0) / 1e6;
+  };
+  const startCost: number[] = [];
+  for (let i = 0; i < 10; i += 1) startCost.push(await time([CLI, '--version']));
+  const fresh = await (async () => {
+    // A cluster of its own so the pushed segments are new to the archive.
+    const other = await startArchivingCluster(stack, 'walpush', { extraConf: ['archive_mode = off'] });
+    await execa(join(bin, 'pgbench'), ['-i', '-s', '5', '-q', 'postgres'], { env: libpqEnv(pgEndpoint(other.pg.url('postgres'), 'x')) });
+    await other.pg.query('postgres', 'CHECKPOINT');
+    const names = readdirSync(join(other.pg.cluster.dataDir, 'pg_wal')).filter((f) => /^[0-9A-F]{24}$/.test(f)).slice(0, 8);
+    const costs: number[] = [];
+    for (const name of names) {
+      copyFileSync(join(other.pg.cluster.dataDir, 'pg_wal', name), join(scratch, 'pg_wal', name));
+      costs.push(await time([CLI, '--config', other.configFile, 'wal-push', '--db', 'walpush', join('pg_wal', name)], scratch));
+    }
+    const again: number[] = [];
+    for (const name of names) again.push(await time([CLI, '--config', other.configFile, 'wal-push', '--db', 'walpush', join('pg_wal', name)], scratch));
+    await other.pg.stop();
+    return { costs, again };
+  })();
+  report.walPush = {
+    processStartMs: { p50: round(percentile(startCost, 50)), max: round(Math.max(...startCost)) },
+    syncPushMs: { p50: round(percentile(fresh.costs, 50)), max: round(Math.max(...fresh.costs)) },
+    alreadyArchivedMs: { p50: round(percentile(fresh.again, 50)) },
+    syncSegmentsPerSecondOneAtATime: round(1000 / percentile(fresh.costs, 50)),
+  };
+  void segments;
+  log(`wal-push: ${JSON.stringify(report.walPush)}`);
+
+  await pitr('after_load', 'the load\'s WAL to replay as well');
+} finally {
+  mkdirSync(results, { recursive: true });
+  writeFileSync(join(results, 'wal-load.json'), `${JSON.stringify(report, null, 2)}\n`);
+  log(`written ${join(results, 'wal-load.json')}`);
+  await source.pg.stop();
+  await stack.stop();
+}
