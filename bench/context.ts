@@ -16,6 +16,8 @@ export interface BenchOptions {
   /** Where the clusters, the S3 directory and the dumps go (default: the OS temp directory). */
   tmpDir: string;
   keepTemp: boolean;
+  /** Only re-render this results file (no measurements). */
+  render?: string;
 }
 
 export interface BenchContext {

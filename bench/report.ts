@@ -141,6 +141,23 @@ export function renderMarkdown(results: BenchResults): string {
     }
   }
 
+  // Every run, to judge the noise; and the worker's RSS when each operation started (the peak includes it).
+  push('', '## All runs', '', `| tool | operation | ${Array.from({ length: results.options.runs }, (_, i) => `run ${i + 1}`).join(' | ')} |`, `| --- | --- |${' ---: |'.repeat(results.options.runs)}`);
+  for (const tool of results.tools.filter((t) => !t.pending)) {
+    for (const operation of OPERATIONS) {
+      const runs = results.measurements.filter((x) => x.tool === tool.name && x.operation === operation).sort((a, b) => a.round - b.round);
+      if (runs.length === 0) continue;
+      const cells = Array.from({ length: results.options.runs }, (_, i) => {
+        const run = runs.find((x) => x.round === i + 1);
+        if (!run) return '';
+        const before = run.notes?.workerRssBeforeBytes;
+        const rss = run.workerPeakRssBytes !== undefined ? ` (worker RSS ${typeof before === 'number' ? `${fmtMiB(before)} → ` : ''}peak ${fmtMiB(run.workerPeakRssBytes)})` : '';
+        return `${fmtSeconds(run.wallMs)}${rss}`;
+      });
+      push(`| ${tool.label} | ${operation} | ${cells.join(' | ')} |`);
+    }
+  }
+
   if (results.encryption.length) {
     const input = results.encryption[0]!.inputBytes;
     push(

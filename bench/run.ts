@@ -23,7 +23,7 @@ import { ensurePgbackrest, pgbackrestTool } from './tools/pgbackrest.js';
 import { pgwardenLogicalTool } from './tools/pgwarden.js';
 import { pgwardenPitrTool } from './tools/pgwarden-pitr.js';
 import { runbookTool } from './tools/runbook.js';
-import { Cleanup, fmtBytes, fmtSeconds, log, median, settle } from './util.js';
+import { aptInstall, Cleanup, fmtBytes, fmtSeconds, log, median, settle } from './util.js';
 
 /** Every tool the benchmark knows, in the order of a round. */
 const TOOLS: Record<string, () => BenchTool> = {
@@ -40,13 +40,14 @@ const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const HELP = `Usage: npm run bench -- [options]     (or: node dist/bench/run.js [options] after npm run build)
 
   --size-mb N           size of the benchmark database (pg_database_size) in MB   [BENCH_SIZE_MB, default 1000]
-  --orders N            scale by orders instead (about 2.8 kB of database per order) [BENCH_ORDERS]
+  --orders N            scale by orders instead (about 2.5 kB of database per order) [BENCH_ORDERS]
   --runs N              runs of each tool, alternating; medians are reported      [BENCH_RUNS, default 3]
   --tools LIST          comma-separated, in round order                           [BENCH_TOOLS, default ${Object.keys(TOOLS).join(',')}]
   --pgbackrest-cipher C aes-256-cbc (like the others, which encrypt) or none       [BENCH_PGBACKREST_CIPHER, default aes-256-cbc]
   --out DIR             where latest.md and <time>.json|.md go                    [BENCH_OUT, default bench/results]
   --tmp DIR             where clusters, S3 data and dumps go (needs ~6x the size)  [BENCH_TMPDIR, default $TMPDIR or /tmp]
   --keep-temp           leave the temp directory behind (servers are stopped all the same)
+  --render FILE.json    measure nothing: rewrite FILE.md (next to it) and print the table from a results file
   -h, --help            this text
 `;
 
@@ -61,6 +62,7 @@ function parseOptions(): BenchOptions {
       out: { type: 'string' },
       tmp: { type: 'string' },
       'keep-temp': { type: 'boolean' },
+      render: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -94,17 +96,20 @@ function parseOptions(): BenchOptions {
     keepTemp: values['keep-temp'] ?? env.BENCH_KEEP_TEMP === '1',
   };
   if (orders !== undefined) options.orders = Math.round(orders);
+  if (values.render) options.render = resolve(values.render);
   return options;
 }
 
 class UsageError extends Error {}
 
 async function preflight(options: BenchOptions): Promise<Record<string, string>> {
+  // scripts/bootstrap.sh brings gpg and zstd; the rest is usually there, else installed like pgBackRest.
+  const packages: Record<string, string> = { gpg: 'gnupg', zstd: 'zstd', gzip: 'gzip', openssl: 'openssl', runuser: 'util-linux' };
   const missing: string[] = [];
-  for (const tool of ['gpg', 'zstd', 'gzip', 'openssl', 'runuser']) {
-    if ((await execa('sh', ['-c', `command -v ${tool}`], { reject: false })).exitCode !== 0) missing.push(tool);
+  for (const [tool, pkg] of Object.entries(packages)) {
+    if ((await execa('sh', ['-c', `command -v ${tool}`], { reject: false })).exitCode !== 0) missing.push(pkg);
   }
-  if (missing.length) throw new Error(`missing on this machine: ${missing.join(', ')} (bash scripts/bootstrap.sh installs zstd and gpg; openssl: apt-get install openssl)`);
+  if (missing.length) await aptInstall(missing);
   findTool('temporal');
   findTool('versitygw');
   const cli = join(REPO_ROOT, 'dist', 'client', 'cli.js');
@@ -259,6 +264,12 @@ async function main(): Promise<void> {
   } catch (error) {
     process.stderr.write(`bench: ${(error as Error).message}\n\n${HELP}`);
     process.exitCode = 2;
+    return;
+  }
+  if (options.render) {
+    const results = JSON.parse(readFileSync(options.render, 'utf8')) as BenchResults;
+    writeFileSync(options.render.replace(/\.json$/, '.md'), renderMarkdown(results));
+    process.stdout.write(`${renderConsole(results)}\n`);
     return;
   }
   const cleanup = new Cleanup();

@@ -124,3 +124,15 @@ export async function warmUpGpg(gpgArgs: string[], dir: string): Promise<void> {
 export async function stopGpgAgent(homedir: string): Promise<void> {
   await execa('gpgconf', ['--homedir', homedir, '--kill', 'gpg-agent'], { reject: false });
 }
+
+/** apt-get install `packages` when we are root on Debian/Ubuntu; otherwise fails naming them. */
+export async function aptInstall(packages: string[], otherwise = ''): Promise<void> {
+  const hasApt = (await execa('sh', ['-c', 'command -v apt-get'], { reject: false })).exitCode === 0;
+  if (process.getuid?.() !== 0 || !hasApt) {
+    throw new Error(`missing: ${packages.join(', ')}: install ${packages.length > 1 ? 'them' : 'it'} (Debian/Ubuntu: sudo apt-get install ${packages.join(' ')})${otherwise ? ` ${otherwise}` : ''}`);
+  }
+  log(`apt-get install ${packages.join(' ')}`);
+  const env = { DEBIAN_FRONTEND: 'noninteractive' };
+  await execa('apt-get', ['update', '-qq'], { env, reject: false });
+  check(await execa('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...packages], { env, reject: false }), `apt-get install ${packages.join(' ')}`);
+}

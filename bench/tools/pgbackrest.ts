@@ -9,7 +9,7 @@ import { freePort, LocalCluster } from '../../activities/postgres/cluster.js';
 import { SUPERUSER } from '../../test/harness/postgres.js';
 import type { BenchContext, BenchTool, Measurement } from '../context.js';
 import { RssSampler } from '../rss.js';
-import { check, log, now, runAs } from '../util.js';
+import { aptInstall, check, now, runAs } from '../util.js';
 
 const STANZA = 'bench';
 
@@ -17,15 +17,7 @@ const STANZA = 'bench';
 export async function ensurePgbackrest(): Promise<string> {
   const probe = await execa('pgbackrest', ['version'], { reject: false });
   if (probe.exitCode === 0) return probe.stdout.trim();
-  const hasApt = (await execa('sh', ['-c', 'command -v apt-get'], { reject: false })).exitCode === 0;
-  if (process.getuid?.() !== 0 || !hasApt) {
-    throw new Error('pgBackRest is not installed: install it (Debian/Ubuntu: sudo apt-get install pgbackrest) or leave it out with --tools runbook,pgwarden');
-  }
-  log('pgBackRest missing: apt-get install pgbackrest');
-  const env = { DEBIAN_FRONTEND: 'noninteractive' };
-  await execa('apt-get', ['update', '-qq'], { env, reject: false });
-  const install = await execa('apt-get', ['install', '-y', '-qq', '--no-install-recommends', 'pgbackrest'], { env, reject: false });
-  check(install, 'apt-get install pgbackrest');
+  await aptInstall(['pgbackrest'], 'or leave it out with --tools runbook,pgwarden');
   return (await execa('pgbackrest', ['version'])).stdout.trim();
 }
 

@@ -10,6 +10,10 @@
 //   - ctx.s3 / ctx.bucket: the same S3 server (https; the worker trusts its certificate via NODE_EXTRA_CA_CERTS);
 //   - startPgwardenWorker(ctx, dir, taskQueue) from ./pgwarden.ts: a worker in a child process, its pid for
 //     memory (resetPeak + RssSampler, as pgwardenLogicalTool does), a Temporal client and the loaded Config.
+// The API exists by now in client/api.ts: startBaseBackup(client, config, { database }) → BaseBackupResult
+// (storedBytes, copyMs, walWaitMs, firstByteMs) and startPitr(client, config, { database, target: 'latest',
+// datadir, port }) → PitrResult (datadir, port, connection), both followed with waitFor; the config needs
+// databases.<name>.pitr and archive_command running pgwarden's wal-push (see test/harness/archiving.ts).
 // Return two Measurements, { operation: 'backup' } with storedBytes and { operation: 'restore' } with the wall
 // time until the restored cluster accepts connections and is promoted, like pgbackrest.ts measures, so the
 // report can set them against pgBackRest's rows (comparesTo).

@@ -12,7 +12,7 @@ import { connectClient } from '../../worker/temporal.js';
 import { startBackup, startRestore, workersPolling, type BackupResult, type RestoreResult } from '../../client/api.js';
 import { waitFor } from '../../client/watch.js';
 import type { BenchContext, BenchTool, Measurement } from '../context.js';
-import { resetPeak, RssSampler } from '../rss.js';
+import { memoryOf, resetPeak, RssSampler } from '../rss.js';
 import { log, now } from '../util.js';
 
 export const PGWARDEN_DB = 'cartly'; // the database's name in pgwarden.yaml (it is also its name on the server)
@@ -153,6 +153,7 @@ export function pgwardenLogicalTool(): BenchTool {
 
     async round(ctx, round): Promise<Measurement[]> {
       const w = worker!;
+      const rssBeforeBackup = memoryOf(w.pid)?.rss ?? 0;
       resetPeak(w.pid);
       let sampler = new RssSampler(w.pid).start();
       const backupStart = now();
@@ -169,10 +170,16 @@ export function pgwardenLogicalTool(): BenchTool {
         storedBytes: backup.storedBytes,
         workerPeakRssBytes: mem.processHwm ?? mem.processRssSampled,
         treePeakRssBytes: mem.treeRssSampled,
-        notes: { backupId: backup.backupId, rawBytes: backup.rawBytes, ...(backup.firstByteMs !== undefined ? { firstByteMs: backup.firstByteMs } : {}) },
+        notes: {
+          backupId: backup.backupId,
+          rawBytes: backup.rawBytes,
+          workerRssBeforeBytes: rssBeforeBackup,
+          ...(backup.firstByteMs !== undefined ? { firstByteMs: backup.firstByteMs } : {}),
+        },
       };
 
       const target = `${ctx.database}_pgwarden_r${round}`;
+      const rssBeforeRestore = memoryOf(w.pid)?.rss ?? 0;
       resetPeak(w.pid);
       sampler = new RssSampler(w.pid).start();
       const restoreStart = now();
@@ -190,7 +197,7 @@ export function pgwardenLogicalTool(): BenchTool {
         phases: { 'restore activity': restore.restoreMs, 'workflow (start to verified)': restore.durationMs },
         workerPeakRssBytes: mem.processHwm ?? mem.processRssSampled,
         treePeakRssBytes: mem.treeRssSampled,
-        notes: { rows: restore.rows, tables: restore.tables },
+        notes: { rows: restore.rows, tables: restore.tables, workerRssBeforeBytes: rssBeforeRestore },
       };
       return [backupRow, restoreRow];
     },
