@@ -15,8 +15,8 @@ import { ByteCounter, Sha256Meter } from './pipeline/measure.js';
 import { sealInto } from './pipeline/seal.js';
 import { pgTool } from './postgres/binaries.js';
 import { connect, libpqEnv, sourceEndpoint, withClient } from './postgres/connection.js';
-import { LOGICAL_FORMAT, planDumpStreams, startPgDump, toolFailure, type DumpStream } from './postgres/dump.js';
-import { databaseInfo, listTables, serverInfo } from './postgres/inventory.js';
+import { chunkCopySteps, LOGICAL_FORMAT, planDumpStreams, startPgDump, toolFailure, type ChunkReport, type DumpStream } from './postgres/dump.js';
+import { copyColumns, databaseInfo, listTables, serverInfo } from './postgres/inventory.js';
 import { currentReporter, inParallel, reportEvery } from './progress.js';
 import { openRepository } from './storage/open.js';
 import { copyObject } from './storage/copy.js';
@@ -119,13 +119,13 @@ async function dumpLogical(config: Config, input: DumpLogicalInput): Promise<Dum
   const onCancel = () => abort.abort(reporter.signal?.reason);
   reporter.signal?.addEventListener('abort', onCancel, { once: true });
 
-  const counters: Array<{ raw: ByteCounter; stored?: Sha256Meter }> = [];
+  const counters: StreamProgress[] = [];
   let streamsDone = 0;
   let streams: DumpStream[] = [];
   let estimatedBytes = 0;
   const progress = (): Progress => ({
     phase: streams.length === 0 ? 'planning' : streamsDone < streams.length ? 'dumping' : 'writing manifest',
-    bytesDone: counters.reduce((sum, c) => sum + c.raw.bytes, 0),
+    bytesDone: counters.reduce((sum, c) => sum + c.rawBytes(), 0),
     bytesTotal: estimatedBytes || undefined,
     storedBytes: counters.reduce((sum, c) => sum + (c.stored?.bytes ?? 0), 0),
     itemsDone: streamsDone,
@@ -143,7 +143,16 @@ async function dumpLogical(config: Config, input: DumpLogicalInput): Promise<Dum
     const pgDump = await pgTool('pg_dump', server.major, config.postgres.binDir);
     const pgDumpVersion = execa(pgDump, ['--version']).then((r) => r.stdout.replace(/^pg_dump \(PostgreSQL\) /, ''));
 
-    streams = planDumpStreams(tables, config.backup.splitTableMiB * 1024 * 1024);
+    streams = planDumpStreams(tables, {
+      splitBytes: config.backup.splitTableMiB * 1024 * 1024,
+      chunkBytes: config.backup.chunkMiB * 1024 * 1024,
+      serverMajor: server.major,
+    });
+    const columns = new Map<string, string[]>();
+    for (const stream of streams) {
+      if (stream.chunk && !columns.has(stream.chunk.table.name)) columns.set(stream.chunk.table.name, await copyColumns(snapshotClient, stream.chunk.table));
+    }
+    const psql = streams.some((s) => s.chunk) ? await pgTool('psql', server.major, config.postgres.binDir) : '';
     estimatedBytes = tables.reduce((sum, t) => sum + t.bytes, 0);
     const settings = { compression: { level: config.backup.compressionLevel, threads: config.backup.compressionThreads }, passphrase };
     const rowsByTable = new Map<string, number>();
@@ -151,34 +160,47 @@ async function dumpLogical(config: Config, input: DumpLogicalInput): Promise<Dum
     // Largest first, so the longest stream starts at once; schema streams are small and go first anyway.
     const order = [...streams].sort((a, b) => (a.role === 'pre-data' ? -1 : b.role === 'pre-data' ? 1 : b.estimatedBytes - a.estimatedBytes));
     const stored = await inParallel(order, config.backup.jobs, async (stream) => {
-      const raw = new ByteCounter();
-      const counter: { raw: ByteCounter; stored?: Sha256Meter } = { raw };
-      counters.push(counter);
-      const rows = stream.format === 'plain' ? new CopyRowCounter() : undefined;
-      const dump = startPgDump(pgDump, stream, snapshot, env, abort.signal);
-      try {
-        const sealed = await sealInto(repo, `${folder}${stream.name}.zst.gpg`, dump.output, settings, {
-          taps: rows ? [raw, rows] : [raw],
-          signal: abort.signal,
-          onMeter: (meter) => (counter.stored = meter),
+      const key = `${folder}${stream.name}.zst.gpg`;
+      const sealOptions = { signal: abort.signal, onMeter: (meter: Sha256Meter) => (progressOf.stored = meter) };
+      const progressOf: StreamProgress = { rawBytes: () => 0 };
+      counters.push(progressOf);
+      let entry: StoredObjectEntry;
+      if (stream.chunk) {
+        // A block range of a big table: psql | dd | zstd | gpg, the rows never in Node; psql reports the count.
+        const report: ChunkReport = { bytes: 0 };
+        progressOf.rawBytes = () => report.bytes;
+        const started = Date.now();
+        const steps = chunkCopySteps(psql, stream, columns.get(stream.chunk.table.name)!, source.encoding, snapshot, env, report);
+        steps[0]!.explain = (stderr, code) => toolFailure('psql (copying rows out)', `database "${input.database}" (${stream.name})`, { stderr, exitCode: code ?? undefined });
+        const sealed = await sealInto(repo, key, steps, settings, sealOptions).catch((error: unknown) => {
+          abort.abort(error);
+          throw error;
         });
-        for (const [table, count] of rows?.rows ?? []) rowsByTable.set(table, count);
-        streamsDone += 1;
-        const entry: StoredObjectEntry = {
-          name: `${stream.name}.zst.gpg`,
-          role: stream.role,
-          format: stream.format,
-          rawBytes: raw.bytes,
-          storedBytes: sealed.storedBytes,
-          sha256: sealed.sha256,
-        };
-        if (stream.role === 'data') entry.tables = rows ? [...rows.rows.keys()] : stream.tables;
-        return entry;
-      } catch (error) {
-        abort.abort(error);
-        const result = await dump.child.catch((e: unknown) => e);
-        throw result instanceof Error && (result as { exitCode?: number }).exitCode ? toolFailure('pg_dump', `database "${input.database}" (${stream.name})`, result) : error;
+        progressOf.firstByteAt = started;
+        if (report.rows === undefined) throw new PgwardenError('Failed', `psql did not report how many rows it copied for ${stream.name}: not trusting that piece.`);
+        const table = stream.chunk.table.name;
+        rowsByTable.set(table, (rowsByTable.get(table) ?? 0) + report.rows); // the pieces of a table add up
+        entry = { name: `${stream.name}.zst.gpg`, role: 'data', format: 'plain', rawBytes: report.bytes, storedBytes: sealed.storedBytes, sha256: sealed.sha256, tables: [table] };
+      } else {
+        // pg_dump's own streams pass through Node, which counts the rows of every COPY on the way.
+        const raw = new ByteCounter();
+        progressOf.rawBytes = () => raw.bytes;
+        progressOf.raw = raw;
+        const rows = stream.format === 'plain' ? new CopyRowCounter() : undefined;
+        const dump = startPgDump(pgDump, stream, snapshot, env, abort.signal);
+        try {
+          const sealed = await sealInto(repo, key, dump.output, settings, { ...sealOptions, taps: rows ? [raw, rows] : [raw] });
+          for (const [table, count] of rows?.rows ?? []) rowsByTable.set(table, (rowsByTable.get(table) ?? 0) + count);
+          entry = { name: `${stream.name}.zst.gpg`, role: stream.role, format: stream.format, rawBytes: raw.bytes, storedBytes: sealed.storedBytes, sha256: sealed.sha256 };
+          if (stream.role === 'data') entry.tables = rows ? [...rows.rows.keys()] : stream.tables;
+        } catch (error) {
+          abort.abort(error);
+          const result = await dump.child.catch((e: unknown) => e);
+          throw result instanceof Error && (result as { exitCode?: number }).exitCode ? toolFailure('pg_dump', `database "${input.database}" (${stream.name})`, result) : error;
+        }
       }
+      streamsDone += 1;
+      return entry;
     });
 
     const objects = streams.map((s) => stored[order.indexOf(s)]!);
@@ -205,7 +227,7 @@ async function dumpLogical(config: Config, input: DumpLogicalInput): Promise<Dum
     await repo.putBytes(`${folder}${CHECKSUMS_FILE}`, checksumsFile(objects));
     await writeManifest(repo, folder, manifest);
     const output = summarize(manifest, repoName, Date.now() - started);
-    const firstByteAt = Math.min(...counters.map((c) => c.raw.firstByteAt ?? Infinity));
+    const firstByteAt = Math.min(...counters.map((c) => c.raw?.firstByteAt ?? Infinity));
     if (Number.isFinite(firstByteAt)) output.firstByteMs = firstByteAt - input.workflow.startedAtMs;
     return output;
   } catch (error) {
@@ -219,6 +241,14 @@ async function dumpLogical(config: Config, input: DumpLogicalInput): Promise<Dum
     await snapshotClient.query('ROLLBACK').catch(() => undefined);
     await snapshotClient.end().catch(() => undefined);
   }
+}
+
+/** What the progress report reads of one stream while it runs. */
+interface StreamProgress {
+  rawBytes: () => number;
+  stored?: Sha256Meter;
+  raw?: ByteCounter; // pg_dump streams: knows when the first byte came
+  firstByteAt?: number;
 }
 
 /** Removes a backup folder's objects and unfinished uploads, unless its manifest says it is complete. */

@@ -18,6 +18,7 @@ import type { Progress } from '../workflows/messages.js';
 import { findBackup, listBackups } from './catalog/list.js';
 import { backupFolder, type BackupManifest } from './catalog/manifest.js';
 import { unsealInto } from './pipeline/seal.js';
+import type { Step } from './pipeline/chain.js';
 import { serverBinDir } from './postgres/binaries.js';
 import { clusterUser, freePort, LocalCluster, type OsUser } from './postgres/cluster.js';
 import { sourceEndpoint } from './postgres/connection.js';
@@ -288,20 +289,13 @@ async function restoreBaseBackup(config: Config, input: { database: string; base
   let meter: { bytes: number } | undefined;
   const stop = reportEvery(reporter, (): Progress => ({ phase: 'restoring base backup', bytesDone: meter?.bytes ?? 0, bytesTotal: object.storedBytes }));
   try {
+    // tar runs as the cluster's user, so that the files are its own.
     const tarArgs = ['-x', '-f', '-', '-C', input.datadir];
-    const tar = user
-      ? execa('runuser', ['-u', user.name, '--', 'tar', ...tarArgs], { stdin: 'pipe', stdout: 'ignore', stderr: 'pipe', cwd: '/' })
-      : execa('tar', tarArgs, { stdin: 'pipe', stdout: 'ignore', stderr: 'pipe' });
-    tar.catch(() => undefined);
-    const [flow, exit] = await Promise.allSettled([
-      unsealInto(repo, { key: `${folder}${object.name}`, sha256: object.sha256, storedBytes: object.storedBytes }, settings.passphrase, tar.stdin!, {
-        ...(reporter.signal ? { signal: reporter.signal } : {}),
-        onMeter: (m) => (meter = m),
-      }),
-      tar,
-    ]);
-    if (flow.status === 'rejected') throw flow.reason;
-    if (exit.status === 'rejected') throw new PgwardenError('Failed', `tar could not extract base backup ${input.baseBackupId} into ${input.datadir}: ${(exit.reason as Error).message}`);
+    const tar: Step = user ? { command: 'runuser', args: ['-u', user.name, '--', 'tar', ...tarArgs], label: 'tar' } : { command: 'tar', args: tarArgs, label: 'tar' };
+    await unsealInto(repo, { key: `${folder}${object.name}`, sha256: object.sha256, storedBytes: object.storedBytes }, settings.passphrase, [tar], {
+      ...(reporter.signal ? { signal: reporter.signal } : {}),
+      onMeter: (m) => (meter = m),
+    });
 
     // pg_basebackup put a manifest with a checksum of every file into the tar: check the files against it.
     let verified = false;

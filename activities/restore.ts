@@ -9,12 +9,17 @@ import { findBackup } from './catalog/list.js';
 import { backupFolder, readManifest, type BackupManifest, type StoredObjectEntry } from './catalog/manifest.js';
 import { keyFingerprint } from './pipeline/encrypt.js';
 import type { Sha256Meter } from './pipeline/measure.js';
-import { mostTelling, unsealInto } from './pipeline/seal.js';
+import { unsealInto } from './pipeline/seal.js';
 import { pgTool } from './postgres/binaries.js';
 import { connect, quoteIdent, restoreEndpoint, withDatabase } from './postgres/connection.js';
 import { toolFailure } from './postgres/dump.js';
-import { countRows, serverInfo } from './postgres/inventory.js';
-import { checkDatabaseName, connectMaintenance, databaseExists, dropDatabase, startPgRestore, startPsql, type Loader } from './postgres/load.js';
+import { serverInfo } from './postgres/inventory.js';
+import { checkDatabaseName, connectMaintenance, copyCounts, databaseExists, dropDatabase, loadEnv, pgRestoreStep, psqlStep } from './postgres/load.js';
+import type { Step } from './pipeline/chain.js';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execa } from 'execa';
 import { currentReporter, inParallel, reportEvery } from './progress.js';
 import { openRepository } from './storage/open.js';
 
@@ -224,45 +229,61 @@ async function restoreLogical(config: Config, input: RestoreLogicalInput): Promi
     await dropDatabase(maintenance, input.staging); // left by an earlier attempt of this run
     await createLike(maintenance, input.staging, manifest, input.provenance);
 
-    const load = async (object: StoredObjectEntry, loader: Loader, tool: string) => {
-      const flow = unsealInto(repo, { key: `${folder}${object.name}`, sha256: object.sha256, storedBytes: object.storedBytes }, passphrase, loader.stdin, {
+    const unseal = (object: StoredObjectEntry, consumer: Step[], output: 'collect' | 'ignore') =>
+      unsealInto(repo, { key: `${folder}${object.name}`, sha256: object.sha256, storedBytes: object.storedBytes }, passphrase, consumer, {
         signal: abort.signal,
         onMeter: (meter) => meters.push(meter),
+        output,
+      }).then((out) => {
+        objectsDone += 1;
+        return out;
       });
-      const [streamed, exited] = await Promise.allSettled([flow, loader.child]);
-      if (streamed.status === 'rejected' || exited.status === 'rejected') {
-        abort.abort();
-        const flowError: unknown = streamed.status === 'rejected' ? streamed.reason : undefined;
-        const exitError = exited.status === 'rejected' ? (exited.reason as { exitCode?: number }) : undefined;
-        if (flowError instanceof PgwardenError) throw flowError; // corrupt, undecryptable: the real cause
-        // The tool's own complaint (exit code > 0) explains more than the broken pipe it left behind.
-        if (exitError && (exitError.exitCode ?? 0) > 0) throw toolFailure(tool, `${object.name} of backup ${manifest.id}`, exitError);
-        throw mostTelling(flowError, exitError && toolFailure(tool, `${object.name} of backup ${manifest.id}`, exitError));
-      }
-      objectsDone += 1;
-    };
-
     const byRole = (role: StoredObjectEntry['role']) => manifest.objects.filter((o) => o.role === role);
-    phase = 'restoring schema';
-    for (const object of byRole('pre-data')) await load(object, startPgRestore(pgRestore, staging, { noOwner: input.noOwner }, abort.signal), 'pg_restore');
-    phase = 'loading data';
-    const data = byRole('data').sort((a, b) => b.rawBytes - a.rawBytes);
-    await inParallel(data, config.backup.jobs, (object) => load(object, startPsql(psql, staging, abort.signal), 'psql'));
-    phase = 'building indexes and constraints';
-    for (const object of byRole('post-data')) await load(object, startPgRestore(pgRestore, staging, { noOwner: input.noOwner }, abort.signal), 'pg_restore');
+    const what = (object: StoredObjectEntry) => `${object.name} of backup ${manifest.id}`;
 
-    phase = 'verifying row counts';
-    const clients = await Promise.all(Array.from({ length: Math.max(1, config.backup.jobs) }, () => connect(staging, 'restore verify')));
-    let checks: TableCheck[];
-    try {
-      const tables = Object.keys(manifest.tables);
-      const actual = await countRows(clients, tables);
-      checks = tables.map((table) => ({ table, expected: manifest.tables[table]!, actual: actual.get(table) ?? -1 }));
-      phase = 'analyzing';
-      await clients[0]!.query('ANALYZE');
-    } finally {
-      await Promise.all(clients.map((c) => c.end().catch(() => undefined)));
+    phase = 'restoring schema';
+    for (const object of byRole('pre-data')) await unseal(object, [pgRestoreStep(pgRestore, staging, { noOwner: input.noOwner }, what(object))], 'ignore');
+
+    // Rows, largest objects first, `jobs` at a time; each COPY reports how many rows the server took in.
+    phase = 'loading data';
+    const loaded = new Map<string, number>();
+    const data = byRole('data').sort((a, b) => b.rawBytes - a.rawBytes);
+    await inParallel(data, config.backup.jobs, async (object) => {
+      try {
+        const counts = copyCounts((await unseal(object, [psqlStep(psql, staging, what(object))], 'collect')).toString('utf8'));
+        const tables = object.tables ?? [];
+        if (counts.length !== tables.length) {
+          throw new PgwardenError('Integrity', `${what(object)} loaded ${counts.length} tables, but the manifest lists ${tables.length} for it: the backup does not match its manifest.`);
+        }
+        tables.forEach((table, i) => loaded.set(table, (loaded.get(table) ?? 0) + counts[i]!));
+      } catch (error) {
+        abort.abort(error); // stop the other loads: this restore has failed
+        throw error;
+      }
+    });
+
+    // Indexes and constraints: the archive is schema only (small), so it goes to a file that pg_restore can
+    // work through with several jobs: indexes of different tables build at the same time.
+    phase = 'building indexes and constraints';
+    for (const object of byRole('post-data')) {
+      const archive = await unseal(object, [], 'collect');
+      const dir = await mkdtemp(join(tmpdir(), 'pgwarden-post-data-'));
+      try {
+        const file = join(dir, 'post-data.pgdump');
+        await writeFile(file, archive, { mode: 0o600 });
+        await execa(pgRestore, ['--exit-on-error', '--no-password', `--jobs=${Math.max(1, config.backup.jobs)}`, `--dbname=${staging.database}`, ...(input.noOwner ? ['--no-owner'] : []), file], {
+          env: loadEnv(staging),
+          ...(abort.signal ? { cancelSignal: abort.signal } : {}),
+        }).catch((error: unknown) => {
+          throw toolFailure('pg_restore', what(object), error);
+        });
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
     }
+
+    phase = 'checking row counts';
+    const checks: TableCheck[] = Object.entries(manifest.tables).map(([table, expected]) => ({ table, expected, actual: loaded.get(table) ?? -1 }));
     const mismatches = checks.filter((c) => c.expected !== c.actual);
     if (mismatches.length > 0) {
       throw new PgwardenError(
@@ -271,6 +292,22 @@ async function restoreLogical(config: Config, input: RestoreLogicalInput): Promi
           mismatches.slice(0, 5).map((m) => `${m.table} expected ${m.expected}, got ${m.actual}`).join('; ') +
           '. The restored copy was discarded; nothing else was changed.',
       );
+    }
+
+    // Planner statistics, so the restored database is fast from its first query; tables in parallel.
+    phase = 'analyzing';
+    const clients = await Promise.all(Array.from({ length: Math.max(1, config.backup.jobs) }, () => connect(staging, 'restore analyze')));
+    try {
+      const tables = Object.keys(manifest.tables);
+      await inParallel(
+        clients.map((_, i) => tables.filter((_t, j) => j % clients.length === i)),
+        clients.length,
+        async (share, i) => {
+          for (const table of share) await clients[i]!.query(`ANALYZE ${table}`);
+        },
+      );
+    } finally {
+      await Promise.all(clients.map((c) => c.end().catch(() => undefined)));
     }
     succeeded = true;
     return { checks, mismatches, restoreMs: Date.now() - started };

@@ -1,7 +1,6 @@
-// zstd compression filters: the zstd CLI in its own process, so compression runs beside Node, not in it.
-import type { Duplex } from 'node:stream';
-import { execa } from 'execa';
+// zstd, as steps of a process chain: compression runs in its own process, beside Node, not in it.
 import { PgwardenError } from '../../config/errors.js';
+import type { Step } from './chain.js';
 
 export interface CompressionSettings {
   /** zstd level (1 fastest … 19 smallest; negative = faster still). */
@@ -12,23 +11,19 @@ export interface CompressionSettings {
 
 export const COMPRESSION_NAME = 'zstd';
 
-function zstd(args: string[], what: string): Duplex {
-  const child = execa('zstd', args, { stdin: 'pipe', stdout: 'pipe', stderr: 'pipe', buffer: { stdout: false, stderr: true } });
-  child.catch(() => undefined); // failures surface through the duplex below
-  const duplex = child.duplex();
-  child.on('error', (error: NodeJS.ErrnoException) => {
-    if (error.code === 'ENOENT') {
-      duplex.destroy(new PgwardenError('Config', `zstd is not installed: apt-get install zstd (needed to ${what}).`));
-    }
-  });
-  return duplex;
-}
-
-export function compressStream(settings: CompressionSettings): Duplex {
+export function compressStep(settings: CompressionSettings): Step {
   const level = settings.level < 0 ? [`--fast=${-settings.level}`] : [`-${settings.level}`];
-  return zstd(['-q', '-c', ...level, `-T${settings.threads}`, ...(settings.level > 19 ? ['--ultra'] : [])], 'compress backups');
+  return { command: 'zstd', args: ['-q', '-c', ...level, `-T${settings.threads}`], label: 'zstd (compress)' };
 }
 
-export function decompressStream(): Duplex {
-  return zstd(['-q', '-d', '-c'], 'decompress backups');
+export function decompressStep(objectName: string): Step {
+  return {
+    command: 'zstd',
+    args: ['-q', '-d', '-c'],
+    label: 'zstd (decompress)',
+    explain: (stderr) =>
+      /corrupt|unknown header|unexpected end|checksum|truncated|prefix|frame/i.test(stderr)
+        ? new PgwardenError('Integrity', `${objectName} does not decompress (${stderr.split('\n')[0]}): the object is damaged. Restore from another backup or repository.`)
+        : undefined,
+  };
 }

@@ -1,11 +1,12 @@
-// OpenPGP symmetric encryption filters (RFC 4880: SKESK v4 + SEIPD v1 with MDC, AES-256).
-// The output is what `gpg --batch --passphrase-file F --decrypt` reads: the emergency path needs no pgwarden.
+// OpenPGP symmetric encryption (AES-256) with GnuPG itself, as steps of a process chain: what pgwarden writes is
+// by construction what `gpg --decrypt` reads, the emergency path when pgwarden is unavailable.
 import { scrypt } from 'node:crypto';
-import { Duplex, PassThrough, Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { chmodSync, existsSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
-import * as openpgp from 'openpgp';
 import { PgwardenError } from '../../config/errors.js';
+import type { Step } from './chain.js';
 
 export const ENCRYPTION_SCHEME = 'openpgp-symmetric-aes256';
 
@@ -20,56 +21,40 @@ export async function keyFingerprint(passphrase: string): Promise<string> {
   return `scrypt:${key.toString('hex')}`;
 }
 
-const config = {
-  preferredSymmetricAlgorithm: openpgp.enums.symmetric.aes256,
-  // The input is zstd already: a second compression costs CPU and gains nothing.
-  preferredCompressionAlgorithm: openpgp.enums.compression.uncompressed,
-  aeadProtect: false, // SEIPD v1: gpg 2.2 (Debian 12) cannot read the v2 AEAD packets
-};
-
-/** Joins a writable side to a readable side filled by `run`; an error in either ends both. */
-function filter(run: (input: Readable, output: PassThrough) => Promise<void>): Duplex {
-  const input = new PassThrough();
-  const output = new PassThrough();
-  const duplex = Duplex.from({ writable: input, readable: output });
-  run(input, output).catch((error: unknown) => {
-    duplex.destroy(error as Error); // first: destroying `input` alone would surface as "premature close"
-    input.destroy();
-  });
-  return duplex;
+/** A GnuPG home of our own (gpg insists on one): no keys live there, only the agent's socket. */
+export function gnupgHome(): string {
+  const home = process.env.PGWARDEN_GNUPGHOME ?? join(tmpdir(), `pgwarden-gnupg-${process.getuid?.() ?? 'user'}`);
+  if (!existsSync(home)) mkdirSync(home, { recursive: true, mode: 0o700 });
+  chmodSync(home, 0o700);
+  return home;
 }
 
-export function encryptStream(passphrase: string): Duplex {
-  return filter(async (input, output) => {
-    const message = await openpgp.createMessage({ binary: Readable.toWeb(input) as ReadableStream<Uint8Array>, format: 'binary' });
-    const encrypted = await openpgp.encrypt({ message, passwords: [passphrase], format: 'binary', config });
-    await pipeline(Readable.fromWeb(encrypted as import('node:stream/web').ReadableStream<Uint8Array>), output);
-  });
+function gpgArgs(): string[] {
+  // The passphrase comes on fd 3, never on the command line; --no-symkey-cache keeps it out of the agent.
+  return ['--homedir', gnupgHome(), '--batch', '--quiet', '--no-tty', '--pinentry-mode', 'loopback', '--passphrase-fd', '3', '--no-symkey-cache'];
 }
 
-/**
- * Decrypts as the data arrives. The integrity code (MDC) can only be checked at the end: callers must treat
- * the plaintext as unverified until the stream ended without error (restores do: they publish nothing before).
- */
-export function decryptStream(passphrase: string, objectName: string): Duplex {
-  return filter(async (input, output) => {
-    try {
-      const message = await openpgp.readMessage({ binaryMessage: Readable.toWeb(input) as ReadableStream<Uint8Array> });
-      const { data } = await openpgp.decrypt({
-        message,
-        passwords: [passphrase],
-        format: 'binary',
-        config: { allowUnauthenticatedStream: true },
-      });
-      await pipeline(Readable.fromWeb(data as import('node:stream/web').ReadableStream<Uint8Array>), output);
-    } catch (error) {
-      if (error instanceof PgwardenError) throw error;
-      const text = ((error as Error).message ?? String(error)).replace(/\.$/, '');
-      throw new PgwardenError(
+export function encryptStep(passphrase: string): Step {
+  return {
+    command: 'gpg',
+    // The input is zstd already: gpg's own compression would cost CPU and gain nothing.
+    args: [...gpgArgs(), '--symmetric', '--cipher-algo', 'AES256', '--s2k-digest-algo', 'SHA256', '--compress-algo', 'none', '--output', '-'],
+    fd3: passphrase,
+    label: 'gpg (encrypt)',
+  };
+}
+
+export function decryptStep(passphrase: string, objectName: string): Step {
+  return {
+    command: 'gpg',
+    args: [...gpgArgs(), '--decrypt', '--output', '-'],
+    fd3: passphrase,
+    label: 'gpg (decrypt)',
+    explain: (stderr) =>
+      new PgwardenError(
         'Integrity',
-        `Cannot decrypt ${objectName}: ${text}. Either the passphrase is not the one this backup was made with, or the object is damaged.`,
-        { cause: error },
-      );
-    }
-  });
+        `Cannot decrypt ${objectName}: ${stderr.split('\n').filter(Boolean).slice(-2).join('; ') || 'gpg failed'}. ` +
+          'Either the passphrase is not the one this backup was made with, or the object is damaged.',
+      ),
+  };
 }

@@ -1,12 +1,15 @@
 // Composes the filters into the two directions of the data path:
-//   seal:   source ─► compress ─► encrypt ─► sha256 + bytes ─► repository.put
-//   unseal: repository.get ─► sha256 + bytes (checked at the end) ─► decrypt ─► decompress ─► sink
-import { Readable, Writable, type Transform, type Duplex } from 'node:stream';
+//   seal:   source ─► taps ─► [zstd | gpg --symmetric] ─► sha256 + bytes ─► repository.put
+//   unseal: repository.get ─► sha256 + bytes (checked) ─► [gpg --decrypt | zstd -d | consumer…]
+// The bracketed parts are processes joined by OS pipes (chain.ts): Node moves only the stored bytes and, on the
+// way in, the plain bytes its taps must see.
+import { Readable, Writable, type Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { PgwardenError } from '../../config/errors.js';
 import type { Repository } from '../storage/repository.js';
-import { compressStream, decompressStream, type CompressionSettings } from './compress.js';
-import { decryptStream, encryptStream } from './encrypt.js';
+import { chain, type Step } from './chain.js';
+import { compressStep, decompressStep, type CompressionSettings } from './compress.js';
+import { decryptStep, encryptStep } from './encrypt.js';
 import { Sha256Meter, VerifyingMeter } from './measure.js';
 
 export interface SealSettings {
@@ -19,6 +22,17 @@ export interface SealedObject {
   storedBytes: number;
 }
 
+/** Sha256Meter that ends only after `until` settles, failing if it rejects: a dead encoder never ends an object. */
+class GatedMeter extends Sha256Meter {
+  constructor(private readonly until: Promise<void>) {
+    super();
+  }
+
+  override _flush(callback: (error?: Error | null) => void): void {
+    this.until.then(() => callback(), (error: Error) => callback(error));
+  }
+}
+
 /**
  * Streams `source` through `taps` (counters that watch the plain bytes), compression and encryption into
  * `key`. Resolves once the object is stored whole; any failure rejects and leaves no object behind.
@@ -27,27 +41,40 @@ export interface SealedObject {
 export async function sealInto(
   repo: Repository,
   key: string,
-  source: Readable,
+  source: Readable | Step[],
   settings: SealSettings,
   options: { taps?: Transform[]; signal?: AbortSignal; onMeter?: (meter: Sha256Meter) => void } = {},
 ): Promise<SealedObject> {
-  const meter = new Sha256Meter();
-  options.onMeter?.(meter);
-  const stages: Array<Readable | Duplex | Transform> = [
-    source,
-    ...(options.taps ?? []),
-    compressStream(settings.compression),
-    encryptStream(settings.passphrase),
-    meter,
-  ];
-  const flowing = pipeline(stages as unknown as [Readable, ...Duplex[]], { signal: options.signal });
-  const storing = repo.put(key, meter, options.signal).catch((error: unknown) => {
-    meter.destroy(error as Error); // stop the producers: nobody is reading any more
-    throw error;
+  // A source that is itself a process (psql copying rows out) writes straight into zstd: its bytes skip Node.
+  const producers = Array.isArray(source) ? source : [];
+  const encoder = chain([...producers, compressStep(settings.compression), encryptStep(settings.passphrase)], {
+    stdin: producers.length ? 'ignore' : 'pipe',
+    stdout: 'pipe',
+    ...(options.signal ? { signal: options.signal } : {}),
   });
-  const [flow, store] = await Promise.allSettled([flowing, storing]);
-  if (flow.status === 'rejected' || store.status === 'rejected') {
-    throw mostTelling(flow.status === 'rejected' ? flow.reason : undefined, store.status === 'rejected' ? store.reason : undefined);
+  const feeding = Array.isArray(source)
+    ? Promise.resolve()
+    : pipeline([source, ...(options.taps ?? []), encoder.stdin] as unknown as [Readable, Writable], { ...(options.signal ? { signal: options.signal } : {}) });
+  // A source that fails must not end as a short object: the encoder is killed, and the stored stream ends
+  // only once both the source and the encoder finished cleanly.
+  feeding.catch(() => encoder.kill());
+  const gate = Promise.all([feeding, encoder.done]).then(() => undefined);
+  gate.catch(() => undefined); // observed by the meter's flush and below
+  const meter = new GatedMeter(gate);
+  options.onMeter?.(meter);
+  encoder.stdout!.pipe(meter);
+  encoder.stdout!.once('error', (error) => meter.destroy(error));
+  const storing = repo.put(key, meter, options.signal);
+  const [fed, encoded, stored] = await Promise.allSettled([feeding, encoder.done, storing]);
+  if (fed.status === 'rejected' || encoded.status === 'rejected' || stored.status === 'rejected') {
+    encoder.kill();
+    meter.destroy();
+    // The source's failure (pg_dump's own message) explains most; then the encoder's; then storage.
+    throw mostTelling(
+      fed.status === 'rejected' ? fed.reason : undefined,
+      encoded.status === 'rejected' ? encoded.reason : undefined,
+      stored.status === 'rejected' ? stored.reason : undefined,
+    );
   }
   return { sha256: meter.sha256, storedBytes: meter.bytes };
 }
@@ -59,35 +86,43 @@ export interface ExpectedObject {
 }
 
 /**
- * Streams a stored object, decrypted and decompressed, into `sink`, checking its sha256 and size.
- * The plain bytes flow before the checksum is known: callers write them only somewhere that is discarded
- * unless this resolves (a restore's staging database, a new data directory).
+ * Streams a stored object, decrypted and decompressed, into the `consumer` processes (psql, pg_restore, tar),
+ * checking its sha256 and size. The plain bytes flow before the checksum is known: callers load them only
+ * where they are discarded unless this resolves (a staging database, a new data directory).
+ * Resolves with the last process's stdout when `output` is 'collect'.
  */
 export async function unsealInto(
   repo: Repository,
   object: ExpectedObject,
   passphrase: string,
-  sink: Writable,
-  options: { signal?: AbortSignal; onMeter?: (meter: Sha256Meter) => void } = {},
-): Promise<void> {
+  consumer: Step[],
+  options: { signal?: AbortSignal; onMeter?: (meter: Sha256Meter) => void; output?: 'collect' | 'ignore' } = {},
+): Promise<Buffer> {
   const meter = new VerifyingMeter(object, (m) => checksumError(repo, object, m));
   options.onMeter?.(meter);
+  const decoder = chain([decryptStep(passphrase, object.key), decompressStep(object.key), ...consumer], {
+    stdout: options.output === 'collect' ? 'pipe' : 'ignore',
+    ...(options.signal ? { signal: options.signal } : {}),
+  });
+  const collected: Buffer[] = [];
+  decoder.stdout?.on('data', (chunk: Buffer) => collected.push(chunk));
   const stored = await repo.get(object.key, options.signal);
-  try {
-    await pipeline([stored, meter, decryptStream(passphrase, object.key), decompressStream(), sink] as unknown as [Readable, ...Duplex[], Writable], {
-      signal: options.signal,
-    });
-  } catch (error) {
-    if (options.signal?.aborted || (error instanceof PgwardenError && error.kind === 'Integrity' && meter.writableFinished)) throw error;
-    // A damaged object usually breaks decryption or decompression before its end is reached: read it once
-    // more, hashing only, so that the error says "corrupt" when it is, rather than what choked on it.
-    const recheck = new Sha256Meter();
-    const intact = await pipeline(await repo.get(object.key), recheck, new Writable({ write: (_c, _e, done) => done() }))
-      .then(() => recheck.bytes === object.storedBytes && recheck.sha256 === object.sha256)
-      .catch(() => true); // cannot tell: report the original error
-    if (!intact) throw checksumError(repo, object, recheck);
-    throw error;
-  }
+  const feeding = pipeline([stored, meter, decoder.stdin] as unknown as [Readable, Writable], { ...(options.signal ? { signal: options.signal } : {}) });
+  const [fed, decoded] = await Promise.allSettled([feeding, decoder.done]);
+  if (fed.status === 'fulfilled' && decoded.status === 'fulfilled') return Buffer.concat(collected);
+  decoder.kill();
+  const feedError = fed.status === 'rejected' ? fed.reason : undefined;
+  const decodeError = decoded.status === 'rejected' ? decoded.reason : undefined;
+  if (feedError instanceof PgwardenError && feedError.kind === 'Integrity') throw feedError; // checksum: corrupt
+  if (options.signal?.aborted) throw feedError ?? decodeError;
+  // A damaged object usually breaks decryption or decompression before its end is reached: read it once more,
+  // hashing only, so that the error says "corrupt" when it is, rather than what choked on it.
+  const recheck = new Sha256Meter();
+  const intact = await pipeline(await repo.get(object.key), recheck, new Writable({ write: (_c, _e, done) => done() }))
+    .then(() => recheck.bytes === object.storedBytes && recheck.sha256 === object.sha256)
+    .catch(() => true); // cannot tell: report the original error
+  if (!intact) throw checksumError(repo, object, recheck);
+  throw mostTelling(decodeError, feedError);
 }
 
 function checksumError(repo: Repository, object: ExpectedObject, meter: Sha256Meter): PgwardenError {
@@ -98,41 +133,36 @@ function checksumError(repo: Repository, object: ExpectedObject, meter: Sha256Me
   );
 }
 
-/** Of two errors from the two ends of a stream, the one that explains the failure (not "premature close"). */
+/** The first error, in the order given, that explains a failure (not a "premature close" it caused elsewhere). */
 export function mostTelling(...errors: unknown[]): unknown {
   const present = errors.filter((e) => e !== undefined);
-  return (
-    present.find((e) => e instanceof PgwardenError) ??
-    present.find((e) => !/premature close|aborted|EPIPE|destroyed/i.test(String((e as Error)?.message ?? e))) ??
-    present[0]
-  );
-}
-
-/** For small payloads (tests, WAL history files): seal a Buffer. */
-export function bufferSource(data: Buffer): Readable {
-  return Readable.from([data]);
+  const generic = (e: unknown) => /premature close|aborted|EPIPE|destroyed|write after end/i.test(String((e as Error)?.message ?? e));
+  return present.find((e) => !generic(e)) ?? present[0];
 }
 
 /** Seals a small payload (a WAL segment) in memory: the stored bytes, ready for one PUT. */
 export async function sealBuffer(data: Buffer, settings: SealSettings): Promise<Buffer> {
+  const encoder = chain([compressStep(settings.compression), encryptStep(settings.passphrase)], { stdout: 'pipe' });
   const chunks: Buffer[] = [];
-  await pipeline([
-    Readable.from([data]),
-    compressStream(settings.compression),
-    encryptStream(settings.passphrase),
-    new Writable({ write: (chunk: Buffer, _e, done) => (chunks.push(chunk), done()) }),
-  ] as unknown as [Readable, ...Duplex[], Writable]);
+  encoder.stdout!.on('data', (chunk: Buffer) => chunks.push(chunk));
+  const ended = new Promise<void>((resolve) => encoder.stdout!.once('end', resolve));
+  encoder.stdin.end(data);
+  await Promise.all([encoder.done, ended]);
   return Buffer.concat(chunks);
 }
 
 /** Opens a small sealed payload in memory. */
 export async function unsealBuffer(stored: Buffer, passphrase: string, name: string): Promise<Buffer> {
+  const decoder = chain([decryptStep(passphrase, name), decompressStep(name)], { stdout: 'pipe' });
   const chunks: Buffer[] = [];
-  await pipeline([
-    Readable.from([stored]),
-    decryptStream(passphrase, name),
-    decompressStream(),
-    new Writable({ write: (chunk: Buffer, _e, done) => (chunks.push(chunk), done()) }),
-  ] as unknown as [Readable, ...Duplex[], Writable]);
+  decoder.stdout!.on('data', (chunk: Buffer) => chunks.push(chunk));
+  const ended = new Promise<void>((resolve) => decoder.stdout!.once('end', resolve));
+  decoder.stdin.end(stored);
+  await Promise.all([decoder.done, ended]);
   return Buffer.concat(chunks);
+}
+
+/** For small payloads (tests): a Readable of one Buffer. */
+export function bufferSource(data: Buffer): Readable {
+  return Readable.from([data]);
 }

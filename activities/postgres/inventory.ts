@@ -22,6 +22,7 @@ export interface TableInfo {
   schema: string;
   table: string;
   bytes: number; // pg_table_size: heap + TOAST
+  blocks: number; // heap blocks (pg_relation_size / block_size): where ctid ranges can split it
 }
 
 export async function serverInfo(client: pg.Client): Promise<ServerInfo> {
@@ -44,8 +45,9 @@ export async function databaseInfo(client: pg.Client): Promise<DatabaseInfo> {
 
 /** Ordinary tables (and partitions) whose data pg_dump dumps: user schemas, not extension members. */
 export async function listTables(client: pg.Client): Promise<TableInfo[]> {
-  const { rows } = await client.query<{ schema: string; table: string; bytes: string; name: string }>(
+  const { rows } = await client.query<{ schema: string; table: string; bytes: string; blocks: string; name: string }>(
     `SELECT n.nspname AS schema, c.relname AS table, pg_table_size(c.oid)::text AS bytes,
+            (pg_relation_size(c.oid) / current_setting('block_size')::int)::text AS blocks,
             quote_ident(n.nspname) || '.' || quote_ident(c.relname) AS name
        FROM pg_class c
        JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -55,7 +57,7 @@ export async function listTables(client: pg.Client): Promise<TableInfo[]> {
         AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
       ORDER BY pg_table_size(c.oid) DESC, 1, 2`,
   );
-  return rows.map((r) => ({ name: r.name, schema: r.schema, table: r.table, bytes: Number(r.bytes) }));
+  return rows.map((r) => ({ name: r.name, schema: r.schema, table: r.table, bytes: Number(r.bytes), blocks: Number(r.blocks) }));
 }
 
 /** pg_dump's -t/-T patterns treat * ? . specially unless double-quoted: quote both parts. */
@@ -63,17 +65,13 @@ export function exactTablePattern(table: Pick<TableInfo, 'schema' | 'table'>): s
   return `${quoteIdent(table.schema)}.${quoteIdent(table.table)}`;
 }
 
-/** Exact row counts, one query per table, `jobs` at a time over separate connections. */
-export async function countRows(clients: pg.Client[], tables: string[]): Promise<Map<string, number>> {
-  const counts = new Map<string, number>();
-  const queue = [...tables];
-  await Promise.all(
-    clients.map(async (client) => {
-      for (let table = queue.shift(); table !== undefined; table = queue.shift()) {
-        const { rows } = await client.query<{ n: string }>(`SELECT count(*)::text AS n FROM ONLY ${table}`);
-        counts.set(table, Number(rows[0]!.n));
-      }
-    }),
+/** The columns COPY carries (stored, not dropped, not generated), quoted, in table order: as pg_dump lists them. */
+export async function copyColumns(client: pg.Client, table: TableInfo): Promise<string[]> {
+  const { rows } = await client.query<{ name: string }>(
+    `SELECT quote_ident(a.attname) AS name FROM pg_attribute a
+      WHERE a.attrelid = (quote_ident($1) || '.' || quote_ident($2))::regclass AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''
+      ORDER BY a.attnum`,
+    [table.schema, table.table],
   );
-  return counts;
+  return rows.map((r) => r.name);
 }

@@ -1,48 +1,56 @@
-// pg_restore and psql processes that load a logical backup's pieces into a database from stdin.
-import type { Writable } from 'node:stream';
-import { execa, type ResultPromise } from 'execa';
+// pg_restore and psql as the last step of a restore's process chain, and the databases they load into.
 import pg from 'pg';
 import { PgwardenError } from '../../config/errors.js';
+import type { Step } from '../pipeline/chain.js';
 import type { PgEndpoint } from './connection.js';
 import { connect, libpqEnv, quoteIdent, withDatabase } from './connection.js';
-
-export interface Loader {
-  stdin: Writable;
-  child: ResultPromise;
-}
 
 export interface LoadOptions {
   noOwner: boolean;
 }
 
-/** Session settings for loading: a crash mid-restore loses only the staging database, so skip the fsync wait. */
-function loadEnv(endpoint: PgEndpoint): Record<string, string> {
+/**
+ * Session settings for loading: a crash mid-restore loses only the staging database, so skip the fsync wait;
+ * index builds get more memory than the default 64 MB.
+ */
+export function loadEnv(endpoint: PgEndpoint): Record<string, string> {
   const env = libpqEnv(endpoint);
-  env.PGOPTIONS = `${env.PGOPTIONS ? `${env.PGOPTIONS} ` : ''}-c synchronous_commit=off`;
+  env.PGOPTIONS = `${env.PGOPTIONS ? `${env.PGOPTIONS} ` : ''}-c synchronous_commit=off -c maintenance_work_mem=256MB`;
   return env;
 }
 
-export function startPgRestore(pgRestore: string, endpoint: PgEndpoint, options: LoadOptions, signal?: AbortSignal): Loader {
-  const args = ['--exit-on-error', '--no-password', `--dbname=${endpoint.database}`, ...(options.noOwner ? ['--no-owner'] : [])];
-  return start(pgRestore, args, endpoint, signal);
+function explainTool(tool: string, what: string) {
+  return (stderr: string, exitCode: number | null) =>
+    new PgwardenError('Failed', `${tool} failed loading ${what}${exitCode !== null ? ` (exit ${exitCode})` : ''}:\n  ${stderr.split('\n').filter(Boolean).slice(-6).join('\n  ')}`, {
+      retryable: true,
+    });
 }
 
-export function startPsql(psql: string, endpoint: PgEndpoint, signal?: AbortSignal): Loader {
-  const args = ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '--no-password', `--dbname=${endpoint.database}`];
-  return start(psql, args, endpoint, signal);
-}
-
-function start(tool: string, args: string[], endpoint: PgEndpoint, signal?: AbortSignal): Loader {
-  const child = execa(tool, args, {
+/** pg_restore reading a custom-format archive on stdin. */
+export function pgRestoreStep(pgRestore: string, endpoint: PgEndpoint, options: LoadOptions, what: string): Step {
+  return {
+    command: pgRestore,
+    args: ['--exit-on-error', '--no-password', `--dbname=${endpoint.database}`, ...(options.noOwner ? ['--no-owner'] : [])],
     env: loadEnv(endpoint),
-    stdin: 'pipe',
-    stdout: 'ignore', // psql prints setval() results; nothing there is needed
-    stderr: 'pipe',
-    buffer: { stderr: true },
-    ...(signal ? { cancelSignal: signal } : {}),
-  });
-  child.catch(() => undefined); // awaited by the caller
-  return { stdin: child.stdin!, child };
+    label: 'pg_restore',
+    explain: explainTool('pg_restore', what),
+  };
+}
+
+/** psql running a plain SQL dump from stdin; not quiet, so that each COPY reports its row count ("COPY 42"). */
+export function psqlStep(psql: string, endpoint: PgEndpoint, what: string): Step {
+  return {
+    command: psql,
+    args: ['-X', '-v', 'ON_ERROR_STOP=1', '--no-password', `--dbname=${endpoint.database}`],
+    env: loadEnv(endpoint),
+    label: 'psql',
+    explain: explainTool('psql', what),
+  };
+}
+
+/** The row counts the server reported for each COPY, in order: what was actually loaded. */
+export function copyCounts(psqlOutput: string): number[] {
+  return [...psqlOutput.matchAll(/^COPY (\d+)$/gm)].map((m) => Number(m[1]));
 }
 
 /** A database name pgwarden will create: plain enough for every tool and shell on the way. */

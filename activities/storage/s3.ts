@@ -157,7 +157,7 @@ export class S3Repository implements Repository {
       });
       // The SDK checks the object's stored CRC as it streams: a mismatch means the object is damaged.
       const body = result.Body as Readable;
-      const out = new PassThrough({ highWaterMark: 1 << 20 });
+      const out = new PassThrough({ highWaterMark: 256 * 1024 });
       body.once('error', (error) => {
         const damaged = /checksum mismatch/i.test(error.message);
         out.destroy(

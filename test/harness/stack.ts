@@ -49,7 +49,7 @@ export async function startStack(): Promise<Stack> {
     const input: ConfigInput = {
       temporal: { address: env.address, namespace: 'default', taskQueue: `pgwarden-test-${process.pid}-${queue}` },
       encryption: { passphraseEnv },
-      backup: { jobs: 2, splitTableMiB: 0.25 },
+      backup: { jobs: 2, splitTableMiB: 0.25, chunkMiB: 1 },
       repositories: {
         s3: {
           type: 's3',

@@ -62,6 +62,8 @@ describe('a logical backup through Temporal', () => {
       assert.match(manifest.encryption.keyFingerprint, /^scrypt:[0-9a-f]{16}$/);
       assert.equal(manifest.temporal?.runId, first.runId);
       assert.ok(manifest.objects.filter((o) => o.role === 'data').length >= 3, 'large tables get streams of their own');
+      const bigRowPieces = manifest.objects.filter((o) => o.tables?.includes('public.big_rows'));
+      assert.ok(bigRowPieces.length >= 2, `the largest table is cut into block ranges (${bigRowPieces.length})`);
       for (const object of manifest.objects) {
         const stored = await repo.head(`${backupFolder('shop', 'logical', first.backupId)}${object.name}`);
         assert.equal(stored?.size, object.storedBytes, object.name);
@@ -134,39 +136,54 @@ describe('a logical backup through Temporal', () => {
 });
 
 describe('a failing backup', () => {
-  test('leaves no objects and no unfinished multipart upload after each attempt, says why, and cleans up when cancelled', async () => {
-    // A pg_dump whose data stream of the big table dies after 20 MB, when a multipart upload is under way.
-    const bin = mkdtempSync(join(tmpdir(), 'pgwarden-failing-bin-'));
-    const real = `${serverBinDir()}/pg_dump`;
-    writeFileSync(
-      join(bin, 'pg_dump'),
-      `#!/bin/bash\ncase "$*" in *--table=*) ;; *) exec ${real} "$@" ;; esac\n${real} "$@" | head -c 20000000\necho "pg_dump: error: simulated failure" >&2\nexit 1\n`,
-    );
-    chmodSync(join(bin, 'pg_dump'), 0o755);
+  before(async () => {
     await stack.pg.query('postgres', 'CREATE DATABASE noisy');
     await stack.pg.query('noisy', 'CREATE EXTENSION pgcrypto; CREATE TABLE noise AS SELECT g AS id, gen_random_bytes(1000) AS junk FROM generate_series(1, 30000) g');
-    const failing = stack.config({ noisy: { db: 'noisy' } }, { postgres: { binDir: bin } });
-    await stack.worker(failing);
-    const handle = await startBackup(stack.env.client, failing, { database: 'noisy', kind: 'manual' });
-
-    let lastFailure = '';
-    for (let i = 0; i < 300 && !lastFailure; i += 1) {
-      const pending = (await handle.describe()).raw.pendingActivities?.[0];
-      lastFailure = pending?.lastFailure?.message ?? '';
-      if (!lastFailure) await new Promise((r) => setTimeout(r, 100));
-    }
-    assert.match(lastFailure, /pg_dump failed for database "noisy".*\n.*simulated failure/);
-    const nothingStored = async (when: string) => {
-      const objects = await stack.s3.client.send(new ListObjectsV2Command({ Bucket: stack.bucket, Prefix: 'backups/noisy/' }));
-      assert.equal(objects.KeyCount ?? 0, 0, `${when}: no objects left: ${(objects.Contents ?? []).map((o) => o.Key).join(', ')}`);
-      const uploads = await stack.s3.client.send(new ListMultipartUploadsCommand({ Bucket: stack.bucket, Prefix: 'backups/noisy/' }));
-      assert.equal(uploads.Uploads?.length ?? 0, 0, `${when}: no unfinished multipart uploads`);
-    };
-    await nothingStored('after the failed attempt');
-
-    await handle.cancel();
-    await assert.rejects(waitFor(handle), /cancel/i);
-    await nothingStored('after cancelling');
-    assert.deepEqual(await listBackups(openRepository(failing, 's3'), 'noisy', 'logical'), []);
   });
+
+  /** A bin directory whose `tool` dies after 20 MB of a big table's rows (multipart uploads under way); the rest is real. */
+  function failingBin(tool: 'pg_dump' | 'psql', when: string): string {
+    const bin = mkdtempSync(join(tmpdir(), 'pgwarden-failing-bin-'));
+    for (const name of ['pg_dump', 'psql']) {
+      const real = `${serverBinDir()}/${name}`;
+      const script =
+        name === tool
+          ? `#!/bin/bash\ncase "$*" in ${when}) ;; *) exec ${real} "$@" ;; esac\n${real} "$@" | head -c 20000000\necho "${name}: error: simulated failure" >&2\nexit 1\n`
+          : `#!/bin/bash\nexec ${real} "$@"\n`;
+      writeFileSync(join(bin, name), script);
+      chmodSync(join(bin, name), 0o755);
+    }
+    return bin;
+  }
+
+  for (const [tool, when, chunkMiB] of [
+    ['pg_dump', '*--table=*', 0],
+    ['psql', '*copy*', 1],
+  ] as const) {
+    test(`${tool} dying mid-table leaves no objects and no unfinished multipart upload, says why, and cancelling cleans up`, async () => {
+      const failing = stack.config({ noisy: { db: 'noisy' } }, { postgres: { binDir: failingBin(tool, when) }, backup: { jobs: 2, splitTableMiB: 0.25, chunkMiB } });
+      await stack.worker(failing);
+      const handle = await startBackup(stack.env.client, failing, { database: 'noisy', kind: 'manual' });
+
+      let lastFailure = '';
+      for (let i = 0; i < 300 && !lastFailure; i += 1) {
+        const pending = (await handle.describe()).raw.pendingActivities?.[0];
+        lastFailure = pending?.lastFailure?.message ?? '';
+        if (!lastFailure) await new Promise((r) => setTimeout(r, 100));
+      }
+      assert.match(lastFailure, new RegExp(`${tool === 'psql' ? 'psql \\(copying rows out\\)' : 'pg_dump'} failed for database "noisy"[^]*simulated failure`));
+      const nothingStored = async (when: string) => {
+        const objects = await stack.s3.client.send(new ListObjectsV2Command({ Bucket: stack.bucket, Prefix: 'backups/noisy/' }));
+        assert.equal(objects.KeyCount ?? 0, 0, `${when}: no objects left: ${(objects.Contents ?? []).map((o) => o.Key).join(', ')}`);
+        const uploads = await stack.s3.client.send(new ListMultipartUploadsCommand({ Bucket: stack.bucket, Prefix: 'backups/noisy/' }));
+        assert.equal(uploads.Uploads?.length ?? 0, 0, `${when}: no unfinished multipart uploads`);
+      };
+      await nothingStored('after the failed attempt');
+
+      await handle.cancel();
+      await assert.rejects(waitFor(handle), /cancel/i);
+      await nothingStored('after cancelling');
+      assert.deepEqual(await listBackups(openRepository(failing, 's3'), 'noisy', 'logical'), []);
+    });
+  }
 });

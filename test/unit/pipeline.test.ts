@@ -5,14 +5,14 @@ import { mkdtempSync, readFileSync, writeFileSync, readdirSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Readable, Writable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { execa } from 'execa';
 import { PgwardenError } from '../../config/errors.js';
 import { FsRepository } from '../../activities/storage/fs.js';
 import { sealInto, unsealInto } from '../../activities/pipeline/seal.js';
 import { keyFingerprint } from '../../activities/pipeline/encrypt.js';
 
-const settings = { compression: { level: 3, threads: 1 }, passphrase: 'correct horse battery staple' };
+const settings = { compression: { level: 1, threads: 1 }, passphrase: 'correct horse battery staple' };
 
 function repository() {
   const path = mkdtempSync(join(tmpdir(), 'pgwarden-pipeline-'));
@@ -25,10 +25,6 @@ function sample(bytes: number): Buffer {
   return Buffer.from(random + 'pgwarden '.repeat(bytes / 18).slice(0, bytes / 2));
 }
 
-function collect(): { sink: Writable; data: () => Buffer } {
-  const chunks: Buffer[] = [];
-  return { sink: new Writable({ write: (c: Buffer, _e, done) => (chunks.push(c), done()) }), data: () => Buffer.concat(chunks) };
-}
 
 test('sealed bytes come back identical, smaller than the input, with size and sha256 recorded', async () => {
   const { repo } = repository();
@@ -37,9 +33,8 @@ test('sealed bytes come back identical, smaller than the input, with size and sh
   assert.ok(sealed.storedBytes < input.length, 'compressed');
   assert.match(sealed.sha256, /^[0-9a-f]{64}$/);
   assert.equal((await repo.head('db/logical/b1/data.sql.zst.gpg'))?.size, sealed.storedBytes);
-  const out = collect();
-  await unsealInto(repo, { key: 'db/logical/b1/data.sql.zst.gpg', ...sealed }, settings.passphrase, out.sink);
-  assert.ok(out.data().equals(input));
+  const out = await unsealInto(repo, { key: 'db/logical/b1/data.sql.zst.gpg', ...sealed }, settings.passphrase, [], { output: 'collect' });
+  assert.ok(out.equals(input));
 });
 
 test('stock gpg and zstd open a sealed object without pgwarden (the emergency path)', async () => {
@@ -64,8 +59,7 @@ test('a flipped byte in a stored object fails as corrupt, naming the object', as
   const bytes = readFileSync(file);
   bytes[Math.floor(bytes.length / 2)]! ^= 0x40;
   writeFileSync(file, bytes);
-  const out = collect();
-  await assert.rejects(unsealInto(repo, { key: 'x.zst.gpg', ...sealed }, settings.passphrase, out.sink), (error: unknown) => {
+  await assert.rejects(unsealInto(repo, { key: 'x.zst.gpg', ...sealed }, settings.passphrase, [], { output: 'collect' }), (error: unknown) => {
     assert.ok(error instanceof PgwardenError);
     assert.equal(error.kind, 'Integrity');
     assert.match(error.message, /x\.zst\.gpg in repository "unit" is corrupt/);
@@ -78,14 +72,15 @@ test('a truncated object fails as corrupt', async () => {
   const sealed = await sealInto(repo, 't.zst.gpg', Readable.from([sample(512 * 1024)]), settings);
   const file = join(path, 't.zst.gpg');
   writeFileSync(file, readFileSync(file).subarray(0, 1000));
-  await assert.rejects(unsealInto(repo, { key: 't.zst.gpg', ...sealed }, settings.passphrase, collect().sink), /corrupt/);
+  await assert.rejects(unsealInto(repo, { key: 't.zst.gpg', ...sealed }, settings.passphrase, [], { output: 'collect' }), /corrupt/);
 });
 
 test('the wrong passphrase does not decrypt', async () => {
   const { repo } = repository();
   const sealed = await sealInto(repo, 'p.zst.gpg', Readable.from([sample(64 * 1024)]), settings);
-  await assert.rejects(unsealInto(repo, { key: 'p.zst.gpg', ...sealed }, 'wrong', collect().sink), (error: unknown) => {
-    assert.ok(error instanceof PgwardenError && error.kind === 'Integrity');
+  await assert.rejects(unsealInto(repo, { key: 'p.zst.gpg', ...sealed }, 'wrong', [], { output: 'collect' }), (error: unknown) => {
+    assert.ok(error instanceof PgwardenError && error.kind === 'Integrity', String(error));
+    assert.match(error.message, /Cannot decrypt p\.zst\.gpg: .*passphrase/);
     return true;
   });
 });
