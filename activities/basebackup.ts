@@ -9,19 +9,18 @@ import type { Progress } from '../workflows/messages.js';
 import { backupFolder, CHECKSUMS_FILE, checksumsFile, MANIFEST_FILE, readManifest, writeManifest, type BackupManifest } from './catalog/manifest.js';
 import { COMPRESSION_NAME } from './pipeline/compress.js';
 import { ENCRYPTION_SCHEME, keyFingerprint } from './pipeline/encrypt.js';
-import { ByteCounter, type Sha256Meter } from './pipeline/measure.js';
+import { byteCountStep, type Sha256Meter } from './pipeline/measure.js';
+import type { Step } from './pipeline/chain.js';
 import { sealInto } from './pipeline/seal.js';
-import { TarWatcher } from './pipeline/tar-watch.js';
 import { pgTool } from './postgres/binaries.js';
 import { libpqEnv, sourceEndpoint, withClient } from './postgres/connection.js';
 import { toolFailure } from './postgres/dump.js';
 import { serverInfo } from './postgres/inventory.js';
 import { currentReporter, reportEvery } from './progress.js';
 import type { Repository } from './storage/repository.js';
-import { readArchiveIdentity, walKey } from './wal/archive.js';
+import { fetchWalBytes, readArchiveIdentity, walFolder, walKey, walNameOfKey } from './wal/archive.js';
 import { formatLsn, parseLsn, segmentName, segnoOfLsn } from './wal/names.js';
 import { openArchive, walRepositoryName } from './wal/open.js';
-import { execa } from 'execa';
 
 export const BASE_FORMAT = 'pg_basebackup-tar-v1';
 export const BASE_OBJECT = 'base.tar.zst.gpg';
@@ -104,7 +103,7 @@ async function takeBaseBackup(config: Config, input: TakeBaseBackupInput): Promi
   const pgBaseBackup = await pgTool('pg_basebackup', server.major, config.postgres.binDir);
   const fingerprint = await keyFingerprint(settings.passphrase);
   const reporter = currentReporter();
-  const raw = new ByteCounter();
+  const raw = { bytes: 0 };
   let stored: Sha256Meter | undefined;
   let phase = 'copying files';
   let walDone = 0;
@@ -118,56 +117,50 @@ async function takeBaseBackup(config: Config, input: TakeBaseBackupInput): Promi
   }));
 
   try {
-    // One tar stream of the data directory; WAL comes from the archive (-X none). --checkpoint=fast: start now.
-    const child = execa(pgBaseBackup, ['-D', '-', '-Ft', '-X', 'none', '--checkpoint=fast', '--no-password', `--label=pgwarden ${input.backupId}`], {
-      env: libpqEnv(endpoint),
-      stdin: 'ignore',
-      stdout: 'pipe',
-      stderr: 'pipe',
-      buffer: { stdout: false, stderr: true },
-      ...(reporter.signal ? { cancelSignal: reporter.signal } : {}),
+    // Where WAL is now: the backup starts at or after it, so its .backup history file is found from here on.
+    const before = await withClient(endpoint, 'base backup', async (client) => (await client.query<{ f: string }>('SELECT pg_walfile_name(pg_current_wal_lsn()) AS f')).rows[0]!.f);
+    // One tar stream of the data directory (WAL comes from the archive: -X none; --checkpoint=fast starts now),
+    // through dd (counting) into zstd and gpg: the files never pass through Node.
+    const label = `pgwarden ${input.backupId}`;
+    const producers: Step[] = [
+      {
+        command: pgBaseBackup,
+        args: ['-D', '-', '-Ft', '-X', 'none', '--checkpoint=fast', '--no-password', `--label=${label}`],
+        env: libpqEnv(endpoint),
+        label: 'pg_basebackup',
+        explain: (stderr, code) => {
+          const failure = toolFailure('pg_basebackup', `database "${input.database}"`, { stderr, exitCode: code ?? undefined });
+          if (/single tablespace/.test(stderr)) return new PgwardenError('Refused', `${failure.message}\n  pgwarden's base backups do not support additional tablespaces yet.`);
+          if (/replication/.test(stderr)) {
+            return new PgwardenError('Config', `${failure.message}\n  The user needs the REPLICATION attribute and a "host replication" line in pg_hba.conf.`);
+          }
+          return failure;
+        },
+      },
+      byteCountStep(raw),
+    ];
+    const sealed = await sealInto(repo, `${folder}${BASE_OBJECT}`, producers, { ...settings, compression: { level: config.backup.compressionLevel, threads: 0 } }, {
+      ...(reporter.signal ? { signal: reporter.signal } : {}),
+      onMeter: (meter) => (stored = meter),
     });
-    child.catch(() => undefined);
-    const tar = new TarWatcher(new Set(['backup_label', 'backup_manifest']));
-    let sealed;
-    try {
-      sealed = await sealInto(repo, `${folder}${BASE_OBJECT}`, child.readable({ from: 'stdout' }), { ...settings, compression: { level: config.backup.compressionLevel, threads: 0 } }, {
-        taps: [raw, tar],
-        ...(reporter.signal ? { signal: reporter.signal } : {}),
-        onMeter: (meter) => (stored = meter),
-      });
-    } catch (error) {
-      const exit = await child.catch((e: unknown) => e);
-      if ((exit as { exitCode?: number })?.exitCode) {
-        const failure = toolFailure('pg_basebackup', `database "${input.database}"`, exit);
-        if (/single tablespace/.test(failure.message)) {
-          throw new PgwardenError('Refused', `${failure.message}\n  pgwarden's base backups do not support additional tablespaces yet.`);
-        }
-        if (/replication/.test(failure.message)) {
-          throw new PgwardenError('Config', `${failure.message}\n  The user needs the REPLICATION attribute and a "host replication" line in pg_hba.conf.`);
-        }
-        throw failure;
-      }
-      throw error;
-    }
     const copyMs = Date.now() - started;
 
-    const label = tar.found.get('backup_label')?.toString('utf8') ?? '';
-    const startLsn = /START WAL LOCATION: (\S+)/.exec(label)?.[1];
-    const timeline = Number(/START TIMELINE: (\d+)/.exec(label)?.[1]);
-    const manifestJson = tar.found.get('backup_manifest');
-    const ranges = manifestJson ? (JSON.parse(manifestJson.toString('utf8'))['WAL-Ranges'] as Array<{ Timeline: number; 'Start-LSN': string; 'End-LSN': string }>) : [];
-    const stopLsn = ranges.at(-1)?.['End-LSN'];
+    // pg_backup_stop wrote a backup history file with the WAL range; it reaches the archive through
+    // archive_command like every WAL file, so reading it from there also shows that archiving works.
+    phase = 'waiting for the WAL it needs to be archived';
+    const walStarted = Date.now();
+    const history = await findBackupHistory(repo, input.database, before, label, settings.passphrase, input.walWaitMs ?? 10 * 60_000, reporter.signal);
+    const startLsn = /START WAL LOCATION: (\S+)/.exec(history)?.[1];
+    const stopLsn = /STOP WAL LOCATION: (\S+)/.exec(history)?.[1];
+    const timeline = Number(/START TIMELINE: (\d+)/.exec(history)?.[1]);
     if (!startLsn || !stopLsn || !timeline) {
-      throw new PgwardenError('Failed', 'pg_basebackup finished, but its backup_label/backup_manifest did not say which WAL the backup needs: not recording it as a backup.');
+      throw new PgwardenError('Failed', `The backup history file of ${input.backupId} does not say which WAL the backup needs:\n${history}`);
     }
     const segmentSize = (await readArchiveIdentity(repo, input.database))?.segmentSize || 16 * 1024 * 1024;
     const startSegno = segnoOfLsn(parseLsn(startLsn), segmentSize);
     const stopSegno = segnoOfLsn(parseLsn(stopLsn) - 1n, segmentSize);
 
     // Complete only when every segment from start to stop is archived: until then it could never be restored.
-    phase = 'waiting for the WAL it needs to be archived';
-    const walStarted = Date.now();
     const needed: string[] = [];
     for (let segno = startSegno; segno <= stopSegno; segno += 1n) needed.push(segmentName(timeline, segno, segmentSize));
     walTotal = needed.length;
@@ -207,7 +200,6 @@ async function takeBaseBackup(config: Config, input: TakeBaseBackupInput): Promi
     await repo.putBytes(`${folder}${CHECKSUMS_FILE}`, checksumsFile(objects));
     await writeManifest(repo, folder, manifest);
     const output = summarize(manifest, repoName, copyMs, walWaitMs);
-    if (raw.firstByteAt !== undefined) output.firstByteMs = raw.firstByteAt - input.workflow.startedAtMs;
     return output;
   } catch (error) {
     await repo.abortIncompleteWrites(folder).catch(() => undefined);
@@ -219,6 +211,39 @@ async function takeBaseBackup(config: Config, input: TakeBaseBackupInput): Promi
     throw error;
   } finally {
     stop();
+  }
+}
+
+/** Waits for the backup history file (NNN.OFFSET.backup) whose LABEL is `label`, from segment `from` on; its text. */
+async function findBackupHistory(
+  repo: Repository,
+  database: string,
+  from: string,
+  label: string,
+  passphrase: string,
+  timeoutMs: number,
+  signal?: AbortSignal,
+): Promise<string> {
+  const deadline = Date.now() + timeoutMs;
+  const seen = new Set<string>();
+  for (;;) {
+    for await (const object of repo.list(`${walFolder(database)}${from.slice(0, 8)}`)) {
+      const name = walNameOfKey(database, object.key);
+      if (!name?.endsWith('.backup') || name < from || seen.has(name)) continue;
+      seen.add(name);
+      const text = (await fetchWalBytes(repo, database, name, passphrase))?.toString('utf8') ?? '';
+      if (text.split('\n').some((line) => line.trim() === `LABEL: ${label}`)) return text;
+    }
+    if (signal?.aborted) throw new PgwardenError('Failed', 'Cancelled while waiting for WAL to be archived.', { retryable: false });
+    if (Date.now() > deadline) {
+      throw new PgwardenError(
+        'Failed',
+        `The backup history file of the base backup ("${label}") did not reach the archive within ${Math.round(timeoutMs / 60_000)} min: ` +
+          `is archive_command running \`pgwarden wal-push --db ${database}\`? Look at the PostgreSQL log and \`pgwarden wal status --db ${database}\`.`,
+        { retryable: false },
+      );
+    }
+    await new Promise((resolve) => setTimeout(resolve, 250));
   }
 }
 

@@ -1,7 +1,7 @@
 // Activities of the point-in-time restore workflow: plan (and refuse what the archive cannot do) before anything
 // is written, restore a base backup into a NEW data directory, recover it to the target through wal-fetch,
 // promote, verify. The cluster the backup came from is never touched.
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync, appendFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync, appendFileSync, rmSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -22,11 +22,12 @@ import type { Step } from './pipeline/chain.js';
 import { serverBinDir } from './postgres/binaries.js';
 import { clusterUser, freePort, LocalCluster, type OsUser } from './postgres/cluster.js';
 import { sourceEndpoint } from './postgres/connection.js';
-import { currentReporter, reportEvery } from './progress.js';
+import { currentReporter, inParallel, reportEvery } from './progress.js';
+import { MISSING } from './wal/spool.js';
 import { BASE_OBJECT } from './basebackup.js';
 import { fetchWalBytes } from './wal/archive.js';
 import { closedAt, coverage, listArchive, recoveryPath } from './wal/coverage.js';
-import { formatLsn, parseLsn, segnoOfLsn } from './wal/names.js';
+import { formatLsn, parseLsn, segmentName, segnoOfLsn } from './wal/names.js';
 import { openArchive, walRepositoryName } from './wal/open.js';
 import { describeTarget, parseRecoveryTarget, recoverySettings, type RecoveryTarget } from './wal/target.js';
 
@@ -56,10 +57,20 @@ export interface PitrPlan {
   serverMajor: number;
   window: { from: string; to: string; fromLsn: string; toLsn: string };
   segments: number;
+  /** WAL the restore fetches while the base backup streams, so recovery finds it on disk (and what is not archived). */
+  stage: WalStage;
   rtoMs?: number;
   /** user and database to connect with afterwards (the source's: a restored cluster has the source's roles). */
   connectAs: { user: string; database: string };
 }
+
+export interface WalStage {
+  files: string[]; // segments from the backup's start on (the first STAGE_LIMIT) and the history files on the way
+  missing: string[]; // the segment after the archive's end and the next timeline's history: answered "not archived"
+}
+
+/** Segments fetched ahead of recovery's start; the prefetcher of wal-fetch takes over after them. */
+const STAGE_LIMIT = 64;
 
 export interface RecoverInput {
   database: string;
@@ -86,7 +97,7 @@ export interface RecoverOutput {
 export function pitrActivities(config: Config) {
   return {
     planPitr: (input: PlanPitrInput) => planPitr(config, input),
-    restoreBaseBackup: (input: { database: string; baseBackupId: string; datadir: string; runAs?: string }) => restoreBaseBackup(config, input),
+    restoreBaseBackup: (input: RestoreBaseInput) => restoreBaseBackup(config, input),
     recoverCluster: (input: RecoverInput) => recoverCluster(config, input),
     /** Compensation: stops and removes a data directory pgwarden created (never any other). */
     async discardRestoredCluster(input: { datadir: string; runAs?: string; serverMajor: number }): Promise<{ removed: boolean }> {
@@ -187,6 +198,24 @@ async function planPitr(config: Config, input: PlanPitrInput): Promise<PitrPlan>
   if (!(await portFree(port))) throw new PgwardenError('Refused', `Port ${port} is in use: choose another --port.`);
   await neverTheSource(config, input.database, datadir, port);
 
+  const stageFiles: string[] = [];
+  const timelines = new Set(plan.path.map((hop) => hop.timeline));
+  for (const timeline of timelines) {
+    const name = `${timeline.toString(16).toUpperCase().padStart(8, '0')}.history`;
+    if (listing.histories.has(timeline)) stageFiles.push(name);
+  }
+  walk: for (const hop of plan.path) {
+    for (let segno = hop.fromSegno; hop.toSegno === undefined ? segno <= (hop.timeline === last.timeline ? last.segno : -1n) : segno <= hop.toSegno; segno += 1n) {
+      if (stageFiles.length >= STAGE_LIMIT) break walk;
+      stageFiles.push(segmentName(hop.timeline, segno, listing.segmentSize));
+    }
+  }
+  const finalTimeline = plan.path.at(-1)!.timeline;
+  const stage: WalStage = {
+    files: stageFiles,
+    missing: [segmentName(last.timeline, last.segno + 1n, listing.segmentSize), `${(finalTimeline + 1).toString(16).toUpperCase().padStart(8, '0')}.history`],
+  };
+
   const source = parseUrl(sourceEndpoint(config, input.database).url);
   return {
     baseBackupId: chosen.id,
@@ -201,6 +230,7 @@ async function planPitr(config: Config, input: PlanPitrInput): Promise<PitrPlan>
     serverMajor,
     window,
     segments: plan.cov.count,
+    stage,
     ...(db.rtoMs !== undefined ? { rtoMs: db.rtoMs } : {}),
     connectAs: { user: source.user || 'postgres', database: source.database || 'postgres' },
   };
@@ -267,7 +297,20 @@ async function neverTheSource(config: Config, database: string, datadir: string,
   }
 }
 
-async function restoreBaseBackup(config: Config, input: { database: string; baseBackupId: string; datadir: string; runAs?: string }): Promise<{ restoreMs: number; bytes: number; verified: boolean }> {
+export interface RestoreBaseInput {
+  database: string;
+  baseBackupId: string;
+  datadir: string;
+  runAs?: string;
+  stage?: WalStage;
+}
+
+/** Where a restored cluster's restore_command finds WAL fetched ahead (on pg_wal's file system: a rename away). */
+export function stageDirectory(datadir: string): string {
+  return join(datadir, 'pgwarden', 'spool');
+}
+
+async function restoreBaseBackup(config: Config, input: RestoreBaseInput): Promise<{ restoreMs: number; bytes: number; verified: boolean; staged: number }> {
   const started = Date.now();
   const { repo, settings } = openArchive(config, input.database);
   const folder = backupFolder(input.database, 'base', input.baseBackupId);
@@ -292,24 +335,46 @@ async function restoreBaseBackup(config: Config, input: { database: string; base
     // tar runs as the cluster's user, so that the files are its own.
     const tarArgs = ['-x', '-f', '-', '-C', input.datadir];
     const tar: Step = user ? { command: 'runuser', args: ['-u', user.name, '--', 'tar', ...tarArgs], label: 'tar' } : { command: 'tar', args: tarArgs, label: 'tar' };
+    // While the base backup streams in, the WAL that recovery will ask for first comes down beside it.
+    const staging = stageWal(repo, input.database, settings.passphrase, input.stage, stageDirectory(input.datadir));
+    staging.catch(() => undefined);
     await unsealInto(repo, { key: `${folder}${object.name}`, sha256: object.sha256, storedBytes: object.storedBytes }, settings.passphrase, [tar], {
       ...(reporter.signal ? { signal: reporter.signal } : {}),
       onMeter: (m) => (meter = m),
     });
+    const staged = await staging;
+    cluster.own(join(input.datadir, 'pgwarden'));
 
     // pg_basebackup put a manifest with a checksum of every file into the tar: check the files against it.
     let verified = false;
     if (existsSync(join(input.datadir, 'backup_manifest'))) {
-      const check = await cluster.run('pg_verifybackup', ['--no-parse-wal', '--quiet', `--ignore=${MARKER}`, input.datadir], { reject: false });
+      const check = await cluster.run('pg_verifybackup', ['--no-parse-wal', '--quiet', `--ignore=${MARKER}`, '--ignore=pgwarden', input.datadir], { reject: false });
       if (check.exitCode !== 0) {
         throw new PgwardenError('Integrity', `pg_verifybackup found the restored files of base backup ${input.baseBackupId} damaged:\n  ${(check.stderr || check.stdout).trim()}`);
       }
       verified = true;
     }
-    return { restoreMs: Date.now() - started, bytes: object.rawBytes, verified };
+    return { restoreMs: Date.now() - started, bytes: object.rawBytes, verified, staged };
   } finally {
     stop();
   }
+}
+
+/** Fetches (and verifies) the staged WAL files into `<dir>/in`, and marks the ones known not to be archived. */
+async function stageWal(repo: import('./storage/repository.js').Repository, database: string, passphrase: string, stage: WalStage | undefined, dir: string): Promise<number> {
+  if (!stage) return 0;
+  const incoming = join(dir, 'in');
+  mkdirSync(incoming, { recursive: true, mode: 0o700 });
+  let staged = 0;
+  await inParallel(stage.files, 3, async (name) => {
+    const bytes = await fetchWalBytes(repo, database, name, passphrase);
+    if (!bytes) return; // gone since the plan: wal-fetch will say so
+    writeFileSync(join(incoming, `${name}.tmp`), bytes);
+    renameSync(join(incoming, `${name}.tmp`), join(incoming, name));
+    staged += 1;
+  });
+  for (const name of stage.missing) writeFileSync(join(incoming, `${name}${MISSING}`), new Date().toISOString());
+  return staged;
 }
 
 /** The environment the restored postmaster (and so restore_command) needs: the secrets pgwarden.yaml names. */
@@ -353,7 +418,11 @@ async function recoverCluster(config: Config, input: RecoverInput): Promise<Reco
   const quote = (value: string) => `'${value.replace(/'/g, "''")}'`;
   // A spool of its own, inside the data directory: prefetched segments land on pg_wal's file system (a rename
   // away from use) and go when the restored cluster goes.
-  const restoreCommand = `${process.execPath} ${CLI} --config ${configFile} wal-fetch --db ${input.database} --spool ${join(aux, 'spool')} %f %p`;
+  // WAL fetched ahead is a rename away, answered by the shell; anything else starts wal-fetch (which prefetches).
+  const spool = stageDirectory(input.datadir);
+  const walFetch = `${process.execPath} ${CLI} --config ${configFile} wal-fetch --db ${input.database} --spool ${spool} %f "%p"`;
+  const restoreCommand =
+    `f="${spool}/in/%f"; if [ -f "$f" ]; then mv -f "$f" "%p"; elif [ -f "$f${MISSING}" ]; then exit 1; else exec ${walFetch}; fi`;
   if (!existsSync(join(input.datadir, 'postgresql.conf'))) {
     // Debian-style clusters keep their configuration outside the data directory: give the copy a minimal one.
     writeFileSync(join(input.datadir, 'postgresql.conf'), '# written by pgwarden for a restored cluster\n');
@@ -405,7 +474,7 @@ async function recoverCluster(config: Config, input: RecoverInput): Promise<Reco
       const state = await probe(url);
       if (state === 'promoted') break;
       if (state === 'down' && !existsSync(join(input.datadir, 'postmaster.pid')) && Date.now() - started > 5_000) throw recoveryFailure(text, input);
-      await new Promise((resolve) => setTimeout(resolve, 500));
+      await new Promise((resolve) => setTimeout(resolve, 100));
     }
 
     const text = log();
@@ -418,10 +487,10 @@ async function recoverCluster(config: Config, input: RecoverInput): Promise<Reco
     let reachedLsn: string;
     let databases: string[];
     try {
-      // A checkpoint after promotion makes pg_control show the new timeline.
-      await client.query('CHECKPOINT');
-      timeline = Number((await client.query<{ t: number }>('SELECT timeline_id AS t FROM pg_control_checkpoint()')).rows[0]!.t);
-      reachedLsn = (await client.query<{ l: string }>('SELECT pg_current_wal_lsn()::text AS l')).rows[0]!.l;
+      // The current WAL file's name starts with the timeline the promoted cluster writes on.
+      const now = (await client.query<{ l: string; f: string }>('SELECT pg_current_wal_lsn()::text AS l, pg_walfile_name(pg_current_wal_lsn()) AS f')).rows[0]!;
+      timeline = parseInt(now.f.slice(0, 8), 16);
+      reachedLsn = now.l;
       databases = (await client.query<{ d: string }>('SELECT datname AS d FROM pg_database WHERE datallowconn ORDER BY 1')).rows.map((r) => r.d);
     } finally {
       await client.end();

@@ -38,7 +38,7 @@ export async function pitrSteps(steps: PitrSteps, input: PitrInput, run: RunCont
   let base;
   let recovered;
   try {
-    base = await steps.restoreBaseBackup({ database: input.database, baseBackupId: plan.baseBackupId, datadir: plan.datadir, ...(plan.runAs ? { runAs: plan.runAs } : {}) });
+    base = await steps.restoreBaseBackup({ database: input.database, baseBackupId: plan.baseBackupId, datadir: plan.datadir, stage: plan.stage, ...(plan.runAs ? { runAs: plan.runAs } : {}) });
     recovered = await steps.recoverCluster({
       database: input.database,
       datadir: plan.datadir,

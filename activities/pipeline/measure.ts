@@ -1,6 +1,7 @@
 // A pass-through filter that hashes (sha256) and counts the bytes that flow through it.
 import { createHash, type Hash } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
+import type { Step } from './chain.js';
 
 export class Sha256Meter extends Transform {
   private readonly hash: Hash = createHash('sha256');
@@ -58,4 +59,20 @@ export class VerifyingMeter extends Sha256Meter {
     if (this.bytes !== this.expected.storedBytes || this.sha256 !== this.expected.sha256) callback(this.corrupt(this));
     else callback();
   }
+}
+
+/**
+ * dd between two processes of a chain: counts the bytes passing (its progress lines feed `report.bytes`) at the
+ * cost of one more pipe, for streams that never pass through Node.
+ */
+export function byteCountStep(report: { bytes: number }): Step {
+  return {
+    command: 'dd',
+    args: ['bs=1M', 'status=progress'],
+    label: 'dd',
+    onStderr: (text) => {
+      const counts = [...text.matchAll(/(\d+) bytes/g)];
+      if (counts.length) report.bytes = Number(counts.at(-1)![1]);
+    },
+  };
 }

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { Step } from '../pipeline/chain.js';
+import { byteCountStep } from '../pipeline/measure.js';
 import { execa, type ResultPromise } from 'execa';
 import { PgwardenError } from '../../config/errors.js';
 import { exactTablePattern, type TableInfo } from './inventory.js';
@@ -164,15 +165,7 @@ export function chunkCopySteps(
         rmSync(tags, { force: true });
       },
     },
-    {
-      command: 'dd',
-      args: ['bs=1M', 'status=progress'],
-      label: 'dd',
-      onStderr: (text) => {
-        const counts = [...text.matchAll(/(\d+) bytes/g)];
-        if (counts.length) report.bytes = Number(counts.at(-1)![1]);
-      },
-    },
+    byteCountStep(report),
   ];
 }
 

@@ -7,7 +7,7 @@ import type { SealSettings } from '../pipeline/seal.js';
 import { inParallel } from '../progress.js';
 import { fetchWalBytes, pushWalFile, readArchiveIdentity } from './archive.js';
 import { DEFAULT_SEGMENT_SIZE, parseWalFileName, segmentName } from './names.js';
-import { ensureSpool, releaseLock, takeLock } from './spool.js';
+import { ensureSpool, MISSING, releaseLock, takeLock } from './spool.js';
 
 export interface PusherOptions {
   repo: Repository;
@@ -79,14 +79,27 @@ export async function runPrefetcher(options: PrefetchOptions): Promise<void> {
     const current = parseWalFileName(options.after, segmentSize);
     if (current?.kind !== 'segment' || current.segno === undefined) return;
     // What recovery has moved past is not needed any more.
-    for (const file of readdirSync(incoming)) if (file <= options.after || file.includes('.tmp')) rmSync(join(incoming, file), { force: true });
+    for (const file of readdirSync(incoming)) {
+      if ((file <= options.after && !file.endsWith('.history')) || file.includes('.tmp')) rmSync(join(incoming, file), { force: true });
+    }
     const next = Array.from({ length: options.count }, (_, i) => segmentName(current.timeline, current.segno! + BigInt(i + 1), segmentSize));
+    // At the end of recovery PostgreSQL asks for the next timeline's history file and for the segment after the
+    // last one: answering those from the spool saves a process start each.
+    const nextHistory = `${(current.timeline + 1).toString(16).toUpperCase().padStart(8, '0')}.history`;
     let endOfArchive = false;
-    await inParallel(next, options.concurrency, async (name) => {
-      if (endOfArchive || existsSync(join(incoming, name))) return;
-      const bytes = await fetchWalBytes(options.repo, options.database, name, options.passphrase).catch(() => undefined);
+    await inParallel([...next, nextHistory], options.concurrency, async (name) => {
+      if (existsSync(join(incoming, name))) return;
+      if (endOfArchive && name !== nextHistory) return;
+      let bytes: Buffer | undefined;
+      try {
+        bytes = await fetchWalBytes(options.repo, options.database, name, options.passphrase);
+      } catch {
+        if (name !== nextHistory) endOfArchive = true; // unreadable: the foreground fetch will say why
+        return;
+      }
       if (!bytes) {
-        endOfArchive = true; // not archived (yet), or not readable: the foreground fetch will say which
+        if (name !== nextHistory) endOfArchive = true;
+        writeFileSync(join(incoming, `${name}${MISSING}`), new Date().toISOString()); // not archived, as of now
         return;
       }
       const temp = join(incoming, `${name}.tmp${process.pid}`);

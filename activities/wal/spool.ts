@@ -106,3 +106,18 @@ export function takePushResult(out: string, name: string): { ok: true } | { ok: 
   }
   return undefined;
 }
+
+/** Marks, in the prefetch spool, a file the prefetcher found not archived. */
+export const MISSING = '.missing';
+/** How long such a mark answers "not archived" without asking the repository again. */
+export const MISSING_FOR_MS = 30_000;
+
+/** True when the prefetcher found `name` not archived less than MISSING_FOR_MS ago. */
+export function knownMissing(incoming: string, name: string): boolean {
+  const mark = join(incoming, `${name}${MISSING}`);
+  try {
+    return Date.now() - Date.parse(readFileSync(mark, 'utf8')) < MISSING_FOR_MS;
+  } catch {
+    return false;
+  }
+}

@@ -1,33 +1,107 @@
-// ┌──────────────────────────────────────────────────────────────────────────────────────────────────────────┐
-// │ PLACEHOLDER: pgwarden base backup + PITR restore to latest.                                                │
-// │ `pgwarden basebackup` and `pgwarden pitr` are being built; until they land this row reports "pending".     │
-// └──────────────────────────────────────────────────────────────────────────────────────────────────────────┘
-//
-// To wire it in, fill in `round` below and delete `pending`. Everything it needs is in `ctx` (see context.ts):
-//   - ctx.source: the cluster with the benchmark database (archive_mode=on; archive_command is pgBackRest's
-//     archive-push while the pgBackRest tool runs: chain pgwarden's own with `&&`, or give this tool a cluster
-//     of its own if both archives cannot share it);
-//   - ctx.s3 / ctx.bucket: the same S3 server (https; the worker trusts its certificate via NODE_EXTRA_CA_CERTS);
-//   - startPgwardenWorker(ctx, dir, taskQueue) from ./pgwarden.ts: a worker in a child process, its pid for
-//     memory (resetPeak + RssSampler, as pgwardenLogicalTool does), a Temporal client and the loaded Config.
-// The API exists by now in client/api.ts: startBaseBackup(client, config, { database }) → BaseBackupResult
-// (storedBytes, copyMs, walWaitMs, firstByteMs) and startPitr(client, config, { database, target: 'latest',
-// datadir, port }) → PitrResult (datadir, port, connection), both followed with waitFor; the config needs
-// databases.<name>.pitr and archive_command running pgwarden's wal-push (see test/harness/archiving.ts).
-// Return two Measurements, { operation: 'backup' } with storedBytes and { operation: 'restore' } with the wall
-// time until the restored cluster accepts connections and is promoted, like pgbackrest.ts measures, so the
-// report can set them against pgBackRest's rows (comparesTo).
+// pgwarden's physical peer of pgBackRest: a base backup of the source cluster (pg_basebackup, one tar stream,
+// zstd | gpg, multipart upload) into the same S3 server, WAL archived by `pgwarden wal-push --async` (chained
+// after pgBackRest's archive-push on the same cluster), and a point-in-time restore to the latest archived WAL
+// into a new data directory, measured until the restored cluster is promoted and verified (writable).
+import { chmodSync, chownSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { serverBinDir } from '../../activities/postgres/binaries.js';
+import { LocalCluster } from '../../activities/postgres/cluster.js';
+import { startBaseBackup, startPitr } from '../../client/api.js';
+import { waitFor } from '../../client/watch.js';
+import type { BaseBackupResult, PitrResult } from '../../workflows/messages.js';
+import { makeReachable } from '../../test/harness/archiving.js';
 import type { BenchContext, BenchTool, Measurement } from '../context.js';
+import { memoryOf, resetPeak, RssSampler } from '../rss.js';
+import { log, now } from '../util.js';
+import { caBundle, PGWARDEN_DB, startPgwardenWorker, type PgwardenWorker } from './pgwarden.js';
+
+const CLI = fileURLToPath(new URL('../../client/cli.js', import.meta.url));
 
 export function pgwardenPitrTool(): BenchTool {
+  let dir = '';
+  let worker: PgwardenWorker | undefined;
   return {
     name: 'pgwarden-pitr',
     label: 'pgwarden base backup + PITR',
     comparesTo: ['pgbackrest'],
-    pending: 'not measured yet: `pgwarden basebackup` and `pgwarden pitr` are not wired into bench/tools/pgwarden-pitr.ts',
-    describe: () => 'pgwarden base backup of the cluster, then a PITR restore to the latest archived WAL into a new data directory, started until writable.',
-    async round(_ctx: BenchContext, _round: number): Promise<Measurement[]> {
-      throw new Error('pgwarden base backup + PITR is not wired into the benchmark yet (bench/tools/pgwarden-pitr.ts)');
+    describe: () =>
+      'baseBackupWorkflow (pg_basebackup -Ft -X none of the whole cluster, zstd -1 -T0 | gpg AES-256, multipart upload; complete once its WAL ' +
+      'is archived) and pitrWorkflow to "latest": coverage checked, base backup into a new data directory (pg_verifybackup), WAL through ' +
+      '`pgwarden wal-fetch` with prefetch, promoted and every database opened. Wall time is to writable, like pgBackRest\'s row.',
+
+    async setup(ctx) {
+      dir = mkdtempSync(join(ctx.root, 'pgwarden-pitr-'));
+      chmodSync(dir, 0o755);
+      makeReachable(); // the cluster's OS user runs dist/client/cli.js for wal-push and wal-fetch
+      // The archive commands run as the cluster's user: the passphrase file must be readable by it.
+      const passphraseFile = join(dir, 'passphrase');
+      writeFileSync(passphraseFile, `${ctx.passphrase}\n`, { mode: 0o600 });
+      if (ctx.user) chownSync(passphraseFile, ctx.user.uid, ctx.user.gid);
+      worker = await startPgwardenWorker(ctx, dir, 'pgwarden-bench-pitr', {
+        passphraseFile,
+        pitr: { repository: 's3', ...(ctx.user ? { runAs: ctx.user.name } : {}), restoreDirectory: dir },
+      });
+      log(`pgwarden PITR worker pid ${worker.pid} polls task queue "pgwarden-bench-pitr"`);
+
+      // WAL goes to both archives: pgBackRest's archive-push (when that tool runs), then pgwarden's.
+      const current = (await ctx.source.query<{ a: string }>('postgres', "SELECT current_setting('archive_command') AS a")).rows[0]!.a;
+      const push = `${process.execPath} ${CLI} --config ${worker.configFile} wal-push --db ${PGWARDEN_DB} --async %p`;
+      await ctx.source.query('postgres', `ALTER SYSTEM SET archive_command = '${`${current} && ${push}`.replace(/'/g, "''")}'`);
+      // The postmaster passes its environment to archive_command: restart it with the S3 credentials and CA.
+      await ctx.source.cluster.stop();
+      await ctx.source.cluster.start(600, {
+        BENCH_S3_ACCESS_KEY_ID: ctx.s3.accessKeyId,
+        BENCH_S3_SECRET_ACCESS_KEY: ctx.s3.secretAccessKey,
+        NODE_EXTRA_CA_CERTS: caBundle(ctx, dir),
+      });
+      await ctx.source.query('postgres', 'SELECT pg_switch_wal()'); // the archive starts with a closed segment
+    },
+
+    async round(ctx, round): Promise<Measurement[]> {
+      const w = worker!;
+      const rssBefore = memoryOf(w.pid)?.rss ?? 0;
+      resetPeak(w.pid);
+      let sampler = new RssSampler(w.pid).start();
+      const backupStart = now();
+      const base = await waitFor<BaseBackupResult>(await startBaseBackup(w.client, w.config, { database: PGWARDEN_DB }));
+      const backupMs = now() - backupStart;
+      let mem = sampler.stop();
+      const backupRow: Measurement = {
+        tool: 'pgwarden-pitr',
+        operation: 'backup',
+        round,
+        wallMs: backupMs,
+        phases: { 'pg_basebackup into the repository': base.copyMs, 'waiting for its WAL': base.walWaitMs },
+        storedBytes: base.storedBytes,
+        workerPeakRssBytes: mem.processHwm ?? mem.processRssSampled,
+        treePeakRssBytes: mem.treeRssSampled,
+        notes: { backupId: base.backupId, rawBytes: base.rawBytes, workerRssBeforeBytes: rssBefore, ...(base.firstByteMs !== undefined ? { firstByteMs: base.firstByteMs } : {}) },
+      };
+
+      resetPeak(w.pid);
+      sampler = new RssSampler(w.pid).start();
+      const restoreStart = now();
+      const pitr = await waitFor<PitrResult>(await startPitr(w.client, w.config, { database: PGWARDEN_DB, target: 'latest', datadir: join(dir, `pitr-r${round}`) }));
+      const restoreMs = now() - restoreStart;
+      mem = sampler.stop();
+      await new LocalCluster({ dataDir: pitr.datadir, binDir: serverBinDir(), port: pitr.port, ...(ctx.user ? { user: ctx.user } : {}) }).stop('immediate');
+      rmSync(pitr.datadir, { recursive: true, force: true });
+      const restoreRow: Measurement = {
+        tool: 'pgwarden-pitr',
+        operation: 'restore',
+        round,
+        wallMs: restoreMs,
+        phases: { 'base backup into a new data directory': pitr.baseRestoreMs, 'WAL replay until promoted and verified': pitr.recoveryMs },
+        workerPeakRssBytes: mem.processHwm ?? mem.processRssSampled,
+        treePeakRssBytes: mem.treeRssSampled,
+        notes: { segmentsRestored: pitr.segmentsRestored, timeline: pitr.timeline },
+      };
+      return [backupRow, restoreRow];
+    },
+
+    async teardown() {
+      await worker?.stop();
     },
   };
 }

@@ -31,7 +31,12 @@ export interface PgwardenWorker {
  * Writes a pgwarden.yaml over the benchmark's servers (secrets in files and in the worker's environment, never in
  * the file) and starts `pgwarden worker` with it; resolves once the worker polls its task queue.
  */
-export async function startPgwardenWorker(ctx: BenchContext, dir: string, taskQueue: string): Promise<PgwardenWorker> {
+export async function startPgwardenWorker(
+  ctx: BenchContext,
+  dir: string,
+  taskQueue: string,
+  options: { passphraseFile?: string; pitr?: Record<string, string> } = {},
+): Promise<PgwardenWorker> {
   const secret = (name: string, value: string) => {
     const path = join(dir, name);
     writeFileSync(path, `${value}\n`, { mode: 0o600 });
@@ -42,7 +47,7 @@ export async function startPgwardenWorker(ctx: BenchContext, dir: string, taskQu
     configFile,
     stringify({
       temporal: { address: ctx.temporalAddress, namespace: 'default', taskQueue },
-      encryption: { passphraseFile: ctx.passphraseFile },
+      encryption: { passphraseFile: options.passphraseFile ?? ctx.passphraseFile },
       repositories: {
         s3: {
           type: 's3',
@@ -61,6 +66,7 @@ export async function startPgwardenWorker(ctx: BenchContext, dir: string, taskQu
           restoreConnection: { file: secret('restore-url', ctx.target.url('postgres')) },
           environment: 'production',
           repositories: ['s3'],
+          ...(options.pitr ? { pitr: options.pitr } : {}),
         },
       },
     }),
@@ -128,7 +134,7 @@ export async function startPgwardenWorker(ctx: BenchContext, dir: string, taskQu
 }
 
 /** The S3 server's certificate, after whatever NODE_EXTRA_CA_CERTS already named (it takes one file only). */
-function caBundle(ctx: BenchContext, dir: string): string {
+export function caBundle(ctx: BenchContext, dir: string): string {
   const existing = process.env.NODE_EXTRA_CA_CERTS;
   if (!existing || !existsSync(existing)) return ctx.s3.caFile;
   const bundle = join(dir, 'ca-bundle.pem');
@@ -145,9 +151,11 @@ export function pgwardenLogicalTool(): BenchTool {
     comparesTo: ['runbook', 'pgbackrest'],
     describe: () =>
       'backupWorkflow / restoreWorkflow started with startBackup/startRestore (client/api.ts) and followed with waitFor (client/watch.ts); ' +
-      'worker in its own process: pg_dump in 2 streams from one snapshot, zstd -3 (1 thread per stream), OpenPGP AES-256, sha256, ' +
-      'multipart upload (16 MiB parts, 4 at once). Restore: download, sha256 check, decrypt, zstd -d, pg_restore/psql into a staging database ' +
-      'on the restore server, row counts checked, ANALYZE, rename. Wall time is measured by the client, from start to result.',
+      'worker in its own process (MALLOC_ARENA_MAX=2, --max-semi-space-size=2, as the Dockerfile runs it): 2 streams from one snapshot, ' +
+      'big tables cut into 128 MiB block ranges (psql COPY), the rest pg_dump; each stream zstd -1 | gpg AES-256 (processes), sha256, ' +
+      'multipart upload (5 MiB parts, 2 at once). Restore: download, sha256 check, gpg -d | zstd -d | psql/pg_restore (2 at once) into a ' +
+      'staging database on the restore server, post-data with pg_restore -j 2, COPY row counts checked, ANALYZE, rename. ' +
+      'Wall time is measured by the client, from start to result.',
 
     async setup(ctx) {
       dir = mkdtempSync(join(ctx.root, 'pgwarden-'));

@@ -4,7 +4,7 @@ import { copyFileSync, existsSync, renameSync, rmSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PgwardenError } from '../../config/errors.js';
-import { awaitPushResult, ensureSpool, lockHeld, spoolDir, startBackground, takePushResult } from '../../activities/wal/spool.js';
+import { awaitPushResult, ensureSpool, knownMissing, lockHeld, spoolDir, startBackground, takePushResult } from '../../activities/wal/spool.js';
 import type { CommandContext } from '../context.js';
 
 const CLI = fileURLToPath(new URL('../cli.js', import.meta.url));
@@ -67,6 +67,10 @@ export async function walFetchCommand(ctx: CommandContext, options: WalFetchOpti
     const { in: incoming } = ensureSpool(spool);
     const prefetched = join(incoming, name);
     let found: boolean;
+    if (knownMissing(incoming, name)) {
+      process.exitCode = WAL_FETCH_EXIT.notArchived; // the prefetcher just looked: the end of the archive
+      return;
+    }
     if (existsSync(prefetched)) {
       try {
         renameSync(prefetched, destination);
