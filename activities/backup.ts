@@ -154,7 +154,11 @@ async function dumpLogical(config: Config, input: DumpLogicalInput): Promise<Dum
     }
     const psql = streams.some((s) => s.chunk) ? await pgTool('psql', server.major, config.postgres.binDir) : '';
     estimatedBytes = tables.reduce((sum, t) => sum + t.bytes, 0);
-    const settings = { compression: { level: config.backup.compressionLevel, threads: config.backup.compressionThreads }, passphrase };
+    const settings = {
+      compression: { level: config.backup.compressionLevel, threads: config.backup.compressionThreads },
+      passphrase,
+      ...(config.encryption.s2kCount ? { s2kCount: config.encryption.s2kCount } : {}),
+    };
     const rowsByTable = new Map<string, number>();
 
     // Largest first, so the longest stream starts at once; schema streams are small and go first anyway.

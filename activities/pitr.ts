@@ -1,10 +1,10 @@
 // Activities of the point-in-time restore workflow: plan (and refuse what the archive cannot do) before anything
 // is written, restore a base backup into a NEW data directory, recover it to the target through wal-fetch,
 // promote, verify. The cluster the backup came from is never touched.
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync, appendFileSync, rmSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync, appendFileSync, rmSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import pg from 'pg';
@@ -323,6 +323,13 @@ async function restoreBaseBackup(config: Config, input: RestoreBaseInput): Promi
   if (existsSync(input.datadir) && readdirSync(input.datadir).some((f) => f !== MARKER)) {
     if (!existsSync(join(input.datadir, MARKER))) throw new PgwardenError('Refused', `${input.datadir} is not empty: not restoring into it.`);
     rmSync(input.datadir, { recursive: true, force: true }); // our own, from an earlier attempt of this restore
+  }
+  // Directories created above the data directory belong to the cluster's user too, or it cannot reach its data.
+  const created: string[] = [];
+  for (let dir = dirname(input.datadir); !existsSync(dir); dir = dirname(dir)) created.unshift(dir);
+  for (const dir of created) {
+    mkdirSync(dir, { mode: 0o755 });
+    if (user) chownSync(dir, user.uid, user.gid);
   }
   mkdirSync(input.datadir, { recursive: true, mode: 0o700 });
   writeFileSync(join(input.datadir, MARKER), `created by pgwarden for base backup ${input.baseBackupId} at ${new Date().toISOString()}\n`);

@@ -157,6 +157,28 @@ try {
   await source.pg.query('postgres', `ALTER SYSTEM SET archive_command = '${source.archiveCommand}'`);
   await source.pg.query('postgres', 'SELECT pg_reload_conf()');
 
+  /** A burst of WAL (a big CREATE TABLE AS): how many segments per second the archive takes in. */
+  async function burst(mode: string, command: string, rows: number) {
+    await source.pg.query('postgres', `ALTER SYSTEM SET archive_command = '${command}'`);
+    await source.pg.query('postgres', 'SELECT pg_reload_conf()');
+    await new Promise((r) => setTimeout(r, 500));
+    const seen = new Set(existsSync(objects) ? readdirSync(objects) : []);
+    const t0 = Date.now();
+    await source.pg.query('postgres', `CREATE TABLE burst_${Date.now()} AS SELECT g, md5(g::text) || md5((g + 1)::text) AS filler FROM generate_series(1, ${rows}) g`);
+    const { rows: last } = await source.pg.query<{ name: string }>('postgres', 'SELECT pg_walfile_name(pg_switch_wal()) AS name');
+    const written = Date.now();
+    while (!existsSync(join(objects, `${last[0]!.name}.zst.gpg`)) && Date.now() - written < 900_000) await new Promise((r) => setTimeout(r, 100));
+    const done = Date.now();
+    const segments = readdirSync(objects).filter((f) => !seen.has(f) && /^[0-9A-F]{24}\.zst\.gpg$/.test(f)).length;
+    const result = { mode, segments, writeSeconds: round((written - t0) / 1000), archivedAfterWriteSeconds: round((done - written) / 1000), segmentsPerSecond: round(segments / ((done - t0) / 1000)) };
+    log(`burst ${mode}: ${JSON.stringify(result)}`);
+    return result;
+  }
+  report.burstAsync = await burst('async', source.archiveCommand, 6_000_000);
+  report.burstSync = await burst('sync', source.archiveCommand.replace(' --async', ''), 6_000_000);
+  await source.pg.query('postgres', `ALTER SYSTEM SET archive_command = '${source.archiveCommand}'`);
+  await source.pg.query('postgres', 'SELECT pg_reload_conf()');
+
   // Per-segment cost of wal-push: process start, the already-archived fast path, a full synchronous push.
   const scratch = mkdtempSync(join(tmpdir(), 'pgwarden-walpush-'));
   const segments = readdirSync(pgWal).filter((f) => /^[0-9A-F]{24}$/.test(f)).slice(0, 10);

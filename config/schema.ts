@@ -133,8 +133,8 @@ export const ConfigSchema = z
       .prefault({}),
     encryption: z
       .union([
-        z.strictObject({ passphraseEnv: envVarName('the backup passphrase') }),
-        z.strictObject({ passphraseFile: z.string().min(1) }),
+        z.strictObject({ passphraseEnv: envVarName('the backup passphrase'), s2kCount: z.number().int().min(1024).max(65011712).optional() }),
+        z.strictObject({ passphraseFile: z.string().min(1), s2kCount: z.number().int().min(1024).max(65011712).optional() }),
       ], { error: 'must be { passphraseEnv: BACKUP_PASSPHRASE } or { passphraseFile: /run/secrets/backup-passphrase }' })
       .default({ passphraseEnv: 'BACKUP_PASSPHRASE' }),
     backup: z

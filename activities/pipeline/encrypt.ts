@@ -34,11 +34,23 @@ function gpgArgs(): string[] {
   return ['--homedir', gnupgHome(), '--batch', '--quiet', '--no-tty', '--pinentry-mode', 'loopback', '--passphrase-fd', '3', '--no-symkey-cache'];
 }
 
-export function encryptStep(passphrase: string): Step {
+export function encryptStep(passphrase: string, s2kCount?: number): Step {
   return {
     command: 'gpg',
     // The input is zstd already: gpg's own compression would cost CPU and gain nothing.
-    args: [...gpgArgs(), '--symmetric', '--cipher-algo', 'AES256', '--s2k-digest-algo', 'SHA256', '--compress-algo', 'none', '--output', '-'],
+    args: [
+      ...gpgArgs(),
+      '--symmetric',
+      '--cipher-algo',
+      'AES256',
+      '--s2k-digest-algo',
+      'SHA256',
+      ...(s2kCount ? ['--s2k-count', String(s2kCount)] : []),
+      '--compress-algo',
+      'none',
+      '--output',
+      '-',
+    ],
     fd3: passphrase,
     label: 'gpg (encrypt)',
   };

@@ -15,6 +15,8 @@ import { Sha256Meter, VerifyingMeter } from './measure.js';
 export interface SealSettings {
   compression: CompressionSettings;
   passphrase: string;
+  /** gpg's --s2k-count (passphrase hashing per object); gpg's own default when absent. */
+  s2kCount?: number;
 }
 
 export interface SealedObject {
@@ -47,7 +49,7 @@ export async function sealInto(
 ): Promise<SealedObject> {
   // A source that is itself a process (psql copying rows out) writes straight into zstd: its bytes skip Node.
   const producers = Array.isArray(source) ? source : [];
-  const encoder = chain([...producers, compressStep(settings.compression), encryptStep(settings.passphrase)], {
+  const encoder = chain([...producers, compressStep(settings.compression), encryptStep(settings.passphrase, settings.s2kCount)], {
     stdin: producers.length ? 'ignore' : 'pipe',
     stdout: 'pipe',
     ...(options.signal ? { signal: options.signal } : {}),
@@ -142,7 +144,7 @@ export function mostTelling(...errors: unknown[]): unknown {
 
 /** Seals a small payload (a WAL segment) in memory: the stored bytes, ready for one PUT. */
 export async function sealBuffer(data: Buffer, settings: SealSettings): Promise<Buffer> {
-  const encoder = chain([compressStep(settings.compression), encryptStep(settings.passphrase)], { stdout: 'pipe' });
+  const encoder = chain([compressStep(settings.compression), encryptStep(settings.passphrase, settings.s2kCount)], { stdout: 'pipe' });
   const chunks: Buffer[] = [];
   encoder.stdout!.on('data', (chunk: Buffer) => chunks.push(chunk));
   const ended = new Promise<void>((resolve) => encoder.stdout!.once('end', resolve));

@@ -21,6 +21,10 @@ export function openArchive(config: Config, database: string): WalArchive {
   return {
     repo: openRepository(config, walRepositoryName(config, database)),
     // One segment at a time per process: a single zstd thread; level as for backups.
-    settings: { compression: { level: config.backup.compressionLevel, threads: 1 }, passphrase: resolvePassphrase(config) },
+    settings: {
+      compression: { level: config.backup.compressionLevel, threads: 1 },
+      passphrase: resolvePassphrase(config),
+      ...(config.encryption.s2kCount ? { s2kCount: config.encryption.s2kCount } : {}),
+    },
   };
 }
