@@ -20,7 +20,7 @@ import { backupFolder, type BackupManifest } from './catalog/manifest.js';
 import { unsealInto } from './pipeline/seal.js';
 import type { Step } from './pipeline/chain.js';
 import { serverBinDir } from './postgres/binaries.js';
-import { clusterUser, freePort, LocalCluster, type OsUser } from './postgres/cluster.js';
+import { clusterUser, freePort, LocalCluster, portIsFree, type OsUser } from './postgres/cluster.js';
 import { sourceEndpoint } from './postgres/connection.js';
 import { currentReporter, inParallel, reportEvery } from './progress.js';
 import { MISSING } from './wal/spool.js';
@@ -195,7 +195,7 @@ async function planPitr(config: Config, input: PlanPitrInput): Promise<PitrPlan>
     throw new PgwardenError('Refused', `${datadir} exists and is not empty: a restore goes into a new data directory. Choose another --datadir.`);
   }
   const port = input.port ?? (await freePort());
-  if (!(await portFree(port))) throw new PgwardenError('Refused', `Port ${port} is in use: choose another --port.`);
+  if (!(await portIsFree(port))) throw new PgwardenError('Refused', `Port ${port} is in use: choose another --port.`);
   await neverTheSource(config, input.database, datadir, port);
 
   const stageFiles: string[] = [];
@@ -269,15 +269,6 @@ async function lastCommitTime(
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
-}
-
-async function portFree(port: number): Promise<boolean> {
-  const { createServer } = await import('node:net');
-  return new Promise((done) => {
-    const server = createServer();
-    server.once('error', () => done(false));
-    server.listen(port, '127.0.0.1', () => server.close(() => done(true)));
-  });
 }
 
 /** Refuses a data directory or port that belongs to the cluster the backup came from. */

@@ -22,28 +22,11 @@ export type { BackupInput, BackupResult, RestoreInput, RestoreResult };
 
 export async function startBackup(client: Client, config: Config, input: BackupInput): Promise<WorkflowHandleWithFirstExecutionRunId<typeof backupWorkflow>> {
   databaseView(config, input.database); // unknown database: fail here, not in the worker
-  const workflowId = backupWorkflowId(input.database);
-  try {
-    return await client.workflow.start<typeof backupWorkflow>('backupWorkflow', {
-      taskQueue: config.temporal.taskQueue,
-      workflowId,
-      args: [input],
-      typedSearchAttributes: [
-        { key: SEARCH_ATTRIBUTES.database, value: input.database },
-        { key: SEARCH_ATTRIBUTES.kind, value: input.kind },
-        { key: SEARCH_ATTRIBUTES.operation, value: 'backup' },
-      ],
-    });
-  } catch (error) {
-    if (error instanceof WorkflowExecutionAlreadyStartedError) {
-      throw new PgwardenError(
-        'Refused',
-        `A backup of "${input.database}" is already running (workflow ${workflowId}): two backups of one database never run at once. ` +
-          `Wait for it, or look at it: temporal workflow describe --workflow-id ${workflowId}.`,
-      );
-    }
-    throw error;
-  }
+  return startLockedWorkflow<typeof backupWorkflow>(client, config, 'backupWorkflow', backupWorkflowId(input.database), `A backup of "${input.database}"`, [input], [
+    ['database', input.database],
+    ['kind', input.kind],
+    ['operation', 'backup'],
+  ]);
 }
 
 /** Starts workflow `type` under the database's lock id; "already running" becomes a Refused error. */
@@ -65,7 +48,10 @@ export async function startLockedWorkflow<T extends Workflow>(
     } as never);
   } catch (error) {
     if (error instanceof WorkflowExecutionAlreadyStartedError) {
-      throw new PgwardenError('Refused', `${what} is already running (workflow ${workflowId}): wait for it, or look at it: temporal workflow describe --workflow-id ${workflowId}.`);
+      throw new PgwardenError(
+        'Refused',
+        `${what} is already running (workflow ${workflowId}): one at a time per database. Wait for it, or look at it: temporal workflow describe --workflow-id ${workflowId}.`,
+      );
     }
     throw error;
   }
@@ -90,26 +76,10 @@ export async function startPitr(client: Client, config: Config, input: PitrInput
 
 export async function startRestore(client: Client, config: Config, input: RestoreInput): Promise<WorkflowHandleWithFirstExecutionRunId<typeof restoreWorkflow>> {
   databaseView(config, input.database);
-  const workflowId = restoreWorkflowId(input.database);
-  try {
-    return await client.workflow.start<typeof restoreWorkflow>('restoreWorkflow', {
-      taskQueue: config.temporal.taskQueue,
-      workflowId,
-      args: [input],
-      typedSearchAttributes: [
-        { key: SEARCH_ATTRIBUTES.database, value: input.database },
-        { key: SEARCH_ATTRIBUTES.operation, value: 'restore' },
-      ],
-    });
-  } catch (error) {
-    if (error instanceof WorkflowExecutionAlreadyStartedError) {
-      throw new PgwardenError(
-        'Refused',
-        `A restore of "${input.database}" is already running (workflow ${workflowId}): wait for it, or look at it: temporal workflow describe --workflow-id ${workflowId}.`,
-      );
-    }
-    throw error;
-  }
+  return startLockedWorkflow<typeof restoreWorkflow>(client, config, 'restoreWorkflow', restoreWorkflowId(input.database), `A restore of "${input.database}"`, [input], [
+    ['database', input.database],
+    ['operation', 'restore'],
+  ]);
 }
 
 /**

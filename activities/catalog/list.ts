@@ -3,7 +3,7 @@ import { PgwardenError } from '../../config/errors.js';
 import type { Repository } from '../storage/repository.js';
 import { backupFolder, readManifest, type BackupManifest } from './manifest.js';
 
-/** Complete backups of `database`, oldest first (backup ids sort by time). */
+/** Complete backups of `database`, oldest first. */
 export async function listBackups(repo: Repository, database: string, type: 'logical' | 'base'): Promise<BackupManifest[]> {
   const folders = await repo.listFolders(`${database}/${type}/`);
   const manifests: BackupManifest[] = [];
@@ -12,7 +12,8 @@ export async function listBackups(repo: Repository, database: string, type: 'log
     const batch = await Promise.all(folders.slice(i, i + 16).map((folder) => readManifest(repo, folder)));
     for (const manifest of batch) if (manifest) manifests.push(manifest);
   }
-  return manifests.sort((a, b) => a.id.localeCompare(b.id));
+  // By time (ids only have seconds), then id.
+  return manifests.sort((a, b) => a.finishedAt.localeCompare(b.finishedAt) || a.id.localeCompare(b.id));
 }
 
 /** The backup `idOrLatest` names; a missing one fails with the ids that do exist. */

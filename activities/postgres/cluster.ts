@@ -42,6 +42,15 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/** Whether nothing listens on `port` (127.0.0.1) right now. */
+export async function portIsFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
+}
+
 export interface ClusterOptions {
   dataDir: string;
   binDir: string; // the server's bin directory (initdb, pg_ctl, postgres): must match the data's major version

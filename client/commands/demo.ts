@@ -4,7 +4,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { randomBytes, createHash } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import { stringify } from 'yaml';
-import { clusterUser, freePort, LocalCluster } from '../../activities/postgres/cluster.js';
+import { clusterUser, freePort, LocalCluster, portIsFree } from '../../activities/postgres/cluster.js';
 import { serverBinDir } from '../../activities/postgres/binaries.js';
 import { withClient, pgEndpoint } from '../../activities/postgres/connection.js';
 import { tableFingerprints } from '../../activities/postgres/fingerprint.js';
@@ -51,8 +51,8 @@ export async function demoCommand(ctx: CommandContext, options: { dir: string; o
   // 1. Temporal: reuse the demo's server if it still runs, else start one (7233/8233 when free).
   let step = Date.now();
   if (!state.temporal || !(await temporalAnswers(state.temporal.address))) {
-    const port = (await portFree(7233)) ? 7233 : await freePort();
-    const uiPort = (await portFree(8233)) ? 8233 : await freePort();
+    const port = (await portIsFree(7233)) ? 7233 : await freePort();
+    const uiPort = (await portIsFree(8233)) ? 8233 : await freePort();
     const server = await startDevServer({ dbFile: join(dir, 'temporal.db'), port, uiPort, logFile: join(dir, 'temporal.log'), detached: !options.stopAfter });
     state.temporal = { pid: server.pid, address: server.address, ui: server.ui };
     save();
@@ -211,13 +211,4 @@ async function stopServices(state: DemoState, say: (line: string) => void): Prom
 function secretFile(path: string): string {
   if (!existsSync(path)) writeFileSync(path, `${randomBytes(24).toString('base64url')}\n`, { mode: 0o600 });
   return readFileSync(path, 'utf8').trim();
-}
-
-async function portFree(port: number): Promise<boolean> {
-  const { createServer } = await import('node:net');
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.once('error', () => resolve(false));
-    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
-  });
 }
