@@ -141,6 +141,12 @@ export class LocalCluster {
     }
   }
 
+  /** pg_ctl status: a postmaster.pid left by a crash does not count as running. */
+  async running(): Promise<boolean> {
+    if (!existsSync(join(this.options.dataDir, 'postmaster.pid'))) return false;
+    return (await this.run('pg_ctl', ['-D', this.options.dataDir, 'status'], { reject: false })).exitCode === 0;
+  }
+
   async stop(mode: 'fast' | 'immediate' = 'fast'): Promise<void> {
     if (!existsSync(join(this.options.dataDir, 'postmaster.pid'))) return;
     await this.run('pg_ctl', ['-D', this.options.dataDir, '-m', mode, '-w', 'stop'], { reject: false });

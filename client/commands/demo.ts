@@ -1,6 +1,6 @@
 // pgwarden demo: the main job on an embedded default. A Temporal dev server (SQLite), a local PostgreSQL with a
 // Cartly-like database, a filesystem repository; one backup and one restore through Temporal, reported.
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { randomBytes, createHash } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import { stringify } from 'yaml';
@@ -180,12 +180,20 @@ async function demoCluster(dir: string, state: DemoState): Promise<LocalCluster>
   const dataDir = state.postgres?.dataDir ?? (user ? join(user.home, `pgwarden-demo-${createHash('sha256').update(dir).digest('hex').slice(0, 8)}`, 'data') : join(dir, 'postgres'));
   const port = state.postgres?.port ?? (await freePort());
   const cluster = new LocalCluster({ dataDir, binDir, port, ...(user ? { user } : {}) });
+  if (!state.postgres && existsSync(dataDir)) {
+    // A cluster from a demo whose state was deleted: its password is gone with it. Start afresh.
+    await cluster.stop('immediate');
+    rmSync(dataDir, { recursive: true, force: true });
+  }
   if (!existsSync(join(dataDir, 'PG_VERSION'))) {
     mkdirSync(join(dataDir, '..'), { recursive: true, mode: 0o755 });
     cluster.own(join(dataDir, '..'));
     await cluster.init(DB_USER, secretFile(join(dir, 'postgres-password')));
   }
-  if (!existsSync(join(dataDir, 'postmaster.pid'))) await cluster.start();
+  if (!(await cluster.running())) {
+    rmSync(join(dataDir, 'postmaster.pid'), { force: true }); // left by a crash or a reboot
+    await cluster.start();
+  }
   state.postgres = { dataDir, port, binDir, ...(user ? { user: user.name } : {}) };
   return cluster;
 }
