@@ -5,7 +5,7 @@ import { databaseView } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { resolvePassphrase } from '../config/secrets.js';
 import { PGWARDEN_VERSION } from '../config/version.js';
-import type { Progress } from '../workflows/messages.js';
+import type { BaseBackupResult, Progress } from '../workflows/messages.js';
 import { backupFolder, CHECKSUMS_FILE, checksumsFile, MANIFEST_FILE, readManifest, writeManifest, type BackupManifest } from './catalog/manifest.js';
 import { COMPRESSION_NAME } from './pipeline/compress.js';
 import { ENCRYPTION_SCHEME, keyFingerprint } from './pipeline/encrypt.js';
@@ -33,20 +33,8 @@ export interface TakeBaseBackupInput {
   walWaitMs?: number;
 }
 
-export interface BaseBackupOutput {
-  backupId: string;
-  repository: string;
-  rawBytes: number;
-  storedBytes: number;
-  startLsn: string;
-  stopLsn: string;
-  timeline: number;
-  startWal: string;
-  stopWal: string;
-  copyMs: number;
-  walWaitMs: number;
-  firstByteMs?: number;
-}
+/** What the activity reports; the workflow adds the database, its own duration and its ids. */
+export type BaseBackupOutput = Omit<BaseBackupResult, 'database' | 'durationMs' | 'workflowId' | 'runId'>;
 
 export function baseBackupActivities(config: Config) {
   return {

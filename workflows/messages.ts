@@ -138,7 +138,6 @@ export interface BaseBackupResult {
   durationMs: number;
   copyMs: number; // pg_basebackup streaming into the repository
   walWaitMs: number; // waiting until the WAL the backup needs was archived
-  firstByteMs?: number;
   workflowId: string;
   runId: string;
 }

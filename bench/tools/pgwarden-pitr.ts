@@ -76,7 +76,7 @@ export function pgwardenPitrTool(): BenchTool {
         storedBytes: base.storedBytes,
         workerPeakRssBytes: mem.processHwm ?? mem.processRssSampled,
         treePeakRssBytes: mem.treeRssSampled,
-        notes: { backupId: base.backupId, rawBytes: base.rawBytes, workerRssBeforeBytes: rssBefore, ...(base.firstByteMs !== undefined ? { firstByteMs: base.firstByteMs } : {}) },
+        notes: { backupId: base.backupId, rawBytes: base.rawBytes, workerRssBeforeBytes: rssBefore },
       };
 
       resetPeak(w.pid);
