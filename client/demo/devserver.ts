@@ -22,6 +22,18 @@ export interface DevServer {
 }
 
 export async function startDevServer(options: DevServerOptions): Promise<DevServer> {
+  // The dev server picks free ports for its internal services before binding them, and another process can
+  // take one in between: it then exits at once ("address already in use"). A second start picks new ones.
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return await startDevServerOnce(options);
+    } catch (error) {
+      if (attempt >= 3 || !(error instanceof PgwardenError) || !/exited with code/.test(error.message)) throw error;
+    }
+  }
+}
+
+async function startDevServerOnce(options: DevServerOptions): Promise<DevServer> {
   const temporal = findTool('temporal');
   const args = [
     'server', 'start-dev',

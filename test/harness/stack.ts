@@ -35,7 +35,19 @@ export interface Stack {
 }
 
 export async function startStack(): Promise<Stack> {
-  const [env, pg, s3] = await Promise.all([startTemporal(), startCluster(), startS3()]);
+  const started = await Promise.allSettled([startTemporal(), startCluster(), startS3()]);
+  const failed = started.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+  if (failed) {
+    // Stop what did start: a server left running keeps the test process (and CI) alive forever.
+    const [t, p, s] = started;
+    await Promise.allSettled([
+      t.status === 'fulfilled' ? t.value.teardown() : undefined,
+      p.status === 'fulfilled' ? p.value.stop() : undefined,
+      s.status === 'fulfilled' ? s.value.stop() : undefined,
+    ]);
+    throw failed.reason;
+  }
+  const [env, pg, s3] = started.map((s) => (s as PromiseFulfilledResult<unknown>).value) as [TestWorkflowEnvironment, TestCluster, TestS3];
   const bucket = 'pgwarden-test';
   await s3.createBucket(bucket);
   const fsPath = mkdtempSync(join(tmpdir(), 'pgwarden-test-repo-'));

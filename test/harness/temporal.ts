@@ -13,13 +13,21 @@ export async function startTemporal(): Promise<TestWorkflowEnvironment> {
     Runtime.install({ logger: new DefaultLogger((process.env.PGWARDEN_LOG_LEVEL as never) ?? 'WARN') });
     runtimeInstalled = true;
   }
-  return TestWorkflowEnvironment.createLocal({
-    server: {
-      executable: { type: 'existing-path', path: findTool('temporal') },
-      searchAttributes: Object.values(SEARCH_ATTRIBUTES),
-      log: { format: 'pretty', level: 'error' },
-    },
-  });
+  // The dev server picks free ports for its internal services before it binds them; another process can take
+  // one in between ("bind: address already in use", then the server exits). A fresh start picks new ones.
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return await TestWorkflowEnvironment.createLocal({
+        server: {
+          executable: { type: 'existing-path', path: findTool('temporal') },
+          searchAttributes: Object.values(SEARCH_ATTRIBUTES),
+          log: { format: 'pretty', level: 'error' },
+        },
+      });
+    } catch (error) {
+      if (attempt >= 3) throw error;
+    }
+  }
 }
 
 export interface RunningWorker {
