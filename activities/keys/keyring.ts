@@ -138,7 +138,7 @@ export function noKeyError(keyring: Keyring, refs: KeyRef[] | undefined, what: s
   return new PgwardenError(
     'Integrity',
     `None of the configured keys opens ${what}: it is wrapped for ${wrappedFor}; configured: ${keyring.openers.map(describeOpener).join('; ')}. ` +
-      'Add the key it was made with: an old passphrase under encryption.previous, a private key under encryption.privateKeys.',
+      'Set the passphrase it was made with (after a rotation: keep the old one under encryption.previous), or configure its private key under encryption.privateKeys.',
   );
 }
 
