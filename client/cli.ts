@@ -158,6 +158,13 @@ program
   .option('--count <n>', 'segments', (v) => Number(v), 8)
   .action(run(async () => (await import('./commands/wal.js')).walPrefetchCommand as Action, { temporal: false }));
 
+program
+  .command('rekey')
+  .description('key rotation: re-wrap the data keys of existing backups and WAL for the current keys (no data is read or rewritten)')
+  .option('--db <name>', 'database name from pgwarden.yaml')
+  .option('--all', 'every database in pgwarden.yaml', false)
+  .action(run(async () => (await import('./commands/rekey.js')).rekeyCommand as Action));
+
 const configCommand = program.command('config').description('check pgwarden.yaml');
 configCommand
   .command('check')
