@@ -192,6 +192,8 @@ export interface ExpireResult {
   base: Array<{ repository: string; id: string; stopTime: string }>;
   wal: { count: number; bytes: number; first?: string; last?: string; keepFrom?: string };
   kept: { logical: number; base: number };
+  /** Due, but still under S3 Object Lock: skipped, removed by a later run once their date has passed. */
+  locked: Array<{ repository: string; what: string; until?: string }>;
   deletedObjects: number;
   workflowId: string;
   runId: string;

@@ -1,5 +1,7 @@
 // pgwarden backups list --db NAME: what the repository holds (read directly: works with Temporal down).
 import { listBackups } from '../../activities/catalog/list.js';
+import { describeBackupKey } from '../../activities/keys/backup-keys.js';
+import { loadKeyring } from '../../activities/keys/keyring.js';
 import { openRepository } from '../../activities/storage/open.js';
 import { databaseView } from '../../config/load.js';
 import type { CommandContext } from '../context.js';
@@ -10,7 +12,10 @@ export async function listBackupsCommand(ctx: CommandContext, options: { db: str
   const repoName = options.repository ?? db.repositories[0]!;
   const repo = openRepository(ctx.config, repoName);
   const manifests = await listBackups(repo, options.db, 'logical');
-  const rows = manifests.map((m) => ({
+  // Which configured key opens each backup (from fingerprints: nothing is decrypted); the list works without keys.
+  const keyring = await loadKeyring(ctx.config).catch((error: Error) => error);
+  const keys = await Promise.all(manifests.map((m) => (keyring instanceof Error ? undefined : describeBackupKey(keyring, m))));
+  const rows = manifests.map((m, i) => ({
     id: m.id,
     kind: m.kind,
     finishedAt: m.finishedAt,
@@ -21,6 +26,8 @@ export async function listBackupsCommand(ctx: CommandContext, options: { db: str
     durationMs: Date.parse(m.finishedAt) - Date.parse(m.startedAt),
     serverVersion: m.server.version,
     workflowId: m.temporal?.workflowId,
+    opensWith: keys[i]?.opensWith ?? null,
+    wrappedFor: keys[i]?.wrappedFor ?? [],
   }));
   const latest = rows.at(-1);
   const ageMs = latest ? Date.now() - Date.parse(latest.finishedAt) : undefined;
@@ -35,7 +42,7 @@ export async function listBackupsCommand(ctx: CommandContext, options: { db: str
   };
   ctx.out.result(result, () => {
     if (rows.length === 0) return `No backups of ${options.db} in repository "${repoName}" (${repo.location}).`;
-    const header = ['BACKUP ID', 'KIND', 'FINISHED (UTC)', 'STORED', 'DUMPED', 'TABLES', 'ROWS', 'TOOK'];
+    const header = ['BACKUP ID', 'KIND', 'FINISHED (UTC)', 'STORED', 'DUMPED', 'TABLES', 'ROWS', 'TOOK', 'OPENS WITH'];
     const table = rows.map((r) => [
       r.id,
       r.kind,
@@ -45,6 +52,7 @@ export async function listBackupsCommand(ctx: CommandContext, options: { db: str
       String(r.tables),
       r.rows.toLocaleString('en-US'),
       formatDuration(r.durationMs),
+      r.opensWith ?? (keyring instanceof Error ? '?' : `NO CONFIGURED KEY (needs ${r.wrappedFor.join(' or ')})`),
     ]);
     const widths = header.map((h, i) => Math.max(h.length, ...table.map((row) => row[i]!.length)));
     const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
@@ -56,6 +64,7 @@ export async function listBackupsCommand(ctx: CommandContext, options: { db: str
       `${rows.length} backup(s) of ${options.db} in "${repoName}" (${repo.location}), newest ${formatDuration(ageMs!)} ago${rpo}`,
       line(header),
       ...table.map(line),
+      ...(keyring instanceof Error ? [`(which key opens each backup is unknown: ${keyring.message})`] : []),
     ].join('\n');
   });
 }
