@@ -1,6 +1,7 @@
 // A repository in an S3-compatible bucket (AWS S3, Backblaze B2, versitygw, MinIO …).
 import {
   AbortMultipartUploadCommand,
+  DeleteObjectCommand,
   DeleteObjectsCommand,
   GetBucketVersioningCommand,
   GetObjectCommand,
@@ -294,7 +295,9 @@ export class S3Repository implements Repository {
       try {
         result = await this.client.send(new DeleteObjectsCommand({ Bucket: this.settings.bucket, Delete: { Objects: batch, Quiet: true } }));
       } catch (error) {
-        throw this.explain(error, 'delete objects');
+        // AWS reports locked objects one by one in Errors; some servers (versitygw) refuse the whole request.
+        if (!(this.isAccessDenied(error) && (await this.objectLockEnabled()))) throw this.explain(error, 'delete objects');
+        result = { Errors: await this.deleteOneByOne(batch) };
       }
       const failed = [];
       for (const e of result.Errors ?? []) {
@@ -310,6 +313,23 @@ export class S3Repository implements Repository {
       }
     }
     return { locked: [...new Set(locked)] };
+  }
+
+  private isAccessDenied(error: unknown): boolean {
+    const e = error as { name?: string; $metadata?: { httpStatusCode?: number } };
+    return e.name === 'AccessDenied' || e.$metadata?.httpStatusCode === 403;
+  }
+
+  private async deleteOneByOne(batch: Array<{ Key: string; VersionId?: string }>): Promise<Array<{ Key: string; Code: string; Message?: string }>> {
+    const errors: Array<{ Key: string; Code: string; Message?: string }> = [];
+    for (const target of batch) {
+      try {
+        await this.client.send(new DeleteObjectCommand({ Bucket: this.settings.bucket, ...target }));
+      } catch (error) {
+        errors.push({ Key: target.Key, Code: this.isAccessDenied(error) ? 'AccessDenied' : ((error as Error).name ?? 'Error'), Message: (error as Error).message });
+      }
+    }
+    return errors;
   }
 
   /** Every version and delete marker of `keys`, listed under their common prefix. */

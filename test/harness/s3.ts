@@ -14,20 +14,24 @@ export interface TestS3 {
   /** The directory behind the buckets: tests corrupt objects here. */
   root: string;
   client: S3Client;
-  createBucket(name: string): Promise<void>;
+  /** `objectLock`: a bucket with S3 Object Lock (the server must have been started with `versioning`). */
+  createBucket(name: string, options?: { objectLock?: boolean }): Promise<void>;
   stop(): Promise<void>;
 }
 
-export async function startS3(): Promise<TestS3> {
+/** `versioning`: versitygw keeps object versions (its --versioning-dir), which S3 Object Lock needs. */
+export async function startS3(options: { versioning?: boolean } = {}): Promise<TestS3> {
   const dir = mkdtempSync(join(tmpdir(), 'pgwarden-test-s3-'));
   const root = join(dir, 'buckets');
   const sidecar = join(dir, 'meta'); // the posix backend needs xattrs otherwise
+  const versions = join(dir, 'versions');
   mkdirSync(root);
   mkdirSync(sidecar);
+  if (options.versioning) mkdirSync(versions);
   const port = await freePort();
   const accessKeyId = 'pgwardentest';
   const secretAccessKey = `secret-${Math.random().toString(36).slice(2)}`;
-  const child = execa(findTool('versitygw'), ['--access', accessKeyId, '--secret', secretAccessKey, '--port', `127.0.0.1:${port}`, '--quiet', 'posix', '--sidecar', sidecar, root], {
+  const child = execa(findTool('versitygw'), ['--access', accessKeyId, '--secret', secretAccessKey, '--port', `127.0.0.1:${port}`, '--quiet', 'posix', '--sidecar', sidecar, ...(options.versioning ? ['--versioning-dir', versions] : []), root], {
     stdio: ['ignore', 'ignore', 'pipe'],
     buffer: false,
     reject: false,
@@ -50,8 +54,8 @@ export async function startS3(): Promise<TestS3> {
     secretAccessKey,
     root,
     client,
-    createBucket: async (name) => {
-      await client.send(new CreateBucketCommand({ Bucket: name }));
+    createBucket: async (name, bucketOptions = {}) => {
+      await client.send(new CreateBucketCommand({ Bucket: name, ...(bucketOptions.objectLock ? { ObjectLockEnabledForBucket: true } : {}) }));
     },
     stop: async () => {
       client.destroy();
