@@ -27,7 +27,8 @@ import { sourceEndpoint } from './postgres/connection.js';
 import { currentReporter, inParallel, reportEvery } from './progress.js';
 import { MISSING } from './wal/spool.js';
 import { BASE_OBJECT } from './basebackup.js';
-import { fetchWalBytes } from './wal/archive.js';
+import { fetchWalBytes, readArchiveIdentity } from './wal/archive.js';
+import { WalFeeder } from './wal/feeder.js';
 import { closedAt, coverage, listArchive, recoveryPath } from './wal/coverage.js';
 import { formatLsn, parseLsn, segmentName, segnoOfLsn } from './wal/names.js';
 import { openArchive, walRepositoryName } from './wal/open.js';
@@ -433,7 +434,8 @@ async function recoverCluster(config: Config, input: RecoverInput): Promise<Reco
   // away from use) and go when the restored cluster goes.
   // WAL fetched ahead is a rename away, answered by the shell; anything else starts wal-fetch (which prefetches).
   const spool = stageDirectory(input.datadir);
-  const walFetch = `${process.execPath} ${CLI} --config ${configFile} wal-fetch --db ${input.database} --spool ${spool} %f "%p"`;
+  // 32 ahead (512 MiB of spool at most): each prefetcher is a process start, and recovery outruns a short one.
+  const walFetch = `${process.execPath} ${CLI} --config ${configFile} wal-fetch --db ${input.database} --spool ${spool} --prefetch 32 %f "%p"`;
   const restoreCommand =
     `f="${spool}/in/%f"; if [ -f "$f" ]; then mv -f "$f" "%p"; elif [ -f "$f${MISSING}" ]; then exit 1; else exec ${walFetch}; fi`;
   if (!existsSync(join(input.datadir, 'postgresql.conf'))) {
@@ -469,6 +471,10 @@ async function recoverCluster(config: Config, input: RecoverInput): Promise<Reco
     itemsTotal: input.segments,
   }));
   const log = () => (existsSync(cluster.logFile) ? readFileSync(cluster.logFile, 'utf8') : '');
+  // WAL ahead of recovery, fetched by this activity into the spool restore_command reads first.
+  const archive = openArchive(config, input.database, { spool });
+  const segmentSize = (await readArchiveIdentity(archive.repo, input.database))?.segmentSize || 16 * 1024 * 1024;
+  const feeder = new WalFeeder(archive.repo, input.database, archive.keys, join(spool, 'in'), segmentSize, (path) => cluster.own(path));
   try {
     const start = await cluster.run('pg_ctl', ['-D', input.datadir, '-l', cluster.logFile, '-W', '-o', `-p ${input.port}`, 'start'], {
       reject: false,
@@ -482,7 +488,9 @@ async function recoverCluster(config: Config, input: RecoverInput): Promise<Reco
     for (;;) {
       if (reporter.signal?.aborted) throw new PgwardenError('Failed', 'Cancelled during recovery.', { retryable: false });
       const text = log();
-      restored = (text.match(/restored log file "[0-9A-F]{24}" from archive/g) ?? []).length;
+      const restoredNames = [...text.matchAll(/restored log file "([0-9A-F]{24})" from archive/g)];
+      restored = restoredNames.length;
+      feeder.advance(restoredNames.at(-1)?.[1]);
       if (/FATAL|PANIC/.test(text) && !existsSync(join(input.datadir, 'postmaster.pid'))) throw recoveryFailure(text, input);
       const state = await probe(url);
       if (state === 'promoted') break;
@@ -530,6 +538,8 @@ async function recoverCluster(config: Config, input: RecoverInput): Promise<Reco
     };
   } finally {
     stop();
+    await feeder.stop();
+    await archive.keys.close();
   }
 }
 

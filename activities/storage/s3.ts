@@ -15,7 +15,6 @@ import {
   S3Client,
   type S3ClientConfig,
 } from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
 import { PassThrough, type Readable } from 'node:stream';
 import { PgwardenError } from '../../config/errors.js';
 import type { S3RepositorySettings } from '../../config/schema.js';
@@ -131,6 +130,8 @@ export class S3Repository implements Repository {
   }
 
   async put(key: string, body: Readable, signal?: AbortSignal, options?: WriteOptions): Promise<void> {
+    // Loaded on first use: wal-push (one process per segment) writes with putBytes and never needs it.
+    const { Upload } = await import('@aws-sdk/lib-storage');
     const upload = new Upload({
       client: this.client,
       params: { Bucket: this.settings.bucket, Key: this.key(key), Body: body, ...(await this.lockParams(options)) },

@@ -85,6 +85,16 @@ async function restore(config: Config, backupId: string, target: string): Promis
   return waitFor<RestoreResult>(await startRestore(stack.env.client, config, { database: only(config), backup: backupId, target }));
 }
 
+/** A restore that must fail in its plan: the activity that creates the staging database never starts. */
+async function refusedInPlan(config: Config, backupId: string, kind: string, message: RegExp): Promise<void> {
+  await worker(config);
+  const handle = await startRestore(stack.env.client, config, { database: only(config), backup: backupId, target: `refused_${backupId.slice(-4)}` });
+  await refused(waitFor(handle), kind, message);
+  const history = await handle.fetchHistory();
+  const activities = (history.events ?? []).map((e) => e.activityTaskScheduledEventAttributes?.activityType?.name).filter(Boolean);
+  assert.deepEqual(activities, ['planRestore'], 'nothing after the plan ran: no database was created');
+}
+
 async function refused(run: Promise<unknown>, kind: string, message: RegExp): Promise<void> {
   await assert.rejects(run, (error: unknown) => {
     assert.ok(error instanceof PgwardenError, String(error));
@@ -164,8 +174,9 @@ describe('envelope encryption', () => {
     assert.equal((statSync(join(spool, 'keys', 'push.json')).mode & 0o777).toString(8), '600', "the day's key is kept private in the spool");
     await refused(fetchWalBytes(archive.repo, 'publiconly', rows[0]!.name, openArchive(publicOnly, 'publiconly').keys), 'Config', /only public keys .* cannot open/);
 
-    await refused(
-      restore(publicOnly, made.backupId, 'refused_public_only'),
+    await refusedInPlan(
+      publicOnly,
+      made.backupId,
       'Config',
       /This worker has only public keys \(encryption\.recipients\): it can make backups and archive WAL, but it cannot open backup .* private key of OpenPGP key [0-9A-F]{40} \(pgwarden ops\).*encryption\.privateKeys/,
     );
@@ -188,13 +199,15 @@ describe('envelope encryption', () => {
   test('a wrong private key, or a right one with the wrong passphrase, fails before any database is created', async () => {
     const made = await backup(configWith('wrongkey', { recipients: [{ file: ops.publicFile }, { file: protectedKey.publicFile }] }));
     const started = Date.now();
-    await refused(
-      restore(configWith('wrongkey', { privateKeys: [{ file: stranger.privateFile }], recipients: [{ file: ops.publicFile }] }), made.backupId, 'refused_wrong_key'),
+    await refusedInPlan(
+      configWith('wrongkey', { privateKeys: [{ file: stranger.privateFile }], recipients: [{ file: ops.publicFile }] }),
+      made.backupId,
       'Integrity',
       new RegExp(`None of the configured keys opens backup ${made.backupId} .* wrapped for OpenPGP key ${ops.fingerprint} .* the private key ${stranger.fingerprint}`),
     );
-    await refused(
-      restore(configWith('wrongkey', { privateKeys: [{ file: protectedKey.privateFile, passphraseEnv: secretEnv('not it', 'PGWARDEN_TEST_KEYPASS') }], recipients: [{ file: ops.publicFile }] }), made.backupId, 'refused_wrong_key_passphrase'),
+    await refusedInPlan(
+      configWith('wrongkey', { privateKeys: [{ file: protectedKey.privateFile, passphraseEnv: secretEnv('not it', 'PGWARDEN_TEST_KEYPASS') }], recipients: [{ file: ops.publicFile }] }),
+      made.backupId,
       'Integrity',
       new RegExp(`private key .*${protectedKey.fingerprint}.* its passphrase is wrong or missing`),
     );
