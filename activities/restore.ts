@@ -170,9 +170,10 @@ export function restoreActivities(config: Config) {
   };
 }
 
-/** "<target>_pgwrestore_<8 chars of the run id>": unique per run, recognisable, within 63 bytes. */
+/** "<target>_pgwrestore_<8 chars of the run id>": unique per run, recognisable, within 63 bytes. The last chars:
+ *  run ids are UUIDv7, whose first ones are a timestamp that runs a minute apart share. */
 export function stagingName(target: string, runId: string): string {
-  return `${target.slice(0, 40)}_pgwrestore_${runId.replace(/-/g, '').slice(0, 8)}`;
+  return `${target.slice(0, 40)}_pgwrestore_${runId.replace(/-/g, '').slice(-8)}`;
 }
 
 async function checkPassphrase(config: Config, manifest: BackupManifest): Promise<void> {

@@ -64,7 +64,7 @@ before(async () => {
   input.databases!.restorer!.restoreConnection = { env: secretEnv(stack.pg.cluster.url('restorer', RESTORER_PASSWORD, 'postgres'), 'PGWARDEN_TEST_DB_URL') };
   config = testConfig(input);
   await stack.worker(config);
-  for (const database of ['shop', 'small', 'elsewhere', 'restorer']) latest[database] = (await backup(database)).backupId;
+  await Promise.all(['shop', 'small', 'elsewhere', 'restorer'].map(async (database) => (latest[database] = (await backup(database)).backupId)));
 });
 
 after(async () => {
@@ -281,9 +281,13 @@ describe("restoring onto a server without the source's roles", () => {
   });
 
   test('with --no-owner --no-privileges it restores the same data, owned by the restoring user', async () => {
-    const { result, error } = await restore({ database: 'elsewhere', target: 'shop_copy', noOwner: true, noPrivileges: true });
-    assert.equal(error, undefined, error?.message);
-    assert.equal(result!.rowCountsMatch, true);
+    const configFile = join(scratch, 'elsewhere.yaml');
+    writeFileSync(configFile, stringify(input));
+    const run = await execa('node', [CLI, '--config', configFile, '--json', 'restore', '--db', 'elsewhere', '--backup', 'latest', '--into', 'shop_copy', '--no-owner', '--no-privileges'], {
+      reject: false,
+    });
+    assert.equal(run.exitCode, 0, run.stderr);
+    assert.equal(JSON.parse(run.stdout).result.rowCountsMatch, true);
     assert.deepEqual(await fingerprint(other.url('shop_copy')), await fingerprint(stack.pg.url('shop')));
     const owners = await other.query<{ o: string }>('shop_copy', "SELECT DISTINCT tableowner AS o FROM pg_tables WHERE schemaname = 'public'");
     assert.deepEqual(owners.rows.map((r) => r.o), [SUPERUSER]);
