@@ -402,7 +402,7 @@ async function swapIn(endpoint: PgEndpoint, input: PublishInput): Promise<{ prev
       throw new PgwardenError(
         'Failed',
         `Could not ${old ? `rename "${target}" to "${keptAs}" and ` : ''}rename the restored database "${staging}" to "${target}" on ${endpoint.display}: ` +
-          `${(error as Error).message}. Nothing was changed${old ? `: "${target}" is as it was` : ''}; the swap is tried again.`,
+          `${(error as Error).message}. Nothing was changed${old ? `: "${target}" is as it was` : ''}.`,
         { cause: error },
       );
     }
