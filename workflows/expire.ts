@@ -22,6 +22,7 @@ export async function expireWorkflow(input: ExpireInput): Promise<ExpireResult> 
     wal,
     kept: plan.kept,
     locked: applied.locked,
+    ...(plan.damaged?.length ? { damaged: plan.damaged } : {}),
     deletedObjects: applied.deletedObjects,
     workflowId: info.workflowId,
     runId: info.runId,
