@@ -13,7 +13,7 @@ import { stringify } from 'yaml';
 import { PgwardenError } from '../config/errors.js';
 import { databaseView } from '../config/load.js';
 import type { Config } from '../config/schema.js';
-import { encryptionEnvVars } from '../config/secrets.js';
+import { passphraseEnvVars } from '../config/secrets.js';
 import type { Progress } from '../workflows/messages.js';
 import { findBackup, listBackups } from './catalog/list.js';
 import { backupFolder, type BackupManifest } from './catalog/manifest.js';
@@ -395,7 +395,8 @@ async function stageWal(repo: import('./storage/repository.js').Repository, data
 /** The environment the restored postmaster (and so restore_command) needs: the secrets pgwarden.yaml names. */
 function secretsEnvironment(config: Config, database: string): Record<string, string> {
   const env: Record<string, string> = {};
-  const names: string[] = encryptionEnvVars(config);
+  // WAL data keys are placed in the spool (restoreBaseBackup): only a passphrase may be needed, for WAL from before.
+  const names: string[] = passphraseEnvVars(config);
   const repo = config.repositories[walRepositoryName(config, database)];
   if (repo?.type === 's3') names.push(...[repo.accessKeyIdEnv, repo.secretAccessKeyEnv].filter((n): n is string => Boolean(n)));
   for (const [key, value] of Object.entries(process.env)) {

@@ -46,6 +46,14 @@ export function resolvePassphrase(config: Config): string {
   return resolveSecret(source, 'the backup encryption passphrase');
 }
 
+/** The environment variables of the current and previous passphrases (what opens WAL archived before envelopes). */
+export function passphraseEnvVars(config: Config): string[] {
+  const e = config.encryption;
+  return [e.passphraseEnv, ...e.previous.map((p) => ('passphraseEnv' in p && !('env' in p) && !('file' in p) ? p.passphraseEnv : undefined))].filter(
+    (n): n is string => typeof n === 'string',
+  );
+}
+
 /** The names of the environment variables the encryption settings refer to (children that need them get only these). */
 export function encryptionEnvVars(config: Config): string[] {
   const e = config.encryption;
