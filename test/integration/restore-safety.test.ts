@@ -416,7 +416,8 @@ describe('backup folders hold exactly what their manifest lists', () => {
     const manifest = await readManifest(repo, folder);
     const stored: string[] = [];
     for await (const object of repo.list(folder)) stored.push(object.key.slice(folder.length));
-    assert.deepEqual(stored.sort(), [...manifest!.objects.map((o) => o.name), 'SHA256SUMS', 'manifest.json'].sort());
+    const dataKey = manifest!.encryption.scheme === 'openpgp-envelope-v1' ? [manifest!.encryption.dataKey] : [];
+    assert.deepEqual(stored.sort(), [...manifest!.objects.map((o) => o.name), ...dataKey, 'SHA256SUMS', 'manifest.json'].sort());
   });
 
   test('the emergency script loads what SHA256SUMS lists and nothing else, and refuses a folder without manifest.json', async () => {
