@@ -215,8 +215,13 @@ try {
     const pushCpu = cpuOf(pushCpuFrom);
     const again: number[] = [];
     for (const name of names) again.push(await time([CLI, '--config', other.configFile, 'wal-push', '--db', 'walpush', join('pg_wal', name)], scratch));
+    // What restore_command pays for a segment nobody fetched ahead: one wal-fetch process, fetch, decrypt, verify.
+    const fetchWall: number[] = [];
+    const fetchCpuFrom = cpu.length;
+    for (const name of names) fetchWall.push(await time([CLI, '--config', other.configFile, 'wal-fetch', '--db', 'walpush', '--prefetch', '0', name, join(scratch, `${name}.fetched`)], scratch));
+    const fetchCpu = cpuOf(fetchCpuFrom);
     await other.pg.stop();
-    return { costs, again, pushCpu };
+    return { costs, again, pushCpu, fetchWall, fetchCpu };
   })();
   report.walPush = {
     processStartMs: { p50: round(percentile(startCost, 50)), max: round(Math.max(...startCost)) },
@@ -224,6 +229,8 @@ try {
     syncPushMs: { p50: round(percentile(fresh.costs, 50)), max: round(Math.max(...fresh.costs)) },
     syncPushCpuMs: { p50: round(percentile(fresh.pushCpu, 50)), max: round(Math.max(...fresh.pushCpu)) },
     alreadyArchivedMs: { p50: round(percentile(fresh.again, 50)) },
+    fetchMs: { p50: round(percentile(fresh.fetchWall, 50)), max: round(Math.max(...fresh.fetchWall)) },
+    fetchCpuMs: { p50: round(percentile(fresh.fetchCpu, 50)), max: round(Math.max(...fresh.fetchCpu)) },
     syncSegmentsPerSecondOneAtATime: round(1000 / percentile(fresh.costs, 50)),
   };
   void segments;
