@@ -524,6 +524,7 @@ async function recoverCluster(config: Config, input: RecoverInput): Promise<Reco
       await check.query('SELECT count(*) FROM pg_class');
       await check.end();
     }
+    await feeder.stop();
     rmSync(join(spool, 'keys'), { recursive: true, force: true }); // the WAL data keys placed for recovery
     if (input.target.kind === 'time' && lastTransactionAt && Date.parse(lastTransactionAt) > Date.parse(input.target.time)) {
       throw new PgwardenError('Integrity', `Recovery went past the target: the last replayed transaction is from ${lastTransactionAt}, after ${input.target.time}.`);

@@ -1,7 +1,8 @@
 // Data keys of the WAL archive: one per day and pushing host, stored in the archive as <database>/wal/keys/<id>.asc
-// (wrapped like a backup's), named in each WAL object's metadata (data-key). wal-push runs once per segment, so the
-// day's key is kept in the host's private spool after its first use: pushing a segment costs no key derivation,
-// and a worker with public keys only can archive (it never needs to open a key it made itself).
+// (wrapped like a backup's), named in each WAL object's metadata (data-key). wal-push and wal-fetch run once per
+// segment, so a key is kept in the host's private spool after its first use (the day's key for pushing, opened
+// keys for fetching): a segment costs no key derivation, and a worker with public keys only can archive (it never
+// needs to open a key it made itself).
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -134,7 +135,17 @@ export class WalKeys {
     const placed = this.cacheDir ? join(this.cacheDir, 'keys', id) : undefined;
     if (placed && existsSync(placed)) return readFileSync(placed, 'utf8').trim();
     this.opener ??= new DataKeyOpener(await loadKeyring(this.config));
-    return openDataKey(this.repo, walKeyObject(this.database, id), this.opener);
+    const secret = await openDataKey(this.repo, walKeyObject(this.database, id), this.opener);
+    // restore_command starts a process per segment: the next ones find the key opened (private spool, 0600).
+    if (placed) this.keep(placed, secret);
+    return secret;
+  }
+
+  private keep(file: string, secret: string): void {
+    mkdirSync(join(this.cacheDir!, 'keys'), { recursive: true, mode: 0o700 });
+    const temp = `${file}.${process.pid}.tmp`;
+    writeFileSync(temp, secret, { mode: 0o600 });
+    renameSync(temp, file);
   }
 
   /** Opens the keys of days from `fromDay` (YYYYMMDD) on and leaves them in `dir`/keys for another process (restore_command). */
@@ -145,7 +156,8 @@ export class WalKeys {
       const id = object.key.slice(walKeysFolder(this.database).length).replace(/\.asc$/, '');
       if (!/^\d{8}-[0-9a-f]{8}$/.test(id) || walKeyDay(id) < fromDay) continue;
       const [{ secret }] = (await this.forFetch(id)) as [WalSecret];
-      writeFileSync(join(dir, 'keys', id), secret, { mode: 0o600 });
+      const file = join(dir, 'keys', id);
+      if (!existsSync(file)) writeFileSync(file, secret, { mode: 0o600 });
       placed += 1;
     }
     return placed;
