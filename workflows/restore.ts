@@ -1,7 +1,8 @@
 // The logical restore of one backup into a new database: plan, load into staging and verify, then rename.
-import { ApplicationFailure, CancellationScope, proxyActivities, workflowInfo } from '@temporalio/workflow';
+import { CancellationScope, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
 import type { RestoreInput, RestoreResult } from './messages.js';
+import { checkInput } from './input.js';
 import { LONG, QUICK } from './policies.js';
 import { compactTimestamp, tagRun } from './tags.js';
 import type { RunContext } from './run-context.js';
@@ -12,15 +13,20 @@ const long = proxyActivities<Activities>(LONG);
 /** The activities a restore uses: Temporal proxies in the workflow, plain functions with --local. */
 export type RestoreSteps = Pick<Activities, 'planRestore' | 'restoreLogical' | 'publishRestore' | 'dropStagingDatabase'>;
 
-export async function restoreWorkflow(input: RestoreInput): Promise<RestoreResult> {
-  for (const field of ['database', 'backup', 'target'] as const) {
-    if (typeof input?.[field] !== 'string' || input[field] === '') {
-      throw ApplicationFailure.nonRetryable(
-        `Restore input needs "${field}": {"database": "cartly", "backup": "latest", "target": "cartly_restored"}.`,
-        'Usage',
-      );
-    }
-  }
+export async function restoreWorkflow(started: RestoreInput): Promise<RestoreResult> {
+  const input = checkInput<RestoreInput>(
+    'restoreWorkflow',
+    started,
+    {
+      database: { type: 'string', required: true },
+      backup: { type: 'string', required: true },
+      target: { type: 'string', required: true },
+      replaceExisting: { type: 'string' },
+      noOwner: { type: 'boolean' },
+      repository: { type: 'string' },
+    },
+    '{"database": "cartly", "backup": "latest", "target": "cartly_restored"}',
+  );
   tagRun(input.database, 'restore');
   const info = workflowInfo();
   const steps: RestoreSteps = { planRestore: quick.planRestore, restoreLogical: long.restoreLogical, publishRestore: quick.publishRestore, dropStagingDatabase: quick.dropStagingDatabase };

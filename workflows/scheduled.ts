@@ -3,12 +3,19 @@
 // manual one: it waits its turn instead.
 import { ApplicationFailure, executeChild, sleep, workflowInfo } from '@temporalio/workflow';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
-import { backupWorkflowId, baseBackupWorkflowId, expireWorkflowId, type ScheduledInput } from './messages.js';
+import { BACKUP_KINDS, backupWorkflowId, baseBackupWorkflowId, expireWorkflowId, type ScheduledInput } from './messages.js';
+import { checkInput } from './input.js';
 import { tagRun } from './tags.js';
 
 const WAIT_FOR_TURN_MS = 6 * 3_600_000;
 
-export async function scheduledWorkflow(input: ScheduledInput): Promise<unknown> {
+export async function scheduledWorkflow(started: ScheduledInput): Promise<unknown> {
+  const input = checkInput<ScheduledInput>(
+    'scheduledWorkflow',
+    started,
+    { database: { type: 'string', required: true }, operation: { type: 'string', required: true, oneOf: ['backup', 'basebackup', 'expire'] }, kind: { type: 'string', oneOf: BACKUP_KINDS } },
+    '{"database": "cartly", "operation": "backup", "kind": "daily"}',
+  );
   tagRun(input.database, `scheduled-${input.operation}`, input.kind);
   const deadline = Date.now() + WAIT_FOR_TURN_MS;
   const [type, workflowId, args] =
