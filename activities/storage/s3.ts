@@ -38,6 +38,10 @@ export class S3Repository implements Repository {
     };
     if (settings.endpoint) config.endpoint = settings.endpoint;
     if (settings.accessKeyIdEnv || settings.secretAccessKeyEnv) config.credentials = this.credentialsFromEnv();
+    // Under Node 20 the SDK prints a multi-line notice on every run (its releases after January 2027 need Node 22).
+    // pgwarden says which Node versions it supports itself (README, package.json engines); the SDK's documented
+    // switch (aws/aws-sdk-js-v3#7983) keeps stderr for pgwarden's own messages. Set it to "false" to see the notice.
+    process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
     this.client = new S3Client(config);
   }
 
