@@ -174,7 +174,10 @@ try {
   await program.parseAsync(process.argv);
 } catch (error) {
   if (error instanceof CommanderError) {
-    process.exitCode = ['commander.helpDisplayed', 'commander.version', 'commander.help'].includes(error.code) ? 0 : EXIT_CODES.Usage;
+    const informational = ['commander.helpDisplayed', 'commander.version', 'commander.help'].includes(error.code);
+    process.exitCode = informational ? 0 : EXIT_CODES.Usage;
+    // Commander printed the message on stderr; a script that asked for --json gets the error object on stdout too.
+    if (!informational && process.argv.includes('--json')) new Output(true).failure(new PgwardenError('Usage', error.message.replace(/^error: /, '')));
   } else {
     process.exitCode = new Output(process.argv.includes('--json')).failure(error instanceof Error ? error : new PgwardenError('Failed', String(error)));
   }
