@@ -40,6 +40,67 @@ export function plannedSchedules(config: Config, only?: string): PlannedSchedule
   return planned;
 }
 
+export interface StaleSchedule {
+  scheduleId: string;
+  database: string;
+  /** Why the configuration no longer asks for it. */
+  reason: string;
+}
+
+/**
+ * pgwarden's own schedules that the configuration no longer asks for: a job set to `false`, base backups without
+ * `pitr:`, or a database removed from pgwarden.yaml (all of them, or those of database `only`). A schedule is
+ * pgwarden's when `schedules apply` made it: id `pgwarden-…`, action `scheduledWorkflow` on this configuration's
+ * task queue, memo `pgwarden`. Nothing else is ever touched.
+ */
+export async function staleSchedules(client: Client, config: Config, planned: PlannedSchedule[], only?: string): Promise<StaleSchedule[]> {
+  const wanted = new Set(planned.map((p) => p.scheduleId));
+  const candidates = new Set<string>();
+  for await (const summary of client.schedule.list()) {
+    if (summary.scheduleId.startsWith('pgwarden-') && summary.action?.workflowType === 'scheduledWorkflow') candidates.add(summary.scheduleId);
+  }
+  // The list comes from the visibility store, which can lag behind a schedule made a moment ago: the ids a
+  // configured database's jobs would have are looked up directly as well.
+  for (const database of only ? [only] : Object.keys(config.databases)) {
+    for (const job of Object.keys(DEFAULTS)) candidates.add(`pgwarden-${database}-${job}`);
+  }
+  const stale: StaleSchedule[] = [];
+  for (const scheduleId of [...candidates].sort()) {
+    if (wanted.has(scheduleId)) continue;
+    let description;
+    try {
+      description = await client.schedule.getHandle(scheduleId).describe();
+    } catch (error) {
+      if (error instanceof ScheduleNotFoundError) continue;
+      throw error;
+    }
+    const action = description.action;
+    const input = action.args?.[0] as Partial<ScheduledInput> | undefined;
+    const ours = action.workflowType === 'scheduledWorkflow' && action.taskQueue === config.temporal.taskQueue && description.memo?.pgwarden !== undefined;
+    if (!ours || typeof input?.database !== 'string' || (only !== undefined && input.database !== only)) continue;
+    const job = input.operation === 'backup' ? input.kind : input.operation;
+    const settings = config.databases[input.database];
+    const reason = !settings
+      ? `database "${input.database}" is no longer in the configuration`
+      : job === 'basebackup' && !settings.pitr
+        ? `databases.${input.database}.pitr is not set`
+        : `databases.${input.database}.schedules.${job} is false`;
+    stale.push({ scheduleId, database: input.database, reason });
+  }
+  return stale;
+}
+
+/** Deletes schedules that staleSchedules found. */
+export async function removeSchedules(client: Client, stale: StaleSchedule[]): Promise<void> {
+  for (const schedule of stale) {
+    try {
+      await client.schedule.getHandle(schedule.scheduleId).delete();
+    } catch (error) {
+      if (!(error instanceof ScheduleNotFoundError)) throw error;
+    }
+  }
+}
+
 /** Creates each schedule, or brings an existing one up to date; returns what happened to each. */
 export async function applySchedules(client: Client, config: Config, planned: PlannedSchedule[]): Promise<Array<{ scheduleId: string; outcome: 'created' | 'updated' }>> {
   const results: Array<{ scheduleId: string; outcome: 'created' | 'updated' }> = [];
