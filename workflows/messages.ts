@@ -102,7 +102,7 @@ export interface RestoreResult {
   tables: number;
   rows: number;
   rowCountsMatch: boolean;
-  mismatches: TableCheck[];
+  mismatches: TableCheck[]; // at most 20 (a summary, never one entry per table: this is workflow history)
   /** When replaceExisting was used: the name the previous database now has. */
   previousDatabaseKeptAs?: string;
   workflowId: string;
