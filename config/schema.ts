@@ -103,6 +103,8 @@ const S3Repository = z.strictObject({
   requestChecksums: z.enum(['when_supported', 'when_required']).default('when_supported'),
   partSizeMiB: z.number().int().min(5).max(512).default(5),
   uploadConcurrency: z.number().int().min(1).max(64).default(2),
+  /** PEM file of the CA that signed an https endpoint's certificate (a private CA): the only CA trusted for it. */
+  caFile: z.string().min(1, 'must be the path of a PEM file with the CA certificate').optional(),
 });
 
 const FsRepository = z.strictObject({
@@ -126,7 +128,25 @@ export const ConfigSchema = z
         taskQueue: z.string().min(1).default('pgwarden'),
         /** Temporal Cloud API key, from the environment. */
         apiKeyEnv: envVarName('the Temporal API key').optional(),
-        tls: z.boolean().default(false),
+        /** true: TLS with the system's CAs; an object: a private CA, a client certificate (mTLS), a server name. */
+        tls: z
+          .union(
+            [
+              z.boolean(),
+              z
+                .strictObject({
+                  caFile: z.string().min(1).optional(), // PEM: the CA that signed the server's certificate
+                  certFile: z.string().min(1).optional(), // PEM: this client's certificate (mTLS)
+                  keyFile: z.string().min(1).optional(), // PEM: its private key (a secret: keep the file readable by pgwarden only)
+                  serverName: z.string().min(1).optional(), // the name the server's certificate carries, when not the address's host
+                })
+                .refine((t) => (t.certFile === undefined) === (t.keyFile === undefined), {
+                  message: 'certFile and keyFile go together: the client certificate and its private key',
+                }),
+            ],
+            { error: 'must be true, false, or { caFile, certFile, keyFile, serverName } (file paths)' },
+          )
+          .default(false),
         /** Temporal UI address, for links in reports (the dev server's is http://localhost:8233). */
         ui: z.url().optional(),
       })
