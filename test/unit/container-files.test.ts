@@ -1,5 +1,5 @@
-// docker-compose.yml and the Dockerfile, read as text: nothing here can run Docker, so these checks are static.
-// They prove what the files say (pinned images, directories created, no swallowed failures, server binaries
+// docker-compose.yml, the Dockerfile and package.json, read as text: nothing here can run Docker, so these checks are
+// static. They prove what the files say (pinned images, directories created, no swallowed failures, server binaries
 // installed for the compose cluster's major version, a supported Node), not that the images exist or build.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -110,4 +110,16 @@ test('Dockerfile: the worker image carries PostgreSQL server binaries for the co
   assert.doesNotMatch(finalStage, /install[^&]*postgresql-client-\$\{?PG_MAJORS/, 'not only the client package');
   // Debian's package would make and start a cluster of its own in the image: switched off first.
   assert.match(finalStage, /create_main_cluster\) \.\*\$\/\\1 = false/, 'no default cluster is created in the image');
+});
+
+test('package.json: the test scripts name test files, which Node 20, 22 and 24 all accept', () => {
+  // Node 22 and 24 read `node --test` arguments as files or globs: a bare directory runs nothing and fails.
+  const scripts = (JSON.parse(readFileSync(root('package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts;
+  for (const [name, script] of Object.entries(scripts)) {
+    for (const args of script.matchAll(/node --test((?:\s+[^&|;]+)?)/g)) {
+      const paths = args[1]!.trim().split(/\s+/).filter((a) => !a.startsWith('-'));
+      assert.ok(paths.length > 0, `${name}: node --test names its files`);
+      for (const path of paths) assert.match(path, /\.js$/, `${name}: ${path} is a file pattern, not a directory`);
+    }
+  }
 });
