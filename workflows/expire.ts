@@ -23,6 +23,7 @@ export async function expireWorkflow(started: ExpireInput): Promise<ExpireResult
     base: plan.base,
     wal,
     kept: plan.kept,
+    ...(plan.damaged?.length ? { damaged: plan.damaged } : {}),
     deletedObjects: applied.deletedObjects,
     workflowId: info.workflowId,
     runId: info.runId,
