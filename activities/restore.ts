@@ -31,6 +31,8 @@ export interface PlanRestoreInput {
   repository?: string;
   /** Makes the staging name unique to this workflow run. */
   runId: string;
+  /** 'drill': onto the drill server (drill.connection). */
+  server?: 'drill';
 }
 
 export interface RestorePlan {
@@ -52,6 +54,7 @@ export interface RestoreLogicalInput {
   noOwner: boolean;
   /** Written as the database's comment: where it came from, for whoever finds it later. */
   provenance: string;
+  server?: 'drill';
 }
 
 export interface RestoreLogicalOutput {
@@ -67,6 +70,7 @@ export interface PublishInput {
   replaceExisting?: string;
   /** Suffix of the name the replaced database keeps ("20261125T031500Z"). */
   keepSuffix: string;
+  server?: 'drill';
 }
 
 export function restoreActivities(config: Config) {
@@ -88,7 +92,7 @@ export function restoreActivities(config: Config) {
       const manifest = await findBackup(repo, input.database, 'logical', input.backup);
       await checkPassphrase(config, manifest);
 
-      const endpoint = restoreEndpoint(config, input.database);
+      const endpoint = restoreEndpoint(config, input.database, input.server);
       const client = await connectMaintenance(endpoint, 'restore check');
       try {
         const server = await serverInfo(client);
@@ -135,7 +139,7 @@ export function restoreActivities(config: Config) {
 
     /** Gives the verified staging database the target's name; a replaced database is renamed, never dropped. */
     async publishRestore(input: PublishInput): Promise<{ previousDatabaseKeptAs?: string }> {
-      const endpoint = restoreEndpoint(config, input.database);
+      const endpoint = restoreEndpoint(config, input.database, input.server);
       const client = await connectMaintenance(endpoint, 'restore publish');
       try {
         const stagingExists = await databaseExists(client, input.staging);
@@ -164,9 +168,9 @@ export function restoreActivities(config: Config) {
     },
 
     /** Compensation: removes a staging database that a failed or cancelled restore left. */
-    async dropStagingDatabase(input: { database: string; staging: string }): Promise<void> {
+    async dropStagingDatabase(input: { database: string; staging: string; server?: 'drill' }): Promise<void> {
       if (!input.staging.includes('_pgwrestore_')) throw new PgwardenError('Failed', `Refusing to drop "${input.staging}": not a pgwarden staging database.`);
-      const client = await connectMaintenance(restoreEndpoint(config, input.database), 'restore cleanup');
+      const client = await connectMaintenance(restoreEndpoint(config, input.database, input.server), 'restore cleanup');
       try {
         await dropDatabase(client, input.staging);
       } finally {
@@ -200,7 +204,7 @@ async function restoreLogical(config: Config, input: RestoreLogicalInput): Promi
   const manifest = await readManifest(repo, folder);
   if (!manifest) throw new PgwardenError('NotFound', `Backup ${input.backupId} of "${input.database}" has no manifest in repository "${input.repository}".`);
   const passphrase = resolvePassphrase(config);
-  const server = restoreEndpoint(config, input.database);
+  const server = restoreEndpoint(config, input.database, input.server);
   const staging = withDatabase(server, input.staging);
   const reporter = currentReporter();
   const abort = new AbortController();

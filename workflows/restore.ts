@@ -37,6 +37,7 @@ export async function restoreSteps(steps: RestoreSteps, input: RestoreInput, run
     runId: run.runId,
     ...(input.replaceExisting !== undefined ? { replaceExisting: input.replaceExisting } : {}),
     ...(input.repository !== undefined ? { repository: input.repository } : {}),
+    ...(input.server ? { server: input.server } : {}),
   });
 
   let restored;
@@ -48,9 +49,10 @@ export async function restoreSteps(steps: RestoreSteps, input: RestoreInput, run
       staging: plan.staging,
       noOwner: input.noOwner ?? false,
       provenance: `Restored by pgwarden from backup ${plan.backupId} of ${input.database} (workflow ${run.workflowId}, run ${run.runId}) at ${new Date(startedAt).toISOString()}`,
+      ...(input.server ? { server: input.server } : {}),
     });
   } catch (error) {
-    await run.protect(() => steps.dropStagingDatabase({ database: input.database, staging: plan.staging }));
+    await run.protect(() => steps.dropStagingDatabase({ database: input.database, staging: plan.staging, ...(input.server ? { server: input.server } : {}) }));
     throw error;
   }
 
@@ -60,6 +62,7 @@ export async function restoreSteps(steps: RestoreSteps, input: RestoreInput, run
     target: input.target,
     keepSuffix: compactTimestamp(startedAt),
     ...(input.replaceExisting !== undefined ? { replaceExisting: input.replaceExisting } : {}),
+    ...(input.server ? { server: input.server } : {}),
   });
 
   const durationMs = run.now() - startedAt;
