@@ -2,11 +2,15 @@
 // each channel and healthchecks pings. Delivery is retried by Temporal with backoff, in a workflow of its own:
 // a channel that is down never fails or delays the job that raised the alert.
 import { alertThresholds } from '../config/alerts.js';
+import { PgwardenError } from '../config/errors.js';
+import { databaseView } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { resolveSecret } from '../config/secrets.js';
 import { applyObservation, notificationFor } from '../workflows/alert-rules.js';
 import type { AlertNotification, AlertObservation, AlertThresholds, JobPing } from '../workflows/messages.js';
+import { backupFolder, readManifest } from './catalog/manifest.js';
 import { pingHealthchecks } from './notify/healthchecks.js';
+import { openRepository } from './storage/open.js';
 import { workflowLink } from './notify/links.js';
 import { configuredChannels, notifier, reaches, type ChannelName } from './notify/notifier.js';
 import { openAlertStore } from './catalog/monitor-records.js';
@@ -42,6 +46,14 @@ export function alertActivities(config: Config) {
       const url = n.link ? workflowLink(config, n.link.workflowId, n.link.runId) : undefined;
       await channel.notify({ ...n, ...(url ? { url } : {}) });
       return { sent: true };
+    },
+
+    /** Sizes of a finished logical backup, from its manifest in the database's first repository. */
+    async backupFacts(input: { database: string; backupId: string }): Promise<{ storedBytes: number; dataBytes: number }> {
+      const repository = databaseView(config, input.database).repositories[0]!;
+      const manifest = await readManifest(openRepository(config, repository), backupFolder(input.database, 'logical', input.backupId));
+      if (!manifest) throw new PgwardenError('NotFound', `Backup ${input.backupId} of "${input.database}" has no manifest in repository "${repository}".`);
+      return { storedBytes: manifest.storedBytes, dataBytes: manifest.objects.filter((o) => o.role === 'data').reduce((sum, o) => sum + o.rawBytes, 0) };
     },
 
     async pingHealthcheck(input: { database: string; ping: JobPing }): Promise<{ sent: boolean }> {

@@ -44,7 +44,7 @@ export { ALERT_RULES, DEFAULT_SEVERITY, type AlertRule } from '../workflows/aler
 
 /** Thresholds: the same keys globally (alerts:) and per database (databases.<name>.alerts:), which wins. */
 const thresholdShape = {
-  /** A backup whose stored objects add up to less than this (runbook: < 1 KB, SEV-1). */
+  /** A backup holding less table data than this (runbook: a backup file < 1 KB, SEV-1): empty, wrong database, cut short. */
   minBackupSize: orOff(sizeBytes).optional(),
   /** The newest logical backup is older than this (runbook: 26 h in production; default RPO + 2 h elsewhere). */
   maxBackupAge: orOff(durationMs('26h')).optional(),

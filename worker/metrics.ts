@@ -33,7 +33,9 @@ export function createMetrics(config: Config): Registry {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const db = ['database'] as const;
-  const gauge = (name: string, help: string, labelNames: readonly string[]) => new Gauge({ name, help, labelNames, registers: [registry] });
+  // Every pgwarden gauge fills itself from the same snapshot of the repositories (read once per refresh).
+  const gauge = (name: string, help: string, labelNames: readonly string[]) =>
+    new Gauge({ name, help, labelNames, registers: [registry], collect: () => fill() });
 
   const lastSuccess = gauge('pgwarden_backup_last_success_timestamp_seconds', 'When the newest complete backup of each kind finished (Unix time).', ['database', 'kind']);
   const lastSize = gauge('pgwarden_backup_last_size_bytes', 'Stored size (compressed, encrypted) of the newest backup of each kind.', ['database', 'kind']);
@@ -60,45 +62,46 @@ export function createMetrics(config: Config): Registry {
   };
   const seconds = (iso: string) => Date.parse(iso) / 1_000;
 
-  // One collector fills every pgwarden gauge from the same snapshot.
-  new Gauge({
-    name: 'pgwarden_metrics_refresh_timestamp_seconds',
-    help: 'When the repositories were last read for these metrics (Unix time).',
-    registers: [registry],
-    async collect() {
-      const all = await refresh();
-      for (const g of [lastSuccess, lastSize, lastDuration, drillSuccess, drillTime, drillRestore, drillRto, verifySuccess, verifyTime, walLag, windowStart, windowEnd, alertFiring, readable, rpo]) g.reset();
-      for (const h of all) {
-        const database = h.database;
-        readable.set({ database, repository: h.logical.repository }, h.logical.error ? 0 : 1);
-        if (h.rpoMs !== undefined) rpo.set({ database }, h.rpoMs / 1_000);
-        const kinds = { ...h.logical.byKind, ...(h.base?.newest ? { base: h.base.newest } : {}) };
-        for (const [kind, b] of Object.entries(kinds)) {
-          lastSuccess.set({ database, kind }, seconds(b.finishedAt));
-          lastSize.set({ database, kind }, b.storedBytes);
-          lastDuration.set({ database, kind }, b.durationMs / 1_000);
-        }
-        if (h.drill) {
-          drillSuccess.set({ database }, h.drill.passed ? 1 : 0);
-          drillTime.set({ database }, seconds(h.drill.startedAt));
-          for (const part of h.drill.parts) if (part.restoreMs !== undefined) drillRestore.set({ database, type: part.type }, part.restoreMs / 1_000);
-          const rto = h.drill.parts.find((p) => p.rtoMs !== undefined)?.rtoMs;
-          if (rto !== undefined) drillRto.set({ database }, rto / 1_000);
-        }
-        if (h.verify) {
-          verifySuccess.set({ database }, h.verify.ok ? 1 : 0);
-          verifyTime.set({ database }, seconds(h.verify.checkedAt));
-        }
-        if (h.wal?.lagMs !== undefined) walLag.set({ database }, h.wal.lagMs / 1_000);
-        if (h.wal?.window) {
-          windowStart.set({ database }, seconds(h.wal.window.from));
-          windowEnd.set({ database }, seconds(h.wal.window.to));
-        }
-        for (const a of h.alerts) alertFiring.set({ database, rule: a.rule, severity: a.severity }, a.firing ? 1 : 0);
+  const refreshed = gauge('pgwarden_metrics_refresh_timestamp_seconds', 'When the repositories were last read for these metrics (Unix time).', []);
+  // prom-client collects the gauges concurrently: they all wait for the one fill of the current snapshot.
+  let filling: { snapshot: Promise<DatabaseHealth[]>; done: Promise<void> } | undefined;
+  const fill = () => {
+    const snapshot = refresh();
+    if (filling?.snapshot !== snapshot) filling = { snapshot, done: snapshot.then(apply) };
+    return filling.done;
+  };
+  const apply = (all: DatabaseHealth[]) => {
+    for (const g of [lastSuccess, lastSize, lastDuration, drillSuccess, drillTime, drillRestore, drillRto, verifySuccess, verifyTime, walLag, windowStart, windowEnd, alertFiring, readable, rpo]) g.reset();
+    refreshed.set(cached!.at / 1_000);
+    for (const h of all) {
+      const database = h.database;
+      readable.set({ database, repository: h.logical.repository }, h.logical.error ? 0 : 1);
+      if (h.rpoMs !== undefined) rpo.set({ database }, h.rpoMs / 1_000);
+      const kinds = { ...h.logical.byKind, ...(h.base?.newest ? { base: h.base.newest } : {}) };
+      for (const [kind, b] of Object.entries(kinds)) {
+        lastSuccess.set({ database, kind }, seconds(b.finishedAt));
+        lastSize.set({ database, kind }, b.storedBytes);
+        lastDuration.set({ database, kind }, b.durationMs / 1_000);
       }
-      this.set(cached!.at / 1_000);
-    },
-  });
+      if (h.drill) {
+        drillSuccess.set({ database }, h.drill.passed ? 1 : 0);
+        drillTime.set({ database }, seconds(h.drill.startedAt));
+        for (const part of h.drill.parts) if (part.restoreMs !== undefined) drillRestore.set({ database, type: part.type }, part.restoreMs / 1_000);
+        const rto = h.drill.parts.find((p) => p.rtoMs !== undefined)?.rtoMs;
+        if (rto !== undefined) drillRto.set({ database }, rto / 1_000);
+      }
+      if (h.verify) {
+        verifySuccess.set({ database }, h.verify.ok ? 1 : 0);
+        verifyTime.set({ database }, seconds(h.verify.checkedAt));
+      }
+      if (h.wal?.lagMs !== undefined) walLag.set({ database }, h.wal.lagMs / 1_000);
+      if (h.wal?.window) {
+        windowStart.set({ database }, seconds(h.wal.window.from));
+        windowEnd.set({ database }, seconds(h.wal.window.to));
+      }
+      for (const a of h.alerts) alertFiring.set({ database, rule: a.rule, severity: a.severity }, a.firing ? 1 : 0);
+    }
+  };
   return registry;
 }
 

@@ -42,17 +42,19 @@ export function outcomeObservations(outcome: JobOutcome, thresholds: AlertThresh
   if (!(outcome.rule === 'verify-failed' && outcome.partial)) {
     observations.push({ rule: outcome.rule, firing: false, at, link, summary: `${what} succeeded`, details: { job: outcome.job } });
   }
-  if (outcome.rule === 'backup-failed' && outcome.storedBytes !== undefined && thresholds.minBackupSize !== undefined) {
-    const tiny = outcome.storedBytes < thresholds.minBackupSize;
+  const size = outcome.dataBytes ?? outcome.storedBytes;
+  if (outcome.rule === 'backup-failed' && size !== undefined && thresholds.minBackupSize !== undefined) {
+    const tiny = size < thresholds.minBackupSize;
+    const held = outcome.dataBytes !== undefined ? `${bytes(outcome.dataBytes)} of table data` : `${bytes(size)}`;
     observations.push({
       rule: 'backup-too-small',
       firing: tiny,
       at,
       link,
       summary: tiny
-        ? `backup ${outcome.backupId} stored only ${bytes(outcome.storedBytes)} (alert below ${bytes(thresholds.minBackupSize)}): the dump is empty or cut short; check the source database and the backup's workflow`
-        : `backup ${outcome.backupId} stored ${bytes(outcome.storedBytes)}`,
-      details: { backupId: outcome.backupId ?? '', storedBytes: outcome.storedBytes },
+        ? `backup ${outcome.backupId} holds only ${held} (alert below ${bytes(thresholds.minBackupSize)}): the database is empty, the wrong one, or the dump was cut short; check the source and the backup's workflow`
+        : `backup ${outcome.backupId} holds ${held}`,
+      details: { backupId: outcome.backupId ?? '', ...(outcome.storedBytes !== undefined ? { storedBytes: outcome.storedBytes } : {}), ...(outcome.dataBytes !== undefined ? { dataBytes: outcome.dataBytes } : {}) },
     });
   }
   return observations;

@@ -388,6 +388,8 @@ export interface JobOutcome {
   durationMs: number;
   backupId?: string;
   storedBytes?: number;
+  /** The table data the backup holds (rows as dumped, before compression): what the size rule judges. */
+  dataBytes?: number;
   workflowId: string;
   runId: string;
 }

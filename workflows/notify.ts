@@ -23,7 +23,15 @@ export async function notifyWorkflow(input: NotifyInput): Promise<NotifyResult> 
   let notifications: AlertNotification[] = input.notifications ?? [];
   let channels = input.channels ?? [];
   let observations = input.observations ?? [];
-  if (input.outcome) observations = outcomeObservations(input.outcome, await quick.alertThresholds({ database: input.database }));
+  if (input.outcome) {
+    let outcome = input.outcome;
+    if (outcome.ok && outcome.rule === 'backup-failed' && outcome.backupId) {
+      // The size rule judges the table data the backup holds, which its manifest knows.
+      const facts = await quick.backupFacts({ database: input.database, backupId: outcome.backupId }).catch(() => undefined);
+      if (facts) outcome = { ...outcome, ...facts };
+    }
+    observations = outcomeObservations(outcome, await quick.alertThresholds({ database: input.database }));
+  }
   if (observations.length > 0) {
     const recorded = await quick.recordAlerts({ database: input.database, observations });
     notifications = [...notifications, ...recorded.notifications];
