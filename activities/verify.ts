@@ -113,6 +113,7 @@ function classify(error: unknown): VerifyFinding['problem'] {
   if (error instanceof PgwardenError && error.kind === 'NotFound') return 'missing';
   const sizes = /is corrupt: expected (\d+) bytes.*read (\d+) bytes/.exec(text);
   if (sizes) return sizes[1] === sizes[2] ? 'checksum' : 'size';
+  if (/is corrupt|checksum mismatch/i.test(text)) return 'checksum'; // also the S3 client's own CRC check
   if (/Cannot decrypt/.test(text)) return 'decrypt';
   if (/does not decompress/.test(text)) return 'decompress';
   return 'content';
