@@ -45,7 +45,9 @@ export async function drillWorkflow(input: DrillInput): Promise<DrillResult> {
   };
   await CancellationScope.nonCancellable(() => quick.recordDrill(result)).catch(() => undefined);
   if (!result.passed) {
-    throw ApplicationFailure.create({ type: 'Integrity', nonRetryable: true, message: `Restore drill of ${input.database} failed: ${failures.join('; ')}`, details: [result] });
+    // Data that does not match is an integrity failure; a restore that could not run, or missed a target, is not.
+    const integrity = parts.some((p) => p.rowCountsMatch === false || p.assertions.some((a) => !a.passed));
+    throw ApplicationFailure.create({ type: integrity ? 'Integrity' : 'Failed', nonRetryable: true, message: `Restore drill of ${input.database} failed: ${failures.join('; ')}`, details: [result] });
   }
   return result;
 }

@@ -14,7 +14,7 @@ import { reportOfFailure } from '../../client/commands/verify.js';
 import { waitFor } from '../../client/watch.js';
 import { PgwardenError } from '../../config/errors.js';
 import type { Config } from '../../config/schema.js';
-import type { BackupResult, BaseBackupResult, DrillResult, VerifyResult } from '../../workflows/messages.js';
+import { monitorWorkflowId, type BackupResult, type BaseBackupResult, type DrillResult, type MonitorResult, type VerifyResult } from '../../workflows/messages.js';
 import { testConfig } from '../harness/config.js';
 import { startArchivingCluster, type ArchivingCluster } from '../harness/archiving.js';
 import { startStack, type Stack } from '../harness/stack.js';
@@ -94,6 +94,20 @@ describe('restore drill and verification of a PITR database', () => {
     assert.equal(existsSync(pitrPart.target!), false, 'the PITR data directory is gone');
     assert.deepEqual((await source.pg.databases()).filter((d) => d.includes('pgwdrill')), []);
     console.log(`drill: logical restore ${logicalPart.restoreMs} ms, PITR restore ${pitrPart.restoreMs} ms, whole drill ${drill.durationMs} ms`);
+  });
+
+  test('the monitor judges the WAL archive: caught up (no lag), and a window that is short only because the archive is new', async () => {
+    const result = await stack.env.client.workflow.execute<() => Promise<MonitorResult>>('monitorWorkflow', {
+      taskQueue: config.temporal.taskQueue,
+      workflowId: monitorWorkflowId('app'),
+      args: [{ database: 'app' }] as never,
+    });
+    const byRule = Object.fromEntries(result.observations.map((o) => [o.rule, o]));
+    assert.equal(byRule['wal-lag']?.firing, false, byRule['wal-lag']?.summary);
+    assert.match(byRule['wal-lag']!.summary, /^WAL archive lag 0s$/, 'every completed segment is archived');
+    assert.equal(byRule['restore-window']?.firing, false);
+    assert.match(byRule['restore-window']!.summary, /archive still filling/);
+    assert.equal(byRule['backup-too-old']?.firing, false);
   });
 
   test('verification reads every backup in every repository and the WAL each base backup needs: all intact', async () => {
