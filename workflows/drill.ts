@@ -60,7 +60,9 @@ async function logicalDrill(database: string, plan: DrillPlan, started: number):
       backup: plan.backupId,
       target: plan.target,
       server: 'drill',
-      noOwner: true, // the drill server need not have the source's roles: the drill is about the data
+      // The drill server need not have the source's roles: the drill is about the data.
+      noOwner: true,
+      noPrivileges: true,
     });
     part.restoreMs = restored.durationMs;
     part.tables = restored.tables;
