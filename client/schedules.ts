@@ -8,20 +8,24 @@ import type { ScheduledInput } from '../workflows/messages.js';
 export interface PlannedSchedule {
   scheduleId: string;
   database: string;
-  job: 'daily' | 'weekly' | 'monthly' | 'basebackup' | 'expire';
+  job: 'daily' | 'weekly' | 'monthly' | 'basebackup' | 'expire' | 'drill' | 'verify' | 'monitor';
   /** For people: "daily 02:00 UTC" or the cron expression. */
   when: string;
   spec: ScheduleSpec;
   input: ScheduledInput;
 }
 
-const DEFAULTS: Record<PlannedSchedule['job'], { when: string; calendar: CalendarSpec }> = {
+const DEFAULTS: Record<PlannedSchedule['job'], { when: string; calendar?: CalendarSpec; every?: string }> = {
   daily: { when: 'every day 02:00 UTC', calendar: { hour: 2, minute: 0 } },
   weekly: { when: 'Sundays 01:00 UTC', calendar: { dayOfWeek: 'SUNDAY', hour: 1, minute: 0 } },
   // "first Monday": Monday AND day 1-7 (a cron expression would read that as Monday OR day 1-7).
   monthly: { when: 'first Monday of the month 00:00 UTC', calendar: { dayOfWeek: 'MONDAY', dayOfMonth: { start: 1, end: 7 }, hour: 0, minute: 0 } },
   basebackup: { when: 'every day 03:00 UTC', calendar: { hour: 3, minute: 0 } },
   expire: { when: 'every day 05:00 UTC', calendar: { hour: 5, minute: 0 } },
+  // The runbook's monthly restore test, after the night's backups; integrity checks weekly; ages and lags often.
+  drill: { when: 'first day of the month 04:00 UTC', calendar: { dayOfMonth: 1, hour: 4, minute: 0 } },
+  verify: { when: 'Sundays 06:00 UTC', calendar: { dayOfWeek: 'SUNDAY', hour: 6, minute: 0 } },
+  monitor: { when: 'every 15 minutes', every: '15 minutes' },
 };
 
 export function plannedSchedules(config: Config, only?: string): PlannedSchedule[] {
@@ -31,9 +35,11 @@ export function plannedSchedules(config: Config, only?: string): PlannedSchedule
     for (const job of Object.keys(DEFAULTS) as Array<PlannedSchedule['job']>) {
       const setting = db.settings.schedules?.[job];
       if (setting === false || (job === 'basebackup' && !db.settings.pitr)) continue;
-      const spec: ScheduleSpec = typeof setting === 'string' ? { cronExpressions: [setting] } : { calendars: [DEFAULTS[job].calendar] };
+      const fallback = DEFAULTS[job];
+      const spec: ScheduleSpec =
+        typeof setting === 'string' ? { cronExpressions: [setting] } : fallback.every ? { intervals: [{ every: fallback.every as '15 minutes' }] } : { calendars: [fallback.calendar!] };
       const input: ScheduledInput =
-        job === 'basebackup' || job === 'expire' ? { database, operation: job } : { database, operation: 'backup', kind: job };
+        job === 'daily' || job === 'weekly' || job === 'monthly' ? { database, operation: 'backup', kind: job } : { database, operation: job };
       planned.push({ scheduleId: `pgwarden-${database}-${job}`, database, job, when: typeof setting === 'string' ? `cron "${setting}" (UTC)` : DEFAULTS[job].when, spec, input });
     }
   }

@@ -1,6 +1,7 @@
 // The zod schema of pgwarden.yaml: what may be written, the defaults, and the hint an error shows.
 import { z } from 'zod';
 import { parseDuration } from './duration.js';
+import { AlertSettings, DatabaseAlerts, DrillSettings } from './monitoring.js';
 
 /** Names end up in object keys, workflow ids and database names: keep them boring. */
 const NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/;
@@ -79,8 +80,16 @@ export const DatabaseSettings = z.strictObject({
       monthly: z.union([z.string().min(9), z.literal(false)]).optional(),
       basebackup: z.union([z.string().min(9), z.literal(false)]).optional(),
       expire: z.union([z.string().min(9), z.literal(false)]).optional(),
+      /** Restore drill (default: first day of the month 04:00), integrity check (Sundays 06:00), monitor (every 15 min). */
+      drill: z.union([z.string().min(9), z.literal(false)]).optional(),
+      verify: z.union([z.string().min(9), z.literal(false)]).optional(),
+      monitor: z.union([z.string().min(9), z.literal(false)]).optional(),
     })
     .optional(),
+  /** Alert thresholds for this database (override alerts: at the top level). */
+  alerts: DatabaseAlerts.optional(),
+  /** Restore drills: where they run and what the restored data must satisfy. */
+  drill: DrillSettings.optional(),
 });
 
 const S3Repository = z.strictObject({
@@ -187,6 +196,8 @@ export const ConfigSchema = z
         binDir: z.string().optional(),
       })
       .prefault({}),
+    /** Alert thresholds (defaults for every database) and where alerts go. */
+    alerts: AlertSettings,
     repositories: z.record(z.string().regex(NAME, { message: 'repository names are lower-case letters, digits, - and _' }), RepositorySettings, {
       error: 'must map repository names to { type: s3 | fs, … }',
     }),

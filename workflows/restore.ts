@@ -44,6 +44,7 @@ export async function restoreSteps(steps: RestoreSteps, input: RestoreInput, run
     runId: run.runId,
     ...(input.replaceExisting !== undefined ? { replaceExisting: input.replaceExisting } : {}),
     ...(input.repository !== undefined ? { repository: input.repository } : {}),
+    ...(input.server ? { server: input.server } : {}),
   });
 
   const provenance = `Restored by pgwarden from backup ${plan.backupId} of ${input.database} (workflow ${run.workflowId}, run ${run.runId}) at ${new Date(startedAt).toISOString()}`;
@@ -58,6 +59,7 @@ export async function restoreSteps(steps: RestoreSteps, input: RestoreInput, run
       noOwner: input.noOwner ?? false,
       ...(input.noPrivileges ? { noPrivileges: true } : {}),
       provenance,
+      ...(input.server ? { server: input.server } : {}),
     });
     // One transaction renames the replaced database away and the restored one in: it never leaves the name missing.
     published = await steps.publishRestore({
@@ -67,10 +69,11 @@ export async function restoreSteps(steps: RestoreSteps, input: RestoreInput, run
       keepSuffix: compactTimestamp(startedAt),
       provenance,
       ...(input.replaceExisting !== undefined ? { replaceExisting: input.replaceExisting } : {}),
+      ...(input.server ? { server: input.server } : {}),
     });
   } catch (error) {
     // Only the staging database goes: after a successful swap it has the target's name and none is left to drop.
-    await run.protect(() => steps.dropStagingDatabase({ database: input.database, staging: plan.staging }));
+    await run.protect(() => steps.dropStagingDatabase({ database: input.database, staging: plan.staging, ...(input.server ? { server: input.server } : {}) }));
     throw error;
   }
 

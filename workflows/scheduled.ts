@@ -3,7 +3,7 @@
 // manual one: it waits its turn instead.
 import { ApplicationFailure, executeChild, sleep, workflowInfo } from '@temporalio/workflow';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
-import { BACKUP_KINDS, backupWorkflowId, baseBackupWorkflowId, expireWorkflowId, type ScheduledInput } from './messages.js';
+import { BACKUP_KINDS, backupWorkflowId, baseBackupWorkflowId, drillWorkflowId, expireWorkflowId, monitorWorkflowId, verifyWorkflowId, type ScheduledInput } from './messages.js';
 import { checkInput } from './input.js';
 import { tagRun } from './tags.js';
 
@@ -13,7 +13,7 @@ export async function scheduledWorkflow(started: ScheduledInput): Promise<unknow
   const input = checkInput<ScheduledInput>(
     'scheduledWorkflow',
     started,
-    { database: { type: 'string', required: true }, operation: { type: 'string', required: true, oneOf: ['backup', 'basebackup', 'expire'] }, kind: { type: 'string', oneOf: BACKUP_KINDS } },
+    { database: { type: 'string', required: true }, operation: { type: 'string', required: true, oneOf: ['backup', 'basebackup', 'expire', 'drill', 'verify', 'monitor'] }, kind: { type: 'string', oneOf: BACKUP_KINDS } },
     '{"database": "cartly", "operation": "backup", "kind": "daily"}',
   );
   tagRun(input.database, `scheduled-${input.operation}`, input.kind);
@@ -23,7 +23,13 @@ export async function scheduledWorkflow(started: ScheduledInput): Promise<unknow
       ? (['backupWorkflow', backupWorkflowId(input.database), [{ database: input.database, kind: input.kind ?? 'daily' }]] as const)
       : input.operation === 'basebackup'
         ? (['baseBackupWorkflow', baseBackupWorkflowId(input.database), [{ database: input.database }]] as const)
-        : (['expireWorkflow', expireWorkflowId(input.database), [{ database: input.database }]] as const);
+        : input.operation === 'drill'
+          ? (['drillWorkflow', drillWorkflowId(input.database), [{ database: input.database }]] as const)
+          : input.operation === 'verify'
+            ? (['verifyWorkflow', verifyWorkflowId(input.database), [{ database: input.database, backup: 'all' }]] as const)
+            : input.operation === 'monitor'
+              ? (['monitorWorkflow', monitorWorkflowId(input.database), [{ database: input.database }]] as const)
+              : (['expireWorkflow', expireWorkflowId(input.database), [{ database: input.database }]] as const);
   for (;;) {
     try {
       return await executeChild(type, { workflowId, args: [...args], taskQueue: workflowInfo().taskQueue });

@@ -73,9 +73,14 @@ export function sourceEndpoint(config: Config, database: string): PgEndpoint {
   return pgEndpoint(resolveSecret(db.settings.connection, `the connection of database "${database}"`), `database "${database}"`);
 }
 
-/** Where restores of `database` go: restoreConnection when set, else the server it came from. */
-export function restoreEndpoint(config: Config, database: string): PgEndpoint {
+/**
+ * Where restores of `database` go: restoreConnection when set, else the server it came from. Restore drills
+ * (server 'drill') go to drill.connection when set, else the same place.
+ */
+export function restoreEndpoint(config: Config, database: string, server?: 'drill'): PgEndpoint {
   const db = databaseView(config, database);
+  const drill = server === 'drill' ? db.settings.drill?.connection : undefined;
+  if (drill) return pgEndpoint(resolveSecret(drill, `the drill connection of database "${database}"`), `restore drills of database "${database}"`);
   if (!db.settings.restoreConnection) return sourceEndpoint(config, database);
   return pgEndpoint(
     resolveSecret(db.settings.restoreConnection, `the restore connection of database "${database}"`),
