@@ -2,7 +2,7 @@
 // an activity result, so the workflow's history says exactly what was removed and why.
 import { databaseView } from '../config/load.js';
 import type { Config } from '../config/schema.js';
-import type { BackupKind } from '../workflows/kinds.js';
+import { BACKUP_KINDS, type BackupKind } from '../workflows/kinds.js';
 import { listBackups } from './catalog/list.js';
 import { backupFolder, MANIFEST_FILE, type BackupManifest } from './catalog/manifest.js';
 import { currentReporter } from './progress.js';
@@ -58,11 +58,11 @@ async function planExpiry(config: Config, database: string, nowMs: number): Prom
   const db = databaseView(config, database);
   const logical: ExpiryPlan['logical'] = [];
   let keptLogical = 0;
-  for (const repository of db.repositories) {
+  for (const repository of db.allRepositories) {
     const backups = await listBackups(openRepository(config, repository), database, 'logical');
     const newest = backups.at(-1)?.id;
     for (const backup of backups) {
-      const keepMs = config.retention[backup.kind as BackupKind] ?? config.retention.manual;
+      const keepMs = db.retentionFor(BACKUP_KINDS.includes(backup.kind as BackupKind) ? (backup.kind as BackupKind) : 'manual');
       const age = nowMs - Date.parse(backup.finishedAt);
       if (age > keepMs && backup.id !== newest) {
         logical.push({ repository, id: backup.id, kind: backup.kind, finishedAt: backup.finishedAt, rule: `${backup.kind} backups are kept ${Math.round(keepMs / 86_400_000)} days` });

@@ -3,7 +3,7 @@ import { ApplicationFailure, CancellationScope, proxyActivities, workflowInfo } 
 import type { Activities } from '../activities/index.js';
 import { BACKUP_KINDS, type BackupInput, type BackupResult } from './messages.js';
 import { LONG, QUICK } from './policies.js';
-import { compactTimestamp, tagRun } from './tags.js';
+import { backupIdOf, tagRun } from './tags.js';
 
 const quick = proxyActivities<Activities>(QUICK);
 const long = proxyActivities<Activities>(LONG);
@@ -16,16 +16,17 @@ export async function backupWorkflow(input: BackupInput): Promise<BackupResult> 
   tagRun(input.database, 'backup', kind);
   const info = workflowInfo();
   const startedAt = Date.now();
-  // Sortable by time; the run id suffix keeps two backups within one second apart.
-  const backupId = `${compactTimestamp(startedAt)}-${kind}-${info.runId.replace(/-/g, '').slice(0, 4)}`;
+  const backupId = backupIdOf(startedAt, kind, info.runId);
 
-  const prepared = await quick.prepareBackup({ database: input.database });
+  const migration = input.migrationId !== undefined ? { migrationId: input.migrationId } : {};
+  const prepared = await quick.prepareBackup({ database: input.database, kind });
   let dumped;
   try {
     dumped = await long.dumpLogical({
       database: input.database,
       backupId,
       kind,
+      ...migration,
       workflow: { namespace: info.namespace, workflowId: info.workflowId, runId: info.runId, startedAtMs: info.runStartTime.getTime() },
     });
     for (const to of prepared.repositories.slice(1)) {
@@ -44,6 +45,7 @@ export async function backupWorkflow(input: BackupInput): Promise<BackupResult> 
     backupId,
     database: input.database,
     kind,
+    ...migration,
     repositories: prepared.repositories,
     rawBytes: dumped.rawBytes,
     storedBytes: dumped.storedBytes,
