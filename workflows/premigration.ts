@@ -132,7 +132,16 @@ async function backUp(input: PreMigrationInput, status: PreMigrationStatus): Pro
         await long.replicateBackup({ database: input.database, backupId: earlier.backupId, from: earlier.holding[0]!, to });
       }
       const repositories = [...earlier.holding, ...earlier.missing];
-      await verify(input.database, earlier.backupId, repositories, status);
+      try {
+        await verify(input.database, earlier.backupId, repositories, status);
+      } catch (error) {
+        const cause = innermost(error);
+        throw ApplicationFailure.create({
+          type: cause.type,
+          nonRetryable: true,
+          message: `the backup taken earlier for this migration (${earlier.backupId}) does not verify: ${cause.message} If the migration has not run yet, take a new one with --new.`,
+        });
+      }
       const { backupId, storedBytes, tables, rows, startedAt, finishedAt } = earlier;
       return { ...common, backupId, repositories, reused: true, storedBytes, tables, rows, backupStartedAt: startedAt, finishedAt, durationMs: Date.now() - requestedAt, waitedMs: 0 };
     }
@@ -208,16 +217,21 @@ function record(migrations: MigrationRecord[], attempt: number): MigrationRecord
   return found;
 }
 
-/** The innermost pgwarden failure (its kind picks the exit code), worded for the person whose migration waits. */
-function asFailure(error: unknown, input: PreMigrationInput): ApplicationFailure {
+/** The innermost pgwarden failure: its kind picks the exit code, its message says what happened. */
+function innermost(error: unknown): { type: string; message: string } {
   let best: ApplicationFailure | undefined;
   for (let cause: unknown = error; cause instanceof TemporalFailure || cause instanceof Error; cause = (cause as Error).cause) {
     if (cause instanceof ApplicationFailure && isFailureKind(cause.type)) best = cause;
   }
-  const reason = best?.message ?? (error as Error).message;
+  return { type: best?.type ?? 'Failed', message: best?.message ?? (error as Error).message };
+}
+
+/** The failure callers see, worded for the person whose migration waits. */
+function asFailure(error: unknown, input: PreMigrationInput): ApplicationFailure {
+  const cause = innermost(error);
   return ApplicationFailure.create({
-    message: `No pre-migration backup of "${input.database}" for migration ${input.migrationId}: ${reason}`,
-    type: best?.type ?? 'Failed',
+    message: `No pre-migration backup of "${input.database}" for migration ${input.migrationId}: ${cause.message}`,
+    type: cause.type,
     nonRetryable: true,
   });
 }

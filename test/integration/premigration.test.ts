@@ -2,7 +2,7 @@
 // real Temporal, PostgreSQL and S3 (versitygw), with the runbook's layout: pre-migration in b2 + aws, the rest b2.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -137,6 +137,24 @@ describe('pgwarden premigrate -- <migration>', () => {
     assert.match(run.stderr, /No pre-migration backup of "shop-readonly" for migration 20261127_x: .*refused .*repository "aws-readonly"/);
     assert.equal(existsSync(marker), false, 'the migration did not run');
     assert.doesNotMatch(run.stderr, /Running the migration/);
+  });
+
+  test('a retry whose earlier backup no longer verifies in one repository is refused: the migration does not run', async () => {
+    // One byte of the aws copy of the first migration's backup rots on the S3 server's disk.
+    const object = join(stack.s3.root, 'pgwarden-aws', 'pgwarden', 'shop', 'logical', backupId, 'pre-data.pgdump.zst.gpg');
+    const intact = readFileSync(object);
+    const rotten = Buffer.from(intact);
+    rotten[rotten.length >> 1]! ^= 0xff;
+    writeFileSync(object, rotten);
+    try {
+      const marker = join(dir, 'migrated-again');
+      const run = await pgwarden(['premigrate', '--db', 'shop', '--migration', '20261125_add_nickname', '--', 'touch', marker]);
+      assert.equal(run.exitCode, EXIT_CODES.Integrity, run.all);
+      assert.match(run.stderr, new RegExp(`backup taken earlier for this migration \\(${backupId}\\) does not verify: .*in repository "aws" is corrupt.*--new`));
+      assert.equal(existsSync(marker), false, 'the migration did not run');
+    } finally {
+      writeFileSync(object, intact);
+    }
   });
 
   test('the same migration id gives the same backup (at once, and again later); --new takes another', async () => {
