@@ -183,39 +183,52 @@ describe('pgwarden premigrate -- <migration>', () => {
     await holder.connect();
     await holder.query('BEGIN');
     await holder.query('LOCK TABLE orders IN ACCESS EXCLUSIVE MODE');
-    const daily = waitFor<BackupResult>(await startBackup(stack.env.client, config, { database: 'shop', kind: 'daily' }));
-    for (let i = 0; i < 300; i += 1) {
-      const { rows } = await stack.pg.query('shop', "SELECT 1 FROM pg_locks WHERE NOT granted AND relation = 'orders'::regclass");
-      if (rows.length > 0) break;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    const { rows: before } = await stack.pg.query<{ n: string }>('shop', 'SELECT count(*) AS n FROM users');
-    await stack.pg.query('shop', "INSERT INTO users (email) VALUES ('after-the-daily-snapshot@test.cartly.de')");
+    let held = true;
+    const release = async () => {
+      if (held) await holder.query('COMMIT');
+      held = false;
+    };
+    const running: ResultPromise[] = [];
+    try {
+      const daily = waitFor<BackupResult>(await startBackup(stack.env.client, config, { database: 'shop', kind: 'daily' }));
+      for (let i = 0; i < 300; i += 1) {
+        const { rows } = await stack.pg.query('shop', "SELECT 1 FROM pg_locks WHERE NOT granted AND relation = 'orders'::regclass");
+        if (rows.length > 0) break;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      const { rows: before } = await stack.pg.query<{ n: string }>('shop', 'SELECT count(*) AS n FROM users');
+      await stack.pg.query('shop', "INSERT INTO users (email) VALUES ('after-the-daily-snapshot@test.cartly.de')");
 
-    const first = pgwarden(['premigrate', '--db', 'shop', '--migration', '20261129_a']);
-    const second = pgwarden(['premigrate', '--db', 'shop', '--migration', '20261129_b']);
-    let output = '';
-    first.all!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    for (let i = 0; i < 600 && !/waiting for the daily backup of shop/.test(output); i += 1) await new Promise((r) => setTimeout(r, 100));
-    assert.match(output, /waiting for the daily backup of shop \(workflow pgwarden-backup-shop, running since .*\) to finish; the pre-migration backup starts right after it/);
-    await holder.query('COMMIT');
-    await holder.end();
+      const first = pgwarden(['premigrate', '--db', 'shop', '--migration', '20261129_a']);
+      const second = pgwarden(['premigrate', '--db', 'shop', '--migration', '20261129_b']);
+      running.push(first, second);
+      let output = '';
+      first.all!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+      for (let i = 0; i < 600 && !/waiting for the daily backup of shop/.test(output); i += 1) await new Promise((r) => setTimeout(r, 100));
+      assert.match(output, /waiting for the daily backup of shop \(workflow pgwarden-backup-shop, running since .*\) to finish; the pre-migration backup starts right after it/);
+      await release();
 
-    const [dailyResult, a, b] = await Promise.all([daily, first, second]);
-    assert.equal(a.exitCode, 0, a.all);
-    assert.equal(b.exitCode, 0, b.all);
-    assert.match(a.stderr, /taken in .*, .* of it waiting for another backup of shop to finish/);
-    const manifests = (await listBackups(openRepository(config, 'b2'), 'shop', 'logical')).filter((m) => [dailyResult.backupId, a.stdout.trim(), b.stdout.trim()].includes(m.id));
-    assert.equal(manifests.length, 3);
-    manifests.sort((x, y) => x.startedAt.localeCompare(y.startedAt));
-    assert.equal(manifests[0]!.id, dailyResult.backupId, 'the daily backup went first');
-    for (let i = 1; i < manifests.length; i += 1) {
-      assert.ok(manifests[i]!.startedAt >= manifests[i - 1]!.finishedAt, `never two dumps at once: ${manifests.map((m) => `${m.kind} ${m.startedAt}..${m.finishedAt}`).join(', ')}`);
+      const [dailyResult, a, b] = await Promise.all([daily, first, second]);
+      assert.equal(a.exitCode, 0, a.all);
+      assert.equal(b.exitCode, 0, b.all);
+      assert.match(a.stderr, /taken in .*, .* of it waiting for another backup of shop to finish/);
+      const manifests = (await listBackups(openRepository(config, 'b2'), 'shop', 'logical')).filter((m) => [dailyResult.backupId, a.stdout.trim(), b.stdout.trim()].includes(m.id));
+      assert.equal(manifests.length, 3);
+      manifests.sort((x, y) => x.startedAt.localeCompare(y.startedAt));
+      assert.equal(manifests[0]!.id, dailyResult.backupId, 'the daily backup went first');
+      for (let i = 1; i < manifests.length; i += 1) {
+        assert.ok(manifests[i]!.startedAt >= manifests[i - 1]!.finishedAt, `never two dumps at once: ${manifests.map((m) => `${m.kind} ${m.startedAt}..${m.finishedAt}`).join(', ')}`);
+      }
+      const expected = Number(before[0]!.n);
+      assert.equal(manifests[0]!.tables['public.users'], expected, 'the daily snapshot predates the insert');
+      assert.equal(manifests[1]!.tables['public.users'], expected + 1, 'a pre-migration backup holds everything up to its request');
+      assert.equal(manifests[2]!.tables['public.users'], expected + 1);
+    } finally {
+      // A failed assertion must not leave the lock held and the CLIs waiting: the suite would never end.
+      await release().catch(() => undefined);
+      await holder.end();
+      for (const cli of running) cli.kill('SIGKILL');
     }
-    const expected = Number(before[0]!.n);
-    assert.equal(manifests[0]!.tables['public.users'], expected, 'the daily snapshot predates the insert');
-    assert.equal(manifests[1]!.tables['public.users'], expected + 1, 'a pre-migration backup holds everything up to its request');
-    assert.equal(manifests[2]!.tables['public.users'], expected + 1);
   });
 });
 
