@@ -206,6 +206,12 @@ describe('pgwarden premigrate -- <migration>', () => {
       first.all!.on('data', (chunk: Buffer) => (output += chunk.toString()));
       for (let i = 0; i < 600 && !/waiting for the daily backup of shop/.test(output); i += 1) await new Promise((r) => setTimeout(r, 100));
       assert.match(output, /waiting for the daily backup of shop \(workflow pgwarden-backup-shop, running since .*\) to finish; the pre-migration backup starts right after it/);
+      // A migration that cannot wait that long gives up, and does not run.
+      const marker = join(dir, 'impatient');
+      const impatient = await pgwarden(['premigrate', '--db', 'shop', '--migration', '20261129_impatient', '--timeout', '2s', '--', 'touch', marker]);
+      assert.equal(impatient.exitCode, EXIT_CODES.Failed, impatient.all);
+      assert.match(impatient.stderr, /No pre-migration backup of "shop" for migration 20261129_impatient within 2\.0s: the migration must not run/);
+      assert.equal(existsSync(marker), false);
       await release();
 
       const [dailyResult, a, b] = await Promise.all([daily, first, second]);
