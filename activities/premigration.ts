@@ -1,6 +1,8 @@
 // Activities of the pre-migration workflow: find this migration's earlier backup, see who holds the database's
 // backup lock and wait for it to end, and read every stored copy back to verify it.
-import { WorkflowNotFoundError } from '@temporalio/client';
+import { Context } from '@temporalio/activity';
+import { ActivityCancelledError, WorkflowNotFoundError, type Client } from '@temporalio/client';
+import { CompleteAsyncError } from '@temporalio/common';
 import { PgwardenError } from '../config/errors.js';
 import { databaseView } from '../config/load.js';
 import type { Config } from '../config/schema.js';
@@ -33,6 +35,39 @@ export interface LockHolder {
   what: string;
   startedAt: string;
 }
+
+/** Heartbeats the waiting activity every few seconds and completes it when the holder's run has ended. */
+async function watchLockHolder(config: Config, taskToken: Uint8Array, input: { holder: LockHolder; deadlineMs: number }): Promise<void> {
+  const started = Date.now();
+  let client: Client | undefined;
+  try {
+    client = await connectClient(config);
+    const ended = client.workflow
+      .getHandle(input.holder.workflowId, input.holder.runId)
+      .result()
+      .then(
+        () => true,
+        () => true, // failed, cancelled, terminated: the lock is free all the same
+      );
+    for (;;) {
+      const left = input.deadlineMs - Date.now();
+      const done = await Promise.race([ended, new Promise<false>((resolve) => setTimeout(() => resolve(false), Math.max(0, Math.min(HEARTBEAT_MS, left))))]);
+      if (done || left <= 0) {
+        await client.activity.complete(taskToken, { ended: done, waitedMs: Date.now() - started });
+        return;
+      }
+      await client.activity.heartbeat(taskToken, { phase: `waiting for ${input.holder.what} to finish`, bytesDone: 0 });
+    }
+  } catch (error) {
+    // Cancelled: say so. Anything else (the activity timed out, Temporal unreachable): the heartbeats stop and
+    // the workflow's retry policy runs the wait again.
+    if (error instanceof ActivityCancelledError) await client?.activity.reportCancellation(taskToken).catch(() => undefined);
+  } finally {
+    await client?.connection.close().catch(() => undefined); // also ends the long poll for the result
+  }
+}
+
+const HEARTBEAT_MS = 10_000;
 
 export function preMigrationActivities(config: Config) {
   return {
@@ -82,29 +117,15 @@ export function preMigrationActivities(config: Config) {
       }
     },
 
-    /** Waits until that run of the lock holder has ended (however it ended), or the deadline passed. */
+    /**
+     * Waits until that run of the lock holder has ended (however it ended), or the deadline passed. Completed
+     * asynchronously by a watcher in this process, so a long wait holds none of the worker's activity slots
+     * (waiters must never crowd out the backup they wait for); if the worker dies, the watcher's heartbeats stop
+     * and Temporal retries the wait elsewhere.
+     */
     async waitForLockHolder(input: { holder: LockHolder; deadlineMs: number }): Promise<{ ended: boolean; waitedMs: number }> {
-      const started = Date.now();
-      const reporter = currentReporter();
-      const client = await connectClient(config);
-      const stop = reportEvery(reporter, () => ({ phase: `waiting for ${input.holder.what} to finish`, bytesDone: 0 }), 5_000);
-      let timer: NodeJS.Timeout | undefined;
-      try {
-        const ended = client.workflow
-          .getHandle(input.holder.workflowId, input.holder.runId)
-          .result()
-          .then(
-            () => true,
-            (error: unknown) => (error instanceof WorkflowNotFoundError ? true : !reporter.signal?.aborted),
-          );
-        const deadline = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), Math.max(0, input.deadlineMs - Date.now()))));
-        const cancelled = new Promise<never>((_, reject) => reporter.signal?.addEventListener('abort', () => reject(reporter.signal!.reason), { once: true }));
-        return { ended: await Promise.race([ended, deadline, cancelled]), waitedMs: Date.now() - started };
-      } finally {
-        clearTimeout(timer);
-        stop();
-        await client.connection.close(); // also ends the long poll for the result, if it is still waiting
-      }
+      void watchLockHolder(config, Context.current().info.taskToken, input);
+      throw new CompleteAsyncError();
     },
 
     /** Reads every object of the backup back from `repository` and checks size and sha256 against its manifest. */

@@ -72,7 +72,8 @@ program
   .option('--timeout <duration>', 'how long to wait for the backup, a running backup of the database included (30m, 2h)', '1h')
   .option('--new', 'take a new backup even if this migration already has one', false)
   .argument('[command...]', 'the migration to run once the backup is verified, after -- (its output and exit code are passed on)')
-  .action(run(async () => (await import('./commands/premigrate.js')).premigrateCommand as Action));
+  // Only Temporal's client (no native runtime): a migration waits for its backup, not for pgwarden to load.
+  .action(run(async () => (await import('./commands/premigrate.js')).premigrateCommand as Action, { temporal: false }));
 
 const backups = program.command('backups').description('look at the backups a repository holds');
 backups

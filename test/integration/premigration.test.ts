@@ -22,12 +22,14 @@ import type { Config, ConfigInput } from '../../config/schema.js';
 import type { BackupResult, MigrationFinished, MigrationStarted, PreMigrationResult, RestoreResult } from '../../workflows/messages.js';
 import { secretEnv, testConfig } from '../harness/config.js';
 import { startStack, type Stack } from '../harness/stack.js';
+import type { RunningWorker } from '../harness/temporal.js';
 
 const CLI = fileURLToPath(new URL('../../client/cli.js', import.meta.url));
 const PACKAGE_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const DAY = 86_400_000;
 
 let stack: Stack;
+let worker: RunningWorker;
 let config: Config;
 let configFile: string;
 let dir: string;
@@ -58,7 +60,7 @@ before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'pgwarden-premigration-'));
   configFile = join(dir, 'pgwarden.yaml');
   writeFileSync(configFile, stringify(full));
-  await stack.worker(config);
+  worker = await stack.worker(config);
 });
 
 after(async () => {
@@ -121,11 +123,16 @@ describe('pgwarden premigrate -- <migration>', () => {
     assert.deepEqual(result.migrations.map((m) => [m.outcome, m.exitCode]), [['succeeded', 0]]);
   });
 
-  test("a failing migration's exit code and output are passed on and recorded", async () => {
-    const run = await pgwarden(['premigrate', '--db', 'shop', '--migration', '20261126_broken', '--', 'sh', '-c', 'echo "ERROR: column exists" >&2; exit 3']);
+  test("a failing migration's exit code and output are passed on and recorded (--json: one object on stdout)", async () => {
+    const run = await pgwarden(['--json', 'premigrate', '--db', 'shop', '--migration', '20261126_broken', '--', 'sh', '-c', 'echo applying; echo "ERROR: column exists" >&2; exit 3']);
     assert.equal(run.exitCode, 3, run.all);
+    assert.match(run.stderr, /^applying$/m, "with --json the command's stdout goes to stderr");
     assert.match(run.stderr, /ERROR: column exists/);
     assert.match(run.stderr, /exited with code 3/);
+    const json = JSON.parse(run.stdout);
+    assert.equal(json.ok, false);
+    assert.match(json.result.backupId, /-pre-migration-/);
+    assert.deepEqual([json.result.migration.attempt, json.result.migration.exitCode], [1, 3]);
     const result = await stack.env.client.workflow.getHandle('pgwarden-premigration-shop-20261126_broken').result() as PreMigrationResult;
     assert.deepEqual(result.migrations.map((m) => [m.outcome, m.exitCode]), [['failed', 3]]);
   });
@@ -202,10 +209,19 @@ describe('pgwarden premigrate -- <migration>', () => {
       const first = pgwarden(['premigrate', '--db', 'shop', '--migration', '20261129_a']);
       const second = pgwarden(['premigrate', '--db', 'shop', '--migration', '20261129_b']);
       running.push(first, second);
-      let output = '';
-      first.all!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-      for (let i = 0; i < 600 && !/waiting for the daily backup of shop/.test(output); i += 1) await new Promise((r) => setTimeout(r, 100));
-      assert.match(output, /waiting for the daily backup of shop \(workflow pgwarden-backup-shop, running since .*\) to finish; the pre-migration backup starts right after it/);
+      const outputs = ['', ''];
+      first.all!.on('data', (chunk: Buffer) => (outputs[0] += chunk.toString()));
+      second.all!.on('data', (chunk: Buffer) => (outputs[1] += chunk.toString()));
+      for (let i = 0; i < 600 && !outputs.every((o) => /waiting for the daily backup of shop/.test(o)); i += 1) await new Promise((r) => setTimeout(r, 100));
+      assert.match(outputs[0]!, /waiting for the daily backup of shop \(workflow pgwarden-backup-shop, running since .*\) to finish; the pre-migration backup starts right after it/);
+      // Waiting takes none of the worker's activity slots: only the daily's dump runs (waiters must never crowd out
+      // the backup they wait for, nor other databases' backups).
+      let inFlight = worker.worker.getStatus().numInFlightNonLocalActivities;
+      for (let i = 0; i < 100 && inFlight !== 1; i += 1) {
+        await new Promise((r) => setTimeout(r, 100));
+        inFlight = worker.worker.getStatus().numInFlightNonLocalActivities;
+      }
+      assert.equal(inFlight, 1, 'activities running on the worker while two migrations wait');
       // A migration that cannot wait that long gives up, and does not run.
       const marker = join(dir, 'impatient');
       const impatient = await pgwarden(['premigrate', '--db', 'shop', '--migration', '20261129_impatient', '--timeout', '2s', '--', 'touch', marker]);
