@@ -2,7 +2,6 @@
 // the workflow or joins the running one and returns when the backup is verified), then reports the migration.
 import { hostname } from 'node:os';
 import { ApplicationFailure, WithStartWorkflowOperation, WorkflowExecutionAlreadyStartedError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
-import { defaultPayloadConverter } from '@temporalio/common';
 import { formatDuration, parseDuration } from '../config/duration.js';
 import { isFailureKind, PgwardenError } from '../config/errors.js';
 import { configPath, databaseView, loadConfig } from '../config/load.js';
@@ -20,10 +19,9 @@ import {
   type MigrationFinished,
   type PreMigrationBackup,
   type PreMigrationInput,
-  type Progress,
 } from '../workflows/messages.js';
 import type { preMigrationWorkflow } from '../workflows/premigration.js';
-import type { ActivityStatus } from './watch.js';
+import { activityStatuses, type ActivityStatus } from './watch.js';
 
 /** How long a migration waits for its backup unless told otherwise (a running daily backup included). */
 export const DEFAULT_PREMIGRATION_TIMEOUT_MS = 3_600_000;
@@ -130,12 +128,7 @@ async function follow(client: Client, workflowId: string, runId: string | undefi
       if (status.phase !== phase && !finished()) options.onPhase?.((phase = status.phase));
       const working = [handle, ...(status.backupWorkflow && phase === 'backing up' ? [client.workflow.getHandle(status.backupWorkflow.workflowId, status.backupWorkflow.runId)] : [])];
       for (const one of working) {
-        const description = await one.describe();
-        for (const pending of description.raw.pendingActivities ?? []) {
-          const payload = pending.heartbeatDetails?.payloads?.[0];
-          const activity: ActivityStatus = { activity: pending.activityType?.name ?? 'activity', attempt: pending.attempt ?? 1 };
-          if (payload) activity.progress = defaultPayloadConverter.fromPayload<Progress>(payload);
-          if (pending.lastFailure?.message) activity.lastFailure = pending.lastFailure.message;
+        for (const activity of await activityStatuses(one)) {
           // The wait for another backup is a phase line already, not a byte count.
           if (!finished() && activity.activity !== 'waitForLockHolder') options.onProgress?.(activity);
         }

@@ -242,7 +242,7 @@ export interface PreMigrationBackup {
   storedBytes: number;
   tables: number;
   rows: number;
-  /** When the dump began (its snapshot): everything committed before the request is in it. */
+  /** When the backup began: after the request (or a retry's first request), so everything committed before it is in it. */
   backupStartedAt: string;
   finishedAt: string;
   /** Request to verified backup, of which waitedMs went to waiting for another backup of the database. */

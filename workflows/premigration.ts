@@ -5,6 +5,7 @@ import {
   allHandlersFinished,
   ApplicationFailure,
   condition,
+  isCancellation,
   ParentClosePolicy,
   proxyActivities,
   setHandler,
@@ -93,6 +94,7 @@ export async function preMigrationWorkflow(input: PreMigrationInput): Promise<Pr
   try {
     backup = await backUp(input, status);
   } catch (error) {
+    if (isCancellation(error)) throw error; // cancelled from the UI: the backup workflow cleaned up after itself
     failure = asFailure(error, input);
     status.phase = `failed: ${failure.message}`;
     await condition(allHandlersFinished);
