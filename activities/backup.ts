@@ -115,7 +115,9 @@ async function dumpLogical(config: Config, input: DumpLogicalInput): Promise<Dum
     throw new PgwardenError('Failed', `Backup id ${input.backupId} already belongs to workflow run ${finished.temporal.runId} in repository "${repoName}": start the backup again.`, { retryable: false });
   }
   if (finished) return summarize(finished, repoName, Date.now() - started);
-  await repo.abortIncompleteWrites(folder); // what a crashed attempt left
+  // A crashed attempt (worker killed) left objects that the catch below never removed, maybe under names this
+  // attempt's plan does not produce: start from an empty folder, so the manifest and SHA256SUMS list all it holds.
+  await discardIncomplete(repo, folder);
 
   const passphrase = resolvePassphrase(config);
   const fingerprint = await keyFingerprint(passphrase);

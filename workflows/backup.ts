@@ -1,9 +1,9 @@
 // The logical backup of one database: check, dump into the first repository, copy to the others.
-import { ApplicationFailure, CancellationScope, proxyActivities, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, CancellationScope, patched, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
 import { BACKUP_KINDS, type BackupInput, type BackupResult } from './messages.js';
 import { LONG, QUICK } from './policies.js';
-import { backupIdOf, tagRun } from './tags.js';
+import { compactTimestamp, tagRun } from './tags.js';
 
 const quick = proxyActivities<Activities>(QUICK);
 const long = proxyActivities<Activities>(LONG);
@@ -16,7 +16,11 @@ export async function backupWorkflow(input: BackupInput): Promise<BackupResult> 
   tagRun(input.database, 'backup', kind);
   const info = workflowInfo();
   const startedAt = Date.now();
-  const backupId = backupIdOf(startedAt, kind, info.runId);
+  // Sortable by time; a piece of the run id keeps two backups within one second apart. Run ids are UUIDv7, whose
+  // first characters are a timestamp (the same for backups minutes apart): the last ones are random. Runs that
+  // began before this change keep the id they already use.
+  const runHex = info.runId.replace(/-/g, '');
+  const backupId = `${compactTimestamp(startedAt)}-${kind}-${patched('backup-id-from-random-run-id-part') ? runHex.slice(-4) : runHex.slice(0, 4)}`;
 
   const migration = input.migrationId !== undefined ? { migrationId: input.migrationId } : {};
   const prepared = await quick.prepareBackup({ database: input.database, kind });

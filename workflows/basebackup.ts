@@ -3,7 +3,7 @@ import { CancellationScope, proxyActivities, workflowInfo } from '@temporalio/wo
 import type { Activities } from '../activities/index.js';
 import type { BaseBackupInput, BaseBackupResult } from './messages.js';
 import { LONG, QUICK } from './policies.js';
-import { backupIdOf, tagRun } from './tags.js';
+import { compactTimestamp, tagRun } from './tags.js';
 
 const quick = proxyActivities<Activities>(QUICK);
 const long = proxyActivities<Activities>(LONG);
@@ -12,7 +12,7 @@ export async function baseBackupWorkflow(input: BaseBackupInput): Promise<BaseBa
   tagRun(input.database, 'basebackup', 'base');
   const info = workflowInfo();
   const startedAt = Date.now();
-  const backupId = backupIdOf(startedAt, 'base', info.runId);
+  const backupId = `${compactTimestamp(startedAt)}-base-${info.runId.replace(/-/g, '').slice(0, 4)}`;
   const prepared = await quick.prepareBaseBackup({ database: input.database });
   let taken;
   try {

@@ -21,6 +21,7 @@ export async function expireWorkflow(input: ExpireInput): Promise<ExpireResult> 
     base: plan.base,
     wal,
     kept: plan.kept,
+    ...(plan.damaged?.length ? { damaged: plan.damaged } : {}),
     deletedObjects: applied.deletedObjects,
     workflowId: info.workflowId,
     runId: info.runId,

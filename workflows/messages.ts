@@ -84,6 +84,8 @@ export interface RestoreInput {
   replaceExisting?: string;
   /** Restore without ownership (ALTER … OWNER) when the roles do not exist on the target server. */
   noOwner?: boolean;
+  /** Restore without privileges (GRANT/REVOKE), which name the source's roles: with noOwner, for a server without them. */
+  noPrivileges?: boolean;
   /** Repository to read from (default: the database's first). */
   repository?: string;
 }
@@ -109,6 +111,8 @@ export interface RestoreResult {
   mismatches: TableCheck[];
   /** When replaceExisting was used: the name the previous database now has. */
   previousDatabaseKeptAs?: string;
+  /** What the person restoring should know (a newer backup passed over because it is damaged). */
+  warnings?: string[];
   workflowId: string;
   runId: string;
 }
@@ -196,6 +200,8 @@ export interface ExpireResult {
   base: Array<{ repository: string; id: string; stopTime: string }>;
   wal: { count: number; bytes: number; first?: string; last?: string; keepFrom?: string };
   kept: { logical: number; base: number };
+  /** Backups retention could not read (broken manifest, or one from a newer pgwarden): kept, reported. */
+  damaged?: Array<{ repository: string; type: 'logical' | 'base'; id: string; reason: string }>;
   deletedObjects: number;
   workflowId: string;
   runId: string;

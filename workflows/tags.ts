@@ -16,12 +16,3 @@ export function tagRun(database: string, operation: string, kind?: string): void
 export function compactTimestamp(ms: number): string {
   return new Date(ms).toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
 }
-
-/**
- * A backup's id, "20261125T020000Z-daily-3f9a": sortable by time, told apart within one second by the run id's
- * last digits, which are random in v4 and v7 run ids alike (a v7 id begins with the time: its first digits are
- * the same for every run of a day, and two backups in one second would share an id).
- */
-export function backupIdOf(startedAtMs: number, kind: string, runId: string): string {
-  return `${compactTimestamp(startedAtMs)}-${kind}-${runId.replace(/-/g, '').slice(-4)}`;
-}

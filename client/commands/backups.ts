@@ -1,5 +1,5 @@
 // pgwarden backups list --db NAME: what the repositories hold (read directly: works with Temporal down).
-import { listBackupsEverywhere } from '../../activities/catalog/locate.js';
+import { scanBackupsEverywhere } from '../../activities/catalog/locate.js';
 import { openRepository } from '../../activities/storage/open.js';
 import { PgwardenError } from '../../config/errors.js';
 import { databaseView } from '../../config/load.js';
@@ -13,8 +13,8 @@ export async function listBackupsCommand(ctx: CommandContext, options: { db: str
   }
   // Every repository any kind goes to: a pre-migration backup may live where the daily ones do not.
   const repositories = options.repository !== undefined ? [options.repository] : db.allRepositories;
-  const located = await listBackupsEverywhere(ctx.config, options.db, repositories);
-  const rows = located.map(({ manifest: m, repositories: holding }) => ({
+  const { backups, damaged } = await scanBackupsEverywhere(ctx.config, options.db, repositories);
+  const rows = backups.map(({ manifest: m, repositories: holding }) => ({
     id: m.id,
     kind: m.kind,
     ...(m.migrationId !== undefined ? { migrationId: m.migrationId } : {}),
@@ -34,13 +34,19 @@ export async function listBackupsCommand(ctx: CommandContext, options: { db: str
     database: options.db,
     repositories: repositories.map((name) => ({ name, location: openRepository(ctx.config, name).location })),
     backups: rows,
+    /** Folders whose manifest cannot be used (broken, or from a newer pgwarden): restores and retention skip them. */
+    damaged,
     latestAgeMs: ageMs,
     rpoMs: db.rpoMs,
     withinRpo: ageMs !== undefined && db.rpoMs !== undefined ? ageMs <= db.rpoMs : undefined,
   };
+  const damagedLines = damaged.length
+    ? [`${damaged.length} damaged backup(s), skipped by restores and retention:`, ...damaged.map((d) => `  ${d.id}  DAMAGED: ${d.reason}`)]
+    : [];
+  if (ctx.out.json) for (const d of damaged) ctx.out.info(`pgwarden: warning: backup ${d.id} in "${d.repository}" is damaged and skipped: ${d.reason}`);
   ctx.out.result(result, () => {
     const where = result.repositories.map((r) => `"${r.name}" (${r.location})`).join(', ');
-    if (rows.length === 0) return `No backups of ${options.db} in ${where}.`;
+    if (rows.length === 0) return [`No ${damaged.length ? 'usable ' : ''}backups of ${options.db} in ${where}.`, ...damagedLines].join('\n');
     const header = ['BACKUP ID', 'KIND', 'MIGRATION', 'FINISHED (UTC)', 'STORED', 'DUMPED', 'TABLES', 'ROWS', 'TOOK', 'IN'];
     const table = rows.map((r) => [
       r.id,
@@ -60,6 +66,11 @@ export async function listBackupsCommand(ctx: CommandContext, options: { db: str
       db.rpoMs === undefined
         ? ''
         : `; RPO ${formatDuration(db.rpoMs)}: ${result.withinRpo ? 'met' : 'MISSED, the newest backup is older than the RPO'}`;
-    return [`${rows.length} backup(s) of ${options.db} in ${where}, newest ${formatDuration(ageMs!)} ago${rpo}`, line(header), ...table.map(line)].join('\n');
+    return [
+      `${rows.length} backup(s) of ${options.db} in ${where}, newest ${formatDuration(ageMs!)} ago${rpo}`,
+      line(header),
+      ...table.map(line),
+      ...damagedLines,
+    ].join('\n');
   });
 }
