@@ -33,6 +33,7 @@ import {
   type PreMigrationResult,
   type PreMigrationStatus,
 } from './messages.js';
+import { checkInput } from './input.js';
 import { LONG, QUICK } from './policies.js';
 import { tagRun } from './tags.js';
 
@@ -47,12 +48,17 @@ const RUN_WINDOW_MS = 24 * 3_600_000;
 
 type Backup = Omit<PreMigrationBackup, 'attempt'>;
 
-export async function preMigrationWorkflow(input: PreMigrationInput): Promise<PreMigrationResult> {
-  if (typeof input?.database !== 'string' || typeof input.migrationId !== 'string' || !MIGRATION_ID.test(input.migrationId)) {
-    throw ApplicationFailure.nonRetryable(
-      `Pre-migration input must be {"database": "<name from pgwarden.yaml>", "migrationId": "<id>"}; a migration id is ${MIGRATION_ID_HINT}.`,
-      'Usage',
-    );
+const EXAMPLE = '{"database": "cartly", "migrationId": "20261125143000_orders_index"}';
+
+export async function preMigrationWorkflow(started: PreMigrationInput): Promise<PreMigrationResult> {
+  const input = checkInput<PreMigrationInput>(
+    'preMigrationWorkflow',
+    started,
+    { database: { type: 'string', required: true }, migrationId: { type: 'string', required: true }, fresh: { type: 'boolean' } },
+    EXAMPLE,
+  );
+  if (!MIGRATION_ID.test(input.migrationId)) {
+    throw ApplicationFailure.nonRetryable(`preMigrationWorkflow input field "migrationId" must be ${MIGRATION_ID_HINT}. Expected JSON like ${EXAMPLE}`, 'Usage');
   }
   tagRun(input.database, 'premigration', 'pre-migration');
   const status: PreMigrationStatus = { phase: 'starting', migrations: [] };
