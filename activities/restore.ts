@@ -4,7 +4,7 @@ import { PgwardenError } from '../config/errors.js';
 import { databaseView } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import type { Progress, TableCheck } from '../workflows/messages.js';
-import { findBackup, latestBackup } from './catalog/list.js';
+import { locateBackup } from './catalog/locate.js';
 import { backupFolder, readManifest, type BackupManifest, type StoredObjectEntry } from './catalog/manifest.js';
 import { objectSecretOf } from './keys/backup-keys.js';
 import type { Sha256Meter } from './pipeline/measure.js';
@@ -95,22 +95,11 @@ export function restoreActivities(config: Config) {
           `--replace-existing must repeat the target database's name exactly ("${input.target}"), got "${input.replaceExisting}": nothing was changed.`,
         );
       }
-      const repository = input.repository ?? db.repositories[0]!;
-      if (!db.repositories.includes(repository)) {
-        throw new PgwardenError('Config', `Database "${input.database}" is not backed up to repository "${repository}" (it uses ${db.repositories.join(', ')}).`);
-      }
-      const repo = openRepository(config, repository);
-      const warnings: string[] = [];
-      let manifest: BackupManifest;
-      if (input.backup === 'latest') {
-        const latest = await latestBackup(repo, input.database, 'logical');
-        manifest = latest.manifest;
-        for (const d of latest.passedOver) warnings.push(`Newer backup ${d.id} was passed over: ${d.reason}`);
-      } else {
-        manifest = await findBackup(repo, input.database, 'logical', input.backup);
-      }
+      // In whichever repository holds it (kinds can go to different ones), unless the caller named one.
+      const { manifest, repository, passedOver } = await locateBackup(config, input.database, input.backup, input.repository);
+      const warnings = passedOver.map((d) => `Newer backup ${d.id} was passed over: ${d.reason}`);
       // The key first, before any server is asked: a wrong or missing key fails in seconds, with nothing created.
-      await objectSecretOf(config, repo, backupFolder(input.database, 'logical', manifest.id), manifest);
+      await objectSecretOf(config, openRepository(config, repository), backupFolder(input.database, 'logical', manifest.id), manifest);
 
       const endpoint = restoreEndpoint(config, input.database, input.server);
       const client = await connectMaintenance(endpoint, 'restore check');

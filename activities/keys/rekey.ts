@@ -61,7 +61,7 @@ async function planRekey(config: Config, database: string): Promise<RekeyPlan> {
   const keyring = await loadKeyring(config);
   const items: RekeyItem[] = [];
   const beforeEnvelope: RekeyPlan['beforeEnvelope'] = [];
-  for (const repository of db.repositories) {
+  for (const repository of db.allRepositories) {
     for (const manifest of await listBackups(openRepository(config, repository), database, 'logical')) {
       (manifest.encryption.scheme === ENVELOPE_SCHEME ? items : beforeEnvelope).push({ repository, kind: 'logical', id: manifest.id });
     }
