@@ -42,6 +42,8 @@ interface PushKeyCache {
   /** Which keys the cached key was wrapped for (salted digest of the configured ones): a rotation makes a new key. */
   wrap: string;
   salt: string;
+  /** The repository the key was stored in (repository.location): another archive has not got it. */
+  location?: string;
 }
 
 /** What a WAL object is encrypted with: a data key (cheap S2K) or, before envelopes, a passphrase. */
@@ -79,7 +81,7 @@ export class WalKeys {
     if (file && existsSync(file)) {
       try {
         const cached = JSON.parse(readFileSync(file, 'utf8')) as PushKeyCache;
-        if (cached.day === day && cached.wrap === this.wrapDigest(cached.salt)) return { id: cached.id, secret: cached.secret };
+        if (cached.day === day && cached.location === this.repo.location && cached.wrap === this.wrapDigest(cached.salt)) return { id: cached.id, secret: cached.secret };
       } catch {
         /* unreadable: make a new key */
       }
@@ -91,7 +93,7 @@ export class WalKeys {
     await storeDataKey(this.repo, walKeyObject(this.database, id), secret, keyring, { retainUntil: walKeyRetainUntil(this.config, this.database, nowMs), ifAbsent: true });
     if (file) {
       const salt = randomBytes(16).toString('hex');
-      const cache: PushKeyCache = { id, secret, day, wrap: this.wrapDigest(salt), salt };
+      const cache: PushKeyCache = { id, secret, day, wrap: this.wrapDigest(salt), salt, location: this.repo.location };
       mkdirSync(join(this.cacheDir!, 'keys'), { recursive: true, mode: 0o700 });
       const temp = `${file}.${process.pid}.tmp`;
       writeFileSync(temp, JSON.stringify(cache), { mode: 0o600 });

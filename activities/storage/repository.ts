@@ -50,6 +50,11 @@ export interface Repository {
   listFolders(prefix: string): Promise<string[]>;
   /** Removes the objects (in a versioned bucket every version of them); what Object Lock keeps is returned, not thrown. */
   delete(keys: string[]): Promise<DeleteOutcome>;
+  /**
+   * Keeps what it learns about the storage (S3: Object Lock, whether conditional writes are honoured) in `file`, a
+   * private local file, for the commands PostgreSQL starts once per WAL segment. Optional: a no-op where nothing is learned.
+   */
+  rememberIn?(file: string): void;
   /** Removes what failed writes under `prefix` left (multipart uploads, temp files); returns how many. */
   abortIncompleteWrites(prefix: string): Promise<number>;
 }

@@ -20,7 +20,11 @@ import { Agent } from 'node:https';
 import { PassThrough, type Readable } from 'node:stream';
 import { PgwardenError } from '../../config/errors.js';
 import type { S3RepositorySettings } from '../../config/schema.js';
+import { readBucketFacts, recordBucketFacts, utcDay } from './bucket-facts.js';
 import type { DeleteOutcome, Repository, StoredObject, WriteOptions } from './repository.js';
+
+/** At the repository's root: written (empty) once, to learn whether the server honours If-None-Match on PUT. */
+export const CONDITIONAL_WRITE_PROBE = '.pgwarden-conditional-write-probe';
 
 export class S3Repository implements Repository {
   readonly location: string;
@@ -28,6 +32,8 @@ export class S3Repository implements Repository {
   private readonly root: string; // "prefix/" or ""
   private lockEnabled: Promise<boolean> | undefined; // the bucket has S3 Object Lock
   private versioned: Promise<boolean> | undefined; // the bucket keeps versions (always so with Object Lock)
+  private conditional: Promise<boolean> | undefined; // a PUT with If-None-Match: * alone is create-only
+  private factsFile: string | undefined; // where per-segment commands keep what they learned (rememberIn)
 
   constructor(
     readonly name: string,
@@ -84,13 +90,63 @@ export class S3Repository implements Repository {
     return `${this.root}${key}`;
   }
 
-  /** Whether the bucket has S3 Object Lock enabled (asked once). */
+  rememberIn(file: string): void {
+    this.factsFile = file;
+  }
+
+  /** Whether the bucket has S3 Object Lock enabled (asked once per process; with rememberIn, once per UTC day). */
   objectLockEnabled(): Promise<boolean> {
+    const known = this.factsFile ? readBucketFacts(this.factsFile, this.location).objectLock : undefined;
+    if (known?.day === utcDay()) this.lockEnabled ??= Promise.resolve(known.enabled);
     this.lockEnabled ??= this.client.send(new GetObjectLockConfigurationCommand({ Bucket: this.settings.bucket })).then(
-      (r) => r.ObjectLockConfiguration?.ObjectLockEnabled === 'Enabled',
-      () => false, // no configuration (404), or a server without Object Lock: objects are written without retention
+      (r) => this.learnt(r.ObjectLockConfiguration?.ObjectLockEnabled === 'Enabled'),
+      // No configuration (404), or a server without Object Lock: objects are written without retention. Only the
+      // server's own answer is remembered, not a network failure.
+      (error: { $metadata?: { httpStatusCode?: number } }) => ((error.$metadata?.httpStatusCode ?? 500) < 500 ? this.learnt(false) : false),
     );
     return this.lockEnabled;
+  }
+
+  private learnt(enabled: boolean): boolean {
+    if (this.factsFile) recordBucketFacts(this.factsFile, this.location, { objectLock: { enabled, day: utcDay() } });
+    return enabled;
+  }
+
+  /**
+   * Whether a PUT with If-None-Match: * is refused (412) when the object exists, so that a create-only write needs
+   * no HEAD first. AWS S3 and versitygw honour it; servers that ignore the header (Backblaze B2 documents none)
+   * would overwrite. Learned once with a probe object (never assumed) and remembered; without rememberIn (workers,
+   * which write few small objects) the answer is no: a HEAD, then the conditional PUT, as always.
+   */
+  private conditionalWrites(): Promise<boolean> {
+    if (!this.factsFile) return Promise.resolve(false);
+    const file = this.factsFile;
+    const known = readBucketFacts(file, this.location).conditionalWrites;
+    this.conditional ??= known !== undefined ? Promise.resolve(known) : this.probeConditionalWrites().then((honoured) => {
+      if (honoured !== undefined) recordBucketFacts(file, this.location, { conditionalWrites: honoured });
+      return honoured ?? false;
+    });
+    return this.conditional;
+  }
+
+  /** true/false as the server answered; undefined when it could not be asked (asked again next time). */
+  private async probeConditionalWrites(): Promise<boolean | undefined> {
+    const put = async (): Promise<'written' | 'refused' | undefined> => {
+      try {
+        await this.client.send(new PutObjectCommand({ Bucket: this.settings.bucket, Key: this.key(CONDITIONAL_WRITE_PROBE), Body: Buffer.alloc(0), IfNoneMatch: '*' }));
+        return 'written';
+      } catch (error) {
+        return this.preconditionFailed(error) ? 'refused' : undefined;
+      }
+    };
+    const first = await put();
+    if (first !== 'written') return first === 'refused' ? true : undefined; // it exists, and the server said so
+    const second = await put(); // it exists now: a server that honours the header refuses
+    return second === undefined ? undefined : second === 'refused';
+  }
+
+  private preconditionFailed(error: unknown): boolean {
+    return (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 412 || (error as Error).name === 'PreconditionFailed';
   }
 
   private isVersioned(): Promise<boolean> {
@@ -186,7 +242,8 @@ export class S3Repository implements Repository {
 
   async putBytes(key: string, data: Buffer, options: { ifAbsent?: boolean; metadata?: Record<string, string> } & WriteOptions = {}): Promise<boolean> {
     try {
-      if (options.ifAbsent && (await this.head(key))) return false;
+      // Create-only: where the server honours If-None-Match the PUT alone decides (one round trip per WAL segment).
+      if (options.ifAbsent && !(await this.conditionalWrites()) && (await this.head(key))) return false;
       const lock = await this.lockParams(options);
       await this.client.send(
         new PutObjectCommand({
@@ -201,8 +258,7 @@ export class S3Repository implements Repository {
       );
       return true;
     } catch (error) {
-      const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
-      if (options.ifAbsent && (status === 412 || (error as Error).name === 'PreconditionFailed')) return false;
+      if (options.ifAbsent && this.preconditionFailed(error)) return false;
       throw this.explain(error, `write ${key}`);
     }
   }

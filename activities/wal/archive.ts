@@ -143,8 +143,8 @@ export async function pushWalFile(
         `this one ${sha256.slice(0, 16)}…): not overwriting it. Two clusters may be archiving into one place, or a restored cluster reuses a timeline; find out which before touching the archive.`,
     );
   };
-  const before = await compare();
-  if (before) return before;
+  // No look before the write: the create-only PUT decides (one round trip where the server honours If-None-Match,
+  // else the repository looks first), and an existing object is compared only when there is one.
   const dataKey = await keys.forPush(closedAtMs);
   const stored = await sealBuffer(data, { compression: settings.compression, passphrase: dataKey.secret, dataKey: true });
   const written = await repo.putBytes(key, stored, {
@@ -158,8 +158,14 @@ export async function pushWalFile(
     },
     ...(options.retainUntil ? { retainUntil: options.retainUntil(closedAtMs) } : {}),
   });
-  if (!written) return (await compare()) ?? 'archived';
-  return 'archived';
+  if (written) return 'archived';
+  const existing = await compare();
+  if (existing) return existing;
+  // Refused as existing, yet not there: never report a segment archived that the repository does not hold.
+  throw new PgwardenError(
+    'Failed',
+    `Repository "${repo.name}" refused to create ${key} as already existing, but has no such object: not archived. PostgreSQL will try again; if this repeats, check the storage server.`,
+  );
 }
 
 /** Fetches and verifies archived file `name` into `destination` (restore_command's %p); false if not archived. */

@@ -1,5 +1,6 @@
 // The repository, compression and keys of a database's WAL archive, from pgwarden.yaml.
-import { databaseView } from '../../config/load.js';
+import { join } from 'node:path';
+import { databaseView } from '../../config/view.js';
 import type { Config } from '../../config/schema.js';
 import { WalKeys } from '../keys/wal-keys.js';
 import type { CompressionSettings } from '../pipeline/compress.js';
@@ -25,6 +26,8 @@ export function walRepositoryName(config: Config, database: string): string {
 /** `spool`: the private directory of archive_command/restore_command, where the day's push key is kept. */
 export function openArchive(config: Config, database: string, options: { spool?: string } = {}): WalArchive {
   const repo = openRepository(config, walRepositoryName(config, database));
+  // The next wal-push or wal-fetch process need not ask the bucket again what this one learned.
+  if (options.spool) repo.rememberIn?.(join(options.spool, 'bucket.json'));
   return {
     repo,
     // One segment at a time per process: a single zstd thread; level as for backups.
