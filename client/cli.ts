@@ -1,13 +1,19 @@
 #!/usr/bin/env node
 // The `pgwarden` command line: parses arguments, runs one command, exits with a documented code.
-import { Command, CommanderError, Option } from 'commander';
-import { EXIT_CODES, PgwardenError } from '../config/errors.js';
-import { PGWARDEN_VERSION } from '../config/version.js';
-import { BACKUP_KINDS } from '../workflows/kinds.js';
-import { CommandContext } from './context.js';
-import { Output } from './output.js';
+import { runPerSegmentCommand } from './per-segment.js';
 
-type Action = (ctx: CommandContext, options: never) => Promise<void>;
+// PostgreSQL starts wal-push and wal-fetch once per WAL segment: they run from a bundle of their own and end here,
+// before anything below is loaded (which is why these imports are dynamic).
+if (await runPerSegmentCommand(process.argv.slice(2))) process.exit();
+const { Command, CommanderError, Option } = await import('commander');
+const { EXIT_CODES, PgwardenError } = await import('../config/errors.js');
+const { PGWARDEN_VERSION } = await import('../config/version.js');
+const { BACKUP_KINDS } = await import('../workflows/kinds.js');
+const { CommandContext } = await import('./context.js');
+const { Output } = await import('./output.js');
+const { declareWalFetch, declareWalPush } = await import('./wal-commands.js');
+
+type Action = (ctx: InstanceType<typeof CommandContext>, options: never) => Promise<void>;
 
 const program = new Command('pgwarden')
   .description('Backup and recovery for PostgreSQL, as durable Temporal workflows.')
@@ -24,7 +30,7 @@ const program = new Command('pgwarden')
 function run(load: () => Promise<Action>, uses: { temporal: boolean } = { temporal: true }) {
   return async (...received: unknown[]) => {
     // commander passes the positional arguments first, then the options, then the command.
-    const command = received.at(-1) as Command;
+    const command = received.at(-1) as InstanceType<typeof Command>;
     const options = { ...(received.at(-2) as object), args: received.slice(0, -2) };
     const globals = command.optsWithGlobals<{ config?: string; json: boolean }>();
     const ctx = new CommandContext(new Output(globals.json), globals.config);
@@ -135,25 +141,8 @@ wal
   .requiredOption('--db <name>', 'database (cluster) name from pgwarden.yaml')
   .action(run(async () => (await import('./commands/wal-status.js')).walStatusCommand as Action, { temporal: false }));
 
-program
-  .command('wal-push')
-  .description("archive one WAL file: PostgreSQL's archive_command = 'pgwarden wal-push --db NAME --async %p' (never needs Temporal)")
-  .argument('<path>', 'the WAL file (%p)')
-  .requiredOption('--db <name>', 'database (cluster) name from pgwarden.yaml')
-  .option('--async', 'archive ready files ahead, in parallel, from a background pusher (recommended)', false)
-  .option('--spool <dir>', 'spool directory for --async (default: $PGWARDEN_SPOOL or the temp directory)')
-  .option('--wait <seconds>', 'how long to wait for the background pusher before archiving in this process', (v) => Number(v), 60)
-  .action(run(async () => (await import('./commands/wal.js')).walPushCommand as Action, { temporal: false }));
-
-program
-  .command('wal-fetch')
-  .description("fetch one WAL file: restore_command = 'pgwarden wal-fetch --db NAME %f %p'; exit 1 = not archived, 126 = error (stops recovery)")
-  .argument('<name>', 'the WAL file name (%f)')
-  .argument('<path>', 'where to write it (%p)')
-  .requiredOption('--db <name>', 'database (cluster) name from pgwarden.yaml')
-  .option('--prefetch <n>', 'segments to fetch ahead in the background', (v) => Number(v), 8)
-  .option('--spool <dir>', 'spool directory for prefetched segments')
-  .action(run(async () => (await import('./commands/wal.js')).walFetchCommand as Action, { temporal: false }));
+declareWalPush(program).action(run(async () => (await import('./commands/wal.js')).walPushCommand as Action, { temporal: false }));
+declareWalFetch(program).action(run(async () => (await import('./commands/wal.js')).walFetchCommand as Action, { temporal: false }));
 
 program
   .command('wal-push-daemon', { hidden: true })

@@ -21,6 +21,11 @@ export class CommandContext {
     return this.loaded;
   }
 
+  /** The same, for callers that can wait (wal-push and wal-fetch: see commands/wal.ts). */
+  async loadConfig(): Promise<Config> {
+    return this.config;
+  }
+
   /** The run's page in the Temporal UI, when we know where the UI is. */
   workflowLink(workflowId: string, runId: string): string | undefined {
     return workflowLink(this.config, workflowId, runId);

@@ -1,18 +1,15 @@
 // Reads pgwarden.yaml, validates it, and answers the questions every part asks of it.
 import { readFileSync, existsSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { configPath } from './path.js';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
-import { ConfigSchema, DEFAULT_TARGETS, type Config, type DatabaseSettings, type RepositorySettings } from './schema.js';
+import { ConfigSchema, type Config } from './schema.js';
 import { PgwardenError } from './errors.js';
-import { BACKUP_KINDS, type BackupKind } from '../workflows/kinds.js';
 
-export const DEFAULT_CONFIG_FILE = 'pgwarden.yaml';
-
-/** --config, else $PGWARDEN_CONFIG, else ./pgwarden.yaml. */
-export function configPath(explicit?: string): string {
-  return resolve(explicit ?? process.env.PGWARDEN_CONFIG ?? DEFAULT_CONFIG_FILE);
-}
+// What every part asks of a validated configuration lives in view.ts (no yaml, no zod: the per-segment commands
+// load it); re-exported here, where callers have always found it.
+export { databaseView, repositorySettings, type DatabaseView } from './view.js';
+export { configPath, DEFAULT_CONFIG_FILE } from './path.js';
 
 export function loadConfig(path = configPath()): Config {
   if (!existsSync(path)) {
@@ -21,7 +18,12 @@ export function loadConfig(path = configPath()): Config {
       `No configuration at ${path}: create it (see pgwarden.example.yaml), pass --config FILE or set PGWARDEN_CONFIG.`,
     );
   }
-  const doc = parseDocument(readFileSync(path, 'utf8'), { prettyErrors: true });
+  return parseConfigText(readFileSync(path, 'utf8'), path);
+}
+
+/** The text of pgwarden.yaml, parsed and validated; `path` names it in errors. */
+export function parseConfigText(text: string, path: string): Config {
+  const doc = parseDocument(text, { prettyErrors: true });
   if (doc.errors.length > 0) {
     throw new PgwardenError('Config', `${path} is not valid YAML:\n${doc.errors.map((e) => `  ${e.message}`).join('\n')}`);
   }
@@ -47,50 +49,4 @@ function formatConfigIssues(issues: readonly z.core.$ZodIssue[], source: string)
     return `  ${key}: ${message}`;
   });
   return `${source} is invalid:\n${lines.join('\n')}`;
-}
-
-export interface DatabaseView {
-  name: string;
-  settings: DatabaseSettings;
-  /** Repository names in order; the first is the one restores read from. */
-  repositories: string[];
-  /** Where backups of `kind` go: kinds.<kind>.repositories, else the database's repositories. */
-  repositoriesFor(kind: BackupKind): string[];
-  /** Every repository any kind of its backups goes to, the database's own first: where restores and listings look. */
-  allRepositories: string[];
-  /** How long backups of `kind` are kept: kinds.<kind>.retention, else retention.<kind>. */
-  retentionFor(kind: BackupKind): number;
-  rtoMs?: number;
-  rpoMs?: number;
-}
-
-/** The database `name` from config, with defaults applied; an unknown name fails with the known ones listed. */
-export function databaseView(config: Config, name: string): DatabaseView {
-  const settings = config.databases[name];
-  if (!settings) {
-    const known = Object.keys(config.databases);
-    throw new PgwardenError(
-      'Config',
-      `Unknown database "${name}": pgwarden.yaml declares ${known.length ? known.map((k) => `"${k}"`).join(', ') : 'no databases'}. Add it under databases: or fix --db.`,
-    );
-  }
-  const defaults = DEFAULT_TARGETS[settings.environment];
-  const repositories = settings.repositories ?? Object.keys(config.repositories).slice(0, 1);
-  const repositoriesFor = (kind: BackupKind) => settings.kinds?.[kind]?.repositories ?? repositories;
-  return {
-    name,
-    settings,
-    repositories,
-    repositoriesFor,
-    allRepositories: [...new Set([...repositories, ...BACKUP_KINDS.flatMap(repositoriesFor)])],
-    retentionFor: (kind) => settings.kinds?.[kind]?.retention ?? config.retention[kind],
-    rtoMs: settings.rto ?? defaults.rtoMs,
-    rpoMs: settings.rpo ?? defaults.rpoMs,
-  };
-}
-
-export function repositorySettings(config: Config, name: string): RepositorySettings {
-  const repo = config.repositories[name];
-  if (!repo) throw new PgwardenError('Config', `Unknown repository "${name}": declare it under repositories: in pgwarden.yaml.`);
-  return repo;
 }

@@ -39,12 +39,7 @@ export const Environment = z.enum(['production', 'staging', 'development'], {
 });
 export type Environment = z.infer<typeof Environment>;
 
-/** The runbook's table of targets: production < 1 h / < 24 h, staging < 4 h / < 1 week, development none. */
-export const DEFAULT_TARGETS: Record<Environment, { rtoMs?: number; rpoMs?: number }> = {
-  production: { rtoMs: 3_600_000, rpoMs: 86_400_000 },
-  staging: { rtoMs: 4 * 3_600_000, rpoMs: 7 * 86_400_000 },
-  development: {},
-};
+export { DEFAULT_TARGETS } from './view.js'; // the runbook's RTO/RPO per environment
 
 /** An OpenPGP private key that opens data keys (restores), with the passphrase that protects it, if any. */
 const PrivateKey = z

@@ -1,6 +1,6 @@
 // Retention dates for S3 Object Lock: an object is locked until the end of its kind's retention, so that nobody
 // holding the worker's credentials can delete or overwrite a backup before retention would remove it anyway.
-import { databaseView } from '../../config/load.js';
+import { databaseView } from '../../config/view.js';
 import type { Config } from '../../config/schema.js';
 import type { BackupKind } from '../../workflows/kinds.js';
 

@@ -1,5 +1,5 @@
 // Opens the repository a name in pgwarden.yaml refers to (one client per repository per process).
-import { repositorySettings } from '../../config/load.js';
+import { repositorySettings } from '../../config/view.js';
 import type { Config } from '../../config/schema.js';
 import { FsRepository } from './fs.js';
 import type { Repository } from './repository.js';

@@ -5,12 +5,24 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PgwardenError } from '../../config/errors.js';
 import { awaitPushResult, ensureSpool, knownMissing, lockHeld, spoolDir, startBackground, takePushResult } from '../../activities/wal/spool.js';
+import type { Config } from '../../config/schema.js';
 import type { CommandContext } from '../context.js';
+import type { Output } from '../output.js';
 
 const CLI = fileURLToPath(new URL('../cli.js', import.meta.url));
 
 /** wal-fetch's exit codes, in PostgreSQL's terms: 1 ends recovery normally; above 125 stops it with FATAL. */
 export const WAL_FETCH_EXIT = { restored: 0, notArchived: 1, error: 126 } as const;
+
+/**
+ * What wal-push and wal-fetch need of their context. The configuration loads when needed (the --async fast path
+ * needs none); their own entry point (wal-entry.ts) keeps it validated in the spool, `cacheDir`.
+ */
+export interface WalCommandContext {
+  readonly out: Output;
+  readonly configFile: string;
+  loadConfig(cacheDir: string): Promise<Config>;
+}
 
 export interface WalPushOptions {
   db: string;
@@ -20,7 +32,7 @@ export interface WalPushOptions {
   args: string[];
 }
 
-export async function walPushCommand(ctx: CommandContext, options: WalPushOptions): Promise<void> {
+export async function walPushCommand(ctx: WalCommandContext, options: WalPushOptions): Promise<void> {
   const path = options.args[0];
   if (!path) throw new PgwardenError('Usage', 'wal-push needs the path of the WAL file: archive_command = \'pgwarden wal-push --db NAME %p\'');
   const name = basename(path);
@@ -37,9 +49,10 @@ export async function walPushCommand(ctx: CommandContext, options: WalPushOption
     if (result) throw new PgwardenError('Failed', result.message);
     // The pusher did not get to it in time: archive it here, so PostgreSQL never waits on us for long.
   }
-  const { openArchive } = await import('../../activities/wal/open.js');
   ensureSpool(spool);
-  const archive = openArchive(ctx.config, options.db, { spool });
+  const config = await ctx.loadConfig(spool);
+  const { openArchive } = await import('../../activities/wal/open.js');
+  const archive = openArchive(config, options.db, { spool });
   const { pushWalFile } = await import('../../activities/wal/archive.js');
   const outcome = await pushWalFile(archive.repo, options.db, path, archive.settings, archive.keys, {
     identityCache: join(spool, 'identity.json'),
@@ -62,7 +75,7 @@ export interface WalFetchOptions {
   args: string[];
 }
 
-export async function walFetchCommand(ctx: CommandContext, options: WalFetchOptions): Promise<void> {
+export async function walFetchCommand(ctx: WalCommandContext, options: WalFetchOptions): Promise<void> {
   const [name, destination] = options.args;
   try {
     if (!name || !destination) throw new PgwardenError('Usage', 'wal-fetch needs %f and %p: restore_command = \'pgwarden wal-fetch --db NAME %f %p\'');
@@ -83,9 +96,10 @@ export async function walFetchCommand(ctx: CommandContext, options: WalFetchOpti
       }
       found = true;
     } else {
+      const config = await ctx.loadConfig(spool);
       const { openArchive } = await import('../../activities/wal/open.js');
       const { fetchWalFile } = await import('../../activities/wal/archive.js');
-      const archive = openArchive(ctx.config, options.db, { spool });
+      const archive = openArchive(config, options.db, { spool });
       try {
         found = await fetchWalFile(archive.repo, options.db, name, destination, archive.keys);
       } finally {
