@@ -11,7 +11,8 @@ import { keyFingerprint } from './pipeline/encrypt.js';
 import type { Sha256Meter } from './pipeline/measure.js';
 import { unsealInto } from './pipeline/seal.js';
 import { pgTool } from './postgres/binaries.js';
-import { connect, quoteIdent, restoreEndpoint, withDatabase } from './postgres/connection.js';
+import { connect, quoteIdent, withDatabase } from './postgres/connection.js';
+import { restoreTarget } from './providers/source.js';
 import { toolFailure } from './postgres/dump.js';
 import { serverInfo } from './postgres/inventory.js';
 import { checkDatabaseName, connectMaintenance, copyCounts, databaseExists, dropDatabase, loadEnv, pgRestoreStep, psqlStep } from './postgres/load.js';
@@ -88,7 +89,7 @@ export function restoreActivities(config: Config) {
       const manifest = await findBackup(repo, input.database, 'logical', input.backup);
       await checkPassphrase(config, manifest);
 
-      const endpoint = restoreEndpoint(config, input.database);
+      const endpoint = await restoreTarget(config, input.database);
       const client = await connectMaintenance(endpoint, 'restore check');
       try {
         const server = await serverInfo(client);
@@ -135,7 +136,7 @@ export function restoreActivities(config: Config) {
 
     /** Gives the verified staging database the target's name; a replaced database is renamed, never dropped. */
     async publishRestore(input: PublishInput): Promise<{ previousDatabaseKeptAs?: string }> {
-      const endpoint = restoreEndpoint(config, input.database);
+      const endpoint = await restoreTarget(config, input.database);
       const client = await connectMaintenance(endpoint, 'restore publish');
       try {
         const stagingExists = await databaseExists(client, input.staging);
@@ -166,7 +167,7 @@ export function restoreActivities(config: Config) {
     /** Compensation: removes a staging database that a failed or cancelled restore left. */
     async dropStagingDatabase(input: { database: string; staging: string }): Promise<void> {
       if (!input.staging.includes('_pgwrestore_')) throw new PgwardenError('Failed', `Refusing to drop "${input.staging}": not a pgwarden staging database.`);
-      const client = await connectMaintenance(restoreEndpoint(config, input.database), 'restore cleanup');
+      const client = await connectMaintenance(await restoreTarget(config, input.database), 'restore cleanup');
       try {
         await dropDatabase(client, input.staging);
       } finally {
@@ -200,7 +201,7 @@ async function restoreLogical(config: Config, input: RestoreLogicalInput): Promi
   const manifest = await readManifest(repo, folder);
   if (!manifest) throw new PgwardenError('NotFound', `Backup ${input.backupId} of "${input.database}" has no manifest in repository "${input.repository}".`);
   const passphrase = resolvePassphrase(config);
-  const server = restoreEndpoint(config, input.database);
+  const server = await restoreTarget(config, input.database);
   const staging = withDatabase(server, input.staging);
   const reporter = currentReporter();
   const abort = new AbortController();

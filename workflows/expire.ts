@@ -13,6 +13,8 @@ export async function expireWorkflow(input: ExpireInput): Promise<ExpireResult> 
   const info = workflowInfo();
   const plan = await quick.planExpiry({ database: input.database, nowMs: Date.now() });
   const applied = input.dryRun ? { deletedObjects: 0 } : await long.applyExpiry(plan);
+  // Neon: backup branches whose backup run is over (a worker that died, a terminated workflow) go too.
+  const neonBranches = await quick.sweepNeonBranches({ database: input.database, dryRun: input.dryRun ?? false });
   const { repository: _repository, keepFromSegno: _segno, segmentSize: _size, ...wal } = plan.wal;
   return {
     database: input.database,
@@ -22,6 +24,7 @@ export async function expireWorkflow(input: ExpireInput): Promise<ExpireResult> 
     wal,
     kept: plan.kept,
     deletedObjects: applied.deletedObjects,
+    ...(neonBranches.deleted.length || neonBranches.kept.length ? { neonBranches } : {}),
     workflowId: info.workflowId,
     runId: info.runId,
   };

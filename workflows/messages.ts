@@ -66,8 +66,21 @@ export interface BackupResult {
   dumpMs: number; // the dump activity alone
   /** Workflow start to the first byte pg_dump produced: Temporal's own overhead. */
   firstByteMs?: number;
+  /** Neon: the branch the backup was dumped from (the database as of its branch point), and that it is gone. */
+  neonBranch?: NeonBackupBranch;
   workflowId: string;
   runId: string;
+}
+
+export interface NeonBackupBranch {
+  branchId: string;
+  branchName: string;
+  parentBranchId: string;
+  parentLsn?: string;
+  parentTimestamp?: string;
+  createdAt: string;
+  deleted: boolean;
+  note?: string;
 }
 
 export interface RestoreInput {
@@ -193,6 +206,8 @@ export interface ExpireResult {
   wal: { count: number; bytes: number; first?: string; last?: string; keepFrom?: string };
   kept: { logical: number; base: number };
   deletedObjects: number;
+  /** Neon backup branches left behind and deleted now (or, with dryRun, that would be), and the ones kept. */
+  neonBranches?: { deleted: Array<{ id: string; name: string; createdAt: string; reason: string }>; kept: Array<{ id: string; name: string; reason: string }> };
   workflowId: string;
   runId: string;
 }

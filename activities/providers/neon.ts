@@ -175,12 +175,12 @@ export function neonActivities(config: Config) {
      * Deletes a branch pgwarden made. Idempotent (a branch already gone is success) and refuses any branch that
      * is not pgwarden's (the default branch, or one without pgwarden's name), so a wrong id can never cost data.
      */
-    async deleteNeonBranch(input: { database: string; branchId: string }): Promise<{ deleted: boolean }> {
+    async deleteNeonBranch(input: { database: string; branchId?: string; branchName?: string }): Promise<{ deleted: boolean }> {
       const api = neonApi(config, input.database);
-      const branch = await api.branch(input.branchId);
+      const branch = input.branchId ? await api.branch(input.branchId) : input.branchName ? (await findByName(api, input.branchName))?.branch : undefined;
       if (!branch) return { deleted: false };
       assertPgwardenBranch(branch, input.database);
-      const result = await api.deleteBranch(input.branchId);
+      const result = await api.deleteBranch(branch.id);
       return { deleted: !result.gone };
     },
 
