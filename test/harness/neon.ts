@@ -19,6 +19,8 @@ export interface FakeNeonRequest {
   path: string;
   status: number;
   at: number;
+  /** The JSON body of a POST. */
+  body?: unknown;
 }
 
 /** A failure the server answers instead of doing the work, for the next `times` matching requests. */
@@ -34,6 +36,8 @@ export interface Injection {
   wrongPassword?: boolean;
   /** Instead of failing: hold the request this long before answering. */
   delayMs?: number;
+  /** Called when a request matches (before the delay). */
+  onHit?: () => void;
 }
 
 interface Endpoint {
@@ -153,6 +157,7 @@ export async function startFakeNeon(options: { historyRetentionSeconds?: number 
   const injections: Injection[] = [];
   const waiters: Array<{ path: RegExp; method?: string; resolve: (r: FakeNeonRequest) => void }> = [];
   const work: Array<Promise<unknown>> = [];
+  const bodies = new WeakMap<IncomingMessage, unknown>();
 
   const operation = (branch: BranchRecord, action: string, endpoint?: Endpoint): OperationRecord => {
     const op: OperationRecord = {
@@ -321,6 +326,7 @@ export async function startFakeNeon(options: { historyRetentionSeconds?: number 
         continue;
       }
       injection.times -= 1;
+      injection.onHit?.();
       if (injection.delayMs) await new Promise((r) => setTimeout(r, injection.delayMs));
       if (injection.wrongPassword) wrongPassword = true;
       else if (!injection.delayMs) {
@@ -331,6 +337,7 @@ export async function startFakeNeon(options: { historyRetentionSeconds?: number 
       break;
     }
     const body = method === 'POST' || method === 'PATCH' ? await readJson(req) : {};
+    if (method === 'POST') bodies.set(req, body);
     const parts = path.split('/').filter(Boolean); // projects, <id>, …
     if (parts[0] !== 'projects' || parts[1] !== projectId) return error(res, 404, `project ${parts[1] ?? ''} not found`);
     const rest = parts.slice(2);
@@ -449,7 +456,7 @@ export async function startFakeNeon(options: { historyRetentionSeconds?: number 
     handle(req, res)
       .catch((e: Error) => error(res, 500, e.message))
       .then((status) => {
-        const entry = { method: req.method ?? 'GET', path: new URL(req.url ?? '/', 'http://fake').pathname.replace(/^\/api\/v2/, ''), status, at: Date.now() };
+        const entry: FakeNeonRequest = { method: req.method ?? 'GET', path: new URL(req.url ?? '/', 'http://fake').pathname.replace(/^\/api\/v2/, ''), status, at: Date.now(), ...(bodies.has(req) ? { body: bodies.get(req) } : {}) };
         requests.push(entry);
         for (const w of [...waiters]) {
           if (w.path.test(entry.path) && (!w.method || w.method === entry.method)) {
