@@ -192,6 +192,26 @@ export interface PitrResult {
   runId: string;
 }
 
+/** A Neon point-in-time restore: a branch of the parent at the target, kept until `pgwarden branches delete`. */
+export interface NeonPitrResult {
+  database: string;
+  target: string;
+  branchId: string;
+  branchName: string;
+  parentBranch: string;
+  /** postgresql://role@host/db, without the password (the parent branch's role and password apply). */
+  connection: string;
+  /** Rows per table in the branch: the newest logical backup's tables when there is one, else every table. */
+  tables: Array<{ table: string; rows: number }>;
+  comparedWith?: string;
+  window: { from: string; to: string; retentionSeconds: number };
+  durationMs: number;
+  rtoMs?: number;
+  withinRto?: boolean;
+  workflowId: string;
+  runId: string;
+}
+
 export interface ExpireInput {
   database: string;
   /** Say what would go, delete nothing. */

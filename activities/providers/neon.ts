@@ -310,6 +310,20 @@ export async function listPgwardenBranches(config: Config, database: string): Pr
   return [...found.values()].sort((a, b) => a.branch.created_at.localeCompare(b.branch.created_at));
 }
 
+/** `wal status` for a Neon database: Neon keeps the WAL; its history window is the restore window. */
+export async function neonRestoreWindow(config: Config, database: string, nowMs = Date.now()) {
+  const api = neonApi(config, database);
+  const [project, parent] = await Promise.all([api.project(), api.parentBranch()]);
+  return {
+    database,
+    provider: 'neon' as const,
+    projectId: project.id,
+    parentBranch: { id: parent.id, name: parent.name },
+    historyRetentionSeconds: project.historyRetentionSeconds,
+    window: { from: new Date(nowMs - project.historyRetentionSeconds * 1_000).toISOString(), to: new Date(nowMs).toISOString() },
+  };
+}
+
 /** `pgwarden branches delete`: only branches pgwarden made for this database. */
 export async function deletePgwardenBranch(config: Config, database: string, idOrName: string): Promise<NeonBranch> {
   const mine = await listPgwardenBranches(config, database);

@@ -203,13 +203,14 @@ export async function startFakeNeon(options: { historyRetentionSeconds?: number 
     const dataDir = join(root, branch.id);
     await execa('cp', ['-a', base, dataDir]);
     const endpoint = branch.endpoints[0]!;
-    const cluster = new LocalCluster({ dataDir, binDir: serverBinDir(), port: endpoint.port, ...(user ? { user } : {}) });
+    const cluster = new LocalCluster({ dataDir, binDir: serverBinDir(), port: endpoint.port, logFile: join(dataDir, 'branch-server.log'), ...(user ? { user } : {}) });
     cluster.configure([
       `port = ${endpoint.port}`,
       `unix_socket_directories = '${dataDir}'`,
       'archive_mode = off',
       `restore_command = 'cp ${archive}/%f %p'`,
-      target.timestamp ? `recovery_target_time = '${target.timestamp}'` : `recovery_target_lsn = '${stopLsn}'`,
+      // PostgreSQL's own spelling of the instant (it refuses ISO 8601's "T…Z" here).
+      target.timestamp ? `recovery_target_time = '${new Date(Date.parse(target.timestamp)).toISOString().replace('T', ' ').replace('Z', '+00')}'` : `recovery_target_lsn = '${stopLsn}'`,
       `recovery_target_inclusive = ${target.timestamp ? 'on' : 'off'}`,
       "recovery_target_action = 'promote'",
       ...(endpoint.type === 'read_only' ? ['default_transaction_read_only = on'] : []),

@@ -14,7 +14,7 @@ import { startBackup, startLockedWorkflow, startRestore } from '../../client/api
 import { asPgwardenError, waitFor } from '../../client/watch.js';
 import type { PgwardenError } from '../../config/errors.js';
 import type { Config, ConfigInput } from '../../config/schema.js';
-import { expireWorkflowId, type BackupResult, type ExpireResult, type RestoreResult } from '../../workflows/messages.js';
+import { expireWorkflowId, type BackupResult, type ExpireResult, type NeonPitrResult, type RestoreResult } from '../../workflows/messages.js';
 import { CLI, makeReachable } from '../harness/archiving.js';
 import { secretEnv, testConfig } from '../harness/config.js';
 import { startFakeNeon, type FakeNeon } from '../harness/neon.js';
@@ -161,6 +161,70 @@ describe('a Neon backup', () => {
     assert.deepEqual(expired.neonBranches?.deleted.map((b) => b.id), [left[0]!.id]);
     assert.match(expired.neonBranches!.deleted[0]!.reason, /TERMINATED/);
     assert.deepEqual(backupBranches(), []);
+  });
+});
+
+describe('a Neon point-in-time restore', () => {
+  let file: string;
+  const cli = async (...args: string[]) => {
+    const r = await execa(process.execPath, [CLI, '--config', file, '--json', ...args], { reject: false, env: process.env });
+    return { code: r.exitCode, json: JSON.parse(r.stdout || '{}') as { ok: boolean; result?: any; error?: { kind: string; message: string } } };
+  };
+
+  before(() => {
+    file = join(mkdtempSync(join(tmpdir(), 'pgwarden-test-neon-cli-')), 'pgwarden.yaml');
+    writeFileSync(file, stringify(input));
+  });
+
+  test('to a time between two writes: the branch has the first and not the second, and stays until deleted', async () => {
+    await neon.query('CREATE TABLE audit_log (id serial PRIMARY KEY, what text NOT NULL)');
+    await neon.query(`INSERT INTO audit_log (what) VALUES ('before the bad migration')`);
+    await new Promise((r) => setTimeout(r, 50));
+    const between = new Date().toISOString();
+    await new Promise((r) => setTimeout(r, 50));
+    await neon.query(`INSERT INTO audit_log (what) VALUES ('the bad migration')`);
+
+    const handle = await startLockedWorkflow(stack.env.client, config, 'neonPitrWorkflow', 'pgwarden-pitr-shop', 'PITR of "shop"', [{ database: 'shop', target: between }], [['database', 'shop']]);
+    const result = await waitFor<NeonPitrResult>(handle);
+    assert.match(result.branchName, /^pgwarden-pitr-shop-/);
+    assert.match(result.connection, /^postgresql:\/\/neondb_owner@127\.0\.0\.1:\d+\/neondb$/, 'no password in the result');
+    assert.ok(result.comparedWith, 'the tables of the newest logical backup were counted');
+    const branch = new pg.Client({ connectionString: neon.branchUrl(result.branchId) });
+    await branch.connect();
+    try {
+      const { rows: found } = await branch.query<{ what: string }>('SELECT what FROM audit_log ORDER BY id');
+      assert.deepEqual(found.map((r) => r.what), ['before the bad migration']);
+    } finally {
+      await branch.end();
+    }
+    assert.equal(result.tables.find((t) => t.table === 'public.orders')?.rows, 150);
+
+    const listed = await cli('branches', 'list', '--db', 'shop');
+    assert.equal(listed.code, 0, JSON.stringify(listed.json));
+    assert.deepEqual(listed.json.result.branches.map((b: { name: string; purpose: string }) => [b.name, b.purpose]), [[result.branchName, 'pitr']]);
+    const expired = await waitFor<ExpireResult>(
+      await startLockedWorkflow(stack.env.client, config, 'expireWorkflow', expireWorkflowId('shop'), 'Retention of "shop"', [{ database: 'shop' }], [['database', 'shop']]),
+    );
+    assert.equal(expired.neonBranches, undefined, 'retention never touches a point-in-time branch');
+    const deleted = await cli('branches', 'delete', '--db', 'shop', '--branch', result.branchName);
+    assert.equal(deleted.code, 0, JSON.stringify(deleted.json));
+    assert.deepEqual(neon.liveBranches().map((b) => b.name), ['main']);
+  });
+
+  test('refuses a time outside Neon\'s history window before creating anything, and prints the window', async () => {
+    const posts = neon.requests.filter((r) => r.method === 'POST').length;
+    const handle = await startLockedWorkflow(stack.env.client, config, 'neonPitrWorkflow', 'pgwarden-pitr-shop', 'PITR of "shop"', [{ database: 'shop', target: new Date(Date.now() - 2 * 3_600_000).toISOString() }], [['database', 'shop']]);
+    await assert.rejects(waitFor(handle), (error: unknown) => {
+      const failure = asPgwardenError(error) as PgwardenError;
+      assert.equal(failure.kind, 'Refused');
+      assert.match(failure.message, /outside Neon's history window .*1 hour\(s\): \d{4}-.* to \d{4}-/);
+      return true;
+    });
+    assert.equal(neon.requests.filter((r) => r.method === 'POST').length, posts, 'no branch was requested');
+    const status = await cli('wal', 'status', '--db', 'shop');
+    assert.equal(status.code, 0, JSON.stringify(status.json));
+    assert.equal(status.json.result.historyRetentionSeconds, 3_600);
+    assert.equal(status.json.result.parentBranch.name, 'main');
   });
 });
 
