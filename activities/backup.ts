@@ -230,7 +230,7 @@ async function dumpLogical(config: Config, input: DumpLogicalInput): Promise<Dum
       // The project's own roles (pg_dumpall, filtered as the Supabase CLI does) and what the user made on the
       // platform's tables: both plain SQL, small, restored around the schema and the data.
       const pgDumpall = await pgTool('pg_dumpall', server.major, config.postgres.binDir);
-      const roles = execa(pgDumpall, ['--roles-only', '--no-role-passwords', '--no-comments', '--quote-all-identifiers', '--no-password', `--dbname=${endpoint.database}`], {
+      const roles = execa(pgDumpall, ['--roles-only', '--no-role-passwords', '--no-comments', '--quote-all-identifiers', '--no-password', `--database=${endpoint.database}`], {
         env,
         stdin: 'ignore',
         buffer: { stdout: false, stderr: true },

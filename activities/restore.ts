@@ -13,6 +13,7 @@ import { unsealInto } from './pipeline/seal.js';
 import { pgTool } from './postgres/binaries.js';
 import { connect, quoteIdent, withDatabase } from './postgres/connection.js';
 import { restoreTarget } from './providers/source.js';
+import { planFreshProjectRestore, restoreIntoFreshProject, type FreshProjectRestoreInput } from './providers/supabase-restore.js';
 import { toolFailure } from './postgres/dump.js';
 import { serverInfo } from './postgres/inventory.js';
 import { checkDatabaseName, connectMaintenance, copyCounts, databaseExists, dropDatabase, loadEnv, pgRestoreStep, psqlStep } from './postgres/load.js';
@@ -43,6 +44,8 @@ export interface RestorePlan {
   tables: number;
   storedBytes: number;
   rtoMs?: number;
+  /** fresh-project: loaded in one transaction into the existing database of a new Supabase project (no staging, no rename). */
+  mode?: 'fresh-project';
 }
 
 export interface RestoreLogicalInput {
@@ -88,6 +91,8 @@ export function restoreActivities(config: Config) {
       const repo = openRepository(config, repository);
       const manifest = await findBackup(repo, input.database, 'logical', input.backup);
       await checkPassphrase(config, manifest);
+      // A Supabase backup goes into a fresh project's existing database, not into a new one.
+      if (manifest.provider?.name === 'supabase') return planFreshProjectRestore(config, { ...input, repository, manifest });
 
       const endpoint = await restoreTarget(config, input.database);
       const client = await connectMaintenance(endpoint, 'restore check');
@@ -132,6 +137,10 @@ export function restoreActivities(config: Config) {
 
     async restoreLogical(input: RestoreLogicalInput): Promise<RestoreLogicalOutput> {
       return restoreLogical(config, input);
+    },
+
+    async restoreIntoFreshProject(input: FreshProjectRestoreInput): Promise<RestoreLogicalOutput> {
+      return restoreIntoFreshProject(config, input);
     },
 
     /** Gives the verified staging database the target's name; a replaced database is renamed, never dropped. */

@@ -10,7 +10,7 @@ const quick = proxyActivities<Activities>(QUICK);
 const long = proxyActivities<Activities>(LONG);
 
 /** The activities a restore uses: Temporal proxies in the workflow, plain functions with --local. */
-export type RestoreSteps = Pick<Activities, 'planRestore' | 'restoreLogical' | 'publishRestore' | 'dropStagingDatabase'>;
+export type RestoreSteps = Pick<Activities, 'planRestore' | 'restoreLogical' | 'publishRestore' | 'dropStagingDatabase' | 'restoreIntoFreshProject'>;
 
 export async function restoreWorkflow(input: RestoreInput): Promise<RestoreResult> {
   for (const field of ['database', 'backup', 'target'] as const) {
@@ -23,7 +23,13 @@ export async function restoreWorkflow(input: RestoreInput): Promise<RestoreResul
   }
   tagRun(input.database, 'restore');
   const info = workflowInfo();
-  const steps: RestoreSteps = { planRestore: quick.planRestore, restoreLogical: long.restoreLogical, publishRestore: quick.publishRestore, dropStagingDatabase: quick.dropStagingDatabase };
+  const steps: RestoreSteps = {
+    planRestore: quick.planRestore,
+    restoreLogical: long.restoreLogical,
+    publishRestore: quick.publishRestore,
+    dropStagingDatabase: quick.dropStagingDatabase,
+    restoreIntoFreshProject: long.restoreIntoFreshProject,
+  };
   return restoreSteps(steps, input, { workflowId: info.workflowId, runId: info.runId, now: () => Date.now(), protect: (fn) => CancellationScope.nonCancellable(fn) });
 }
 
@@ -38,6 +44,8 @@ export async function restoreSteps(steps: RestoreSteps, input: RestoreInput, run
     ...(input.replaceExisting !== undefined ? { replaceExisting: input.replaceExisting } : {}),
     ...(input.repository !== undefined ? { repository: input.repository } : {}),
   });
+
+  if (plan.mode === 'fresh-project') return freshProjectSteps(steps, input, run, plan, startedAt);
 
   let restored;
   try {
@@ -76,6 +84,27 @@ export async function restoreSteps(steps: RestoreSteps, input: RestoreInput, run
     rowCountsMatch: restored.mismatches.length === 0,
     mismatches: restored.mismatches,
     ...published,
+    workflowId: run.workflowId,
+    runId: run.runId,
+  };
+}
+
+/** A Supabase backup into a fresh project: one transaction, so a failure leaves nothing to clean up. */
+async function freshProjectSteps(steps: RestoreSteps, input: RestoreInput, run: RunContext, plan: Awaited<ReturnType<RestoreSteps['planRestore']>>, startedAt: number): Promise<RestoreResult> {
+  const restored = await steps.restoreIntoFreshProject({ database: input.database, backupId: plan.backupId, repository: plan.repository, target: input.target });
+  const durationMs = run.now() - startedAt;
+  return {
+    database: input.database,
+    backupId: plan.backupId,
+    target: input.target,
+    server: plan.server,
+    durationMs,
+    restoreMs: restored.restoreMs,
+    ...(plan.rtoMs !== undefined ? { rtoMs: plan.rtoMs, withinRto: durationMs <= plan.rtoMs } : {}),
+    tables: restored.checks.length,
+    rows: restored.checks.reduce((sum, c) => sum + c.actual, 0),
+    rowCountsMatch: restored.mismatches.length === 0,
+    mismatches: restored.mismatches,
     workflowId: run.workflowId,
     runId: run.runId,
   };

@@ -229,6 +229,17 @@ export class WholeTextFilter extends Transform {
  * policies on them (storage.objects). Read in the backup's snapshot; replayed after the data.
  */
 export async function managedTableExtras(client: pg.Client): Promise<string> {
+  // Definitions come out schema-qualified only with an empty search_path (EXECUTE FUNCTION public.handle_new_user()).
+  const previous = (await client.query<{ p: string }>(`SELECT current_setting('search_path') AS p`)).rows[0]!.p;
+  await client.query(`SELECT set_config('search_path', '', true)`);
+  try {
+    return await extrasSql(client);
+  } finally {
+    await client.query(`SELECT set_config('search_path', $1, true)`, [previous]);
+  }
+}
+
+async function extrasSql(client: pg.Client): Promise<string> {
   const triggers = await client.query<{ def: string; name: string; tbl: string }>(
     `SELECT pg_get_triggerdef(t.oid) AS def, quote_ident(t.tgname) AS name, quote_ident(n.nspname) || '.' || quote_ident(c.relname) AS tbl
        FROM pg_trigger t
