@@ -122,7 +122,9 @@ async function dumpLogical(config: Config, input: DumpLogicalInput): Promise<Dum
   // A retry after the manifest was written: the backup is complete, do not dump it again.
   const finished = await readManifest(repo, folder);
   if (finished) return summarize(finished, repoName, Date.now() - started);
-  await repo.abortIncompleteWrites(folder); // what a crashed attempt left
+  // A crashed attempt (worker killed) left objects that the catch below never removed, maybe under names this
+  // attempt's plan does not produce: start from an empty folder, so the manifest and SHA256SUMS list all it holds.
+  await discardIncomplete(repo, folder);
 
   const passphrase = resolvePassphrase(config);
   const fingerprint = await keyFingerprint(passphrase);

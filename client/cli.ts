@@ -60,6 +60,7 @@ program
   .requiredOption('--into <newdb>', 'name of the database to create')
   .option('--replace-existing <name>', 'replace an existing --into database: repeat its name; the old one is kept, renamed')
   .option('--no-owner', 'do not restore object ownership (when the roles do not exist on the target server)')
+  .option('--no-privileges', 'do not restore GRANT/REVOKE (with --no-owner: for a server without the backup\'s roles)')
   .option('--repository <name>', "read from this repository instead of the database's first")
   .option('--local', 'run the restore in this process, without Temporal (for when Temporal is down)', false)
   .action(run(async () => (await import('./commands/restore.js')).restoreCommand as Action));

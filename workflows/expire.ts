@@ -23,6 +23,7 @@ export async function expireWorkflow(input: ExpireInput): Promise<ExpireResult> 
     base: plan.base,
     wal,
     kept: plan.kept,
+    ...(plan.damaged?.length ? { damaged: plan.damaged } : {}),
     deletedObjects: applied.deletedObjects,
     ...(neonBranches.deleted.length || neonBranches.kept.length ? { neonBranches } : {}),
     workflowId: info.workflowId,

@@ -93,6 +93,8 @@ export interface RestoreInput {
   replaceExisting?: string;
   /** Restore without ownership (ALTER … OWNER) when the roles do not exist on the target server. */
   noOwner?: boolean;
+  /** Restore without privileges (GRANT/REVOKE), which name the source's roles: with noOwner, for a server without them. */
+  noPrivileges?: boolean;
   /** Repository to read from (default: the database's first). */
   repository?: string;
 }
@@ -118,6 +120,8 @@ export interface RestoreResult {
   mismatches: TableCheck[];
   /** When replaceExisting was used: the name the previous database now has. */
   previousDatabaseKeptAs?: string;
+  /** What the person restoring should know (a newer backup passed over because it is damaged). */
+  warnings?: string[];
   workflowId: string;
   runId: string;
 }
@@ -225,6 +229,8 @@ export interface ExpireResult {
   base: Array<{ repository: string; id: string; stopTime: string }>;
   wal: { count: number; bytes: number; first?: string; last?: string; keepFrom?: string };
   kept: { logical: number; base: number };
+  /** Backups retention could not read (broken manifest, or one from a newer pgwarden): kept, reported. */
+  damaged?: Array<{ repository: string; type: 'logical' | 'base'; id: string; reason: string }>;
   deletedObjects: number;
   /** Neon backup branches left behind and deleted now (or, with dryRun, that would be), and the ones kept. */
   neonBranches?: { deleted: Array<{ id: string; name: string; createdAt: string; reason: string }>; kept: Array<{ id: string; name: string; reason: string }> };

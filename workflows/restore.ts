@@ -47,7 +47,9 @@ export async function restoreSteps(steps: RestoreSteps, input: RestoreInput, run
 
   if (plan.mode === 'fresh-project') return freshProjectSteps(steps, input, run, plan, startedAt);
 
+  const provenance = `Restored by pgwarden from backup ${plan.backupId} of ${input.database} (workflow ${run.workflowId}, run ${run.runId}) at ${new Date(startedAt).toISOString()}`;
   let restored;
+  let published;
   try {
     restored = await steps.restoreLogical({
       database: input.database,
@@ -55,20 +57,23 @@ export async function restoreSteps(steps: RestoreSteps, input: RestoreInput, run
       repository: plan.repository,
       staging: plan.staging,
       noOwner: input.noOwner ?? false,
-      provenance: `Restored by pgwarden from backup ${plan.backupId} of ${input.database} (workflow ${run.workflowId}, run ${run.runId}) at ${new Date(startedAt).toISOString()}`,
+      ...(input.noPrivileges ? { noPrivileges: true } : {}),
+      provenance,
+    });
+    // One transaction renames the replaced database away and the restored one in: it never leaves the name missing.
+    published = await steps.publishRestore({
+      database: input.database,
+      staging: plan.staging,
+      target: input.target,
+      keepSuffix: compactTimestamp(startedAt),
+      provenance,
+      ...(input.replaceExisting !== undefined ? { replaceExisting: input.replaceExisting } : {}),
     });
   } catch (error) {
+    // Only the staging database goes: after a successful swap it has the target's name and none is left to drop.
     await run.protect(() => steps.dropStagingDatabase({ database: input.database, staging: plan.staging }));
     throw error;
   }
-
-  const published = await steps.publishRestore({
-    database: input.database,
-    staging: plan.staging,
-    target: input.target,
-    keepSuffix: compactTimestamp(startedAt),
-    ...(input.replaceExisting !== undefined ? { replaceExisting: input.replaceExisting } : {}),
-  });
 
   const durationMs = run.now() - startedAt;
   return {
@@ -84,6 +89,7 @@ export async function restoreSteps(steps: RestoreSteps, input: RestoreInput, run
     rowCountsMatch: restored.mismatches.length === 0,
     mismatches: restored.mismatches,
     ...published,
+    ...(plan.warnings?.length ? { warnings: plan.warnings } : {}),
     workflowId: run.workflowId,
     runId: run.runId,
   };
