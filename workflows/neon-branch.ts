@@ -5,19 +5,10 @@ import { CancellationScope, proxyActivities } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
 import type { NeonBranchPoint } from '../activities/providers/neon.js';
 import type { NeonBackupBranch } from './messages.js';
-import { NON_RETRYABLE } from './policies.js';
+import { NEON_API, NEON_WAIT, NON_RETRYABLE } from './policies.js';
 
-/** API calls: each call rides out 423/429/5xx for up to two minutes itself; Temporal retries on top. */
-const neon = proxyActivities<Activities>({
-  startToCloseTimeout: '5 minutes',
-  retry: { initialInterval: '5s', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 6, nonRetryableErrorTypes: NON_RETRYABLE },
-});
-/** Waiting for operations: polls, heartbeating; a branch takes seconds, a busy project minutes. */
-const wait = proxyActivities<Activities>({
-  startToCloseTimeout: '30 minutes',
-  heartbeatTimeout: '1 minute',
-  retry: { initialInterval: '10s', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 5, nonRetryableErrorTypes: NON_RETRYABLE },
-});
+const neon = proxyActivities<Activities>(NEON_API);
+const wait = proxyActivities<Activities>(NEON_WAIT);
 /** Deleting: tried longer, because a branch left behind costs money (retention and Neon's expiry catch it otherwise). */
 const remove = proxyActivities<Activities>({
   startToCloseTimeout: '5 minutes',

@@ -5,19 +5,12 @@
 import { ApplicationFailure, CancellationScope, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
 import type { NeonPitrResult, PitrInput } from './messages.js';
-import { NON_RETRYABLE } from './policies.js';
+import { NEON_API, NEON_WAIT } from './policies.js';
 import type { RunContext } from './run-context.js';
 import { tagRun } from './tags.js';
 
-const neon = proxyActivities<Activities>({
-  startToCloseTimeout: '5 minutes',
-  retry: { initialInterval: '5s', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 6, nonRetryableErrorTypes: NON_RETRYABLE },
-});
-const wait = proxyActivities<Activities>({
-  startToCloseTimeout: '30 minutes',
-  heartbeatTimeout: '1 minute',
-  retry: { initialInterval: '10s', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 5, nonRetryableErrorTypes: NON_RETRYABLE },
-});
+const neon = proxyActivities<Activities>(NEON_API);
+const wait = proxyActivities<Activities>(NEON_WAIT);
 
 /** The activities a Neon point-in-time restore uses: Temporal proxies in the workflow, plain functions with --local. */
 export type NeonPitrSteps = Pick<Activities, 'planNeonPitr' | 'createNeonPitrBranch' | 'waitForNeonOperations' | 'verifyNeonPitrBranch' | 'deleteNeonBranch'>;

@@ -16,3 +16,16 @@ export const LONG: ActivityOptions = {
   heartbeatTimeout: '2 minutes',
   retry: { initialInterval: '30s', backoffCoefficient: 2, maximumInterval: '10 minutes', maximumAttempts: 3, nonRetryableErrorTypes: NON_RETRYABLE },
 };
+
+/** Neon API calls: each call rides out 423/429/5xx for up to two minutes itself; Temporal retries on top. */
+export const NEON_API: ActivityOptions = {
+  startToCloseTimeout: '5 minutes',
+  retry: { initialInterval: '5s', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 6, nonRetryableErrorTypes: NON_RETRYABLE },
+};
+
+/** Waiting for Neon's operations: polls, heartbeating; a branch takes seconds, a busy project minutes. */
+export const NEON_WAIT: ActivityOptions = {
+  startToCloseTimeout: '30 minutes',
+  heartbeatTimeout: '1 minute',
+  retry: { initialInterval: '10s', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 5, nonRetryableErrorTypes: NON_RETRYABLE },
+};
