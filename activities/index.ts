@@ -5,6 +5,10 @@ import { restoreActivities } from './restore.js';
 import { baseBackupActivities } from './basebackup.js';
 import { pitrActivities } from './pitr.js';
 import { expireActivities } from './expire.js';
+import { alertActivities } from './alerts.js';
+import { drillActivities } from './drill.js';
+import { monitorActivities } from './monitor.js';
+import { verifyActivities } from './verify.js';
 import { neonActivities } from './providers/neon.js';
 
 export function createActivities(config: Config) {
@@ -14,6 +18,10 @@ export function createActivities(config: Config) {
     ...baseBackupActivities(config),
     ...pitrActivities(config),
     ...expireActivities(config),
+    ...alertActivities(config),
+    ...monitorActivities(config),
+    ...verifyActivities(config),
+    ...drillActivities(config),
     ...neonActivities(config),
   };
 }

@@ -33,6 +33,8 @@ export interface PlanRestoreInput {
   repository?: string;
   /** Makes the staging name unique to this workflow run. */
   runId: string;
+  /** 'drill': onto the drill server (drill.connection). */
+  server?: 'drill';
 }
 
 export interface RestorePlan {
@@ -59,11 +61,19 @@ export interface RestoreLogicalInput {
   noPrivileges?: boolean;
   /** Written as the database's comment: where it came from, for whoever finds it later. */
   provenance: string;
+  server?: 'drill';
 }
 
+/** Mismatched tables named in a result; the rest are counted. A result enters the workflow history: it must stay
+ *  small for a database with 10,000 tables. */
+export const MISMATCHES_LISTED = 20;
+
+/** A summary of the row-count check, never one entry per table. */
 export interface RestoreLogicalOutput {
-  checks: TableCheck[];
-  mismatches: TableCheck[];
+  tables: number; // tables checked against the manifest's row counts
+  rows: number; // rows they hold
+  mismatchedTables: number;
+  mismatches: TableCheck[]; // the first MISMATCHES_LISTED of them
   restoreMs: number;
 }
 
@@ -74,6 +84,7 @@ export interface PublishInput {
   replaceExisting?: string;
   /** Suffix of the name the replaced database keeps ("20261125T031500Z"). */
   keepSuffix: string;
+  server?: 'drill';
   /** The staging database's comment (restoreLogical's provenance): how a retry knows the restored copy by its new name. */
   provenance?: string;
 }
@@ -107,7 +118,7 @@ export function restoreActivities(config: Config) {
       // A Supabase backup goes into a fresh project's existing database, not into a new one.
       if (manifest.provider?.name === 'supabase') return planFreshProjectRestore(config, { ...input, repository, manifest });
 
-      const endpoint = await restoreTarget(config, input.database);
+      const endpoint = await restoreTarget(config, input.database, input.server);
       const client = await connectMaintenance(endpoint, 'restore check');
       try {
         const server = await serverInfo(client);
@@ -164,13 +175,13 @@ export function restoreActivities(config: Config) {
      * Safe to retry: a retry after the commit finds the restored copy under the target's name and reports it.
      */
     async publishRestore(input: PublishInput): Promise<{ previousDatabaseKeptAs?: string }> {
-      return swapIn(await restoreTarget(config, input.database), input);
+      return swapIn(await restoreTarget(config, input.database, input.server), input);
     },
 
     /** Compensation: removes a staging database that a failed or cancelled restore left. */
-    async dropStagingDatabase(input: { database: string; staging: string }): Promise<void> {
+    async dropStagingDatabase(input: { database: string; staging: string; server?: 'drill' }): Promise<void> {
       if (!input.staging.includes('_pgwrestore_')) throw new PgwardenError('Failed', `Refusing to drop "${input.staging}": not a pgwarden staging database.`);
-      const client = await connectMaintenance(await restoreTarget(config, input.database), 'restore cleanup');
+      const client = await connectMaintenance(await restoreTarget(config, input.database, input.server), 'restore cleanup');
       try {
         await dropDatabase(client, input.staging);
       } finally {
@@ -205,7 +216,7 @@ async function restoreLogical(config: Config, input: RestoreLogicalInput): Promi
   const manifest = await readManifest(repo, folder);
   if (!manifest) throw new PgwardenError('NotFound', `Backup ${input.backupId} of "${input.database}" has no manifest in repository "${input.repository}".`);
   const passphrase = resolvePassphrase(config);
-  const server = await restoreTarget(config, input.database);
+  const server = await restoreTarget(config, input.database, input.server);
   const staging = withDatabase(server, input.staging);
   const reporter = currentReporter();
   const abort = new AbortController();
@@ -319,7 +330,13 @@ async function restoreLogical(config: Config, input: RestoreLogicalInput): Promi
       await Promise.all(clients.map((c) => c.end().catch(() => undefined)));
     }
     succeeded = true;
-    return { checks, mismatches, restoreMs: Date.now() - started };
+    return {
+      tables: checks.length,
+      rows: checks.reduce((sum, c) => sum + Math.max(0, c.actual), 0),
+      mismatchedTables: mismatches.length,
+      mismatches: mismatches.slice(0, MISMATCHES_LISTED),
+      restoreMs: Date.now() - started,
+    };
   } finally {
     stopReporting();
     reporter.signal?.removeEventListener('abort', onCancel);

@@ -1,19 +1,18 @@
 // The logical backup of one database: check, dump into the first repository, copy to the others.
-import { ApplicationFailure, CancellationScope, patched, proxyActivities, workflowInfo } from '@temporalio/workflow';
+import { CancellationScope, patched, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
 import { BACKUP_KINDS, type BackupInput, type BackupResult, type NeonBackupBranch } from './messages.js';
 import { withNeonBackupBranch, type NeonDumpSource } from './neon-branch.js';
 import { LONG, QUICK } from './policies.js';
+import { checkInput } from './input.js';
 import { compactTimestamp, tagRun } from './tags.js';
 
 const quick = proxyActivities<Activities>(QUICK);
 const long = proxyActivities<Activities>(LONG);
 
-export async function backupWorkflow(input: BackupInput): Promise<BackupResult> {
+export async function backupWorkflow(started: BackupInput): Promise<BackupResult> {
+  const input = checkInput<BackupInput>('backupWorkflow', started, { database: { type: 'string', required: true }, kind: { type: 'string', oneOf: BACKUP_KINDS } }, `{"database": "cartly", "kind": "${BACKUP_KINDS.join('|')}"}`);
   const kind = input.kind ?? 'manual';
-  if (typeof input.database !== 'string' || !BACKUP_KINDS.includes(kind)) {
-    throw ApplicationFailure.nonRetryable(`Backup input must be {"database": "<name from pgwarden.yaml>", "kind": "${BACKUP_KINDS.join('|')}"}.`, 'Usage');
-  }
   tagRun(input.database, 'backup', kind);
   const info = workflowInfo();
   const startedAt = Date.now();

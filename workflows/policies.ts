@@ -17,6 +17,13 @@ export const LONG: ActivityOptions = {
   retry: { initialInterval: '30s', backoffCoefficient: 2, maximumInterval: '10 minutes', maximumAttempts: 3, nonRetryableErrorTypes: NON_RETRYABLE },
 };
 
+/** Notifications: a channel that is down is tried again with growing pauses for half a day, never failing the job. */
+export const NOTIFY: ActivityOptions = {
+  startToCloseTimeout: '30 seconds',
+  scheduleToCloseTimeout: '12 hours',
+  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '5 minutes', nonRetryableErrorTypes: ['Config', 'Usage'] },
+};
+
 /** Neon API calls: each call rides out 423/429/5xx for up to two minutes itself; Temporal retries on top. */
 export const NEON_API: ActivityOptions = {
   startToCloseTimeout: '5 minutes',

@@ -28,11 +28,12 @@ export async function dumpEndpoint(config: Config, database: string, neon?: Neon
   return endpoint;
 }
 
-/** Where restores go: restoreConnection when set; for Neon, else the parent branch's read-write endpoint. */
-export async function restoreTarget(config: Config, database: string): Promise<PgEndpoint> {
+/** Where restores go: the drill server for drills, restoreConnection when set; for Neon, else the parent branch's read-write endpoint. */
+export async function restoreTarget(config: Config, database: string, server?: 'drill'): Promise<PgEndpoint> {
   const db = databaseView(config, database);
-  if (db.settings.provider === 'neon' && !db.settings.restoreConnection) return neonRestoreEndpoint(config, database);
-  const endpoint = restoreEndpoint(config, database);
+  const drill = server === 'drill' && db.settings.drill?.connection;
+  if (db.settings.provider === 'neon' && !db.settings.restoreConnection && !drill) return neonRestoreEndpoint(config, database);
+  const endpoint = restoreEndpoint(config, database, server);
   if (db.settings.provider === 'supabase') checkSupabaseConnection(endpoint, db.settings.supabase, database, 'restoreConnection');
   return endpoint;
 }

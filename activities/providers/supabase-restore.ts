@@ -142,7 +142,7 @@ export interface FreshProjectRestoreInput {
 }
 
 /** The one-transaction load described at the top of this file. */
-export async function restoreIntoFreshProject(config: Config, input: FreshProjectRestoreInput): Promise<{ checks: TableCheck[]; mismatches: TableCheck[]; restoreMs: number }> {
+export async function restoreIntoFreshProject(config: Config, input: FreshProjectRestoreInput): Promise<{ tables: number; rows: number; mismatchedTables: number; mismatches: TableCheck[]; restoreMs: number }> {
   const started = Date.now();
   const repo = openRepository(config, input.repository);
   const folder = backupFolder(input.database, 'logical', input.backupId);
@@ -218,8 +218,9 @@ export async function restoreIntoFreshProject(config: Config, input: FreshProjec
     stopReporting();
     reporter.signal?.removeEventListener('abort', onCancel);
   }
-  const checks = Object.entries(manifest.tables).map(([table, expected]) => ({ table, expected, actual: expected }));
-  return { checks, mismatches: [], restoreMs: Date.now() - started };
+  // Every count was checked inside the transaction (a difference would have stopped the COMMIT).
+  const counts = Object.values(manifest.tables);
+  return { tables: counts.length, rows: counts.reduce((sum, n) => sum + n, 0), mismatchedTables: 0, mismatches: [], restoreMs: Date.now() - started };
 }
 
 /**

@@ -1,5 +1,6 @@
 // A real S3 server for tests: versitygw over a temp directory (real SigV4, multipart uploads).
-import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { Agent, get as httpsGet } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -18,7 +19,8 @@ export interface TestS3 {
   stop(): Promise<void>;
 }
 
-export async function startS3(): Promise<TestS3> {
+/** `tls`: serve https with this certificate (PEM files); `ca` is the CA that signed it, for the test's own client. */
+export async function startS3(options: { tls?: { crt: string; key: string; ca: string } } = {}): Promise<TestS3> {
   const dir = mkdtempSync(join(tmpdir(), 'pgwarden-test-s3-'));
   const root = join(dir, 'buckets');
   const sidecar = join(dir, 'meta'); // the posix backend needs xattrs otherwise
@@ -27,17 +29,20 @@ export async function startS3(): Promise<TestS3> {
   const port = await freePort();
   const accessKeyId = 'pgwardentest';
   const secretAccessKey = `secret-${Math.random().toString(36).slice(2)}`;
-  const child = execa(findTool('versitygw'), ['--access', accessKeyId, '--secret', secretAccessKey, '--port', `127.0.0.1:${port}`, '--quiet', 'posix', '--sidecar', sidecar, root], {
+  const tls = options.tls ? ['--cert', options.tls.crt, '--key', options.tls.key] : [];
+  const child = execa(findTool('versitygw'), ['--access', accessKeyId, '--secret', secretAccessKey, '--port', `127.0.0.1:${port}`, ...tls, '--quiet', 'posix', '--sidecar', sidecar, root], {
     stdio: ['ignore', 'ignore', 'pipe'],
     buffer: false,
     reject: false,
   });
-  const endpoint = `http://127.0.0.1:${port}`;
-  const client = new S3Client({ endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId, secretAccessKey } });
+  const endpoint = `${options.tls ? 'https' : 'http'}://127.0.0.1:${port}`;
+  const httpsAgent = options.tls ? new Agent({ ca: readFileSync(options.tls.ca) }) : undefined;
+  const client = new S3Client({ endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId, secretAccessKey }, ...(httpsAgent ? { requestHandler: { httpsAgent } } : {}) });
   const deadline = Date.now() + 20_000;
   for (;;) {
     try {
-      await fetch(endpoint);
+      if (httpsAgent) await new Promise((resolve, reject) => httpsGet(endpoint, { agent: httpsAgent }, (res) => resolve(res.resume())).on('error', reject));
+      else await fetch(endpoint);
       break;
     } catch (error) {
       if (Date.now() > deadline || child.exitCode !== null) throw new Error(`versitygw did not start: ${(error as Error).message}`);
