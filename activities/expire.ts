@@ -2,7 +2,7 @@
 // an activity result, so the workflow's history says exactly what was removed and why.
 import { databaseView } from '../config/load.js';
 import type { Config } from '../config/schema.js';
-import type { BackupKind } from '../workflows/kinds.js';
+import { BACKUP_KINDS, type BackupKind } from '../workflows/kinds.js';
 import { scanBackups } from './catalog/list.js';
 import { warn } from './progress.js';
 import { backupFolder, MANIFEST_FILE, type BackupManifest } from './catalog/manifest.js';
@@ -70,11 +70,11 @@ async function planExpiry(config: Config, database: string, nowMs: number): Prom
     }
     return found.backups;
   };
-  for (const repository of db.repositories) {
+  for (const repository of db.allRepositories) {
     const backups = await scan(repository, 'logical');
     const newest = backups.at(-1)?.id;
     for (const backup of backups) {
-      const keepMs = config.retention[backup.kind as BackupKind] ?? config.retention.manual;
+      const keepMs = db.retentionFor(BACKUP_KINDS.includes(backup.kind as BackupKind) ? (backup.kind as BackupKind) : 'manual');
       const age = nowMs - Date.parse(backup.finishedAt);
       if (age > keepMs && backup.id !== newest) {
         logical.push({ repository, id: backup.id, kind: backup.kind, finishedAt: backup.finishedAt, rule: `${backup.kind} backups are kept ${Math.round(keepMs / 86_400_000)} days` });

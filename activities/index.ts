@@ -5,6 +5,7 @@ import { restoreActivities } from './restore.js';
 import { baseBackupActivities } from './basebackup.js';
 import { pitrActivities } from './pitr.js';
 import { expireActivities } from './expire.js';
+import { preMigrationActivities } from './premigration.js';
 import { alertActivities } from './alerts.js';
 import { drillActivities } from './drill.js';
 import { monitorActivities } from './monitor.js';
@@ -18,6 +19,7 @@ export function createActivities(config: Config) {
     ...baseBackupActivities(config),
     ...pitrActivities(config),
     ...expireActivities(config),
+    ...preMigrationActivities(config),
     ...alertActivities(config),
     ...monitorActivities(config),
     ...verifyActivities(config),
