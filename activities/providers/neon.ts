@@ -7,11 +7,10 @@ import { Context } from '@temporalio/activity';
 import { PgwardenError } from '../../config/errors.js';
 import { databaseView } from '../../config/load.js';
 import type { Config, NeonSettings } from '../../config/schema.js';
-import { findBackup } from '../catalog/list.js';
+import { locateBackup } from '../catalog/locate.js';
 import { pgEndpoint, withClient, type PgEndpoint } from '../postgres/connection.js';
 import { listTables } from '../postgres/inventory.js';
 import { currentReporter } from '../progress.js';
-import { openRepository } from '../storage/open.js';
 import { NeonApi, type BranchWithAnnotations, type NeonBranch, type PgwardenAnnotations } from './neon-api.js';
 
 /** What the workflow carries about a branch: ids and facts, never a connection string. */
@@ -264,12 +263,11 @@ export function neonActivities(config: Config) {
 
     /** Connects to the restored branch and counts rows: the tables of the newest logical backup if there is one, else every table. */
     async verifyNeonPitrBranch(input: { database: string; branchId: string; endpointId: string }): Promise<NeonPitrCheck> {
-      const db = databaseView(config, input.database);
       const endpoint = await neonBranchEndpoint(config, input.database, input);
       let expected: string[] | undefined;
       let comparedWith: string | undefined;
       try {
-        const manifest = await findBackup(openRepository(config, db.repositories[0]!), input.database, 'logical', 'latest');
+        const { manifest } = await locateBackup(config, input.database, 'latest'); // the newest in any of its repositories
         expected = Object.keys(manifest.tables);
         comparedWith = manifest.id;
       } catch (error) {
