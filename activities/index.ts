@@ -10,6 +10,7 @@ import { alertActivities } from './alerts.js';
 import { drillActivities } from './drill.js';
 import { monitorActivities } from './monitor.js';
 import { verifyActivities } from './verify.js';
+import { rekeyActivities } from './keys/rekey.js';
 import { neonActivities } from './providers/neon.js';
 
 export function createActivities(config: Config) {
@@ -24,6 +25,7 @@ export function createActivities(config: Config) {
     ...monitorActivities(config),
     ...verifyActivities(config),
     ...drillActivities(config),
+    ...rekeyActivities(config),
     ...neonActivities(config),
   };
 }

@@ -14,7 +14,7 @@ export async function expireWorkflow(started: ExpireInput): Promise<ExpireResult
   tagRun(input.database, 'expire');
   const info = workflowInfo();
   const plan = await quick.planExpiry({ database: input.database, nowMs: Date.now() });
-  const applied = input.dryRun ? { deletedObjects: 0 } : await long.applyExpiry(plan);
+  const applied = input.dryRun ? { deletedObjects: 0, locked: plan.locked } : await long.applyExpiry(plan);
   // Neon: backup branches whose backup run is over (a worker that died, a terminated workflow) go too.
   const neonBranches = await quick.sweepNeonBranches({ database: input.database, dryRun: input.dryRun ?? false });
   const { repository: _repository, keepFromSegno: _segno, segmentSize: _size, ...wal } = plan.wal;
@@ -25,6 +25,7 @@ export async function expireWorkflow(started: ExpireInput): Promise<ExpireResult
     base: plan.base,
     wal,
     kept: plan.kept,
+    locked: applied.locked,
     ...(plan.damaged?.length ? { damaged: plan.damaged } : {}),
     deletedObjects: applied.deletedObjects,
     ...(neonBranches.deleted.length || neonBranches.kept.length ? { neonBranches } : {}),

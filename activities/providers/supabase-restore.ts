@@ -12,8 +12,8 @@ import { execa } from 'execa';
 import { PgwardenError } from '../../config/errors.js';
 import { databaseView } from '../../config/load.js';
 import type { Config } from '../../config/schema.js';
-import { resolvePassphrase } from '../../config/secrets.js';
 import { backupFolder, readManifest, type BackupManifest, type StoredObjectEntry } from '../catalog/manifest.js';
+import { objectSecretOf } from '../keys/backup-keys.js';
 import { unsealInto } from '../pipeline/seal.js';
 import { pgTool } from '../postgres/binaries.js';
 import { connect, libpqEnv, withDatabase } from '../postgres/connection.js';
@@ -148,7 +148,7 @@ export async function restoreIntoFreshProject(config: Config, input: FreshProjec
   const folder = backupFolder(input.database, 'logical', input.backupId);
   const manifest = await readManifest(repo, folder);
   if (!manifest) throw new PgwardenError('NotFound', `Backup ${input.backupId} of "${input.database}" has no manifest in repository "${input.repository}".`);
-  const passphrase = resolvePassphrase(config);
+  const { secret: passphrase } = await objectSecretOf(config, repo, folder, manifest); // the backup's data key, unwrapped
   const target = withDatabase(await restoreTarget(config, input.database), input.target);
   const dumpMajor = Math.floor(manifest.server.versionNum / 10_000);
   const psqlPath = await pgTool('psql', dumpMajor, config.postgres.binDir);
