@@ -66,6 +66,9 @@ export async function sealInto(
   const gate = Promise.all([feeding, encoder.done]).then(() => undefined);
   gate.catch(() => undefined); // observed by the meter's flush and below
   const meter = new GatedMeter(gate);
+  // Its failure is the gate's (observed through the promises below); the repository may not be listening yet
+  // (it awaits a mkdir before it pipes) or any more (its pipeline already failed): never an uncaught error.
+  meter.on('error', () => undefined);
   options.onMeter?.(meter);
   encoder.stdout!.pipe(meter);
   encoder.stdout!.once('error', (error) => meter.destroy(error));
