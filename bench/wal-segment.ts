@@ -91,7 +91,7 @@ try {
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     const code = await new Promise<number | null>((done) => child.on('close', done));
     const wallMs = Number(process.hrtime.bigint() - started) / 1e6;
-    if (code !== expectExit) throw new Error(`pgwarden ${argv.join(' ')} exited ${code}, expected ${expectExit}: ${stderr}`);
+    if (code !== expectExit) throw new Error(`pgwarden ${argv.join(' ')} exited ${code}, expected ${expectExit}: ${stderr}\nS3 requests: ${proxy.requests.join(', ')}`);
     const children = stderr.trim().split('\n').at(-1)!.match(/(\d+)m([\d.]+)s (\d+)m([\d.]+)s/)!;
     const cpuMs = (Number(children[1]) * 60 + Number(children[2]) + Number(children[3]) * 60 + Number(children[4])) * 1000;
     return { wallMs, cpuMs, requests: [...proxy.requests] };

@@ -20,7 +20,11 @@ export async function startCountingProxy(upstream: string): Promise<CountingProx
       res.writeHead(answer.statusCode ?? 502, answer.headers);
       answer.pipe(res);
     });
-    up.on('error', () => res.destroy());
+    // A server that answers before reading the whole body may close its side while the rest is still being sent:
+    // the answer already on its way to the client stands.
+    up.on('error', () => {
+      if (!res.headersSent) res.destroy();
+    });
     req.on('error', () => up.destroy());
     // "Expect: 100-continue" (the SDK sends it with large bodies): the body follows only if the server wants it,
     // so that an early answer (412 for a conditional PUT) reaches the client as the server gave it.
@@ -35,6 +39,7 @@ export async function startCountingProxy(upstream: string): Promise<CountingProx
     }
   };
   const server = createServer((req, res) => forward(req, res, false));
+  server.keepAliveTimeout = 60_000; // a client on a loaded machine may pause long between two requests
   server.on('checkContinue', (req, res) => forward(req, res, true));
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
