@@ -117,20 +117,29 @@ export async function pushWalFile(
   path: string,
   settings: { compression: CompressionSettings },
   keys: WalKeys,
-  options: { dataDirectory?: string; identityCache?: string; retainUntil?: (ms: number) => Date } = {},
+  options: {
+    dataDirectory?: string;
+    identityCache?: string;
+    retainUntil?: (ms: number) => Date;
+    /** The file's bytes, when the caller started reading them already (wal-push reads while the S3 client loads). */
+    contents?: Promise<Buffer>;
+  } = {},
 ): Promise<PushOutcome> {
   const name = basename(path);
   const parsed = parseWalFileName(name);
   if (!parsed) throw new PgwardenError('Usage', `"${name}" is not a WAL file name PostgreSQL archives (segment, .partial, .backup or .history).`);
   const closedAtMs = Date.now();
   const closedAt = new Date(closedAtMs).toISOString(); // the file is complete now: everything before this moment is in it or earlier
-  const data = await readFile(path);
+  const data = await (options.contents ?? readFile(path));
   if ((parsed.kind === 'segment' || parsed.kind === 'partial') && data.length % 8192 !== 0) {
     throw new PgwardenError('Failed', `${path} has ${data.length} bytes, not whole WAL pages: refusing to archive a damaged segment.`);
   }
   const dataDirectory = options.dataDirectory ?? dirname(dirname(join(process.cwd(), path)));
   await checkArchiveIdentity(repo, database, localIdentity(data, dataDirectory), options.identityCache);
 
+  // zstd and gpg start first: they work on other cores while this process hashes the plain bytes.
+  const dataKey = await keys.forPush(closedAtMs);
+  const sealing = sealBuffer(data, { compression: settings.compression, passphrase: dataKey.secret, dataKey: true });
   const sha256 = createHash('sha256').update(data).digest('hex');
   const key = walKey(database, name);
   const compare = async (): Promise<PushOutcome | undefined> => {
@@ -145,8 +154,7 @@ export async function pushWalFile(
   };
   // No look before the write: the create-only PUT decides (one round trip where the server honours If-None-Match,
   // else the repository looks first), and an existing object is compared only when there is one.
-  const dataKey = await keys.forPush(closedAtMs);
-  const stored = await sealBuffer(data, { compression: settings.compression, passphrase: dataKey.secret, dataKey: true });
+  const stored = await sealing;
   const written = await repo.putBytes(key, stored, {
     ifAbsent: true,
     metadata: {

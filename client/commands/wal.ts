@@ -1,6 +1,7 @@
 // The commands PostgreSQL runs: archive_command (wal-push) and restore_command (wal-fetch). They never need
 // Temporal (the database must not wait on the orchestrator), and their fast paths load nothing heavy.
 import { copyFileSync, existsSync, renameSync, rmSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PgwardenError } from '../../config/errors.js';
@@ -51,12 +52,16 @@ export async function walPushCommand(ctx: WalCommandContext, options: WalPushOpt
   }
   ensureSpool(spool);
   const config = await ctx.loadConfig(spool);
+  // The segment is read (by Node's thread pool) while the S3 client's code loads.
+  const contents = readFile(path);
+  contents.catch(() => undefined); // observed by pushWalFile
   const { openArchive } = await import('../../activities/wal/open.js');
   const archive = openArchive(config, options.db, { spool });
   const { pushWalFile } = await import('../../activities/wal/archive.js');
   const outcome = await pushWalFile(archive.repo, options.db, path, archive.settings, archive.keys, {
     identityCache: join(spool, 'identity.json'),
     retainUntil: archive.retainUntil,
+    contents,
   });
   if (process.env.PGWARDEN_VERBOSE) ctx.out.info(`wal-push: ${name} ${outcome}`);
 }

@@ -14,33 +14,43 @@ export interface CountingProxy {
 export async function startCountingProxy(upstream: string): Promise<CountingProxy> {
   const target = new URL(upstream);
   const requests: string[] = [];
-  const forward = (req: IncomingMessage, res: ServerResponse, expectContinue: boolean) => {
+  const forward = (req: IncomingMessage, res: ServerResponse) => {
     requests.push(`${req.method} ${req.url}`);
-    const up = request({ host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers }, (answer) => {
-      res.writeHead(answer.statusCode ?? 502, answer.headers);
-      answer.pipe(res);
-    });
-    // A server that answers before reading the whole body may close its side while the rest is still being sent:
-    // the answer already on its way to the client stands.
+    // The client is told to go on at once (Node's server does that by itself) and its body waits here; upstream it goes
+    // only once the server asks for it ("Expect: 100-continue", a header SigV4 leaves unsigned). A server that answers
+    // at once (412 for a conditional PUT) then never drops a connection in mid-body, and its answer reaches the
+    // client as it gave it, while the body nobody wanted is read and dropped.
+    const hasBody = Number(req.headers['content-length'] ?? 0) > 0 || req.headers['transfer-encoding'] !== undefined;
+    let answered = false;
+    const up = request(
+      {
+        host: target.hostname,
+        port: target.port,
+        method: req.method,
+        path: req.url,
+        headers: hasBody ? { ...req.headers, expect: '100-continue' } : req.headers,
+        agent: false, // a connection of its own per request: never one the server has just closed as idle
+      },
+      (answer) => {
+        answered = true;
+        res.writeHead(answer.statusCode ?? 502, answer.headers);
+        answer.pipe(res);
+        req.resume(); // a body the server did not want is read and dropped
+      },
+    );
     up.on('error', () => {
-      if (!res.headersSent) res.destroy();
+      if (!answered) res.destroy();
     });
     req.on('error', () => up.destroy());
-    // "Expect: 100-continue" (the SDK sends it with large bodies): the body follows only if the server wants it,
-    // so that an early answer (412 for a conditional PUT) reaches the client as the server gave it.
-    if (expectContinue) {
-      up.on('continue', () => {
-        res.writeContinue();
-        req.pipe(up);
-      });
+    if (hasBody) {
+      up.on('continue', () => req.pipe(up));
       up.flushHeaders();
     } else {
       req.pipe(up);
     }
   };
-  const server = createServer((req, res) => forward(req, res, false));
+  const server = createServer(forward);
   server.keepAliveTimeout = 60_000; // a client on a loaded machine may pause long between two requests
-  server.on('checkContinue', (req, res) => forward(req, res, true));
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
     endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
