@@ -13,7 +13,7 @@ const long = proxyActivities<Activities>(LONG);
 const recover = proxyActivities<Activities>({ ...LONG, retry: { ...LONG.retry, maximumAttempts: 2 } });
 
 /** The activities a point-in-time restore uses: Temporal proxies in the workflow, plain functions with --local. */
-export type PitrSteps = Pick<Activities, 'planPitr' | 'restoreBaseBackup' | 'recoverCluster' | 'discardRestoredCluster'>;
+export type PitrSteps = Pick<Activities, 'planPitr' | 'restoreBaseBackup' | 'configureRecovery' | 'recoverCluster' | 'verifyRestoredCluster' | 'discardRestoredCluster'>;
 
 export async function pitrWorkflow(input: PitrInput): Promise<PitrResult> {
   if (typeof input?.database !== 'string' || typeof input?.target !== 'string') {
@@ -21,7 +21,14 @@ export async function pitrWorkflow(input: PitrInput): Promise<PitrResult> {
   }
   tagRun(input.database, 'pitr');
   const info = workflowInfo();
-  const steps: PitrSteps = { planPitr: quick.planPitr, restoreBaseBackup: long.restoreBaseBackup, recoverCluster: recover.recoverCluster, discardRestoredCluster: quick.discardRestoredCluster };
+  const steps: PitrSteps = {
+    planPitr: quick.planPitr,
+    restoreBaseBackup: long.restoreBaseBackup,
+    configureRecovery: quick.configureRecovery,
+    recoverCluster: recover.recoverCluster,
+    verifyRestoredCluster: quick.verifyRestoredCluster,
+    discardRestoredCluster: quick.discardRestoredCluster,
+  };
   return pitrSteps(steps, input, { workflowId: info.workflowId, runId: info.runId, now: () => Date.now(), protect: (fn) => CancellationScope.nonCancellable(fn) });
 }
 
@@ -37,18 +44,17 @@ export async function pitrSteps(steps: PitrSteps, input: PitrInput, run: RunCont
   });
   let base;
   let recovered;
+  let verified;
   try {
+    const cluster = { database: input.database, datadir: plan.datadir, port: plan.port, serverMajor: plan.serverMajor, ...(plan.runAs ? { runAs: plan.runAs } : {}) };
     base = await steps.restoreBaseBackup({ database: input.database, baseBackupId: plan.baseBackupId, datadir: plan.datadir, stage: plan.stage, ...(plan.runAs ? { runAs: plan.runAs } : {}) });
-    recovered = await steps.recoverCluster({
+    await steps.configureRecovery({ ...cluster, settings: plan.settings, target: plan.target, archive: input.archive ?? false });
+    recovered = await steps.recoverCluster({ ...cluster, target: plan.target, segments: plan.segments });
+    verified = await steps.verifyRestoredCluster({
       database: input.database,
-      datadir: plan.datadir,
       port: plan.port,
-      serverMajor: plan.serverMajor,
-      settings: plan.settings,
       target: plan.target,
-      segments: plan.segments,
-      archive: input.archive ?? false,
-      ...(plan.runAs ? { runAs: plan.runAs } : {}),
+      ...(recovered.lastTransactionAt ? { lastTransactionAt: recovered.lastTransactionAt } : {}),
     });
   } catch (error) {
     await run.protect(() => steps.discardRestoredCluster({ datadir: plan.datadir, serverMajor: plan.serverMajor, ...(plan.runAs ? { runAs: plan.runAs } : {}) }));
@@ -62,10 +68,10 @@ export async function pitrSteps(steps: PitrSteps, input: PitrInput, run: RunCont
     datadir: plan.datadir,
     port: plan.port,
     connection: `postgresql://${plan.connectAs.user}@localhost:${plan.port}/${plan.connectAs.database}`,
-    timeline: recovered.timeline,
+    timeline: verified.timeline,
     ...(recovered.lastTransactionAt ? { lastTransactionAt: recovered.lastTransactionAt } : {}),
     ...(recovered.stoppedAt ? { stoppedAt: recovered.stoppedAt } : {}),
-    reachedLsn: recovered.reachedLsn,
+    reachedLsn: verified.reachedLsn,
     ...(plan.note ? { note: plan.note } : {}),
     window: plan.window,
     segmentsRestored: recovered.segmentsRestored,

@@ -1,6 +1,6 @@
 // pgwarden pitr --db NAME --to TARGET: restores a base backup into a new data directory and replays WAL to TARGET.
 import { randomUUID } from 'node:crypto';
-import { pitrActivities } from '../../activities/pitr.js';
+import { pitrActivities } from '../../activities/pitr/index.js';
 import { onLocalProgress } from '../../activities/progress.js';
 import { parseRecoveryTarget } from '../../activities/wal/target.js';
 import { connectClient } from '../../worker/temporal.js';

@@ -1,0 +1,15 @@
+// The environment a restored postmaster (and so its restore_command) needs: the secrets its pgwarden.yaml names.
+import type { Config } from '../../config/schema.js';
+import { walRepositoryName } from '../wal/open.js';
+
+export function secretsEnvironment(config: Config, database: string): Record<string, string> {
+  const env: Record<string, string> = {};
+  const names: string[] = [];
+  if ('passphraseEnv' in config.encryption) names.push(config.encryption.passphraseEnv);
+  const repo = config.repositories[walRepositoryName(config, database)];
+  if (repo?.type === 's3') names.push(...[repo.accessKeyIdEnv, repo.secretAccessKeyEnv].filter((n): n is string => Boolean(n)));
+  for (const [key, value] of Object.entries(process.env)) {
+    if (value !== undefined && (names.includes(key) || key.startsWith('AWS_'))) env[key] = value;
+  }
+  return env;
+}
