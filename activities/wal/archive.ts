@@ -105,6 +105,12 @@ export async function checkArchiveIdentity(
 
 export type PushOutcome = 'archived' | 'already archived';
 
+export interface Pushed {
+  outcome: PushOutcome;
+  /** sha256 of the file's content: what the archive now holds under its name. */
+  sha256: string;
+}
+
 /** Archives the WAL file at `path` (as archive_command's %p). Identical re-pushes succeed; different content is refused. */
 export async function pushWalFile(
   repo: Repository,
@@ -112,7 +118,7 @@ export async function pushWalFile(
   path: string,
   settings: SealSettings,
   options: { dataDirectory?: string; identityCache?: string } = {},
-): Promise<PushOutcome> {
+): Promise<Pushed> {
   const name = basename(path);
   const parsed = parseWalFileName(name);
   if (!parsed) throw new PgwardenError('Usage', `"${name}" is not a WAL file name PostgreSQL archives (segment, .partial, .backup or .history).`);
@@ -137,7 +143,7 @@ export async function pushWalFile(
     );
   };
   const before = await compare();
-  if (before) return before;
+  if (before) return { outcome: before, sha256 };
   const stored = await sealBuffer(data, settings);
   const written = await repo.putBytes(key, stored, {
     ifAbsent: true,
@@ -148,8 +154,8 @@ export async function pushWalFile(
       'closed-at': closedAt,
     },
   });
-  if (!written) return (await compare()) ?? 'archived';
-  return 'archived';
+  if (!written) return { outcome: (await compare()) ?? 'archived', sha256 };
+  return { outcome: 'archived', sha256 };
 }
 
 /** Fetches and verifies archived file `name` into `destination` (restore_command's %p); false if not archived. */

@@ -1,13 +1,13 @@
 // The background halves of the asynchronous archive commands: a pusher that archives every ready WAL file
 // ahead of PostgreSQL's requests, and a prefetcher that fetches the next segments ahead of recovery's.
-import { existsSync, readdirSync, rmSync, writeFileSync, renameSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Repository } from '../storage/repository.js';
 import type { SealSettings } from '../pipeline/seal.js';
 import { inParallel } from '../progress.js';
 import { fetchWalBytes, pushWalFile, readArchiveIdentity } from './archive.js';
 import { DEFAULT_SEGMENT_SIZE, parseWalFileName, segmentName } from './names.js';
-import { ensureSpool, MISSING, releaseLock, takeLock } from './spool.js';
+import { ensureSpool, MISSING, releaseLock, spoolFile, takeLock, writePushResult } from './spool.js';
 
 export interface PusherOptions {
   repo: Repository;
@@ -22,9 +22,9 @@ export interface PusherOptions {
 
 /** Archives `.ready` files in parallel and leaves a `.ok`/`.error` per file in the spool. One per spool. */
 export async function runPusher(options: PusherOptions): Promise<void> {
+  const { out } = ensureSpool(options.spool);
   const lock = join(options.spool, 'push.lock');
   if (!takeLock(lock)) return;
-  const { out } = ensureSpool(options.spool);
   const dataDirectory = join(options.pgWal, '..');
   try {
     let idleSince = Date.now();
@@ -43,13 +43,13 @@ export async function runPusher(options: PusherOptions): Promise<void> {
       idleSince = Date.now();
       await inParallel(ready, options.concurrency, async (name) => {
         try {
-          await pushWalFile(options.repo, options.database, join(options.pgWal, name), options.settings, {
+          const pushed = await pushWalFile(options.repo, options.database, join(options.pgWal, name), options.settings, {
             dataDirectory,
             identityCache: join(options.spool, 'identity.json'),
           });
-          writeFileSync(join(out, `${name}.ok`), '');
+          writePushResult(out, name, { sha256: pushed.sha256 });
         } catch (error) {
-          writeFileSync(join(out, `${name}.error`), (error as Error).message);
+          writePushResult(out, name, { error: (error as Error).message });
         }
       });
     }
@@ -70,9 +70,9 @@ export interface PrefetchOptions {
 
 /** Fetches (and verifies) the `count` segments after `after` on its timeline into the spool. One per spool. */
 export async function runPrefetcher(options: PrefetchOptions): Promise<void> {
+  const { in: incoming } = ensureSpool(options.spool);
   const lock = join(options.spool, 'prefetch.lock');
   if (!takeLock(lock)) return;
-  const { in: incoming } = ensureSpool(options.spool);
   try {
     const identity = await readArchiveIdentity(options.repo, options.database);
     const segmentSize = identity?.segmentSize || DEFAULT_SEGMENT_SIZE;
@@ -102,9 +102,7 @@ export async function runPrefetcher(options: PrefetchOptions): Promise<void> {
         writeFileSync(join(incoming, `${name}${MISSING}`), new Date().toISOString()); // not archived, as of now
         return;
       }
-      const temp = join(incoming, `${name}.tmp${process.pid}`);
-      writeFileSync(temp, bytes);
-      renameSync(temp, join(incoming, name));
+      spoolFile(incoming, name, bytes);
     });
   } finally {
     releaseLock(lock);
