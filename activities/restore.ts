@@ -22,6 +22,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { currentReporter, inParallel, reportEvery } from './progress.js';
 import { openRepository } from './storage/open.js';
+import { childEnvironment } from './process-environment.js';
 
 export interface PlanRestoreInput {
   database: string;
@@ -272,7 +273,8 @@ async function restoreLogical(config: Config, input: RestoreLogicalInput): Promi
         const file = join(dir, 'post-data.pgdump');
         await writeFile(file, archive, { mode: 0o600 });
         await execa(pgRestore, ['--exit-on-error', '--no-password', `--jobs=${Math.max(1, config.backup.jobs)}`, `--dbname=${staging.database}`, ...(input.noOwner ? ['--no-owner'] : []), file], {
-          env: loadEnv(staging),
+          env: childEnvironment(loadEnv(staging)),
+          extendEnv: false,
           ...(abort.signal ? { cancelSignal: abort.signal } : {}),
         }).catch((error: unknown) => {
           throw toolFailure('pg_restore', what(object), error);

@@ -1,10 +1,12 @@
-// The environment a restored postmaster (and so its restore_command) needs: the secrets its pgwarden.yaml names.
+// The environment a restored postmaster (and so its restore_command and archive_command) gets beyond what any tool
+// needs: the secrets its pgwarden.yaml names (passphrase, S3 keys), the AWS SDK's own settings and a CA bundle for
+// Node. Not the source's connection, not the worker's other secrets; and never on a command line (see LocalCluster.run).
 import type { Config } from '../../config/schema.js';
 import { walRepositoryName } from '../wal/open.js';
 
 export function secretsEnvironment(config: Config, database: string): Record<string, string> {
   const env: Record<string, string> = {};
-  const names: string[] = [];
+  const names = ['NODE_EXTRA_CA_CERTS'];
   if ('passphraseEnv' in config.encryption) names.push(config.encryption.passphraseEnv);
   const repo = config.repositories[walRepositoryName(config, database)];
   if (repo?.type === 's3') names.push(...[repo.accessKeyIdEnv, repo.secretAccessKeyEnv].filter((n): n is string => Boolean(n)));

@@ -44,10 +44,15 @@ export function withDatabase(endpoint: PgEndpoint, database: string): PgEndpoint
   return { url: parsed.toString(), database, display: endpoint.display };
 }
 
-/** Environment for pg_dump, pg_restore, psql: PGHOST, PGPASSWORD, … */
+/**
+ * Environment for pg_dump, pg_restore, psql: PGHOST, PGPASSWORD, … from the URL, over libpq's own settings in the
+ * worker's environment (PGSSLROOTCERT, PGPASSFILE, …). Child processes get this and nothing else of the worker's.
+ */
 export function libpqEnv(endpoint: PgEndpoint): Record<string, string> {
   const parts = parse(endpoint.url) as Record<string, unknown>;
-  const env: Record<string, string> = { PGDATABASE: endpoint.database };
+  const env: Record<string, string> = {};
+  for (const [name, value] of Object.entries(process.env)) if (value !== undefined && /^PG[A-Z_]+$/.test(name) && !name.startsWith('PGWARDEN')) env[name] = value;
+  env.PGDATABASE = endpoint.database;
   const set = (name: string, value: unknown) => {
     if (typeof value === 'string' && value !== '') env[name] = value;
   };
