@@ -1,6 +1,6 @@
 // Step 2 of a point-in-time restore: the base backup into a NEW data directory (tar as the cluster's user, checked
 // with pg_verifybackup), while the first WAL that recovery will ask for is fetched beside it.
-import { chownSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { PgwardenError } from '../../config/errors.js';
 import type { Config } from '../../config/schema.js';
@@ -15,7 +15,8 @@ import type { Repository } from '../storage/repository.js';
 import { fetchWalBytes } from '../wal/archive.js';
 import { openArchive } from '../wal/open.js';
 import type { WalStage } from '../wal/plan.js';
-import { MISSING } from '../wal/spool.js';
+import { MISSING, spoolFile } from '../wal/spool.js';
+import { checkPath } from './commands.js';
 import { auxDirectory, MARKER, restoredCluster, runAsUser, stageDirectory } from './datadir.js';
 
 export interface RestoreBaseInput {
@@ -42,6 +43,7 @@ export async function restoreBaseBackup(config: Config, input: RestoreBaseInput)
   const user = await runAsUser(input.runAs);
   const cluster = await restoredCluster(config, { datadir: input.datadir, serverMajor: Math.floor(manifest.server.versionNum / 10_000), ...(input.runAs ? { runAs: input.runAs } : {}) });
 
+  checkPath(input.datadir, 'The data directory');
   if (existsSync(input.datadir) && readdirSync(input.datadir).some((f) => f !== MARKER)) {
     if (!existsSync(join(input.datadir, MARKER))) throw new PgwardenError('Refused', `${input.datadir} is not empty: not restoring into it.`);
     rmSync(input.datadir, { recursive: true, force: true }); // our own, from an earlier attempt of this restore
@@ -98,8 +100,7 @@ async function stageWal(repo: Repository, database: string, passphrase: string, 
   await inParallel(stage.files, 3, async (name) => {
     const bytes = await fetchWalBytes(repo, database, name, passphrase);
     if (!bytes) return; // gone since the plan: wal-fetch will say so
-    writeFileSync(join(incoming, `${name}.tmp`), bytes);
-    renameSync(join(incoming, `${name}.tmp`), join(incoming, name));
+    spoolFile(incoming, name, bytes); // with its sha256: restore_command uses it only while it matches
     staged += 1;
   });
   for (const name of stage.missing) writeFileSync(join(incoming, `${name}${MISSING}`), new Date().toISOString());
