@@ -40,9 +40,8 @@ export function shellWord(value: string): string {
 }
 
 function pgwarden(configFile: string): string {
-  return [checkPath(process.execPath, 'node'), checkPath(CLI, 'pgwarden'), '--config', checkPath(configFile, 'the restored cluster\'s pgwarden.yaml')]
-    .map(shellWord)
-    .join(' ');
+  const [node, cli, config] = [checkPath(process.execPath, 'node'), checkPath(CLI, 'pgwarden'), checkPath(configFile, "the restored cluster's pgwarden.yaml")].map(shellWord);
+  return `${node} ${cli} --config ${config}`;
 }
 
 /** A database name from pgwarden.yaml (lower-case letters, digits, - and _), as the config schema allows. */

@@ -23,6 +23,7 @@ import {
   baseBackupPoint,
   chooseBaseBackup,
   describeWindow,
+  historyFileName,
   productionTimeline,
   reachFrom,
   recoveryTimeline,
@@ -112,7 +113,8 @@ export async function planPitr(config: Config, input: PlanPitrInput): Promise<Pi
   if (candidates.length === 0) {
     throw new PgwardenError(
       'NotFound',
-      `No base backup of "${input.database}" lies on timeline ${timeline} (${reason}): ${backups.map((b) => `${b.id} is on timeline ${b.timeline}`).join(', ')}. ` +
+      `No base backup of "${input.database}" lies on timeline ${timeline} (${reason}): ${backups.map((b) => `${b.id} is on timeline ${b.timeline}`).join(', ')}` +
+        `${timeline > 1 && !listing.histories.has(timeline) ? `; timeline ${timeline}'s history file (${historyFileName(timeline)}) is not archived, so where it branched off is unknown` : ''}. ` +
         `Take a base backup (\`pgwarden basebackup --db ${input.database}\`), or restore along another timeline with --timeline.`,
     );
   }

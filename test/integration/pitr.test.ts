@@ -194,6 +194,7 @@ describe('point-in-time recovery', () => {
     const closed = await onCopy(primary, `INSERT INTO markers (id, batch) SELECT g, 'd' FROM generate_series(1001, 1050) g`);
     assert.match(closed, /^00000002/);
     await waitArchived(closed, 'app', join(primary.datadir, 'pgwarden', 'recovery.log'));
+    await waitArchived('00000002.history', 'app', join(primary.datadir, 'pgwarden', 'recovery.log'));
     const second = await pitr({ target: 'latest', timeline: 2 });
     assert.deepEqual(await batches(second), { a: 90, a0: 10, d: 50 }, 'timeline 2: batch d, not b and c');
     assert.equal(second.followedTimeline?.timeline, 2);
