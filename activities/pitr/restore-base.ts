@@ -63,8 +63,9 @@ export async function restoreBaseBackup(config: Config, input: RestoreBaseInput)
   let meter: { bytes: number } | undefined;
   const stop = reportEvery(reporter, (): Progress => ({ phase: 'restoring base backup', bytesDone: meter?.bytes ?? 0, bytesTotal: object.storedBytes }));
   try {
-    // tar runs as the cluster's user, so that the files are its own.
-    const tarArgs = ['-x', '-f', '-', '-C', input.datadir];
+    // tar runs as the cluster's user, so that the files are its own. A base backup of a restored copy (one that
+    // became the new primary) holds that copy's pgwarden folder (spool, restore.yaml): not this restore's.
+    const tarArgs = ['-x', '-f', '-', '-C', input.datadir, `--exclude=${MARKER}`, '--exclude=pgwarden'];
     const tar: Step = user ? { command: 'runuser', args: ['-u', user.name, '--', 'tar', ...tarArgs], label: 'tar' } : { command: 'tar', args: tarArgs, label: 'tar' };
     // While the base backup streams in, the WAL that recovery will ask for first comes down beside it.
     const staging = stageWal(repo, input.database, settings.passphrase, input.stage, stageDirectory(input.datadir));

@@ -1,7 +1,8 @@
 // Watches every process on the machine while a test runs (as root, who may read them all): which ones carry a
 // secret in their command line or in their environment. Runs as a process of its own, reading /proc as fast as it
 // can (a short-lived `runuser … pg_ctl` lives for milliseconds); the secrets come on stdin, never in argv.
-// Protocol: one JSON line {label: value} on stdin; at end of stdin it prints its report as JSON and exits.
+// Protocol: `node process-watch.js --watch`; one JSON line {label: value} on stdin; at end of stdin it prints its
+// report as JSON and exits. (Without --watch it does nothing: `node --test dist/test/` runs every file here.)
 import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
@@ -75,7 +76,7 @@ function watch(secrets: Record<string, string>): () => WatchReport {
   };
 }
 
-if (process.argv[1] === WATCHER) {
+if (process.argv[1] === WATCHER && process.argv[2] === '--watch') {
   let input = '';
   let stop: (() => WatchReport) | undefined;
   process.stdin.on('data', (chunk: Buffer) => {

@@ -167,7 +167,7 @@ describe('a host shared with other users', { skip: !root && 'needs root (a secon
       s3SecretKey: stack.s3.secretAccessKey,
       databasePassword: source.pg.password,
     };
-    const watcher = execa(process.execPath, [WATCHER], { stdin: 'pipe', reject: false });
+    const watcher = execa(process.execPath, [WATCHER, '--watch'], { stdin: 'pipe', reject: false });
     await new Promise<void>((resolve) => {
       watcher.stdout!.once('data', () => resolve());
       watcher.stdin!.write(`${JSON.stringify(secrets)}\n`);
