@@ -17,9 +17,15 @@ export async function workerCommand(ctx: CommandContext): Promise<void> {
     `pgwarden worker: task queue "${config.temporal.taskQueue}" (and "${hostTaskQueue(config)}" for this host's PITR steps) in namespace "${config.temporal.namespace}" ` +
       `at ${config.temporal.address}; databases: ${Object.keys(config.databases).join(', ') || 'none'}. Ctrl-C stops it.`,
   );
+  // Both run until a shutdown signal (which stops both); if one stops for another reason, the other stops too.
+  // The connection closes only once both have stopped.
+  const stop = (other: typeof worker) => {
+    if (other.getState() === 'RUNNING') other.shutdown();
+  };
   try {
-    // Both run until a shutdown signal; if one stops for another reason, the other stops too.
-    await Promise.all([worker.run().finally(() => host.shutdown()), host.run().finally(() => worker.shutdown())]);
+    const ran = await Promise.allSettled([worker.run().finally(() => stop(host)), host.run().finally(() => stop(worker))]);
+    const failed = ran.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
   } finally {
     await connection.close();
   }
