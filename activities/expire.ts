@@ -2,8 +2,9 @@
 // an activity result, so the workflow's history says exactly what was removed and why.
 import { databaseView } from '../config/load.js';
 import type { Config } from '../config/schema.js';
-import type { BackupKind } from '../workflows/kinds.js';
-import { listBackups } from './catalog/list.js';
+import { BACKUP_KINDS, type BackupKind } from '../workflows/kinds.js';
+import { scanBackups } from './catalog/list.js';
+import { warn } from './progress.js';
 import { backupFolder, MANIFEST_FILE, type BackupManifest } from './catalog/manifest.js';
 import { currentReporter } from './progress.js';
 import { openRepository } from './storage/open.js';
@@ -22,6 +23,8 @@ export interface ExpiryPlan {
   /** WAL files before the oldest kept base backup's start. */
   wal: { repository: string; count: number; bytes: number; first?: string; last?: string; keepFrom?: string; keepFromSegno?: string; segmentSize: number };
   kept: { logical: number; base: number };
+  /** Backups whose manifest cannot be used (broken, or from a newer pgwarden): never removed here, only reported. */
+  damaged: Array<{ repository: string; type: 'logical' | 'base'; id: string; reason: string }>;
 }
 
 export function expireActivities(config: Config) {
@@ -58,11 +61,20 @@ async function planExpiry(config: Config, database: string, nowMs: number): Prom
   const db = databaseView(config, database);
   const logical: ExpiryPlan['logical'] = [];
   let keptLogical = 0;
-  for (const repository of db.repositories) {
-    const backups = await listBackups(openRepository(config, repository), database, 'logical');
+  const damaged: ExpiryPlan['damaged'] = [];
+  const scan = async (repository: string, type: 'logical' | 'base') => {
+    const found = await scanBackups(openRepository(config, repository), database, type);
+    for (const d of found.damaged) {
+      warn(`retention of "${database}" keeps ${type} backup ${d.id} in "${repository}" without reading it: ${d.reason}`);
+      damaged.push({ repository, type, id: d.id, reason: d.reason });
+    }
+    return found.backups;
+  };
+  for (const repository of db.allRepositories) {
+    const backups = await scan(repository, 'logical');
     const newest = backups.at(-1)?.id;
     for (const backup of backups) {
-      const keepMs = config.retention[backup.kind as BackupKind] ?? config.retention.manual;
+      const keepMs = db.retentionFor(BACKUP_KINDS.includes(backup.kind as BackupKind) ? (backup.kind as BackupKind) : 'manual');
       const age = nowMs - Date.parse(backup.finishedAt);
       if (age > keepMs && backup.id !== newest) {
         logical.push({ repository, id: backup.id, kind: backup.kind, finishedAt: backup.finishedAt, rule: `${backup.kind} backups are kept ${Math.round(keepMs / 86_400_000)} days` });
@@ -74,7 +86,7 @@ async function planExpiry(config: Config, database: string, nowMs: number): Prom
   // one before it (it covers the window's start), and every WAL file from the oldest kept one's start on.
   const walRepository = walRepositoryName(config, database);
   const repo = openRepository(config, walRepository);
-  const bases = await listBackups(repo, database, 'base');
+  const bases = await scan(walRepository, 'base');
   const windowMs = db.settings.pitr?.retention ?? 7 * 86_400_000;
   const cutoff = nowMs - windowMs;
   const inside = bases.filter((b) => Date.parse(b.base!.stopTime) >= cutoff);
@@ -97,7 +109,7 @@ async function planExpiry(config: Config, database: string, nowMs: number): Prom
       wal.last = expired.at(-1)!.name;
     }
   }
-  return { database, logical, base, wal, kept: { logical: keptLogical, base: keptBase.length } };
+  return { database, logical, base, wal, kept: { logical: keptLogical, base: keptBase.length }, damaged };
 }
 
 /** WAL files positioned before `keepFrom` on any timeline (history files always stay). */

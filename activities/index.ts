@@ -5,6 +5,11 @@ import { restoreActivities } from './restore.js';
 import { baseBackupActivities } from './basebackup.js';
 import { pitrActivities } from './pitr/index.js';
 import { expireActivities } from './expire.js';
+import { preMigrationActivities } from './premigration.js';
+import { alertActivities } from './alerts.js';
+import { drillActivities } from './drill.js';
+import { monitorActivities } from './monitor.js';
+import { verifyActivities } from './verify.js';
 
 export function createActivities(config: Config) {
   return {
@@ -13,6 +18,11 @@ export function createActivities(config: Config) {
     ...baseBackupActivities(config),
     ...pitrActivities(config),
     ...expireActivities(config),
+    ...preMigrationActivities(config),
+    ...alertActivities(config),
+    ...monitorActivities(config),
+    ...verifyActivities(config),
+    ...drillActivities(config),
   };
 }
 

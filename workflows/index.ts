@@ -5,3 +5,8 @@ export { baseBackupWorkflow } from './basebackup.js';
 export { discardWhenBackWorkflow, pitrWorkflow } from './pitr.js';
 export { expireWorkflow } from './expire.js';
 export { scheduledWorkflow } from './scheduled.js';
+export { preMigrationWorkflow } from './premigration.js';
+export { verifyWorkflow } from './verify.js';
+export { drillWorkflow } from './drill.js';
+export { monitorWorkflow } from './monitor.js';
+export { notifyWorkflow } from './notify.js';

@@ -8,7 +8,6 @@
 // made is removed when it comes back (a detached clean-up waits for it a week); the result names it meanwhile.
 import {
   ActivityFailure,
-  ApplicationFailure,
   CancellationScope,
   ParentClosePolicy,
   log,
@@ -21,6 +20,7 @@ import {
 import type { Activities } from '../activities/index.js';
 import type { PitrHost } from '../activities/pitr/index.js';
 import type { PitrInput, PitrResult } from './messages.js';
+import { checkInput } from './input.js';
 import { LONG, QUICK } from './policies.js';
 import { tagRun } from './tags.js';
 import type { RunContext } from './run-context.js';
@@ -62,10 +62,22 @@ function hostGone(error: unknown): boolean {
   return error instanceof ActivityFailure && error.cause instanceof TimeoutFailure && error.cause.timeoutType === 'SCHEDULE_TO_START';
 }
 
-export async function pitrWorkflow(input: PitrInput): Promise<PitrResult> {
-  if (typeof input?.database !== 'string' || typeof input?.target !== 'string') {
-    throw ApplicationFailure.nonRetryable('PITR input needs {"database": "cartly", "target": "2026-11-25T14:30:00Z" | "0/3000028" | "latest"}.', 'Usage');
-  }
+export async function pitrWorkflow(started: PitrInput): Promise<PitrResult> {
+  const input = checkInput<PitrInput>(
+    'pitrWorkflow',
+    started,
+    {
+      database: { type: 'string', required: true },
+      target: { type: 'string', required: true },
+      datadir: { type: 'string' },
+      port: { type: 'integer' },
+      backup: { type: 'string' },
+      timeline: { type: 'integer' },
+      archive: { type: 'boolean' },
+      archiveAs: { type: 'string' },
+    },
+    '{"database": "cartly", "target": "2026-11-25T14:30:00+01:00" | "0/3000028" | "xid:N" | "name:POINT" | "latest"}',
+  );
   tagRun(input.database, 'pitr');
   const info = workflowInfo();
   const leftBehind: LeftBehind[] = [];

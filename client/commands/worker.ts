@@ -1,10 +1,11 @@
 // pgwarden worker: runs workflows and activities until SIGINT/SIGTERM (in-flight activities then finish or time out).
 import { connectClient, connectWorker, ensureSearchAttributes } from '../../worker/temporal.js';
+import { serveMetrics } from '../../worker/metrics.js';
 import { createHostWorker, createWorker } from '../../worker/worker.js';
 import { hostTaskQueue } from '../../activities/pitr/host.js';
 import type { CommandContext } from '../context.js';
 
-export async function workerCommand(ctx: CommandContext): Promise<void> {
+export async function workerCommand(ctx: CommandContext, options: { metrics?: string } = {}): Promise<void> {
   const config = ctx.config;
   const client = await connectClient(config);
   const warning = await ensureSearchAttributes(client, config.temporal.namespace);
@@ -13,6 +14,8 @@ export async function workerCommand(ctx: CommandContext): Promise<void> {
   const connection = await connectWorker(config);
   const worker = await createWorker(config, connection);
   const host = await createHostWorker(config, connection);
+  const metrics = options.metrics ? await serveMetrics(config, options.metrics) : undefined;
+  if (metrics) ctx.out.info(`pgwarden worker: Prometheus metrics at ${metrics.url}`);
   ctx.out.info(
     `pgwarden worker: task queue "${config.temporal.taskQueue}" (and "${hostTaskQueue(config)}" for this host's PITR steps) in namespace "${config.temporal.namespace}" ` +
       `at ${config.temporal.address}; databases: ${Object.keys(config.databases).join(', ') || 'none'}. Ctrl-C stops it.`,
@@ -27,6 +30,7 @@ export async function workerCommand(ctx: CommandContext): Promise<void> {
     const failed = ran.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) throw failed.reason;
   } finally {
+    await metrics?.close();
     await connection.close();
   }
 }
