@@ -1,9 +1,9 @@
 // Where the source cluster writes WAL now (its timeline and segment), when it answers: the timeline a restore and
 // `wal status` follow. A source that is down is no reason not to restore: undefined then, with the reason.
-import pg from 'pg';
+import type pg from 'pg';
 import { parse as parseUrl } from 'pg-connection-string';
 import type { Config } from '../../config/schema.js';
-import { sourceEndpoint } from '../postgres/connection.js';
+import { openClient, sourceEndpoint } from '../postgres/connection.js';
 
 export interface SourceNow {
   timeline?: number; // undefined on a standby
@@ -16,10 +16,10 @@ export interface SourceNow {
 
 export async function sourceNow(config: Config, database: string, timeoutMs = 5_000): Promise<{ source?: SourceNow; error?: string }> {
   const endpoint = sourceEndpoint(config, database);
-  const client = new pg.Client({ connectionString: endpoint.url, connectionTimeoutMillis: timeoutMs, application_name: 'pgwarden timeline' });
-  client.on('error', () => undefined);
+  let client: pg.Client | undefined;
   try {
-    await client.connect();
+    client = await openClient(endpoint, { connectionTimeoutMillis: timeoutMs, application_name: 'pgwarden timeline' }); // the URL's TLS meaning
+    client.on('error', () => undefined);
     const { rows } = await client.query<{ dir: string | null; port: string; f: string | null }>(
       "SELECT current_setting('data_directory', true) AS dir, current_setting('port') AS port, " +
         'CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_walfile_name(pg_current_wal_lsn()) END AS f',
@@ -36,6 +36,6 @@ export async function sourceNow(config: Config, database: string, timeoutMs = 5_
   } catch (error) {
     return { error: `${endpoint.display} did not answer: ${(error as Error).message}` };
   } finally {
-    await client.end().catch(() => undefined);
+    await client?.end().catch(() => undefined);
   }
 }
