@@ -247,6 +247,10 @@ function checkInput(input: PlanPitrInput): void {
     throw new PgwardenError('Usage', `--timeline ${input.timeline} is not a timeline: a whole number from 1 (\`pgwarden wal status\` lists them).`);
   }
   if (input.archiveAs !== undefined) checkName(input.archiveAs, '--archive-as');
+  // A backup id becomes part of a repository path (<database>/base/<id>/): nothing that leaves that folder.
+  if (input.backup !== undefined && (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/.test(input.backup) || input.backup.includes('..'))) {
+    throw new PgwardenError('Usage', `--backup ${JSON.stringify(input.backup)} is not a backup id: \`pgwarden backups list --db ${input.database}\` shows them.`);
+  }
 }
 
 /** The archive a restored copy writes into by default: beside the source's, never in it. */

@@ -10,11 +10,8 @@ export interface SeenProcess {
   pid: number;
   ppid: number;
   comm: string;
-  /** Command lines it had (a process that execs has several), secrets masked. */
-  argv: string[];
-  /** Labels of the secrets found in its command line / its environment. */
-  inArgv: string[];
-  inEnviron: string[];
+  /** What it ran (a process that execs runs several programs), with secrets masked and what each one held. */
+  images: Array<{ argv: string; inArgv: string[]; inEnviron: string[] }>;
 }
 
 export interface WatchReport {
@@ -51,15 +48,17 @@ function watch(secrets: Record<string, string>): () => WatchReport {
       if (known && now - known.first > 2_000) continue;
       const cmdline = read(`/proc/${pid}/cmdline`);
       if (cmdline === undefined || cmdline === '') continue;
-      const argv = cmdline.replace(/\0+$/, '').split('\0').join(' ');
-      const environ = read(`/proc/${pid}/environ`) ?? '';
       const status = read(`/proc/${pid}/status`) ?? '';
-      const comm = (read(`/proc/${pid}/comm`) ?? '').trim();
-      const record = known ?? { pid, ppid: Number(/PPid:\s+(\d+)/.exec(status)?.[1] ?? 0), comm, argv: [], inArgv: [], inEnviron: [], first: now };
-      if (!record.argv.includes(mask(argv))) record.argv.push(mask(argv));
-      record.comm = comm || record.comm;
-      for (const label of labelsIn(argv)) if (!record.inArgv.includes(label)) record.inArgv.push(label);
-      for (const label of labelsIn(environ)) if (!record.inEnviron.includes(label)) record.inEnviron.push(label);
+      const ppid = Number(/PPid:\s+(\d+)/.exec(status)?.[1] ?? 0);
+      // A fork that has not exec'd yet is still its parent's program (and environment): not a process of its own yet.
+      if (cmdline === read(`/proc/${ppid}/cmdline`)) continue;
+      const environ = read(`/proc/${pid}/environ`) ?? '';
+      // The environment belongs to this command line only if it did not exec in between.
+      if (read(`/proc/${pid}/cmdline`) !== cmdline) continue;
+      const argv = mask(cmdline.replace(/\0+$/, '').split('\0').join(' '));
+      const record = known ?? { pid, ppid, comm: '', images: [], first: now };
+      record.comm = (read(`/proc/${pid}/comm`) ?? '').trim() || record.comm;
+      if (!record.images.some((image) => image.argv === argv)) record.images.push({ argv, inArgv: labelsIn(cmdline), inEnviron: labelsIn(environ) });
       seen.set(pid, record);
     }
   };

@@ -288,6 +288,12 @@ describe('point-in-time recovery', () => {
     });
     assert.equal(existsSync(marker), false, 'nothing ran');
     assert.equal(existsSync(join(scratch, 'evil$(touch ')), false, 'nothing was created');
+    // A backup id that would leave the database's folder of the repository.
+    await assert.rejects(waitFor(await startPitr(stack.env.client, source.config, { database: 'app', target: 'latest', backup: '../../elsewhere/base/x', datadir: join(scratch, 'never') })), (error: unknown) => {
+      assert.ok(error instanceof PgwardenError, String(error));
+      assert.equal(error.kind, 'Usage');
+      return true;
+    });
   });
 
   test('a corrupted archived segment stops recovery instead of ending it early', async () => {
