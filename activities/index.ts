@@ -10,6 +10,7 @@ import { alertActivities } from './alerts.js';
 import { drillActivities } from './drill.js';
 import { monitorActivities } from './monitor.js';
 import { verifyActivities } from './verify.js';
+import { rekeyActivities } from './keys/rekey.js';
 
 export function createActivities(config: Config) {
   return {
@@ -23,6 +24,7 @@ export function createActivities(config: Config) {
     ...monitorActivities(config),
     ...verifyActivities(config),
     ...drillActivities(config),
+    ...rekeyActivities(config),
   };
 }
 

@@ -14,7 +14,7 @@ export async function expireWorkflow(started: ExpireInput): Promise<ExpireResult
   tagRun(input.database, 'expire');
   const info = workflowInfo();
   const plan = await quick.planExpiry({ database: input.database, nowMs: Date.now() });
-  const applied = input.dryRun ? { deletedObjects: 0 } : await long.applyExpiry(plan);
+  const applied = input.dryRun ? { deletedObjects: 0, locked: plan.locked } : await long.applyExpiry(plan);
   const { repository: _repository, keepFromSegno: _segno, segmentSize: _size, ...wal } = plan.wal;
   return {
     database: input.database,
@@ -23,6 +23,7 @@ export async function expireWorkflow(started: ExpireInput): Promise<ExpireResult
     base: plan.base,
     wal,
     kept: plan.kept,
+    locked: applied.locked,
     ...(plan.damaged?.length ? { damaged: plan.damaged } : {}),
     deletedObjects: applied.deletedObjects,
     workflowId: info.workflowId,

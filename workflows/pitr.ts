@@ -98,7 +98,7 @@ export async function pitrWorkflow(started: PitrInput): Promise<PitrResult> {
           });
         },
       });
-      return leftBehind.length > 0 ? { ...result, leftBehind } : result;
+      return { ...result, hostTaskQueue: host.taskQueue, ...(leftBehind.length > 0 ? { leftBehind } : {}) };
     } catch (error) {
       if (!hostGone(error) || attempt >= ATTEMPTS) throw error;
       log.warn('The worker running this restore stopped answering: starting over on another worker', { host: host.host, taskQueue: host.taskQueue, attempt });

@@ -62,7 +62,8 @@ export function restoreCommand(options: { configFile: string; database: string; 
     `in=${incoming}; ` +
     `if [ -f "$in/%f" ] && sha256sum --status -c "$in/%f.sha256" 2>/dev/null; then rm -f "$in/%f.sha256"; exec mv -f "$in/%f" "%p"; ` +
     `elif [ -f "$in/%f${MISSING}" ]; then exit 1; ` +
-    `else exec ${pgwarden(options.configFile)} wal-fetch --db ${checkName(options.database, 'The database')} --spool ${shellWord(options.spool)} %f "%p"; fi`
+    // 32 ahead (512 MiB of spool at most): each prefetcher is a process start, and recovery outruns a short one.
+    `else exec ${pgwarden(options.configFile)} wal-fetch --db ${checkName(options.database, 'The database')} --spool ${shellWord(options.spool)} --prefetch 32 %f "%p"; fi`
   );
 }
 

@@ -10,10 +10,13 @@ import { PgwardenError } from '../../config/errors.js';
 import { databaseView } from '../../config/load.js';
 import type { Config } from '../../config/schema.js';
 import { findBackup, listBackups } from '../catalog/list.js';
+import { keyForBackup } from '../keys/backup-keys.js';
+import type { WalKeys } from '../keys/wal-keys.js';
 import { serverBinDir } from '../postgres/binaries.js';
 import { freePort, portIsFree } from '../postgres/cluster.js';
 import { sourceEndpoint } from '../postgres/connection.js';
 import { currentReporter } from '../progress.js';
+import type { Repository } from '../storage/repository.js';
 import { closedAt, listArchive, missingUpTo } from '../wal/coverage.js';
 import { formatLsn, parseLsn } from '../wal/names.js';
 import { openArchive, walRepositoryName } from '../wal/open.js';
@@ -82,17 +85,25 @@ export interface PitrPlan {
 }
 
 export async function planPitr(config: Config, input: PlanPitrInput): Promise<PitrPlan> {
+  const { repo, keys } = openArchive(config, input.database);
+  try {
+    return await planWithKeys(config, input, repo, keys);
+  } finally {
+    await keys.close();
+  }
+}
+
+async function planWithKeys(config: Config, input: PlanPitrInput, repo: Repository, keys: WalKeys): Promise<PitrPlan> {
   const db = databaseView(config, input.database);
   const target = parseRecoveryTarget(input.target);
   checkInput(input);
   const repository = walRepositoryName(config, input.database);
-  const { repo, settings: seal } = openArchive(config, input.database);
   const manifests = await listBackups(repo, input.database, 'base');
   if (manifests.length === 0) {
     throw new PgwardenError('NotFound', `No base backup of "${input.database}" in repository "${repository}": take one with \`pgwarden basebackup --db ${input.database}\`.`);
   }
   const backups = manifests.map(baseBackupPoint);
-  const listing = await listArchive(repo, input.database, seal.passphrase);
+  const listing = await listArchive(repo, input.database, keys);
   const { source } = await sourceNow(config, input.database);
 
   // The timeline: the one asked for, else the source's (from a given backup: unless it branched off before it).
@@ -130,7 +141,7 @@ export async function planPitr(config: Config, input: PlanPitrInput): Promise<Pi
     const hit = await locateTarget({
       repo,
       database: input.database,
-      passphrase: seal.passphrase,
+      keys,
       waldump,
       listing,
       timeline,
@@ -154,6 +165,7 @@ export async function planPitr(config: Config, input: PlanPitrInput): Promise<Pi
     );
   }
   const manifest = manifests.find((m) => m.id === chosen.id) ?? given!;
+  await keyForBackup(config, manifest); // a missing or wrong key fails here, before any directory is made
 
   // Coverage from the base backup to the target, no further: a hole after the target does not matter.
   const reach = reachFrom(listing, timeline, chosen);
@@ -187,7 +199,7 @@ export async function planPitr(config: Config, input: PlanPitrInput): Promise<Pi
     if (Date.parse(target.time) > endTime.getTime()) throw outside(`WAL is archived without a hole up to ${window.to} (segment ${last.name})`);
     // PostgreSQL refuses to end recovery before a time target is passed. If nothing committed after the target
     // in the archive, the latest state is the state at the target: recover to the end instead.
-    const lastCommit = await lastCommitTime(repo, input.database, seal.passphrase, last, listing.segmentSize, waldump);
+    const lastCommit = await lastCommitTime(repo, input.database, keys, last, listing.segmentSize, waldump);
     if (lastCommit !== undefined && lastCommit <= Date.parse(target.time)) {
       settings = {};
       notes.push(`nothing committed between ${new Date(lastCommit).toISOString()} (the last commit in the archive) and the target: recovering to the end of the archive, which is the same state`);

@@ -1,6 +1,7 @@
 // Step 4 of a point-in-time restore: start the restored cluster and follow its recovery (through restore_command)
-// until it promotes; then step 5, verify that every database opens and that recovery did not pass the target.
-import { existsSync, readFileSync } from 'node:fs';
+// until it promotes, feeding WAL ahead into its spool; then step 5, verify that every database opens and that
+// recovery did not pass the target.
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
 import { PgwardenError } from '../../config/errors.js';
@@ -9,8 +10,11 @@ import type { Progress } from '../../workflows/messages.js';
 import { sourceEndpoint } from '../postgres/connection.js';
 import { currentReporter, reportEvery } from '../progress.js';
 import type { RecoveryTarget } from '../wal/target.js';
-import { restoredCluster } from './datadir.js';
-import { failedEarly, lastTransactionAt, recoveryFailure, segmentsRestored, stopPoint } from './recovery-log.js';
+import { openArchive } from '../wal/open.js';
+import { readArchiveIdentity } from '../wal/archive.js';
+import { WalFeeder } from '../wal/feeder.js';
+import { restoredCluster, stageDirectory } from './datadir.js';
+import { failedEarly, lastRestored, lastTransactionAt, recoveryFailure, segmentsRestored, stopPoint } from './recovery-log.js';
 import { secretsEnvironment } from './environment.js';
 
 export interface RecoverInput {
@@ -50,30 +54,43 @@ export async function recoverCluster(config: Config, input: RecoverInput): Promi
   }));
   const log = () => (existsSync(cluster.logFile) ? readFileSync(cluster.logFile, 'utf8') : '');
   const running = () => existsSync(join(input.datadir, 'postmaster.pid'));
+  // WAL ahead of recovery, fetched by this activity into the spool restore_command reads first.
+  const spool = stageDirectory(input.datadir);
+  const archive = openArchive(config, input.database, { spool });
+  const segmentSize = (await readArchiveIdentity(archive.repo, input.database))?.segmentSize || 16 * 1024 * 1024;
+  const feeder = new WalFeeder(archive.repo, input.database, archive.keys, join(spool, 'in'), segmentSize, (path) => cluster.own(path));
   try {
-    const start = await cluster.run('pg_ctl', ['-D', input.datadir, '-l', cluster.logFile, '-W', '-o', `-p ${input.port}`, 'start'], {
-      reject: false,
-      env: secretsEnvironment(config, input.database),
-    });
-    if (start.exitCode !== 0) throw new PgwardenError('Failed', `pg_ctl could not start the restored cluster: ${start.stderr || start.stdout}`);
+    // A retry (the worker restarted) finds the server recovering already: it follows it instead of starting it.
+    if (!(await cluster.running())) {
+      const start = await cluster.run('pg_ctl', ['-D', input.datadir, '-l', cluster.logFile, '-W', '-o', `-p ${input.port}`, 'start'], {
+        reject: false,
+        env: secretsEnvironment(config, input.database),
+      });
+      if (start.exitCode !== 0) throw new PgwardenError('Failed', `pg_ctl could not start the restored cluster: ${start.stderr || start.stdout}`);
+    }
 
     const url = restoredUrl(config, input.database, input.port);
     for (;;) {
       if (reporter.signal?.aborted) throw new PgwardenError('Failed', 'Cancelled during recovery.', { retryable: false });
       const text = log();
       restored = segmentsRestored(text);
+      feeder.advance(lastRestored(text));
       if (failedEarly(text) && !running()) throw recoveryFailure(text, input.target);
       const state = await probe(url);
       if (state === 'promoted') break;
       if (state === 'down' && !running() && Date.now() - started > 5_000) throw recoveryFailure(text, input.target);
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
+    await feeder.stop();
+    rmSync(join(spool, 'keys'), { recursive: true, force: true }); // the WAL data keys placed for recovery
     const text = log();
     const stoppedAt = stopPoint(text);
     const lastTx = lastTransactionAt(text);
     return { ...(lastTx ? { lastTransactionAt: lastTx } : {}), ...(stoppedAt ? { stoppedAt } : {}), segmentsRestored: restored, recoveryMs: Date.now() - started };
   } finally {
     stop();
+    await feeder.stop();
+    await archive.keys.close();
   }
 }
 

@@ -8,6 +8,11 @@ export function segmentsRestored(log: string): number {
   return (log.match(/restored log file "[0-9A-F]{24}" from archive/g) ?? []).length;
 }
 
+/** The segment restored last, if any. */
+export function lastRestored(log: string): string | undefined {
+  return [...log.matchAll(/restored log file "([0-9A-F]{24})" from archive/g)].at(-1)?.[1];
+}
+
 /** PostgreSQL's own words: "recovery stopping before commit of transaction 741, time …". */
 export function stopPoint(log: string): string | undefined {
   return /LOG: {2}(recovery stopping [^\n]+)/.exec(log)?.[1];

@@ -7,6 +7,8 @@ import type { Config } from '../../config/schema.js';
 import type { Progress } from '../../workflows/messages.js';
 import { BASE_OBJECT } from '../basebackup.js';
 import { findBackup } from '../catalog/list.js';
+import { objectSecretOf } from '../keys/backup-keys.js';
+import type { WalKeys } from '../keys/wal-keys.js';
 import { backupFolder } from '../catalog/manifest.js';
 import type { Step } from '../pipeline/chain.js';
 import { unsealInto } from '../pipeline/seal.js';
@@ -36,9 +38,18 @@ export interface RestoreBaseOutput {
 
 export async function restoreBaseBackup(config: Config, input: RestoreBaseInput): Promise<RestoreBaseOutput> {
   const started = Date.now();
-  const { repo, settings } = openArchive(config, input.database);
+  const { repo, keys } = openArchive(config, input.database);
+  try {
+    return await restoreWithKeys(config, input, repo, keys, started);
+  } finally {
+    await keys.close();
+  }
+}
+
+async function restoreWithKeys(config: Config, input: RestoreBaseInput, repo: Repository, keys: WalKeys, started: number): Promise<RestoreBaseOutput> {
   const folder = backupFolder(input.database, 'base', input.baseBackupId);
   const manifest = await findBackup(repo, input.database, 'base', input.baseBackupId);
+  const { secret } = await objectSecretOf(config, repo, folder, manifest);
   const object = manifest.objects.find((o) => o.name === BASE_OBJECT)!;
   const user = await runAsUser(input.runAs);
   const cluster = await restoredCluster(config, { datadir: input.datadir, serverMajor: Math.floor(manifest.server.versionNum / 10_000), ...(input.runAs ? { runAs: input.runAs } : {}) });
@@ -68,13 +79,16 @@ export async function restoreBaseBackup(config: Config, input: RestoreBaseInput)
     const tarArgs = ['-x', '-f', '-', '-C', input.datadir, `--exclude=${MARKER}`, '--exclude=pgwarden'];
     const tar: Step = user ? { command: 'runuser', args: ['-u', user.name, '--', 'tar', ...tarArgs], label: 'tar' } : { command: 'tar', args: tarArgs, label: 'tar' };
     // While the base backup streams in, the WAL that recovery will ask for first comes down beside it.
-    const staging = stageWal(repo, input.database, settings.passphrase, input.stage, stageDirectory(input.datadir));
+    const staging = stageWal(repo, input.database, keys, input.stage, stageDirectory(input.datadir));
     staging.catch(() => undefined);
-    await unsealInto(repo, { key: `${folder}${object.name}`, sha256: object.sha256, storedBytes: object.storedBytes }, settings.passphrase, [tar], {
+    await unsealInto(repo, { key: `${folder}${object.name}`, sha256: object.sha256, storedBytes: object.storedBytes }, secret, [tar], {
       ...(reporter.signal ? { signal: reporter.signal } : {}),
       onMeter: (m) => (meter = m),
     });
     const staged = await staging;
+    // The WAL data keys from the backup's day on, opened once here: restore_command (wal-fetch) then decrypts
+    // without a passphrase or private key. They go when recovery ends (recoverCluster).
+    await keys.placeKeys(new Date(Date.parse(manifest.base!.startTime) - 86_400_000).toISOString().slice(0, 10).replace(/-/g, ''), stageDirectory(input.datadir));
     cluster.own(auxDirectory(input.datadir));
 
     // pg_basebackup put a manifest with a checksum of every file into the tar: check the files against it.
@@ -93,13 +107,13 @@ export async function restoreBaseBackup(config: Config, input: RestoreBaseInput)
 }
 
 /** Fetches (and verifies) the staged WAL files into `<dir>/in`, and marks the ones known not to be archived. */
-async function stageWal(repo: Repository, database: string, passphrase: string, stage: WalStage | undefined, dir: string): Promise<number> {
+async function stageWal(repo: Repository, database: string, keys: WalKeys, stage: WalStage | undefined, dir: string): Promise<number> {
   if (!stage) return 0;
   const incoming = join(dir, 'in');
   mkdirSync(incoming, { recursive: true, mode: 0o700 });
   let staged = 0;
   await inParallel(stage.files, 3, async (name) => {
-    const bytes = await fetchWalBytes(repo, database, name, passphrase);
+    const bytes = await fetchWalBytes(repo, database, name, keys);
     if (!bytes) return; // gone since the plan: wal-fetch will say so
     spoolFile(incoming, name, bytes); // with its sha256: restore_command uses it only while it matches
     staged += 1;

@@ -8,6 +8,7 @@ import { execa } from 'execa';
 import { PgwardenError } from '../../config/errors.js';
 import { childEnvironment } from '../process-environment.js';
 import { inParallel } from '../progress.js';
+import type { WalKeys } from '../keys/wal-keys.js';
 import type { Repository } from '../storage/repository.js';
 import { fetchWalBytes } from '../wal/archive.js';
 import { missingUpTo, timelineOf, timelinePath, type ArchiveListing, type SegmentRef } from '../wal/coverage.js';
@@ -19,7 +20,7 @@ import { describeTarget, type RecoveryTarget } from '../wal/target.js';
 export async function lastCommitTime(
   repo: Repository,
   database: string,
-  passphrase: string,
+  keys: WalKeys,
   last: { timeline: number; segno: bigint } | undefined,
   segmentSize: number,
   waldump: string,
@@ -29,7 +30,7 @@ export async function lastCommitTime(
   try {
     for (let back = 0n; back < 3n && last.segno - back >= 0n; back += 1n) {
       const name = segmentName(last.timeline, last.segno - back, segmentSize);
-      const bytes = await fetchWalBytes(repo, database, name, passphrase);
+      const bytes = await fetchWalBytes(repo, database, name, keys);
       if (!bytes) return undefined;
       writeFileSync(join(dir, name), bytes);
       const run = await execa(waldump, [join(dir, name)], { reject: false, env: childEnvironment({ TZ: 'UTC' }), extendEnv: false });
@@ -61,7 +62,7 @@ export interface Found {
 export async function locateTarget(options: {
   repo: Repository;
   database: string;
-  passphrase: string;
+  keys: WalKeys;
   waldump: string;
   listing: ArchiveListing;
   timeline: number;
@@ -113,7 +114,7 @@ export async function locateTarget(options: {
 
 /** Runs pg_waldump over consecutive segments (in batches, overlapping by one so no record falls between two). */
 async function searchSegments(
-  options: { repo: Repository; database: string; passphrase: string; waldump: string },
+  options: { repo: Repository; database: string; keys: WalKeys; waldump: string },
   dir: string,
   segments: SegmentRef[],
   target: Extract<RecoveryTarget, { kind: 'xid' | 'name' }>,
@@ -129,7 +130,7 @@ async function searchSegments(
     for (let i = 0; i < run.length; i += BATCH) {
       const batch = run.slice(Math.max(0, i - 1), i + BATCH);
       await inParallel(batch, 4, async (segment) => {
-        const bytes = await fetchWalBytes(options.repo, options.database, segment.name, options.passphrase);
+        const bytes = await fetchWalBytes(options.repo, options.database, segment.name, options.keys);
         if (!bytes) throw new PgwardenError('NotFound', `WAL segment ${segment.name} disappeared from the archive while it was searched.`);
         writeFileSync(join(dir, segment.name), bytes);
       });
