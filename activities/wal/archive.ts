@@ -107,12 +107,6 @@ export async function checkArchiveIdentity(
 
 export type PushOutcome = 'archived' | 'already archived';
 
-export interface Pushed {
-  outcome: PushOutcome;
-  /** sha256 of the file's content: what the archive now holds under its name. */
-  sha256: string;
-}
-
 /**
  * Archives the WAL file at `path` (as archive_command's %p), encrypted with the day's data key of `keys`.
  * Identical re-pushes succeed; different content is refused.
@@ -124,7 +118,7 @@ export async function pushWalFile(
   settings: { compression: CompressionSettings },
   keys: WalKeys,
   options: { dataDirectory?: string; identityCache?: string; retainUntil?: (ms: number) => Date } = {},
-): Promise<Pushed> {
+): Promise<PushOutcome> {
   const name = basename(path);
   const parsed = parseWalFileName(name);
   if (!parsed) throw new PgwardenError('Usage', `"${name}" is not a WAL file name PostgreSQL archives (segment, .partial, .backup or .history).`);
@@ -150,7 +144,7 @@ export async function pushWalFile(
     );
   };
   const before = await compare();
-  if (before) return { outcome: before, sha256 };
+  if (before) return before;
   const dataKey = await keys.forPush(closedAtMs);
   const stored = await sealBuffer(data, { compression: settings.compression, passphrase: dataKey.secret, dataKey: true });
   const written = await repo.putBytes(key, stored, {
@@ -164,8 +158,8 @@ export async function pushWalFile(
     },
     ...(options.retainUntil ? { retainUntil: options.retainUntil(closedAtMs) } : {}),
   });
-  if (!written) return { outcome: (await compare()) ?? 'archived', sha256 };
-  return { outcome: 'archived', sha256 };
+  if (!written) return (await compare()) ?? 'archived';
+  return 'archived';
 }
 
 /** Fetches and verifies archived file `name` into `destination` (restore_command's %p); false if not archived. */

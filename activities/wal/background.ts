@@ -1,6 +1,6 @@
 // The background halves of the asynchronous archive commands: a pusher that archives every ready WAL file
 // ahead of PostgreSQL's requests, and a prefetcher that fetches the next segments ahead of recovery's.
-import { existsSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Repository } from '../storage/repository.js';
 import type { WalArchive } from './open.js';
@@ -8,7 +8,7 @@ import type { WalKeys } from '../keys/wal-keys.js';
 import { inParallel } from '../progress.js';
 import { fetchWalBytes, pushWalFile, readArchiveIdentity } from './archive.js';
 import { DEFAULT_SEGMENT_SIZE, parseWalFileName, segmentName } from './names.js';
-import { ensureSpool, MISSING, releaseLock, spoolFile, takeLock, writePushResult } from './spool.js';
+import { ensureSpool, MISSING, releaseLock, sha256Of, spoolFile, takeLock, writePushResult } from './spool.js';
 
 export interface PusherOptions extends WalArchive {
   database: string;
@@ -42,12 +42,13 @@ export async function runPusher(options: PusherOptions): Promise<void> {
       idleSince = Date.now();
       await inParallel(ready, options.concurrency, async (name) => {
         try {
-          const pushed = await pushWalFile(options.repo, options.database, join(options.pgWal, name), options.settings, options.keys, {
+          await pushWalFile(options.repo, options.database, join(options.pgWal, name), options.settings, options.keys, {
             dataDirectory,
             identityCache: join(options.spool, 'identity.json'),
             retainUntil: options.retainUntil,
           });
-          writePushResult(out, name, { sha256: pushed.sha256 });
+          // The result names the content archived: wal-push takes it only for a file with that content.
+          writePushResult(out, name, { sha256: sha256Of(readFileSync(join(options.pgWal, name))) });
         } catch (error) {
           writePushResult(out, name, { error: (error as Error).message });
         }

@@ -44,7 +44,7 @@ export async function walPushCommand(ctx: CommandContext, options: WalPushOption
   ensureSpool(spool);
   const archive = openArchive(ctx.config, options.db, { spool });
   const { pushWalFile } = await import('../../activities/wal/archive.js');
-  const { outcome } = await pushWalFile(archive.repo, options.db, path, archive.settings, archive.keys, {
+  const outcome = await pushWalFile(archive.repo, options.db, path, archive.settings, archive.keys, {
     identityCache: join(spool, 'identity.json'),
     retainUntil: archive.retainUntil,
   });
