@@ -15,6 +15,8 @@ export async function expireWorkflow(started: ExpireInput): Promise<ExpireResult
   const info = workflowInfo();
   const plan = await quick.planExpiry({ database: input.database, nowMs: Date.now() });
   const applied = input.dryRun ? { deletedObjects: 0, locked: plan.locked } : await long.applyExpiry(plan);
+  // Neon: backup branches whose backup run is over (a worker that died, a terminated workflow) go too.
+  const neonBranches = await quick.sweepNeonBranches({ database: input.database, dryRun: input.dryRun ?? false });
   const { repository: _repository, keepFromSegno: _segno, segmentSize: _size, ...wal } = plan.wal;
   return {
     database: input.database,
@@ -26,6 +28,7 @@ export async function expireWorkflow(started: ExpireInput): Promise<ExpireResult
     locked: applied.locked,
     ...(plan.damaged?.length ? { damaged: plan.damaged } : {}),
     deletedObjects: applied.deletedObjects,
+    ...(neonBranches.deleted.length || neonBranches.kept.length ? { neonBranches } : {}),
     workflowId: info.workflowId,
     runId: info.runId,
   };

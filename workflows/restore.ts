@@ -11,7 +11,7 @@ const quick = proxyActivities<Activities>(QUICK);
 const long = proxyActivities<Activities>(LONG);
 
 /** The activities a restore uses: Temporal proxies in the workflow, plain functions with --local. */
-export type RestoreSteps = Pick<Activities, 'planRestore' | 'restoreLogical' | 'publishRestore' | 'dropStagingDatabase'>;
+export type RestoreSteps = Pick<Activities, 'planRestore' | 'restoreLogical' | 'publishRestore' | 'dropStagingDatabase' | 'restoreIntoFreshProject'>;
 
 export async function restoreWorkflow(started: RestoreInput): Promise<RestoreResult> {
   const input = checkInput<RestoreInput>(
@@ -30,7 +30,13 @@ export async function restoreWorkflow(started: RestoreInput): Promise<RestoreRes
   );
   tagRun(input.database, 'restore');
   const info = workflowInfo();
-  const steps: RestoreSteps = { planRestore: quick.planRestore, restoreLogical: long.restoreLogical, publishRestore: quick.publishRestore, dropStagingDatabase: quick.dropStagingDatabase };
+  const steps: RestoreSteps = {
+    planRestore: quick.planRestore,
+    restoreLogical: long.restoreLogical,
+    publishRestore: quick.publishRestore,
+    dropStagingDatabase: quick.dropStagingDatabase,
+    restoreIntoFreshProject: long.restoreIntoFreshProject,
+  };
   return restoreSteps(steps, input, { workflowId: info.workflowId, runId: info.runId, now: () => Date.now(), protect: (fn) => CancellationScope.nonCancellable(fn) });
 }
 
@@ -46,6 +52,8 @@ export async function restoreSteps(steps: RestoreSteps, input: RestoreInput, run
     ...(input.repository !== undefined ? { repository: input.repository } : {}),
     ...(input.server ? { server: input.server } : {}),
   });
+
+  if (plan.mode === 'fresh-project') return freshProjectSteps(steps, input, run, plan, startedAt);
 
   const provenance = `Restored by pgwarden from backup ${plan.backupId} of ${input.database} (workflow ${run.workflowId}, run ${run.runId}) at ${new Date(startedAt).toISOString()}`;
   let restored;
@@ -91,6 +99,28 @@ export async function restoreSteps(steps: RestoreSteps, input: RestoreInput, run
     rowCountsMatch: restored.mismatchedTables === 0,
     mismatches: restored.mismatches,
     ...published,
+    ...(plan.warnings?.length ? { warnings: plan.warnings } : {}),
+    workflowId: run.workflowId,
+    runId: run.runId,
+  };
+}
+
+/** A Supabase backup into a fresh project: one transaction, so a failure leaves nothing to clean up. */
+async function freshProjectSteps(steps: RestoreSteps, input: RestoreInput, run: RunContext, plan: Awaited<ReturnType<RestoreSteps['planRestore']>>, startedAt: number): Promise<RestoreResult> {
+  const restored = await steps.restoreIntoFreshProject({ database: input.database, backupId: plan.backupId, repository: plan.repository, target: input.target });
+  const durationMs = run.now() - startedAt;
+  return {
+    database: input.database,
+    backupId: plan.backupId,
+    target: input.target,
+    server: plan.server,
+    durationMs,
+    restoreMs: restored.restoreMs,
+    ...(plan.rtoMs !== undefined ? { rtoMs: plan.rtoMs, withinRto: durationMs <= plan.rtoMs } : {}),
+    tables: restored.tables,
+    rows: restored.rows,
+    rowCountsMatch: restored.mismatchedTables === 0,
+    mismatches: restored.mismatches,
     ...(plan.warnings?.length ? { warnings: plan.warnings } : {}),
     workflowId: run.workflowId,
     runId: run.runId,
