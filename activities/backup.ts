@@ -26,6 +26,7 @@ import { openRepository } from './storage/open.js';
 import { copyObject } from './storage/copy.js';
 import { logicalRetainUntil } from './storage/lock.js';
 import type { Repository } from './storage/repository.js';
+import { childEnvironment } from './process-environment.js';
 
 export interface DumpLogicalInput {
   database: string;
@@ -177,7 +178,7 @@ async function dumpLogical(config: Config, input: DumpLogicalInput): Promise<Dum
     await lockTables(snapshotClient, tables.map((t) => t.name));
     const snapshot = (await snapshotClient.query<{ s: string }>('SELECT pg_export_snapshot() AS s')).rows[0]!.s;
     const pgDump = await pgTool('pg_dump', server.major, config.postgres.binDir);
-    const pgDumpVersion = execa(pgDump, ['--version']).then((r) => r.stdout.replace(/^pg_dump \(PostgreSQL\) /, ''));
+    const pgDumpVersion = execa(pgDump, ['--version'], { env: childEnvironment(), extendEnv: false }).then((r) => r.stdout.replace(/^pg_dump \(PostgreSQL\) /, ''));
 
     streams = planDumpStreams(tables, {
       splitBytes: config.backup.splitTableMiB * 1024 * 1024,

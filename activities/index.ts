@@ -3,7 +3,7 @@ import type { Config } from '../config/schema.js';
 import { backupActivities } from './backup.js';
 import { restoreActivities } from './restore.js';
 import { baseBackupActivities } from './basebackup.js';
-import { pitrActivities } from './pitr.js';
+import { pitrActivities } from './pitr/index.js';
 import { expireActivities } from './expire.js';
 import { preMigrationActivities } from './premigration.js';
 import { alertActivities } from './alerts.js';

@@ -23,6 +23,7 @@ import { execa } from 'execa';
 import type pg from 'pg';
 import { currentReporter, inParallel, reportEvery } from './progress.js';
 import { openRepository } from './storage/open.js';
+import { childEnvironment } from './process-environment.js';
 
 export interface PlanRestoreInput {
   database: string;
@@ -266,7 +267,8 @@ async function restoreLogical(config: Config, input: RestoreLogicalInput): Promi
         const file = join(dir, 'post-data.pgdump');
         await writeFile(file, archive, { mode: 0o600 });
         await execa(pgRestore, ['--exit-on-error', '--no-password', `--jobs=${Math.max(1, config.backup.jobs)}`, `--dbname=${staging.database}`, ...restoreFlags(options), file], {
-          env: loadEnv(staging),
+          env: childEnvironment(loadEnv(staging)),
+          extendEnv: false,
           ...(abort.signal ? { cancelSignal: abort.signal } : {}),
         }).catch((error: unknown) => {
           const e = error as { stderr?: unknown; exitCode?: number; isCanceled?: boolean; code?: string };

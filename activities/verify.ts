@@ -19,7 +19,9 @@ import { currentReporter, inParallel, reportEvery } from './progress.js';
 import { openRepository } from './storage/open.js';
 import type { Repository } from './storage/repository.js';
 import { fetchWalBytes, walKey } from './wal/archive.js';
-import { closedAt, listArchive, recoveryPath, type ArchiveListing } from './wal/coverage.js';
+import { closedAt, listArchive, timelinePath, type ArchiveListing } from './wal/coverage.js';
+import { baseBackupPoint, productionTimeline, recoveryTimeline } from './wal/plan.js';
+import { sourceNow } from './wal/source.js';
 import { parseLsn, segmentName, segnoOfLsn } from './wal/names.js';
 import { openArchive, walRepositoryName } from './wal/open.js';
 import type { WalKeys } from './keys/wal-keys.js';
@@ -198,7 +200,8 @@ async function unsealOnlyChecksum(repo: Repository, expected: { key: string; sha
 
 /**
  * The WAL archive against its base backups: every segment from each base backup's start along the timeline a
- * recovery would follow, up to the newest archived one, must be there and open with the configured key.
+ * recovery would follow (the source's, or the backup's own when the source branched off before it; see wal/plan.ts),
+ * up to the newest archived one, must be there and open with the configured key.
  */
 async function verifyWal(config: Config, database: string): Promise<WalCheck> {
   const { repo, keys } = openArchive(config, database);
@@ -216,7 +219,8 @@ async function verifyWalWith(config: Config, database: string, repo: Repository,
   const finding = (name: string, problem: VerifyFinding['problem'], detail: string): VerifyFinding => ({ repository: repo.name, object: walKey(database, name), problem, detail });
 
   // Each base backup's path through the archive, as segment names in order.
-  const paths = bases.map((backup) => ({ backup, names: neededSegments(listing, backup) }));
+  const production = productionTimeline(listing, (await sourceNow(config, database)).source?.timeline);
+  const paths = bases.map((backup) => ({ backup, names: neededSegments(listing, backup, recoveryTimeline(listing, { production, backup: baseBackupPoint(backup) }).timeline) }));
   const needed = [...new Set(paths.flatMap((p) => p.names.map((n) => n.name)))];
   const archived = new Set(listing.files.map((f) => f.name));
   const bad = new Map<string, VerifyFinding['problem']>();
@@ -267,13 +271,13 @@ async function verifyWalWith(config: Config, database: string, repo: Repository,
   return { repository: repo.name, segmentsChecked: checked, findings, broken };
 }
 
-/** The segments recovery from `backup` reads, in order, up to the newest archived on the timeline it ends on. */
-function neededSegments(listing: ArchiveListing, backup: BackupManifest): Array<{ name: string; segno: bigint; beforeConsistent: boolean }> {
+/** The segments recovery from `backup` along `timeline` reads, in order, up to the newest archived on the timeline it ends on. */
+function neededSegments(listing: ArchiveListing, backup: BackupManifest, timeline: number): Array<{ name: string; segno: bigint; beforeConsistent: boolean }> {
   const base = backup.base!;
   const startSegno = segnoOfLsn(parseLsn(base.startLsn), listing.segmentSize);
   const stopSegno = segnoOfLsn(parseLsn(base.stopLsn) - 1n, listing.segmentSize);
   const names: Array<{ name: string; segno: bigint; beforeConsistent: boolean }> = [];
-  for (const hop of recoveryPath(listing, base.timeline, startSegno)) {
+  for (const hop of timelinePath(listing, timeline, startSegno)) {
     const have = [...(listing.segments.get(hop.timeline) ?? [])];
     const newest = have.reduce((max, s) => (s > max ? s : max), -1n);
     // The WAL up to the backup's consistency point is needed even when none of it was archived.

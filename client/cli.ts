@@ -115,7 +115,9 @@ program
   .option('--datadir <dir>', 'data directory to create (default: under the cluster user\'s home)')
   .option('--port <n>', 'port for the restored cluster (default: a free one)', (v) => Number(v))
   .option('--backup <id>', 'base backup to start from (default: the newest before the target)')
-  .option('--archive', 'let the restored cluster archive its WAL into the same archive (when it becomes the new primary)', false)
+  .option('--timeline <n>', 'timeline to recover along (default: the source\'s current one when it descends from the base backup, else the backup\'s own)', (v) => Number(v))
+  .option('--archive', 'let the restored cluster archive its WAL, under a name of its own beside the source\'s archive', false)
+  .option('--archive-as <name>', 'archive under this name; the source\'s own name writes into its archive (for a copy that becomes the new primary)')
   .option('--local', 'run it in this process, without Temporal (for when Temporal is down)', false)
   .action(run(async () => (await import('./commands/pitr.js')).pitrCommand as Action));
 

@@ -238,6 +238,13 @@ export const ConfigSchema = z
         address: z.string().min(1).default('localhost:7233'),
         namespace: z.string().min(1).default('default'),
         taskQueue: z.string().min(1).default('pgwarden'),
+        /**
+         * This worker's own task queue, for steps that need its disk (a PITR's data directory): every step of one
+         * PITR runs there. Default: <taskQueue>@<host name>. Workers that share a disk may share it.
+         */
+        hostTaskQueue: z.string().min(1).optional(),
+        /** How long a PITR waits for the worker that holds its data directory (a restart) before starting over on another. */
+        hostWait: duration('2m').default(120_000),
         /** Temporal Cloud API key, from the environment. */
         apiKeyEnv: envVarName('the Temporal API key').optional(),
         /** true: TLS with the system's CAs; an object: a private CA, a client certificate (mTLS), a server name. */

@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import type { Config } from '../config/schema.js';
 import { createActivities } from '../activities/index.js';
+import { hostTaskQueue } from '../activities/pitr/host.js';
 import { FailureKindInterceptor } from './interceptors.js';
 
 /** Built by `npm run build` (worker/bundle.ts); without it the worker bundles workflows at start-up. */
@@ -29,6 +30,24 @@ export async function createWorker(config: Config, connection: NativeConnection)
     // Each dump or restore runs several processes (pg_dump, zstd, psql): a handful at a time per worker.
     maxConcurrentActivityTaskExecutions: 8,
     // Heartbeats carry progress: let them reach the server every few seconds, not once a minute.
+    defaultHeartbeatThrottleInterval: '2s',
+    maxHeartbeatThrottleInterval: '5s',
+  });
+}
+
+/**
+ * The same process's second worker: it polls this host's own task queue (Temporal's worker-specific task queue
+ * pattern), where a PITR sends every step after the first, because its data directory is on this host's disk.
+ * Activities only; run it beside createWorker's.
+ */
+export async function createHostWorker(config: Config, connection: NativeConnection): Promise<Worker> {
+  return Worker.create({
+    connection,
+    namespace: config.temporal.namespace,
+    taskQueue: hostTaskQueue(config),
+    activities: createActivities(config),
+    interceptors: { activity: [() => ({ inbound: new FailureKindInterceptor() })] },
+    maxConcurrentActivityTaskExecutions: 4,
     defaultHeartbeatThrottleInterval: '2s',
     maxHeartbeatThrottleInterval: '5s',
   });

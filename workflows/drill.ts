@@ -17,6 +17,14 @@ const quick = proxyActivities<Activities>(QUICK);
 // Assertions may scan big tables: their own timeout bounds each query; a worker dying mid-way retries them.
 const checks = proxyActivities<Activities>({ ...QUICK, startToCloseTimeout: '2 hours' });
 
+/** The activities on the host that holds a PITR's restored cluster (the shared queue when it did not say). */
+function onHost(restored: PitrResult): { quick: typeof quick; checks: typeof checks } {
+  if (!restored.hostTaskQueue) return { quick, checks };
+  // A host that is gone for an hour fails the step (the drill then reports what it could not check or remove).
+  const there = { taskQueue: restored.hostTaskQueue, scheduleToStartTimeout: '1 hour' };
+  return { quick: proxyActivities<Activities>({ ...QUICK, ...there }), checks: proxyActivities<Activities>({ ...QUICK, startToCloseTimeout: '2 hours', ...there }) };
+}
+
 /** How long a drill waits for a restore or PITR of the same database that someone else is running. */
 const WAIT_FOR_TURN_MS = 2 * 3_600_000;
 
@@ -92,14 +100,15 @@ async function pitrDrill(database: string, plan: DrillPlan, started: number): Pr
     part.restoreMs = restored.durationMs;
     const dataAt = restored.lastTransactionAt ?? restored.window.to;
     targets(part, plan, started - Date.parse(dataAt));
-    part.assertions = (await checks.checkDrill({ database, pitrPort: restored.port })).assertions;
+    // The restored cluster is on the host that ran the PITR: its checks and its removal run there too.
+    part.assertions = (await onHost(restored).checks.checkDrill({ database, pitrPort: restored.port })).assertions;
   } catch (error) {
     part.error = failureText(error);
   } finally {
     if (restored) {
       const datadir = restored.datadir;
       await CancellationScope.nonCancellable(async () => {
-        const discarded = await quick.discardDrillCluster({ database, datadir }).catch((error: unknown) => (part.error ??= `clean-up failed: ${failureText(error)}`));
+        const discarded = await onHost(restored!).quick.discardDrillCluster({ database, datadir }).catch((error: unknown) => (part.error ??= `clean-up failed: ${failureText(error)}`));
         part.cleanedUp = typeof discarded !== 'string';
       });
     } else {

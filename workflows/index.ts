@@ -2,7 +2,7 @@
 export { backupWorkflow } from './backup.js';
 export { restoreWorkflow } from './restore.js';
 export { baseBackupWorkflow } from './basebackup.js';
-export { pitrWorkflow } from './pitr.js';
+export { discardWhenBackWorkflow, pitrWorkflow } from './pitr.js';
 export { expireWorkflow } from './expire.js';
 export { scheduledWorkflow } from './scheduled.js';
 export { preMigrationWorkflow } from './premigration.js';

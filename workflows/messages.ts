@@ -174,8 +174,12 @@ export interface PitrInput {
   port?: number;
   /** Base backup to start from (default: the newest that is consistent before the target). */
   backup?: string;
-  /** Let the restored cluster archive its own WAL (same archive): for a restore that becomes the new primary. */
+  /** Timeline to recover along (default: the source's current one when it descends from the base backup, else the backup's own). */
+  timeline?: number;
+  /** Let the restored cluster archive its WAL, under a name of its own beside the source's archive. */
   archive?: boolean;
+  /** Archive under this name; the source's own name writes into its archive (for a copy that becomes the new primary). */
+  archiveAs?: string;
 }
 
 export interface PitrResult {
@@ -190,7 +194,11 @@ export interface PitrResult {
   lastTransactionAt?: string;
   stoppedAt?: string;
   reachedLsn: string;
+  /** The timeline recovery followed, and why (the source's, the base backup's own, asked for). */
+  followedTimeline?: { timeline: number; reason: string };
   note?: string;
+  /** Where the copy archives its WAL (a database name in the repository), when it does. */
+  archivesAs?: string;
   window: { from: string; to: string; fromLsn: string; toLsn: string };
   segmentsRestored: number;
   durationMs: number;
@@ -198,6 +206,10 @@ export interface PitrResult {
   recoveryMs: number;
   rtoMs?: number;
   withinRto?: boolean;
+  /** The task queue of the worker whose host holds the restored cluster: what comes after the restore (a drill's checks, its removal) goes there. */
+  hostTaskQueue?: string;
+  /** Data directories of earlier attempts on a worker that stopped answering: removed when it comes back. */
+  leftBehind?: Array<{ host: string; datadir: string }>;
   workflowId: string;
   runId: string;
 }

@@ -1,20 +1,66 @@
 // Point-in-time restore: plan and check coverage before anything is written, restore a base backup into a new
 // data directory, replay archived WAL to the target, promote and verify. A failed attempt leaves nothing behind.
-import { CancellationScope, proxyActivities, workflowInfo } from '@temporalio/workflow';
+//
+// Every step works on one host's disk, so all of them run on one worker: the first asks, on the shared task queue,
+// which worker takes the restore, and gets that worker's own task queue (Temporal's worker-specific task queue
+// pattern); the others go there. If that host stops answering (killed, its machine gone) for longer than its
+// `temporal.hostWait`, the restore starts over on another worker, at most three times. What the lost host had
+// made is removed when it comes back (a detached clean-up waits for it a week); the result names it meanwhile.
+import {
+  ActivityFailure,
+  CancellationScope,
+  ParentClosePolicy,
+  log,
+  proxyActivities,
+  startChild,
+  TimeoutFailure,
+  workflowInfo,
+  type ActivityOptions,
+} from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
+import type { PitrHost } from '../activities/pitr/index.js';
 import type { PitrInput, PitrResult } from './messages.js';
 import { checkInput } from './input.js';
 import { LONG, QUICK } from './policies.js';
 import { tagRun } from './tags.js';
 import type { RunContext } from './run-context.js';
 
-const quick = proxyActivities<Activities>(QUICK);
-const long = proxyActivities<Activities>(LONG);
-// Recovery is not retried blindly: a target the WAL does not reach stays unreached.
-const recover = proxyActivities<Activities>({ ...LONG, retry: { ...LONG.retry, maximumAttempts: 2 } });
+const shared = proxyActivities<Activities>(QUICK);
 
 /** The activities a point-in-time restore uses: Temporal proxies in the workflow, plain functions with --local. */
-export type PitrSteps = Pick<Activities, 'planPitr' | 'restoreBaseBackup' | 'recoverCluster' | 'discardRestoredCluster'>;
+export type PitrSteps = Pick<Activities, 'planPitr' | 'restoreBaseBackup' | 'configureRecovery' | 'recoverCluster' | 'verifyRestoredCluster' | 'discardRestoredCluster'>;
+
+/** What a failed attempt could not remove: on a host that stopped answering. */
+interface LeftBehind {
+  host: string;
+  datadir: string;
+}
+
+/** A host that died is noticed by its heartbeats within this long (every step heartbeats every few seconds). */
+const HOST_HEARTBEAT = '30 seconds';
+const ATTEMPTS = 3;
+
+/** The steps on one host's task queue; a step that waits longer than the host's `waitMs` for it fails for good. */
+function stepsOn(host: PitrHost): PitrSteps {
+  const there: ActivityOptions = { taskQueue: host.taskQueue, scheduleToStartTimeout: host.waitMs, heartbeatTimeout: HOST_HEARTBEAT };
+  const quick = proxyActivities<Activities>({ ...QUICK, ...there });
+  const long = proxyActivities<Activities>({ ...LONG, ...there, retry: { ...LONG.retry, initialInterval: '5s' } });
+  // Recovery is not retried blindly: a target the WAL does not reach stays unreached.
+  const recover = proxyActivities<Activities>({ ...LONG, ...there, retry: { ...LONG.retry, initialInterval: '5s', maximumAttempts: 2 } });
+  return {
+    planPitr: quick.planPitr,
+    restoreBaseBackup: long.restoreBaseBackup,
+    configureRecovery: quick.configureRecovery,
+    recoverCluster: recover.recoverCluster,
+    verifyRestoredCluster: quick.verifyRestoredCluster,
+    discardRestoredCluster: quick.discardRestoredCluster,
+  };
+}
+
+/** The host's task queue went unpolled for longer than it may: that worker is gone. */
+function hostGone(error: unknown): boolean {
+  return error instanceof ActivityFailure && error.cause instanceof TimeoutFailure && error.cause.timeoutType === 'SCHEDULE_TO_START';
+}
 
 export async function pitrWorkflow(started: PitrInput): Promise<PitrResult> {
   const input = checkInput<PitrInput>(
@@ -26,43 +72,87 @@ export async function pitrWorkflow(started: PitrInput): Promise<PitrResult> {
       datadir: { type: 'string' },
       port: { type: 'integer' },
       backup: { type: 'string' },
+      timeline: { type: 'integer' },
       archive: { type: 'boolean' },
+      archiveAs: { type: 'string' },
     },
     '{"database": "cartly", "target": "2026-11-25T14:30:00+01:00" | "0/3000028" | "xid:N" | "name:POINT" | "latest"}',
   );
   tagRun(input.database, 'pitr');
   const info = workflowInfo();
-  const steps: PitrSteps = { planPitr: quick.planPitr, restoreBaseBackup: long.restoreBaseBackup, recoverCluster: recover.recoverCluster, discardRestoredCluster: quick.discardRestoredCluster };
-  return pitrSteps(steps, input, { workflowId: info.workflowId, runId: info.runId, now: () => Date.now(), protect: (fn) => CancellationScope.nonCancellable(fn) });
+  const leftBehind: LeftBehind[] = [];
+  for (let attempt = 1; ; attempt += 1) {
+    const host = await shared.pitrHost();
+    try {
+      const result = await pitrSteps(stepsOn(host), input, {
+        workflowId: info.workflowId,
+        runId: info.runId,
+        now: () => Date.now(),
+        protect: (fn) => CancellationScope.nonCancellable(fn),
+        unreachable: async (discard) => {
+          leftBehind.push({ host: host.host, datadir: discard.datadir });
+          await startChild(discardWhenBackWorkflow, {
+            workflowId: `${info.workflowId}-${info.runId}-discard-${attempt}`,
+            args: [{ host, ...discard }],
+            parentClosePolicy: ParentClosePolicy.ABANDON,
+          });
+        },
+      });
+      return { ...result, hostTaskQueue: host.taskQueue, ...(leftBehind.length > 0 ? { leftBehind } : {}) };
+    } catch (error) {
+      if (!hostGone(error) || attempt >= ATTEMPTS) throw error;
+      log.warn('The worker running this restore stopped answering: starting over on another worker', { host: host.host, taskQueue: host.taskQueue, attempt });
+    }
+  }
 }
 
-export async function pitrSteps(steps: PitrSteps, input: PitrInput, run: RunContext): Promise<PitrResult> {
+/** Removes what a restore left on a host that stopped answering, once that host's worker polls again (up to a week). */
+export async function discardWhenBackWorkflow(input: { host: PitrHost; datadir: string; serverMajor: number; runAs?: string }): Promise<{ removed: boolean }> {
+  const { discardRestoredCluster } = proxyActivities<Activities>({ ...QUICK, taskQueue: input.host.taskQueue, scheduleToStartTimeout: '7 days' });
+  return discardRestoredCluster({ datadir: input.datadir, serverMajor: input.serverMajor, ...(input.runAs ? { runAs: input.runAs } : {}) });
+}
+
+export async function pitrSteps(
+  steps: PitrSteps,
+  input: PitrInput,
+  run: RunContext & { unreachable?: (discard: { datadir: string; serverMajor: number; runAs?: string }) => Promise<void> },
+): Promise<PitrResult> {
   const startedAt = run.now();
   const plan = await steps.planPitr({
     database: input.database,
     target: input.target,
     runId: run.runId,
     ...(input.backup ? { backup: input.backup } : {}),
-    ...(input.datadir ? { datadir: input.datadir } : {}),
-    ...(input.port ? { port: input.port } : {}),
+    ...(input.datadir !== undefined ? { datadir: input.datadir } : {}),
+    ...(input.port !== undefined ? { port: input.port } : {}),
+    ...(input.timeline !== undefined ? { timeline: input.timeline } : {}),
+    ...(input.archive ? { archive: true } : {}),
+    ...(input.archiveAs !== undefined ? { archiveAs: input.archiveAs } : {}),
   });
   let base;
   let recovered;
+  let verified;
   try {
+    const cluster = { database: input.database, datadir: plan.datadir, port: plan.port, serverMajor: plan.serverMajor, ...(plan.runAs ? { runAs: plan.runAs } : {}) };
     base = await steps.restoreBaseBackup({ database: input.database, baseBackupId: plan.baseBackupId, datadir: plan.datadir, stage: plan.stage, ...(plan.runAs ? { runAs: plan.runAs } : {}) });
-    recovered = await steps.recoverCluster({
+    await steps.configureRecovery({ ...cluster, settings: plan.settings, target: plan.target, timeline: plan.timeline, ...(plan.archiveAs ? { archiveAs: plan.archiveAs } : {}) });
+    recovered = await steps.recoverCluster({ ...cluster, target: plan.target, segments: plan.segments });
+    verified = await steps.verifyRestoredCluster({
       database: input.database,
-      datadir: plan.datadir,
       port: plan.port,
-      serverMajor: plan.serverMajor,
-      settings: plan.settings,
       target: plan.target,
-      segments: plan.segments,
-      archive: input.archive ?? false,
-      ...(plan.runAs ? { runAs: plan.runAs } : {}),
+      ...(recovered.lastTransactionAt ? { lastTransactionAt: recovered.lastTransactionAt } : {}),
     });
   } catch (error) {
-    await run.protect(() => steps.discardRestoredCluster({ datadir: plan.datadir, serverMajor: plan.serverMajor, ...(plan.runAs ? { runAs: plan.runAs } : {}) }));
+    const discard = { datadir: plan.datadir, serverMajor: plan.serverMajor, ...(plan.runAs ? { runAs: plan.runAs } : {}) };
+    await run.protect(async () => {
+      try {
+        await steps.discardRestoredCluster(discard);
+      } catch (discardError) {
+        if (!run.unreachable) throw discardError;
+        await run.unreachable(discard);
+      }
+    });
     throw error;
   }
   const durationMs = run.now() - startedAt;
@@ -73,11 +163,13 @@ export async function pitrSteps(steps: PitrSteps, input: PitrInput, run: RunCont
     datadir: plan.datadir,
     port: plan.port,
     connection: `postgresql://${plan.connectAs.user}@localhost:${plan.port}/${plan.connectAs.database}`,
-    timeline: recovered.timeline,
+    timeline: verified.timeline,
     ...(recovered.lastTransactionAt ? { lastTransactionAt: recovered.lastTransactionAt } : {}),
     ...(recovered.stoppedAt ? { stoppedAt: recovered.stoppedAt } : {}),
-    reachedLsn: recovered.reachedLsn,
-    ...(plan.note ? { note: plan.note } : {}),
+    reachedLsn: verified.reachedLsn,
+    followedTimeline: { timeline: plan.timeline, reason: plan.timelineReason },
+    ...(plan.notes.length > 0 ? { note: plan.notes.join('; ') } : {}),
+    ...(plan.archiveAs ? { archivesAs: plan.archiveAs } : {}),
     window: plan.window,
     segmentsRestored: recovered.segmentsRestored,
     durationMs,

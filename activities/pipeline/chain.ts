@@ -5,10 +5,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { Readable, Writable } from 'node:stream';
 import { PgwardenError } from '../../config/errors.js';
+import { childEnvironment } from '../process-environment.js';
 
 export interface Step {
   command: string;
   args: string[];
+  /** What this process needs beyond PATH, locale and the like: it gets nothing else of the worker's environment. */
   env?: Record<string, string>;
   /** Written to the process's fd 3 and closed (gpg's --passphrase-fd 3): secrets never go on the command line. */
   fd3?: string;
@@ -48,7 +50,7 @@ export function chain(steps: Step[], options: { stdin?: 'pipe' | 'ignore'; stdou
   steps.forEach((step, index) => {
     const last = index === steps.length - 1;
     const child = spawn(step.command, step.args, {
-      env: { ...process.env, ...step.env },
+      env: childEnvironment(step.env),
       stdio: [
         previous ? previous.stdout! : index === 0 && options.stdin === 'ignore' ? 'ignore' : 'pipe',
         last ? options.stdout : 'pipe',

@@ -1,11 +1,12 @@
 // OpenPGP symmetric encryption (AES-256) with GnuPG itself, as steps of a process chain: what pgwarden writes is
 // by construction what `gpg --decrypt` reads, the emergency path when pgwarden is unavailable.
 import { scrypt } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { PgwardenError } from '../../config/errors.js';
+import { privateDirectory } from '../storage/private-directory.js';
 import type { Step } from './chain.js';
 
 /** Backups made before envelope encryption: every object encrypted with the passphrase itself. */
@@ -24,17 +25,21 @@ export async function keyFingerprint(passphrase: string): Promise<string> {
   return `scrypt:${key.toString('hex')}`;
 }
 
-/** A GnuPG home of our own (gpg insists on one): no keys live there, only the agent's socket. */
+/**
+ * A GnuPG home of our own (gpg insists on one): no keys live there, only the agent's socket. It must be a private
+ * directory of this user: gpg talks to whatever agent socket it finds there, and a planted one would hear the
+ * passphrase.
+ */
 export function gnupgHome(): string {
   const home = process.env.PGWARDEN_GNUPGHOME ?? join(tmpdir(), `pgwarden-gnupg-${process.getuid?.() ?? 'user'}`);
-  if (!existsSync(home)) mkdirSync(home, { recursive: true, mode: 0o700 });
-  chmodSync(home, 0o700);
-  return home;
+  mkdirSync(dirname(home), { recursive: true });
+  return privateDirectory(home, 'The GnuPG home', 'or set PGWARDEN_GNUPGHOME to a directory of your own');
 }
 
 function gpgArgs(): string[] {
-  // The passphrase comes on fd 3, never on the command line; --no-symkey-cache keeps it out of the agent.
-  return ['--homedir', gnupgHome(), '--batch', '--quiet', '--no-tty', '--pinentry-mode', 'loopback', '--passphrase-fd', '3', '--no-symkey-cache'];
+  // The passphrase comes on fd 3, never on the command line; --no-symkey-cache keeps it out of the agent;
+  // --no-options: no gpg.conf is read, whatever the home holds.
+  return ['--homedir', gnupgHome(), '--no-options', '--batch', '--quiet', '--no-tty', '--pinentry-mode', 'loopback', '--passphrase-fd', '3', '--no-symkey-cache'];
 }
 
 /**

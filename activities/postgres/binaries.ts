@@ -3,6 +3,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { PgwardenError } from '../../config/errors.js';
+import { childEnvironment } from '../process-environment.js';
 
 export type PgTool = 'pg_dump' | 'pg_dumpall' | 'pg_restore' | 'psql' | 'pg_basebackup' | 'pg_ctl' | 'initdb' | 'postgres' | 'pg_controldata' | 'pg_waldump' | 'pg_verifybackup';
 
@@ -28,7 +29,7 @@ const versionCache = new Map<string, number>();
 async function majorOf(path: string): Promise<number | undefined> {
   if (versionCache.has(path)) return versionCache.get(path);
   try {
-    const { stdout } = await execa(path, ['--version']);
+    const { stdout } = await execa(path, ['--version'], { env: childEnvironment(), extendEnv: false });
     const major = Number(/(\d+)(?:\.\d+)?/.exec(stdout)?.[1]);
     if (Number.isFinite(major)) versionCache.set(path, major);
     return Number.isFinite(major) ? major : undefined;

@@ -1,10 +1,11 @@
 // A PostgreSQL cluster in a directory of ours: created with initdb or from a base backup, started on a free
 // port, stopped. As root it runs as an unprivileged OS user, because PostgreSQL refuses to run as root.
-import { chownSync, existsSync, mkdirSync, readdirSync, writeFileSync, appendFileSync } from 'node:fs';
+import { appendFileSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { PgwardenError } from '../../config/errors.js';
+import { childEnvironment } from '../process-environment.js';
 
 export interface OsUser {
   name: string;
@@ -16,16 +17,17 @@ export interface OsUser {
 /** The OS user that clusters run as: ourselves, or `name` (created if missing) when we are root. */
 export async function clusterUser(name: string): Promise<OsUser | undefined> {
   if (process.getuid?.() !== 0) return undefined;
-  let id = await execa('id', ['-u', name], { reject: false });
+  const plain = { env: childEnvironment(), extendEnv: false } as const;
+  let id = await execa('id', ['-u', name], { ...plain, reject: false });
   if (id.exitCode !== 0) {
-    const made = await execa('useradd', ['--system', '--create-home', '--shell', '/bin/bash', name], { reject: false });
+    const made = await execa('useradd', ['--system', '--create-home', '--shell', '/bin/bash', name], { ...plain, reject: false });
     if (made.exitCode !== 0 && !/already exists/.test(made.stderr)) {
       throw new PgwardenError('Config', `PostgreSQL cannot run as root and OS user "${name}" could not be created: ${made.stderr.trim()}. Create it (useradd --system ${name}).`);
     }
-    id = await execa('id', ['-u', name]);
+    id = await execa('id', ['-u', name], plain);
   }
-  const gid = await execa('id', ['-g', name]);
-  const entry = await execa('getent', ['passwd', name]);
+  const gid = await execa('id', ['-g', name], plain);
+  const entry = await execa('getent', ['passwd', name], plain);
   const home = entry.stdout.split(':')[5] || '/tmp';
   return { name, uid: Number(id.stdout.trim()), gid: Number(gid.stdout.trim()), home };
 }
@@ -74,14 +76,17 @@ export class LocalCluster {
     return this.options.logFile ?? join(this.options.dataDir, 'pgwarden-server.log');
   }
 
-  /** Runs a server binary as the cluster's user. */
+  /**
+   * Runs a server binary as the cluster's user, with `env` and what any tool needs, nothing else of ours. As root
+   * through runuser, which passes its environment on: a secret in `env` never appears on a command line.
+   */
   async run(tool: string, args: string[], options: { env?: Record<string, string>; reject?: boolean } = {}) {
     const command = join(this.options.binDir, tool);
     const user = this.options.user;
-    const env = { ...options.env, LC_ALL: 'C.UTF-8', LANG: 'C.UTF-8' };
-    if (!user) return execa(command, args, { env, reject: options.reject ?? true, stdin: 'ignore' });
-    const envArgs = Object.entries(env).map(([k, v]) => `${k}=${v}`);
-    return execa('runuser', ['-u', user.name, '--', 'env', ...envArgs, command, ...args], { reject: options.reject ?? true, stdin: 'ignore', cwd: '/' });
+    const env = childEnvironment({ ...options.env, LC_ALL: 'C.UTF-8', LANG: 'C.UTF-8' });
+    const common = { env, extendEnv: false, reject: options.reject ?? true, stdin: 'ignore' } as const;
+    if (!user) return execa(command, args, common);
+    return execa('runuser', ['-u', user.name, '--', command, ...args], { ...common, cwd: '/' });
   }
 
   /** Hands `path` (recursively) to the cluster's user, so the server may read and write it. */
@@ -114,7 +119,7 @@ export class LocalCluster {
     try {
       await this.run('initdb', ['-D', this.options.dataDir, '-U', superuser, `--pwfile=${pwfile}`, '--auth=scram-sha-256', '--encoding=UTF8', '--locale=C.UTF-8', '--no-instructions']);
     } finally {
-      await execa('rm', ['-f', pwfile]);
+      rmSync(pwfile, { force: true });
     }
     this.configure([
       `port = ${this.options.port}`,
@@ -136,7 +141,7 @@ export class LocalCluster {
   async start(timeoutSeconds = 600, env: Record<string, string> = {}): Promise<void> {
     const result = await this.run('pg_ctl', ['-D', this.options.dataDir, '-l', this.logFile, '-w', '-t', String(timeoutSeconds), '-o', `-p ${this.options.port}`, 'start'], { reject: false, env });
     if (result.exitCode !== 0) {
-      const { stdout: tail } = await execa('tail', ['-n', '20', this.logFile], { reject: false });
+      const tail = existsSync(this.logFile) ? readFileSync(this.logFile, 'utf8').trimEnd().split('\n').slice(-20).join('\n') : '';
       throw new PgwardenError('Failed', `PostgreSQL in ${this.options.dataDir} did not start on port ${this.options.port}:\n${result.stderr || result.stdout}\n${tail}`);
     }
   }

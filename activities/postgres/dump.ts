@@ -10,6 +10,7 @@ import { byteCountStep } from '../pipeline/measure.js';
 import { execa, type ResultPromise } from 'execa';
 import { PgwardenError } from '../../config/errors.js';
 import { exactTablePattern, type TableInfo } from './inventory.js';
+import { childEnvironment } from '../process-environment.js';
 
 export const LOGICAL_FORMAT = 'pgwarden-logical-v1';
 
@@ -102,7 +103,8 @@ export function startPgDump(
   signal?: AbortSignal,
 ): RunningDump {
   const child = execa(pgDump, [...stream.args, `--snapshot=${snapshot}`, '--no-password', '--lock-wait-timeout=300000'], {
-    env,
+    env: childEnvironment(env),
+    extendEnv: false,
     stdin: 'ignore',
     stdout: 'pipe',
     stderr: 'pipe',

@@ -1,6 +1,6 @@
 // The background halves of the asynchronous archive commands: a pusher that archives every ready WAL file
 // ahead of PostgreSQL's requests, and a prefetcher that fetches the next segments ahead of recovery's.
-import { existsSync, readdirSync, rmSync, writeFileSync, renameSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Repository } from '../storage/repository.js';
 import type { WalArchive } from './open.js';
@@ -8,7 +8,7 @@ import type { WalKeys } from '../keys/wal-keys.js';
 import { inParallel } from '../progress.js';
 import { fetchWalBytes, pushWalFile, readArchiveIdentity } from './archive.js';
 import { DEFAULT_SEGMENT_SIZE, parseWalFileName, segmentName } from './names.js';
-import { ensureSpool, MISSING, releaseLock, takeLock } from './spool.js';
+import { ensureSpool, MISSING, releaseLock, sha256Of, spoolFile, takeLock, writePushResult } from './spool.js';
 
 export interface PusherOptions extends WalArchive {
   database: string;
@@ -21,9 +21,9 @@ export interface PusherOptions extends WalArchive {
 
 /** Archives `.ready` files in parallel and leaves a `.ok`/`.error` per file in the spool. One per spool. */
 export async function runPusher(options: PusherOptions): Promise<void> {
+  const { out } = ensureSpool(options.spool);
   const lock = join(options.spool, 'push.lock');
   if (!takeLock(lock)) return;
-  const { out } = ensureSpool(options.spool);
   const dataDirectory = join(options.pgWal, '..');
   try {
     let idleSince = Date.now();
@@ -47,9 +47,10 @@ export async function runPusher(options: PusherOptions): Promise<void> {
             identityCache: join(options.spool, 'identity.json'),
             retainUntil: options.retainUntil,
           });
-          writeFileSync(join(out, `${name}.ok`), '');
+          // The result names the content archived: wal-push takes it only for a file with that content.
+          writePushResult(out, name, { sha256: sha256Of(readFileSync(join(options.pgWal, name))) });
         } catch (error) {
-          writeFileSync(join(out, `${name}.error`), (error as Error).message);
+          writePushResult(out, name, { error: (error as Error).message });
         }
       });
     }
@@ -70,9 +71,9 @@ export interface PrefetchOptions {
 
 /** Fetches (and verifies) the `count` segments after `after` on its timeline into the spool. One per spool. */
 export async function runPrefetcher(options: PrefetchOptions): Promise<void> {
+  const { in: incoming } = ensureSpool(options.spool);
   const lock = join(options.spool, 'prefetch.lock');
   if (!takeLock(lock)) return;
-  const { in: incoming } = ensureSpool(options.spool);
   try {
     const identity = await readArchiveIdentity(options.repo, options.database);
     const segmentSize = identity?.segmentSize || DEFAULT_SEGMENT_SIZE;
@@ -102,9 +103,7 @@ export async function runPrefetcher(options: PrefetchOptions): Promise<void> {
         writeFileSync(join(incoming, `${name}${MISSING}`), new Date().toISOString()); // not archived, as of now
         return;
       }
-      const temp = join(incoming, `${name}.tmp${process.pid}`);
-      writeFileSync(temp, bytes);
-      renameSync(temp, join(incoming, name));
+      spoolFile(incoming, name, bytes);
     });
   } finally {
     releaseLock(lock);

@@ -42,64 +42,108 @@ export async function listArchive(repo: Repository, database: string, keys: WalK
 export interface PathHop {
   timeline: number;
   fromSegno: bigint;
-  /** Last segment needed on this timeline; undefined on the last hop (as far as the archive goes). */
+  /** Last segment read on this timeline; undefined on the last hop (as far as the archive goes). */
   toSegno?: bigint;
 }
 
+/** `timeline`'s ancestors, oldest first, each with the LSN where it was left (none for timeline 1 or without a history file). */
+export function ancestry(listing: ArchiveListing, timeline: number): TimelineSwitch[] {
+  return [...(listing.histories.get(timeline) ?? [])].sort((a, b) => (a.switchLsn < b.switchLsn ? -1 : a.switchLsn > b.switchLsn ? 1 : 0));
+}
+
 /**
- * The timeline recovery_target_timeline = 'latest' ends on (as PostgreSQL finds it: history files numbered on
- * from the backup's timeline) and the hops from the backup's start segment to it.
+ * Whether `timeline`'s history passes through WAL written on `point.timeline` at `point.lsn`: it is that timeline,
+ * or that timeline is an ancestor that was left at or after the point (a base backup consistent there can recover
+ * along `timeline`).
  */
-export function recoveryPath(listing: ArchiveListing, backupTimeline: number, startSegno: bigint): PathHop[] {
-  let target = backupTimeline;
-  while (listing.histories.has(target + 1)) target += 1;
-  while (target > backupTimeline && !(listing.histories.get(target) ?? []).some((s) => s.parent === backupTimeline)) target -= 1;
-  if (target === backupTimeline) return [{ timeline: backupTimeline, fromSegno: startSegno }];
-  // The target's history lists its ancestors in order, each with the LSN where the next timeline began.
-  const ancestry = listing.histories.get(target)!.filter((s) => s.parent >= backupTimeline);
+export function onHistory(listing: ArchiveListing, timeline: number, point: { timeline: number; lsn: bigint }): boolean {
+  if (point.timeline === timeline) return true;
+  const left = ancestry(listing, timeline).find((s) => s.parent === point.timeline);
+  return left !== undefined && point.lsn <= left.switchLsn;
+}
+
+/**
+ * The hops a recovery along `timeline` reads from segment `fromSegno` on: each ancestor up to the segment before it
+ * was left, then `timeline` itself. The segment holding a switch is read from the new timeline (as PostgreSQL does:
+ * it carries a copy of the old part).
+ */
+export function timelinePath(listing: ArchiveListing, timeline: number, fromSegno: bigint): PathHop[] {
   const hops: PathHop[] = [];
-  let from = startSegno;
-  for (const step of ancestry) {
+  let from = fromSegno;
+  for (const step of ancestry(listing, timeline)) {
     const switchSegno = segnoOfLsn(step.switchLsn, listing.segmentSize);
-    // The segment holding the switch is read from the new timeline (it carries a copy of the old part).
+    if (switchSegno <= from) continue; // left before this path starts
     hops.push({ timeline: step.parent, fromSegno: from, toSegno: switchSegno - 1n });
     from = switchSegno;
   }
-  hops.push({ timeline: target, fromSegno: from });
+  hops.push({ timeline, fromSegno: from });
   return hops;
 }
 
-export interface Coverage {
-  /** Each segment along the path that is missing, up to the end of the contiguous run. */
-  missing: string[];
-  /** The last segment that follows without a hole (undefined if even the first is missing). */
-  last?: { timeline: number; segno: bigint; name: string };
-  /** Segments from the start to `last`: what recovery would fetch. */
-  count: number;
+/** The timeline segment `segno` is read from on `path`. */
+export function timelineOf(path: PathHop[], segno: bigint): number {
+  return (path.find((hop) => hop.toSegno === undefined || segno <= hop.toSegno) ?? path.at(-1)!).timeline;
 }
 
-/** How far the WAL from `path`'s start is contiguous; a hole before the last hop's start is reported as missing. */
-export function coverage(listing: ArchiveListing, path: PathHop[]): Coverage {
-  const missing: string[] = [];
-  let last: Coverage['last'];
+export interface SegmentRef {
+  timeline: number;
+  segno: bigint;
+  name: string;
+}
+
+/** How far the archived WAL along a path goes without a hole. */
+export interface WalRun {
+  /** Segments from the path's start to `last`. */
+  count: number;
+  /** The last segment before the first one missing (undefined when even the first is missing). */
+  last?: SegmentRef;
+  /** The first segment missing: a hole when `beyond` > 0, else where the archive ends. */
+  next: SegmentRef;
+  /** Segments archived on the path after `next`: WAL that recovery from this path's start cannot reach. */
+  beyond: number;
+}
+
+export function walRun(listing: ArchiveListing, path: PathHop[]): WalRun {
+  const ref = (segno: bigint): SegmentRef => {
+    const timeline = timelineOf(path, segno);
+    return { timeline, segno, name: segmentName(timeline, segno, listing.segmentSize) };
+  };
+  const has = (segno: bigint) => listing.segments.get(timelineOf(path, segno))?.has(segno) ?? false;
+  let segno = path[0]!.fromSegno;
   let count = 0;
+  while (has(segno)) {
+    count += 1;
+    segno += 1n;
+  }
+  let beyond = 0;
   for (const hop of path) {
-    const have = listing.segments.get(hop.timeline) ?? new Set<bigint>();
-    const end = hop.toSegno;
-    for (let segno = hop.fromSegno; end === undefined || segno <= end; segno += 1n) {
-      if (!have.has(segno)) {
-        if (end !== undefined) missing.push(segmentName(hop.timeline, segno, listing.segmentSize));
-        break;
-      }
-      last = { timeline: hop.timeline, segno, name: segmentName(hop.timeline, segno, listing.segmentSize) };
-      count += 1;
+    for (const archived of listing.segments.get(hop.timeline) ?? []) {
+      if (archived > segno && archived >= hop.fromSegno && (hop.toSegno === undefined || archived <= hop.toSegno)) beyond += 1;
     }
-    if (missing.length > 0) break;
   }
-  if (missing.length === 0 && path.length > 0 && count === 0) {
-    missing.push(segmentName(path[0]!.timeline, path[0]!.fromSegno, listing.segmentSize));
+  return { count, ...(count > 0 ? { last: ref(segno - 1n) } : {}), next: ref(segno), beyond };
+}
+
+/** The segments on `path` from its start to `toSegno` (inclusive) that are not archived. */
+export function missingUpTo(listing: ArchiveListing, path: PathHop[], toSegno: bigint): string[] {
+  const missing: string[] = [];
+  for (let segno = path[0]!.fromSegno; segno <= toSegno; segno += 1n) {
+    const timeline = timelineOf(path, segno);
+    if (!listing.segments.get(timeline)?.has(segno)) missing.push(segmentName(timeline, segno, listing.segmentSize));
   }
-  return { missing, ...(last ? { last } : {}), count };
+  return missing;
+}
+
+/** The timeline archived most recently (what the source writes on, when it cannot be asked). */
+export function newestArchivedTimeline(listing: ArchiveListing): number | undefined {
+  let newest: { timeline: number; at: number; name: string } | undefined;
+  for (const file of listing.files) {
+    const parsed = parseWalFileName(file.name, listing.segmentSize);
+    if (parsed?.kind !== 'segment') continue;
+    const at = file.modified?.getTime() ?? 0;
+    if (!newest || at > newest.at || (at === newest.at && file.name > newest.name)) newest = { timeline: parsed.timeline, at, name: file.name };
+  }
+  return newest?.timeline;
 }
 
 /** Every hole inside the archived range of each timeline (what `wal status` reports). */

@@ -2,12 +2,13 @@
 // watches it fetches (and verifies) the next segments into the restore spool, where restore_command finds them
 // with a rename. The worker already holds the repository client and the opened data keys, so no process is
 // started per segment; wal-fetch remains the fallback for anything the feeder did not bring.
-import { existsSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { WalKeys } from '../keys/wal-keys.js';
 import type { Repository } from '../storage/repository.js';
 import { fetchWalBytes } from './archive.js';
 import { parseWalFileName, segmentName } from './names.js';
+import { spoolFile } from './spool.js';
 
 export class WalFeeder {
   private readonly inFlight = new Set<string>();
@@ -60,10 +61,10 @@ export class WalFeeder {
         this.ended = true; // the end of the archive: restore_command (wal-fetch) answers "not archived"
         return;
       }
-      const temp = join(this.incoming, `${name}.feed.tmp`);
-      writeFileSync(temp, bytes);
-      this.own(temp);
-      renameSync(temp, join(this.incoming, name));
+      // With its sha256 beside it: restore_command and wal-fetch use a spooled segment only while it matches.
+      spoolFile(this.incoming, name, bytes);
+      this.own(join(this.incoming, `${name}.sha256`));
+      this.own(join(this.incoming, name));
       this.fetched += 1;
     } catch {
       this.ended = true; // unreadable: wal-fetch meets it in the foreground and stops recovery with the reason

@@ -1,12 +1,22 @@
 // The local spool of the asynchronous archive commands, outside pg_wal (as pgBackRest and WAL-G keep theirs):
-//   out/<name>.ok|.error  results of segments a background pusher archived ahead of PostgreSQL's requests
-//   in/<name>             segments a background prefetcher fetched (verified) ahead of recovery's requests
+//   out/<name>.ok|.error    results of files a background pusher archived ahead of PostgreSQL's requests; an .ok
+//                           holds the sha256 of what was archived, and counts only for a file with that content
+//   in/<name>, <name>.sha256  segments fetched (verified) ahead of recovery's requests, with their sha256: a file
+//                           is used only when it still matches
+// Every level is a private directory (0700, this user's): see storage/private-directory.ts.
 // Node built-ins only: PostgreSQL starts one process per WAL file, and the fast path must start fast.
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { privateDirectory } from '../storage/private-directory.js';
+
+const FIX = 'or point --spool (or PGWARDEN_SPOOL) at a directory of your own';
+
+function spoolBase(): string {
+  return process.env.PGWARDEN_SPOOL ?? join(tmpdir(), `pgwarden-spool-${process.getuid?.() ?? 'user'}`);
+}
 
 /**
  * --spool as given, else <$PGWARDEN_SPOOL or temp>/pgwarden-spool-<uid>/<database>-<hash of the data directory>:
@@ -15,17 +25,55 @@ import { join } from 'node:path';
  */
 export function spoolDir(database: string, explicit?: string): string {
   if (explicit) return explicit;
-  const base = process.env.PGWARDEN_SPOOL ?? join(tmpdir(), `pgwarden-spool-${process.getuid?.() ?? 'user'}`);
+  const base = spoolBase();
   const cluster = createHash('sha256').update(process.cwd()).digest('hex').slice(0, 10);
   return join(base, `${database}-${cluster}`);
 }
 
+/** Makes (or checks) the spool and its two folders: private directories, the shared base above them too. */
 export function ensureSpool(dir: string): { out: string; in: string } {
-  const out = join(dir, 'out');
-  const incoming = join(dir, 'in');
-  mkdirSync(out, { recursive: true, mode: 0o700 });
-  mkdirSync(incoming, { recursive: true, mode: 0o700 });
-  return { out, in: incoming };
+  const parent = dirname(dir);
+  if (parent === spoolBase()) {
+    mkdirSync(dirname(parent), { recursive: true });
+    privateDirectory(parent, 'The WAL spool folder', FIX);
+  } else {
+    mkdirSync(parent, { recursive: true });
+  }
+  privateDirectory(dir, 'The WAL spool', FIX);
+  return { out: privateDirectory(join(dir, 'out'), 'The WAL spool', FIX), in: privateDirectory(join(dir, 'in'), 'The WAL spool', FIX) };
+}
+
+export function sha256Of(data: Buffer): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+/** Puts verified bytes into `incoming` as `name`, with the sha256 that makes them usable (for sha256sum -c too). */
+export function spoolFile(incoming: string, name: string, data: Buffer): void {
+  const file = join(incoming, name);
+  writeFileSync(`${file}.sha256.tmp`, `${sha256Of(data)}  ${file}\n`);
+  writeFileSync(`${file}.tmp`, data);
+  renameSync(`${file}.sha256.tmp`, `${file}.sha256`);
+  renameSync(`${file}.tmp`, file);
+}
+
+/**
+ * The path of spooled file `name` when its content matches the sha256 written beside it (the caller moves it into
+ * place); otherwise both go and undefined comes back (the caller fetches from the archive).
+ */
+export function verifiedSpoolFile(incoming: string, name: string): string | undefined {
+  const file = join(incoming, name);
+  if (!existsSync(file)) return undefined;
+  let good = false;
+  try {
+    const expected = readFileSync(`${file}.sha256`, 'utf8').split(/\s/)[0];
+    good = Boolean(expected) && sha256Of(readFileSync(file)) === expected;
+  } catch {
+    /* no checksum: not ours to use */
+  }
+  rmSync(`${file}.sha256`, { force: true });
+  if (good) return file;
+  rmSync(file, { force: true });
+  return undefined;
 }
 
 /** Takes `lock` for this process unless a live process holds it; true when taken. */
@@ -79,12 +127,21 @@ export function startBackground(cliPath: string, args: string[], logFile: string
   closeSync(log);
 }
 
+export type PushResult = { ok: true } | { ok: false; message: string };
+
+/** Records that file `name` with content `sha256` is archived (or why not). */
+export function writePushResult(out: string, name: string, result: { sha256: string } | { error: string }): void {
+  const [file, text] = 'sha256' in result ? [join(out, `${name}.ok`), result.sha256] : [join(out, `${name}.error`), result.error];
+  writeFileSync(`${file}.tmp`, text);
+  renameSync(`${file}.tmp`, file);
+}
+
 /** Waits for `<name>.ok` or `<name>.error` in `out`; consumes it. undefined after `timeoutMs`. */
-export async function awaitPushResult(out: string, name: string, timeoutMs: number): Promise<{ ok: true } | { ok: false; message: string } | undefined> {
+export async function awaitPushResult(out: string, name: string, sha256: () => string, timeoutMs: number): Promise<PushResult | undefined> {
   const deadline = Date.now() + timeoutMs;
   let pause = 5;
   for (;;) {
-    const result = takePushResult(out, name);
+    const result = takePushResult(out, name, sha256);
     if (result) return result;
     if (Date.now() > deadline) return undefined;
     await new Promise((resolve) => setTimeout(resolve, pause));
@@ -92,11 +149,13 @@ export async function awaitPushResult(out: string, name: string, timeoutMs: numb
   }
 }
 
-export function takePushResult(out: string, name: string): { ok: true } | { ok: false; message: string } | undefined {
+/** An .ok counts only when it names the content of the file PostgreSQL asks about (`sha256`, computed on demand). */
+export function takePushResult(out: string, name: string, sha256: () => string): PushResult | undefined {
   const ok = join(out, `${name}.ok`);
   if (existsSync(ok)) {
+    const archived = readFileSync(ok, 'utf8').trim();
     rmSync(ok, { force: true });
-    return { ok: true };
+    return archived === sha256() ? { ok: true } : undefined;
   }
   const error = join(out, `${name}.error`);
   if (existsSync(error)) {

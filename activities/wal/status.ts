@@ -1,12 +1,14 @@
-// What a database's WAL archive holds and what it allows: range, gaps, age of the newest WAL (the current RPO)
-// and the restore window that base backups plus WAL give.
+// What a database's WAL archive holds and what it allows: range, gaps, the timeline the source writes on now and
+// the age of the newest WAL archived on it (the current RPO), and the restore window that base backups plus WAL give.
 import { databaseView } from '../../config/load.js';
 import type { Config } from '../../config/schema.js';
 import { listBackups } from '../catalog/list.js';
 import { readArchiveIdentity, type ArchiveIdentity } from './archive.js';
-import { closedAt, coverage, gaps, listArchive, recoveryPath } from './coverage.js';
-import { formatLsn, parseLsn, segmentName, segnoOfLsn } from './names.js';
+import { closedAt, gaps, listArchive, missingUpTo } from './coverage.js';
+import { formatLsn, segmentName } from './names.js';
 import { openArchive, walRepositoryName } from './open.js';
+import { backupOnTimeline, baseBackupPoint, productionTimeline, reachFrom, runEndLsn, stopSegno } from './plan.js';
+import { sourceNow } from './source.js';
 
 export interface WalStatus {
   database: string;
@@ -17,10 +19,17 @@ export interface WalStatus {
   storedBytes: number;
   timelines: Array<{ timeline: number; first: string; last: string; segments: number }>;
   gaps: string[];
+  /** Where the source writes now, when it answers (else `sourceError` says why). */
+  source?: { timeline?: number; walFile?: string };
+  sourceError?: string;
+  /** The timeline the newest WAL, the RPO and the restore window are measured on, and why that one. */
+  timeline: { timeline: number; reason: string };
+  /** The newest segment archived on that timeline. */
   newest?: { name: string; closedAt: string; ageMs: number };
   rpoMs?: number;
   withinRpo?: boolean;
-  baseBackups: Array<{ id: string; stopTime: string; stopLsn: string; timeline: number; restorable: boolean; reachesTo?: string }>;
+  baseBackups: Array<{ id: string; stopTime: string; stopLsn: string; timeline: number; onTimeline: boolean; restorable: boolean; reachesTo?: string }>;
+  /** From the oldest restorable base backup's consistency to the furthest point a base backup reaches. */
   window?: { from: string; to: string; fromLsn: string; toLsn: string };
 }
 
@@ -35,22 +44,24 @@ export async function walStatus(config: Config, database: string): Promise<WalSt
       const sorted = [...set].sort((a, b) => (a < b ? -1 : 1));
       return { timeline, first: segmentName(timeline, sorted[0]!, listing.segmentSize), last: segmentName(timeline, sorted.at(-1)!, listing.segmentSize), segments: sorted.length };
     });
-  const newestName = [...listing.files].filter((f) => /^[0-9A-F]{24}$/.test(f.name)).sort((a, b) => a.name.localeCompare(b.name)).at(-1)?.name;
+  const asked = await sourceNow(config, database);
+  const measured = productionTimeline(listing, asked.source?.timeline);
+  const newestName = timelines.find((t) => t.timeline === measured.timeline)?.last;
   const newestAt = newestName ? await closedAt(repo, database, newestName) : undefined;
   const newest = newestName && newestAt ? { name: newestName, closedAt: newestAt.toISOString(), ageMs: Date.now() - newestAt.getTime() } : undefined;
 
   const baseBackups: WalStatus['baseBackups'] = [];
   let window: WalStatus['window'];
-  for (const backup of await listBackups(repo, database, 'base')) {
-    const base = backup.base!;
-    const path = recoveryPath(listing, base.timeline, segnoOfLsn(parseLsn(base.startLsn), listing.segmentSize));
-    const cov = coverage(listing, path);
-    const stopSegno = segnoOfLsn(parseLsn(base.stopLsn) - 1n, listing.segmentSize);
-    const restorable = cov.missing.length === 0 && cov.last !== undefined && (cov.last.timeline !== base.timeline || cov.last.segno >= stopSegno);
-    const end = restorable && cov.last ? await closedAt(repo, database, cov.last.name) : undefined;
-    baseBackups.push({ id: backup.id, stopTime: base.stopTime, stopLsn: base.stopLsn, timeline: base.timeline, restorable, ...(end ? { reachesTo: end.toISOString() } : {}) });
-    if (restorable && cov.last && end && !window) {
-      window = { from: base.stopTime, to: end.toISOString(), fromLsn: base.stopLsn, toLsn: formatLsn((cov.last.segno + 1n) * BigInt(listing.segmentSize)) };
+  for (const manifest of await listBackups(repo, database, 'base')) {
+    const backup = baseBackupPoint(manifest);
+    const onTimeline = backupOnTimeline(listing, measured.timeline, backup);
+    const reach = reachFrom(listing, onTimeline ? measured.timeline : backup.timeline, backup);
+    const restorable = reach.run.last !== undefined && missingUpTo(listing, reach.path, stopSegno(listing, backup)).length === 0;
+    const end = restorable ? await closedAt(repo, database, reach.run.last!.name) : undefined;
+    const reachesTo = end ? new Date(Math.max(end.getTime(), Date.parse(backup.stopTime))).toISOString() : undefined;
+    baseBackups.push({ id: backup.id, stopTime: backup.stopTime, stopLsn: backup.stopLsn, timeline: backup.timeline, onTimeline, restorable, ...(reachesTo ? { reachesTo } : {}) });
+    if (onTimeline && restorable && reachesTo && (!window || reachesTo > window.to)) {
+      window = { from: window?.from ?? backup.stopTime, to: reachesTo, fromLsn: window?.fromLsn ?? backup.stopLsn, toLsn: formatLsn(runEndLsn(listing, reach.run)) };
     }
   }
   return {
@@ -62,9 +73,12 @@ export async function walStatus(config: Config, database: string): Promise<WalSt
     storedBytes: listing.files.reduce((sum, f) => sum + f.size, 0),
     timelines,
     gaps: gaps(listing),
+    ...(asked.source ? { source: { ...(asked.source.timeline !== undefined ? { timeline: asked.source.timeline } : {}), ...(asked.source.walFile ? { walFile: asked.source.walFile } : {}) } } : {}),
+    ...(asked.error ? { sourceError: asked.error } : {}),
+    timeline: measured,
     ...(newest ? { newest } : {}),
     ...(db.rpoMs !== undefined ? { rpoMs: db.rpoMs } : {}),
-    ...(newest && db.rpoMs !== undefined ? { withinRpo: newest.ageMs <= db.rpoMs } : {}),
+    ...(db.rpoMs !== undefined ? { withinRpo: newest !== undefined && newest.ageMs <= db.rpoMs } : {}),
     baseBackups,
     ...(window ? { window } : {}),
   };

@@ -1,6 +1,7 @@
 // pgwarden pitr --db NAME --to TARGET: restores a base backup into a new data directory and replays WAL to TARGET.
 import { randomUUID } from 'node:crypto';
-import { pitrActivities } from '../../activities/pitr.js';
+import { resolve } from 'node:path';
+import { pitrActivities } from '../../activities/pitr/index.js';
 import { onLocalProgress } from '../../activities/progress.js';
 import { parseRecoveryTarget } from '../../activities/wal/target.js';
 import { connectClient } from '../../worker/temporal.js';
@@ -19,7 +20,9 @@ export interface PitrOptions {
   datadir?: string;
   port?: number;
   backup?: string;
+  timeline?: number;
   archive: boolean;
+  archiveAs?: string;
   local: boolean;
 }
 
@@ -29,8 +32,11 @@ export async function pitrCommand(ctx: CommandContext, options: PitrOptions): Pr
   const input: PitrInput = {
     database: options.db,
     target: options.to,
-    archive: options.archive,
-    ...(options.datadir ? { datadir: options.datadir } : {}),
+    archive: options.archive || options.archiveAs !== undefined,
+    ...(options.archiveAs !== undefined ? { archiveAs: options.archiveAs } : {}),
+    ...(options.timeline !== undefined ? { timeline: options.timeline } : {}),
+    // A relative --datadir means the caller's working directory, not the worker's.
+    ...(options.datadir ? { datadir: resolve(options.datadir) } : {}),
     ...(options.port ? { port: options.port } : {}),
     ...(options.backup ? { backup: options.backup } : {}),
   };
@@ -67,12 +73,19 @@ export function describePitr(r: PitrResult): string {
   const rto = r.rtoMs === undefined ? '' : `: ${r.withinRto ? 'within' : 'OVER'} the RTO of ${formatDuration(r.rtoMs)}`;
   return [
     `Restored ${r.database} to ${r.target} in ${formatDuration(r.durationMs)}${rto}`,
-    `  running    PostgreSQL on port ${r.port}, data directory ${r.datadir}, timeline ${r.timeline}`,
+    `  running    PostgreSQL on port ${r.port}, data directory ${r.datadir}, timeline ${r.timeline}` +
+      (r.followedTimeline ? ` (recovered along timeline ${r.followedTimeline.timeline}: ${r.followedTimeline.reason})` : ''),
     `  connect    psql "${r.connection}"  (the source's users and passwords)`,
     `  reached    ${r.stoppedAt ?? `end of the archive at LSN ${r.reachedLsn}`}${r.lastTransactionAt ? `; last transaction ${r.lastTransactionAt}` : ''}`,
     ...(r.note ? [`  note       ${r.note}`] : []),
     `  timing     base backup ${formatDuration(r.baseRestoreMs)}, WAL replay ${formatDuration(r.recoveryMs)} (${r.segmentsRestored} segments)`,
     `  from       base backup ${r.baseBackupId}; restore window ${r.window.from} to ${r.window.to}`,
-    `  stop it    pg_ctl -D ${r.datadir} stop   (as the cluster's OS user); it does not archive WAL unless --archive`,
+    r.archivesAs === r.database
+      ? `  archives   into the archive of ${r.database} itself (--archive-as ${r.database}): it is meant to become the new primary`
+      : r.archivesAs
+        ? `  archives   as "${r.archivesAs}", beside ${r.database}'s archive (add it to pgwarden.yaml under databases: to take base backups of it)`
+        : `  archives   nothing (--archive to archive under a name of its own)`,
+    `  stop it    pg_ctl -D ${r.datadir} stop   (as the cluster's OS user)`,
+    ...(r.leftBehind ?? []).map((l) => `  left       ${l.datadir} on ${l.host}, whose worker stopped answering: removed when that worker is back`),
   ].join('\n');
 }

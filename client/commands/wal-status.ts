@@ -22,14 +22,25 @@ export async function walStatusCommand(ctx: CommandContext, options: { db: strin
     const lines = [`WAL archive of ${s.database} in "${s.repository}" (${s.location}): ${s.files} files, ${formatBytes(s.storedBytes)}`];
     if (s.identity) lines.push(`  cluster    ${s.identity.systemIdentifier}, PostgreSQL ${s.identity.pgMajor ?? '?'}, ${formatBytes(s.identity.segmentSize)} segments`);
     if (s.timelines.length === 0) lines.push('  archived   nothing yet: is archive_command set to `pgwarden wal-push`?');
-    for (const t of s.timelines) lines.push(`  timeline ${t.timeline} ${t.first} … ${t.last} (${t.segments} segments)`);
-    lines.push(`  gaps       ${s.gaps.length === 0 ? 'none' : `${s.gaps.length}: ${s.gaps.slice(0, 5).join(', ')}${s.gaps.length > 5 ? ' …' : ''}`}`);
-    if (s.newest) {
-      const rpo = s.rpoMs === undefined ? '' : ` (RPO ${formatDuration(s.rpoMs)}: ${s.withinRpo ? 'met' : 'MISSED'})`;
-      lines.push(`  newest     ${s.newest.name}, closed ${formatDuration(s.newest.ageMs)} ago: that much could be lost now${rpo}`);
+    for (const t of s.timelines) {
+      const mark = t.timeline === s.timeline.timeline ? `  <- ${s.timeline.reason}` : '';
+      lines.push(`  timeline ${t.timeline} ${t.first} … ${t.last} (${t.segments} segments)${mark}`);
     }
+    if (s.sourceError) lines.push(`  source     not reachable (${s.sourceError}): measured on timeline ${s.timeline.timeline}, ${s.timeline.reason}`);
+    else if (s.source?.walFile) lines.push(`  source     writes ${s.source.walFile} now (timeline ${s.source.timeline})`);
+    lines.push(`  gaps       ${s.gaps.length === 0 ? 'none' : `${s.gaps.length}: ${s.gaps.slice(0, 5).join(', ')}${s.gaps.length > 5 ? ' …' : ''}`}`);
+    const rpo = s.rpoMs === undefined ? '' : ` (RPO ${formatDuration(s.rpoMs)}: ${s.withinRpo ? 'met' : 'MISSED'})`;
+    if (s.newest) lines.push(`  newest     ${s.newest.name}, closed ${formatDuration(s.newest.ageMs)} ago: that much could be lost now${rpo}`);
+    else if (s.timelines.length > 0) lines.push(`  newest     nothing archived on timeline ${s.timeline.timeline}: is archive_command set on the server that writes it?${rpo}`);
     lines.push(s.window ? `  restore    any moment from ${s.window.from} to ${s.window.to} (LSN ${s.window.fromLsn} to ${s.window.toLsn})` : '  restore    no window: take a base backup (`pgwarden basebackup`)');
-    for (const b of s.baseBackups) lines.push(`  base       ${b.id}  consistent at ${b.stopTime}  ${b.restorable ? `restorable up to ${b.reachesTo}` : 'NOT restorable: WAL missing'}`);
+    for (const b of s.baseBackups) {
+      const state = !b.onTimeline
+        ? `timeline ${b.timeline}, not on timeline ${s.timeline.timeline}'s history (--backup restores it along its own)`
+        : b.restorable
+          ? `restorable up to ${b.reachesTo}`
+          : 'NOT restorable: WAL missing';
+      lines.push(`  base       ${b.id}  consistent at ${b.stopTime}  ${state}`);
+    }
     return lines.join('\n');
   });
 }

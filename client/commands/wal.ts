@@ -1,11 +1,11 @@
 // The commands PostgreSQL runs: archive_command (wal-push) and restore_command (wal-fetch). They never need
 // Temporal (the database must not wait on the orchestrator), and their fast paths load nothing heavy.
-import { copyFileSync, existsSync, renameSync, rmSync } from 'node:fs';
+import { copyFileSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PgwardenError } from '../../config/errors.js';
-import { awaitPushResult, ensureSpool, knownMissing, lockHeld, spoolDir, startBackground, takePushResult } from '../../activities/wal/spool.js';
+import { awaitPushResult, ensureSpool, knownMissing, lockHeld, sha256Of, spoolDir, startBackground, takePushResult, verifiedSpoolFile } from '../../activities/wal/spool.js';
 import type { Config } from '../../config/schema.js';
 import type { CommandContext } from '../context.js';
 import type { Output } from '../output.js';
@@ -40,12 +40,15 @@ export async function walPushCommand(ctx: WalCommandContext, options: WalPushOpt
   const spool = spoolDir(options.db, options.spool);
   if (options.async) {
     const { out } = ensureSpool(spool);
-    const early = takePushResult(out, name);
+    // A result counts only for this content: hashed once, when there is a result to check.
+    let hash: string | undefined;
+    const sha256 = () => (hash ??= sha256Of(readFileSync(path)));
+    const early = takePushResult(out, name, sha256);
     if (early?.ok) return; // archived ahead by the background pusher
     if (!lockHeld(join(spool, 'push.lock'))) {
       startBackground(CLI, ['--config', ctx.configFile, 'wal-push-daemon', '--db', options.db, '--pg-wal', resolve(dirname(path)), '--spool', spool], join(spool, 'pusher.log'));
     }
-    const result = early ?? (await awaitPushResult(out, name, options.wait * 1_000));
+    const result = early ?? (await awaitPushResult(out, name, sha256, options.wait * 1_000));
     if (result?.ok) return;
     if (result) throw new PgwardenError('Failed', result.message);
     // The pusher did not get to it in time: archive it here, so PostgreSQL never waits on us for long.
@@ -86,13 +89,13 @@ export async function walFetchCommand(ctx: WalCommandContext, options: WalFetchO
     if (!name || !destination) throw new PgwardenError('Usage', 'wal-fetch needs %f and %p: restore_command = \'pgwarden wal-fetch --db NAME %f %p\'');
     const spool = spoolDir(options.db, options.spool);
     const { in: incoming } = ensureSpool(spool);
-    const prefetched = join(incoming, name);
     let found: boolean;
     if (knownMissing(incoming, name)) {
       process.exitCode = WAL_FETCH_EXIT.notArchived; // the prefetcher just looked: the end of the archive
       return;
     }
-    if (existsSync(prefetched)) {
+    const prefetched = verifiedSpoolFile(incoming, name);
+    if (prefetched) {
       try {
         renameSync(prefetched, destination);
       } catch {

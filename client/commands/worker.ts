@@ -1,7 +1,8 @@
 // pgwarden worker: runs workflows and activities until SIGINT/SIGTERM (in-flight activities then finish or time out).
 import { connectClient, connectWorker, ensureSearchAttributes } from '../../worker/temporal.js';
 import { serveMetrics } from '../../worker/metrics.js';
-import { createWorker } from '../../worker/worker.js';
+import { createHostWorker, createWorker } from '../../worker/worker.js';
+import { hostTaskQueue } from '../../activities/pitr/host.js';
 import type { CommandContext } from '../context.js';
 
 export async function workerCommand(ctx: CommandContext, options: { metrics?: string } = {}): Promise<void> {
@@ -12,14 +13,22 @@ export async function workerCommand(ctx: CommandContext, options: { metrics?: st
   if (warning) ctx.out.info(`warning: ${warning}`);
   const connection = await connectWorker(config);
   const worker = await createWorker(config, connection);
+  const host = await createHostWorker(config, connection);
   const metrics = options.metrics ? await serveMetrics(config, options.metrics) : undefined;
   if (metrics) ctx.out.info(`pgwarden worker: Prometheus metrics at ${metrics.url}`);
   ctx.out.info(
-    `pgwarden worker: task queue "${config.temporal.taskQueue}" in namespace "${config.temporal.namespace}" at ${config.temporal.address}; ` +
-      `databases: ${Object.keys(config.databases).join(', ') || 'none'}. Ctrl-C stops it.`,
+    `pgwarden worker: task queue "${config.temporal.taskQueue}" (and "${hostTaskQueue(config)}" for this host's PITR steps) in namespace "${config.temporal.namespace}" ` +
+      `at ${config.temporal.address}; databases: ${Object.keys(config.databases).join(', ') || 'none'}. Ctrl-C stops it.`,
   );
+  // Both run until a shutdown signal (which stops both); if one stops for another reason, the other stops too.
+  // The connection closes only once both have stopped.
+  const stop = (other: typeof worker) => {
+    if (other.getState() === 'RUNNING') other.shutdown();
+  };
   try {
-    await worker.run();
+    const ran = await Promise.allSettled([worker.run().finally(() => stop(host)), host.run().finally(() => stop(worker))]);
+    const failed = ran.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
   } finally {
     await metrics?.close();
     await connection.close();

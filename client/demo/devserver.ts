@@ -5,6 +5,7 @@ import { Connection } from '@temporalio/client';
 import { PgwardenError } from '../../config/errors.js';
 import { SEARCH_ATTRIBUTES } from '../../workflows/messages.js';
 import { findTool } from './tools.js';
+import { childEnvironment } from '../../activities/process-environment.js';
 
 export interface DevServerOptions {
   dbFile: string;
@@ -45,7 +46,7 @@ async function startDevServerOnce(options: DevServerOptions): Promise<DevServer>
     ...Object.values(SEARCH_ATTRIBUTES).flatMap((key) => ['--search-attribute', `${key.name}=Keyword`]),
   ];
   const log = openSync(options.logFile, 'a');
-  const child = spawn(temporal, args, { detached: options.detached, stdio: ['ignore', log, log] });
+  const child = spawn(temporal, args, { detached: options.detached, stdio: ['ignore', log, log], env: childEnvironment() });
   if (options.detached) child.unref();
   const address = `127.0.0.1:${options.port}`;
   let exited: number | null | undefined;

@@ -41,7 +41,7 @@ export interface ArchivingCluster {
 export async function startArchivingCluster(
   stack: Stack,
   name: string,
-  options: { repository?: string; async?: boolean; extraConf?: string[]; pitr?: DatabaseRef['pitr'] } = {},
+  options: { repository?: string; async?: boolean; extraConf?: string[]; pitr?: DatabaseRef['pitr']; env?: Record<string, string> } = {},
 ): Promise<ArchivingCluster> {
   makeReachable();
   const dir = mkdtempSync(join(tmpdir(), 'pgwarden-test-archiving-'));
@@ -50,7 +50,7 @@ export async function startArchivingCluster(
   const archiveCommand = `${process.execPath} ${CLI} --config ${configFile} wal-push --db ${name}${options.async === false ? '' : ' --async'} %p`;
   const pg = await startCluster(
     ['wal_level = replica', 'archive_mode = on', `archive_command = '${archiveCommand}'`, 'max_wal_senders = 4', ...(options.extraConf ?? [])],
-    secretsEnvironment(),
+    { ...secretsEnvironment(), ...options.env },
   );
   const repository = options.repository ?? 's3';
   const input = stack.configInput({

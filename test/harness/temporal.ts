@@ -3,7 +3,7 @@ import { DefaultLogger, Runtime, type Worker } from '@temporalio/worker';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Config } from '../../config/schema.js';
 import { findTool } from '../../client/demo/tools.js';
-import { createWorker } from '../../worker/worker.js';
+import { createHostWorker, createWorker } from '../../worker/worker.js';
 import { SEARCH_ATTRIBUTES } from '../../workflows/messages.js';
 
 let runtimeInstalled = false;
@@ -32,17 +32,22 @@ export async function startTemporal(): Promise<TestWorkflowEnvironment> {
 
 export interface RunningWorker {
   worker: Worker;
+  /** The same worker's second Worker, on its host's own task queue (PITR steps). */
+  host: Worker;
   stop(): Promise<void>;
 }
 
-/** A pgwarden worker with `config`, polling until stop(). */
+/** A pgwarden worker with `config` (both its Workers), polling until stop(). */
 export async function runWorker(env: TestWorkflowEnvironment, config: Config): Promise<RunningWorker> {
   const worker = await createWorker(config, env.nativeConnection);
-  const running = worker.run();
+  const host = await createHostWorker(config, env.nativeConnection);
+  const running = Promise.all([worker.run(), host.run()]);
   return {
     worker,
+    host,
     stop: async () => {
       worker.shutdown();
+      host.shutdown();
       await running;
     },
   };

@@ -1,0 +1,150 @@
+// Step 4 of a point-in-time restore: start the restored cluster and follow its recovery (through restore_command)
+// until it promotes, feeding WAL ahead into its spool; then step 5, verify that every database opens and that
+// recovery did not pass the target.
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import pg from 'pg';
+import { PgwardenError } from '../../config/errors.js';
+import type { Config } from '../../config/schema.js';
+import type { Progress } from '../../workflows/messages.js';
+import { sourceEndpoint } from '../postgres/connection.js';
+import { currentReporter, reportEvery } from '../progress.js';
+import type { RecoveryTarget } from '../wal/target.js';
+import { openArchive } from '../wal/open.js';
+import { readArchiveIdentity } from '../wal/archive.js';
+import { WalFeeder } from '../wal/feeder.js';
+import { restoredCluster, stageDirectory } from './datadir.js';
+import { failedEarly, lastRestored, lastTransactionAt, recoveryFailure, segmentsRestored, stopPoint } from './recovery-log.js';
+import { secretsEnvironment } from './environment.js';
+
+export interface RecoverInput {
+  database: string;
+  datadir: string;
+  port: number;
+  runAs?: string;
+  serverMajor: number;
+  target: RecoveryTarget;
+  segments: number;
+}
+
+export interface RecoverOutput {
+  lastTransactionAt?: string;
+  stoppedAt?: string; // PostgreSQL's own words: "recovery stopping before commit of transaction 741, time …"
+  segmentsRestored: number;
+  recoveryMs: number;
+}
+
+/** The restored cluster's address with the source's user and password (a restored cluster has the source's roles). */
+function restoredUrl(config: Config, database: string, port: number): string {
+  const url = new URL(sourceEndpoint(config, database).url);
+  url.host = `127.0.0.1:${port}`;
+  return url.toString();
+}
+
+export async function recoverCluster(config: Config, input: RecoverInput): Promise<RecoverOutput> {
+  const started = Date.now();
+  const cluster = await restoredCluster(config, input);
+  const reporter = currentReporter();
+  let restored = 0;
+  const stop = reportEvery(reporter, (): Progress => ({
+    phase: 'replaying WAL',
+    bytesDone: restored * 16 * 1024 * 1024,
+    itemsDone: restored,
+    itemsTotal: input.segments,
+  }));
+  const log = () => (existsSync(cluster.logFile) ? readFileSync(cluster.logFile, 'utf8') : '');
+  const running = () => existsSync(join(input.datadir, 'postmaster.pid'));
+  // WAL ahead of recovery, fetched by this activity into the spool restore_command reads first.
+  const spool = stageDirectory(input.datadir);
+  const archive = openArchive(config, input.database, { spool });
+  const segmentSize = (await readArchiveIdentity(archive.repo, input.database))?.segmentSize || 16 * 1024 * 1024;
+  const feeder = new WalFeeder(archive.repo, input.database, archive.keys, join(spool, 'in'), segmentSize, (path) => cluster.own(path));
+  try {
+    // A retry (the worker restarted) finds the server recovering already: it follows it instead of starting it.
+    if (!(await cluster.running())) {
+      const start = await cluster.run('pg_ctl', ['-D', input.datadir, '-l', cluster.logFile, '-W', '-o', `-p ${input.port}`, 'start'], {
+        reject: false,
+        env: secretsEnvironment(config, input.database),
+      });
+      if (start.exitCode !== 0) throw new PgwardenError('Failed', `pg_ctl could not start the restored cluster: ${start.stderr || start.stdout}`);
+    }
+
+    const url = restoredUrl(config, input.database, input.port);
+    for (;;) {
+      if (reporter.signal?.aborted) throw new PgwardenError('Failed', 'Cancelled during recovery.', { retryable: false });
+      const text = log();
+      restored = segmentsRestored(text);
+      feeder.advance(lastRestored(text));
+      if (failedEarly(text) && !running()) throw recoveryFailure(text, input.target);
+      const state = await probe(url);
+      if (state === 'promoted') break;
+      if (state === 'down' && !running() && Date.now() - started > 5_000) throw recoveryFailure(text, input.target);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    await feeder.stop();
+    rmSync(join(spool, 'keys'), { recursive: true, force: true }); // the WAL data keys placed for recovery
+    const text = log();
+    const stoppedAt = stopPoint(text);
+    const lastTx = lastTransactionAt(text);
+    return { ...(lastTx ? { lastTransactionAt: lastTx } : {}), ...(stoppedAt ? { stoppedAt } : {}), segmentsRestored: restored, recoveryMs: Date.now() - started };
+  } finally {
+    stop();
+    await feeder.stop();
+    await archive.keys.close();
+  }
+}
+
+async function probe(url: string): Promise<'down' | 'recovering' | 'promoted'> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 2_000 });
+  try {
+    await client.connect();
+    const { rows } = await client.query<{ r: boolean }>('SELECT pg_is_in_recovery() AS r');
+    return rows[0]!.r ? 'recovering' : 'promoted';
+  } catch {
+    return 'down';
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+export interface VerifyInput {
+  database: string;
+  port: number;
+  target: RecoveryTarget;
+  lastTransactionAt?: string;
+}
+
+export interface VerifyOutput {
+  timeline: number;
+  reachedLsn: string;
+  databases: string[];
+}
+
+export async function verifyRestoredCluster(config: Config, input: VerifyInput): Promise<VerifyOutput> {
+  const url = restoredUrl(config, input.database, input.port);
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  let timeline: number;
+  let reachedLsn: string;
+  let databases: string[];
+  try {
+    // The current WAL file's name starts with the timeline the promoted cluster writes on.
+    const now = (await client.query<{ l: string; f: string }>('SELECT pg_current_wal_lsn()::text AS l, pg_walfile_name(pg_current_wal_lsn()) AS f')).rows[0]!;
+    timeline = parseInt(now.f.slice(0, 8), 16);
+    reachedLsn = now.l;
+    databases = (await client.query<{ d: string }>('SELECT datname AS d FROM pg_database WHERE datallowconn ORDER BY 1')).rows.map((r) => r.d);
+  } finally {
+    await client.end();
+  }
+  // Every database opens and answers: the cluster is usable, not just started.
+  for (const database of databases) {
+    const check = new pg.Client({ connectionString: Object.assign(new URL(url), { pathname: `/${encodeURIComponent(database)}` }).toString() });
+    await check.connect();
+    await check.query('SELECT count(*) FROM pg_class');
+    await check.end();
+  }
+  if (input.target.kind === 'time' && input.lastTransactionAt && Date.parse(input.lastTransactionAt) > Date.parse(input.target.time)) {
+    throw new PgwardenError('Integrity', `Recovery went past the target: the last replayed transaction is from ${input.lastTransactionAt}, after ${input.target.time}.`);
+  }
+  return { timeline, reachedLsn, databases };
+}
