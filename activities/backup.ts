@@ -6,7 +6,7 @@ import { databaseView } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { resolvePassphrase } from '../config/secrets.js';
 import { PGWARDEN_VERSION } from '../config/version.js';
-import type { BackupKind, Progress } from '../workflows/messages.js';
+import type { BackupKind, DiscardInput, Progress } from '../workflows/messages.js';
 import { backupFolder, CHECKSUMS_FILE, checksumsFile, MANIFEST_FILE, readManifest, writeManifest, type BackupManifest, type StoredObjectEntry } from './catalog/manifest.js';
 import { COMPRESSION_NAME } from './pipeline/compress.js';
 import { CopyRowCounter } from './pipeline/count-rows.js';
@@ -88,7 +88,7 @@ export function backupActivities(config: Config) {
     },
 
     /** After a failed backup: removes its objects (unless a manifest made it complete) and unfinished uploads. */
-    async discardIncompleteBackup(input: { database: string; backupId: string; repositories: string[]; type?: 'logical' | 'base' }): Promise<{ removed: number }> {
+    async discardIncompleteBackup(input: DiscardInput): Promise<{ removed: number }> {
       let removed = 0;
       const folder = backupFolder(input.database, input.type ?? 'logical', input.backupId);
       for (const name of input.repositories) removed += await discardIncomplete(openRepository(config, name), folder);
@@ -108,7 +108,9 @@ async function dumpLogical(config: Config, input: DumpLogicalInput): Promise<Dum
   // A retry after the manifest was written: the backup is complete, do not dump it again.
   const finished = await readManifest(repo, folder);
   if (finished) return summarize(finished, repoName, Date.now() - started);
-  await repo.abortIncompleteWrites(folder); // what a crashed attempt left
+  // What an earlier attempt left (a killed worker, a stopped one that had no time to clean up): objects whose
+  // names this attempt may not write again, and unfinished uploads. The backup starts from an empty folder.
+  await discardIncomplete(repo, folder);
 
   const passphrase = resolvePassphrase(config);
   const fingerprint = await keyFingerprint(passphrase);
@@ -236,8 +238,9 @@ async function dumpLogical(config: Config, input: DumpLogicalInput): Promise<Dum
     return output;
   } catch (error) {
     // This attempt leaves nothing behind: a retry starts clean, and a final failure shows no half backup.
+    // Unless Temporal already gave this attempt up: the next one may be writing into the folder by now.
     abort.abort(error);
-    await discardIncomplete(repo, folder).catch(() => undefined);
+    if (!reporter.superseded()) await discardIncomplete(repo, folder).catch(() => undefined);
     throw error;
   } finally {
     stopReporting();

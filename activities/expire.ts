@@ -1,13 +1,17 @@
 // Retention: which backups and which WAL may go, decided from the repository alone, then deleted. The plan is
 // an activity result, so the workflow's history says exactly what was removed and why.
+import { Context } from '@temporalio/activity';
+import { WorkflowNotFoundError } from '@temporalio/common';
 import { databaseView } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import type { BackupKind } from '../workflows/kinds.js';
 import { listBackups } from './catalog/list.js';
+import { readManifest } from './catalog/manifest.js';
 import { backupFolder, MANIFEST_FILE, type BackupManifest } from './catalog/manifest.js';
+import { backupKey, heldBackups, type RunIsOpen } from './catalog/leases.js';
 import { currentReporter } from './progress.js';
 import { openRepository } from './storage/open.js';
-import type { Repository } from './storage/repository.js';
+import type { Repository, StoredObject } from './storage/repository.js';
 import { walFolder, walNameOfKey } from './wal/archive.js';
 import { parseLsn, parseWalFileName, segnoOfLsn } from './wal/names.js';
 import { readArchiveIdentity } from './wal/archive.js';
@@ -22,49 +26,108 @@ export interface ExpiryPlan {
   /** WAL files before the oldest kept base backup's start. */
   wal: { repository: string; count: number; bytes: number; first?: string; last?: string; keepFrom?: string; keepFromSegno?: string; segmentSize: number };
   kept: { logical: number; base: number };
+  /** Backups the rules would remove, kept because a restore, drill or PITR is reading them. */
+  held: Array<{ repository: string; type: 'logical' | 'base'; id: string; by: string[] }>;
+  /** Folders without a manifest whose newest object is older than ABANDONED_AFTER_MS: backups that never finished. */
+  abandoned: Array<{ repository: string; type: 'logical' | 'base'; id: string; objects: number; bytes: number; lastWrittenAt: string }>;
 }
+
+/**
+ * When a folder without a manifest is certainly not a backup still being written: a dump or copy attempt runs at
+ * most 24 h (workflows/policies.ts) and a retried one starts by emptying the folder, so after two days without a
+ * new object nothing is coming back for it.
+ */
+export const ABANDONED_AFTER_MS = 2 * 86_400_000;
 
 export function expireActivities(config: Config) {
   return {
     async planExpiry(input: { database: string; nowMs: number }): Promise<ExpiryPlan> {
       return planExpiry(config, input.database, input.nowMs);
     },
-    /** Deletes what the plan names: manifests first, so an interrupted delete leaves nothing that looks restorable. */
-    async applyExpiry(plan: ExpiryPlan): Promise<{ deletedObjects: number }> {
+    /**
+     * Deletes what the plan names: manifests first, so an interrupted delete leaves nothing that looks restorable.
+     * A backup that a reader took a lease on since the plan was made stays (see activities/leases.ts).
+     */
+    async applyExpiry(plan: ExpiryPlan): Promise<{ deletedObjects: number; held: ExpiryPlan['held'] }> {
       const reporter = currentReporter();
+      const runIsOpen = temporalRunCheck();
+      const held: ExpiryPlan['held'] = [];
       let deleted = 0;
-      const removeFolder = async (repo: Repository, folder: string) => {
+      const holders = async (repo: Repository, type: 'logical' | 'base', id: string) =>
+        (await heldBackups(repo, plan.database, Date.now(), runIsOpen)).held.get(backupKey({ type, id }));
+      const removeFolder = async (repository: string, type: 'logical' | 'base', id: string) => {
+        const repo = openRepository(config, repository);
+        const folder = backupFolder(plan.database, type, id);
+        const keep = (by: string[]) => held.push({ repository, type, id, by });
+        const before = await holders(repo, type, id);
+        if (before) return keep(before);
+        const manifest = await repo.getBytes(`${folder}${MANIFEST_FILE}`);
         await repo.delete([`${folder}${MANIFEST_FILE}`]);
-        const keys: string[] = [];
-        for await (const object of repo.list(folder)) keys.push(object.key);
-        await repo.delete(keys);
-        deleted += keys.length + 1;
+        // A reader writes its lease before it reads the manifest: if it came in between, put the manifest back.
+        const meanwhile = await holders(repo, type, id);
+        if (meanwhile) {
+          if (manifest) await repo.putBytes(`${folder}${MANIFEST_FILE}`, manifest);
+          return keep(meanwhile);
+        }
+        deleted += (await removeObjects(repo, folder)) + 1;
         reporter.report({ phase: 'deleting', bytesDone: 0, itemsDone: deleted });
       };
-      for (const item of plan.logical) await removeFolder(openRepository(config, item.repository), backupFolder(plan.database, 'logical', item.id));
-      for (const item of plan.base) await removeFolder(openRepository(config, item.repository), backupFolder(plan.database, 'base', item.id));
+      for (const item of plan.logical) await removeFolder(item.repository, 'logical', item.id);
+      for (const item of plan.base) await removeFolder(item.repository, 'base', item.id);
+      for (const item of plan.abandoned) {
+        const repo = openRepository(config, item.repository);
+        const folder = backupFolder(plan.database, item.type, item.id);
+        if (!(await isAbandoned(repo, folder, Date.now()))) continue; // finished or written to since the plan
+        deleted += await removeObjects(repo, folder);
+      }
       if (plan.wal.keepFromSegno !== undefined && plan.wal.count > 0) {
+        const repo = openRepository(config, plan.wal.repository);
+        // A base backup that a PITR holds keeps the WAL from its start on, even if the plan let it go.
+        let keepFrom = BigInt(plan.wal.keepFromSegno);
+        for (const item of held.filter((h) => h.type === 'base')) {
+          const manifest = await readManifest(repo, backupFolder(plan.database, 'base', item.id));
+          if (manifest?.base) keepFrom = [keepFrom, segnoOfLsn(parseLsn(manifest.base.startLsn), plan.wal.segmentSize)].reduce((a, b) => (b < a ? b : a));
+        }
         // Listed again rather than carried in the plan: a week of WAL can be tens of thousands of names.
-        const expired = await expiredWal(openRepository(config, plan.wal.repository), plan.database, BigInt(plan.wal.keepFromSegno), plan.wal.segmentSize);
-        await openRepository(config, plan.wal.repository).delete(expired.map((e) => e.key));
+        const expired = await expiredWal(repo, plan.database, keepFrom, plan.wal.segmentSize);
+        await repo.delete(expired.map((e) => e.key));
         deleted += expired.length;
       }
-      return { deletedObjects: deleted };
+      // Leases whose holders are gone (a worker killed before it could release them) go too.
+      for (const repository of new Set([...databaseView(config, plan.database).repositories, plan.wal.repository])) {
+        const repo = openRepository(config, repository);
+        await repo.delete((await heldBackups(repo, plan.database, Date.now(), runIsOpen)).lapsed);
+      }
+      // Uploads that never completed and are older than any attempt could be (their folder may hold no object).
+      for (const repository of new Set([...databaseView(config, plan.database).repositories, plan.wal.repository])) {
+        deleted += await openRepository(config, repository).abortIncompleteWrites(`${plan.database}/`, { olderThan: new Date(Date.now() - ABANDONED_AFTER_MS) });
+      }
+      return { deletedObjects: deleted, held };
     },
   };
 }
 
 async function planExpiry(config: Config, database: string, nowMs: number): Promise<ExpiryPlan> {
   const db = databaseView(config, database);
+  const runIsOpen = temporalRunCheck();
   const logical: ExpiryPlan['logical'] = [];
+  const held: ExpiryPlan['held'] = [];
+  const abandoned: ExpiryPlan['abandoned'] = [];
   let keptLogical = 0;
   for (const repository of db.repositories) {
-    const backups = await listBackups(openRepository(config, repository), database, 'logical');
+    const repo = openRepository(config, repository);
+    const backups = await listBackups(repo, database, 'logical');
+    const inUse = (await heldBackups(repo, database, nowMs, runIsOpen)).held;
+    abandoned.push(...(await abandonedFolders(repo, database, 'logical', backups, nowMs)));
     const newest = backups.at(-1)?.id;
     for (const backup of backups) {
       const keepMs = config.retention[backup.kind as BackupKind] ?? config.retention.manual;
       const age = nowMs - Date.parse(backup.finishedAt);
-      if (age > keepMs && backup.id !== newest) {
+      const by = inUse.get(backupKey({ type: 'logical', id: backup.id }));
+      if (age > keepMs && backup.id !== newest && by) {
+        held.push({ repository, type: 'logical', id: backup.id, by });
+        keptLogical += 1;
+      } else if (age > keepMs && backup.id !== newest) {
         logical.push({ repository, id: backup.id, kind: backup.kind, finishedAt: backup.finishedAt, rule: `${backup.kind} backups are kept ${Math.round(keepMs / 86_400_000)} days` });
       } else keptLogical += 1;
     }
@@ -75,11 +138,16 @@ async function planExpiry(config: Config, database: string, nowMs: number): Prom
   const walRepository = walRepositoryName(config, database);
   const repo = openRepository(config, walRepository);
   const bases = await listBackups(repo, database, 'base');
+  abandoned.push(...(await abandonedFolders(repo, database, 'base', bases, nowMs)));
   const windowMs = db.settings.pitr?.retention ?? 7 * 86_400_000;
   const cutoff = nowMs - windowMs;
   const inside = bases.filter((b) => Date.parse(b.base!.stopTime) >= cutoff);
   const before = bases.filter((b) => Date.parse(b.base!.stopTime) < cutoff);
-  const keptBase: BackupManifest[] = [...(before.length ? [before.at(-1)!] : []), ...inside];
+  // A base backup a PITR (or drill) is reading stays, and with it the WAL from its start on.
+  const inUse = (await heldBackups(repo, database, nowMs, runIsOpen)).held;
+  const readers = before.slice(0, -1).filter((b) => inUse.has(backupKey({ type: 'base', id: b.id })));
+  held.push(...readers.map((b) => ({ repository: walRepository, type: 'base' as const, id: b.id, by: inUse.get(backupKey({ type: 'base', id: b.id }))! })));
+  const keptBase: BackupManifest[] = [...readers, ...(before.length ? [before.at(-1)!] : []), ...inside];
   const base = bases.filter((b) => !keptBase.includes(b)).map((b) => ({ repository: walRepository, id: b.id, stopTime: b.base!.stopTime }));
 
   const segmentSize = (await readArchiveIdentity(repo, database))?.segmentSize || 16 * 1024 * 1024;
@@ -97,7 +165,67 @@ async function planExpiry(config: Config, database: string, nowMs: number): Prom
       wal.last = expired.at(-1)!.name;
     }
   }
-  return { database, logical, base, wal, kept: { logical: keptLogical, base: keptBase.length } };
+  return { database, logical, base, wal, kept: { logical: keptLogical, base: keptBase.length }, held, abandoned };
+}
+
+/** Folders of `type` without a manifest, whose newest object is older than ABANDONED_AFTER_MS. */
+async function abandonedFolders(repo: Repository, database: string, type: 'logical' | 'base', complete: BackupManifest[], nowMs: number): Promise<ExpiryPlan['abandoned']> {
+  const found: ExpiryPlan['abandoned'] = [];
+  const ids = new Set(complete.map((b) => b.id));
+  for (const folder of await repo.listFolders(`${database}/${type}/`)) {
+    const id = folder.slice(`${database}/${type}/`.length).replace(/\/$/, '');
+    if (ids.has(id)) continue;
+    const objects = await folderObjects(repo, folder);
+    // A manifest that cannot be read is damaged, not missing: that folder is for a person to look at.
+    if (objects.some((o) => o.key.endsWith(`/${MANIFEST_FILE}`)) || objects.length === 0) continue;
+    const lastWritten = Math.max(...objects.map((o) => o.modified?.getTime() ?? nowMs));
+    if (nowMs - lastWritten < ABANDONED_AFTER_MS) continue; // perhaps a backup still being written
+    found.push({ repository: repo.name, type, id, objects: objects.length, bytes: objects.reduce((sum, o) => sum + o.size, 0), lastWrittenAt: new Date(lastWritten).toISOString() });
+  }
+  return found;
+}
+
+async function isAbandoned(repo: Repository, folder: string, nowMs: number): Promise<boolean> {
+  const objects = await folderObjects(repo, folder);
+  if (objects.length === 0 || objects.some((o) => o.key.endsWith(`/${MANIFEST_FILE}`))) return false;
+  return nowMs - Math.max(...objects.map((o) => o.modified?.getTime() ?? nowMs)) >= ABANDONED_AFTER_MS;
+}
+
+async function folderObjects(repo: Repository, folder: string): Promise<StoredObject[]> {
+  const objects: StoredObject[] = [];
+  for await (const object of repo.list(folder)) objects.push(object);
+  return objects;
+}
+
+/** Deletes every object under `folder` and its unfinished uploads; returns how many objects went. */
+async function removeObjects(repo: Repository, folder: string): Promise<number> {
+  const keys = (await folderObjects(repo, folder)).map((o) => o.key);
+  await repo.delete(keys);
+  await repo.abortIncompleteWrites(folder);
+  return keys.length;
+}
+
+/** Inside an activity: asks Temporal whether a lease's workflow run is still open. */
+function temporalRunCheck(): RunIsOpen | undefined {
+  let context: Context;
+  try {
+    context = Context.current();
+  } catch {
+    return undefined;
+  }
+  const open = new Map<string, boolean | undefined>();
+  return async ({ workflowId, runId }) => {
+    const key = `${workflowId}/${runId}`;
+    if (!open.has(key)) {
+      try {
+        const description = await context.client.workflow.getHandle(workflowId, runId).describe();
+        open.set(key, description.status.name === 'RUNNING');
+      } catch (error) {
+        open.set(key, error instanceof WorkflowNotFoundError ? false : undefined);
+      }
+    }
+    return open.get(key);
+  };
 }
 
 /** WAL files positioned before `keepFrom` on any timeline (history files always stay). */

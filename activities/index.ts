@@ -5,6 +5,7 @@ import { restoreActivities } from './restore.js';
 import { baseBackupActivities } from './basebackup.js';
 import { pitrActivities } from './pitr.js';
 import { expireActivities } from './expire.js';
+import { leaseActivities } from './leases.js';
 
 export function createActivities(config: Config) {
   return {
@@ -13,6 +14,7 @@ export function createActivities(config: Config) {
     ...baseBackupActivities(config),
     ...pitrActivities(config),
     ...expireActivities(config),
+    ...leaseActivities(config),
   };
 }
 

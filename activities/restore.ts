@@ -14,6 +14,7 @@ import { pgTool } from './postgres/binaries.js';
 import { connect, quoteIdent, restoreEndpoint, withDatabase } from './postgres/connection.js';
 import { toolFailure } from './postgres/dump.js';
 import { serverInfo } from './postgres/inventory.js';
+import { lockRestores, withRestoreLock } from './postgres/restore-lock.js';
 import { checkDatabaseName, connectMaintenance, copyCounts, databaseExists, dropDatabase, loadEnv, pgRestoreStep, psqlStep } from './postgres/load.js';
 import type { Step } from './pipeline/chain.js';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -70,6 +71,14 @@ export interface PublishInput {
 }
 
 export function restoreActivities(config: Config) {
+  const activities = unlockedRestoreActivities(config);
+  // Loading and renaming hold the database's restore lock (activities/postgres/restore-lock.ts).
+  const locked = <I extends { database: string; staging: string }, O>(step: (input: I) => Promise<O>) => (input: I) =>
+    withRestoreLock(restoreEndpoint(config, input.database), input.database, runOfStaging(input.staging), () => step(input));
+  return { ...activities, restoreLogical: locked(activities.restoreLogical), publishRestore: locked(activities.publishRestore) };
+}
+
+function unlockedRestoreActivities(config: Config) {
   return {
     async planRestore(input: PlanRestoreInput): Promise<RestorePlan> {
       const db = databaseView(config, input.database);
@@ -114,6 +123,8 @@ export function restoreActivities(config: Config) {
               `or replace it with --replace-existing ${input.target} (the current one is kept under another name).`,
           );
         }
+        // Another restore of this database (through Temporal or --local) is running: refuse before anything is made.
+        await (await lockRestores(endpoint, input.database, runTag(input.runId))).release();
         return {
           backupId: manifest.id,
           repository,
@@ -178,7 +189,16 @@ export function restoreActivities(config: Config) {
 
 /** "<target>_pgwrestore_<8 chars of the run id>": unique per run, recognisable, within 63 bytes. */
 export function stagingName(target: string, runId: string): string {
-  return `${target.slice(0, 40)}_pgwrestore_${runId.replace(/-/g, '').slice(0, 8)}`;
+  return `${target.slice(0, 40)}_pgwrestore_${runTag(runId)}`;
+}
+
+function runTag(runId: string): string {
+  return runId.replace(/-/g, '').slice(0, 8);
+}
+
+/** The run a staging database belongs to (the tag stagingName put at its end). */
+function runOfStaging(staging: string): string {
+  return staging.slice(staging.lastIndexOf('_pgwrestore_') + '_pgwrestore_'.length);
 }
 
 async function checkPassphrase(config: Config, manifest: BackupManifest): Promise<void> {
@@ -314,7 +334,8 @@ async function restoreLogical(config: Config, input: RestoreLogicalInput): Promi
   } finally {
     stopReporting();
     reporter.signal?.removeEventListener('abort', onCancel);
-    if (!succeeded) await dropDatabase(maintenance, input.staging).catch(() => undefined);
+    // Unless Temporal already gave this attempt up: the next one may be loading into the same staging database.
+    if (!succeeded && !reporter.superseded()) await dropDatabase(maintenance, input.staging).catch(() => undefined);
     await maintenance.end().catch(() => undefined);
   }
 }

@@ -1,6 +1,6 @@
 // Follows a running workflow: its activities' heartbeats become progress, its failure becomes a PgwardenError.
 import { defaultPayloadConverter } from '@temporalio/common';
-import { ApplicationFailure, TemporalFailure, WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
+import { ApplicationFailure, TemporalFailure, WorkflowFailedError, type WorkflowExecutionDescription, type WorkflowHandle } from '@temporalio/client';
 import { isFailureKind, PgwardenError } from '../config/errors.js';
 import type { Progress } from '../workflows/messages.js';
 
@@ -11,13 +11,22 @@ export interface ActivityStatus {
   lastFailure?: string;
 }
 
-/** Waits for the result, calling `onStatus` about once a second with what the activities report. */
-export async function waitFor<T>(handle: WorkflowHandle, onStatus?: (status: ActivityStatus) => void, everyMs = 1_000): Promise<T> {
+/**
+ * Waits for the result, calling `onStatus` about once a second with what the activities report (and
+ * `onDescription` with the whole description, for whoever watches whether anything moves).
+ */
+export async function waitFor<T>(
+  handle: WorkflowHandle,
+  onStatus?: (status: ActivityStatus) => void,
+  everyMs = 1_000,
+  onDescription?: (description: WorkflowExecutionDescription) => void,
+): Promise<T> {
   let done = false;
   const poll = async () => {
     while (!done && onStatus) {
       try {
         const description = await handle.describe();
+        if (!done) onDescription?.(description);
         for (const pending of description.raw.pendingActivities ?? []) {
           const payload = pending.heartbeatDetails?.payloads?.[0];
           const status: ActivityStatus = { activity: pending.activityType?.name ?? 'activity', attempt: pending.attempt ?? 1 };

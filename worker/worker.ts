@@ -10,6 +10,9 @@ import { FailureKindInterceptor } from './interceptors.js';
 export const WORKFLOW_BUNDLE = fileURLToPath(new URL('../workflows-bundle.js', import.meta.url));
 export const WORKFLOWS_ENTRY = fileURLToPath(new URL('../workflows/index.js', import.meta.url));
 
+/** After the grace time: what stopped activities get to clean up (abort uploads, drop a staging database). */
+export const SHUTDOWN_CLEANUP_MS = 4_000;
+
 export async function createWorker(config: Config, connection: NativeConnection): Promise<Worker> {
   return Worker.create({
     connection,
@@ -23,5 +26,9 @@ export async function createWorker(config: Config, connection: NativeConnection)
     // Heartbeats carry progress: let them reach the server every few seconds, not once a minute.
     defaultHeartbeatThrottleInterval: '2s',
     maxHeartbeatThrottleInterval: '5s',
+    // On SIGTERM: running activities get this long to finish; then they are stopped, clean up and fail as
+    // retryable, so another worker takes them over. The process is gone a few seconds after that.
+    shutdownGraceTime: config.worker.shutdownGraceTime,
+    shutdownForceTime: config.worker.shutdownGraceTime + SHUTDOWN_CLEANUP_MS,
   });
 }

@@ -2,6 +2,7 @@
 import { ApplicationFailure, CancellationScope, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
 import { BACKUP_KINDS, type BackupInput, type BackupResult } from './messages.js';
+import { discardFailedBackup } from './discard.js';
 import { LONG, QUICK } from './policies.js';
 import { compactTimestamp, tagRun } from './tags.js';
 
@@ -33,9 +34,7 @@ export async function backupWorkflow(input: BackupInput): Promise<BackupResult> 
     }
   } catch (error) {
     // Whatever failed, no half backup stays visible and no multipart upload keeps costing money.
-    await CancellationScope.nonCancellable(() =>
-      quick.discardIncompleteBackup({ database: input.database, backupId, repositories: prepared.repositories }),
-    );
+    await CancellationScope.nonCancellable(() => discardFailedBackup({ database: input.database, backupId, repositories: prepared.repositories }));
     throw error;
   }
 

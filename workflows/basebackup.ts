@@ -2,6 +2,7 @@
 import { CancellationScope, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
 import type { BaseBackupInput, BaseBackupResult } from './messages.js';
+import { discardFailedBackup } from './discard.js';
 import { LONG, QUICK } from './policies.js';
 import { compactTimestamp, tagRun } from './tags.js';
 
@@ -22,7 +23,7 @@ export async function baseBackupWorkflow(input: BaseBackupInput): Promise<BaseBa
       workflow: { namespace: info.namespace, workflowId: info.workflowId, runId: info.runId, startedAtMs: info.runStartTime.getTime() },
     });
   } catch (error) {
-    await CancellationScope.nonCancellable(() => quick.discardIncompleteBackup({ database: input.database, backupId, repositories: [prepared.repository], type: 'base' }));
+    await CancellationScope.nonCancellable(() => discardFailedBackup({ database: input.database, backupId, repositories: [prepared.repository], type: 'base' }));
     throw error;
   }
   const { repository, backupId: id, ...rest } = taken;

@@ -5,3 +5,4 @@ export { baseBackupWorkflow } from './basebackup.js';
 export { pitrWorkflow } from './pitr.js';
 export { expireWorkflow } from './expire.js';
 export { scheduledWorkflow } from './scheduled.js';
+export { discardBackupWorkflow } from './discard.js';

@@ -13,7 +13,7 @@ const long = proxyActivities<Activities>(LONG);
 const recover = proxyActivities<Activities>({ ...LONG, retry: { ...LONG.retry, maximumAttempts: 2 } });
 
 /** The activities a point-in-time restore uses: Temporal proxies in the workflow, plain functions with --local. */
-export type PitrSteps = Pick<Activities, 'planPitr' | 'restoreBaseBackup' | 'recoverCluster' | 'discardRestoredCluster'>;
+export type PitrSteps = Pick<Activities, 'planPitr' | 'restoreBaseBackup' | 'recoverCluster' | 'discardRestoredCluster' | 'holdBackups' | 'releaseBackups'>;
 
 export async function pitrWorkflow(input: PitrInput): Promise<PitrResult> {
   if (typeof input?.database !== 'string' || typeof input?.target !== 'string') {
@@ -21,7 +21,14 @@ export async function pitrWorkflow(input: PitrInput): Promise<PitrResult> {
   }
   tagRun(input.database, 'pitr');
   const info = workflowInfo();
-  const steps: PitrSteps = { planPitr: quick.planPitr, restoreBaseBackup: long.restoreBaseBackup, recoverCluster: recover.recoverCluster, discardRestoredCluster: quick.discardRestoredCluster };
+  const steps: PitrSteps = {
+    planPitr: quick.planPitr,
+    restoreBaseBackup: long.restoreBaseBackup,
+    recoverCluster: recover.recoverCluster,
+    discardRestoredCluster: quick.discardRestoredCluster,
+    holdBackups: quick.holdBackups,
+    releaseBackups: quick.releaseBackups,
+  };
   return pitrSteps(steps, input, { workflowId: info.workflowId, runId: info.runId, now: () => Date.now(), protect: (fn) => CancellationScope.nonCancellable(fn) });
 }
 
@@ -35,6 +42,8 @@ export async function pitrSteps(steps: PitrSteps, input: PitrInput, run: RunCont
     ...(input.datadir ? { datadir: input.datadir } : {}),
     ...(input.port ? { port: input.port } : {}),
   });
+  // Retention keeps the base backup, and the WAL from its start on, while this restore reads them.
+  const hold = await steps.holdBackups({ database: input.database, backups: [{ type: 'base', id: plan.baseBackupId }], purpose: 'point-in-time restore' });
   let base;
   let recovered;
   try {
@@ -53,6 +62,8 @@ export async function pitrSteps(steps: PitrSteps, input: PitrInput, run: RunCont
   } catch (error) {
     await run.protect(() => steps.discardRestoredCluster({ datadir: plan.datadir, serverMajor: plan.serverMajor, ...(plan.runAs ? { runAs: plan.runAs } : {}) }));
     throw error;
+  } finally {
+    await run.protect(() => steps.releaseBackups(hold));
   }
   const durationMs = run.now() - startedAt;
   return {

@@ -5,12 +5,13 @@ import type { RestoreInput, RestoreResult } from './messages.js';
 import { LONG, QUICK } from './policies.js';
 import { compactTimestamp, tagRun } from './tags.js';
 import type { RunContext } from './run-context.js';
+import type { RestorePlan } from '../activities/restore.js';
 
 const quick = proxyActivities<Activities>(QUICK);
 const long = proxyActivities<Activities>(LONG);
 
 /** The activities a restore uses: Temporal proxies in the workflow, plain functions with --local. */
-export type RestoreSteps = Pick<Activities, 'planRestore' | 'restoreLogical' | 'publishRestore' | 'dropStagingDatabase'>;
+export type RestoreSteps = Pick<Activities, 'planRestore' | 'restoreLogical' | 'publishRestore' | 'dropStagingDatabase' | 'holdBackups' | 'releaseBackups'>;
 
 export async function restoreWorkflow(input: RestoreInput): Promise<RestoreResult> {
   for (const field of ['database', 'backup', 'target'] as const) {
@@ -23,7 +24,14 @@ export async function restoreWorkflow(input: RestoreInput): Promise<RestoreResul
   }
   tagRun(input.database, 'restore');
   const info = workflowInfo();
-  const steps: RestoreSteps = { planRestore: quick.planRestore, restoreLogical: long.restoreLogical, publishRestore: quick.publishRestore, dropStagingDatabase: quick.dropStagingDatabase };
+  const steps: RestoreSteps = {
+    planRestore: quick.planRestore,
+    restoreLogical: long.restoreLogical,
+    publishRestore: quick.publishRestore,
+    dropStagingDatabase: quick.dropStagingDatabase,
+    holdBackups: quick.holdBackups,
+    releaseBackups: quick.releaseBackups,
+  };
   return restoreSteps(steps, input, { workflowId: info.workflowId, runId: info.runId, now: () => Date.now(), protect: (fn) => CancellationScope.nonCancellable(fn) });
 }
 
@@ -38,7 +46,16 @@ export async function restoreSteps(steps: RestoreSteps, input: RestoreInput, run
     ...(input.replaceExisting !== undefined ? { replaceExisting: input.replaceExisting } : {}),
     ...(input.repository !== undefined ? { repository: input.repository } : {}),
   });
+  // Retention leaves the backup alone while it is read.
+  const hold = await steps.holdBackups({ database: input.database, repository: plan.repository, backups: [{ type: 'logical', id: plan.backupId }], purpose: `restore into ${input.target}` });
+  try {
+    return await loadAndPublish(steps, input, run, plan, startedAt);
+  } finally {
+    await run.protect(() => steps.releaseBackups(hold));
+  }
+}
 
+async function loadAndPublish(steps: RestoreSteps, input: RestoreInput, run: RunContext, plan: RestorePlan, startedAt: number): Promise<RestoreResult> {
   let restored;
   try {
     restored = await steps.restoreLogical({

@@ -37,6 +37,9 @@ export interface Repository {
   /** The next path level under `prefix` ("a/b/" -> ["a/b/c/", …]), like `ls`. */
   listFolders(prefix: string): Promise<string[]>;
   delete(keys: string[]): Promise<void>;
-  /** Removes what failed writes under `prefix` left (multipart uploads, temp files); returns how many. */
-  abortIncompleteWrites(prefix: string): Promise<number>;
+  /**
+   * Removes what failed writes under `prefix` left (multipart uploads, temp files); returns how many. With
+   * olderThan, only writes begun before it (retention: writes no running attempt can own any more).
+   */
+  abortIncompleteWrites(prefix: string, options?: { olderThan?: Date }): Promise<number>;
 }

@@ -15,6 +15,10 @@ export interface TestS3 {
   root: string;
   client: S3Client;
   createBucket(name: string): Promise<void>;
+  /** The server goes away (connections refused), its data stays. */
+  down(): Promise<void>;
+  /** The server is back on the same port with the same data. */
+  up(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -27,23 +31,33 @@ export async function startS3(): Promise<TestS3> {
   const port = await freePort();
   const accessKeyId = 'pgwardentest';
   const secretAccessKey = `secret-${Math.random().toString(36).slice(2)}`;
-  const child = execa(findTool('versitygw'), ['--access', accessKeyId, '--secret', secretAccessKey, '--port', `127.0.0.1:${port}`, '--quiet', 'posix', '--sidecar', sidecar, root], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-    buffer: false,
-    reject: false,
-  });
   const endpoint = `http://127.0.0.1:${port}`;
-  const client = new S3Client({ endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId, secretAccessKey } });
-  const deadline = Date.now() + 20_000;
-  for (;;) {
-    try {
-      await fetch(endpoint);
-      break;
-    } catch (error) {
-      if (Date.now() > deadline || child.exitCode !== null) throw new Error(`versitygw did not start: ${(error as Error).message}`);
-      await new Promise((resolve) => setTimeout(resolve, 100));
+  // Started again on the same port and directory by up(): that is how tests take "S3 down" and back.
+  const launch = async () => {
+    const child = execa(findTool('versitygw'), ['--access', accessKeyId, '--secret', secretAccessKey, '--port', `127.0.0.1:${port}`, '--quiet', 'posix', '--sidecar', sidecar, root], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+      buffer: false,
+      reject: false,
+    });
+    const deadline = Date.now() + 20_000;
+    for (;;) {
+      try {
+        await fetch(endpoint);
+        return { child }; // wrapped: an execa result is a promise, which an async function would wait for
+      } catch (error) {
+        if (Date.now() > deadline || child.exitCode !== null) throw new Error(`versitygw did not start: ${(error as Error).message}`);
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
     }
-  }
+  };
+  let server: Awaited<ReturnType<typeof launch>> | undefined = await launch();
+  const client = new S3Client({ endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId, secretAccessKey } });
+  const down = async () => {
+    const running = server?.child;
+    server = undefined;
+    running?.kill('SIGKILL');
+    await running;
+  };
   return {
     endpoint,
     accessKeyId,
@@ -53,10 +67,13 @@ export async function startS3(): Promise<TestS3> {
     createBucket: async (name) => {
       await client.send(new CreateBucketCommand({ Bucket: name }));
     },
+    down,
+    up: async () => {
+      server ??= await launch();
+    },
     stop: async () => {
       client.destroy();
-      child.kill('SIGTERM');
-      await child;
+      await down();
       rmSync(dir, { recursive: true, force: true });
     },
   };

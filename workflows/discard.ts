@@ -1,0 +1,33 @@
+// Removing what a failed or cancelled backup wrote, for as long as the repository takes to come back: the
+// backup fails at once (and frees its database's lock), while a workflow of its own keeps trying to clean up.
+import { ParentClosePolicy, proxyActivities, startChild, workflowInfo } from '@temporalio/workflow';
+import type { Activities } from '../activities/index.js';
+import { discardWorkflowId, type DiscardInput } from './messages.js';
+import { QUICK, UNTIL_STORAGE_IS_BACK } from './policies.js';
+import { tagRun } from './tags.js';
+
+const quick = proxyActivities<Activities>(QUICK);
+const patient = proxyActivities<Activities>(UNTIL_STORAGE_IS_BACK);
+
+/** Retries the clean-up until the repository answers (up to a week; retention sweeps what is left after that). */
+export async function discardBackupWorkflow(input: DiscardInput): Promise<{ removed: number }> {
+  tagRun(input.database, 'discard', input.type ?? 'logical');
+  return patient.discardIncompleteBackup(input);
+}
+
+/**
+ * For a failed backup workflow, inside a non-cancellable scope: cleans up at once when the repository answers;
+ * when it does not (the outage may be why the backup failed), hands the clean-up to discardBackupWorkflow.
+ */
+export async function discardFailedBackup(input: DiscardInput): Promise<void> {
+  try {
+    await quick.discardIncompleteBackup(input);
+  } catch {
+    await startChild(discardBackupWorkflow, {
+      workflowId: discardWorkflowId(input.database, input.backupId),
+      args: [input],
+      taskQueue: workflowInfo().taskQueue,
+      parentClosePolicy: ParentClosePolicy.ABANDON, // outlives the failed backup
+    });
+  }
+}
