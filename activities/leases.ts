@@ -52,7 +52,14 @@ export function leaseActivities(config: Config) {
         takenAt: new Date(now).toISOString(),
         expiresAt: new Date(now + (run ? WORKFLOW_LEASE_MS : LOCAL_LEASE_MS)).toISOString(),
       };
-      await writeLease(repo, input.database, name, lease);
+      try {
+        await writeLease(repo, input.database, name, lease);
+      } catch (error) {
+        // Read-only credentials (an emergency restore with --local) must not stop a restore: it goes on unheld.
+        if (!refusedWrite(error)) throw error;
+        warn(`cannot write a lease in repository "${repository}" (${(error as Error).message}): retention is not told that this ${input.purpose} reads ${input.backups.map((b) => b.id).join(', ')}.`);
+        return { database: input.database, repository, lease: '' };
+      }
       for (const backup of input.backups) {
         if (await repo.head(`${backupFolder(input.database, backup.type, backup.id)}${MANIFEST_FILE}`)) continue;
         await removeLease(repo, input.database, name).catch(() => undefined);
@@ -76,11 +83,25 @@ export function leaseActivities(config: Config) {
 
     /** Ends a hold (idempotent). */
     async releaseBackups(hold: BackupHold): Promise<void> {
+      if (!hold.lease) return; // nothing was held (see holdBackups)
       clearInterval(renewals.get(hold.lease));
       renewals.delete(hold.lease);
       await removeLease(openRepository(config, hold.repository), hold.database, hold.lease);
     },
   };
+}
+
+function refusedWrite(error: unknown): boolean {
+  if (error instanceof PgwardenError) return error.kind === 'Config';
+  return ['EACCES', 'EPERM', 'EROFS'].includes((error as NodeJS.ErrnoException).code ?? '');
+}
+
+function warn(message: string): void {
+  try {
+    Context.current().log.warn(message);
+  } catch {
+    process.stderr.write(`warning: ${message}\n`);
+  }
 }
 
 /** The workflow run this activity works for, or undefined outside Temporal. */

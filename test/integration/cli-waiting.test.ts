@@ -85,6 +85,12 @@ async function endsWithin(run: Cli, ms: number): Promise<{ code: number | null; 
   return outcome;
 }
 
+/** Ctrl-C, and -9 if that did not end it. */
+async function interrupt(run: Cli): Promise<void> {
+  run.child.kill('SIGINT');
+  await endsWithin(run, 30_000).catch(() => undefined);
+}
+
 describe('a namespace without pgwarden\'s search attributes', () => {
   test('the CLI names the cause and the command that fixes it, and that command does', async () => {
     await execa(findTool('temporal'), ['operator', 'namespace', 'create', '--address', stack.env.address, '--namespace', 'bare']);
@@ -155,8 +161,7 @@ describe('a CLI waiting on a task queue whose worker died', () => {
       assert.match(backup.stderr(), /the workflow has waited \d+ s for a worker to pick it up/);
       assert.match(backup.stderr(), new RegExp(`workers on task queue "${deadQueue.input.temporal!.taskQueue}": ${deadQueue.worker.identity} \\(last seen \\d+ s ago`));
     } finally {
-      backup.child.kill('SIGINT');
-      await backup.exited;
+      await interrupt(backup);
     }
   });
 
@@ -178,8 +183,7 @@ describe('a CLI waiting on a task queue whose worker died', () => {
       await expire.says(new RegExp(`warning: the worker Temporal still lists \\(${deadQueue.worker.identity}, last seen \\d+ s ago\\) stopped polling task queue`), 60_000);
       assert.match(expire.stderr(), /Start one with `pgwarden worker`/);
     } finally {
-      expire.child.kill('SIGINT');
-      await expire.exited;
+      await interrupt(expire);
     }
   });
 });

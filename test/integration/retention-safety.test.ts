@@ -8,6 +8,8 @@ import { join } from 'node:path';
 import { ListMultipartUploadsCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import type { WorkflowHandle } from '@temporalio/client';
 import { execa } from 'execa';
+import { writeLease } from '../../activities/catalog/leases.js';
+import { openRepository } from '../../activities/storage/open.js';
 import { startBackup, startLockedWorkflow, startRestore } from '../../client/api.js';
 import { asPgwardenError, waitFor } from '../../client/watch.js';
 import { EXIT_CODES, PgwardenError } from '../../config/errors.js';
@@ -98,6 +100,19 @@ describe('retention and a restore that reads the backup', () => {
     assert.deepEqual(later.held, []);
     assert.deepEqual((await objectKeys(`backups/shop/logical/${old.backupId}/`)).length, 0);
     assert.ok((await objectKeys(`backups/shop/logical/${newest.backupId}/`)).length > 0, 'the newest backup always stays');
+
+    // A lease its restore never let go of (the worker died right at the end): Temporal says the run is over.
+    const now = Date.now();
+    await writeLease(openRepository(config, 's3'), 'shop', 'left-behind', {
+      leaseVersion: 1,
+      holder: { workflow: { namespace: 'default', workflowId: restored.workflowId, runId: restored.runId } },
+      purpose: 'restore into shop_old',
+      backups: [{ type: 'logical', id: newest.backupId }],
+      takenAt: new Date(now).toISOString(),
+      expiresAt: new Date(now + 86_400_000).toISOString(),
+    });
+    await expire();
+    assert.deepEqual(await objectKeys('backups/shop/leases/'), [], 'retention removed the lease of a restore that has ended');
   });
 });
 
