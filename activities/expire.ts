@@ -1,6 +1,5 @@
 // Retention: which backups and which WAL may go, decided from the repository alone, then deleted. The plan is
 // an activity result, so the workflow's history says exactly what was removed and why.
-import { Context } from '@temporalio/activity';
 import { WorkflowNotFoundError } from '@temporalio/common';
 import { databaseView } from '../config/load.js';
 import type { Config } from '../config/schema.js';
@@ -9,7 +8,7 @@ import { listBackups } from './catalog/list.js';
 import { readManifest } from './catalog/manifest.js';
 import { backupFolder, MANIFEST_FILE, type BackupManifest } from './catalog/manifest.js';
 import { backupKey, heldBackups, type RunIsOpen } from './catalog/leases.js';
-import { currentReporter } from './progress.js';
+import { activityContext, currentReporter } from './progress.js';
 import { openRepository } from './storage/open.js';
 import type { Repository, StoredObject } from './storage/repository.js';
 import { walFolder, walNameOfKey } from './wal/archive.js';
@@ -207,12 +206,8 @@ async function removeObjects(repo: Repository, folder: string): Promise<number> 
 
 /** Inside an activity: asks Temporal whether a lease's workflow run is still open. */
 function temporalRunCheck(): RunIsOpen | undefined {
-  let context: Context;
-  try {
-    context = Context.current();
-  } catch {
-    return undefined;
-  }
+  const context = activityContext();
+  if (!context) return undefined;
   const open = new Map<string, boolean | undefined>();
   return async ({ workflowId, runId }) => {
     const key = `${workflowId}/${runId}`;

@@ -2,12 +2,12 @@
 // In a workflow:   const hold = await quick.holdBackups({ database, backups: [{ type: 'base', id }], purpose: 'PITR' });
 //                  try { … } finally { await CancellationScope.nonCancellable(() => quick.releaseBackups(hold)); }
 import { randomUUID } from 'node:crypto';
-import { Context } from '@temporalio/activity';
 import { PgwardenError } from '../config/errors.js';
 import { databaseView } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { backupFolder, MANIFEST_FILE } from './catalog/manifest.js';
 import { LOCAL_LEASE_MS, leaseName, localHolder, removeLease, WORKFLOW_LEASE_MS, writeLease, type BackupRef, type Lease, type WorkflowHolder } from './catalog/leases.js';
+import { activityContext } from './progress.js';
 import { openRepository } from './storage/open.js';
 import { walRepositoryName } from './wal/open.js';
 
@@ -97,21 +97,14 @@ function refusedWrite(error: unknown): boolean {
 }
 
 function warn(message: string): void {
-  try {
-    Context.current().log.warn(message);
-  } catch {
-    process.stderr.write(`warning: ${message}\n`);
-  }
+  const context = activityContext();
+  if (context) context.log.warn(message);
+  else process.stderr.write(`warning: ${message}\n`);
 }
 
 /** The workflow run this activity works for, or undefined outside Temporal. */
 function workflowRun(): WorkflowHolder | undefined {
-  let context: Context;
-  try {
-    context = Context.current();
-  } catch {
-    return undefined;
-  }
-  const execution = context.info.workflowExecution;
-  return execution ? { namespace: context.info.workflowNamespace ?? 'default', workflowId: execution.workflowId, runId: execution.runId } : undefined;
+  const context = activityContext();
+  const execution = context?.info.workflowExecution;
+  return context && execution ? { namespace: context.info.workflowNamespace ?? 'default', workflowId: execution.workflowId, runId: execution.runId } : undefined;
 }

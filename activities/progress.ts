@@ -25,7 +25,8 @@ export function onLocalProgress(listener: ((progress: Progress) => void) | undef
 /** What each running activity last reported: the keep-alive heartbeat repeats it instead of erasing it. */
 const lastReported = new WeakMap<Context, Progress>();
 
-function activityContext(): Context | undefined {
+/** The running activity's context, or undefined outside Temporal (`--local`, tests). */
+export function activityContext(): Context | undefined {
   try {
     return Context.current();
   } catch {
