@@ -108,8 +108,8 @@ async function dumpLogical(config: Config, input: DumpLogicalInput): Promise<Dum
   // A retry after the manifest was written: the backup is complete, do not dump it again.
   const finished = await readManifest(repo, folder);
   if (finished) return summarize(finished, repoName, Date.now() - started);
-  // What an earlier attempt left (a killed worker, a stopped one that had no time to clean up): objects whose
-  // names this attempt may not write again, and unfinished uploads. The backup starts from an empty folder.
+  // A crashed attempt (worker killed) left objects that the catch below never removed, maybe under names this
+  // attempt's plan does not produce: start from an empty folder, so the manifest and SHA256SUMS list all it holds.
   await discardIncomplete(repo, folder);
 
   const passphrase = resolvePassphrase(config);

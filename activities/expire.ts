@@ -4,11 +4,10 @@ import { WorkflowNotFoundError } from '@temporalio/common';
 import { databaseView } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import type { BackupKind } from '../workflows/kinds.js';
-import { listBackups } from './catalog/list.js';
-import { readManifest } from './catalog/manifest.js';
-import { backupFolder, MANIFEST_FILE, type BackupManifest } from './catalog/manifest.js';
+import { scanBackups } from './catalog/list.js';
+import { backupFolder, MANIFEST_FILE, readManifest, type BackupManifest } from './catalog/manifest.js';
 import { backupKey, heldBackups, type RunIsOpen } from './catalog/leases.js';
-import { activityContext, currentReporter } from './progress.js';
+import { activityContext, currentReporter, warn } from './progress.js';
 import { openRepository } from './storage/open.js';
 import type { Repository, StoredObject } from './storage/repository.js';
 import { walFolder, walNameOfKey } from './wal/archive.js';
@@ -29,6 +28,8 @@ export interface ExpiryPlan {
   held: Array<{ repository: string; type: 'logical' | 'base'; id: string; by: string[] }>;
   /** Folders without a manifest whose newest object is older than ABANDONED_AFTER_MS: backups that never finished. */
   abandoned: Array<{ repository: string; type: 'logical' | 'base'; id: string; objects: number; bytes: number; lastWrittenAt: string }>;
+  /** Backups whose manifest cannot be used (broken, or from a newer pgwarden): never removed here, only reported. */
+  damaged: Array<{ repository: string; type: 'logical' | 'base'; id: string; reason: string }>;
 }
 
 /**
@@ -113,9 +114,18 @@ async function planExpiry(config: Config, database: string, nowMs: number): Prom
   const held: ExpiryPlan['held'] = [];
   const abandoned: ExpiryPlan['abandoned'] = [];
   let keptLogical = 0;
+  const damaged: ExpiryPlan['damaged'] = [];
+  const scan = async (repository: string, type: 'logical' | 'base') => {
+    const found = await scanBackups(openRepository(config, repository), database, type);
+    for (const d of found.damaged) {
+      warn(`retention of "${database}" keeps ${type} backup ${d.id} in "${repository}" without reading it: ${d.reason}`);
+      damaged.push({ repository, type, id: d.id, reason: d.reason });
+    }
+    return found.backups;
+  };
   for (const repository of db.repositories) {
     const repo = openRepository(config, repository);
-    const backups = await listBackups(repo, database, 'logical');
+    const backups = await scan(repository, 'logical');
     const inUse = (await heldBackups(repo, database, nowMs, runIsOpen)).held;
     abandoned.push(...(await abandonedFolders(repo, database, 'logical', backups, nowMs)));
     const newest = backups.at(-1)?.id;
@@ -136,7 +146,7 @@ async function planExpiry(config: Config, database: string, nowMs: number): Prom
   // one before it (it covers the window's start), and every WAL file from the oldest kept one's start on.
   const walRepository = walRepositoryName(config, database);
   const repo = openRepository(config, walRepository);
-  const bases = await listBackups(repo, database, 'base');
+  const bases = await scan(walRepository, 'base');
   abandoned.push(...(await abandonedFolders(repo, database, 'base', bases, nowMs)));
   const windowMs = db.settings.pitr?.retention ?? 7 * 86_400_000;
   const cutoff = nowMs - windowMs;
@@ -164,7 +174,7 @@ async function planExpiry(config: Config, database: string, nowMs: number): Prom
       wal.last = expired.at(-1)!.name;
     }
   }
-  return { database, logical, base, wal, kept: { logical: keptLogical, base: keptBase.length }, held, abandoned };
+  return { database, logical, base, wal, kept: { logical: keptLogical, base: keptBase.length }, held, abandoned, damaged };
 }
 
 /** Folders of `type` without a manifest, whose newest object is older than ABANDONED_AFTER_MS. */

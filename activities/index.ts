@@ -6,6 +6,10 @@ import { baseBackupActivities } from './basebackup.js';
 import { pitrActivities } from './pitr.js';
 import { expireActivities } from './expire.js';
 import { leaseActivities } from './leases.js';
+import { alertActivities } from './alerts.js';
+import { drillActivities } from './drill.js';
+import { monitorActivities } from './monitor.js';
+import { verifyActivities } from './verify.js';
 
 export function createActivities(config: Config) {
   return {
@@ -15,6 +19,10 @@ export function createActivities(config: Config) {
     ...pitrActivities(config),
     ...expireActivities(config),
     ...leaseActivities(config),
+    ...alertActivities(config),
+    ...monitorActivities(config),
+    ...verifyActivities(config),
+    ...drillActivities(config),
   };
 }
 

@@ -7,7 +7,7 @@ import { databaseView } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { backupFolder, MANIFEST_FILE } from './catalog/manifest.js';
 import { LOCAL_LEASE_MS, leaseName, localHolder, removeLease, WORKFLOW_LEASE_MS, writeLease, type BackupRef, type Lease, type WorkflowHolder } from './catalog/leases.js';
-import { activityContext } from './progress.js';
+import { activityContext, warn } from './progress.js';
 import { openRepository } from './storage/open.js';
 import { walRepositoryName } from './wal/open.js';
 
@@ -94,12 +94,6 @@ export function leaseActivities(config: Config) {
 function refusedWrite(error: unknown): boolean {
   if (error instanceof PgwardenError) return error.kind === 'Config';
   return ['EACCES', 'EPERM', 'EROFS'].includes((error as NodeJS.ErrnoException).code ?? '');
-}
-
-function warn(message: string): void {
-  const context = activityContext();
-  if (context) context.log.warn(message);
-  else process.stderr.write(`warning: ${message}\n`);
 }
 
 /** The workflow run this activity works for, or undefined outside Temporal. */

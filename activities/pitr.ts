@@ -21,7 +21,7 @@ import { unsealInto } from './pipeline/seal.js';
 import type { Step } from './pipeline/chain.js';
 import { serverBinDir } from './postgres/binaries.js';
 import { clusterUser, freePort, LocalCluster, portIsFree, type OsUser } from './postgres/cluster.js';
-import { sourceEndpoint } from './postgres/connection.js';
+import { openClient, sourceEndpoint } from './postgres/connection.js';
 import { currentReporter, inParallel, reportEvery } from './progress.js';
 import { MISSING } from './wal/spool.js';
 import { BASE_OBJECT } from './basebackup.js';
@@ -274,9 +274,9 @@ async function lastCommitTime(
 /** Refuses a data directory or port that belongs to the cluster the backup came from. */
 async function neverTheSource(config: Config, database: string, datadir: string, port: number): Promise<void> {
   const endpoint = sourceEndpoint(config, database);
-  const client = new pg.Client({ connectionString: endpoint.url, connectionTimeoutMillis: 5_000 });
+  let client: pg.Client | undefined;
   try {
-    await client.connect();
+    client = await openClient(endpoint, { connectionTimeoutMillis: 5_000 }); // the URL's TLS meaning (tls.ts)
     const { rows } = await client.query<{ dir: string; port: string }>("SELECT current_setting('data_directory', true) AS dir, current_setting('port') AS port");
     const local = /^(localhost|127\.|::1|\/)/.test(parseUrl(endpoint.url).host ?? 'localhost');
     if (rows[0]?.dir && resolve(rows[0].dir) === datadir) throw new PgwardenError('Refused', `${datadir} is the data directory of the running cluster of "${database}": never restoring over it.`);
@@ -284,7 +284,7 @@ async function neverTheSource(config: Config, database: string, datadir: string,
   } catch (error) {
     if (error instanceof PgwardenError) throw error; // the source being down is no reason not to restore
   } finally {
-    await client.end().catch(() => undefined);
+    await client?.end().catch(() => undefined);
   }
 }
 

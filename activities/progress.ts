@@ -79,6 +79,13 @@ export function keepAlive(everyMs = 2_000): () => void {
   return () => clearInterval(timer);
 }
 
+/** A warning for whoever runs this: the worker's log inside an activity, stderr in the CLI (--local, listings). */
+export function warn(message: string): void {
+  const context = activityContext();
+  if (context) context.log.warn(message);
+  else process.stderr.write(`pgwarden: warning: ${message}\n`);
+}
+
 /** Reports `read()` every `everyMs` until the returned stop function is called (which reports once more). */
 export function reportEvery(reporter: Reporter, read: () => Progress, everyMs = 1_000): () => void {
   reporter.report(read());

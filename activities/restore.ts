@@ -5,22 +5,22 @@ import { databaseView } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { resolvePassphrase } from '../config/secrets.js';
 import type { Progress, TableCheck } from '../workflows/messages.js';
-import { findBackup } from './catalog/list.js';
+import { findBackup, latestBackup } from './catalog/list.js';
 import { backupFolder, readManifest, type BackupManifest, type StoredObjectEntry } from './catalog/manifest.js';
 import { keyFingerprint } from './pipeline/encrypt.js';
 import type { Sha256Meter } from './pipeline/measure.js';
 import { unsealInto } from './pipeline/seal.js';
 import { pgTool } from './postgres/binaries.js';
-import { connect, quoteIdent, restoreEndpoint, withDatabase } from './postgres/connection.js';
-import { toolFailure } from './postgres/dump.js';
+import { connect, quoteIdent, restoreEndpoint, withDatabase, type PgEndpoint } from './postgres/connection.js';
 import { serverInfo } from './postgres/inventory.js';
 import { lockRestores, withRestoreLock } from './postgres/restore-lock.js';
-import { checkDatabaseName, connectMaintenance, copyCounts, databaseExists, dropDatabase, loadEnv, pgRestoreStep, psqlStep } from './postgres/load.js';
+import { checkDatabaseName, connectMaintenance, copyCounts, databaseExists, dropDatabase, explainLoadFailure, loadEnv, pgRestoreStep, psqlStep, restoreFlags } from './postgres/load.js';
 import type { Step } from './pipeline/chain.js';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
+import type pg from 'pg';
 import { currentReporter, inParallel, reportEvery } from './progress.js';
 import { openRepository } from './storage/open.js';
 
@@ -32,6 +32,8 @@ export interface PlanRestoreInput {
   repository?: string;
   /** Makes the staging name unique to this workflow run. */
   runId: string;
+  /** 'drill': onto the drill server (drill.connection). */
+  server?: 'drill';
 }
 
 export interface RestorePlan {
@@ -43,6 +45,8 @@ export interface RestorePlan {
   tables: number;
   storedBytes: number;
   rtoMs?: number;
+  /** What the person restoring should know: newer backups passed over because they are damaged. */
+  warnings?: string[];
 }
 
 export interface RestoreLogicalInput {
@@ -51,13 +55,22 @@ export interface RestoreLogicalInput {
   repository: string;
   staging: string;
   noOwner: boolean;
+  noPrivileges?: boolean;
   /** Written as the database's comment: where it came from, for whoever finds it later. */
   provenance: string;
+  server?: 'drill';
 }
 
+/** Mismatched tables named in a result; the rest are counted. A result enters the workflow history: it must stay
+ *  small for a database with 10,000 tables. */
+export const MISMATCHES_LISTED = 20;
+
+/** A summary of the row-count check, never one entry per table. */
 export interface RestoreLogicalOutput {
-  checks: TableCheck[];
-  mismatches: TableCheck[];
+  tables: number; // tables checked against the manifest's row counts
+  rows: number; // rows they hold
+  mismatchedTables: number;
+  mismatches: TableCheck[]; // the first MISMATCHES_LISTED of them
   restoreMs: number;
 }
 
@@ -68,13 +81,16 @@ export interface PublishInput {
   replaceExisting?: string;
   /** Suffix of the name the replaced database keeps ("20261125T031500Z"). */
   keepSuffix: string;
+  server?: 'drill';
+  /** The staging database's comment (restoreLogical's provenance): how a retry knows the restored copy by its new name. */
+  provenance?: string;
 }
 
 export function restoreActivities(config: Config) {
   const activities = unlockedRestoreActivities(config);
   // Loading and renaming hold the database's restore lock (activities/postgres/restore-lock.ts).
-  const locked = <I extends { database: string; staging: string }, O>(step: (input: I) => Promise<O>) => (input: I) =>
-    withRestoreLock(restoreEndpoint(config, input.database), input.database, runOfStaging(input.staging), () => step(input));
+  const locked = <I extends { database: string; staging: string; server?: 'drill' }, O>(step: (input: I) => Promise<O>) => (input: I) =>
+    withRestoreLock(restoreEndpoint(config, input.database, input.server), restoreLockName(input), runOfStaging(input.staging), () => step(input));
   return { ...activities, restoreLogical: locked(activities.restoreLogical), publishRestore: locked(activities.publishRestore) };
 }
 
@@ -94,10 +110,18 @@ function unlockedRestoreActivities(config: Config) {
         throw new PgwardenError('Config', `Database "${input.database}" is not backed up to repository "${repository}" (it uses ${db.repositories.join(', ')}).`);
       }
       const repo = openRepository(config, repository);
-      const manifest = await findBackup(repo, input.database, 'logical', input.backup);
+      const warnings: string[] = [];
+      let manifest: BackupManifest;
+      if (input.backup === 'latest') {
+        const latest = await latestBackup(repo, input.database, 'logical');
+        manifest = latest.manifest;
+        for (const d of latest.passedOver) warnings.push(`Newer backup ${d.id} was passed over: ${d.reason}`);
+      } else {
+        manifest = await findBackup(repo, input.database, 'logical', input.backup);
+      }
       await checkPassphrase(config, manifest);
 
-      const endpoint = restoreEndpoint(config, input.database);
+      const endpoint = restoreEndpoint(config, input.database, input.server);
       const client = await connectMaintenance(endpoint, 'restore check');
       try {
         const server = await serverInfo(client);
@@ -123,8 +147,9 @@ function unlockedRestoreActivities(config: Config) {
               `or replace it with --replace-existing ${input.target} (the current one is kept under another name).`,
           );
         }
+        if (targetExists) await checkMayReplace(client, input.target, endpoint.display);
         // Another restore of this database (through Temporal or --local) is running: refuse before anything is made.
-        await (await lockRestores(endpoint, input.database, runTag(input.runId))).release();
+        await (await lockRestores(endpoint, restoreLockName(input), runTag(input.runId))).release();
         return {
           backupId: manifest.id,
           repository,
@@ -134,6 +159,7 @@ function unlockedRestoreActivities(config: Config) {
           tables: Object.keys(manifest.tables).length,
           storedBytes: manifest.storedBytes,
           ...(db.rtoMs !== undefined ? { rtoMs: db.rtoMs } : {}),
+          ...(warnings.length ? { warnings } : {}),
         };
       } finally {
         await client.end().catch(() => undefined);
@@ -144,40 +170,19 @@ function unlockedRestoreActivities(config: Config) {
       return restoreLogical(config, input);
     },
 
-    /** Gives the verified staging database the target's name; a replaced database is renamed, never dropped. */
+    /**
+     * Gives the verified staging database the target's name; a replaced database is renamed, never dropped. Both
+     * renames are one transaction: whatever fails or crashes in between, the target's name is never missing.
+     * Safe to retry: a retry after the commit finds the restored copy under the target's name and reports it.
+     */
     async publishRestore(input: PublishInput): Promise<{ previousDatabaseKeptAs?: string }> {
-      const endpoint = restoreEndpoint(config, input.database);
-      const client = await connectMaintenance(endpoint, 'restore publish');
-      try {
-        const stagingExists = await databaseExists(client, input.staging);
-        const targetExists = await databaseExists(client, input.target);
-        const keptAs = `${input.target.slice(0, 40)}_before_${input.keepSuffix}`;
-        if (!stagingExists) {
-          // A retry after the renames went through: the target is the restored database.
-          if (targetExists && (await databaseExists(client, keptAs))) return { previousDatabaseKeptAs: keptAs };
-          if (targetExists && input.replaceExisting === undefined) return {};
-          throw new PgwardenError('Failed', `The restored staging database "${input.staging}" has disappeared before it was renamed to "${input.target}": run the restore again.`);
-        }
-        let previousDatabaseKeptAs: string | undefined;
-        if (targetExists) {
-          if (input.replaceExisting !== input.target) {
-            throw new PgwardenError('Refused', `Database "${input.target}" appeared on ${endpoint.display} during the restore: the restored copy stays as "${input.staging}".`);
-          }
-          await client.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()`, [input.target]);
-          await client.query(`ALTER DATABASE ${quoteIdent(input.target)} RENAME TO ${quoteIdent(keptAs)}`);
-          previousDatabaseKeptAs = keptAs;
-        }
-        await client.query(`ALTER DATABASE ${quoteIdent(input.staging)} RENAME TO ${quoteIdent(input.target)}`);
-        return previousDatabaseKeptAs ? { previousDatabaseKeptAs } : {};
-      } finally {
-        await client.end().catch(() => undefined);
-      }
+      return swapIn(restoreEndpoint(config, input.database, input.server), input);
     },
 
     /** Compensation: removes a staging database that a failed or cancelled restore left. */
-    async dropStagingDatabase(input: { database: string; staging: string }): Promise<void> {
+    async dropStagingDatabase(input: { database: string; staging: string; server?: 'drill' }): Promise<void> {
       if (!input.staging.includes('_pgwrestore_')) throw new PgwardenError('Failed', `Refusing to drop "${input.staging}": not a pgwarden staging database.`);
-      const client = await connectMaintenance(restoreEndpoint(config, input.database), 'restore cleanup');
+      const client = await connectMaintenance(restoreEndpoint(config, input.database, input.server), 'restore cleanup');
       try {
         await dropDatabase(client, input.staging);
       } finally {
@@ -187,18 +192,24 @@ function unlockedRestoreActivities(config: Config) {
   };
 }
 
-/** "<target>_pgwrestore_<8 chars of the run id>": unique per run, recognisable, within 63 bytes. */
+/** "<target>_pgwrestore_<8 chars of the run id>": unique per run, recognisable, within 63 bytes. The last chars:
+ *  run ids are UUIDv7, whose first ones are a timestamp that runs a minute apart share. */
 export function stagingName(target: string, runId: string): string {
   return `${target.slice(0, 40)}_pgwrestore_${runTag(runId)}`;
 }
 
 function runTag(runId: string): string {
-  return runId.replace(/-/g, '').slice(0, 8);
+  return runId.replace(/-/g, '').slice(-8);
 }
 
 /** The run a staging database belongs to (the tag stagingName put at its end). */
 function runOfStaging(staging: string): string {
   return staging.slice(staging.lastIndexOf('_pgwrestore_') + '_pgwrestore_'.length);
+}
+
+/** One restore per database at a time; a drill (onto the drill server) never keeps a real restore waiting. */
+function restoreLockName(input: { database: string; server?: 'drill' }): string {
+  return input.server ? `${input.database} (${input.server})` : input.database;
 }
 
 async function checkPassphrase(config: Config, manifest: BackupManifest): Promise<void> {
@@ -220,7 +231,7 @@ async function restoreLogical(config: Config, input: RestoreLogicalInput): Promi
   const manifest = await readManifest(repo, folder);
   if (!manifest) throw new PgwardenError('NotFound', `Backup ${input.backupId} of "${input.database}" has no manifest in repository "${input.repository}".`);
   const passphrase = resolvePassphrase(config);
-  const server = restoreEndpoint(config, input.database);
+  const server = restoreEndpoint(config, input.database, input.server);
   const staging = withDatabase(server, input.staging);
   const reporter = currentReporter();
   const abort = new AbortController();
@@ -262,7 +273,8 @@ async function restoreLogical(config: Config, input: RestoreLogicalInput): Promi
     const what = (object: StoredObjectEntry) => `${object.name} of backup ${manifest.id}`;
 
     phase = 'restoring schema';
-    for (const object of byRole('pre-data')) await unseal(object, [pgRestoreStep(pgRestore, staging, { noOwner: input.noOwner }, what(object))], 'ignore');
+    const options = { noOwner: input.noOwner, noPrivileges: input.noPrivileges ?? false };
+    for (const object of byRole('pre-data')) await unseal(object, [pgRestoreStep(pgRestore, staging, options, what(object))], 'ignore');
 
     // Rows, largest objects first, `jobs` at a time; each COPY reports how many rows the server took in.
     phase = 'loading data';
@@ -291,11 +303,14 @@ async function restoreLogical(config: Config, input: RestoreLogicalInput): Promi
       try {
         const file = join(dir, 'post-data.pgdump');
         await writeFile(file, archive, { mode: 0o600 });
-        await execa(pgRestore, ['--exit-on-error', '--no-password', `--jobs=${Math.max(1, config.backup.jobs)}`, `--dbname=${staging.database}`, ...(input.noOwner ? ['--no-owner'] : []), file], {
+        await execa(pgRestore, ['--exit-on-error', '--no-password', `--jobs=${Math.max(1, config.backup.jobs)}`, `--dbname=${staging.database}`, ...restoreFlags(options), file], {
           env: loadEnv(staging),
           ...(abort.signal ? { cancelSignal: abort.signal } : {}),
         }).catch((error: unknown) => {
-          throw toolFailure('pg_restore', what(object), error);
+          const e = error as { stderr?: unknown; exitCode?: number; isCanceled?: boolean; code?: string };
+          if (e.isCanceled) throw new PgwardenError('Failed', `pg_restore for ${what(object)} was cancelled.`, { cause: error, retryable: false });
+          if (e.code === 'ENOENT') throw new PgwardenError('Config', `pg_restore is not installed (${pgRestore}): install the PostgreSQL client tools.`, { cause: error });
+          throw explainLoadFailure('pg_restore', what(object), typeof e.stderr === 'string' ? e.stderr : String(error), e.exitCode ?? null, options);
         });
       } finally {
         await rm(dir, { recursive: true, force: true });
@@ -330,7 +345,13 @@ async function restoreLogical(config: Config, input: RestoreLogicalInput): Promi
       await Promise.all(clients.map((c) => c.end().catch(() => undefined)));
     }
     succeeded = true;
-    return { checks, mismatches, restoreMs: Date.now() - started };
+    return {
+      tables: checks.length,
+      rows: checks.reduce((sum, c) => sum + Math.max(0, c.actual), 0),
+      mismatchedTables: mismatches.length,
+      mismatches: mismatches.slice(0, MISMATCHES_LISTED),
+      restoreMs: Date.now() - started,
+    };
   } finally {
     stopReporting();
     reporter.signal?.removeEventListener('abort', onCancel);
@@ -359,4 +380,151 @@ async function createLike(client: import('pg').Client, name: string, manifest: B
     );
   }
   await client.query(`COMMENT ON DATABASE ${quoteIdent(name)} IS ${literal(provenance)}`);
+}
+
+/** "<target>_before_<suffix>": the name a replaced database keeps. */
+function keptName(target: string, keepSuffix: string): string {
+  return `${target.slice(0, 40)}_before_${keepSuffix}`;
+}
+
+/**
+ * The swap. ALTER DATABASE … RENAME runs inside a transaction, so both renames commit together or not at all;
+ * a retry reads back what the last attempt did. Sessions on both databases are ended first (applications
+ * reconnect at once, so it keeps ending them until the renames hold their locks); one the restore user may not
+ * end stops the swap before anything changed.
+ */
+async function swapIn(endpoint: PgEndpoint, input: PublishInput): Promise<{ previousDatabaseKeptAs?: string }> {
+  const { staging, target } = input;
+  const keptAs = keptName(target, input.keepSuffix);
+  const replacing = input.replaceExisting === target;
+  const client = await connectMaintenance(endpoint, 'restore publish');
+  try {
+    // Waiting on a lock holds production's sessions off; failing (nothing changed) and retrying is better.
+    await client.query(`SET lock_timeout = '5s'`);
+    const found = await databaseStates(client, [staging, target, keptAs]);
+
+    if (!found.has(staging)) {
+      const current = found.get(target);
+      // A retry after the commit: the restored copy (known by its provenance) has the target's name.
+      if (current && (input.provenance === undefined || current.comment === input.provenance)) {
+        return replacing && found.has(keptAs) ? { previousDatabaseKeptAs: keptAs } : {};
+      }
+      throw new PgwardenError('Failed', `The restored staging database "${staging}" has disappeared before it was renamed to "${target}": run the restore again.`, { retryable: false });
+    }
+    const old = found.get(target);
+    if (old && !replacing) {
+      throw new PgwardenError('Refused', `Database "${target}" appeared on ${endpoint.display} during the restore: the restored copy was discarded, nothing else was changed.`);
+    }
+    if (old && found.has(keptAs)) {
+      throw new PgwardenError(
+        'Refused',
+        `Database "${keptAs}", the name the replaced "${target}" would keep, already exists on ${endpoint.display}: nothing was changed. Rename or drop it, then restore again.`,
+      );
+    }
+
+    const oids = [found.get(staging)!.oid, ...(old ? [old.oid] : [])];
+    const stuck = await endSessions(client, oids);
+    if (stuck.length) {
+      throw new PgwardenError(
+        'Failed',
+        `Cannot swap the restored database in on ${endpoint.display}: ${stuck.join('; ')}. Nothing was changed: "${target}" is as it was. ` +
+          'End those sessions (or let the restore user end them: superuser, or a member of pg_signal_backend and not ending a superuser), then restore again.',
+        { retryable: false },
+      );
+    }
+    const sweeper = keepEndingSessions(endpoint, oids);
+    try {
+      await client.query('BEGIN');
+      if (old) await renameDatabase(client, target, keptAs);
+      await renameDatabase(client, staging, target);
+      await sweeper.stop(); // before the commit: after it, the target's name belongs to the restored copy
+      await client.query('COMMIT');
+    } catch (error) {
+      await sweeper.stop();
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw new PgwardenError(
+        'Failed',
+        `Could not ${old ? `rename "${target}" to "${keptAs}" and ` : ''}rename the restored database "${staging}" to "${target}" on ${endpoint.display}: ` +
+          `${(error as Error).message}. Nothing was changed${old ? `: "${target}" is as it was` : ''}.`,
+        { cause: error },
+      );
+    }
+    return old ? { previousDatabaseKeptAs: keptAs } : {};
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+async function databaseStates(client: pg.Client, names: string[]): Promise<Map<string, { oid: number; comment: string | null }>> {
+  const { rows } = await client.query<{ datname: string; oid: number; comment: string | null }>(
+    `SELECT datname, oid::int8 AS oid, shobj_description(oid, 'pg_database') AS comment FROM pg_database WHERE datname = ANY($1)`,
+    [names],
+  );
+  return new Map(rows.map((r) => [r.datname, { oid: Number(r.oid), comment: r.comment }]));
+}
+
+async function renameDatabase(client: pg.Client, from: string, to: string): Promise<void> {
+  await client.query(`ALTER DATABASE ${quoteIdent(from)} RENAME TO ${quoteIdent(to)}`);
+}
+
+/**
+ * Ends the other sessions on the databases `oids` (they take a moment to go, which the renames wait for); returns,
+ * in words, what cannot be ended: sessions the restore user may not end, prepared transactions.
+ */
+async function endSessions(client: pg.Client, oids: number[]): Promise<string[]> {
+  const stuck: string[] = [];
+  const { rows } = await client.query<{ pid: number; who: string }>(
+    `SELECT pid, format('a session of %s (pid %s) on "%s"', usename, pid, datname) AS who FROM pg_stat_activity WHERE datid = ANY($1::oid[]) AND pid <> pg_backend_pid()`,
+    [oids],
+  );
+  for (const row of rows) {
+    await client.query('SELECT pg_terminate_backend($1)', [row.pid]).catch((error: unknown) => stuck.push(`${row.who} cannot be ended: ${(error as Error).message}`));
+  }
+  const prepared = await client.query<{ who: string }>(
+    `SELECT format('prepared transaction %L of %s holds "%s"', gid, owner, database) AS who FROM pg_prepared_xacts p JOIN pg_database d ON d.datname = p.database WHERE d.oid = ANY($1::oid[])`,
+    [oids],
+  );
+  return [...stuck, ...prepared.rows.map((r) => `${r.who}: COMMIT PREPARED or ROLLBACK PREPARED it`)];
+}
+
+/** Ends sessions that connect to the databases `oids` until stop(): the renames wait for those to leave. */
+function keepEndingSessions(endpoint: PgEndpoint, oids: number[]): { stop(): Promise<void> } {
+  let stopped = false;
+  const sweeping = (async () => {
+    const client = await connectMaintenance(endpoint, 'restore publish sweeper').catch(() => undefined);
+    try {
+      while (client && !stopped) {
+        await client
+          .query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datid = ANY($1::oid[]) AND pid <> pg_backend_pid()', [oids])
+          .catch(() => undefined);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    } finally {
+      await client?.end().catch(() => undefined);
+    }
+  })();
+  return {
+    async stop() {
+      stopped = true;
+      await sweeping;
+    },
+  };
+}
+
+/** Replacing a database renames it, which only its owner (or a superuser) may: checked before the long restore. */
+async function checkMayReplace(client: pg.Client, target: string, display: string): Promise<void> {
+  const { rows } = await client.query<{ may: boolean; owner: string; who: string }>(
+    `SELECT pg_has_role(current_user, datdba, 'USAGE') OR (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) AS may,
+            pg_get_userbyid(datdba) AS owner, current_user AS who
+       FROM pg_database WHERE datname = $1`,
+    [target],
+  );
+  const row = rows[0];
+  if (row && !row.may) {
+    throw new PgwardenError(
+      'Refused',
+      `Database "${target}" on ${display} belongs to role "${row.owner}"; user "${row.who}" may not rename it, so it cannot replace it: nothing was changed. ` +
+        `Restore with a user that is "${row.owner}" (or a member of it) or a superuser, or restore into a new name.`,
+    );
+  }
 }

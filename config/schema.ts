@@ -1,6 +1,7 @@
 // The zod schema of pgwarden.yaml: what may be written, the defaults, and the hint an error shows.
 import { z } from 'zod';
 import { parseDuration } from './duration.js';
+import { AlertSettings, DatabaseAlerts, DrillSettings } from './monitoring.js';
 
 /** Names end up in object keys, workflow ids and database names: keep them boring. */
 const NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/;
@@ -79,8 +80,16 @@ export const DatabaseSettings = z.strictObject({
       monthly: z.union([z.string().min(9), z.literal(false)]).optional(),
       basebackup: z.union([z.string().min(9), z.literal(false)]).optional(),
       expire: z.union([z.string().min(9), z.literal(false)]).optional(),
+      /** Restore drill (default: first day of the month 04:00), integrity check (Sundays 06:00), monitor (every 15 min). */
+      drill: z.union([z.string().min(9), z.literal(false)]).optional(),
+      verify: z.union([z.string().min(9), z.literal(false)]).optional(),
+      monitor: z.union([z.string().min(9), z.literal(false)]).optional(),
     })
     .optional(),
+  /** Alert thresholds for this database (override alerts: at the top level). */
+  alerts: DatabaseAlerts.optional(),
+  /** Restore drills: where they run and what the restored data must satisfy. */
+  drill: DrillSettings.optional(),
 });
 
 const S3Repository = z.strictObject({
@@ -103,6 +112,8 @@ const S3Repository = z.strictObject({
   requestChecksums: z.enum(['when_supported', 'when_required']).default('when_supported'),
   partSizeMiB: z.number().int().min(5).max(512).default(5),
   uploadConcurrency: z.number().int().min(1).max(64).default(2),
+  /** PEM file of the CA that signed an https endpoint's certificate (a private CA): the only CA trusted for it. */
+  caFile: z.string().min(1, 'must be the path of a PEM file with the CA certificate').optional(),
 });
 
 const FsRepository = z.strictObject({
@@ -126,7 +137,25 @@ export const ConfigSchema = z
         taskQueue: z.string().min(1).default('pgwarden'),
         /** Temporal Cloud API key, from the environment. */
         apiKeyEnv: envVarName('the Temporal API key').optional(),
-        tls: z.boolean().default(false),
+        /** true: TLS with the system's CAs; an object: a private CA, a client certificate (mTLS), a server name. */
+        tls: z
+          .union(
+            [
+              z.boolean(),
+              z
+                .strictObject({
+                  caFile: z.string().min(1).optional(), // PEM: the CA that signed the server's certificate
+                  certFile: z.string().min(1).optional(), // PEM: this client's certificate (mTLS)
+                  keyFile: z.string().min(1).optional(), // PEM: its private key (a secret: keep the file readable by pgwarden only)
+                  serverName: z.string().min(1).optional(), // the name the server's certificate carries, when not the address's host
+                })
+                .refine((t) => (t.certFile === undefined) === (t.keyFile === undefined), {
+                  message: 'certFile and keyFile go together: the client certificate and its private key',
+                }),
+            ],
+            { error: 'must be true, false, or { caFile, certFile, keyFile, serverName } (file paths)' },
+          )
+          .default(false),
         /** Temporal UI address, for links in reports (the dev server's is http://localhost:8233). */
         ui: z.url().optional(),
       })
@@ -176,6 +205,8 @@ export const ConfigSchema = z
         binDir: z.string().optional(),
       })
       .prefault({}),
+    /** Alert thresholds (defaults for every database) and where alerts go. */
+    alerts: AlertSettings,
     repositories: z.record(z.string().regex(NAME, { message: 'repository names are lower-case letters, digits, - and _' }), RepositorySettings, {
       error: 'must map repository names to { type: s3 | fs, … }',
     }),

@@ -9,6 +9,10 @@ import { FailureKindInterceptor } from './interceptors.js';
 /** Built by `npm run build` (worker/bundle.ts); without it the worker bundles workflows at start-up. */
 export const WORKFLOW_BUNDLE = fileURLToPath(new URL('../workflows-bundle.js', import.meta.url));
 export const WORKFLOWS_ENTRY = fileURLToPath(new URL('../workflows/index.js', import.meta.url));
+/** Input the SDK cannot decode reaches the workflow's input check instead of failing its task (see the file). */
+export const PAYLOAD_CONVERTER = fileURLToPath(new URL('./payload-converter.js', import.meta.url));
+/** Reports every job's outcome (alerts, healthchecks pings) around the workflow's own code. */
+export const WORKFLOW_INTERCEPTORS = fileURLToPath(new URL('../workflows/notify-interceptor.js', import.meta.url));
 
 /** After the grace time: what stopped activities get to clean up (abort uploads, drop a staging database). */
 export const SHUTDOWN_CLEANUP_MS = 4_000;
@@ -20,7 +24,11 @@ export async function createWorker(config: Config, connection: NativeConnection)
     taskQueue: config.temporal.taskQueue,
     ...(existsSync(WORKFLOW_BUNDLE) ? { workflowBundle: { codePath: WORKFLOW_BUNDLE } } : { workflowsPath: WORKFLOWS_ENTRY }),
     activities: createActivities(config),
-    interceptors: { activity: [() => ({ inbound: new FailureKindInterceptor() })] },
+    dataConverter: { payloadConverterPath: PAYLOAD_CONVERTER },
+    interceptors: {
+      activity: [() => ({ inbound: new FailureKindInterceptor() })],
+      ...(existsSync(WORKFLOW_BUNDLE) ? {} : { workflowModules: [WORKFLOW_INTERCEPTORS] }), // the bundle has them built in
+    },
     // Each dump or restore runs several processes (pg_dump, zstd, psql): a handful at a time per worker.
     maxConcurrentActivityTaskExecutions: 8,
     // Heartbeats carry progress: let them reach the server every few seconds, not once a minute.

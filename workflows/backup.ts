@@ -1,24 +1,26 @@
 // The logical backup of one database: check, dump into the first repository, copy to the others.
-import { ApplicationFailure, CancellationScope, proxyActivities, workflowInfo } from '@temporalio/workflow';
+import { CancellationScope, patched, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
 import { BACKUP_KINDS, type BackupInput, type BackupResult } from './messages.js';
 import { discardFailedBackup } from './discard.js';
 import { LONG, QUICK } from './policies.js';
+import { checkInput } from './input.js';
 import { compactTimestamp, tagRun } from './tags.js';
 
 const quick = proxyActivities<Activities>(QUICK);
 const long = proxyActivities<Activities>(LONG);
 
-export async function backupWorkflow(input: BackupInput): Promise<BackupResult> {
+export async function backupWorkflow(started: BackupInput): Promise<BackupResult> {
+  const input = checkInput<BackupInput>('backupWorkflow', started, { database: { type: 'string', required: true }, kind: { type: 'string', oneOf: BACKUP_KINDS } }, `{"database": "cartly", "kind": "${BACKUP_KINDS.join('|')}"}`);
   const kind = input.kind ?? 'manual';
-  if (typeof input.database !== 'string' || !BACKUP_KINDS.includes(kind)) {
-    throw ApplicationFailure.nonRetryable(`Backup input must be {"database": "<name from pgwarden.yaml>", "kind": "${BACKUP_KINDS.join('|')}"}.`, 'Usage');
-  }
   tagRun(input.database, 'backup', kind);
   const info = workflowInfo();
   const startedAt = Date.now();
-  // Sortable by time; the run id suffix keeps two backups within one second apart.
-  const backupId = `${compactTimestamp(startedAt)}-${kind}-${info.runId.replace(/-/g, '').slice(0, 4)}`;
+  // Sortable by time; a piece of the run id keeps two backups within one second apart. Run ids are UUIDv7, whose
+  // first characters are a timestamp (the same for backups minutes apart): the last ones are random. Runs that
+  // began before this change keep the id they already use.
+  const runHex = info.runId.replace(/-/g, '');
+  const backupId = `${compactTimestamp(startedAt)}-${kind}-${patched('backup-id-from-random-run-id-part') ? runHex.slice(-4) : runHex.slice(0, 4)}`;
 
   const prepared = await quick.prepareBackup({ database: input.database });
   let dumped;

@@ -2,6 +2,7 @@
 import { CancellationScope, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
 import type { BaseBackupInput, BaseBackupResult } from './messages.js';
+import { checkInput } from './input.js';
 import { discardFailedBackup } from './discard.js';
 import { LONG, QUICK } from './policies.js';
 import { compactTimestamp, tagRun } from './tags.js';
@@ -9,7 +10,8 @@ import { compactTimestamp, tagRun } from './tags.js';
 const quick = proxyActivities<Activities>(QUICK);
 const long = proxyActivities<Activities>(LONG);
 
-export async function baseBackupWorkflow(input: BaseBackupInput): Promise<BaseBackupResult> {
+export async function baseBackupWorkflow(started: BaseBackupInput): Promise<BaseBackupResult> {
+  const input = checkInput<BaseBackupInput>('baseBackupWorkflow', started, { database: { type: 'string', required: true } }, '{"database": "cartly"}');
   tagRun(input.database, 'basebackup', 'base');
   const info = workflowInfo();
   const startedAt = Date.now();

@@ -2,13 +2,15 @@
 import { proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
 import type { ExpireInput, ExpireResult } from './messages.js';
+import { checkInput } from './input.js';
 import { LONG, QUICK } from './policies.js';
 import { tagRun } from './tags.js';
 
 const quick = proxyActivities<Activities>(QUICK);
 const long = proxyActivities<Activities>(LONG);
 
-export async function expireWorkflow(input: ExpireInput): Promise<ExpireResult> {
+export async function expireWorkflow(started: ExpireInput): Promise<ExpireResult> {
+  const input = checkInput<ExpireInput>('expireWorkflow', started, { database: { type: 'string', required: true }, dryRun: { type: 'boolean' } }, '{"database": "cartly", "dryRun": true}');
   tagRun(input.database, 'expire');
   const info = workflowInfo();
   const plan = await quick.planExpiry({ database: input.database, nowMs: Date.now() });
@@ -25,6 +27,7 @@ export async function expireWorkflow(input: ExpireInput): Promise<ExpireResult> 
     kept: plan.kept,
     held: [...plan.held, ...applied.held],
     abandoned: plan.abandoned,
+    ...(plan.damaged?.length ? { damaged: plan.damaged } : {}),
     deletedObjects: applied.deletedObjects,
     workflowId: info.workflowId,
     runId: info.runId,

@@ -6,3 +6,7 @@ export { pitrWorkflow } from './pitr.js';
 export { expireWorkflow } from './expire.js';
 export { scheduledWorkflow } from './scheduled.js';
 export { discardBackupWorkflow } from './discard.js';
+export { verifyWorkflow } from './verify.js';
+export { drillWorkflow } from './drill.js';
+export { monitorWorkflow } from './monitor.js';
+export { notifyWorkflow } from './notify.js';

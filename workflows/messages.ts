@@ -99,8 +99,12 @@ export interface RestoreInput {
   replaceExisting?: string;
   /** Restore without ownership (ALTER … OWNER) when the roles do not exist on the target server. */
   noOwner?: boolean;
+  /** Restore without privileges (GRANT/REVOKE), which name the source's roles: with noOwner, for a server without them. */
+  noPrivileges?: boolean;
   /** Repository to read from (default: the database's first). */
   repository?: string;
+  /** "drill": restore onto the drill server (drill.connection) instead of the restore server. */
+  server?: 'drill';
 }
 
 export interface TableCheck {
@@ -121,9 +125,11 @@ export interface RestoreResult {
   tables: number;
   rows: number;
   rowCountsMatch: boolean;
-  mismatches: TableCheck[];
+  mismatches: TableCheck[]; // at most 20 (a summary, never one entry per table: this is workflow history)
   /** When replaceExisting was used: the name the previous database now has. */
   previousDatabaseKeptAs?: string;
+  /** What the person restoring should know (a newer backup passed over because it is damaged). */
+  warnings?: string[];
   workflowId: string;
   runId: string;
 }
@@ -215,6 +221,8 @@ export interface ExpireResult {
   held: Array<{ repository: string; type: 'logical' | 'base'; id: string; by: string[] }>;
   /** Folders without a manifest, untouched for two days: backups that never finished, removed with their objects. */
   abandoned: Array<{ repository: string; type: 'logical' | 'base'; id: string; objects: number; bytes: number; lastWrittenAt: string }>;
+  /** Backups retention could not read (broken manifest, or one from a newer pgwarden): kept, reported. */
+  damaged?: Array<{ repository: string; type: 'logical' | 'base'; id: string; reason: string }>;
   deletedObjects: number;
   workflowId: string;
   runId: string;
@@ -223,6 +231,262 @@ export interface ExpireResult {
 /** What a Temporal Schedule starts: it runs the real workflow under the database's lock id, waiting its turn. */
 export interface ScheduledInput {
   database: string;
-  operation: 'backup' | 'basebackup' | 'expire';
+  operation: 'backup' | 'basebackup' | 'expire' | 'drill' | 'verify' | 'monitor';
   kind?: BackupKind;
+}
+
+// ---- Verification, restore drills, monitoring and alerts (issue 10) ----
+
+export type { AlertRule, Severity } from './alert-catalog.js';
+import type { AlertRule, Severity } from './alert-catalog.js';
+
+/**
+ * Drills and verifications take the backup lock of their database (the backup workflow id): a drill never runs
+ * during a backup of the same database, and a backup waits for a drill (scheduled) or is refused (by hand).
+ */
+export function drillWorkflowId(database: string): string {
+  return backupWorkflowId(database);
+}
+
+export function verifyWorkflowId(database: string): string {
+  return backupWorkflowId(database);
+}
+
+/** One monitor run per database at a time. */
+export function monitorWorkflowId(database: string): string {
+  return `pgwarden-monitor-${database}`;
+}
+
+export interface VerifyInput {
+  database: string;
+  /** A backup id, "latest" (default) or "all": which logical and base backups to read. */
+  backup?: string;
+  /** Also check that every segment each kept base backup needs is archived and intact. */
+  wal?: boolean;
+}
+
+/** One thing found wrong, where it is, and what it breaks. */
+export interface VerifyFinding {
+  repository: string;
+  /** The object's key in the repository. */
+  object: string;
+  problem: 'missing' | 'size' | 'checksum' | 'decrypt' | 'decompress' | 'content' | 'key' | 'manifest' | 'gap';
+  detail: string;
+}
+
+export interface VerifiedBackup {
+  repository: string;
+  id: string;
+  type: 'logical' | 'base';
+  objects: number;
+  storedBytes: number;
+  ok: boolean;
+}
+
+export interface VerifyResult {
+  database: string;
+  ok: boolean;
+  /** Whether this run covered every backup and the WAL archive (only such a run clears a verification alert). */
+  complete: boolean;
+  backups: VerifiedBackup[];
+  wal?: { repository: string; segmentsChecked: number; ok: boolean };
+  findings: VerifyFinding[];
+  /** In words: the restores that no longer work, and what still does. */
+  broken: string[];
+  bytesRead: number;
+  durationMs: number;
+  checkedAt: string;
+  workflowId: string;
+  runId: string;
+}
+
+export interface DrillInput {
+  database: string;
+  /** Also drill a point-in-time restore to the latest moment (default: from the configuration). */
+  pitr?: boolean;
+}
+
+export interface AssertionOutcome {
+  name: string;
+  passed: boolean;
+  /** Counts and comparisons only: rows never leave the worker. */
+  detail: string;
+}
+
+export interface DrillPart {
+  type: 'logical' | 'pitr';
+  passed: boolean;
+  backupId?: string;
+  /** The drill database (logical) or data directory (PITR), removed afterwards. */
+  target?: string;
+  restoreMs?: number;
+  rtoMs?: number;
+  withinRto?: boolean;
+  /** How old the restored data was at the start of the drill (backup snapshot, or last replayed transaction). */
+  dataAgeMs?: number;
+  rpoMs?: number;
+  withinRpo?: boolean;
+  tables?: number;
+  rows?: number;
+  rowCountsMatch?: boolean;
+  assertions: AssertionOutcome[];
+  error?: string;
+  cleanedUp: boolean;
+}
+
+export interface DrillResult {
+  database: string;
+  passed: boolean;
+  /** host:port of the drill server, never credentials. */
+  server?: string;
+  parts: DrillPart[];
+  /** Why it failed, in one line (empty when it passed). */
+  failures: string[];
+  startedAt: string;
+  durationMs: number;
+  workflowId: string;
+  runId: string;
+}
+
+/** A fact the monitor or a job established about one rule, at one moment. */
+export interface AlertObservation {
+  rule: AlertRule;
+  firing: boolean;
+  summary: string;
+  /** When it was observed (workflow time); older observations never overwrite newer state. */
+  at: string;
+  details?: Record<string, string | number | boolean>;
+  /** The run the alert is about (Temporal UI link). */
+  link?: { workflowId: string; runId: string };
+}
+
+/** A rule's stored state (`<database>/monitor/alerts/<rule>.json` in the database's repository). */
+export interface AlertState {
+  rule: string;
+  firing: boolean;
+  severity: Severity;
+  summary: string;
+  since?: string;
+  lastSentAt?: string;
+  observedAt: string;
+  /** Counts triggers and resolves: a notification of an older generation is not sent any more. */
+  generation: number;
+  details?: Record<string, string | number | boolean>;
+  link?: { workflowId: string; runId: string };
+}
+
+export interface AlertNotification {
+  database: string;
+  rule: AlertRule;
+  severity: Severity;
+  action: 'trigger' | 'remind' | 'resolve';
+  summary: string;
+  since: string;
+  observedAt: string;
+  generation: number;
+  /** Sent even though the alert state could not be stored (repository unreachable): no generation check. */
+  stateless?: boolean;
+  details?: Record<string, string | number | boolean>;
+  link?: { workflowId: string; runId: string };
+}
+
+/** A database's alert thresholds with defaults applied (durations in ms, sizes in bytes; absent = rule off). */
+export interface AlertThresholds {
+  minBackupSize?: number;
+  maxBackupAge?: number;
+  maxUploadTime?: number;
+  maxWalLag?: number;
+  minRestoreWindow?: number;
+  severity: Record<AlertRule, Severity>;
+  reminderMs: number;
+  /** healthchecks pings are configured. */
+  pings: boolean;
+}
+
+/** How a job ended, as the job-notification interceptor reports it. */
+export interface JobOutcome {
+  job: string; // daily, weekly, monthly, manual, pre-migration, basebackup, expire, drill, verify
+  rule: Extract<AlertRule, 'backup-failed' | 'basebackup-failed' | 'expire-failed' | 'drill-failed' | 'verify-failed'>;
+  ok: boolean;
+  cancelled?: boolean;
+  /** A verification of only some backups: it can raise the alert, not clear it. */
+  partial?: boolean;
+  error?: string;
+  startedAt: string;
+  finishedAt: string;
+  durationMs: number;
+  backupId?: string;
+  storedBytes?: number;
+  /** The table data the backup holds (rows as dumped, before compression): what the size rule judges. */
+  dataBytes?: number;
+  workflowId: string;
+  runId: string;
+}
+
+/** A healthchecks.io ping of one job run. */
+export interface JobPing {
+  job: string;
+  event: 'start' | 'success' | 'fail';
+  /** The run's id: healthchecks pairs start and end by it and measures the duration. */
+  runId: string;
+  durationMs?: number;
+  message: string;
+}
+
+/** What the notification workflow is asked to do (never anything secret). */
+export interface NotifyInput {
+  database: string;
+  /** Evaluate a job's outcome against the rules (thresholds come from the worker's configuration). */
+  outcome?: JobOutcome;
+  /** Already-evaluated observations (the monitor's). */
+  observations?: AlertObservation[];
+  /** Already-decided notifications (the monitor records state itself), and the channels to send them on. */
+  notifications?: AlertNotification[];
+  channels?: string[];
+  ping?: JobPing;
+}
+
+export interface BackupSummary {
+  id: string;
+  kind: string;
+  startedAt: string;
+  finishedAt: string;
+  storedBytes: number;
+  durationMs: number;
+}
+
+/** What the repositories (and Temporal, where it answers) say about one database: status, metrics, monitor. */
+export interface DatabaseHealth {
+  database: string;
+  environment: string;
+  rpoMs?: number;
+  rtoMs?: number;
+  checkedAt: string;
+  logical: { repository: string; error?: string; newest?: BackupSummary; byKind: Record<string, BackupSummary>; count: number };
+  base?: { repository: string; error?: string; newest?: BackupSummary; count: number };
+  wal?: {
+    repository: string;
+    error?: string;
+    newest?: string;
+    newestAt?: string;
+    lagMs?: number;
+    window?: { from: string; to: string };
+    archiveSince?: string;
+    gaps: number;
+  };
+  /** Running pgwarden workflows of the database; undefined when Temporal was not asked or did not answer. */
+  running?: Array<{ workflowType: string; workflowId: string; runId: string; startedAt: string }>;
+  drill?: DrillResult;
+  verify?: VerifyResult;
+  alerts: AlertState[];
+}
+
+export interface MonitorInput {
+  database: string;
+}
+
+export interface MonitorResult {
+  database: string;
+  observations: AlertObservation[];
+  notifications: number;
 }

@@ -38,3 +38,10 @@ export const UNTIL_STORAGE_IS_BACK: ActivityOptions = {
   scheduleToCloseTimeout: '7 days',
   retry: { initialInterval: '10s', backoffCoefficient: 2, maximumInterval: '2 minutes', nonRetryableErrorTypes: NON_RETRYABLE }, // no attempt limit
 };
+
+/** Notifications: a channel that is down is tried again with growing pauses for half a day, never failing the job. */
+export const NOTIFY: ActivityOptions = {
+  startToCloseTimeout: '30 seconds',
+  scheduleToCloseTimeout: '12 hours',
+  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '5 minutes', nonRetryableErrorTypes: ['Config', 'Usage'] },
+};

@@ -1,6 +1,7 @@
 // manifest.json: written last, it is what makes a backup exist, and all a restore needs to know.
 import { z } from 'zod';
 import { PgwardenError } from '../../config/errors.js';
+import { PGWARDEN_VERSION } from '../../config/version.js';
 import type { Repository } from '../storage/repository.js';
 
 export const MANIFEST_FILE = 'manifest.json';
@@ -61,20 +62,48 @@ export function backupFolder(database: string, type: 'logical' | 'base', backupI
   return `${database}/${type}/${backupId}/`;
 }
 
+/** The newest manifest format this pgwarden reads; a newer one was written by a newer pgwarden. */
+export const MANIFEST_VERSION = 1;
+
+/** A manifest that exists but cannot be used: not JSON, not the format, or a format newer than this pgwarden's. */
+export class UnusableManifestError extends PgwardenError {
+  constructor(
+    readonly folder: string,
+    /** Written by a newer pgwarden: nothing is wrong with it, this one is too old to read it. */
+    readonly newerFormat: boolean,
+    message: string,
+    cause?: unknown,
+  ) {
+    super(newerFormat ? 'Refused' : 'Integrity', message, cause === undefined ? {} : { cause });
+  }
+}
+
 export async function readManifest(repo: Repository, folder: string): Promise<BackupManifest | undefined> {
   const bytes = await repo.getBytes(`${folder}${MANIFEST_FILE}`);
   if (!bytes) return undefined;
+  const where = `${folder}${MANIFEST_FILE} in repository "${repo.name}"`;
   let json: unknown;
   try {
     json = JSON.parse(bytes.toString('utf8'));
   } catch (error) {
-    throw new PgwardenError('Integrity', `${folder}${MANIFEST_FILE} in repository "${repo.name}" is not valid JSON: the backup cannot be trusted.`, { cause: error });
+    throw new UnusableManifestError(folder, false, `${where} is not valid JSON: the backup cannot be trusted.`, error);
+  }
+  const version = (json as { manifestVersion?: unknown } | null)?.manifestVersion;
+  if (typeof version === 'number' && version > MANIFEST_VERSION) {
+    const tool = (json as { tool?: { version?: unknown } }).tool?.version;
+    throw new UnusableManifestError(
+      folder,
+      true,
+      `${where} was written by a newer pgwarden${typeof tool === 'string' ? ` (${tool})` : ''} in manifest format ${version}; ` +
+        `this pgwarden (${PGWARDEN_VERSION}) reads format ${MANIFEST_VERSION}: upgrade pgwarden to use this backup.`,
+    );
   }
   const parsed = BackupManifest.safeParse(json);
   if (!parsed.success) {
-    throw new PgwardenError(
-      'Integrity',
-      `${folder}${MANIFEST_FILE} in repository "${repo.name}" does not match the manifest format (${parsed.error.issues[0]?.path.join('.')}: ${parsed.error.issues[0]?.message}).`,
+    throw new UnusableManifestError(
+      folder,
+      false,
+      `${where} does not match the manifest format (${parsed.error.issues[0]?.path.join('.')}: ${parsed.error.issues[0]?.message}): the backup cannot be trusted.`,
     );
   }
   return parsed.data;

@@ -12,6 +12,8 @@ import {
   type S3ClientConfig,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
+import { readFileSync } from 'node:fs';
+import { Agent } from 'node:https';
 import { PassThrough, type Readable } from 'node:stream';
 import { PgwardenError } from '../../config/errors.js';
 import type { S3RepositorySettings } from '../../config/schema.js';
@@ -38,6 +40,13 @@ export class S3Repository implements Repository {
     };
     if (settings.endpoint) config.endpoint = settings.endpoint;
     if (settings.accessKeyIdEnv || settings.secretAccessKeyEnv) config.credentials = this.credentialsFromEnv();
+    // A private CA for this repository only (not NODE_EXTRA_CA_CERTS for the whole process); the SDK's own
+    // agent settings otherwise (keep-alive, 50 sockets).
+    if (settings.caFile) config.requestHandler = { httpsAgent: new Agent({ keepAlive: true, maxSockets: 50, ca: this.readCa(settings.caFile) }) };
+    // Under Node 20 the SDK prints a multi-line notice on every run (its releases after January 2027 need Node 22).
+    // pgwarden says which Node versions it supports itself (README, package.json engines); the SDK's documented
+    // switch (aws/aws-sdk-js-v3#7983) keeps stderr for pgwarden's own messages. Set it to "false" to see the notice.
+    process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
     this.client = new S3Client(config);
   }
 
@@ -56,6 +65,14 @@ export class S3Repository implements Repository {
       accessKeyId: read(this.settings.accessKeyIdEnv, 'access key id'),
       secretAccessKey: read(this.settings.secretAccessKeyEnv, 'secret access key'),
     };
+  }
+
+  private readCa(file: string): Buffer {
+    try {
+      return readFileSync(file);
+    } catch (error) {
+      throw new PgwardenError('Config', `repositories.${this.name}.caFile: cannot read ${file} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}): fix the path or its permissions.`);
+    }
   }
 
   private key(key: string): string {
@@ -81,6 +98,14 @@ export class S3Repository implements Repository {
       return new PgwardenError(
         'Config',
         `S3 refused the credentials for ${where} while trying to ${doing} (${name}): check ${vars} and that the key may read and write bucket '${this.settings.bucket}'.`,
+        { cause: error },
+      );
+    }
+    if (/CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS/.test(`${e.code ?? ''} ${name}`)) {
+      return new PgwardenError(
+        'Config',
+        `TLS to ${where} failed (${e.code ?? name}: ${e.message ?? ''}): the endpoint's certificate is not trusted. ` +
+          `For a private CA set repositories.${this.name}.caFile to its PEM file; check that the endpoint's host name is in the certificate.`,
         { cause: error },
       );
     }

@@ -1,5 +1,5 @@
 // pgwarden backups list --db NAME: what the repository holds (read directly: works with Temporal down).
-import { listBackups } from '../../activities/catalog/list.js';
+import { scanBackups } from '../../activities/catalog/list.js';
 import { openRepository } from '../../activities/storage/open.js';
 import { databaseView } from '../../config/load.js';
 import type { CommandContext } from '../context.js';
@@ -9,7 +9,7 @@ export async function listBackupsCommand(ctx: CommandContext, options: { db: str
   const db = databaseView(ctx.config, options.db);
   const repoName = options.repository ?? db.repositories[0]!;
   const repo = openRepository(ctx.config, repoName);
-  const manifests = await listBackups(repo, options.db, 'logical');
+  const { backups: manifests, damaged } = await scanBackups(repo, options.db, 'logical');
   const rows = manifests.map((m) => ({
     id: m.id,
     kind: m.kind,
@@ -29,12 +29,18 @@ export async function listBackupsCommand(ctx: CommandContext, options: { db: str
     repository: repoName,
     location: repo.location,
     backups: rows,
+    /** Folders whose manifest cannot be used (broken, or from a newer pgwarden): restores and retention skip them. */
+    damaged,
     latestAgeMs: ageMs,
     rpoMs: db.rpoMs,
     withinRpo: ageMs !== undefined && db.rpoMs !== undefined ? ageMs <= db.rpoMs : undefined,
   };
+  const damagedLines = damaged.length
+    ? [`${damaged.length} damaged backup(s), skipped by restores and retention:`, ...damaged.map((d) => `  ${d.id}  DAMAGED: ${d.reason}`)]
+    : [];
+  if (ctx.out.json) for (const d of damaged) ctx.out.info(`pgwarden: warning: backup ${d.id} is damaged and skipped: ${d.reason}`);
   ctx.out.result(result, () => {
-    if (rows.length === 0) return `No backups of ${options.db} in repository "${repoName}" (${repo.location}).`;
+    if (rows.length === 0) return [`No ${damaged.length ? 'usable ' : ''}backups of ${options.db} in repository "${repoName}" (${repo.location}).`, ...damagedLines].join('\n');
     const header = ['BACKUP ID', 'KIND', 'FINISHED (UTC)', 'STORED', 'DUMPED', 'TABLES', 'ROWS', 'TOOK'];
     const table = rows.map((r) => [
       r.id,
@@ -56,6 +62,7 @@ export async function listBackupsCommand(ctx: CommandContext, options: { db: str
       `${rows.length} backup(s) of ${options.db} in "${repoName}" (${repo.location}), newest ${formatDuration(ageMs!)} ago${rpo}`,
       line(header),
       ...table.map(line),
+      ...damagedLines,
     ].join('\n');
   });
 }

@@ -1,10 +1,10 @@
 // pgwarden config check: everything a backup will need, checked before 02:00 rather than at it.
 import { openRepository } from '../../activities/storage/open.js';
 import { pgTool } from '../../activities/postgres/binaries.js';
-import { sourceEndpoint, withClient } from '../../activities/postgres/connection.js';
+import { restoreEndpoint, sourceEndpoint, withClient } from '../../activities/postgres/connection.js';
 import { serverInfo } from '../../activities/postgres/inventory.js';
 import { formatDuration } from '../../config/duration.js';
-import { PgwardenError } from '../../config/errors.js';
+import { PgwardenError, type FailureKind } from '../../config/errors.js';
 import { databaseView } from '../../config/load.js';
 import { resolvePassphrase } from '../../config/secrets.js';
 import type { CommandContext } from '../context.js';
@@ -13,6 +13,8 @@ interface Check {
   what: string;
   ok: boolean;
   detail: string;
+  /** Why it failed (decides the exit code). */
+  kind?: FailureKind;
 }
 
 export async function configCheckCommand(ctx: CommandContext): Promise<void> {
@@ -22,7 +24,7 @@ export async function configCheckCommand(ctx: CommandContext): Promise<void> {
     try {
       checks.push({ what, ok: true, detail: await run() });
     } catch (error) {
-      checks.push({ what, ok: false, detail: (error as Error).message });
+      checks.push({ what, ok: false, detail: (error as Error).message, kind: error instanceof PgwardenError ? error.kind : 'Config' });
     }
   };
   await attempt('encryption passphrase', async () => {
@@ -45,11 +47,34 @@ export async function configCheckCommand(ctx: CommandContext): Promise<void> {
       const targets = `RTO ${db.rtoMs ? formatDuration(db.rtoMs) : 'none'}, RPO ${db.rpoMs ? formatDuration(db.rpoMs) : 'none'}`;
       return `PostgreSQL ${server.version} at ${endpoint.display}; ${db.settings.environment} (${targets}); pg_dump ${pgDump}; to ${db.repositories.join(', ')}`;
     });
+    // Restores go to restoreConnection, or to the source server when it is not set: either must take a new database.
+    await attempt(`restores of ${name}`, async () => {
+      const where = db.settings.restoreConnection ? 'restoreConnection' : 'the source server (restoreConnection is not set)';
+      const endpoint = restoreEndpoint(config, name);
+      return withClient(endpoint, 'config check', async (client) => {
+        const server = await serverInfo(client);
+        const pgRestore = await pgTool('pg_restore', server.major, config.postgres.binDir);
+        const { rows } = await client.query<{ may: boolean; who: string }>(
+          'SELECT (rolcreatedb OR rolsuper) AS may, rolname AS who FROM pg_roles WHERE rolname = current_user',
+        );
+        if (!rows[0]?.may) {
+          throw new PgwardenError(
+            'Config',
+            `user "${rows[0]?.who}" on ${endpoint.display} (${where}) may not create databases, so restores would fail: grant it CREATEDB, ` +
+              `or set databases.${name}.restoreConnection to a user that may`,
+          );
+        }
+        return `into ${where}: PostgreSQL ${server.version} at ${endpoint.display}, user "${rows[0].who}" may create databases; pg_restore ${pgRestore}`;
+      });
+    });
   }
   const failed = checks.filter((c) => !c.ok);
   const listing = checks.map((c) => `  ${c.ok ? 'ok  ' : 'FAIL'} ${c.what}: ${c.detail}`);
   if (failed.length > 0) {
-    throw new PgwardenError('Config', `${ctx.configFile}: ${failed.length} check(s) failed:\n${listing.join('\n')}`);
+    // One kind of failure gives its own exit code (7: a server or repository is unreachable); mixed ones are 3.
+    const kinds = new Set(failed.map((c) => c.kind ?? 'Config'));
+    const kind = kinds.size === 1 ? [...kinds][0]! : 'Config';
+    throw new PgwardenError(kind, `${ctx.configFile}: ${failed.length} check(s) failed:\n${listing.join('\n')}`);
   }
   ctx.out.result({ configFile: ctx.configFile, checks }, () => [`${ctx.configFile}: valid, everything reachable`, ...listing].join('\n'));
 }

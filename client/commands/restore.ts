@@ -17,6 +17,7 @@ export interface RestoreOptions {
   into: string;
   replaceExisting?: string;
   owner: boolean;
+  privileges: boolean;
   repository?: string;
   local: boolean;
 }
@@ -27,6 +28,7 @@ export async function restoreCommand(ctx: CommandContext, options: RestoreOption
     backup: options.backup,
     target: options.into,
     noOwner: !options.owner,
+    ...(options.privileges === false ? { noPrivileges: true } : {}),
     ...(options.replaceExisting !== undefined ? { replaceExisting: options.replaceExisting } : {}),
     ...(options.repository !== undefined ? { repository: options.repository } : {}),
   };
@@ -74,6 +76,7 @@ export function describeRestore(r: RestoreResult): string {
     `Restored backup ${r.backupId} of ${r.database} into database "${r.target}" on ${r.server} in ${formatDuration(r.durationMs)}: ${rto}`,
     `  verified   ${r.tables} tables, ${r.rows.toLocaleString('en-US')} rows: ${r.rowCountsMatch ? 'every row count matches the backup' : `${r.mismatches.length} tables differ`}`,
     ...(r.previousDatabaseKeptAs ? [`  replaced   the previous "${r.target}" is kept as "${r.previousDatabaseKeptAs}"; drop it once you are sure`] : []),
+    ...(r.warnings ?? []).map((w) => `  WARNING    ${w}`),
     `  connect    psql "postgresql://…@${r.server}/${r.target}"`,
     `  workflow   ${r.workflowId} run ${r.runId}`,
   ].join('\n');

@@ -1,11 +1,12 @@
 // pgwarden worker: runs workflows and activities until SIGINT/SIGTERM; running activities then get worker.shutdownGraceTime
 // to finish, and what is still running after it is stopped and retried on another worker.
 import { connectClient, connectWorker, ensureSearchAttributes } from '../../worker/temporal.js';
+import { serveMetrics } from '../../worker/metrics.js';
 import { createWorker } from '../../worker/worker.js';
 import type { CommandContext } from '../context.js';
 import { formatDuration } from '../output.js';
 
-export async function workerCommand(ctx: CommandContext): Promise<void> {
+export async function workerCommand(ctx: CommandContext, options: { metrics?: string } = {}): Promise<void> {
   const config = ctx.config;
   const client = await connectClient(config);
   const warning = await ensureSearchAttributes(client, config.temporal.namespace);
@@ -13,6 +14,8 @@ export async function workerCommand(ctx: CommandContext): Promise<void> {
   if (warning) ctx.out.info(`warning: ${warning}`);
   const connection = await connectWorker(config);
   const worker = await createWorker(config, connection);
+  const metrics = options.metrics ? await serveMetrics(config, options.metrics) : undefined;
+  if (metrics) ctx.out.info(`pgwarden worker: Prometheus metrics at ${metrics.url}`);
   ctx.out.info(
     `pgwarden worker: task queue "${config.temporal.taskQueue}" in namespace "${config.temporal.namespace}" at ${config.temporal.address}; ` +
       `databases: ${Object.keys(config.databases).join(', ') || 'none'}. Ctrl-C stops it.`,
@@ -24,6 +27,7 @@ export async function workerCommand(ctx: CommandContext): Promise<void> {
   try {
     await worker.run();
   } finally {
+    await metrics?.close();
     await connection.close();
   }
 }

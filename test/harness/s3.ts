@@ -1,5 +1,6 @@
 // A real S3 server for tests: versitygw over a temp directory (real SigV4, multipart uploads).
-import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { Agent, get as httpsGet } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -22,7 +23,8 @@ export interface TestS3 {
   stop(): Promise<void>;
 }
 
-export async function startS3(): Promise<TestS3> {
+/** `tls`: serve https with this certificate (PEM files); `ca` is the CA that signed it, for the test's own client. */
+export async function startS3(options: { tls?: { crt: string; key: string; ca: string } } = {}): Promise<TestS3> {
   const dir = mkdtempSync(join(tmpdir(), 'pgwarden-test-s3-'));
   const root = join(dir, 'buckets');
   const sidecar = join(dir, 'meta'); // the posix backend needs xattrs otherwise
@@ -31,10 +33,13 @@ export async function startS3(): Promise<TestS3> {
   const port = await freePort();
   const accessKeyId = 'pgwardentest';
   const secretAccessKey = `secret-${Math.random().toString(36).slice(2)}`;
-  const endpoint = `http://127.0.0.1:${port}`;
+  const tls = options.tls ? ['--cert', options.tls.crt, '--key', options.tls.key] : [];
+  const endpoint = `${options.tls ? 'https' : 'http'}://127.0.0.1:${port}`;
+  const httpsAgent = options.tls ? new Agent({ ca: readFileSync(options.tls.ca) }) : undefined;
+  const client = new S3Client({ endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId, secretAccessKey }, ...(httpsAgent ? { requestHandler: { httpsAgent } } : {}) });
   // Started again on the same port and directory by up(): that is how tests take "S3 down" and back.
   const launch = async () => {
-    const child = execa(findTool('versitygw'), ['--access', accessKeyId, '--secret', secretAccessKey, '--port', `127.0.0.1:${port}`, '--quiet', 'posix', '--sidecar', sidecar, root], {
+    const child = execa(findTool('versitygw'), ['--access', accessKeyId, '--secret', secretAccessKey, '--port', `127.0.0.1:${port}`, ...tls, '--quiet', 'posix', '--sidecar', sidecar, root], {
       stdio: ['ignore', 'ignore', 'pipe'],
       buffer: false,
       reject: false,
@@ -42,7 +47,8 @@ export async function startS3(): Promise<TestS3> {
     const deadline = Date.now() + 20_000;
     for (;;) {
       try {
-        await fetch(endpoint);
+        if (httpsAgent) await new Promise((resolve, reject) => httpsGet(endpoint, { agent: httpsAgent }, (res) => resolve(res.resume())).on('error', reject));
+        else await fetch(endpoint);
         return { child }; // wrapped: an execa result is a promise, which an async function would wait for
       } catch (error) {
         if (Date.now() > deadline || child.exitCode !== null) throw new Error(`versitygw did not start: ${(error as Error).message}`);
@@ -51,11 +57,10 @@ export async function startS3(): Promise<TestS3> {
     }
   };
   let server: Awaited<ReturnType<typeof launch>> | undefined = await launch();
-  const client = new S3Client({ endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId, secretAccessKey } });
-  const down = async () => {
+  const halt = async (signal: 'SIGTERM' | 'SIGKILL') => {
     const running = server?.child;
     server = undefined;
-    running?.kill('SIGKILL');
+    running?.kill(signal);
     await running;
   };
   return {
@@ -67,13 +72,13 @@ export async function startS3(): Promise<TestS3> {
     createBucket: async (name) => {
       await client.send(new CreateBucketCommand({ Bucket: name }));
     },
-    down,
+    down: () => halt('SIGKILL'), // as a crash or a network cut: no goodbye
     up: async () => {
       server ??= await launch();
     },
     stop: async () => {
       client.destroy();
-      await down();
+      await halt('SIGTERM');
       rmSync(dir, { recursive: true, force: true });
     },
   };
