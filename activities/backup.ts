@@ -26,6 +26,8 @@ export interface DumpLogicalInput {
   database: string;
   backupId: string;
   kind: BackupKind;
+  /** Pre-migration backups: the migration it precedes, written into the manifest. */
+  migrationId?: string;
   /** The audit link written into the manifest. */
   workflow: { namespace: string; workflowId: string; runId: string; startedAtMs: number };
 }
@@ -49,14 +51,15 @@ export interface PreparedBackup {
 export function backupActivities(config: Config) {
   return {
     /** Fails fast, before anything is written, on what a person must fix: config, secrets, server, repositories. */
-    async prepareBackup(input: { database: string }): Promise<PreparedBackup> {
+    async prepareBackup(input: { database: string; kind?: BackupKind }): Promise<PreparedBackup> {
       const db = databaseView(config, input.database);
+      const repositories = db.repositoriesFor(input.kind ?? 'manual');
       resolvePassphrase(config);
       const endpoint = sourceEndpoint(config, input.database);
       const server = await withClient(endpoint, 'backup check', (client) => serverInfo(client));
       await pgTool('pg_dump', server.major, config.postgres.binDir);
-      for (const name of db.repositories) await openRepository(config, name).check();
-      return { repositories: db.repositories, serverVersion: server.version };
+      for (const name of repositories) await openRepository(config, name).check();
+      return { repositories, serverVersion: server.version };
     },
 
     async dumpLogical(input: DumpLogicalInput): Promise<DumpLogicalOutput> {
@@ -100,13 +103,17 @@ export function backupActivities(config: Config) {
 async function dumpLogical(config: Config, input: DumpLogicalInput): Promise<DumpLogicalOutput> {
   const started = Date.now();
   const db = databaseView(config, input.database);
-  const repoName = db.repositories[0]!;
+  const repoName = db.repositoriesFor(input.kind)[0]!;
   const repo = openRepository(config, repoName);
   const folder = backupFolder(input.database, 'logical', input.backupId);
   const reporter = currentReporter();
 
   // A retry after the manifest was written: the backup is complete, do not dump it again.
   const finished = await readManifest(repo, folder);
+  if (finished && finished.temporal && finished.temporal.runId !== input.workflow.runId) {
+    // Never hand out another run's backup as this one: it would miss what was committed since.
+    throw new PgwardenError('Failed', `Backup id ${input.backupId} already belongs to workflow run ${finished.temporal.runId} in repository "${repoName}": start the backup again.`, { retryable: false });
+  }
   if (finished) return summarize(finished, repoName, Date.now() - started);
   // A crashed attempt (worker killed) left objects that the catch below never removed, maybe under names this
   // attempt's plan does not produce: start from an empty folder, so the manifest and SHA256SUMS list all it holds.
@@ -215,6 +222,7 @@ async function dumpLogical(config: Config, input: DumpLogicalInput): Promise<Dum
       id: input.backupId,
       database: input.database,
       kind: input.kind,
+      ...(input.migrationId !== undefined ? { migrationId: input.migrationId } : {}),
       type: 'logical',
       format: LOGICAL_FORMAT,
       tool: { name: 'pgwarden', version: PGWARDEN_VERSION, pgDump: await pgDumpVersion },

@@ -9,13 +9,12 @@ import { databaseView } from '../config/load.js';
 import type { DrillAssertion } from '../config/monitoring.js';
 import type { Config } from '../config/schema.js';
 import type { AssertionOutcome, DrillResult } from '../workflows/messages.js';
-import { findBackup } from './catalog/list.js';
+import { locateBackup } from './catalog/locate.js';
 import { writeReport } from './catalog/monitor-records.js';
 import { serverBinDir } from './postgres/binaries.js';
 import { clusterUser, LocalCluster } from './postgres/cluster.js';
 import { connect, quoteIdent, restoreEndpoint, sourceEndpoint, withDatabase, type PgEndpoint } from './postgres/connection.js';
 import { connectMaintenance, dropDatabase } from './postgres/load.js';
-import { openRepository } from './storage/open.js';
 
 /** The marker point-in-time restores leave in data directories they created (the only ones pgwarden deletes). */
 const PITR_MARKER = '.pgwarden-restore';
@@ -43,8 +42,7 @@ export function drillActivities(config: Config) {
       if (pitr && !db.settings.pitr) {
         throw new PgwardenError('Usage', `Database "${input.database}" has no WAL archive (no pitr: in pgwarden.yaml): it can only be drilled with a logical restore.`);
       }
-      const repository = db.repositories[0]!;
-      const latest = await findBackup(openRepository(config, repository), input.database, 'logical', 'latest');
+      const { manifest: latest } = await locateBackup(config, input.database, 'latest'); // the newest in any of its repositories
       const endpoint = restoreEndpoint(config, input.database, 'drill');
       const swept = await sweepDrillDatabases(endpoint, input.database);
       return {

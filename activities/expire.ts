@@ -3,7 +3,7 @@
 import { WorkflowNotFoundError } from '@temporalio/common';
 import { databaseView } from '../config/load.js';
 import type { Config } from '../config/schema.js';
-import type { BackupKind } from '../workflows/kinds.js';
+import { BACKUP_KINDS, type BackupKind } from '../workflows/kinds.js';
 import { scanBackups } from './catalog/list.js';
 import { backupFolder, MANIFEST_FILE, readManifest, type BackupManifest } from './catalog/manifest.js';
 import { backupKey, heldBackups, type RunIsOpen } from './catalog/leases.js';
@@ -94,12 +94,12 @@ export function expireActivities(config: Config) {
         deleted += expired.length;
       }
       // Leases whose holders are gone (a worker killed before it could release them) go too.
-      for (const repository of new Set([...databaseView(config, plan.database).repositories, plan.wal.repository])) {
+      for (const repository of new Set([...databaseView(config, plan.database).allRepositories, plan.wal.repository])) {
         const repo = openRepository(config, repository);
         await repo.delete((await heldBackups(repo, plan.database, Date.now(), runIsOpen)).lapsed);
       }
       // Uploads that never completed and are older than any attempt could be (their folder may hold no object).
-      for (const repository of new Set([...databaseView(config, plan.database).repositories, plan.wal.repository])) {
+      for (const repository of new Set([...databaseView(config, plan.database).allRepositories, plan.wal.repository])) {
         deleted += await openRepository(config, repository).abortIncompleteWrites(`${plan.database}/`, { olderThan: new Date(Date.now() - ABANDONED_AFTER_MS) });
       }
       return { deletedObjects: deleted, held };
@@ -123,14 +123,14 @@ async function planExpiry(config: Config, database: string, nowMs: number): Prom
     }
     return found.backups;
   };
-  for (const repository of db.repositories) {
+  for (const repository of db.allRepositories) {
     const repo = openRepository(config, repository);
     const backups = await scan(repository, 'logical');
     const inUse = (await heldBackups(repo, database, nowMs, runIsOpen)).held;
     abandoned.push(...(await abandonedFolders(repo, database, 'logical', backups, nowMs)));
     const newest = backups.at(-1)?.id;
     for (const backup of backups) {
-      const keepMs = config.retention[backup.kind as BackupKind] ?? config.retention.manual;
+      const keepMs = db.retentionFor(BACKUP_KINDS.includes(backup.kind as BackupKind) ? (backup.kind as BackupKind) : 'manual');
       const age = nowMs - Date.parse(backup.finishedAt);
       const by = inUse.get(backupKey({ type: 'logical', id: backup.id }));
       if (age > keepMs && backup.id !== newest && by) {

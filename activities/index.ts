@@ -6,6 +6,7 @@ import { baseBackupActivities } from './basebackup.js';
 import { pitrActivities } from './pitr.js';
 import { expireActivities } from './expire.js';
 import { leaseActivities } from './leases.js';
+import { preMigrationActivities } from './premigration.js';
 import { alertActivities } from './alerts.js';
 import { drillActivities } from './drill.js';
 import { monitorActivities } from './monitor.js';
@@ -19,6 +20,7 @@ export function createActivities(config: Config) {
     ...pitrActivities(config),
     ...expireActivities(config),
     ...leaseActivities(config),
+    ...preMigrationActivities(config),
     ...alertActivities(config),
     ...monitorActivities(config),
     ...verifyActivities(config),

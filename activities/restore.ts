@@ -5,7 +5,7 @@ import { databaseView } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { resolvePassphrase } from '../config/secrets.js';
 import type { Progress, TableCheck } from '../workflows/messages.js';
-import { findBackup, latestBackup } from './catalog/list.js';
+import { locateBackup } from './catalog/locate.js';
 import { backupFolder, readManifest, type BackupManifest, type StoredObjectEntry } from './catalog/manifest.js';
 import { keyFingerprint } from './pipeline/encrypt.js';
 import type { Sha256Meter } from './pipeline/measure.js';
@@ -105,20 +105,9 @@ function unlockedRestoreActivities(config: Config) {
           `--replace-existing must repeat the target database's name exactly ("${input.target}"), got "${input.replaceExisting}": nothing was changed.`,
         );
       }
-      const repository = input.repository ?? db.repositories[0]!;
-      if (!db.repositories.includes(repository)) {
-        throw new PgwardenError('Config', `Database "${input.database}" is not backed up to repository "${repository}" (it uses ${db.repositories.join(', ')}).`);
-      }
-      const repo = openRepository(config, repository);
-      const warnings: string[] = [];
-      let manifest: BackupManifest;
-      if (input.backup === 'latest') {
-        const latest = await latestBackup(repo, input.database, 'logical');
-        manifest = latest.manifest;
-        for (const d of latest.passedOver) warnings.push(`Newer backup ${d.id} was passed over: ${d.reason}`);
-      } else {
-        manifest = await findBackup(repo, input.database, 'logical', input.backup);
-      }
+      // In whichever repository holds it (kinds can go to different ones), unless the caller named one.
+      const { manifest, repository, passedOver } = await locateBackup(config, input.database, input.backup, input.repository);
+      const warnings = passedOver.map((d) => `Newer backup ${d.id} was passed over: ${d.reason}`);
       await checkPassphrase(config, manifest);
 
       const endpoint = restoreEndpoint(config, input.database, input.server);

@@ -66,7 +66,7 @@ export function verifyActivities(config: Config) {
       const selection = input.backup ?? 'all';
       const units: VerifyUnit[] = [];
       const logicalIds: Record<string, string[]> = {};
-      for (const repository of db.repositories) {
+      for (const repository of db.allRepositories) {
         const all = await listBackups(openRepository(config, repository), input.database, 'logical');
         logicalIds[repository] = all.map((m) => m.id);
         for (const m of pick(all, selection)) units.push({ repository, type: 'logical', id: m.id });
@@ -79,7 +79,7 @@ export function verifyActivities(config: Config) {
         for (const m of pick(bases, selection)) units.push({ repository, type: 'base', id: m.id });
       }
       if (units.length === 0 && selection !== 'all' && selection !== 'latest') {
-        throw new PgwardenError('NotFound', `Backup "${selection}" of "${input.database}" is in none of its repositories (${db.repositories.join(', ')}): list them with \`pgwarden backups list --db ${input.database}\`.`);
+        throw new PgwardenError('NotFound', `Backup "${selection}" of "${input.database}" is in none of its repositories (${db.allRepositories.join(', ')}): list them with \`pgwarden backups list --db ${input.database}\`.`);
       }
       const wal = input.wal ?? pitr;
       return { units, wal, complete: selection === 'all' && (wal || !pitr), logicalIds, baseIds };

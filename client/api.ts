@@ -20,6 +20,9 @@ import type { backupWorkflow, baseBackupWorkflow, drillWorkflow, pitrWorkflow, r
 import { drillWorkflowId, verifyWorkflowId, type BaseBackupInput, type DrillInput, type PitrInput, type VerifyInput } from '../workflows/messages.js';
 
 export type { BackupInput, BackupResult, RestoreInput, RestoreResult };
+export { PgwardenError } from '../config/errors.js';
+export { preMigrationBackup, requestPreMigrationBackup, type RequestPreMigrationBackupOptions } from './premigration.js';
+export type { PreMigrationBackup, PreMigrationResult } from '../workflows/messages.js';
 
 export async function startBackup(client: Client, config: Config, input: BackupInput): Promise<WorkflowHandleWithFirstExecutionRunId<typeof backupWorkflow>> {
   databaseView(config, input.database); // unknown database: fail here, not in the worker

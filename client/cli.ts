@@ -66,6 +66,17 @@ program
   .option('--local', 'run the restore in this process, without Temporal (for when Temporal is down)', false)
   .action(run(async () => (await import('./commands/restore.js')).restoreCommand as Action));
 
+program
+  .command('premigrate')
+  .description('a pre-migration backup for migration ID (the same id gets the same backup), complete and verified in every repository of the kind; then run -- COMMAND and record how it ended')
+  .requiredOption('--db <name>', 'database name from pgwarden.yaml')
+  .requiredOption('--migration <id>', "the migration's id (e.g. Prisma's migration folder name)")
+  .option('--timeout <duration>', 'how long to wait for the backup, a running backup of the database included (30m, 2h)', '1h')
+  .option('--new', 'take a new backup even if this migration already has one', false)
+  .argument('[command...]', 'the migration to run once the backup is verified, after -- (its output and exit code are passed on)')
+  // Only Temporal's client (no native runtime): a migration waits for its backup, not for pgwarden to load.
+  .action(run(async () => (await import('./commands/premigrate.js')).premigrateCommand as Action, { temporal: false }));
+
 const backups = program.command('backups').description('look at the backups a repository holds');
 backups
   .command('list')

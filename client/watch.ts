@@ -27,13 +27,7 @@ export async function waitFor<T>(
       try {
         const description = await handle.describe();
         if (!done) onDescription?.(description);
-        for (const pending of description.raw.pendingActivities ?? []) {
-          const payload = pending.heartbeatDetails?.payloads?.[0];
-          const status: ActivityStatus = { activity: pending.activityType?.name ?? 'activity', attempt: pending.attempt ?? 1 };
-          if (payload) status.progress = defaultPayloadConverter.fromPayload<Progress>(payload);
-          if (pending.lastFailure?.message) status.lastFailure = pending.lastFailure.message;
-          if (!done) onStatus(status);
-        }
+        for (const status of statusesOf(description)) if (!done) onStatus(status);
       } catch {
         /* progress is best effort; the result below is what counts */
       }
@@ -49,6 +43,21 @@ export async function waitFor<T>(
     done = true;
     await polling;
   }
+}
+
+/** What the workflow's running activities report in their heartbeats. */
+export async function activityStatuses(handle: WorkflowHandle): Promise<ActivityStatus[]> {
+  return statusesOf(await handle.describe());
+}
+
+function statusesOf(description: WorkflowExecutionDescription): ActivityStatus[] {
+  return (description.raw.pendingActivities ?? []).map((pending) => {
+    const payload = pending.heartbeatDetails?.payloads?.[0];
+    const status: ActivityStatus = { activity: pending.activityType?.name ?? 'activity', attempt: pending.attempt ?? 1 };
+    if (payload) status.progress = defaultPayloadConverter.fromPayload<Progress>(payload);
+    if (pending.lastFailure?.message) status.lastFailure = pending.lastFailure.message;
+    return status;
+  });
 }
 
 /** The innermost failure with a pgwarden kind decides the message and exit code. */

@@ -57,6 +57,16 @@ const PitrSettings = z.strictObject({
   restoreDirectory: z.string().min(1).optional(),
 });
 
+const repositoryList = z.array(z.string().regex(NAME, { message: 'must name a repository declared under repositories:' })).min(1);
+
+/** What one kind of backup of one database does differently (runbook: pre-migration also goes to S3, kept 90 days). */
+const KindSettings = z.strictObject({
+  /** Where backups of this kind go, instead of the database's repositories (each gets a verified copy). */
+  repositories: repositoryList.optional(),
+  /** How long backups of this kind are kept, instead of retention.<kind>. */
+  retention: duration('90d').optional(),
+});
+
 export const DatabaseSettings = z.strictObject({
   provider: z.literal('postgres', { error: 'must be "postgres" (the only provider so far)' }).default('postgres'),
   connection: SecretSource,
@@ -66,7 +76,17 @@ export const DatabaseSettings = z.strictObject({
   rto: duration('1h').optional(),
   rpo: duration('24h').optional(),
   /** Repositories that receive this database's backups; the first is where restores read from. */
-  repositories: z.array(z.string().regex(NAME, { message: 'must name a repository declared under repositories:' })).min(1).optional(),
+  repositories: repositoryList.optional(),
+  /** Per kind of backup (daily, weekly, monthly, pre-migration, manual): other repositories, other retention. */
+  kinds: z
+    .strictObject({
+      daily: KindSettings.optional(),
+      weekly: KindSettings.optional(),
+      monthly: KindSettings.optional(),
+      'pre-migration': KindSettings.optional(),
+      manual: KindSettings.optional(),
+    })
+    .optional(),
   pitr: PitrSettings.optional(),
   /**
    * Temporal Schedules (`pgwarden schedules apply`): a cron expression (UTC) per job, or false to leave it out.
@@ -227,6 +247,17 @@ export const ConfigSchema = z
             path: ['databases', dbName, 'repositories', i],
             message: `repository "${repo}" is not declared under repositories: (declared: ${repoNames.join(', ') || 'none'})`,
           });
+        }
+      }
+      for (const [kind, settings] of Object.entries(db.kinds ?? {})) {
+        for (const [i, repo] of (settings?.repositories ?? []).entries()) {
+          if (!cfg.repositories[repo]) {
+            ctx.addIssue({
+              code: 'custom',
+              path: ['databases', dbName, 'kinds', kind, 'repositories', i],
+              message: `repository "${repo}" is not declared under repositories: (declared: ${repoNames.join(', ') || 'none'})`,
+            });
+          }
         }
       }
       if (!db.repositories && repoNames.length > 1) {

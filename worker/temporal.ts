@@ -1,7 +1,7 @@
 // Connections to Temporal for the worker and the CLI, with errors that say how to get one running.
 import { readFileSync } from 'node:fs';
 import { Client, Connection, type TLSConfig } from '@temporalio/client';
-import { NativeConnection } from '@temporalio/worker';
+import type { NativeConnection } from '@temporalio/worker';
 import { PgwardenError } from '../config/errors.js';
 import type { Config } from '../config/schema.js';
 import { resolveSecret } from '../config/secrets.js';
@@ -53,6 +53,8 @@ export async function connectClient(config: Config): Promise<Client> {
 }
 
 export async function connectWorker(config: Config): Promise<NativeConnection> {
+  // Imported here: the CLI and scripts that only use the client need not load the worker's native bridge.
+  const { NativeConnection } = await import('@temporalio/worker');
   const options = connectionOptions(config);
   try {
     return await NativeConnection.connect(options);

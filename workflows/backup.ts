@@ -11,7 +11,7 @@ const quick = proxyActivities<Activities>(QUICK);
 const long = proxyActivities<Activities>(LONG);
 
 export async function backupWorkflow(started: BackupInput): Promise<BackupResult> {
-  const input = checkInput<BackupInput>('backupWorkflow', started, { database: { type: 'string', required: true }, kind: { type: 'string', oneOf: BACKUP_KINDS } }, `{"database": "cartly", "kind": "${BACKUP_KINDS.join('|')}"}`);
+  const input = checkInput<BackupInput>('backupWorkflow', started, { database: { type: 'string', required: true }, kind: { type: 'string', oneOf: BACKUP_KINDS }, migrationId: { type: 'string' } }, `{"database": "cartly", "kind": "${BACKUP_KINDS.join('|')}"}`);
   const kind = input.kind ?? 'manual';
   tagRun(input.database, 'backup', kind);
   const info = workflowInfo();
@@ -22,13 +22,15 @@ export async function backupWorkflow(started: BackupInput): Promise<BackupResult
   const runHex = info.runId.replace(/-/g, '');
   const backupId = `${compactTimestamp(startedAt)}-${kind}-${patched('backup-id-from-random-run-id-part') ? runHex.slice(-4) : runHex.slice(0, 4)}`;
 
-  const prepared = await quick.prepareBackup({ database: input.database });
+  const migration = input.migrationId !== undefined ? { migrationId: input.migrationId } : {};
+  const prepared = await quick.prepareBackup({ database: input.database, kind });
   let dumped;
   try {
     dumped = await long.dumpLogical({
       database: input.database,
       backupId,
       kind,
+      ...migration,
       workflow: { namespace: info.namespace, workflowId: info.workflowId, runId: info.runId, startedAtMs: info.runStartTime.getTime() },
     });
     for (const to of prepared.repositories.slice(1)) {
@@ -45,6 +47,7 @@ export async function backupWorkflow(started: BackupInput): Promise<BackupResult
     backupId,
     database: input.database,
     kind,
+    ...migration,
     repositories: prepared.repositories,
     rawBytes: dumped.rawBytes,
     storedBytes: dumped.storedBytes,

@@ -1,5 +1,5 @@
 // A physical base backup of one cluster into its WAL archive's repository: the starting point of every PITR.
-import { CancellationScope, proxyActivities, workflowInfo } from '@temporalio/workflow';
+import { CancellationScope, patched, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
 import type { BaseBackupInput, BaseBackupResult } from './messages.js';
 import { checkInput } from './input.js';
@@ -15,7 +15,10 @@ export async function baseBackupWorkflow(started: BaseBackupInput): Promise<Base
   tagRun(input.database, 'basebackup', 'base');
   const info = workflowInfo();
   const startedAt = Date.now();
-  const backupId = `${compactTimestamp(startedAt)}-base-${info.runId.replace(/-/g, '').slice(0, 4)}`;
+  // As for logical backups: the end of the (UUIDv7) run id is random, its start is a timestamp. Runs that began
+  // before this change keep the id they already use.
+  const runHex = info.runId.replace(/-/g, '');
+  const backupId = `${compactTimestamp(startedAt)}-base-${patched('base-backup-id-from-random-run-id-part') ? runHex.slice(-4) : runHex.slice(0, 4)}`;
   const prepared = await quick.prepareBaseBackup({ database: input.database });
   let taken;
   try {

@@ -10,6 +10,7 @@ import type { DrillPlan } from '../activities/drill.js';
 import { failureText, humanDuration } from './alert-rules.js';
 import { pitrWorkflowId, restoreWorkflowId, type DrillInput, type DrillPart, type DrillResult, type PitrResult, type RestoreResult } from './messages.js';
 import { QUICK } from './policies.js';
+import { checkInput } from './input.js';
 import { tagRun } from './tags.js';
 
 const quick = proxyActivities<Activities>(QUICK);
@@ -19,10 +20,8 @@ const checks = proxyActivities<Activities>({ ...QUICK, startToCloseTimeout: '2 h
 /** How long a drill waits for a restore or PITR of the same database that someone else is running. */
 const WAIT_FOR_TURN_MS = 2 * 3_600_000;
 
-export async function drillWorkflow(input: DrillInput): Promise<DrillResult> {
-  if (typeof input?.database !== 'string') {
-    throw ApplicationFailure.nonRetryable('Drill input needs {"database": "cartly"}; optional "pitr": true|false.', 'Usage');
-  }
+export async function drillWorkflow(raw: DrillInput): Promise<DrillResult> {
+  const input = checkInput<DrillInput>('drillWorkflow', raw, { database: { type: 'string', required: true }, pitr: { type: 'boolean' } }, '{"database": "cartly", "pitr": true}');
   tagRun(input.database, 'drill');
   const info = workflowInfo();
   const started = Date.now();

@@ -6,6 +6,7 @@ export { pitrWorkflow } from './pitr.js';
 export { expireWorkflow } from './expire.js';
 export { scheduledWorkflow } from './scheduled.js';
 export { discardBackupWorkflow } from './discard.js';
+export { preMigrationWorkflow } from './premigration.js';
 export { verifyWorkflow } from './verify.js';
 export { drillWorkflow } from './drill.js';
 export { monitorWorkflow } from './monitor.js';

@@ -2,17 +2,18 @@
 // evaluated against the alert rules (ages, lags, windows, stuck uploads), so that an alert fires even when
 // nothing ran at all. Changes are recorded here; sending happens in an abandoned notification workflow, so a
 // notifier that is down never holds up the next evaluation.
-import { ApplicationFailure, ParentClosePolicy, proxyActivities, startChild, workflowInfo } from '@temporalio/workflow';
+import { ParentClosePolicy, proxyActivities, startChild, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
 import { healthObservations } from './alert-rules.js';
 import type { MonitorInput, MonitorResult } from './messages.js';
+import { checkInput } from './input.js';
 import { QUICK } from './policies.js';
 import { tagRun } from './tags.js';
 
 const quick = proxyActivities<Activities>(QUICK);
 
-export async function monitorWorkflow(input: MonitorInput): Promise<MonitorResult> {
-  if (typeof input?.database !== 'string') throw ApplicationFailure.nonRetryable('Monitor input needs {"database": "cartly"}.', 'Usage');
+export async function monitorWorkflow(raw: MonitorInput): Promise<MonitorResult> {
+  const input = checkInput<MonitorInput>('monitorWorkflow', raw, { database: { type: 'string', required: true } }, '{"database": "cartly"}');
   tagRun(input.database, 'monitor');
   const info = workflowInfo();
   const started = Date.now();

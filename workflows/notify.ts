@@ -5,6 +5,7 @@ import { proxyActivities } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
 import { outcomeObservations } from './alert-rules.js';
 import type { AlertNotification, NotifyInput } from './messages.js';
+import { checkInput } from './input.js';
 import { NOTIFY, QUICK } from './policies.js';
 import { tagRun } from './tags.js';
 
@@ -18,7 +19,8 @@ export interface NotifyResult {
   failed: string[];
 }
 
-export async function notifyWorkflow(input: NotifyInput): Promise<NotifyResult> {
+export async function notifyWorkflow(raw: NotifyInput): Promise<NotifyResult> {
+  const input = checkInput<NotifyInput>('notifyWorkflow', raw, { database: { type: 'string', required: true } }, '{"database": "cartly", "outcome": {…}}');
   tagRun(input.database, 'notify');
   let notifications: AlertNotification[] = input.notifications ?? [];
   let channels = input.channels ?? [];

@@ -5,16 +5,20 @@ import { ApplicationFailure, proxyActivities, workflowInfo } from '@temporalio/w
 import type { Activities } from '../activities/index.js';
 import type { BackupCheck, VerifyPlan, WalCheck } from '../activities/verify.js';
 import type { VerifyInput, VerifyResult } from './messages.js';
+import { checkInput } from './input.js';
 import { LONG, QUICK } from './policies.js';
 import { tagRun } from './tags.js';
 
 const quick = proxyActivities<Activities>(QUICK);
 const long = proxyActivities<Activities>(LONG);
 
-export async function verifyWorkflow(input: VerifyInput): Promise<VerifyResult> {
-  if (typeof input?.database !== 'string' || (input.backup !== undefined && typeof input.backup !== 'string')) {
-    throw ApplicationFailure.nonRetryable('Verify input needs {"database": "cartly"}; optional "backup": "<id>" | "latest" | "all" (default), "wal": true|false.', 'Usage');
-  }
+export async function verifyWorkflow(raw: VerifyInput): Promise<VerifyResult> {
+  const input = checkInput<VerifyInput>(
+    'verifyWorkflow',
+    raw,
+    { database: { type: 'string', required: true }, backup: { type: 'string' }, wal: { type: 'boolean' } },
+    '{"database": "cartly", "backup": "<id>|latest|all", "wal": true}',
+  );
   tagRun(input.database, 'verify');
   const info = workflowInfo();
   const started = Date.now();

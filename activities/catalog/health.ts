@@ -67,8 +67,11 @@ export async function databaseHealth(config: Config, database: string, options: 
 
   const tasks: Array<Promise<void>> = [];
   tasks.push(
-    completeBackups(openRepository(config, primary), database, 'logical').then(
-      (all) => {
+    // Every repository a kind goes to: pre-migration backups may live where the others do not.
+    Promise.all(db.allRepositories.map((name) => completeBackups(openRepository(config, name), database, 'logical'))).then(
+      (lists) => {
+        const byId = new Map(lists.flat().map((m) => [m.id, m]));
+        const all = [...byId.values()].sort((a, b) => a.finishedAt.localeCompare(b.finishedAt) || a.id.localeCompare(b.id));
         health.logical.count = all.length;
         for (const m of all) health.logical.byKind[m.kind] = summarize(m);
         if (all.length) health.logical.newest = summarize(all.at(-1)!);

@@ -28,6 +28,8 @@ export const BackupManifest = z.object({
   id: z.string(),
   database: z.string(),
   kind: z.string(),
+  /** Pre-migration backups: the migration they were taken before. */
+  migrationId: z.string().optional(),
   type: z.enum(['logical', 'base']),
   format: z.string(), // "pgwarden-logical-v1"
   tool: z.object({ name: z.literal('pgwarden'), version: z.string(), pgDump: z.string().optional() }),

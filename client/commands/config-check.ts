@@ -5,7 +5,7 @@ import { restoreEndpoint, sourceEndpoint, withClient } from '../../activities/po
 import { serverInfo } from '../../activities/postgres/inventory.js';
 import { formatDuration } from '../../config/duration.js';
 import { PgwardenError, type FailureKind } from '../../config/errors.js';
-import { databaseView } from '../../config/load.js';
+import { databaseView, type DatabaseView } from '../../config/load.js';
 import { resolvePassphrase } from '../../config/secrets.js';
 import type { CommandContext } from '../context.js';
 
@@ -45,7 +45,7 @@ export async function configCheckCommand(ctx: CommandContext): Promise<void> {
       const server = await withClient(endpoint, 'config check', serverInfo);
       const pgDump = await pgTool('pg_dump', server.major, config.postgres.binDir);
       const targets = `RTO ${db.rtoMs ? formatDuration(db.rtoMs) : 'none'}, RPO ${db.rpoMs ? formatDuration(db.rpoMs) : 'none'}`;
-      return `PostgreSQL ${server.version} at ${endpoint.display}; ${db.settings.environment} (${targets}); pg_dump ${pgDump}; to ${db.repositories.join(', ')}`;
+      return `PostgreSQL ${server.version} at ${endpoint.display}; ${db.settings.environment} (${targets}); pg_dump ${pgDump}; to ${db.repositories.join(', ')}${kindRepositories(db)}`;
     });
     // Restores go to restoreConnection, or to the source server when it is not set: either must take a new database.
     await attempt(`restores of ${name}`, async () => {
@@ -77,4 +77,12 @@ export async function configCheckCommand(ctx: CommandContext): Promise<void> {
     throw new PgwardenError(kind, `${ctx.configFile}: ${failed.length} check(s) failed:\n${listing.join('\n')}`);
   }
   ctx.out.result({ configFile: ctx.configFile, checks }, () => [`${ctx.configFile}: valid, everything reachable`, ...listing].join('\n'));
+}
+
+/** "; pre-migration to b2, aws" for the kinds that go elsewhere than the database's repositories. */
+function kindRepositories(db: DatabaseView): string {
+  return Object.entries(db.settings.kinds ?? {})
+    .filter(([, settings]) => settings?.repositories)
+    .map(([kind, settings]) => `; ${kind} to ${settings!.repositories!.join(', ')}`)
+    .join('');
 }

@@ -4,7 +4,7 @@ import { Agent, get as httpsGet } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
+import { CreateBucketCommand, PutBucketPolicyCommand, S3Client } from '@aws-sdk/client-s3';
 import { freePort } from '../../activities/postgres/cluster.js';
 import { findTool } from '../../client/demo/tools.js';
 
@@ -16,6 +16,8 @@ export interface TestS3 {
   root: string;
   client: S3Client;
   createBucket(name: string): Promise<void>;
+  /** A second account that may list and read `bucket` but not write to it (a bucket policy, as S3 does it). */
+  readOnlyAccount(bucket: string): Promise<{ accessKeyId: string; secretAccessKey: string }>;
   /** The server goes away (connections refused), its data stays. */
   down(): Promise<void>;
   /** The server is back on the same port with the same data. */
@@ -28,8 +30,10 @@ export async function startS3(options: { tls?: { crt: string; key: string; ca: s
   const dir = mkdtempSync(join(tmpdir(), 'pgwarden-test-s3-'));
   const root = join(dir, 'buckets');
   const sidecar = join(dir, 'meta'); // the posix backend needs xattrs otherwise
+  const iam = join(dir, 'iam'); // accounts besides the root one
   mkdirSync(root);
   mkdirSync(sidecar);
+  mkdirSync(iam);
   const port = await freePort();
   const accessKeyId = 'pgwardentest';
   const secretAccessKey = `secret-${Math.random().toString(36).slice(2)}`;
@@ -37,9 +41,9 @@ export async function startS3(options: { tls?: { crt: string; key: string; ca: s
   const endpoint = `${options.tls ? 'https' : 'http'}://127.0.0.1:${port}`;
   const httpsAgent = options.tls ? new Agent({ ca: readFileSync(options.tls.ca) }) : undefined;
   const client = new S3Client({ endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId, secretAccessKey }, ...(httpsAgent ? { requestHandler: { httpsAgent } } : {}) });
-  // Started again on the same port and directory by up(): that is how tests take "S3 down" and back.
+  // Started again on the same port and directories by up(): that is how tests take "S3 down" and back.
   const launch = async () => {
-    const child = execa(findTool('versitygw'), ['--access', accessKeyId, '--secret', secretAccessKey, '--port', `127.0.0.1:${port}`, ...tls, '--quiet', 'posix', '--sidecar', sidecar, root], {
+    const child = execa(findTool('versitygw'), ['--access', accessKeyId, '--secret', secretAccessKey, '--port', `127.0.0.1:${port}`, ...tls, '--iam-dir', iam, '--quiet', 'posix', '--sidecar', sidecar, root], {
       stdio: ['ignore', 'ignore', 'pipe'],
       buffer: false,
       reject: false,
@@ -71,6 +75,19 @@ export async function startS3(options: { tls?: { crt: string; key: string; ca: s
     client,
     createBucket: async (name) => {
       await client.send(new CreateBucketCommand({ Bucket: name }));
+    },
+    readOnlyAccount: async (bucket) => {
+      const account = { accessKeyId: `reader${Math.random().toString(36).slice(2, 8)}`, secretAccessKey: `secret-${Math.random().toString(36).slice(2)}` };
+      await execa(findTool('versitygw'), [
+        'admin', '--access', accessKeyId, '--secret', secretAccessKey, '--endpoint-url', endpoint,
+        'create-user', '--access', account.accessKeyId, '--secret', account.secretAccessKey, '--role', 'user',
+      ]);
+      const policy = {
+        Version: '2012-10-17',
+        Statement: [{ Effect: 'Allow', Principal: { AWS: [account.accessKeyId] }, Action: ['s3:ListBucket', 's3:ListBucketMultipartUploads', 's3:GetObject'], Resource: [`arn:aws:s3:::${bucket}`, `arn:aws:s3:::${bucket}/*`] }],
+      };
+      await client.send(new PutBucketPolicyCommand({ Bucket: bucket, Policy: JSON.stringify(policy) }));
+      return account;
     },
     down: () => halt('SIGKILL'), // as a crash or a network cut: no goodbye
     up: async () => {

@@ -55,7 +55,7 @@ describe('schedules apply', () => {
     // Described one by one: the list is eventually consistent, a describe is not.
     const ids = [];
     for (const db of ['app', 'shop', 'legacy']) {
-      for (const job of ['daily', 'weekly', 'monthly', 'basebackup', 'expire']) {
+      for (const job of ['daily', 'weekly', 'monthly', 'basebackup', 'expire', 'drill', 'verify', 'monitor']) {
         const id = `pgwarden-${db}-${job}`;
         if (await stack.env.client.schedule.getHandle(id).describe().then(() => true, () => false)) ids.push(id);
       }
@@ -65,7 +65,7 @@ describe('schedules apply', () => {
 
   test('removes the schedules a job set to false or a removed database left, and nothing it did not make', async () => {
     const created = await apply({ app: {}, shop: {} });
-    assert.equal(created.filter((r: { outcome: string }) => r.outcome === 'created').length, 8);
+    assert.equal(created.filter((r: { outcome: string }) => r.outcome === 'created').length, 14);
     // Not pgwarden's to remove: another task queue's (another pgwarden installation), and a schedule of someone else.
     const action = { type: 'startWorkflow' as const, workflowType: 'scheduledWorkflow', args: [{ database: 'legacy', operation: 'backup', kind: 'daily' }] };
     await stack.env.client.schedule.create({ scheduleId: 'pgwarden-legacy-daily', spec: { intervals: [{ every: '1 day' }] }, action: { ...action, taskQueue: 'someone-elses-queue' }, memo: { pgwarden: 'daily' } });
@@ -73,15 +73,15 @@ describe('schedules apply', () => {
 
     // app's weekly backups turned off, shop removed from the configuration.
     const dry = await apply({ app: { schedules: { weekly: false } } }, ['--dry-run']);
-    assert.deepEqual(dry.remove.map((r: { scheduleId: string }) => r.scheduleId), ['pgwarden-app-weekly', 'pgwarden-shop-daily', 'pgwarden-shop-expire', 'pgwarden-shop-monthly', 'pgwarden-shop-weekly']);
-    assert.equal((await scheduleIds()).length, 10, 'a dry run removes nothing');
+    assert.deepEqual(dry.remove.map((r: { scheduleId: string }) => r.scheduleId), ['pgwarden-app-weekly', 'pgwarden-shop-daily', 'pgwarden-shop-drill', 'pgwarden-shop-expire', 'pgwarden-shop-monitor', 'pgwarden-shop-monthly', 'pgwarden-shop-verify', 'pgwarden-shop-weekly']);
+    assert.equal((await scheduleIds()).length, 16, 'a dry run removes nothing');
 
     const applied = await apply({ app: { schedules: { weekly: false } } });
     const removed = applied.filter((r: { outcome: string }) => r.outcome === 'removed');
     assert.deepEqual(removed.map((r: { scheduleId: string }) => r.scheduleId), dry.remove.map((r: { scheduleId: string }) => r.scheduleId));
     assert.match(removed[0].reason, /databases\.app\.schedules\.weekly is false/);
     assert.match(removed[1].reason, /database "shop" is no longer in the configuration/);
-    assert.deepEqual(await scheduleIds(), ['pgwarden-app-daily', 'pgwarden-app-monthly', 'pgwarden-app-expire', 'pgwarden-legacy-daily', 'pgwarden-legacy-weekly']);
+    assert.deepEqual(await scheduleIds(), ['pgwarden-app-daily', 'pgwarden-app-monthly', 'pgwarden-app-expire', 'pgwarden-app-drill', 'pgwarden-app-verify', 'pgwarden-app-monitor', 'pgwarden-legacy-daily', 'pgwarden-legacy-weekly']);
 
     // --db limits removals to that database: a database missing from this configuration is left alone.
     await apply({ app: {}, shop: {} }, ['--db', 'app']);

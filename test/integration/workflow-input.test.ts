@@ -60,7 +60,12 @@ const WORKFLOWS: Array<{ type: string; example: RegExp; wrongType: unknown; fiel
   { type: 'baseBackupWorkflow', example: /Expected JSON like \{"database": "cartly"\}/, wrongType: { database: 42 }, field: /field "database" must be a string, got number 42/ },
   { type: 'pitrWorkflow', example: /"target": "2026-11-25T14:30:00\+01:00"/, wrongType: { database: 'cartly', target: 'latest', port: '5433' }, field: /field "port" must be an integer/ },
   { type: 'expireWorkflow', example: /"dryRun": true/, wrongType: { database: 'cartly', dryRun: 'false' }, field: /field "dryRun" must be a boolean/ },
+  { type: 'preMigrationWorkflow', example: /"migrationId": "20261125143000_orders_index"/, wrongType: { database: 'cartly', migrationId: 'no spaces please' }, field: /field "migrationId" must be letters, digits/ },
   { type: 'scheduledWorkflow', example: /"operation": "backup"/, wrongType: { database: 'cartly', operation: 'vacuum' }, field: /field "operation" must be one of backup, basebackup, expire/ },
+  { type: 'verifyWorkflow', example: /"backup": "<id>\|latest\|all"/, wrongType: { database: 'cartly', wal: 'yes' }, field: /field "wal" must be a boolean/ },
+  { type: 'drillWorkflow', example: /"pitr": true/, wrongType: { database: 'cartly', pitr: 1 }, field: /field "pitr" must be a boolean, got number 1/ },
+  { type: 'monitorWorkflow', example: /Expected JSON like \{"database": "cartly"\}/, wrongType: { database: ['cartly'] }, field: /field "database" must be a string, got an array/ },
+  { type: 'notifyWorkflow', example: /"outcome"/, wrongType: { database: 7 }, field: /field "database" must be a string, got number 7/ },
 ];
 
 async function start(type: string, args: unknown[]): Promise<WorkflowHandle> {
