@@ -201,7 +201,7 @@ configCommand
 /**
  * Temporal's Rust core logs to stderr; commands other than `worker` only want its warnings. Only the worker lets
  * the runtime take SIGINT/SIGTERM (for its graceful shutdown): elsewhere the runtime would swallow the first
- * Ctrl-C, and the commands that wait handle the signals themselves (client/watch.ts).
+ * Ctrl-C, and the commands that wait handle the signals themselves (client/follow.ts).
  */
 async function installTemporalRuntime(isWorker: boolean): Promise<void> {
   const { DefaultLogger, Runtime } = await import('@temporalio/worker');
