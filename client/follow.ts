@@ -15,22 +15,22 @@ export const QUIET_WARNING_MS = 30_000;
 /** Waits for `handle`'s result in the foreground of a command. */
 export async function followWorkflow<T>(ctx: CommandContext, client: Client, handle: WorkflowHandle, runId: string, what: string): Promise<T> {
   const config = ctx.config;
-  const warning = await workerWarning(client, config);
-  if (warning) ctx.out.info(warning);
-
-  const quiet = new QuietWatch();
-  const onDescription = (description: WorkflowExecutionDescription) => {
-    const change = quiet.observe(description, Date.now());
-    if (change === 'quiet') {
-      void workerPollers(client, config).then((pollers) => ctx.out.info(quietWarning(config, handle.workflowId, description, pollers, Date.now())));
-    } else if (change === 'moving') {
-      ctx.out.info(`${what} is moving again.`);
-    }
-  };
-  const waiting = waitFor<T>(handle, (status) => ctx.out.progress(status), 1_000, onDescription);
-  waiting.catch(() => undefined); // after an interrupt nobody awaits it any more
+  // First of all: a Ctrl-C from now on stops the waiting, never the process half-way through saying so.
   const dispose = stopOnFirstSignal(ctx.out, async (signal) => detachedMessage(ctx, handle.workflowId, runId, what, signal));
   try {
+    const warning = await workerWarning(client, config);
+    if (warning) ctx.out.info(warning);
+    const quiet = new QuietWatch();
+    const onDescription = (description: WorkflowExecutionDescription) => {
+      const change = quiet.observe(description, Date.now());
+      if (change === 'quiet') {
+        void workerPollers(client, config).then((pollers) => ctx.out.info(quietWarning(config, handle.workflowId, description, pollers, Date.now())));
+      } else if (change === 'moving') {
+        ctx.out.info(`${what} is moving again.`);
+      }
+    };
+    const waiting = waitFor<T>(handle, (status) => ctx.out.progress(status), 1_000, onDescription);
+    waiting.catch(() => undefined); // after an interrupt nobody awaits it any more
     return await waiting;
   } finally {
     dispose();

@@ -24,7 +24,8 @@ before(async () => {
   stack = await startStack();
   await stack.pg.query('postgres', 'CREATE DATABASE cartly');
   await stack.pg.query('cartly', "CREATE TABLE users (id serial PRIMARY KEY, email text); INSERT INTO users (email) SELECT 'u' || g || '@test.cartly.de' FROM generate_series(1, 100) g");
-  const input = stack.configInput({ cartly: { db: 'cartly' } });
+  // A database name of its own: what other tests leave running never holds its lock.
+  const input = stack.configInput({ ledger: { db: 'cartly' } });
   const file = writeConfigFile(input);
   const worker = await startWorkerProcess(stack.env.client, input, file);
   await worker.stop('SIGKILL');
@@ -153,11 +154,11 @@ describe('the first Ctrl-C or SIGTERM to a waiting CLI', () => {
 
 describe('a CLI waiting on a task queue whose worker died', () => {
   test('warns when nothing has moved for a while, naming the worker Temporal still lists', async () => {
-    const backup = cli(deadQueue.file, ['backup', '--db', 'cartly']);
+    const backup = cli(deadQueue.file, ['backup', '--db', 'ledger']);
     try {
-      await backup.says(/Backup of cartly started/, 60_000);
+      await backup.says(/Backup of ledger started/, 60_000);
       assert.doesNotMatch(backup.stderr(), /warning/, 'just killed, the worker still looks alive');
-      await backup.says(/warning: nothing has moved for 30 s in workflow pgwarden-backup-cartly/, 90_000);
+      await backup.says(/warning: nothing has moved for 30 s in workflow pgwarden-backup-ledger/, 90_000);
       assert.match(backup.stderr(), /the workflow has waited \d+ s for a worker to pick it up/);
       assert.match(backup.stderr(), new RegExp(`workers on task queue "${deadQueue.input.temporal!.taskQueue}": ${deadQueue.worker.identity} \\(last seen \\d+ s ago`));
     } finally {
@@ -178,7 +179,7 @@ describe('a CLI waiting on a task queue whose worker died', () => {
       if (Date.now() - Number(dead.lastAccessTime!.seconds) * 1000 > STALE_POLLER_MS + 1_000) break;
       await new Promise((resolve) => setTimeout(resolve, 500));
     }
-    const expire = cli(deadQueue.file, ['expire', '--db', 'cartly']);
+    const expire = cli(deadQueue.file, ['expire', '--db', 'ledger']);
     try {
       await expire.says(new RegExp(`warning: the worker Temporal still lists \\(${deadQueue.worker.identity}, last seen \\d+ s ago\\) stopped polling task queue`), 60_000);
       assert.match(expire.stderr(), /Start one with `pgwarden worker`/);
