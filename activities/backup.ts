@@ -4,13 +4,13 @@ import { execa } from 'execa';
 import { PgwardenError } from '../config/errors.js';
 import { databaseView } from '../config/load.js';
 import type { Config } from '../config/schema.js';
-import { resolvePassphrase } from '../config/secrets.js';
 import { PGWARDEN_VERSION } from '../config/version.js';
 import type { BackupKind, DiscardInput, Progress } from '../workflows/messages.js';
-import { backupFolder, CHECKSUMS_FILE, checksumsFile, MANIFEST_FILE, readManifest, writeManifest, type BackupManifest, type StoredObjectEntry } from './catalog/manifest.js';
+import { backupFolder, CHECKSUMS_FILE, checksumsFile, MANIFEST_FILE, MANIFEST_VERSION, readManifest, writeManifest, type BackupManifest, type StoredObjectEntry } from './catalog/manifest.js';
+import { newBackupKey } from './keys/backup-keys.js';
+import { loadKeyring } from './keys/keyring.js';
 import { COMPRESSION_NAME } from './pipeline/compress.js';
 import { CopyRowCounter } from './pipeline/count-rows.js';
-import { ENCRYPTION_SCHEME, keyFingerprint } from './pipeline/encrypt.js';
 import { ByteCounter, Sha256Meter } from './pipeline/measure.js';
 import { sealInto } from './pipeline/seal.js';
 import { pgTool } from './postgres/binaries.js';
@@ -20,6 +20,7 @@ import { copyColumns, databaseInfo, listTables, serverInfo } from './postgres/in
 import { currentReporter, inParallel, reportEvery } from './progress.js';
 import { openRepository } from './storage/open.js';
 import { copyObject } from './storage/copy.js';
+import { logicalRetainUntil } from './storage/lock.js';
 import type { Repository } from './storage/repository.js';
 
 export interface DumpLogicalInput {
@@ -54,7 +55,7 @@ export function backupActivities(config: Config) {
     async prepareBackup(input: { database: string; kind?: BackupKind }): Promise<PreparedBackup> {
       const db = databaseView(config, input.database);
       const repositories = db.repositoriesFor(input.kind ?? 'manual');
-      resolvePassphrase(config);
+      await loadKeyring(config); // every key the configuration names is there and is a key
       const endpoint = sourceEndpoint(config, input.database);
       const server = await withClient(endpoint, 'backup check', (client) => serverInfo(client));
       await pgTool('pg_dump', server.major, config.postgres.binDir);
@@ -75,16 +76,24 @@ export function backupActivities(config: Config) {
       if (!manifest) throw new PgwardenError('NotFound', `Backup ${input.backupId} has no manifest in repository "${input.from}": nothing to copy.`);
       if (await readManifest(to, folder)) return; // copied by an earlier attempt
       await to.abortIncompleteWrites(folder);
+      const retainUntil = logicalRetainUntil(config, manifest.kind, Date.parse(manifest.startedAt));
+      // The wrapped data key goes first: an object never exists without the key that opens it.
+      if (manifest.encryption.scheme === 'openpgp-envelope-v1') {
+        const key = `${folder}${manifest.encryption.dataKey}`;
+        const wrapped = await from.getBytesWithMetadata(key);
+        if (!wrapped) throw new PgwardenError('NotFound', `Backup ${input.backupId} has no ${manifest.encryption.dataKey} in repository "${input.from}": nothing to copy that could be opened.`);
+        await to.putBytes(key, wrapped.data, { metadata: wrapped.metadata, retainUntil });
+      }
       const reporter = currentReporter();
       let done = 0;
       const stop = reportEvery(reporter, () => ({ phase: `copying to ${input.to}`, bytesDone: done, bytesTotal: manifest.storedBytes }));
       try {
         for (const object of manifest.objects) {
-          await copyObject(from, to, { key: `${folder}${object.name}`, sha256: object.sha256, storedBytes: object.storedBytes }, reporter.signal);
+          await copyObject(from, to, { key: `${folder}${object.name}`, sha256: object.sha256, storedBytes: object.storedBytes }, reporter.signal, { retainUntil });
           done += object.storedBytes;
         }
-        await to.putBytes(`${folder}${CHECKSUMS_FILE}`, checksumsFile(manifest.objects));
-        await writeManifest(to, folder, manifest);
+        await to.putBytes(`${folder}${CHECKSUMS_FILE}`, checksumsFile(manifest.objects), { retainUntil });
+        await writeManifest(to, folder, manifest, { retainUntil });
       } finally {
         stop();
       }
@@ -119,8 +128,9 @@ async function dumpLogical(config: Config, input: DumpLogicalInput): Promise<Dum
   // attempt's plan does not produce: start from an empty folder, so the manifest and SHA256SUMS list all it holds.
   await discardIncomplete(repo, folder);
 
-  const passphrase = resolvePassphrase(config);
-  const fingerprint = await keyFingerprint(passphrase);
+  // Locked (where the bucket has Object Lock) until retention would remove it; the data key before any object.
+  const retainUntil = logicalRetainUntil(config, input.kind, input.workflow.startedAtMs);
+  const dataKey = await newBackupKey(config, repo, folder, retainUntil);
   const endpoint = sourceEndpoint(config, input.database);
   const env = libpqEnv(endpoint);
   const snapshotClient = await connect(endpoint, 'backup snapshot');
@@ -165,8 +175,8 @@ async function dumpLogical(config: Config, input: DumpLogicalInput): Promise<Dum
     estimatedBytes = tables.reduce((sum, t) => sum + t.bytes, 0);
     const settings = {
       compression: { level: config.backup.compressionLevel, threads: config.backup.compressionThreads },
-      passphrase,
-      ...(config.encryption.s2kCount ? { s2kCount: config.encryption.s2kCount } : {}),
+      passphrase: dataKey.secret,
+      dataKey: true,
     };
     const rowsByTable = new Map<string, number>();
 
@@ -174,7 +184,7 @@ async function dumpLogical(config: Config, input: DumpLogicalInput): Promise<Dum
     const order = [...streams].sort((a, b) => (a.role === 'pre-data' ? -1 : b.role === 'pre-data' ? 1 : b.estimatedBytes - a.estimatedBytes));
     const stored = await inParallel(order, config.backup.jobs, async (stream) => {
       const key = `${folder}${stream.name}.zst.gpg`;
-      const sealOptions = { signal: abort.signal, onMeter: (meter: Sha256Meter) => (progressOf.stored = meter) };
+      const sealOptions = { signal: abort.signal, onMeter: (meter: Sha256Meter) => (progressOf.stored = meter), retainUntil };
       const progressOf: StreamProgress = { rawBytes: () => 0 };
       counters.push(progressOf);
       let entry: StoredObjectEntry;
@@ -218,7 +228,7 @@ async function dumpLogical(config: Config, input: DumpLogicalInput): Promise<Dum
 
     const objects = streams.map((s) => stored[order.indexOf(s)]!);
     const manifest: BackupManifest = {
-      manifestVersion: 1,
+      manifestVersion: MANIFEST_VERSION,
       id: input.backupId,
       database: input.database,
       kind: input.kind,
@@ -233,13 +243,13 @@ async function dumpLogical(config: Config, input: DumpLogicalInput): Promise<Dum
       rawBytes: objects.reduce((sum, o) => sum + o.rawBytes, 0),
       storedBytes: objects.reduce((sum, o) => sum + o.storedBytes, 0),
       compression: { algorithm: COMPRESSION_NAME, level: config.backup.compressionLevel },
-      encryption: { scheme: ENCRYPTION_SCHEME, keyFingerprint: fingerprint },
+      encryption: dataKey.encryption,
       objects,
       tables: Object.fromEntries([...rowsByTable.entries()].sort(([a], [b]) => a.localeCompare(b))),
       temporal: { namespace: input.workflow.namespace, workflowId: input.workflow.workflowId, runId: input.workflow.runId },
     };
-    await repo.putBytes(`${folder}${CHECKSUMS_FILE}`, checksumsFile(objects));
-    await writeManifest(repo, folder, manifest);
+    await repo.putBytes(`${folder}${CHECKSUMS_FILE}`, checksumsFile(objects), { retainUntil });
+    await writeManifest(repo, folder, manifest, { retainUntil });
     const output = summarize(manifest, repoName, Date.now() - started);
     const firstByteAt = Math.min(...counters.map((c) => c.raw?.firstByteAt ?? Infinity));
     if (Number.isFinite(firstByteAt)) output.firstByteMs = firstByteAt - input.workflow.startedAtMs;

@@ -24,6 +24,8 @@ export interface ExpiryPlan {
   /** WAL files before the oldest kept base backup's start. */
   wal: { repository: string; count: number; bytes: number; first?: string; last?: string; keepFrom?: string; keepFromSegno?: string; segmentSize: number };
   kept: { logical: number; base: number };
+  /** Due, but still under S3 Object Lock: skipped now, removed by a later run once their date has passed. */
+  locked: Array<{ repository: string; what: string; until?: string }>;
   /** Backups the rules would remove, kept because a restore, drill or PITR is reading them. */
   held: Array<{ repository: string; type: 'logical' | 'base'; id: string; by: string[] }>;
   /** Folders without a manifest whose newest object is older than ABANDONED_AFTER_MS: backups that never finished. */
@@ -48,13 +50,22 @@ export function expireActivities(config: Config) {
      * Deletes what the plan names: manifests first, so an interrupted delete leaves nothing that looks restorable.
      * A backup that a reader took a lease on since the plan was made stays (see activities/leases.ts).
      */
-    async applyExpiry(plan: ExpiryPlan): Promise<{ deletedObjects: number; held: ExpiryPlan['held'] }> {
+    async applyExpiry(plan: ExpiryPlan): Promise<{ deletedObjects: number; locked: ExpiryPlan['locked']; held: ExpiryPlan['held'] }> {
       const reporter = currentReporter();
       const runIsOpen = temporalRunCheck();
-      const held: ExpiryPlan['held'] = [];
       let deleted = 0;
+      const locked: ExpiryPlan['locked'] = [];
+      const held: ExpiryPlan['held'] = [];
       const holders = async (repo: Repository, type: 'logical' | 'base', id: string) =>
         (await heldBackups(repo, plan.database, Date.now(), runIsOpen)).held.get(backupKey({ type, id }));
+      /** Every object under `folder` and its unfinished uploads; what Object Lock keeps is reported. */
+      const removeObjects = async (repo: Repository, folder: string) => {
+        const keys = (await folderObjects(repo, folder)).map((o) => o.key);
+        const outcome = await repo.delete(keys);
+        for (const key of outcome.locked) locked.push({ repository: repo.name, what: key });
+        await repo.abortIncompleteWrites(folder);
+        deleted += keys.length - outcome.locked.length;
+      };
       const removeFolder = async (repository: string, type: 'logical' | 'base', id: string) => {
         const repo = openRepository(config, repository);
         const folder = backupFolder(plan.database, type, id);
@@ -62,14 +73,19 @@ export function expireActivities(config: Config) {
         const before = await holders(repo, type, id);
         if (before) return keep(before);
         const manifest = await repo.getBytes(`${folder}${MANIFEST_FILE}`);
-        await repo.delete([`${folder}${MANIFEST_FILE}`]);
+        const gone = await repo.delete([`${folder}${MANIFEST_FILE}`]);
+        if (gone.locked.length > 0) {
+          locked.push({ repository: repo.name, what: folder }); // locked since the plan: leave the backup whole
+          return;
+        }
         // A reader writes its lease before it reads the manifest: if it came in between, put the manifest back.
         const meanwhile = await holders(repo, type, id);
         if (meanwhile) {
           if (manifest) await repo.putBytes(`${folder}${MANIFEST_FILE}`, manifest);
           return keep(meanwhile);
         }
-        deleted += (await removeObjects(repo, folder)) + 1;
+        deleted += 1;
+        await removeObjects(repo, folder);
         reporter.report({ phase: 'deleting', bytesDone: 0, itemsDone: deleted });
       };
       for (const item of plan.logical) await removeFolder(item.repository, 'logical', item.id);
@@ -77,8 +93,7 @@ export function expireActivities(config: Config) {
       for (const item of plan.abandoned) {
         const repo = openRepository(config, item.repository);
         const folder = backupFolder(plan.database, item.type, item.id);
-        if (!(await isAbandoned(repo, folder, Date.now()))) continue; // finished or written to since the plan
-        deleted += await removeObjects(repo, folder);
+        if (await isAbandoned(repo, folder, Date.now())) await removeObjects(repo, folder); // else finished or written to since the plan
       }
       if (plan.wal.keepFromSegno !== undefined && plan.wal.count > 0) {
         const repo = openRepository(config, plan.wal.repository);
@@ -90,19 +105,19 @@ export function expireActivities(config: Config) {
         }
         // Listed again rather than carried in the plan: a week of WAL can be tens of thousands of names.
         const expired = await expiredWal(repo, plan.database, keepFrom, plan.wal.segmentSize);
-        await repo.delete(expired.map((e) => e.key));
-        deleted += expired.length;
+        const outcome = await repo.delete(expired.map((e) => e.key));
+        if (outcome.locked.length > 0) locked.push({ repository: plan.wal.repository, what: `${outcome.locked.length} WAL file(s), first ${outcome.locked.sort()[0]}` });
+        deleted += expired.length - outcome.locked.length;
       }
-      // Leases whose holders are gone (a worker killed before it could release them) go too.
-      for (const repository of new Set([...databaseView(config, plan.database).allRepositories, plan.wal.repository])) {
+      const repositories = new Set([...databaseView(config, plan.database).allRepositories, plan.wal.repository]);
+      for (const repository of repositories) {
         const repo = openRepository(config, repository);
+        // Leases whose holders are gone (a worker killed before it could release them) go too.
         await repo.delete((await heldBackups(repo, plan.database, Date.now(), runIsOpen)).lapsed);
+        // Uploads that never completed and are older than any attempt could be (their folder may hold no object).
+        deleted += await repo.abortIncompleteWrites(`${plan.database}/`, { olderThan: new Date(Date.now() - ABANDONED_AFTER_MS) });
       }
-      // Uploads that never completed and are older than any attempt could be (their folder may hold no object).
-      for (const repository of new Set([...databaseView(config, plan.database).allRepositories, plan.wal.repository])) {
-        deleted += await openRepository(config, repository).abortIncompleteWrites(`${plan.database}/`, { olderThan: new Date(Date.now() - ABANDONED_AFTER_MS) });
-      }
-      return { deletedObjects: deleted, held };
+      return { deletedObjects: deleted, locked: [...plan.locked, ...locked], held };
     },
   };
 }
@@ -111,6 +126,7 @@ async function planExpiry(config: Config, database: string, nowMs: number): Prom
   const db = databaseView(config, database);
   const runIsOpen = temporalRunCheck();
   const logical: ExpiryPlan['logical'] = [];
+  const locked: ExpiryPlan['locked'] = [];
   const held: ExpiryPlan['held'] = [];
   const abandoned: ExpiryPlan['abandoned'] = [];
   let keptLogical = 0;
@@ -132,9 +148,13 @@ async function planExpiry(config: Config, database: string, nowMs: number): Prom
     for (const backup of backups) {
       const keepMs = db.retentionFor(BACKUP_KINDS.includes(backup.kind as BackupKind) ? (backup.kind as BackupKind) : 'manual');
       const age = nowMs - Date.parse(backup.finishedAt);
-      const by = inUse.get(backupKey({ type: 'logical', id: backup.id }));
-      if (age > keepMs && backup.id !== newest && by) {
+      const by = age > keepMs && backup.id !== newest ? inUse.get(backupKey({ type: 'logical', id: backup.id })) : undefined;
+      const until = age > keepMs && backup.id !== newest && !by ? await lockedUntil(repo, backupFolder(database, 'logical', backup.id), nowMs) : undefined;
+      if (by) {
         held.push({ repository, type: 'logical', id: backup.id, by });
+        keptLogical += 1;
+      } else if (until) {
+        locked.push({ repository, what: `logical backup ${backup.id}`, until });
         keptLogical += 1;
       } else if (age > keepMs && backup.id !== newest) {
         logical.push({ repository, id: backup.id, kind: backup.kind, finishedAt: backup.finishedAt, rule: `${backup.kind} backups are kept ${Math.round(keepMs / 86_400_000)} days` });
@@ -157,7 +177,12 @@ async function planExpiry(config: Config, database: string, nowMs: number): Prom
   const readers = before.slice(0, -1).filter((b) => inUse.has(backupKey({ type: 'base', id: b.id })));
   held.push(...readers.map((b) => ({ repository: walRepository, type: 'base' as const, id: b.id, by: inUse.get(backupKey({ type: 'base', id: b.id }))! })));
   const keptBase: BackupManifest[] = [...readers, ...(before.length ? [before.at(-1)!] : []), ...inside];
-  const base = bases.filter((b) => !keptBase.includes(b)).map((b) => ({ repository: walRepository, id: b.id, stopTime: b.base!.stopTime }));
+  const base: ExpiryPlan['base'] = [];
+  for (const b of bases.filter((b) => !keptBase.includes(b))) {
+    const until = await lockedUntil(repo, backupFolder(database, 'base', b.id), nowMs);
+    if (until) locked.push({ repository: walRepository, what: `base backup ${b.id}`, until });
+    else base.push({ repository: walRepository, id: b.id, stopTime: b.base!.stopTime });
+  }
 
   const segmentSize = (await readArchiveIdentity(repo, database))?.segmentSize || 16 * 1024 * 1024;
   const wal: ExpiryPlan['wal'] = { repository: walRepository, count: 0, bytes: 0, segmentSize };
@@ -174,7 +199,7 @@ async function planExpiry(config: Config, database: string, nowMs: number): Prom
       wal.last = expired.at(-1)!.name;
     }
   }
-  return { database, logical, base, wal, kept: { logical: keptLogical, base: keptBase.length }, held, abandoned, damaged };
+  return { database, logical, base, wal, kept: { logical: keptLogical, base: keptBase.length + locked.filter((l) => l.what.startsWith('base')).length }, locked, held, abandoned, damaged };
 }
 
 /** Folders of `type` without a manifest, whose newest object is older than ABANDONED_AFTER_MS. */
@@ -206,14 +231,6 @@ async function folderObjects(repo: Repository, folder: string): Promise<StoredOb
   return objects;
 }
 
-/** Deletes every object under `folder` and its unfinished uploads; returns how many objects went. */
-async function removeObjects(repo: Repository, folder: string): Promise<number> {
-  const keys = (await folderObjects(repo, folder)).map((o) => o.key);
-  await repo.delete(keys);
-  await repo.abortIncompleteWrites(folder);
-  return keys.length;
-}
-
 /** Inside an activity: asks Temporal whether a lease's workflow run is still open. */
 function temporalRunCheck(): RunIsOpen | undefined {
   const context = activityContext();
@@ -231,6 +248,12 @@ function temporalRunCheck(): RunIsOpen | undefined {
     }
     return open.get(key);
   };
+}
+
+/** When a backup's manifest is under S3 Object Lock past `nowMs` (a backup's objects share one date): that date. */
+async function lockedUntil(repo: Repository, folder: string, nowMs: number): Promise<string | undefined> {
+  const until = (await repo.head(`${folder}${MANIFEST_FILE}`))?.retainUntil;
+  return until && until.getTime() > nowMs ? until.toISOString() : undefined;
 }
 
 /** WAL files positioned before `keepFrom` on any timeline (history files always stay). */

@@ -11,6 +11,7 @@ import { alertActivities } from './alerts.js';
 import { drillActivities } from './drill.js';
 import { monitorActivities } from './monitor.js';
 import { verifyActivities } from './verify.js';
+import { rekeyActivities } from './keys/rekey.js';
 
 export function createActivities(config: Config) {
   return {
@@ -25,6 +26,7 @@ export function createActivities(config: Config) {
     ...monitorActivities(config),
     ...verifyActivities(config),
     ...drillActivities(config),
+    ...rekeyActivities(config),
   };
 }
 

@@ -3,11 +3,10 @@
 import { PgwardenError } from '../config/errors.js';
 import { databaseView } from '../config/load.js';
 import type { Config } from '../config/schema.js';
-import { resolvePassphrase } from '../config/secrets.js';
 import type { Progress, TableCheck } from '../workflows/messages.js';
 import { locateBackup } from './catalog/locate.js';
 import { backupFolder, readManifest, type BackupManifest, type StoredObjectEntry } from './catalog/manifest.js';
-import { keyFingerprint } from './pipeline/encrypt.js';
+import { objectSecretOf } from './keys/backup-keys.js';
 import type { Sha256Meter } from './pipeline/measure.js';
 import { unsealInto } from './pipeline/seal.js';
 import { pgTool } from './postgres/binaries.js';
@@ -108,7 +107,8 @@ function unlockedRestoreActivities(config: Config) {
       // In whichever repository holds it (kinds can go to different ones), unless the caller named one.
       const { manifest, repository, passedOver } = await locateBackup(config, input.database, input.backup, input.repository);
       const warnings = passedOver.map((d) => `Newer backup ${d.id} was passed over: ${d.reason}`);
-      await checkPassphrase(config, manifest);
+      // The key first, before any server is asked: a wrong or missing key fails in seconds, with nothing created.
+      await objectSecretOf(config, openRepository(config, repository), backupFolder(input.database, 'logical', manifest.id), manifest);
 
       const endpoint = restoreEndpoint(config, input.database, input.server);
       const client = await connectMaintenance(endpoint, 'restore check');
@@ -201,25 +201,13 @@ function restoreLockName(input: { database: string; server?: 'drill' }): string 
   return input.server ? `${input.database} (${input.server})` : input.database;
 }
 
-async function checkPassphrase(config: Config, manifest: BackupManifest): Promise<void> {
-  const fingerprint = await keyFingerprint(resolvePassphrase(config));
-  if (fingerprint !== manifest.encryption.keyFingerprint) {
-    const source = 'passphraseEnv' in config.encryption ? `environment variable ${config.encryption.passphraseEnv}` : `file ${config.encryption.passphraseFile}`;
-    throw new PgwardenError(
-      'Integrity',
-      `The passphrase in ${source} is not the one backup ${manifest.id} was encrypted with (key fingerprint ${manifest.encryption.keyFingerprint}, yours ${fingerprint}). ` +
-        'Set the passphrase that was in use when the backup was made.',
-    );
-  }
-}
-
 async function restoreLogical(config: Config, input: RestoreLogicalInput): Promise<RestoreLogicalOutput> {
   const started = Date.now();
   const repo = openRepository(config, input.repository);
   const folder = backupFolder(input.database, 'logical', input.backupId);
   const manifest = await readManifest(repo, folder);
   if (!manifest) throw new PgwardenError('NotFound', `Backup ${input.backupId} of "${input.database}" has no manifest in repository "${input.repository}".`);
-  const passphrase = resolvePassphrase(config);
+  const { secret: passphrase } = await objectSecretOf(config, repo, folder, manifest);
   const server = restoreEndpoint(config, input.database, input.server);
   const staging = withDatabase(server, input.staging);
   const reporter = currentReporter();

@@ -5,12 +5,12 @@
 import { PgwardenError } from '../config/errors.js';
 import { databaseView } from '../config/load.js';
 import type { Config } from '../config/schema.js';
-import { resolvePassphrase } from '../config/secrets.js';
 import type { Progress, VerifiedBackup, VerifyFinding, VerifyResult } from '../workflows/messages.js';
 import { listBackups } from './catalog/list.js';
 import { backupFolder, readManifest, type BackupManifest, type StoredObjectEntry } from './catalog/manifest.js';
 import { writeReport } from './catalog/monitor-records.js';
-import { keyFingerprint } from './pipeline/encrypt.js';
+import { objectSecretOf } from './keys/backup-keys.js';
+import { loadKeyring, noKeyError } from './keys/keyring.js';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { byteCountStep, VerifyingMeter, type Sha256Meter } from './pipeline/measure.js';
@@ -22,6 +22,7 @@ import { fetchWalBytes, walKey } from './wal/archive.js';
 import { closedAt, listArchive, recoveryPath, type ArchiveListing } from './wal/coverage.js';
 import { parseLsn, segmentName, segnoOfLsn } from './wal/names.js';
 import { openArchive, walRepositoryName } from './wal/open.js';
+import type { WalKeys } from './keys/wal-keys.js';
 
 export interface VerifyUnit {
   repository: string;
@@ -62,7 +63,9 @@ export function verifyActivities(config: Config) {
       if (input.wal && !pitr) {
         throw new PgwardenError('Usage', `Database "${input.database}" has no WAL archive (no pitr: in pgwarden.yaml): verify it without --wal.`);
       }
-      resolvePassphrase(config); // a missing key fails here, before anything is read
+      // A missing key fails here, before anything is read; a worker with public keys only cannot check decryption.
+      const keyring = await loadKeyring(config);
+      if (keyring.openers.length === 0) throw noKeyError(keyring, undefined, 'the backups of "' + input.database + '" to verify that they decrypt');
       const selection = input.backup ?? 'all';
       const units: VerifyUnit[] = [];
       const logicalIds: Record<string, string[]> = {};
@@ -134,10 +137,16 @@ async function verifyBackup(config: Config, database: string, unit: VerifyUnit):
     if (findings.length === 0) findings.push(where('manifest.json', 'missing', `backup ${unit.id} has no manifest any more in repository "${unit.repository}"`));
     return { backup: { repository: unit.repository, id: unit.id, type: unit.type, objects: 0, storedBytes: 0, ok: false }, findings, bytesRead: 0 };
   }
-  const passphrase = resolvePassphrase(config);
-  const keyMatches = (await keyFingerprint(passphrase)) === manifest.encryption.keyFingerprint;
-  if (!keyMatches) {
-    findings.push(where('manifest.json', 'key', `backup ${unit.id} was encrypted with another key (fingerprint ${manifest.encryption.keyFingerprint}): the configured passphrase cannot decrypt it`));
+  // The key that opens it: its data key, opened with a configured key (or, before envelopes, the passphrase).
+  let passphrase = '';
+  let keyMatches = false;
+  try {
+    passphrase = (await objectSecretOf(config, repo, folder, manifest)).secret;
+    keyMatches = true;
+  } catch (error) {
+    if (!(error instanceof PgwardenError) || error.retryable) throw error;
+    const keyObject = manifest.encryption.scheme === 'openpgp-envelope-v1' ? manifest.encryption.dataKey : 'manifest.json';
+    findings.push(where(keyObject, 'key', `backup ${unit.id} does not open with the configured keys: ${error.message}`));
   }
 
   const reporter = currentReporter();
@@ -192,8 +201,16 @@ async function unsealOnlyChecksum(repo: Repository, expected: { key: string; sha
  * recovery would follow, up to the newest archived one, must be there and open with the configured key.
  */
 async function verifyWal(config: Config, database: string): Promise<WalCheck> {
-  const { repo, settings } = openArchive(config, database);
-  const listing = await listArchive(repo, database, settings.passphrase);
+  const { repo, keys } = openArchive(config, database);
+  try {
+    return await verifyWalWith(config, database, repo, keys);
+  } finally {
+    await keys.close();
+  }
+}
+
+async function verifyWalWith(config: Config, database: string, repo: Repository, keys: WalKeys): Promise<WalCheck> {
+  const listing = await listArchive(repo, database, keys);
   const bases = await listBackups(repo, database, 'base');
   const findings: VerifyFinding[] = [];
   const finding = (name: string, problem: VerifyFinding['problem'], detail: string): VerifyFinding => ({ repository: repo.name, object: walKey(database, name), problem, detail });
@@ -216,10 +233,10 @@ async function verifyWal(config: Config, database: string): Promise<WalCheck> {
   try {
     await inParallel(present, 4, async (name) => {
       try {
-        await fetchWalBytes(repo, database, name, settings.passphrase);
+        await fetchWalBytes(repo, database, name, keys);
       } catch (error) {
         if (reporter.signal?.aborted) throw error;
-        const problem = /Cannot decrypt|passphrase/.test((error as Error).message) ? 'decrypt' : 'checksum';
+        const problem = /Cannot decrypt|passphrase|configured keys|only public keys/.test((error as Error).message) ? 'decrypt' : 'checksum';
         bad.set(name, problem);
         findings.push(finding(name, problem, (error as Error).message.split('\n')[0]!));
       }

@@ -192,6 +192,13 @@ program
   .option('--db <name>', 'only this database')
   .action(run(async () => (await import('./commands/status.js')).statusCommand as Action));
 
+program
+  .command('rekey')
+  .description('key rotation: re-wrap the data keys of existing backups and WAL for the current keys (no data is read or rewritten)')
+  .option('--db <name>', 'database name from pgwarden.yaml')
+  .option('--all', 'every database in pgwarden.yaml', false)
+  .action(run(async () => (await import('./commands/rekey.js')).rekeyCommand as Action));
+
 const configCommand = program.command('config').description('check pgwarden.yaml');
 configCommand
   .command('check')

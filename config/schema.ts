@@ -46,6 +46,58 @@ export const DEFAULT_TARGETS: Record<Environment, { rtoMs?: number; rpoMs?: numb
   development: {},
 };
 
+/** An OpenPGP private key that opens data keys (restores), with the passphrase that protects it, if any. */
+const PrivateKey = z
+  .strictObject({
+    env: envVarName('the armored private key').optional(),
+    file: z.string().min(1).optional(),
+    passphraseEnv: envVarName("the private key's passphrase").optional(),
+    passphraseFile: z.string().min(1).optional(),
+  })
+  .refine((k) => (k.env === undefined) !== (k.file === undefined), {
+    message: 'must name the armored private key with { env: VAR } or { file: /path/key.asc } (one of them), and its passphrase with passphraseEnv or passphraseFile if it has one',
+  });
+export type PrivateKeySettings = z.infer<typeof PrivateKey>;
+
+const s2kCount = z.number().int().min(1024).max(65011712);
+
+/**
+ * Envelope encryption: every backup (and every day of WAL) gets a random data key, wrapped for the passphrase
+ * and/or the recipients' public keys; `previous` keys only ever open data keys (key rotation).
+ */
+const Encryption = z
+  .strictObject({
+    passphraseEnv: envVarName('the backup passphrase').optional(),
+    passphraseFile: z.string().min(1).optional(),
+    /** Armored OpenPGP public keys new data keys are wrapped for (a worker with these alone can back up, not restore). */
+    recipients: z.array(SecretSource).default([]),
+    /** Private keys that open data keys wrapped for their public keys (restores). */
+    privateKeys: z.array(PrivateKey).default([]),
+    /** Keys from before a rotation: used only to open existing data keys, never to wrap new ones. */
+    previous: z
+      .array(
+        z.union([z.strictObject({ passphraseEnv: envVarName('an earlier backup passphrase') }), z.strictObject({ passphraseFile: z.string().min(1) }), PrivateKey], {
+          error: 'each previous key is { passphraseEnv: VAR }, { passphraseFile: PATH } or a private key { file|env, passphraseEnv|passphraseFile }',
+        }),
+      )
+      .default([]),
+    /** gpg's passphrase hashing (--s2k-count) when a data key is wrapped for the passphrase: once per backup and per day of WAL. */
+    s2kCount: s2kCount.optional(),
+  })
+  .superRefine((e, ctx) => {
+    if (e.passphraseEnv !== undefined && e.passphraseFile !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['passphraseFile'], message: 'give the passphrase once: passphraseEnv or passphraseFile, not both' });
+    }
+    if (e.passphraseEnv === undefined && e.passphraseFile === undefined && e.recipients.length === 0) {
+      ctx.addIssue({
+        code: 'custom',
+        message: 'needs a key to encrypt new backups with: passphraseEnv: BACKUP_PASSPHRASE (or passphraseFile), and/or recipients: [{ file: /etc/pgwarden/ops.pub.asc }]',
+      });
+    }
+  })
+  .prefault({ passphraseEnv: 'BACKUP_PASSPHRASE' });
+export type EncryptionSettings = z.output<typeof Encryption>;
+
 const PitrSettings = z.strictObject({
   /** Repository that holds this database's WAL archive and base backups. */
   repository: z.string().regex(NAME, { message: 'must name a repository declared under repositories:' }).optional(),
@@ -132,6 +184,11 @@ const S3Repository = z.strictObject({
   requestChecksums: z.enum(['when_supported', 'when_required']).default('when_supported'),
   partSizeMiB: z.number().int().min(5).max(512).default(5),
   uploadConcurrency: z.number().int().min(1).max(64).default(2),
+  /**
+   * Where the bucket has S3 Object Lock enabled, objects are written locked until their retention ends: compliance
+   * (nobody can delete them early, not even the account's root) or governance (a key with the bypass permission can).
+   */
+  objectLockMode: z.enum(['compliance', 'governance']).default('compliance'),
   /** PEM file of the CA that signed an https endpoint's certificate (a private CA): the only CA trusted for it. */
   caFile: z.string().min(1, 'must be the path of a PEM file with the CA certificate').optional(),
 });
@@ -180,12 +237,7 @@ export const ConfigSchema = z
         ui: z.url().optional(),
       })
       .prefault({}),
-    encryption: z
-      .union([
-        z.strictObject({ passphraseEnv: envVarName('the backup passphrase'), s2kCount: z.number().int().min(1024).max(65011712).optional() }),
-        z.strictObject({ passphraseFile: z.string().min(1), s2kCount: z.number().int().min(1024).max(65011712).optional() }),
-      ], { error: 'must be { passphraseEnv: BACKUP_PASSPHRASE } or { passphraseFile: /run/secrets/backup-passphrase }' })
-      .default({ passphraseEnv: 'BACKUP_PASSPHRASE' }),
+    encryption: Encryption,
     backup: z
       .strictObject({
         /** Parallel dump/restore streams per database (pg_dump/psql processes). */

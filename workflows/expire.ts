@@ -14,7 +14,7 @@ export async function expireWorkflow(started: ExpireInput): Promise<ExpireResult
   tagRun(input.database, 'expire');
   const info = workflowInfo();
   const plan = await quick.planExpiry({ database: input.database, nowMs: Date.now() });
-  const applied = input.dryRun ? { deletedObjects: 0, held: [] } : await long.applyExpiry(plan);
+  const applied = input.dryRun ? { deletedObjects: 0, locked: plan.locked, held: [] } : await long.applyExpiry(plan);
   const { repository: _repository, keepFromSegno: _segno, segmentSize: _size, ...wal } = plan.wal;
   // What a reader took a lease on after the plan was made stayed: the result says so, not that it went.
   const stayed = (type: string, repository: string, id: string) => applied.held.some((h) => h.type === type && h.repository === repository && h.id === id);
@@ -25,6 +25,7 @@ export async function expireWorkflow(started: ExpireInput): Promise<ExpireResult
     base: plan.base.filter((b) => !stayed('base', b.repository, b.id)),
     wal,
     kept: plan.kept,
+    locked: applied.locked,
     held: [...plan.held, ...applied.held],
     abandoned: plan.abandoned,
     ...(plan.damaged?.length ? { damaged: plan.damaged } : {}),

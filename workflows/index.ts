@@ -11,3 +11,4 @@ export { verifyWorkflow } from './verify.js';
 export { drillWorkflow } from './drill.js';
 export { monitorWorkflow } from './monitor.js';
 export { notifyWorkflow } from './notify.js';
+export { rekeyWorkflow } from './rekey.js';

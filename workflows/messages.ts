@@ -221,6 +221,8 @@ export interface ExpireResult {
   base: Array<{ repository: string; id: string; stopTime: string }>;
   wal: { count: number; bytes: number; first?: string; last?: string; keepFrom?: string };
   kept: { logical: number; base: number };
+  /** Due, but still under S3 Object Lock: skipped, removed by a later run once their date has passed. */
+  locked: Array<{ repository: string; what: string; until?: string }>;
   /** Kept although the rules let them go: a restore, drill or PITR was reading them (`by` says which). */
   held: Array<{ repository: string; type: 'logical' | 'base'; id: string; by: string[] }>;
   /** Folders without a manifest, untouched for two days: backups that never finished, removed with their objects. */
@@ -228,6 +230,33 @@ export interface ExpireResult {
   /** Backups retention could not read (broken manifest, or one from a newer pgwarden): kept, reported. */
   damaged?: Array<{ repository: string; type: 'logical' | 'base'; id: string; reason: string }>;
   deletedObjects: number;
+  workflowId: string;
+  runId: string;
+}
+
+/** One key rotation of a database at a time. */
+export function rekeyWorkflowId(database: string): string {
+  return `pgwarden-rekey-${database}`;
+}
+
+export interface RekeyInput {
+  database: string;
+}
+
+export interface RekeyResult {
+  database: string;
+  /** Data keys found (backups in every repository, WAL days). */
+  dataKeys: number;
+  rewrapped: number;
+  /** Already wrapped for exactly the current keys (an earlier or interrupted rekey did them). */
+  alreadyCurrent: number;
+  /** Removed by retention while the rekey ran. */
+  gone: number;
+  /** Who the data keys are wrapped for now, in words. */
+  wrappedFor: string[];
+  /** Backups made before envelope encryption: encrypted with a passphrase itself, nothing to re-wrap. */
+  beforeEnvelope: Array<{ repository: string; kind: string; id: string }>;
+  walBeforeEnvelope: boolean;
   workflowId: string;
   runId: string;
 }

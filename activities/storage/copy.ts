@@ -4,13 +4,14 @@ import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { PgwardenError } from '../../config/errors.js';
 import { VerifyingMeter } from '../pipeline/measure.js';
-import type { Repository } from './repository.js';
+import type { Repository, WriteOptions } from './repository.js';
 
 export async function copyObject(
   from: Repository,
   to: Repository,
   object: { key: string; sha256: string; storedBytes: number },
   signal?: AbortSignal,
+  options?: WriteOptions,
 ): Promise<void> {
   const checked = new VerifyingMeter(
     object,
@@ -19,7 +20,7 @@ export async function copyObject(
   const source = await from.get(object.key, signal);
   source.once('error', (error) => checked.destroy(error));
   source.pipe(checked);
-  await to.put(object.key, checked, signal);
+  await to.put(object.key, checked, signal, options);
 }
 
 /** Reads a stored object whole and checks its size and sha256: proof that this repository's copy is there and intact. */

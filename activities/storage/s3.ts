@@ -1,28 +1,33 @@
 // A repository in an S3-compatible bucket (AWS S3, Backblaze B2, versitygw, MinIO …).
 import {
   AbortMultipartUploadCommand,
+  DeleteObjectCommand,
   DeleteObjectsCommand,
+  GetBucketVersioningCommand,
   GetObjectCommand,
+  GetObjectLockConfigurationCommand,
   HeadBucketCommand,
   HeadObjectCommand,
   ListMultipartUploadsCommand,
+  ListObjectVersionsCommand,
   ListObjectsV2Command,
   PutObjectCommand,
   S3Client,
   type S3ClientConfig,
 } from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
 import { readFileSync } from 'node:fs';
 import { Agent } from 'node:https';
 import { PassThrough, type Readable } from 'node:stream';
 import { PgwardenError } from '../../config/errors.js';
 import type { S3RepositorySettings } from '../../config/schema.js';
-import type { Repository, StoredObject } from './repository.js';
+import type { DeleteOutcome, Repository, StoredObject, WriteOptions } from './repository.js';
 
 export class S3Repository implements Repository {
   readonly location: string;
   private readonly client: S3Client;
   private readonly root: string; // "prefix/" or ""
+  private lockEnabled: Promise<boolean> | undefined; // the bucket has S3 Object Lock
+  private versioned: Promise<boolean> | undefined; // the bucket keeps versions (always so with Object Lock)
 
   constructor(
     readonly name: string,
@@ -79,6 +84,29 @@ export class S3Repository implements Repository {
     return `${this.root}${key}`;
   }
 
+  /** Whether the bucket has S3 Object Lock enabled (asked once). */
+  objectLockEnabled(): Promise<boolean> {
+    this.lockEnabled ??= this.client.send(new GetObjectLockConfigurationCommand({ Bucket: this.settings.bucket })).then(
+      (r) => r.ObjectLockConfiguration?.ObjectLockEnabled === 'Enabled',
+      () => false, // no configuration (404), or a server without Object Lock: objects are written without retention
+    );
+    return this.lockEnabled;
+  }
+
+  private isVersioned(): Promise<boolean> {
+    this.versioned ??= this.client.send(new GetBucketVersioningCommand({ Bucket: this.settings.bucket })).then(
+      (r) => r.Status === 'Enabled' || r.Status === 'Suspended',
+      () => false,
+    );
+    return this.versioned;
+  }
+
+  /** The Object Lock parameters of a write: only where the bucket has Object Lock and a date is given. */
+  private async lockParams(options?: WriteOptions): Promise<{ ObjectLockMode?: 'COMPLIANCE' | 'GOVERNANCE'; ObjectLockRetainUntilDate?: Date }> {
+    if (!options?.retainUntil || options.retainUntil.getTime() <= Date.now() || !(await this.objectLockEnabled())) return {};
+    return { ObjectLockMode: this.settings.objectLockMode === 'governance' ? 'GOVERNANCE' : 'COMPLIANCE', ObjectLockRetainUntilDate: options.retainUntil };
+  }
+
   /** Turns SDK errors into messages that say what to fix. */
   private explain(error: unknown, doing: string): PgwardenError {
     if (error instanceof PgwardenError) return error;
@@ -126,10 +154,12 @@ export class S3Repository implements Repository {
     }
   }
 
-  async put(key: string, body: Readable, signal?: AbortSignal): Promise<void> {
+  async put(key: string, body: Readable, signal?: AbortSignal, options?: WriteOptions): Promise<void> {
+    // Loaded on first use: wal-push (one process per segment) writes with putBytes and never needs it.
+    const { Upload } = await import('@aws-sdk/lib-storage');
     const upload = new Upload({
       client: this.client,
-      params: { Bucket: this.settings.bucket, Key: this.key(key), Body: body },
+      params: { Bucket: this.settings.bucket, Key: this.key(key), Body: body, ...(await this.lockParams(options)) },
       partSize: this.settings.partSizeMiB * 1024 * 1024,
       queueSize: this.settings.uploadConcurrency,
       leavePartsOnError: false, // a failed upload is aborted: no invisible parts keep costing money
@@ -154,9 +184,10 @@ export class S3Repository implements Repository {
     }
   }
 
-  async putBytes(key: string, data: Buffer, options: { ifAbsent?: boolean; metadata?: Record<string, string> } = {}): Promise<boolean> {
+  async putBytes(key: string, data: Buffer, options: { ifAbsent?: boolean; metadata?: Record<string, string> } & WriteOptions = {}): Promise<boolean> {
     try {
       if (options.ifAbsent && (await this.head(key))) return false;
+      const lock = await this.lockParams(options);
       await this.client.send(
         new PutObjectCommand({
           Bucket: this.settings.bucket,
@@ -165,6 +196,7 @@ export class S3Repository implements Repository {
           ContentLength: data.length,
           ...(options.metadata ? { Metadata: options.metadata } : {}),
           ...(options.ifAbsent ? { IfNoneMatch: '*' } : {}),
+          ...lock,
         }),
       );
       return true;
@@ -232,6 +264,7 @@ export class S3Repository implements Repository {
         size: result.ContentLength ?? 0,
         ...(result.LastModified ? { modified: result.LastModified } : {}),
         metadata: result.Metadata ?? {},
+        ...(result.ObjectLockRetainUntilDate ? { retainUntil: new Date(result.ObjectLockRetainUntilDate) } : {}),
       };
     } catch (error) {
       const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
@@ -277,27 +310,78 @@ export class S3Repository implements Repository {
     return folders.sort();
   }
 
-  async delete(keys: string[]): Promise<void> {
-    for (let i = 0; i < keys.length; i += 1000) {
-      const batch = keys.slice(i, i + 1000);
+  async delete(keys: string[]): Promise<DeleteOutcome> {
+    const locked: string[] = [];
+    // A versioned bucket (every bucket with Object Lock) keeps a deleted object as an old version: remove the
+    // versions themselves, or nothing is freed. Object Lock refuses the locked ones: they are reported.
+    const targets = (await this.isVersioned()) ? await this.versionsOf(keys) : keys.map((key) => ({ Key: this.key(key) }));
+    for (let i = 0; i < targets.length; i += 1000) {
+      const batch = targets.slice(i, i + 1000);
+      let result;
       try {
-        const result = await this.client.send(
-          new DeleteObjectsCommand({
-            Bucket: this.settings.bucket,
-            Delete: { Objects: batch.map((key) => ({ Key: this.key(key) })), Quiet: true },
-          }),
-        );
-        const failed = result.Errors ?? [];
-        if (failed.length > 0) {
-          throw new PgwardenError(
-            'Failed',
-            `Could not delete ${failed.length} object(s) from repository "${this.name}", first ${failed[0]?.Key}: ${failed[0]?.Code} ${failed[0]?.Message ?? ''}`,
-            { retryable: true },
-          );
-        }
+        result = await this.client.send(new DeleteObjectsCommand({ Bucket: this.settings.bucket, Delete: { Objects: batch, Quiet: true } }));
       } catch (error) {
-        throw this.explain(error, 'delete objects');
+        // AWS reports locked objects one by one in Errors; some servers (versitygw) refuse the whole request.
+        if (!(this.isAccessDenied(error) && (await this.objectLockEnabled()))) throw this.explain(error, 'delete objects');
+        result = { Errors: await this.deleteOneByOne(batch) };
       }
+      const failed = [];
+      for (const e of result.Errors ?? []) {
+        if (e.Code === 'AccessDenied' && (await this.objectLockEnabled())) locked.push(e.Key!.slice(this.root.length));
+        else failed.push(e);
+      }
+      if (failed.length > 0) {
+        throw new PgwardenError(
+          'Failed',
+          `Could not delete ${failed.length} object(s) from repository "${this.name}", first ${failed[0]?.Key}: ${failed[0]?.Code} ${failed[0]?.Message ?? ''}`,
+          { retryable: true },
+        );
+      }
+    }
+    return { locked: [...new Set(locked)] };
+  }
+
+  private isAccessDenied(error: unknown): boolean {
+    const e = error as { name?: string; $metadata?: { httpStatusCode?: number } };
+    return e.name === 'AccessDenied' || e.$metadata?.httpStatusCode === 403;
+  }
+
+  private async deleteOneByOne(batch: Array<{ Key: string; VersionId?: string }>): Promise<Array<{ Key: string; Code: string; Message?: string }>> {
+    const errors: Array<{ Key: string; Code: string; Message?: string }> = [];
+    for (const target of batch) {
+      try {
+        await this.client.send(new DeleteObjectCommand({ Bucket: this.settings.bucket, ...target }));
+      } catch (error) {
+        errors.push({ Key: target.Key, Code: this.isAccessDenied(error) ? 'AccessDenied' : ((error as Error).name ?? 'Error'), Message: (error as Error).message });
+      }
+    }
+    return errors;
+  }
+
+  /** Every version and delete marker of `keys`, listed under their common prefix. */
+  private async versionsOf(keys: string[]): Promise<Array<{ Key: string; VersionId?: string }>> {
+    if (keys.length === 0) return [];
+    const wanted = new Set(keys.map((key) => this.key(key)));
+    const sorted = [...wanted].sort();
+    let prefix = sorted[0]!;
+    const last = sorted.at(-1)!;
+    while (!last.startsWith(prefix)) prefix = prefix.slice(0, -1);
+    const found: Array<{ Key: string; VersionId?: string }> = [];
+    let keyMarker: string | undefined;
+    let versionMarker: string | undefined;
+    for (;;) {
+      let page;
+      try {
+        page = await this.client.send(new ListObjectVersionsCommand({ Bucket: this.settings.bucket, Prefix: prefix, KeyMarker: keyMarker, VersionIdMarker: versionMarker }));
+      } catch (error) {
+        throw this.explain(error, `list versions under ${prefix}`);
+      }
+      for (const v of [...(page.Versions ?? []), ...(page.DeleteMarkers ?? [])]) {
+        if (v.Key && wanted.has(v.Key)) found.push({ Key: v.Key, ...(v.VersionId ? { VersionId: v.VersionId } : {}) });
+      }
+      if (!page.IsTruncated) return found;
+      keyMarker = page.NextKeyMarker;
+      versionMarker = page.NextVersionIdMarker;
     }
   }
 

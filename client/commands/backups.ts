@@ -1,5 +1,7 @@
 // pgwarden backups list --db NAME: what the repositories hold (read directly: works with Temporal down).
 import { scanBackupsEverywhere } from '../../activities/catalog/locate.js';
+import { describeBackupKey } from '../../activities/keys/backup-keys.js';
+import { loadKeyring } from '../../activities/keys/keyring.js';
 import { openRepository } from '../../activities/storage/open.js';
 import { PgwardenError } from '../../config/errors.js';
 import { databaseView } from '../../config/load.js';
@@ -14,7 +16,10 @@ export async function listBackupsCommand(ctx: CommandContext, options: { db: str
   // Every repository any kind goes to: a pre-migration backup may live where the daily ones do not.
   const repositories = options.repository !== undefined ? [options.repository] : db.allRepositories;
   const { backups, damaged } = await scanBackupsEverywhere(ctx.config, options.db, repositories);
-  const rows = backups.map(({ manifest: m, repositories: holding }) => ({
+  // Which configured key opens each backup (from fingerprints: nothing is decrypted); the list works without keys.
+  const keyring = await loadKeyring(ctx.config).catch((error: Error) => error);
+  const keys = await Promise.all(backups.map(({ manifest }) => (keyring instanceof Error ? undefined : describeBackupKey(keyring, manifest))));
+  const rows = backups.map(({ manifest: m, repositories: holding }, i) => ({
     id: m.id,
     kind: m.kind,
     ...(m.migrationId !== undefined ? { migrationId: m.migrationId } : {}),
@@ -27,6 +32,8 @@ export async function listBackupsCommand(ctx: CommandContext, options: { db: str
     serverVersion: m.server.version,
     repositories: holding,
     workflowId: m.temporal?.workflowId,
+    opensWith: keys[i]?.opensWith ?? null,
+    wrappedFor: keys[i]?.wrappedFor ?? [],
   }));
   const latest = rows.at(-1);
   const ageMs = latest ? Date.now() - Date.parse(latest.finishedAt) : undefined;
@@ -47,7 +54,7 @@ export async function listBackupsCommand(ctx: CommandContext, options: { db: str
   ctx.out.result(result, () => {
     const where = result.repositories.map((r) => `"${r.name}" (${r.location})`).join(', ');
     if (rows.length === 0) return [`No ${damaged.length ? 'usable ' : ''}backups of ${options.db} in ${where}.`, ...damagedLines].join('\n');
-    const header = ['BACKUP ID', 'KIND', 'MIGRATION', 'FINISHED (UTC)', 'STORED', 'DUMPED', 'TABLES', 'ROWS', 'TOOK', 'IN'];
+    const header = ['BACKUP ID', 'KIND', 'MIGRATION', 'FINISHED (UTC)', 'STORED', 'DUMPED', 'TABLES', 'ROWS', 'TOOK', 'IN', 'OPENS WITH'];
     const table = rows.map((r) => [
       r.id,
       r.kind,
@@ -59,6 +66,7 @@ export async function listBackupsCommand(ctx: CommandContext, options: { db: str
       r.rows.toLocaleString('en-US'),
       formatDuration(r.durationMs),
       r.repositories.join('+'),
+      r.opensWith ?? (keyring instanceof Error ? '?' : `NO CONFIGURED KEY (needs ${r.wrappedFor.join(' or ')})`),
     ]);
     const widths = header.map((h, i) => Math.max(h.length, ...table.map((row) => row[i]!.length)));
     const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
@@ -70,6 +78,7 @@ export async function listBackupsCommand(ctx: CommandContext, options: { db: str
       `${rows.length} backup(s) of ${options.db} in ${where}, newest ${formatDuration(ageMs!)} ago${rpo}`,
       line(header),
       ...table.map(line),
+      ...(keyring instanceof Error ? [`(which key opens each backup is unknown: ${keyring.message})`] : []),
       ...damagedLines,
     ].join('\n');
   });

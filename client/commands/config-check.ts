@@ -6,7 +6,8 @@ import { serverInfo } from '../../activities/postgres/inventory.js';
 import { formatDuration } from '../../config/duration.js';
 import { PgwardenError, type FailureKind } from '../../config/errors.js';
 import { databaseView, type DatabaseView } from '../../config/load.js';
-import { resolvePassphrase } from '../../config/secrets.js';
+import { loadKeyring } from '../../activities/keys/keyring.js';
+import { S3Repository } from '../../activities/storage/s3.js';
 import type { CommandContext } from '../context.js';
 
 interface Check {
@@ -27,15 +28,18 @@ export async function configCheckCommand(ctx: CommandContext): Promise<void> {
       checks.push({ what, ok: false, detail: (error as Error).message, kind: error instanceof PgwardenError ? error.kind : 'Config' });
     }
   };
-  await attempt('encryption passphrase', async () => {
-    resolvePassphrase(config);
-    return 'set';
+  await attempt('encryption keys', async () => {
+    const keyring = await loadKeyring(config);
+    const wraps = [...(keyring.passphrase ? [`the passphrase (${keyring.passphrase.source})`] : []), ...keyring.recipients.map((k) => `key ${k.fingerprint}${k.userId ? ` (${k.userId})` : ''}`)];
+    const opens = keyring.openers.length === 0 ? 'none: this worker backs up but cannot restore (no passphrase, no private key)' : `${keyring.openers.length} key(s)${keyring.openers.some((o) => o.previous) ? `, ${keyring.openers.filter((o) => o.previous).length} of them previous` : ''}`;
+    return `new data keys wrapped for ${wraps.join(' and ')}; opening: ${opens}`;
   });
   for (const name of Object.keys(config.repositories)) {
     await attempt(`repository ${name}`, async () => {
       const repo = openRepository(config, name);
       await repo.check();
-      return repo.location;
+      const lock = repo instanceof S3Repository && (await repo.objectLockEnabled()) ? '; S3 Object Lock enabled: objects are locked until their retention ends' : '';
+      return `${repo.location}${lock}`;
     });
   }
   for (const name of Object.keys(config.databases)) {

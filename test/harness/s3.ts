@@ -15,7 +15,8 @@ export interface TestS3 {
   /** The directory behind the buckets: tests corrupt objects here. */
   root: string;
   client: S3Client;
-  createBucket(name: string): Promise<void>;
+  /** `objectLock`: a bucket with S3 Object Lock (the server must have been started with `versioning`). */
+  createBucket(name: string, options?: { objectLock?: boolean }): Promise<void>;
   /** A second account that may list and read `bucket` but not write to it (a bucket policy, as S3 does it). */
   readOnlyAccount(bucket: string): Promise<{ accessKeyId: string; secretAccessKey: string }>;
   /** The server goes away (connections refused), its data stays. */
@@ -25,15 +26,20 @@ export interface TestS3 {
   stop(): Promise<void>;
 }
 
-/** `tls`: serve https with this certificate (PEM files); `ca` is the CA that signed it, for the test's own client. */
-export async function startS3(options: { tls?: { crt: string; key: string; ca: string } } = {}): Promise<TestS3> {
+/**
+ * `tls`: serve https with this certificate (PEM files); `ca` is the CA that signed it, for the test's own client.
+ * `versioning`: versitygw keeps object versions (its --versioning-dir), which S3 Object Lock needs.
+ */
+export async function startS3(options: { tls?: { crt: string; key: string; ca: string }; versioning?: boolean } = {}): Promise<TestS3> {
   const dir = mkdtempSync(join(tmpdir(), 'pgwarden-test-s3-'));
   const root = join(dir, 'buckets');
   const sidecar = join(dir, 'meta'); // the posix backend needs xattrs otherwise
   const iam = join(dir, 'iam'); // accounts besides the root one
+  const versions = join(dir, 'versions');
   mkdirSync(root);
   mkdirSync(sidecar);
   mkdirSync(iam);
+  if (options.versioning) mkdirSync(versions);
   const port = await freePort();
   const accessKeyId = 'pgwardentest';
   const secretAccessKey = `secret-${Math.random().toString(36).slice(2)}`;
@@ -43,7 +49,7 @@ export async function startS3(options: { tls?: { crt: string; key: string; ca: s
   const client = new S3Client({ endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId, secretAccessKey }, ...(httpsAgent ? { requestHandler: { httpsAgent } } : {}) });
   // Started again on the same port and directories by up(): that is how tests take "S3 down" and back.
   const launch = async () => {
-    const child = execa(findTool('versitygw'), ['--access', accessKeyId, '--secret', secretAccessKey, '--port', `127.0.0.1:${port}`, ...tls, '--iam-dir', iam, '--quiet', 'posix', '--sidecar', sidecar, root], {
+    const child = execa(findTool('versitygw'), ['--access', accessKeyId, '--secret', secretAccessKey, '--port', `127.0.0.1:${port}`, ...tls, '--iam-dir', iam, '--quiet', 'posix', '--sidecar', sidecar, ...(options.versioning ? ['--versioning-dir', versions] : []), root], {
       stdio: ['ignore', 'ignore', 'pipe'],
       buffer: false,
       reject: false,
@@ -73,8 +79,8 @@ export async function startS3(options: { tls?: { crt: string; key: string; ca: s
     secretAccessKey,
     root,
     client,
-    createBucket: async (name) => {
-      await client.send(new CreateBucketCommand({ Bucket: name }));
+    createBucket: async (name, bucketOptions = {}) => {
+      await client.send(new CreateBucketCommand({ Bucket: name, ...(bucketOptions.objectLock ? { ObjectLockEnabledForBucket: true } : {}) }));
     },
     readOnlyAccount: async (bucket) => {
       const account = { accessKeyId: `reader${Math.random().toString(36).slice(2, 8)}`, secretAccessKey: `secret-${Math.random().toString(36).slice(2)}` };

@@ -99,7 +99,7 @@ describe('bad input', () => {
     raw.encryption = { passphraseEnv: secretEnv('another passphrase', 'PGWARDEN_TEST_WRONG_PASS') };
     const cfg = parseConfig(raw);
     await stack.worker(cfg);
-    await failsCleanly(() => restoreVia(cfg, {}), 'Integrity', /is not the one backup .* was encrypted with \(key fingerprint scrypt:/);
+    await failsCleanly(() => restoreVia(cfg, {}), 'Integrity', /None of the configured keys opens backup .* wrapped for a passphrase \(fingerprint scrypt:.*Set the passphrase it was made with/);
   });
 
   test('a backup id that does not exist lists the ones that do', async () => {

@@ -121,7 +121,8 @@ async function nothingOrphaned(): Promise<void> {
     assert.match(folder, /^shop\/logical\//, `only backups under shop/ (no lease, no half backup): ${folder}`);
     const manifest = await readManifest(repo, `${folder}/`);
     assert.ok(manifest, `${folder} has a manifest`);
-    const expected = [...manifest.objects.map((o) => o.name), 'SHA256SUMS', 'manifest.json'].sort();
+    const dataKey = manifest.encryption.scheme === 'openpgp-envelope-v1' ? [manifest.encryption.dataKey] : [];
+    const expected = [...manifest.objects.map((o) => o.name), ...dataKey, 'SHA256SUMS', 'manifest.json'].sort();
     assert.deepEqual(keys.filter((k) => k.startsWith(`${folder}/`)).map((k) => k.slice(folder.length + 1)).sort(), expected, `${folder} holds exactly its backup`);
   }
   const uploads = await stack.s3.client.send(new ListMultipartUploadsCommand({ Bucket: stack.bucket, Prefix: 'backups/' }));
