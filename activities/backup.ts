@@ -1,9 +1,10 @@
 // Activities of the logical backup workflow: check, dump (the long one), copy to more repositories, clean up.
+import { Readable } from 'node:stream';
 import type pg from 'pg';
 import { execa } from 'execa';
 import { PgwardenError } from '../config/errors.js';
 import { databaseView } from '../config/load.js';
-import type { Config } from '../config/schema.js';
+import type { Config, Provider } from '../config/schema.js';
 import { PGWARDEN_VERSION } from '../config/version.js';
 import type { BackupKind, DiscardInput, Progress } from '../workflows/messages.js';
 import { backupFolder, CHECKSUMS_FILE, checksumsFile, MANIFEST_FILE, MANIFEST_VERSION, readManifest, writeManifest, type BackupManifest, type StoredObjectEntry } from './catalog/manifest.js';
@@ -14,9 +15,12 @@ import { CopyRowCounter } from './pipeline/count-rows.js';
 import { ByteCounter, Sha256Meter } from './pipeline/measure.js';
 import { sealInto } from './pipeline/seal.js';
 import { pgTool } from './postgres/binaries.js';
-import { connect, libpqEnv, sourceEndpoint, withClient } from './postgres/connection.js';
+import { connect, libpqEnv, withClient } from './postgres/connection.js';
 import { chunkCopySteps, LOGICAL_FORMAT, planDumpStreams, startPgDump, toolFailure, type ChunkReport, type DumpStream } from './postgres/dump.js';
-import { copyColumns, databaseInfo, listTables, serverInfo } from './postgres/inventory.js';
+import { copyColumns, databaseInfo, listExtensions, listTables, serverInfo, type TableInfo } from './postgres/inventory.js';
+import type { NeonBranchPoint } from './providers/neon.js';
+import { dumpEndpoint, neonServerMajor } from './providers/source.js';
+import { filterSupabaseRoles, managedTableExtras, matchesPattern, SUPABASE_SCOPE, WholeTextFilter, type DumpScope } from './providers/supabase.js';
 import { currentReporter, inParallel, reportEvery } from './progress.js';
 import { openRepository } from './storage/open.js';
 import { copyObject } from './storage/copy.js';
@@ -31,6 +35,8 @@ export interface DumpLogicalInput {
   migrationId?: string;
   /** The audit link written into the manifest. */
   workflow: { namespace: string; workflowId: string; runId: string; startedAtMs: number };
+  /** Neon: the branch made for this backup; the dump fetches its connection from the API by these ids. */
+  neon?: { branchId: string; endpointId: string; point: NeonBranchPoint };
 }
 
 export interface DumpLogicalOutput {
@@ -47,6 +53,7 @@ export interface DumpLogicalOutput {
 export interface PreparedBackup {
   repositories: string[];
   serverVersion: string;
+  provider: Provider;
 }
 
 export function backupActivities(config: Config) {
@@ -56,11 +63,18 @@ export function backupActivities(config: Config) {
       const db = databaseView(config, input.database);
       const repositories = db.repositoriesFor(input.kind ?? 'manual');
       await loadKeyring(config); // every key the configuration names is there and is a key
-      const endpoint = sourceEndpoint(config, input.database);
-      const server = await withClient(endpoint, 'backup check', (client) => serverInfo(client));
+      const provider = db.settings.provider;
+      let server: { version: string; major: number };
+      if (provider === 'neon') {
+        // The API key, project and parent branch are checked here; the data is read from a branch made next.
+        const major = await neonServerMajor(config, input.database);
+        server = { version: `${major} (Neon)`, major };
+      } else {
+        server = await withClient(await dumpEndpoint(config, input.database), 'backup check', (client) => serverInfo(client));
+      }
       await pgTool('pg_dump', server.major, config.postgres.binDir);
       for (const name of repositories) await openRepository(config, name).check();
-      return { repositories, serverVersion: server.version };
+      return { repositories, serverVersion: server.version, provider };
     },
 
     async dumpLogical(input: DumpLogicalInput): Promise<DumpLogicalOutput> {
@@ -131,7 +145,8 @@ async function dumpLogical(config: Config, input: DumpLogicalInput): Promise<Dum
   // Locked (where the bucket has Object Lock) until retention would remove it; the data key before any object.
   const retainUntil = logicalRetainUntil(config, input.kind, input.workflow.startedAtMs);
   const dataKey = await newBackupKey(config, repo, folder, retainUntil);
-  const endpoint = sourceEndpoint(config, input.database);
+  const endpoint = await dumpEndpoint(config, input.database, input.neon);
+  const scope = db.settings.provider === 'supabase' ? SUPABASE_SCOPE : undefined;
   const env = libpqEnv(endpoint);
   const snapshotClient = await connect(endpoint, 'backup snapshot');
   const abort = new AbortController();
@@ -156,7 +171,9 @@ async function dumpLogical(config: Config, input: DumpLogicalInput): Promise<Dum
     await snapshotClient.query('BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY');
     const server = await serverInfo(snapshotClient);
     const source = await databaseInfo(snapshotClient);
-    const tables = await listTables(snapshotClient);
+    const tables = (await listTables(snapshotClient)).filter((t) => !scope || inDataScope(t, scope));
+    const extensions = await listExtensions(snapshotClient);
+    const extras = scope ? await managedTableExtras(snapshotClient) : undefined;
     await lockTables(snapshotClient, tables.map((t) => t.name));
     const snapshot = (await snapshotClient.query<{ s: string }>('SELECT pg_export_snapshot() AS s')).rows[0]!.s;
     const pgDump = await pgTool('pg_dump', server.major, config.postgres.binDir);
@@ -166,6 +183,7 @@ async function dumpLogical(config: Config, input: DumpLogicalInput): Promise<Dum
       splitBytes: config.backup.splitTableMiB * 1024 * 1024,
       chunkBytes: config.backup.chunkMiB * 1024 * 1024,
       serverMajor: server.major,
+      ...(scope ? { scope } : {}),
     });
     const columns = new Map<string, string[]>();
     for (const stream of streams) {
@@ -227,6 +245,26 @@ async function dumpLogical(config: Config, input: DumpLogicalInput): Promise<Dum
     });
 
     const objects = streams.map((s) => stored[order.indexOf(s)]!);
+    if (scope) {
+      // The project's own roles (pg_dumpall, filtered as the Supabase CLI does) and what the user made on the
+      // platform's tables: both plain SQL, small, restored around the schema and the data.
+      const pgDumpall = await pgTool('pg_dumpall', server.major, config.postgres.binDir);
+      const roles = execa(pgDumpall, ['--roles-only', '--no-role-passwords', '--no-comments', '--quote-all-identifiers', '--no-password', `--database=${endpoint.database}`], {
+        env,
+        stdin: 'ignore',
+        buffer: { stdout: false, stderr: true },
+        cancelSignal: abort.signal,
+      });
+      roles.catch(() => undefined);
+      const rolesRaw = new ByteCounter();
+      const sealedRoles = await sealInto(repo, `${folder}roles.sql.zst.gpg`, roles.readable({ from: 'stdout' }), settings, { signal: abort.signal, taps: [new WholeTextFilter(filterSupabaseRoles), rolesRaw] }).catch(async (error: unknown) => {
+        const result = await roles.catch((e: unknown) => e);
+        throw result instanceof Error && (result as { exitCode?: number }).exitCode ? toolFailure('pg_dumpall --roles-only', `database "${input.database}"`, result) : error;
+      });
+      objects.unshift({ name: 'roles.sql.zst.gpg', role: 'roles', format: 'plain', rawBytes: rolesRaw.bytes, storedBytes: sealedRoles.storedBytes, sha256: sealedRoles.sha256 });
+      const sealedExtras = await sealInto(repo, `${folder}extras.sql.zst.gpg`, Readable.from([Buffer.from(extras!)]), settings, { signal: abort.signal });
+      objects.push({ name: 'extras.sql.zst.gpg', role: 'extras', format: 'plain', rawBytes: Buffer.byteLength(extras!), storedBytes: sealedExtras.storedBytes, sha256: sealedExtras.sha256 });
+    }
     const manifest: BackupManifest = {
       manifestVersion: MANIFEST_VERSION,
       id: input.backupId,
@@ -247,6 +285,9 @@ async function dumpLogical(config: Config, input: DumpLogicalInput): Promise<Dum
       objects,
       tables: Object.fromEntries([...rowsByTable.entries()].sort(([a], [b]) => a.localeCompare(b))),
       temporal: { namespace: input.workflow.namespace, workflowId: input.workflow.workflowId, runId: input.workflow.runId },
+      extensions,
+      ...(input.neon ? { provider: neonProvenance(input.neon.point, db.settings.neon?.projectId) } : {}),
+      ...(scope ? { provider: { name: 'supabase' as const, excludedSchemas: scope.schemaExcludes, excludedTables: scope.dataExcludeTables } } : {}),
     };
     await repo.putBytes(`${folder}${CHECKSUMS_FILE}`, checksumsFile(objects), { retainUntil });
     await writeManifest(repo, folder, manifest, { retainUntil });
@@ -314,5 +355,24 @@ function summarize(manifest: BackupManifest, repository: string, dumpMs: number)
     tables: counts.length,
     rows: counts.reduce((sum, n) => sum + n, 0),
     dumpMs,
+  };
+}
+
+/** Whether a table's rows belong in a scoped dump (Supabase: not the platform's schemas or bookkeeping tables). */
+function inDataScope(table: TableInfo, scope: DumpScope): boolean {
+  return !matchesPattern(table.schema, scope.dataExcludes) && !scope.dataExcludeTables.includes(`${table.schema}.${table.table}`);
+}
+
+/** The instant a Neon backup holds, as the manifest records it. */
+function neonProvenance(point: NeonBranchPoint, projectId: string | undefined): NonNullable<BackupManifest['provider']> {
+  return {
+    name: 'neon',
+    ...(projectId ? { projectId } : {}),
+    branchId: point.branchId,
+    branchName: point.branchName,
+    parentBranchId: point.parentId,
+    ...(point.parentLsn ? { parentLsn: point.parentLsn } : {}),
+    ...(point.parentTimestamp ? { parentTimestamp: point.parentTimestamp } : {}),
+    branchCreatedAt: point.createdAt,
   };
 }

@@ -13,7 +13,8 @@ import { locateBackup } from './catalog/locate.js';
 import { writeReport } from './catalog/monitor-records.js';
 import { serverBinDir } from './postgres/binaries.js';
 import { clusterUser, LocalCluster } from './postgres/cluster.js';
-import { connect, quoteIdent, restoreEndpoint, sourceEndpoint, withDatabase, type PgEndpoint } from './postgres/connection.js';
+import { connect, quoteIdent, sourceEndpoint, withDatabase, type PgEndpoint } from './postgres/connection.js';
+import { restoreTarget } from './providers/source.js';
 import { connectMaintenance, dropDatabase } from './postgres/load.js';
 
 /** The marker point-in-time restores leave in data directories they created (the only ones pgwarden deletes). */
@@ -43,7 +44,7 @@ export function drillActivities(config: Config) {
         throw new PgwardenError('Usage', `Database "${input.database}" has no WAL archive (no pitr: in pgwarden.yaml): it can only be drilled with a logical restore.`);
       }
       const { manifest: latest } = await locateBackup(config, input.database, 'latest'); // the newest in any of its repositories
-      const endpoint = restoreEndpoint(config, input.database, 'drill');
+      const endpoint = await restoreTarget(config, input.database, 'drill');
       const swept = await sweepDrillDatabases(endpoint, input.database);
       return {
         server: endpoint.display,
@@ -64,7 +65,7 @@ export function drillActivities(config: Config) {
       const assertions = settings?.assertions ?? [];
       if (assertions.length === 0) return { assertions: [] };
       const source = sourceEndpoint(config, input.database);
-      const drill = input.pitrPort !== undefined ? onLocalPort(source, input.pitrPort) : withDatabase(restoreEndpoint(config, input.database, 'drill'), input.target!);
+      const drill = input.pitrPort !== undefined ? onLocalPort(source, input.pitrPort) : withDatabase(await restoreTarget(config, input.database, 'drill'), input.target!);
       const timeoutMs = settings?.assertionTimeout ?? 300_000;
       const outcomes: AssertionOutcome[] = [];
       const restored = await connect(drill, 'drill assertions');
@@ -101,7 +102,7 @@ export function drillActivities(config: Config) {
     /** Clean-up: drops the drill database (and a restore staging database of it). Safe to repeat. */
     async dropDrillDatabase(input: { database: string; target: string }): Promise<{ dropped: string[] }> {
       if (!input.target.includes('_pgwdrill_')) throw new PgwardenError('Failed', `Refusing to drop "${input.target}": not a pgwarden drill database.`);
-      const client = await connectMaintenance(restoreEndpoint(config, input.database, 'drill'), 'drill cleanup');
+      const client = await connectMaintenance(await restoreTarget(config, input.database, 'drill'), 'drill cleanup');
       try {
         const { rows } = await client.query<{ datname: string }>(
           `SELECT datname FROM pg_database WHERE datname = $1 OR datname LIKE $2 ORDER BY 1`,

@@ -12,6 +12,7 @@ import { drillActivities } from './drill.js';
 import { monitorActivities } from './monitor.js';
 import { verifyActivities } from './verify.js';
 import { rekeyActivities } from './keys/rekey.js';
+import { neonActivities } from './providers/neon.js';
 
 export function createActivities(config: Config) {
   return {
@@ -27,6 +28,7 @@ export function createActivities(config: Config) {
     ...verifyActivities(config),
     ...drillActivities(config),
     ...rekeyActivities(config),
+    ...neonActivities(config),
   };
 }
 

@@ -10,7 +10,9 @@ import { objectSecretOf } from './keys/backup-keys.js';
 import type { Sha256Meter } from './pipeline/measure.js';
 import { unsealInto } from './pipeline/seal.js';
 import { pgTool } from './postgres/binaries.js';
-import { connect, quoteIdent, restoreEndpoint, withDatabase, type PgEndpoint } from './postgres/connection.js';
+import { connect, quoteIdent, withDatabase, type PgEndpoint } from './postgres/connection.js';
+import { restoreTarget } from './providers/source.js';
+import { planFreshProjectRestore, restoreIntoFreshProject, type FreshProjectRestoreInput } from './providers/supabase-restore.js';
 import { serverInfo } from './postgres/inventory.js';
 import { lockRestores, withRestoreLock } from './postgres/restore-lock.js';
 import { checkDatabaseName, connectMaintenance, copyCounts, databaseExists, dropDatabase, explainLoadFailure, loadEnv, pgRestoreStep, psqlStep, restoreFlags } from './postgres/load.js';
@@ -44,6 +46,8 @@ export interface RestorePlan {
   tables: number;
   storedBytes: number;
   rtoMs?: number;
+  /** fresh-project: loaded in one transaction into the existing database of a new Supabase project (no staging, no rename). */
+  mode?: 'fresh-project';
   /** What the person restoring should know: newer backups passed over because they are damaged. */
   warnings?: string[];
 }
@@ -88,8 +92,8 @@ export interface PublishInput {
 export function restoreActivities(config: Config) {
   const activities = unlockedRestoreActivities(config);
   // Loading and renaming hold the database's restore lock (activities/postgres/restore-lock.ts).
-  const locked = <I extends { database: string; staging: string; server?: 'drill' }, O>(step: (input: I) => Promise<O>) => (input: I) =>
-    withRestoreLock(restoreEndpoint(config, input.database, input.server), restoreLockName(input), runOfStaging(input.staging), () => step(input));
+  const locked = <I extends { database: string; staging: string; server?: 'drill' }, O>(step: (input: I) => Promise<O>) => async (input: I) =>
+    withRestoreLock(await restoreTarget(config, input.database, input.server), restoreLockName(input), runOfStaging(input.staging), () => step(input));
   return { ...activities, restoreLogical: locked(activities.restoreLogical), publishRestore: locked(activities.publishRestore) };
 }
 
@@ -109,8 +113,10 @@ function unlockedRestoreActivities(config: Config) {
       const warnings = passedOver.map((d) => `Newer backup ${d.id} was passed over: ${d.reason}`);
       // The key first, before any server is asked: a wrong or missing key fails in seconds, with nothing created.
       await objectSecretOf(config, openRepository(config, repository), backupFolder(input.database, 'logical', manifest.id), manifest);
+      // A Supabase backup goes into a fresh project's existing database, not into a new one.
+      if (manifest.provider?.name === 'supabase') return planFreshProjectRestore(config, { ...input, repository, manifest });
 
-      const endpoint = restoreEndpoint(config, input.database, input.server);
+      const endpoint = await restoreTarget(config, input.database, input.server);
       const client = await connectMaintenance(endpoint, 'restore check');
       try {
         const server = await serverInfo(client);
@@ -159,19 +165,23 @@ function unlockedRestoreActivities(config: Config) {
       return restoreLogical(config, input);
     },
 
+    async restoreIntoFreshProject(input: FreshProjectRestoreInput): Promise<RestoreLogicalOutput> {
+      return restoreIntoFreshProject(config, input);
+    },
+
     /**
      * Gives the verified staging database the target's name; a replaced database is renamed, never dropped. Both
      * renames are one transaction: whatever fails or crashes in between, the target's name is never missing.
      * Safe to retry: a retry after the commit finds the restored copy under the target's name and reports it.
      */
     async publishRestore(input: PublishInput): Promise<{ previousDatabaseKeptAs?: string }> {
-      return swapIn(restoreEndpoint(config, input.database, input.server), input);
+      return swapIn(await restoreTarget(config, input.database, input.server), input);
     },
 
     /** Compensation: removes a staging database that a failed or cancelled restore left. */
     async dropStagingDatabase(input: { database: string; staging: string; server?: 'drill' }): Promise<void> {
       if (!input.staging.includes('_pgwrestore_')) throw new PgwardenError('Failed', `Refusing to drop "${input.staging}": not a pgwarden staging database.`);
-      const client = await connectMaintenance(restoreEndpoint(config, input.database, input.server), 'restore cleanup');
+      const client = await connectMaintenance(await restoreTarget(config, input.database, input.server), 'restore cleanup');
       try {
         await dropDatabase(client, input.staging);
       } finally {
@@ -208,7 +218,7 @@ async function restoreLogical(config: Config, input: RestoreLogicalInput): Promi
   const manifest = await readManifest(repo, folder);
   if (!manifest) throw new PgwardenError('NotFound', `Backup ${input.backupId} of "${input.database}" has no manifest in repository "${input.repository}".`);
   const { secret: passphrase } = await objectSecretOf(config, repo, folder, manifest);
-  const server = restoreEndpoint(config, input.database, input.server);
+  const server = await restoreTarget(config, input.database, input.server);
   const staging = withDatabase(server, input.staging);
   const reporter = currentReporter();
   const abort = new AbortController();

@@ -113,6 +113,19 @@ program
   .option('--local', 'run it in this process, without Temporal (for when Temporal is down)', false)
   .action(run(async () => (await import('./commands/pitr.js')).pitrCommand as Action));
 
+const branchesCommand = program.command('branches').description('the Neon branches pgwarden made: point-in-time restores, backup branches left behind');
+branchesCommand
+  .command('list')
+  .description('list the branches pgwarden made for a Neon database')
+  .requiredOption('--db <name>', 'Neon database name from pgwarden.yaml')
+  .action(run(async () => (await import('./commands/branches.js')).listBranchesCommand as Action, { temporal: false }));
+branchesCommand
+  .command('delete')
+  .description('delete a branch pgwarden made (it refuses any other)')
+  .requiredOption('--db <name>', 'Neon database name from pgwarden.yaml')
+  .requiredOption('--branch <id|name>', 'the branch, as `branches list` shows it')
+  .action(run(async () => (await import('./commands/branches.js')).deleteBranchCommand as Action, { temporal: false }));
+
 program
   .command('expire')
   .description('apply retention: logical backups per kind, base backups and WAL outside the PITR window (a workflow records what went)')

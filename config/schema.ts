@@ -109,6 +109,34 @@ const PitrSettings = z.strictObject({
   restoreDirectory: z.string().min(1).optional(),
 });
 
+export const PROVIDERS = ['postgres', 'neon', 'supabase'] as const;
+export type Provider = (typeof PROVIDERS)[number];
+
+/** Neon's API (https://api-docs.neon.tech): backups dump a branch made for them; PITR makes a branch at a time. */
+const NeonSettings = z.strictObject({
+  /** The project id from the Neon console (Settings), e.g. "shiny-wind-028834". */
+  projectId: z.string().regex(/^[a-z0-9-]{1,60}$/, { message: 'must be the Neon project id, e.g. shiny-wind-028834 (Settings in the Neon console)' }),
+  /** Environment variable holding the Neon API key (the runbook's NEON_API_KEY). */
+  apiKeyEnv: envVarName('the Neon API key').default('NEON_API_KEY'),
+  /** Branch the backups and PITR branches start from: an id (br-…) or a name; default the project's default branch. */
+  parentBranch: z.string().min(1).max(256).optional(),
+  /** The database and the role that owns it, as in the branch's connection details. */
+  database: z.string().min(1).default('neondb'),
+  role: z.string().min(1).default('neondb_owner'),
+  /** Neon's v2 API; tests point it at a local stand-in. */
+  apiUrl: z.url({ message: 'must be a URL such as https://console.neon.tech/api/v2' }).default('https://console.neon.tech/api/v2'),
+  /** Backup branches expire on their own after this long (Neon's expires_at), should pgwarden not delete them; false: never. */
+  branchExpiry: z.union([duration('24h'), z.literal(false)]).default(24 * 3_600_000),
+});
+export type NeonSettings = z.output<typeof NeonSettings>;
+
+/** A Supabase project: dumped and restored without Docker, with the platform's own schemas and roles left to it. */
+const SupabaseSettings = z.strictObject({
+  /** The project ref (20 letters, as in db.<ref>.supabase.co): the connection must belong to it. */
+  projectRef: z.string().regex(/^[a-z]{20}$/, { message: 'must be the 20-letter project ref, as in db.<ref>.supabase.co' }).optional(),
+});
+export type SupabaseSettings = z.output<typeof SupabaseSettings>;
+
 const repositoryList = z.array(z.string().regex(NAME, { message: 'must name a repository declared under repositories:' })).min(1);
 
 /** What one kind of backup of one database does differently (runbook: pre-migration also goes to S3, kept 90 days). */
@@ -120,8 +148,11 @@ const KindSettings = z.strictObject({
 });
 
 export const DatabaseSettings = z.strictObject({
-  provider: z.literal('postgres', { error: 'must be "postgres" (the only provider so far)' }).default('postgres'),
-  connection: SecretSource,
+  provider: z.enum(PROVIDERS, { error: `must be one of ${PROVIDERS.join(', ')}` }).default('postgres'),
+  /** Required for postgres and supabase; a Neon database is reached through the branches the API makes. */
+  connection: SecretSource.optional(),
+  neon: NeonSettings.optional(),
+  supabase: SupabaseSettings.optional(),
   /** Where restores go when it is not the server the backup came from (for example a staging server). */
   restoreConnection: SecretSource.optional(),
   environment: Environment.default('production'),
@@ -319,6 +350,7 @@ export const ConfigSchema = z
           message: `several repositories are declared (${repoNames.join(', ')}): say which this database uses, for example  repositories: [${repoNames[0]}]`,
         });
       }
+      checkProvider(dbName, db, ctx);
       if (db.pitr?.repository && !cfg.repositories[db.pitr.repository]) {
         ctx.addIssue({
           code: 'custom',
@@ -328,6 +360,24 @@ export const ConfigSchema = z
       }
     }
   });
+
+/** Combinations a provider cannot have, named by key path at load time. */
+function checkProvider(dbName: string, db: z.output<typeof DatabaseSettings>, ctx: z.core.$RefinementCtx): void {
+  const at = (...path: string[]) => ['databases', dbName, ...path];
+  const issue = (path: string[], message: string) => ctx.addIssue({ code: 'custom', path, message });
+  if (db.provider === 'neon') {
+    if (!db.neon) issue(at('neon'), 'provider neon needs  neon: { projectId: <project id>, apiKeyEnv: NEON_API_KEY }');
+    if (db.connection) issue(at('connection'), 'a Neon database is read through a branch made for each backup, whose connection comes from the Neon API: remove connection (use restoreConnection to restore elsewhere)');
+    if (db.pitr) issue(at('pitr'), 'Neon keeps the history itself: point-in-time restores make a branch at that time; remove pitr');
+  } else if (!db.connection) {
+    issue(at('connection'), 'is required: { env: VAR } naming a variable that holds the postgresql:// URL');
+  }
+  if (db.provider !== 'neon' && db.neon) issue(at('neon'), `only for provider: neon (this database is ${db.provider})`);
+  if (db.provider !== 'supabase' && db.supabase) issue(at('supabase'), `only for provider: supabase (this database is ${db.provider})`);
+  if (db.provider === 'supabase' && db.pitr) {
+    issue(at('pitr'), 'Supabase does not give you its WAL: point-in-time recovery is in the Supabase dashboard (PITR add-on); remove pitr');
+  }
+}
 
 export type ConfigInput = z.input<typeof ConfigSchema>;
 export type Config = z.output<typeof ConfigSchema>;

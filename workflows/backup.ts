@@ -1,7 +1,8 @@
 // The logical backup of one database: check, dump into the first repository, copy to the others.
 import { CancellationScope, patched, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
-import { BACKUP_KINDS, type BackupInput, type BackupResult } from './messages.js';
+import { BACKUP_KINDS, type BackupInput, type BackupResult, type NeonBackupBranch } from './messages.js';
+import { withNeonBackupBranch, type NeonDumpSource } from './neon-branch.js';
 import { discardFailedBackup } from './discard.js';
 import { LONG, QUICK } from './policies.js';
 import { checkInput } from './input.js';
@@ -25,16 +26,27 @@ export async function backupWorkflow(started: BackupInput): Promise<BackupResult
   const migration = input.migrationId !== undefined ? { migrationId: input.migrationId } : {};
   const prepared = await quick.prepareBackup({ database: input.database, kind });
   let dumped;
+  let neonBranch: NeonBackupBranch | undefined;
   try {
-    dumped = await long.dumpLogical({
-      database: input.database,
-      backupId,
-      kind,
-      ...migration,
-      workflow: { namespace: info.namespace, workflowId: info.workflowId, runId: info.runId, startedAtMs: info.runStartTime.getTime() },
-    });
-    for (const to of prepared.repositories.slice(1)) {
-      await long.replicateBackup({ database: input.database, backupId, from: prepared.repositories[0]!, to });
+    const dumpAndCopy = async (neon?: NeonDumpSource) => {
+      const output = await long.dumpLogical({
+        database: input.database,
+        backupId,
+        kind,
+        ...migration,
+        workflow: { namespace: info.namespace, workflowId: info.workflowId, runId: info.runId, startedAtMs: info.runStartTime.getTime() },
+        ...(neon ? { neon } : {}),
+      });
+      for (const to of prepared.repositories.slice(1)) {
+        await long.replicateBackup({ database: input.database, backupId, from: prepared.repositories[0]!, to });
+      }
+      return output;
+    };
+    if (prepared.provider === 'neon') {
+      // Neon: the dump reads a branch made for it (the database as of one instant), deleted afterwards.
+      ({ result: dumped, branch: neonBranch } = await withNeonBackupBranch({ database: input.database, backupId, workflowId: info.workflowId, runId: info.runId }, dumpAndCopy));
+    } else {
+      dumped = await dumpAndCopy();
     }
   } catch (error) {
     // Whatever failed, no half backup stays visible and no multipart upload keeps costing money.
@@ -58,6 +70,7 @@ export async function backupWorkflow(started: BackupInput): Promise<BackupResult
     durationMs: finishedAt - startedAt,
     dumpMs: dumped.dumpMs,
     ...(dumped.firstByteMs !== undefined ? { firstByteMs: dumped.firstByteMs } : {}),
+    ...(neonBranch ? { neonBranch } : {}),
     workflowId: info.workflowId,
     runId: info.runId,
   };

@@ -15,6 +15,8 @@ export async function expireWorkflow(started: ExpireInput): Promise<ExpireResult
   const info = workflowInfo();
   const plan = await quick.planExpiry({ database: input.database, nowMs: Date.now() });
   const applied = input.dryRun ? { deletedObjects: 0, locked: plan.locked, held: [] } : await long.applyExpiry(plan);
+  // Neon: backup branches whose backup run is over (a worker that died, a terminated workflow) go too.
+  const neonBranches = await quick.sweepNeonBranches({ database: input.database, dryRun: input.dryRun ?? false });
   const { repository: _repository, keepFromSegno: _segno, segmentSize: _size, ...wal } = plan.wal;
   // What a reader took a lease on after the plan was made stayed: the result says so, not that it went.
   const stayed = (type: string, repository: string, id: string) => applied.held.some((h) => h.type === type && h.repository === repository && h.id === id);
@@ -30,6 +32,7 @@ export async function expireWorkflow(started: ExpireInput): Promise<ExpireResult
     abandoned: plan.abandoned,
     ...(plan.damaged?.length ? { damaged: plan.damaged } : {}),
     deletedObjects: applied.deletedObjects,
+    ...(neonBranches.deleted.length || neonBranches.kept.length ? { neonBranches } : {}),
     workflowId: info.workflowId,
     runId: info.runId,
   };

@@ -12,3 +12,4 @@ export { drillWorkflow } from './drill.js';
 export { monitorWorkflow } from './monitor.js';
 export { notifyWorkflow } from './notify.js';
 export { rekeyWorkflow } from './rekey.js';
+export { neonPitrWorkflow } from './neon-pitr.js';

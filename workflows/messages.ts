@@ -89,8 +89,21 @@ export interface BackupResult {
   dumpMs: number; // the dump activity alone
   /** Workflow start to the first byte pg_dump produced: Temporal's own overhead. */
   firstByteMs?: number;
+  /** Neon: the branch the backup was dumped from (the database as of its branch point), and that it is gone. */
+  neonBranch?: NeonBackupBranch;
   workflowId: string;
   runId: string;
+}
+
+export interface NeonBackupBranch {
+  branchId: string;
+  branchName: string;
+  parentBranchId: string;
+  parentLsn?: string;
+  parentTimestamp?: string;
+  createdAt: string;
+  deleted: boolean;
+  note?: string;
 }
 
 export interface RestoreInput {
@@ -208,6 +221,26 @@ export interface PitrResult {
   runId: string;
 }
 
+/** A Neon point-in-time restore: a branch of the parent at the target, kept until `pgwarden branches delete`. */
+export interface NeonPitrResult {
+  database: string;
+  target: string;
+  branchId: string;
+  branchName: string;
+  parentBranch: string;
+  /** postgresql://role@host/db, without the password (the parent branch's role and password apply). */
+  connection: string;
+  /** Rows per table in the branch: the newest logical backup's tables when there is one, else every table. */
+  tables: Array<{ table: string; rows: number }>;
+  comparedWith?: string;
+  window: { from: string; to: string; retentionSeconds: number };
+  durationMs: number;
+  rtoMs?: number;
+  withinRto?: boolean;
+  workflowId: string;
+  runId: string;
+}
+
 export interface ExpireInput {
   database: string;
   /** Say what would go, delete nothing. */
@@ -230,6 +263,8 @@ export interface ExpireResult {
   /** Backups retention could not read (broken manifest, or one from a newer pgwarden): kept, reported. */
   damaged?: Array<{ repository: string; type: 'logical' | 'base'; id: string; reason: string }>;
   deletedObjects: number;
+  /** Neon backup branches left behind and deleted now (or, with dryRun, that would be), and the ones kept. */
+  neonBranches?: { deleted: Array<{ id: string; name: string; createdAt: string; reason: string }>; kept: Array<{ id: string; name: string; reason: string }> };
   workflowId: string;
   runId: string;
 }

@@ -45,3 +45,16 @@ export const NOTIFY: ActivityOptions = {
   scheduleToCloseTimeout: '12 hours',
   retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '5 minutes', nonRetryableErrorTypes: ['Config', 'Usage'] },
 };
+
+/** Neon API calls: each call rides out 423/429/5xx for up to two minutes itself; Temporal retries on top. */
+export const NEON_API: ActivityOptions = {
+  startToCloseTimeout: '5 minutes',
+  retry: { initialInterval: '5s', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 6, nonRetryableErrorTypes: NON_RETRYABLE },
+};
+
+/** Waiting for Neon's operations: polls, heartbeating; a branch takes seconds, a busy project minutes. */
+export const NEON_WAIT: ActivityOptions = {
+  startToCloseTimeout: '30 minutes',
+  heartbeatTimeout: '1 minute',
+  retry: { initialInterval: '10s', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 5, nonRetryableErrorTypes: NON_RETRYABLE },
+};

@@ -12,7 +12,10 @@ const quick = proxyActivities<Activities>(QUICK);
 const long = proxyActivities<Activities>(LONG);
 
 /** The activities a restore uses: Temporal proxies in the workflow, plain functions with --local. */
-export type RestoreSteps = Pick<Activities, 'planRestore' | 'restoreLogical' | 'publishRestore' | 'dropStagingDatabase' | 'holdBackups' | 'releaseBackups'>;
+export type RestoreSteps = Pick<
+  Activities,
+  'planRestore' | 'restoreLogical' | 'publishRestore' | 'dropStagingDatabase' | 'restoreIntoFreshProject' | 'holdBackups' | 'releaseBackups'
+>;
 
 export async function restoreWorkflow(started: RestoreInput): Promise<RestoreResult> {
   const input = checkInput<RestoreInput>(
@@ -36,6 +39,7 @@ export async function restoreWorkflow(started: RestoreInput): Promise<RestoreRes
     restoreLogical: long.restoreLogical,
     publishRestore: quick.publishRestore,
     dropStagingDatabase: quick.dropStagingDatabase,
+    restoreIntoFreshProject: long.restoreIntoFreshProject,
     holdBackups: quick.holdBackups,
     releaseBackups: quick.releaseBackups,
   };
@@ -64,6 +68,8 @@ export async function restoreSteps(steps: RestoreSteps, input: RestoreInput, run
 }
 
 async function loadAndPublish(steps: RestoreSteps, input: RestoreInput, run: RunContext, plan: RestorePlan, startedAt: number): Promise<RestoreResult> {
+  if (plan.mode === 'fresh-project') return freshProjectSteps(steps, input, run, plan, startedAt);
+
   const provenance = `Restored by pgwarden from backup ${plan.backupId} of ${input.database} (workflow ${run.workflowId}, run ${run.runId}) at ${new Date(startedAt).toISOString()}`;
   let restored;
   let published;
@@ -108,6 +114,28 @@ async function loadAndPublish(steps: RestoreSteps, input: RestoreInput, run: Run
     rowCountsMatch: restored.mismatchedTables === 0,
     mismatches: restored.mismatches,
     ...published,
+    ...(plan.warnings?.length ? { warnings: plan.warnings } : {}),
+    workflowId: run.workflowId,
+    runId: run.runId,
+  };
+}
+
+/** A Supabase backup into a fresh project: one transaction, so a failure leaves nothing to clean up. */
+async function freshProjectSteps(steps: RestoreSteps, input: RestoreInput, run: RunContext, plan: Awaited<ReturnType<RestoreSteps['planRestore']>>, startedAt: number): Promise<RestoreResult> {
+  const restored = await steps.restoreIntoFreshProject({ database: input.database, backupId: plan.backupId, repository: plan.repository, target: input.target });
+  const durationMs = run.now() - startedAt;
+  return {
+    database: input.database,
+    backupId: plan.backupId,
+    target: input.target,
+    server: plan.server,
+    durationMs,
+    restoreMs: restored.restoreMs,
+    ...(plan.rtoMs !== undefined ? { rtoMs: plan.rtoMs, withinRto: durationMs <= plan.rtoMs } : {}),
+    tables: restored.tables,
+    rows: restored.rows,
+    rowCountsMatch: restored.mismatchedTables === 0,
+    mismatches: restored.mismatches,
     ...(plan.warnings?.length ? { warnings: plan.warnings } : {}),
     workflowId: run.workflowId,
     runId: run.runId,

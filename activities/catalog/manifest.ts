@@ -14,7 +14,8 @@ export function checksumsFile(objects: Array<{ name: string; sha256: string }>):
 
 const StoredObjectEntry = z.object({
   name: z.string(), // file name inside the backup's folder
-  role: z.enum(['pre-data', 'data', 'post-data', 'base', 'wal']),
+  // roles: a Supabase project's own roles (plain SQL); extras: what the user made on the platform's tables
+  role: z.enum(['pre-data', 'data', 'post-data', 'base', 'wal', 'roles', 'extras']),
   format: z.string(), // "custom", "plain", "tar"
   rawBytes: z.number(), // before compression and encryption
   storedBytes: z.number(),
@@ -61,6 +62,23 @@ export const BackupManifest = z.object({
   /** Rows per table as dumped (counted in the stream), keyed by qualified name. */
   tables: z.record(z.string(), z.number()),
   temporal: z.object({ namespace: z.string(), workflowId: z.string(), runId: z.string() }).optional(),
+  /** Where a managed database's backup came from: the Neon branch (and the instant it holds), the Supabase scope. */
+  provider: z
+    .object({
+      name: z.enum(['neon', 'supabase']),
+      projectId: z.string().optional(),
+      branchId: z.string().optional(),
+      branchName: z.string().optional(),
+      parentBranchId: z.string().optional(),
+      parentLsn: z.string().optional(),
+      parentTimestamp: z.string().optional(),
+      branchCreatedAt: z.string().optional(),
+      excludedSchemas: z.array(z.string()).optional(),
+      excludedTables: z.array(z.string()).optional(),
+    })
+    .optional(),
+  /** Extensions the database had: a restore onto a managed server checks it may create them before it starts. */
+  extensions: z.array(z.object({ name: z.string(), schema: z.string(), version: z.string() })).optional(),
   base: z
     .object({
       startLsn: z.string(),

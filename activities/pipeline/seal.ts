@@ -66,6 +66,9 @@ export async function sealInto(
   const gate = Promise.all([feeding, encoder.done]).then(() => undefined);
   gate.catch(() => undefined); // observed by the meter's flush and below
   const meter = new GatedMeter(gate);
+  // Its failure is the gate's (observed through the promises below); the repository may not be listening yet
+  // (it awaits a mkdir before it pipes) or any more (its pipeline already failed): never an uncaught error.
+  meter.on('error', () => undefined);
   options.onMeter?.(meter);
   encoder.stdout!.pipe(meter);
   encoder.stdout!.once('error', (error) => meter.destroy(error));
@@ -101,19 +104,25 @@ export async function unsealInto(
   object: ExpectedObject,
   passphrase: string,
   consumer: Step[],
-  options: { signal?: AbortSignal; onMeter?: (meter: Sha256Meter) => void; output?: 'collect' | 'ignore' } = {},
+  options: { signal?: AbortSignal; onMeter?: (meter: Sha256Meter) => void; output?: 'collect' | 'ignore'; into?: Writable } = {},
 ): Promise<Buffer> {
   const meter = new VerifyingMeter(object, (m) => checksumError(repo, object, m));
   options.onMeter?.(meter);
   const decoder = chain([decryptStep(passphrase, object.key), decompressStep(object.key), ...consumer], {
-    stdout: options.output === 'collect' ? 'pipe' : 'ignore',
+    stdout: options.output === 'collect' || options.into ? 'pipe' : 'ignore',
     ...(options.signal ? { signal: options.signal } : {}),
   });
   const collected: Buffer[] = [];
-  decoder.stdout?.on('data', (chunk: Buffer) => collected.push(chunk));
+  // `into`: the plain bytes go on into a stream that stays open for more (one psql session loading several objects).
+  const passedOn = options.into ? new Promise<void>((resolve, reject) => {
+    decoder.stdout!.once('end', resolve);
+    decoder.stdout!.once('error', reject);
+    decoder.stdout!.pipe(options.into!, { end: false });
+  }) : Promise.resolve();
+  if (!options.into) decoder.stdout?.on('data', (chunk: Buffer) => collected.push(chunk));
   const stored = await repo.get(object.key, options.signal);
   const feeding = pipeline([stored, meter, decoder.stdin] as unknown as [Readable, Writable], { ...(options.signal ? { signal: options.signal } : {}) });
-  const [fed, decoded] = await Promise.allSettled([feeding, decoder.done]);
+  const [fed, decoded] = await Promise.allSettled([feeding, decoder.done.then(() => passedOn)]);
   if (fed.status === 'fulfilled' && decoded.status === 'fulfilled') return Buffer.concat(collected);
   decoder.kill();
   const feedError = fed.status === 'rejected' ? fed.reason : undefined;

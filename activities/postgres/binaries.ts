@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { PgwardenError } from '../../config/errors.js';
 
-export type PgTool = 'pg_dump' | 'pg_restore' | 'psql' | 'pg_basebackup' | 'pg_ctl' | 'initdb' | 'postgres' | 'pg_controldata' | 'pg_waldump' | 'pg_verifybackup';
+export type PgTool = 'pg_dump' | 'pg_dumpall' | 'pg_restore' | 'psql' | 'pg_basebackup' | 'pg_ctl' | 'initdb' | 'postgres' | 'pg_controldata' | 'pg_waldump' | 'pg_verifybackup';
 
 /** Directories where distributions put versioned PostgreSQL binaries, per major version. */
 function candidateDirs(): Array<{ major: number; dir: string }> {

@@ -70,6 +70,9 @@ export function libpqEnv(endpoint: PgEndpoint): Record<string, string> {
 /** Where backups of `database` are read from. */
 export function sourceEndpoint(config: Config, database: string): PgEndpoint {
   const db = databaseView(config, database);
+  if (!db.settings.connection) {
+    throw new PgwardenError('Config', `Database "${database}" (provider ${db.settings.provider}) has no connection: a Neon database is reached through the branches the Neon API makes.`);
+  }
   return pgEndpoint(resolveSecret(db.settings.connection, `the connection of database "${database}"`), `database "${database}"`);
 }
 

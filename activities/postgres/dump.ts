@@ -35,6 +35,8 @@ export interface StreamPlan {
   /** Tables larger than this are split by block ranges into chunks of about this size (0: never). */
   chunkBytes: number;
   serverMajor: number;
+  /** A managed project's user part (Supabase): schemas and data the platform owns are left out. */
+  scope?: { schemaExcludes: string[]; dataExcludes: string[]; dataExcludeTables: string[] };
 }
 
 /**
@@ -69,18 +71,20 @@ export function planDumpStreams(tables: TableInfo[], plan: StreamPlan): DumpStre
     }
   }
   data.forEach((stream, i) => (stream.name = `data-${pad(i + 1)}.sql`));
+  const schemaScope = (plan.scope?.schemaExcludes ?? []).map((s) => `--exclude-schema=${s}`);
+  const dataScope = [...(plan.scope?.dataExcludes ?? []).map((s) => `--exclude-schema=${s}`), ...(plan.scope?.dataExcludeTables ?? []).map((t) => `--exclude-table-data=${t}`)];
   return [
-    { name: 'pre-data.pgdump', role: 'pre-data', format: 'custom', args: ['--format=custom', '--compress=0', '--section=pre-data'], tables: [], estimatedBytes: 0 },
+    { name: 'pre-data.pgdump', role: 'pre-data', format: 'custom', args: ['--format=custom', '--compress=0', '--section=pre-data', ...schemaScope], tables: [], estimatedBytes: 0 },
     ...data,
     {
       name: `data-${pad(0)}.sql`,
       role: 'data',
       format: 'plain',
-      args: ['--format=plain', '--section=data', ...big.map((table) => `--exclude-table-data=${exactTablePattern(table)}`)],
+      args: ['--format=plain', '--section=data', ...dataScope, ...big.map((table) => `--exclude-table-data=${exactTablePattern(table)}`)],
       tables: rest.map((t) => t.name),
       estimatedBytes: rest.reduce((sum, t) => sum + t.bytes, 0),
     },
-    { name: 'post-data.pgdump', role: 'post-data', format: 'custom', args: ['--format=custom', '--compress=0', '--section=post-data'], tables: [], estimatedBytes: 0 },
+    { name: 'post-data.pgdump', role: 'post-data', format: 'custom', args: ['--format=custom', '--compress=0', '--section=post-data', ...schemaScope], tables: [], estimatedBytes: 0 },
   ];
 }
 

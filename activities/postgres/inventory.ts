@@ -75,3 +75,12 @@ export async function copyColumns(client: pg.Client, table: TableInfo): Promise<
   );
   return rows.map((r) => r.name);
 }
+
+/** Extensions installed in the database (what a restore onto a managed server must be allowed to create). */
+export async function listExtensions(client: pg.Client): Promise<Array<{ name: string; schema: string; version: string }>> {
+  const { rows } = await client.query<{ name: string; schema: string; version: string }>(
+    `SELECT e.extname AS name, n.nspname AS schema, e.extversion AS version
+       FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname <> 'plpgsql' ORDER BY 1`,
+  );
+  return rows;
+}

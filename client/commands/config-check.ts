@@ -1,7 +1,9 @@
 // pgwarden config check: everything a backup will need, checked before 02:00 rather than at it.
 import { openRepository } from '../../activities/storage/open.js';
 import { pgTool } from '../../activities/postgres/binaries.js';
-import { restoreEndpoint, sourceEndpoint, withClient } from '../../activities/postgres/connection.js';
+import { withClient } from '../../activities/postgres/connection.js';
+import { neonRestoreWindow } from '../../activities/providers/neon.js';
+import { dumpEndpoint, neonServerMajor, restoreTarget } from '../../activities/providers/source.js';
 import { serverInfo } from '../../activities/postgres/inventory.js';
 import { formatDuration } from '../../config/duration.js';
 import { PgwardenError, type FailureKind } from '../../config/errors.js';
@@ -45,7 +47,13 @@ export async function configCheckCommand(ctx: CommandContext): Promise<void> {
   for (const name of Object.keys(config.databases)) {
     const db = databaseView(config, name);
     await attempt(`database ${name}`, async () => {
-      const endpoint = sourceEndpoint(config, name);
+      if (db.settings.provider === 'neon') {
+        // Neon: the API key, project and parent branch; backups read branches made from it.
+        const window = await neonRestoreWindow(config, name);
+        const pgDump = await pgTool('pg_dump', await neonServerMajor(config, name), config.postgres.binDir);
+        return `Neon project ${window.projectId}, parent branch ${window.parentBranch.name}, history ${formatDuration(window.historyRetentionSeconds * 1_000)}; pg_dump ${pgDump}; to ${db.repositories.join(', ')}`;
+      }
+      const endpoint = await dumpEndpoint(config, name);
       const server = await withClient(endpoint, 'config check', serverInfo);
       const pgDump = await pgTool('pg_dump', server.major, config.postgres.binDir);
       const targets = `RTO ${db.rtoMs ? formatDuration(db.rtoMs) : 'none'}, RPO ${db.rpoMs ? formatDuration(db.rpoMs) : 'none'}`;
@@ -54,7 +62,7 @@ export async function configCheckCommand(ctx: CommandContext): Promise<void> {
     // Restores go to restoreConnection, or to the source server when it is not set: either must take a new database.
     await attempt(`restores of ${name}`, async () => {
       const where = db.settings.restoreConnection ? 'restoreConnection' : 'the source server (restoreConnection is not set)';
-      const endpoint = restoreEndpoint(config, name);
+      const endpoint = await restoreTarget(config, name);
       return withClient(endpoint, 'config check', async (client) => {
         const server = await serverInfo(client);
         const pgRestore = await pgTool('pg_restore', server.major, config.postgres.binDir);

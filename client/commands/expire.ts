@@ -24,6 +24,7 @@ export async function expireCommand(ctx: CommandContext, options: { db: string; 
           (a) => `  abandoned ${a.type} ${a.id} in ${a.repository}: no manifest, last written ${a.lastWrittenAt} (${a.objects} objects, ${formatBytes(a.bytes)}): a backup that never finished`,
         ),
         ...r.held.map((h) => `  in use   ${h.type} ${h.id} in ${h.repository} stays: ${h.by.join('; ')}`),
+        ...(r.neonBranches?.deleted ?? []).map((b) => `  neon     branch ${b.name} (${b.id}): ${b.reason}`),
         ...(r.locked ?? []).map((l) => `  skipped  ${l.what} in ${l.repository}: still locked (S3 Object Lock)${l.until ? ` until ${l.until}` : ''}; a later run removes it`),
         ...(r.damaged ?? []).map((d) => `  kept     ${d.type} backup ${d.id} in ${d.repository}, DAMAGED: ${d.reason}`),
         `Kept: ${r.kept.logical} logical, ${r.kept.base} base backup(s). Workflow ${r.workflowId} run ${r.runId} records it.`,

@@ -9,6 +9,8 @@ import type { PitrInput, PitrResult } from '../../workflows/messages.js';
 import { pitrSteps } from '../../workflows/pitr.js';
 import { startPitr } from '../api.js';
 import type { CommandContext } from '../context.js';
+import { databaseView } from '../../config/load.js';
+import { neonPitrCommand } from './neon-pitr.js';
 import { formatDuration } from '../output.js';
 import { followWorkflow, runInForeground } from '../follow.js';
 
@@ -23,6 +25,7 @@ export interface PitrOptions {
 }
 
 export async function pitrCommand(ctx: CommandContext, options: PitrOptions): Promise<void> {
+  if (databaseView(ctx.config, options.db).settings.provider === 'neon') return neonPitrCommand(ctx, options);
   parseRecoveryTarget(options.to); // a malformed target fails here, before Temporal is involved
   const input: PitrInput = {
     database: options.db,

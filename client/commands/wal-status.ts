@@ -1,9 +1,22 @@
 // pgwarden wal status --db NAME: the archive's range and gaps, the current RPO, and the restore window.
 import { walStatus } from '../../activities/wal/status.js';
 import type { CommandContext } from '../context.js';
+import { databaseView } from '../../config/load.js';
+import { neonRestoreWindow } from '../../activities/providers/neon.js';
 import { formatBytes, formatDuration } from '../output.js';
 
 export async function walStatusCommand(ctx: CommandContext, options: { db: string }): Promise<void> {
+  if (databaseView(ctx.config, options.db).settings.provider === 'neon') {
+    const n = await neonRestoreWindow(ctx.config, options.db);
+    ctx.out.result(n, () =>
+      [
+        `${n.database} is on Neon (project ${n.projectId}): Neon keeps its WAL, pgwarden archives none.`,
+        `  history    ${formatDuration(n.historyRetentionSeconds * 1_000)} (the project's history window)`,
+        `  restore    any moment from ${n.window.from} to ${n.window.to} of branch ${n.parentBranch.name}: pgwarden pitr --db ${n.database} --to TIME`,
+      ].join('\n'),
+    );
+    return;
+  }
   const s = await walStatus(ctx.config, options.db);
   ctx.out.result(s, () => {
     const lines = [`WAL archive of ${s.database} in "${s.repository}" (${s.location}): ${s.files} files, ${formatBytes(s.storedBytes)}`];

@@ -25,7 +25,7 @@ test('docker/pgwarden.yaml is valid and every variable it names is set by docker
   const workerEnv = Object.keys(compose.services.worker?.environment ?? {});
   const named: string[] = [];
   for (const repo of Object.values(config.repositories)) if (repo.type === 's3') named.push(repo.accessKeyIdEnv!, repo.secretAccessKeyEnv!);
-  for (const db of Object.values(config.databases)) if ('env' in db.connection) named.push(db.connection.env);
+  for (const db of Object.values(config.databases)) if (db.connection && 'env' in db.connection) named.push(db.connection.env);
   named.push(...encryptionEnvVars(config));
   for (const variable of named) assert.ok(workerEnv.includes(variable), `docker-compose.yml sets ${variable} for the worker`);
   assert.equal(compose.services.worker?.environment?.PGWARDEN_CONFIG, '/etc/pgwarden/pgwarden.yaml');

@@ -1,0 +1,234 @@
+// Neon: backups dump a branch made for them and delete it whatever happens; point-in-time restores are branches at
+// a time. Real Temporal, S3 and PostgreSQL; Neon is a local stand-in of its v2 API whose branches are real clusters.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import pg from 'pg';
+import { stringify } from 'yaml';
+import { backupFolder, readManifest } from '../../activities/catalog/manifest.js';
+import { openRepository } from '../../activities/storage/open.js';
+import { startBackup, startLockedWorkflow, startRestore } from '../../client/api.js';
+import { asPgwardenError, waitFor } from '../../client/watch.js';
+import type { PgwardenError } from '../../config/errors.js';
+import type { Config, ConfigInput } from '../../config/schema.js';
+import { expireWorkflowId, type BackupResult, type ExpireResult, type NeonPitrResult, type RestoreResult } from '../../workflows/messages.js';
+import { CLI, makeReachable } from '../harness/archiving.js';
+import { secretEnv, testConfig } from '../harness/config.js';
+import { startFakeNeon, type FakeNeon } from '../harness/neon.js';
+import { startStack, type Stack } from '../harness/stack.js';
+
+let stack: Stack;
+let neon: FakeNeon;
+let input: ConfigInput;
+let config: Config;
+
+/** A configuration with database "shop" on the stand-in's project (and its own task queue). */
+function neonConfig(): ConfigInput {
+  const base = stack.configInput({});
+  return {
+    ...base,
+    databases: {
+      shop: {
+        provider: 'neon',
+        neon: { projectId: neon.projectId, apiKeyEnv: secretEnv(neon.apiKey, 'PGWARDEN_TEST_NEON_KEY'), apiUrl: neon.url, database: neon.database, role: neon.role },
+        repositories: ['s3'],
+      },
+    },
+  };
+}
+
+async function rows(url: string, sql: string): Promise<number> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return Number((await client.query<{ n: string }>(sql)).rows[0]!.n);
+  } finally {
+    await client.end();
+  }
+}
+
+async function backup(cfg = config): Promise<BackupResult> {
+  return waitFor<BackupResult>(await startBackup(stack.env.client, cfg, { database: 'shop', kind: 'manual' }));
+}
+
+const backupBranches = () => neon.liveBranches().filter((b) => b.name.startsWith('pgwarden-shop-'));
+
+before(async () => {
+  [stack, neon] = await Promise.all([startStack(), startFakeNeon({ historyRetentionSeconds: 3_600 })]);
+  await neon.query('CREATE TABLE orders (id serial PRIMARY KEY, item text NOT NULL, placed timestamptz NOT NULL DEFAULT now())');
+  await neon.query(`INSERT INTO orders (item) SELECT 'item ' || g FROM generate_series(1, 100) g`);
+  input = neonConfig();
+  config = testConfig(input);
+  await stack.worker(config);
+});
+
+after(async () => {
+  await stack?.stop();
+  await neon?.stop();
+});
+
+describe('a Neon backup', () => {
+  let first: BackupResult;
+
+  test('dumps a branch made for it: the parent as of the branch point, none of its later writes; then deletes it', async () => {
+    const running = startBackup(stack.env.client, config, { database: 'shop', kind: 'manual' });
+    // Once the branch is checked, the application writes more: the backup must not contain it.
+    await neon.waitForRequest(/^\/projects\/[^/]+\/branches\/br-[^/]+$/, 'GET');
+    await neon.query(`INSERT INTO orders (item) SELECT 'late ' || g FROM generate_series(1, 50) g`);
+    first = await waitFor<BackupResult>(await running);
+
+    const manifest = await readManifest(openRepository(config, 's3'), backupFolder('shop', 'logical', first.backupId));
+    assert.ok(manifest);
+    assert.equal(manifest.tables['public.orders'], 100, 'the rows of the branch point, not the 50 written after it');
+    assert.equal(await rows(neon.parentUrl, 'SELECT count(*) AS n FROM orders'), 150);
+    assert.equal(manifest.provider?.name, 'neon');
+    assert.equal(manifest.provider?.branchName, `pgwarden-shop-${first.backupId}`);
+    assert.equal(manifest.provider?.parentBranchId, 'br-main-000001');
+    assert.match(manifest.provider?.parentLsn ?? '', /^[0-9A-F]+\/[0-9A-F]+$/);
+    assert.equal(first.neonBranch?.deleted, true);
+    assert.deepEqual(backupBranches(), [], 'the branch is gone');
+
+    const create = neon.requests.find((r) => r.method === 'POST' && r.status === 201)!.body as { branch: { name: string; parent_id: string; expires_at?: string }; endpoints: Array<{ type: string }>; annotation_value: Record<string, string> };
+    assert.deepEqual(create.endpoints, [{ type: 'read_only' }]);
+    assert.equal(create.branch.parent_id, 'br-main-000001');
+    const expiresIn = Date.parse(create.branch.expires_at ?? '') - Date.now();
+    assert.ok(expiresIn > 23 * 3_600_000 && expiresIn <= 24 * 3_600_000, `Neon's expiry is set as a second safety net (${create.branch.expires_at})`);
+    assert.equal(create.annotation_value['pgwarden-run-id'], first.runId);
+    assert.doesNotMatch(JSON.stringify(await historyOf(first.workflowId, first.runId)), /postgresql:\/\//, 'no connection string in the history');
+  });
+
+  test('restores into a new database on the parent branch, as the non-superuser owner role', async () => {
+    const restored = await waitFor<RestoreResult>(await startRestore(stack.env.client, config, { database: 'shop', backup: first.backupId, target: 'shop_restored' }));
+    assert.equal(restored.rowCountsMatch, true);
+    const url = neon.parentUrl.replace(/\/neondb$/, '/shop_restored');
+    assert.equal(await rows(url, 'SELECT count(*) AS n FROM orders'), 100);
+    assert.equal(await rows(url, "SELECT count(*) AS n FROM pg_tables WHERE tableowner = 'neondb_owner' AND tablename = 'orders'"), 1);
+  });
+
+  test('rides out 423 Locked and 429 Too Many Requests (after Retry-After)', async () => {
+    const before = neon.requests.length;
+    neon.inject({ method: 'POST', path: /\/branches$/, status: 423, times: 2 });
+    neon.inject({ method: 'GET', path: /\/operations\//, status: 429, times: 1, retryAfterSeconds: 2 });
+    const result = await backup();
+    assert.equal(result.neonBranch?.deleted, true);
+    const seen = neon.requests.slice(before);
+    assert.deepEqual(seen.filter((r) => r.method === 'POST').map((r) => r.status), [423, 423, 201]);
+    const limited = seen.find((r) => r.path.includes('/operations/') && r.status === 429)!;
+    const again = seen.find((r) => r.path === limited.path && r.at > limited.at);
+    assert.ok(again, 'the operation was asked again');
+    assert.ok(again.at - limited.at >= 1_900, `waited as long as Retry-After said (${again.at - limited.at} ms)`);
+    assert.deepEqual(backupBranches(), []);
+  });
+
+  test('deletes the branch when the dump fails, and leaves no backup behind', async () => {
+    neon.inject({ method: 'GET', path: /\/connection_uri$/, status: 200, times: 1, skip: 1, wrongPassword: true });
+    const handle = await startBackup(stack.env.client, config, { database: 'shop', kind: 'manual' });
+    await assert.rejects(waitFor(handle), (error: unknown) => {
+      const failure = asPgwardenError(error) as PgwardenError;
+      assert.equal(failure.kind, 'Config', failure.message);
+      assert.match(failure.message, /refused the credentials/);
+      return true;
+    });
+    assert.deepEqual(backupBranches(), [], 'the branch was deleted after the failed dump');
+    assert.ok(neon.requests.some((r) => r.method === 'DELETE' && r.status === 200));
+  });
+
+  test('a worker killed between branch and clean-up leaves a branch that the next retention run deletes', async () => {
+    const killedInput = neonConfig(); // a task queue of its own, served by a worker process we kill
+    const dir = mkdtempSync(join(tmpdir(), 'pgwarden-test-neon-worker-'));
+    const file = join(dir, 'pgwarden.yaml');
+    writeFileSync(file, stringify(killedInput));
+    makeReachable();
+    const worker = execa(process.execPath, [CLI, '--config', file, 'worker'], { reject: false, env: process.env, stdio: 'ignore' });
+    const killedConfig = testConfig(killedInput);
+    let hit!: () => void;
+    const dumping = new Promise<void>((resolve) => (hit = resolve));
+    neon.inject({ method: 'GET', path: /\/connection_uri$/, status: 200, times: 1, skip: 1, delayMs: 30_000, onHit: () => hit() });
+    const handle = await startBackup(stack.env.client, killedConfig, { database: 'shop', kind: 'manual' });
+    await dumping; // the dump activity is asking for the branch's connection: between create and delete
+    worker.kill('SIGKILL');
+    await worker;
+    await handle.terminate('the worker died and the run was given up'); // no clean-up code runs after this
+    const left = backupBranches();
+    assert.equal(left.length, 1, 'the branch is left behind');
+
+    const expired = await waitFor<ExpireResult>(
+      await startLockedWorkflow(stack.env.client, config, 'expireWorkflow', expireWorkflowId('shop'), 'Retention of "shop"', [{ database: 'shop' }], [['database', 'shop']]),
+    );
+    assert.deepEqual(expired.neonBranches?.deleted.map((b) => b.id), [left[0]!.id]);
+    assert.match(expired.neonBranches!.deleted[0]!.reason, /TERMINATED/);
+    assert.deepEqual(backupBranches(), []);
+  });
+});
+
+describe('a Neon point-in-time restore', () => {
+  let file: string;
+  const cli = async (...args: string[]) => {
+    const r = await execa(process.execPath, [CLI, '--config', file, '--json', ...args], { reject: false, env: process.env });
+    return { code: r.exitCode, json: JSON.parse(r.stdout || '{}') as { ok: boolean; result?: any; error?: { kind: string; message: string } } };
+  };
+
+  before(() => {
+    file = join(mkdtempSync(join(tmpdir(), 'pgwarden-test-neon-cli-')), 'pgwarden.yaml');
+    writeFileSync(file, stringify(input));
+  });
+
+  test('to a time between two writes: the branch has the first and not the second, and stays until deleted', async () => {
+    await neon.query('CREATE TABLE audit_log (id serial PRIMARY KEY, what text NOT NULL)');
+    await neon.query(`INSERT INTO audit_log (what) VALUES ('before the bad migration')`);
+    await new Promise((r) => setTimeout(r, 50));
+    const between = new Date().toISOString();
+    await new Promise((r) => setTimeout(r, 50));
+    await neon.query(`INSERT INTO audit_log (what) VALUES ('the bad migration')`);
+
+    const handle = await startLockedWorkflow(stack.env.client, config, 'neonPitrWorkflow', 'pgwarden-pitr-shop', 'PITR of "shop"', [{ database: 'shop', target: between }], [['database', 'shop']]);
+    const result = await waitFor<NeonPitrResult>(handle);
+    assert.match(result.branchName, /^pgwarden-pitr-shop-/);
+    assert.match(result.connection, /^postgresql:\/\/neondb_owner@127\.0\.0\.1:\d+\/neondb$/, 'no password in the result');
+    assert.ok(result.comparedWith, 'the tables of the newest logical backup were counted');
+    const branch = new pg.Client({ connectionString: neon.branchUrl(result.branchId) });
+    await branch.connect();
+    try {
+      const { rows: found } = await branch.query<{ what: string }>('SELECT what FROM audit_log ORDER BY id');
+      assert.deepEqual(found.map((r) => r.what), ['before the bad migration']);
+    } finally {
+      await branch.end();
+    }
+    assert.equal(result.tables.find((t) => t.table === 'public.orders')?.rows, 150);
+
+    const listed = await cli('branches', 'list', '--db', 'shop');
+    assert.equal(listed.code, 0, JSON.stringify(listed.json));
+    assert.deepEqual(listed.json.result.branches.map((b: { name: string; purpose: string }) => [b.name, b.purpose]), [[result.branchName, 'pitr']]);
+    const expired = await waitFor<ExpireResult>(
+      await startLockedWorkflow(stack.env.client, config, 'expireWorkflow', expireWorkflowId('shop'), 'Retention of "shop"', [{ database: 'shop' }], [['database', 'shop']]),
+    );
+    assert.equal(expired.neonBranches, undefined, 'retention never touches a point-in-time branch');
+    const deleted = await cli('branches', 'delete', '--db', 'shop', '--branch', result.branchName);
+    assert.equal(deleted.code, 0, JSON.stringify(deleted.json));
+    assert.deepEqual(neon.liveBranches().map((b) => b.name), ['main']);
+  });
+
+  test('refuses a time outside Neon\'s history window before creating anything, and prints the window', async () => {
+    const posts = neon.requests.filter((r) => r.method === 'POST').length;
+    const handle = await startLockedWorkflow(stack.env.client, config, 'neonPitrWorkflow', 'pgwarden-pitr-shop', 'PITR of "shop"', [{ database: 'shop', target: new Date(Date.now() - 2 * 3_600_000).toISOString() }], [['database', 'shop']]);
+    await assert.rejects(waitFor(handle), (error: unknown) => {
+      const failure = asPgwardenError(error) as PgwardenError;
+      assert.equal(failure.kind, 'Refused');
+      assert.match(failure.message, /outside Neon's history window .*1 hour\(s\): \d{4}-.* to \d{4}-/);
+      return true;
+    });
+    assert.equal(neon.requests.filter((r) => r.method === 'POST').length, posts, 'no branch was requested');
+    const status = await cli('wal', 'status', '--db', 'shop');
+    assert.equal(status.code, 0, JSON.stringify(status.json));
+    assert.equal(status.json.result.historyRetentionSeconds, 3_600);
+    assert.equal(status.json.result.parentBranch.name, 'main');
+  });
+});
+
+async function historyOf(workflowId: string, runId: string): Promise<unknown> {
+  return stack.env.client.workflow.getHandle(workflowId, runId).fetchHistory();
+}
+

@@ -1,0 +1,87 @@
+// Provider configuration and the pure parts of the Neon and Supabase providers.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { PgwardenError } from '../../config/errors.js';
+import { parseConfig } from '../../config/load.js';
+import { parseRetryAfter } from '../../activities/providers/neon-api.js';
+import { parseNeonTarget } from '../../activities/providers/neon.js';
+import { checkSupabaseConnection, filterSupabaseRoles } from '../../activities/providers/supabase.js';
+import { pgEndpoint } from '../../activities/postgres/connection.js';
+
+const repositories = { local: { type: 'fs', path: '/var/backups/pgwarden' } };
+
+function configError(databases: unknown): string {
+  try {
+    parseConfig({ repositories, databases });
+  } catch (error) {
+    assert.ok(error instanceof PgwardenError);
+    return error.message;
+  }
+  assert.fail('accepted');
+}
+
+test('provider: neon takes its connection from the API; defaults follow Neon (NEON_API_KEY, neondb, neondb_owner, v2 API, 24 h expiry)', () => {
+  const config = parseConfig({ repositories, databases: { shop: { provider: 'neon', neon: { projectId: 'shiny-wind-028834' } } } });
+  assert.deepEqual(config.databases.shop?.neon, {
+    projectId: 'shiny-wind-028834',
+    apiKeyEnv: 'NEON_API_KEY',
+    database: 'neondb',
+    role: 'neondb_owner',
+    apiUrl: 'https://console.neon.tech/api/v2',
+    branchExpiry: 24 * 3_600_000,
+  });
+});
+
+test('invalid provider combinations fail at load time with the key path', () => {
+  assert.match(configError({ shop: { provider: 'neon' } }), /databases\.shop\.neon: provider neon needs/);
+  assert.match(configError({ shop: { provider: 'neon', neon: { projectId: 'p-1' }, connection: { env: 'X' } } }), /databases\.shop\.connection: a Neon database is read through a branch/);
+  assert.match(configError({ shop: { provider: 'neon', neon: { projectId: 'Not A Project' } } }), /databases\.shop\.neon\.projectId: must be the Neon project id/);
+  assert.match(configError({ app: { provider: 'supabase' } }), /databases\.app\.connection: is required/);
+  assert.match(configError({ app: { provider: 'supabase', connection: { env: 'X' }, pitr: {} } }), /databases\.app\.pitr: Supabase does not give you its WAL/);
+  assert.match(configError({ app: { provider: 'supabase', connection: { env: 'X' }, supabase: { projectRef: 'short' } } }), /databases\.app\.supabase\.projectRef: must be the 20-letter project ref/);
+  assert.match(configError({ app: { connection: { env: 'X' }, neon: { projectId: 'p' } } }), /databases\.app\.neon: only for provider: neon/);
+  assert.match(configError({ app: { provider: 'mysql', connection: { env: 'X' } } }), /databases\.app\.provider: must be one of postgres, neon, supabase/);
+});
+
+test('a transaction-mode pooler is refused and the connection must belong to the configured project', () => {
+  const ref = 'abcdefghijklmnopqrst';
+  const ok = (url: string) => checkSupabaseConnection(pgEndpoint(url, 't'), { projectRef: ref }, 'app');
+  ok(`postgresql://postgres:pw@db.${ref}.supabase.co:5432/postgres`);
+  ok(`postgresql://postgres.${ref}:pw@aws-0-eu-central-1.pooler.supabase.com:5432/postgres`);
+  assert.throws(() => ok(`postgresql://postgres.${ref}:pw@aws-0-eu-central-1.pooler.supabase.com:6543/postgres`), /transaction-mode pooler/);
+  assert.throws(() => ok('postgresql://postgres:pw@db.zzzzzzzzzzzzzzzzzzzz.supabase.co:5432/postgres'), /is not Supabase project abcdefghijklmnopqrst/);
+});
+
+test("roles: the platform's are left out, no superuser-only attributes, memberships of reserved roles dropped, CREATE tolerates existing roles", () => {
+  const dumped = [
+    'SET default_transaction_read_only = off;',
+    'CREATE ROLE "anon";',
+    'ALTER ROLE "anon" WITH NOSUPERUSER INHERIT NOCREATEROLE NOCREATEDB NOLOGIN NOREPLICATION NOBYPASSRLS;',
+    'CREATE ROLE "supabase_storage_admin";',
+    'CREATE ROLE "app_reporter";',
+    'ALTER ROLE "app_reporter" WITH NOSUPERUSER INHERIT NOCREATEROLE NOCREATEDB LOGIN NOREPLICATION BYPASSRLS;',
+    'ALTER ROLE "app_reporter" SET "statement_timeout" TO \'30s\';',
+    'ALTER ROLE "authenticator" SET "pgrst.db_schemas" TO \'public, api\';',
+    'ALTER ROLE "postgres" SET "search_path" TO \'x\';',
+    'GRANT "app_reporter" TO "authenticator" GRANTED BY "postgres";',
+    'GRANT "app_reporter" TO "analyst" GRANTED BY "supabase_admin";',
+  ].join('\n');
+  const sql = filterSupabaseRoles(dumped);
+  assert.doesNotMatch(sql, /CREATE ROLE "anon"|supabase_storage_admin|"postgres" SET|TO "authenticator"/);
+  assert.match(sql, /CREATE ROLE "app_reporter"; EXCEPTION WHEN duplicate_object/);
+  assert.match(sql, /ALTER ROLE "app_reporter" WITH INHERIT NOCREATEROLE NOCREATEDB LOGIN;/);
+  assert.match(sql, /-- pgwarden: app_reporter had BYPASSRLS, which only a superuser may give/);
+  assert.match(sql, /ALTER ROLE "authenticator" SET "pgrst.db_schemas"/, 'allowed settings on reserved roles stay (the CLI keeps them too)');
+  assert.match(sql, /^GRANT "app_reporter" TO "analyst";$/m);
+});
+
+test('Retry-After in seconds or as an HTTP date; Neon PITR targets are times, LSNs or latest', () => {
+  assert.equal(parseRetryAfter('3'), 3_000);
+  assert.equal(parseRetryAfter(new Date(10_000).toUTCString(), 4_000), 6_000);
+  assert.equal(parseRetryAfter('soon'), undefined);
+  assert.equal(parseRetryAfter('99999'), 300_000, 'capped');
+  assert.deepEqual(parseNeonTarget('2026-11-25T14:30:00+01:00'), { timestamp: '2026-11-25T13:30:00Z' });
+  assert.deepEqual(parseNeonTarget('0/3000028'), { lsn: '0/3000028' });
+  assert.deepEqual(parseNeonTarget('latest'), {});
+  assert.throws(() => parseNeonTarget('xid:1234'), /no transaction ids or named restore points/);
+});
