@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { ListMultipartUploadsCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import type { WorkflowHandle } from '@temporalio/client';
 import { execa } from 'execa';
+import pg from 'pg';
 import { writeLease } from '../../activities/catalog/leases.js';
 import { openRepository } from '../../activities/storage/open.js';
 import { startBackup, startLockedWorkflow, startRestore } from '../../client/api.js';
@@ -55,14 +56,27 @@ async function expire(): Promise<ExpireResult> {
   return waitFor<ExpireResult>(handle);
 }
 
-/** Until rows are being copied into a staging database (a restore is half-way). */
-async function restoreLoading(running: () => Promise<boolean>): Promise<void> {
+/**
+ * Waits until rows are being copied into a staging database, then holds the restore there, half-way, for as long
+ * as the test needs (as a slow disk or a big table would): a lock on the table it loads, taken between two of
+ * its COPYs. Returns what lets it go on.
+ */
+async function holdRestoreHalfway(running: () => Promise<boolean>): Promise<() => Promise<void>> {
   for (;;) {
-    const { rows } = await stack.pg.query<{ n: string }>(
+    const { rows } = await stack.pg.query<{ datname: string }>(
       'postgres',
-      `SELECT count(*) AS n FROM pg_stat_progress_copy p JOIN pg_database d ON d.oid = p.datid WHERE d.datname LIKE '%_pgwrestore_%' AND p.tuples_processed > 0`,
+      `SELECT d.datname FROM pg_stat_progress_copy p JOIN pg_database d ON d.oid = p.datid WHERE d.datname LIKE '%_pgwrestore_%' AND p.tuples_processed > 0 LIMIT 1`,
     );
-    if (Number(rows[0]!.n) > 0) return;
+    if (rows[0]) {
+      const client = new pg.Client({ connectionString: stack.pg.url(rows[0].datname) });
+      await client.connect();
+      await client.query('BEGIN');
+      await client.query('LOCK TABLE public.orders_archive IN ACCESS EXCLUSIVE MODE');
+      return async () => {
+        await client.query('COMMIT');
+        await client.end();
+      };
+    }
     if (!(await running())) throw new Error('the restore ended before it was half-way: the test data is too small');
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
@@ -83,9 +97,13 @@ describe('retention and a restore that reads the backup', () => {
   test('keeps an expired backup while a restore reads it, says why, and removes it after', async () => {
     const [old, newest] = backups as [BackupResult, BackupResult];
     const handle = await startRestore(stack.env.client, config, { database: 'shop', backup: old.backupId, target: 'shop_old' });
-    await restoreLoading(workflowRuns(handle));
-
-    const during = await expire();
+    const resume = await holdRestoreHalfway(workflowRuns(handle));
+    let during: ExpireResult;
+    try {
+      during = await expire();
+    } finally {
+      await resume();
+    }
     assert.deepEqual(during.logical.map((l) => l.id), [], 'nothing removed while it is read');
     assert.deepEqual(during.held.map((h) => h.id), [old.backupId]);
     assert.match(during.held[0]!.by.join(), /restore into shop_old \(workflow pgwarden-restore-shop run /);
@@ -124,8 +142,8 @@ describe('two restores of one database', () => {
 
   test('restore --local is refused while a restore through Temporal runs, and nothing is left of it', async () => {
     const handle = await startRestore(stack.env.client, config, { database: 'shop', backup: 'latest', target: 'shop_temporal' });
-    await restoreLoading(workflowRuns(handle));
-    const local = await restoreLocal('shop_local_refused');
+    const resume = await holdRestoreHalfway(workflowRuns(handle));
+    const local = await restoreLocal('shop_local_refused').finally(resume);
     assert.equal(local.exitCode, EXIT_CODES.Refused, local.stderr);
     assert.match(JSON.parse(local.stdout).error.message, /A restore of "shop" is already running on .*pgwarden restore run [0-9a-f]{8}/);
     await waitFor<RestoreResult>(handle);
@@ -135,8 +153,10 @@ describe('two restores of one database', () => {
 
   test('a restore through Temporal is refused while restore --local runs, and the local one completes', async () => {
     const local = restoreLocal('shop_local');
-    await restoreLoading(async () => local.exitCode === null);
-    await assert.rejects(waitFor(await startRestore(stack.env.client, config, { database: 'shop', backup: 'latest', target: 'shop_temporal2' })), (error: unknown) => {
+    const resume = await holdRestoreHalfway(async () => local.exitCode === null);
+    const refused = startRestore(stack.env.client, config, { database: 'shop', backup: 'latest', target: 'shop_temporal2' }).then((handle) => waitFor(handle));
+    await refused.catch(() => undefined).finally(resume);
+    await assert.rejects(refused, (error: unknown) => {
       const e = asPgwardenError(error);
       assert.ok(e instanceof PgwardenError && e.kind === 'Refused', String(e));
       assert.match(e.message, /A restore of "shop" is already running/);
