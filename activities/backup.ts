@@ -6,7 +6,7 @@ import { PgwardenError } from '../config/errors.js';
 import { databaseView } from '../config/load.js';
 import type { Config, Provider } from '../config/schema.js';
 import { PGWARDEN_VERSION } from '../config/version.js';
-import type { BackupKind, Progress } from '../workflows/messages.js';
+import type { BackupKind, DiscardInput, Progress } from '../workflows/messages.js';
 import { backupFolder, CHECKSUMS_FILE, checksumsFile, MANIFEST_FILE, MANIFEST_VERSION, readManifest, writeManifest, type BackupManifest, type StoredObjectEntry } from './catalog/manifest.js';
 import { newBackupKey } from './keys/backup-keys.js';
 import { loadKeyring } from './keys/keyring.js';
@@ -115,7 +115,7 @@ export function backupActivities(config: Config) {
     },
 
     /** After a failed backup: removes its objects (unless a manifest made it complete) and unfinished uploads. */
-    async discardIncompleteBackup(input: { database: string; backupId: string; repositories: string[]; type?: 'logical' | 'base' }): Promise<{ removed: number }> {
+    async discardIncompleteBackup(input: DiscardInput): Promise<{ removed: number }> {
       let removed = 0;
       const folder = backupFolder(input.database, input.type ?? 'logical', input.backupId);
       for (const name of input.repositories) removed += await discardIncomplete(openRepository(config, name), folder);
@@ -298,8 +298,9 @@ async function dumpLogical(config: Config, input: DumpLogicalInput): Promise<Dum
     return output;
   } catch (error) {
     // This attempt leaves nothing behind: a retry starts clean, and a final failure shows no half backup.
+    // Unless Temporal already gave this attempt up: the next one may be writing into the folder by now.
     abort.abort(error);
-    await discardIncomplete(repo, folder).catch(() => undefined);
+    if (!reporter.superseded()) await discardIncomplete(repo, folder).catch(() => undefined);
     throw error;
   } finally {
     stopReporting();

@@ -1,14 +1,15 @@
 // Retention: which backups and which WAL may go, decided from the repository alone, then deleted. The plan is
 // an activity result, so the workflow's history says exactly what was removed and why.
+import { WorkflowNotFoundError } from '@temporalio/common';
 import { databaseView } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { BACKUP_KINDS, type BackupKind } from '../workflows/kinds.js';
 import { scanBackups } from './catalog/list.js';
-import { warn } from './progress.js';
-import { backupFolder, MANIFEST_FILE, type BackupManifest } from './catalog/manifest.js';
-import { currentReporter } from './progress.js';
+import { backupFolder, MANIFEST_FILE, readManifest, type BackupManifest } from './catalog/manifest.js';
+import { backupKey, heldBackups, type RunIsOpen } from './catalog/leases.js';
+import { activityContext, currentReporter, warn } from './progress.js';
 import { openRepository } from './storage/open.js';
-import type { Repository } from './storage/repository.js';
+import type { Repository, StoredObject } from './storage/repository.js';
 import { walFolder, walNameOfKey } from './wal/archive.js';
 import { parseLsn, parseWalFileName, segnoOfLsn } from './wal/names.js';
 import { readArchiveIdentity } from './wal/archive.js';
@@ -25,51 +26,109 @@ export interface ExpiryPlan {
   kept: { logical: number; base: number };
   /** Due, but still under S3 Object Lock: skipped now, removed by a later run once their date has passed. */
   locked: Array<{ repository: string; what: string; until?: string }>;
+  /** Backups the rules would remove, kept because a restore, drill or PITR is reading them. */
+  held: Array<{ repository: string; type: 'logical' | 'base'; id: string; by: string[] }>;
+  /** Folders without a manifest whose newest object is older than ABANDONED_AFTER_MS: backups that never finished. */
+  abandoned: Array<{ repository: string; type: 'logical' | 'base'; id: string; objects: number; bytes: number; lastWrittenAt: string }>;
   /** Backups whose manifest cannot be used (broken, or from a newer pgwarden): never removed here, only reported. */
   damaged: Array<{ repository: string; type: 'logical' | 'base'; id: string; reason: string }>;
 }
+
+/**
+ * When a folder without a manifest is certainly not a backup still being written: a dump or copy attempt runs at
+ * most 24 h (workflows/policies.ts) and a retried one starts by emptying the folder, so after two days without a
+ * new object nothing is coming back for it.
+ */
+export const ABANDONED_AFTER_MS = 2 * 86_400_000;
 
 export function expireActivities(config: Config) {
   return {
     async planExpiry(input: { database: string; nowMs: number }): Promise<ExpiryPlan> {
       return planExpiry(config, input.database, input.nowMs);
     },
-    /** Deletes what the plan names: manifests first, so an interrupted delete leaves nothing that looks restorable. */
-    async applyExpiry(plan: ExpiryPlan): Promise<{ deletedObjects: number; locked: ExpiryPlan['locked'] }> {
+    /**
+     * Deletes what the plan names: manifests first, so an interrupted delete leaves nothing that looks restorable.
+     * A backup that a reader took a lease on since the plan was made stays (see activities/leases.ts).
+     */
+    async applyExpiry(plan: ExpiryPlan): Promise<{ deletedObjects: number; locked: ExpiryPlan['locked']; held: ExpiryPlan['held'] }> {
       const reporter = currentReporter();
+      const runIsOpen = temporalRunCheck();
       let deleted = 0;
       const locked: ExpiryPlan['locked'] = [];
-      const removeFolder = async (repo: Repository, folder: string) => {
-        const manifest = await repo.delete([`${folder}${MANIFEST_FILE}`]);
-        if (manifest.locked.length > 0) {
+      const held: ExpiryPlan['held'] = [];
+      const holders = async (repo: Repository, type: 'logical' | 'base', id: string) =>
+        (await heldBackups(repo, plan.database, Date.now(), runIsOpen)).held.get(backupKey({ type, id }));
+      /** Every object under `folder` and its unfinished uploads; what Object Lock keeps is reported. */
+      const removeObjects = async (repo: Repository, folder: string) => {
+        const keys = (await folderObjects(repo, folder)).map((o) => o.key);
+        const outcome = await repo.delete(keys);
+        for (const key of outcome.locked) locked.push({ repository: repo.name, what: key });
+        await repo.abortIncompleteWrites(folder);
+        deleted += keys.length - outcome.locked.length;
+      };
+      const removeFolder = async (repository: string, type: 'logical' | 'base', id: string) => {
+        const repo = openRepository(config, repository);
+        const folder = backupFolder(plan.database, type, id);
+        const keep = (by: string[]) => held.push({ repository, type, id, by });
+        const before = await holders(repo, type, id);
+        if (before) return keep(before);
+        const manifest = await repo.getBytes(`${folder}${MANIFEST_FILE}`);
+        const gone = await repo.delete([`${folder}${MANIFEST_FILE}`]);
+        if (gone.locked.length > 0) {
           locked.push({ repository: repo.name, what: folder }); // locked since the plan: leave the backup whole
           return;
         }
-        const keys: string[] = [];
-        for await (const object of repo.list(folder)) keys.push(object.key);
-        const outcome = await repo.delete(keys);
-        for (const key of outcome.locked) locked.push({ repository: repo.name, what: key });
-        deleted += keys.length + 1 - outcome.locked.length;
+        // A reader writes its lease before it reads the manifest: if it came in between, put the manifest back.
+        const meanwhile = await holders(repo, type, id);
+        if (meanwhile) {
+          if (manifest) await repo.putBytes(`${folder}${MANIFEST_FILE}`, manifest);
+          return keep(meanwhile);
+        }
+        deleted += 1;
+        await removeObjects(repo, folder);
         reporter.report({ phase: 'deleting', bytesDone: 0, itemsDone: deleted });
       };
-      for (const item of plan.logical) await removeFolder(openRepository(config, item.repository), backupFolder(plan.database, 'logical', item.id));
-      for (const item of plan.base) await removeFolder(openRepository(config, item.repository), backupFolder(plan.database, 'base', item.id));
+      for (const item of plan.logical) await removeFolder(item.repository, 'logical', item.id);
+      for (const item of plan.base) await removeFolder(item.repository, 'base', item.id);
+      for (const item of plan.abandoned) {
+        const repo = openRepository(config, item.repository);
+        const folder = backupFolder(plan.database, item.type, item.id);
+        if (await isAbandoned(repo, folder, Date.now())) await removeObjects(repo, folder); // else finished or written to since the plan
+      }
       if (plan.wal.keepFromSegno !== undefined && plan.wal.count > 0) {
+        const repo = openRepository(config, plan.wal.repository);
+        // A base backup that a PITR holds keeps the WAL from its start on, even if the plan let it go.
+        let keepFrom = BigInt(plan.wal.keepFromSegno);
+        for (const item of held.filter((h) => h.type === 'base')) {
+          const manifest = await readManifest(repo, backupFolder(plan.database, 'base', item.id));
+          if (manifest?.base) keepFrom = [keepFrom, segnoOfLsn(parseLsn(manifest.base.startLsn), plan.wal.segmentSize)].reduce((a, b) => (b < a ? b : a));
+        }
         // Listed again rather than carried in the plan: a week of WAL can be tens of thousands of names.
-        const expired = await expiredWal(openRepository(config, plan.wal.repository), plan.database, BigInt(plan.wal.keepFromSegno), plan.wal.segmentSize);
-        const outcome = await openRepository(config, plan.wal.repository).delete(expired.map((e) => e.key));
+        const expired = await expiredWal(repo, plan.database, keepFrom, plan.wal.segmentSize);
+        const outcome = await repo.delete(expired.map((e) => e.key));
         if (outcome.locked.length > 0) locked.push({ repository: plan.wal.repository, what: `${outcome.locked.length} WAL file(s), first ${outcome.locked.sort()[0]}` });
         deleted += expired.length - outcome.locked.length;
       }
-      return { deletedObjects: deleted, locked: [...plan.locked, ...locked] };
+      const repositories = new Set([...databaseView(config, plan.database).allRepositories, plan.wal.repository]);
+      for (const repository of repositories) {
+        const repo = openRepository(config, repository);
+        // Leases whose holders are gone (a worker killed before it could release them) go too.
+        await repo.delete((await heldBackups(repo, plan.database, Date.now(), runIsOpen)).lapsed);
+        // Uploads that never completed and are older than any attempt could be (their folder may hold no object).
+        deleted += await repo.abortIncompleteWrites(`${plan.database}/`, { olderThan: new Date(Date.now() - ABANDONED_AFTER_MS) });
+      }
+      return { deletedObjects: deleted, locked: [...plan.locked, ...locked], held };
     },
   };
 }
 
 async function planExpiry(config: Config, database: string, nowMs: number): Promise<ExpiryPlan> {
   const db = databaseView(config, database);
+  const runIsOpen = temporalRunCheck();
   const logical: ExpiryPlan['logical'] = [];
   const locked: ExpiryPlan['locked'] = [];
+  const held: ExpiryPlan['held'] = [];
+  const abandoned: ExpiryPlan['abandoned'] = [];
   let keptLogical = 0;
   const damaged: ExpiryPlan['damaged'] = [];
   const scan = async (repository: string, type: 'logical' | 'base') => {
@@ -83,12 +142,18 @@ async function planExpiry(config: Config, database: string, nowMs: number): Prom
   for (const repository of db.allRepositories) {
     const repo = openRepository(config, repository);
     const backups = await scan(repository, 'logical');
+    const inUse = (await heldBackups(repo, database, nowMs, runIsOpen)).held;
+    abandoned.push(...(await abandonedFolders(repo, database, 'logical', backups, nowMs)));
     const newest = backups.at(-1)?.id;
     for (const backup of backups) {
       const keepMs = db.retentionFor(BACKUP_KINDS.includes(backup.kind as BackupKind) ? (backup.kind as BackupKind) : 'manual');
       const age = nowMs - Date.parse(backup.finishedAt);
-      const until = age > keepMs && backup.id !== newest ? await lockedUntil(repo, backupFolder(database, 'logical', backup.id), nowMs) : undefined;
-      if (until) {
+      const by = age > keepMs && backup.id !== newest ? inUse.get(backupKey({ type: 'logical', id: backup.id })) : undefined;
+      const until = age > keepMs && backup.id !== newest && !by ? await lockedUntil(repo, backupFolder(database, 'logical', backup.id), nowMs) : undefined;
+      if (by) {
+        held.push({ repository, type: 'logical', id: backup.id, by });
+        keptLogical += 1;
+      } else if (until) {
         locked.push({ repository, what: `logical backup ${backup.id}`, until });
         keptLogical += 1;
       } else if (age > keepMs && backup.id !== newest) {
@@ -102,11 +167,16 @@ async function planExpiry(config: Config, database: string, nowMs: number): Prom
   const walRepository = walRepositoryName(config, database);
   const repo = openRepository(config, walRepository);
   const bases = await scan(walRepository, 'base');
+  abandoned.push(...(await abandonedFolders(repo, database, 'base', bases, nowMs)));
   const windowMs = db.settings.pitr?.retention ?? 7 * 86_400_000;
   const cutoff = nowMs - windowMs;
   const inside = bases.filter((b) => Date.parse(b.base!.stopTime) >= cutoff);
   const before = bases.filter((b) => Date.parse(b.base!.stopTime) < cutoff);
-  const keptBase: BackupManifest[] = [...(before.length ? [before.at(-1)!] : []), ...inside];
+  // A base backup a PITR (or drill) is reading stays, and with it the WAL from its start on.
+  const inUse = (await heldBackups(repo, database, nowMs, runIsOpen)).held;
+  const readers = before.slice(0, -1).filter((b) => inUse.has(backupKey({ type: 'base', id: b.id })));
+  held.push(...readers.map((b) => ({ repository: walRepository, type: 'base' as const, id: b.id, by: inUse.get(backupKey({ type: 'base', id: b.id }))! })));
+  const keptBase: BackupManifest[] = [...readers, ...(before.length ? [before.at(-1)!] : []), ...inside];
   const base: ExpiryPlan['base'] = [];
   for (const b of bases.filter((b) => !keptBase.includes(b))) {
     const until = await lockedUntil(repo, backupFolder(database, 'base', b.id), nowMs);
@@ -129,7 +199,55 @@ async function planExpiry(config: Config, database: string, nowMs: number): Prom
       wal.last = expired.at(-1)!.name;
     }
   }
-  return { database, logical, base, wal, kept: { logical: keptLogical, base: keptBase.length + locked.filter((l) => l.what.startsWith('base')).length }, locked, damaged };
+  return { database, logical, base, wal, kept: { logical: keptLogical, base: keptBase.length + locked.filter((l) => l.what.startsWith('base')).length }, locked, held, abandoned, damaged };
+}
+
+/** Folders of `type` without a manifest, whose newest object is older than ABANDONED_AFTER_MS. */
+async function abandonedFolders(repo: Repository, database: string, type: 'logical' | 'base', complete: BackupManifest[], nowMs: number): Promise<ExpiryPlan['abandoned']> {
+  const found: ExpiryPlan['abandoned'] = [];
+  const ids = new Set(complete.map((b) => b.id));
+  for (const folder of await repo.listFolders(`${database}/${type}/`)) {
+    const id = folder.slice(`${database}/${type}/`.length).replace(/\/$/, '');
+    if (ids.has(id)) continue;
+    const objects = await folderObjects(repo, folder);
+    // A manifest that cannot be read is damaged, not missing: that folder is for a person to look at.
+    if (objects.some((o) => o.key.endsWith(`/${MANIFEST_FILE}`)) || objects.length === 0) continue;
+    const lastWritten = Math.max(...objects.map((o) => o.modified?.getTime() ?? nowMs));
+    if (nowMs - lastWritten < ABANDONED_AFTER_MS) continue; // perhaps a backup still being written
+    found.push({ repository: repo.name, type, id, objects: objects.length, bytes: objects.reduce((sum, o) => sum + o.size, 0), lastWrittenAt: new Date(lastWritten).toISOString() });
+  }
+  return found;
+}
+
+async function isAbandoned(repo: Repository, folder: string, nowMs: number): Promise<boolean> {
+  const objects = await folderObjects(repo, folder);
+  if (objects.length === 0 || objects.some((o) => o.key.endsWith(`/${MANIFEST_FILE}`))) return false;
+  return nowMs - Math.max(...objects.map((o) => o.modified?.getTime() ?? nowMs)) >= ABANDONED_AFTER_MS;
+}
+
+async function folderObjects(repo: Repository, folder: string): Promise<StoredObject[]> {
+  const objects: StoredObject[] = [];
+  for await (const object of repo.list(folder)) objects.push(object);
+  return objects;
+}
+
+/** Inside an activity: asks Temporal whether a lease's workflow run is still open. */
+function temporalRunCheck(): RunIsOpen | undefined {
+  const context = activityContext();
+  if (!context) return undefined;
+  const open = new Map<string, boolean | undefined>();
+  return async ({ workflowId, runId }) => {
+    const key = `${workflowId}/${runId}`;
+    if (!open.has(key)) {
+      try {
+        const description = await context.client.workflow.getHandle(workflowId, runId).describe();
+        open.set(key, description.status.name === 'RUNNING');
+      } catch (error) {
+        open.set(key, error instanceof WorkflowNotFoundError ? false : undefined);
+      }
+    }
+    return open.get(key);
+  };
 }
 
 /** When a backup's manifest is under S3 Object Lock past `nowMs` (a backup's objects share one date): that date. */

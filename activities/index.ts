@@ -5,6 +5,7 @@ import { restoreActivities } from './restore.js';
 import { baseBackupActivities } from './basebackup.js';
 import { pitrActivities } from './pitr/index.js';
 import { expireActivities } from './expire.js';
+import { leaseActivities } from './leases.js';
 import { preMigrationActivities } from './premigration.js';
 import { alertActivities } from './alerts.js';
 import { drillActivities } from './drill.js';
@@ -20,6 +21,7 @@ export function createActivities(config: Config) {
     ...baseBackupActivities(config),
     ...pitrActivities(config),
     ...expireActivities(config),
+    ...leaseActivities(config),
     ...preMigrationActivities(config),
     ...alertActivities(config),
     ...monitorActivities(config),

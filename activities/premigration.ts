@@ -67,7 +67,8 @@ async function watchLockHolder(config: Config, taskToken: Uint8Array, input: { h
   }
 }
 
-const HEARTBEAT_MS = 10_000;
+// Well inside the activities' 20 s heartbeat timeout (workflows/policies.ts): a dead worker's wait moves on quickly.
+const HEARTBEAT_MS = 5_000;
 
 export function preMigrationActivities(config: Config) {
   return {

@@ -4,37 +4,84 @@ import type { Progress } from '../workflows/messages.js';
 
 export interface Reporter {
   report(progress: Progress): void;
-  /** Aborted when the activity is cancelled (or its heartbeat timed out). */
+  /** Aborted when the activity is cancelled, its worker shuts down, or its heartbeat timed out. */
   readonly signal: AbortSignal | undefined;
+  /**
+   * True once Temporal has given this attempt up (heartbeat timeout, activity no longer known): another
+   * attempt may already be at work on the same objects, so this one must not clean up after itself.
+   */
+  superseded(): boolean;
 }
 
 let localListener: ((progress: Progress) => void) | undefined;
+let localSignal: AbortSignal | undefined;
 
-/** Outside Temporal (`pgwarden restore --local`), progress goes to this listener instead of heartbeats. */
-export function onLocalProgress(listener: ((progress: Progress) => void) | undefined): void {
+/** Outside Temporal (`pgwarden restore --local`), progress goes to this listener and `signal` stops the work. */
+export function onLocalProgress(listener: ((progress: Progress) => void) | undefined, signal?: AbortSignal): void {
   localListener = listener;
+  localSignal = listener ? signal : undefined;
+}
+
+/** What each running activity last reported: the keep-alive heartbeat repeats it instead of erasing it. */
+const lastReported = new WeakMap<Context, Progress>();
+
+/** The running activity's context, or undefined outside Temporal (`--local`, tests). */
+export function activityContext(): Context | undefined {
+  try {
+    return Context.current();
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Why Temporal cancelled the running activity, if it did: NOT_FOUND, CANCELLED, TIMED_OUT, WORKER_SHUTDOWN,
+ * PAUSED or RESET (the SDK aborts the signal with a CancelledFailure carrying that message).
+ */
+export function cancelReason(context: Context): string | undefined {
+  if (!context.cancellationSignal.aborted) return undefined;
+  const reason: unknown = context.cancellationSignal.reason;
+  return reason instanceof Error ? reason.message : String(reason);
 }
 
 /** Inside an activity: heartbeats. Outside (CLI with Temporal down, tests): the local listener, if any. */
 export function currentReporter(): Reporter {
-  let context: Context | undefined;
-  try {
-    context = Context.current();
-  } catch {
-    context = undefined;
+  const context = activityContext();
+  if (context) {
+    return {
+      report: (progress) => {
+        lastReported.set(context, progress);
+        context.heartbeat(progress);
+      },
+      signal: context.cancellationSignal,
+      superseded: () => ['TIMED_OUT', 'NOT_FOUND'].includes(cancelReason(context) ?? ''),
+    };
   }
-  if (context) return { report: (progress) => context.heartbeat(progress), signal: context.cancellationSignal };
-  return { report: (progress) => localListener?.(progress), signal: undefined };
+  return { report: (progress) => localListener?.(progress), signal: localSignal, superseded: () => false };
+}
+
+/**
+ * Heartbeats every `everyMs` with the activity's last progress, so that every activity (also the quick ones
+ * that report nothing) tells Temporal its worker is alive: a worker that died is noticed within the heartbeat
+ * timeout (workflows/policies.ts), not after the activity's whole start-to-close timeout.
+ */
+export function keepAlive(everyMs = 2_000): () => void {
+  const context = activityContext();
+  if (!context) return () => undefined;
+  const beat = () => {
+    const progress = lastReported.get(context);
+    if (progress) context.heartbeat(progress);
+    else context.heartbeat();
+  };
+  beat();
+  const timer = setInterval(beat, everyMs);
+  timer.unref();
+  return () => clearInterval(timer);
 }
 
 /** A warning for whoever runs this: the worker's log inside an activity, stderr in the CLI (--local, listings). */
 export function warn(message: string): void {
-  let context: Context | undefined;
-  try {
-    context = Context.current();
-  } catch {
-    context = undefined;
-  }
+  const context = activityContext();
   if (context) context.log.warn(message);
   else process.stderr.write(`pgwarden: warning: ${message}\n`);
 }

@@ -14,6 +14,7 @@ import { connect, quoteIdent, withDatabase, type PgEndpoint } from './postgres/c
 import { restoreTarget } from './providers/source.js';
 import { planFreshProjectRestore, restoreIntoFreshProject, type FreshProjectRestoreInput } from './providers/supabase-restore.js';
 import { serverInfo } from './postgres/inventory.js';
+import { lockRestores, withRestoreLock } from './postgres/restore-lock.js';
 import { checkDatabaseName, connectMaintenance, copyCounts, databaseExists, dropDatabase, explainLoadFailure, loadEnv, pgRestoreStep, psqlStep, restoreFlags } from './postgres/load.js';
 import type { Step } from './pipeline/chain.js';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -90,6 +91,14 @@ export interface PublishInput {
 }
 
 export function restoreActivities(config: Config) {
+  const activities = unlockedRestoreActivities(config);
+  // Loading and renaming hold the database's restore lock (activities/postgres/restore-lock.ts).
+  const locked = <I extends { database: string; staging: string; server?: 'drill' }, O>(step: (input: I) => Promise<O>) => async (input: I) =>
+    withRestoreLock(await restoreTarget(config, input.database, input.server), restoreLockName(input), runOfStaging(input.staging), () => step(input));
+  return { ...activities, restoreLogical: locked(activities.restoreLogical), publishRestore: locked(activities.publishRestore) };
+}
+
+function unlockedRestoreActivities(config: Config) {
   return {
     async planRestore(input: PlanRestoreInput): Promise<RestorePlan> {
       const db = databaseView(config, input.database);
@@ -135,6 +144,8 @@ export function restoreActivities(config: Config) {
           );
         }
         if (targetExists) await checkMayReplace(client, input.target, endpoint.display);
+        // Another restore of this database (through Temporal or --local) is running: refuse before anything is made.
+        await (await lockRestores(endpoint, restoreLockName(input), runTag(input.runId))).release();
         return {
           backupId: manifest.id,
           repository,
@@ -184,7 +195,21 @@ export function restoreActivities(config: Config) {
 /** "<target>_pgwrestore_<8 chars of the run id>": unique per run, recognisable, within 63 bytes. The last chars:
  *  run ids are UUIDv7, whose first ones are a timestamp that runs a minute apart share. */
 export function stagingName(target: string, runId: string): string {
-  return `${target.slice(0, 40)}_pgwrestore_${runId.replace(/-/g, '').slice(-8)}`;
+  return `${target.slice(0, 40)}_pgwrestore_${runTag(runId)}`;
+}
+
+function runTag(runId: string): string {
+  return runId.replace(/-/g, '').slice(-8);
+}
+
+/** The run a staging database belongs to (the tag stagingName put at its end). */
+function runOfStaging(staging: string): string {
+  return staging.slice(staging.lastIndexOf('_pgwrestore_') + '_pgwrestore_'.length);
+}
+
+/** One restore per database at a time; a drill (onto the drill server) never keeps a real restore waiting. */
+function restoreLockName(input: { database: string; server?: 'drill' }): string {
+  return input.server ? `${input.database} (${input.server})` : input.database;
 }
 
 async function restoreLogical(config: Config, input: RestoreLogicalInput): Promise<RestoreLogicalOutput> {
@@ -319,7 +344,8 @@ async function restoreLogical(config: Config, input: RestoreLogicalInput): Promi
   } finally {
     stopReporting();
     reporter.signal?.removeEventListener('abort', onCancel);
-    if (!succeeded) await dropDatabase(maintenance, input.staging).catch(() => undefined);
+    // Unless Temporal already gave this attempt up: the next one may be loading into the same staging database.
+    if (!succeeded && !reporter.superseded()) await dropDatabase(maintenance, input.staging).catch(() => undefined);
     await maintenance.end().catch(() => undefined);
   }
 }

@@ -10,6 +10,7 @@ import {
   pitrWorkflowId,
   restoreWorkflowId,
   SEARCH_ATTRIBUTES,
+  searchAttributeCommand,
   type BackupInput,
   type BackupResult,
   type RestoreInput,
@@ -30,6 +31,15 @@ export async function startBackup(client: Client, config: Config, input: BackupI
     ['kind', input.kind],
     ['operation', 'backup'],
   ]);
+}
+
+/** The server's words when the namespace lacks one of pgwarden's search attributes ("… has no mapping defined for search attribute X"). */
+function missingSearchAttribute(error: unknown): string | undefined {
+  for (let e: unknown = error; e instanceof Error; e = e.cause) {
+    const text = `${e.message} ${(e as { details?: string }).details ?? ''}`;
+    if (/search attribute/i.test(text) && /Pgwarden\w+/.test(text)) return ((e as { details?: string }).details ?? e.message).trim();
+  }
+  return undefined;
 }
 
 /** Starts workflow `type` under the database's lock id; "already running" becomes a Refused error. */
@@ -54,6 +64,16 @@ export async function startLockedWorkflow<T extends Workflow>(
       throw new PgwardenError(
         'Refused',
         `${what} is already running (workflow ${workflowId}): one at a time per database. Wait for it, or look at it: temporal workflow describe --workflow-id ${workflowId}.`,
+      );
+    }
+    const missing = missingSearchAttribute(error);
+    if (missing) {
+      const t = config.temporal;
+      throw new PgwardenError(
+        'Config',
+        `Temporal namespace "${t.namespace}" at ${t.address} does not have pgwarden's search attributes (${missing}), so ${what.toLowerCase()} was not started. ` +
+          `Add them once: ${searchAttributeCommand(t.namespace, t.address)}  (or start \`pgwarden worker\` once: it adds them where it is allowed to).`,
+        { cause: error },
       );
     }
     throw error;
@@ -103,27 +123,59 @@ export async function startVerify(client: Client, config: Config, input: VerifyI
   ]);
 }
 
+/** A worker Temporal lists on the task queue, and how long ago it last asked for work. */
+export interface WorkerPoller {
+  identity: string; // "<pid>@<host>"
+  lastSeenMs: number;
+}
+
 /**
- * Whether any worker polled the task queue lately. Without one a started workflow waits silently,
- * which at 3 a.m. looks like a hang: the CLI says so instead.
+ * A worker that is alive asks for work again at least every minute (a long poll lasts about 60 s), so one
+ * not seen for longer has stopped, although Temporal keeps listing it for about five minutes.
  */
-export async function workersPolling(client: Client, config: Config): Promise<boolean> {
+export const STALE_POLLER_MS = 90_000;
+
+/** The workers Temporal lists on the task queue, or undefined when it cannot be asked. */
+export async function workerPollers(client: Client, config: Config): Promise<WorkerPoller[] | undefined> {
   try {
     const response = await client.workflowService.describeTaskQueue({
       namespace: config.temporal.namespace,
       taskQueue: { name: config.temporal.taskQueue, kind: 1 /* NORMAL */ },
       taskQueueType: 1 /* WORKFLOW */,
     });
-    return (response.pollers ?? []).length > 0;
+    const now = Date.now();
+    return (response.pollers ?? []).map((p) => {
+      const at = p.lastAccessTime ? Number(p.lastAccessTime.seconds ?? 0) * 1000 + Math.floor((p.lastAccessTime.nanos ?? 0) / 1e6) : now;
+      return { identity: p.identity ?? 'unknown', lastSeenMs: Math.max(0, now - at) };
+    });
   } catch {
-    return true; // cannot tell: do not cry wolf
+    return undefined;
   }
 }
 
-export function noWorkerWarning(config: Config): string {
+/**
+ * Whether any worker polled the task queue lately. Without one a started workflow waits silently,
+ * which at 3 a.m. looks like a hang: the CLI says so instead.
+ */
+export async function workersPolling(client: Client, config: Config): Promise<boolean> {
+  const pollers = await workerPollers(client, config);
+  return pollers === undefined || pollers.some((p) => p.lastSeenMs < STALE_POLLER_MS); // cannot tell: do not cry wolf
+}
+
+export function noWorkerWarning(config: Config, pollers: WorkerPoller[] = []): string {
+  const gone = pollers.length
+    ? `the worker${pollers.length > 1 ? 's' : ''} Temporal still lists (${pollers.map((p) => `${p.identity}, last seen ${Math.round(p.lastSeenMs / 1000)} s ago`).join('; ')}) stopped polling task queue "${config.temporal.taskQueue}"`
+    : `no pgwarden worker is polling task queue "${config.temporal.taskQueue}"`;
   return (
-    `warning: no pgwarden worker is polling task queue "${config.temporal.taskQueue}" at ${config.temporal.address}: ` +
+    `warning: ${gone} at ${config.temporal.address}: ` +
     'the workflow waits until one starts. Start one with `pgwarden worker`' +
     ' (restores can also run without Temporal: `pgwarden restore --local …`).'
   );
+}
+
+/** The no-worker warning, when it applies now. */
+export async function workerWarning(client: Client, config: Config): Promise<string | undefined> {
+  const pollers = await workerPollers(client, config);
+  if (pollers === undefined || pollers.some((p) => p.lastSeenMs < STALE_POLLER_MS)) return undefined;
+  return noWorkerWarning(config, pollers);
 }

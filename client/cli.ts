@@ -209,10 +209,17 @@ configCommand
   .description('validate the file, the secrets it names, and reach each database and repository')
   .action(run(async () => (await import('./commands/config-check.js')).configCheckCommand as Action, { temporal: false }));
 
-/** Temporal's Rust core logs to stderr; commands other than `worker` only want its warnings. */
+/**
+ * Temporal's Rust core logs to stderr; commands other than `worker` only want its warnings. Only the worker lets
+ * the runtime take SIGINT/SIGTERM (for its graceful shutdown): elsewhere the runtime would swallow the first
+ * Ctrl-C, and the commands that wait handle the signals themselves (client/follow.ts).
+ */
 async function installTemporalRuntime(isWorker: boolean): Promise<void> {
   const { DefaultLogger, Runtime } = await import('@temporalio/worker');
-  Runtime.install({ logger: new DefaultLogger((process.env.PGWARDEN_LOG_LEVEL as never) ?? (isWorker ? 'INFO' : 'WARN')) });
+  Runtime.install({
+    logger: new DefaultLogger((process.env.PGWARDEN_LOG_LEVEL as never) ?? (isWorker ? 'INFO' : 'WARN')),
+    ...(isWorker ? {} : { shutdownSignals: [] }),
+  });
 }
 
 try {

@@ -60,6 +60,13 @@ export class Output {
     else process.stdout.write(`${human()}\n`);
   }
 
+  /** The CLI stopped on a signal (client/follow.ts): says what goes on and how to reach it. */
+  interrupted(message: string, exitCode: number): void {
+    this.clearProgress();
+    if (this.json) process.stdout.write(`${JSON.stringify({ ok: false, error: { kind: 'Interrupted', message, exitCode } })}\n`);
+    else process.stderr.write(`pgwarden: ${message}\n`);
+  }
+
   /** Prints the error and returns the exit code for it. */
   failure(error: unknown): number {
     this.clearProgress();

@@ -1,6 +1,6 @@
 // Follows a running workflow: its activities' heartbeats become progress, its failure becomes a PgwardenError.
 import { defaultPayloadConverter } from '@temporalio/common';
-import { ApplicationFailure, TemporalFailure, WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
+import { ApplicationFailure, TemporalFailure, WorkflowFailedError, type WorkflowExecutionDescription, type WorkflowHandle } from '@temporalio/client';
 import { isFailureKind, PgwardenError } from '../config/errors.js';
 import type { Progress } from '../workflows/messages.js';
 
@@ -11,13 +11,23 @@ export interface ActivityStatus {
   lastFailure?: string;
 }
 
-/** Waits for the result, calling `onStatus` about once a second with what the activities report. */
-export async function waitFor<T>(handle: WorkflowHandle, onStatus?: (status: ActivityStatus) => void, everyMs = 1_000): Promise<T> {
+/**
+ * Waits for the result, calling `onStatus` about once a second with what the activities report (and
+ * `onDescription` with the whole description, for whoever watches whether anything moves).
+ */
+export async function waitFor<T>(
+  handle: WorkflowHandle,
+  onStatus?: (status: ActivityStatus) => void,
+  everyMs = 1_000,
+  onDescription?: (description: WorkflowExecutionDescription) => void,
+): Promise<T> {
   let done = false;
   const poll = async () => {
     while (!done && onStatus) {
       try {
-        for (const status of await activityStatuses(handle)) if (!done) onStatus(status);
+        const description = await handle.describe();
+        if (!done) onDescription?.(description);
+        for (const status of statusesOf(description)) if (!done) onStatus(status);
       } catch {
         /* progress is best effort; the result below is what counts */
       }
@@ -37,7 +47,10 @@ export async function waitFor<T>(handle: WorkflowHandle, onStatus?: (status: Act
 
 /** What the workflow's running activities report in their heartbeats. */
 export async function activityStatuses(handle: WorkflowHandle): Promise<ActivityStatus[]> {
-  const description = await handle.describe();
+  return statusesOf(await handle.describe());
+}
+
+function statusesOf(description: WorkflowExecutionDescription): ActivityStatus[] {
   return (description.raw.pendingActivities ?? []).map((pending) => {
     const payload = pending.heartbeatDetails?.payloads?.[0];
     const status: ActivityStatus = { activity: pending.activityType?.name ?? 'activity', attempt: pending.attempt ?? 1 };

@@ -13,6 +13,7 @@ export const EXIT_CODES = {
   Refused: 5, // refused for safety: target database exists, another backup of the database is running, backup from a newer pgwarden
   Integrity: 6, // checksum mismatch, corrupted or truncated object, wrong passphrase, row counts differ, verify found damage, a drill's data failed a check
   Unavailable: 7, // Temporal, PostgreSQL or storage cannot be reached (network, server down)
+  Interrupted: 130, // Ctrl-C (143 after SIGTERM) while waiting: the CLI stopped waiting, the workflow goes on in Temporal
 } as const;
 
 export type FailureKind = Exclude<keyof typeof EXIT_CODES, 'ok'>;

@@ -295,6 +295,15 @@ export const ConfigSchema = z
         manual: duration('30d').default(30 * 86_400_000),
       })
       .prefault({}),
+    worker: z
+      .strictObject({
+        /**
+         * On SIGTERM/SIGINT, how long running activities may go on before they are stopped and handed to another
+         * worker. The default fits `docker stop` (10 s) and Kubernetes (30 s) with time left for clean-up.
+         */
+        shutdownGraceTime: duration('5s').default(5_000),
+      })
+      .prefault({}),
     postgres: z
       .strictObject({
         /** Directory with pg_dump/pg_restore/psql; found by the server's major version when omitted. */

@@ -1,17 +1,48 @@
-// Turns pgwarden's errors into Temporal failures whose type is the failure kind (and retryable only when it helps).
-import { ApplicationFailure } from '@temporalio/common';
+// Turns pgwarden's errors into Temporal failures whose type is the failure kind (and retryable only when it helps),
+// keeps every activity's heartbeat going, and makes an activity stopped by its worker's shutdown a retryable failure.
+import { Context } from '@temporalio/activity';
+import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import type { ActivityExecuteInput, ActivityInboundCallsInterceptor, Next } from '@temporalio/worker';
 import { PgwardenError } from '../config/errors.js';
+import { cancelReason, keepAlive } from '../activities/progress.js';
+
+/** The failure type of an attempt that its worker stopped: retried at once elsewhere (not in NON_RETRYABLE). */
+export const WORKER_STOPPED = 'WorkerStopped';
 
 export class FailureKindInterceptor implements ActivityInboundCallsInterceptor {
   async execute(input: ActivityExecuteInput, next: Next<ActivityInboundCallsInterceptor, 'execute'>): Promise<unknown> {
+    const stopBeating = keepAlive();
     try {
       return await next(input);
     } catch (error) {
-      if (error instanceof PgwardenError) {
-        throw ApplicationFailure.create({ message: error.message, type: error.kind, nonRetryable: !error.retryable });
-      }
-      throw error;
+      throw asTemporalFailure(error);
+    } finally {
+      stopBeating();
     }
   }
+}
+
+/**
+ * Whatever an activity threw once its cancellation signal fired (a killed pg_dump, an aborted upload) says
+ * "cancelled"; what matters is why. A workflow that asked for cancellation gets a cancellation. A worker
+ * that shuts down (SIGTERM on a deploy) fails the attempt as retryable, so another worker (or this one after
+ * its restart) takes the job over instead of failing it for good. A timed-out attempt is already replaced.
+ */
+function asTemporalFailure(error: unknown): unknown {
+  const context = Context.current();
+  const why = cancelReason(context);
+  if (why === 'WORKER_SHUTDOWN' || why === 'TIMED_OUT' || why === 'NOT_FOUND') {
+    const { activityType, attempt } = context.info;
+    return ApplicationFailure.create({
+      message: `${activityType} (attempt ${attempt}) stopped because ${why === 'WORKER_SHUTDOWN' ? 'its worker shut down' : 'Temporal stopped hearing from it'}: Temporal runs it again, on another worker or on this one after its restart.`,
+      type: WORKER_STOPPED,
+      nonRetryable: false,
+    });
+  }
+  // Cancelled by the workflow, paused or reset: the SDK reports a CancelledFailure as exactly that.
+  if (why !== undefined && context.cancellationSignal.reason instanceof CancelledFailure) return context.cancellationSignal.reason;
+  if (error instanceof PgwardenError) {
+    return ApplicationFailure.create({ message: error.message, type: error.kind, nonRetryable: !error.retryable });
+  }
+  return error;
 }

@@ -5,7 +5,7 @@ import type { NativeConnection } from '@temporalio/worker';
 import { PgwardenError } from '../config/errors.js';
 import type { Config } from '../config/schema.js';
 import { resolveSecret } from '../config/secrets.js';
-import { SEARCH_ATTRIBUTES } from '../workflows/messages.js';
+import { SEARCH_ATTRIBUTES, searchAttributeCommand } from '../workflows/messages.js';
 
 function connectionOptions(config: Config) {
   const apiKey = config.temporal.apiKeyEnv ? resolveSecret({ env: config.temporal.apiKeyEnv }, 'the Temporal API key') : undefined;
@@ -82,7 +82,7 @@ export async function ensureSearchAttributes(client: Client, namespace: string):
   } catch (error) {
     return (
       `Could not register search attributes ${wanted.join(', ')} in namespace ${namespace} (${(error as Error).message}). ` +
-      `Add them as Keyword: temporal operator search-attribute create --namespace ${namespace} ${wanted.map((n) => `--name ${n} --type Keyword`).join(' ')}`
+      `Add them as Keyword: ${searchAttributeCommand(namespace)}`
     );
   }
 }

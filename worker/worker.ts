@@ -15,6 +15,9 @@ export const PAYLOAD_CONVERTER = fileURLToPath(new URL('./payload-converter.js',
 /** Reports every job's outcome (alerts, healthchecks pings) around the workflow's own code. */
 export const WORKFLOW_INTERCEPTORS = fileURLToPath(new URL('../workflows/notify-interceptor.js', import.meta.url));
 
+/** After the grace time: what stopped activities get to clean up (abort uploads, drop a staging database). */
+export const SHUTDOWN_CLEANUP_MS = 4_000;
+
 export async function createWorker(config: Config, connection: NativeConnection): Promise<Worker> {
   return Worker.create({
     connection,
@@ -32,6 +35,10 @@ export async function createWorker(config: Config, connection: NativeConnection)
     // Heartbeats carry progress: let them reach the server every few seconds, not once a minute.
     defaultHeartbeatThrottleInterval: '2s',
     maxHeartbeatThrottleInterval: '5s',
+    // On SIGTERM: running activities get this long to finish; then they are stopped, clean up and fail as
+    // retryable, so another worker takes them over. The process is gone a few seconds after that.
+    shutdownGraceTime: config.worker.shutdownGraceTime,
+    shutdownForceTime: config.worker.shutdownGraceTime + SHUTDOWN_CLEANUP_MS,
   });
 }
 
@@ -47,8 +54,12 @@ export async function createHostWorker(config: Config, connection: NativeConnect
     taskQueue: hostTaskQueue(config),
     activities: createActivities(config),
     interceptors: { activity: [() => ({ inbound: new FailureKindInterceptor() })] },
+    dataConverter: { payloadConverterPath: PAYLOAD_CONVERTER },
     maxConcurrentActivityTaskExecutions: 4,
     defaultHeartbeatThrottleInterval: '2s',
     maxHeartbeatThrottleInterval: '5s',
+    // A PITR step on SIGTERM: as createWorker's (the workflow starts over on another host if this one is gone).
+    shutdownGraceTime: config.worker.shutdownGraceTime,
+    shutdownForceTime: config.worker.shutdownGraceTime + SHUTDOWN_CLEANUP_MS,
   });
 }

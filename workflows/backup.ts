@@ -3,6 +3,7 @@ import { CancellationScope, patched, proxyActivities, workflowInfo } from '@temp
 import type { Activities } from '../activities/index.js';
 import { BACKUP_KINDS, type BackupInput, type BackupResult, type NeonBackupBranch } from './messages.js';
 import { withNeonBackupBranch, type NeonDumpSource } from './neon-branch.js';
+import { discardFailedBackup } from './discard.js';
 import { LONG, QUICK } from './policies.js';
 import { checkInput } from './input.js';
 import { compactTimestamp, tagRun } from './tags.js';
@@ -49,9 +50,7 @@ export async function backupWorkflow(started: BackupInput): Promise<BackupResult
     }
   } catch (error) {
     // Whatever failed, no half backup stays visible and no multipart upload keeps costing money.
-    await CancellationScope.nonCancellable(() =>
-      quick.discardIncompleteBackup({ database: input.database, backupId, repositories: prepared.repositories }),
-    );
+    await CancellationScope.nonCancellable(() => discardFailedBackup({ database: input.database, backupId, repositories: prepared.repositories }));
     throw error;
   }
 

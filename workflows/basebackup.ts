@@ -3,6 +3,7 @@ import { CancellationScope, patched, proxyActivities, workflowInfo } from '@temp
 import type { Activities } from '../activities/index.js';
 import type { BaseBackupInput, BaseBackupResult } from './messages.js';
 import { checkInput } from './input.js';
+import { discardFailedBackup } from './discard.js';
 import { LONG, QUICK } from './policies.js';
 import { compactTimestamp, tagRun } from './tags.js';
 
@@ -27,7 +28,7 @@ export async function baseBackupWorkflow(started: BaseBackupInput): Promise<Base
       workflow: { namespace: info.namespace, workflowId: info.workflowId, runId: info.runId, startedAtMs: info.runStartTime.getTime() },
     });
   } catch (error) {
-    await CancellationScope.nonCancellable(() => quick.discardIncompleteBackup({ database: input.database, backupId, repositories: [prepared.repository], type: 'base' }));
+    await CancellationScope.nonCancellable(() => discardFailedBackup({ database: input.database, backupId, repositories: [prepared.repository], type: 'base' }));
     throw error;
   }
   const { repository, backupId: id, ...rest } = taken;

@@ -14,18 +14,22 @@ export async function expireWorkflow(started: ExpireInput): Promise<ExpireResult
   tagRun(input.database, 'expire');
   const info = workflowInfo();
   const plan = await quick.planExpiry({ database: input.database, nowMs: Date.now() });
-  const applied = input.dryRun ? { deletedObjects: 0, locked: plan.locked } : await long.applyExpiry(plan);
+  const applied = input.dryRun ? { deletedObjects: 0, locked: plan.locked, held: [] } : await long.applyExpiry(plan);
   // Neon: backup branches whose backup run is over (a worker that died, a terminated workflow) go too.
   const neonBranches = await quick.sweepNeonBranches({ database: input.database, dryRun: input.dryRun ?? false });
   const { repository: _repository, keepFromSegno: _segno, segmentSize: _size, ...wal } = plan.wal;
+  // What a reader took a lease on after the plan was made stayed: the result says so, not that it went.
+  const stayed = (type: string, repository: string, id: string) => applied.held.some((h) => h.type === type && h.repository === repository && h.id === id);
   return {
     database: input.database,
     dryRun: input.dryRun ?? false,
-    logical: plan.logical,
-    base: plan.base,
+    logical: plan.logical.filter((l) => !stayed('logical', l.repository, l.id)),
+    base: plan.base.filter((b) => !stayed('base', b.repository, b.id)),
     wal,
     kept: plan.kept,
     locked: applied.locked,
+    held: [...plan.held, ...applied.held],
+    abandoned: plan.abandoned,
     ...(plan.damaged?.length ? { damaged: plan.damaged } : {}),
     deletedObjects: applied.deletedObjects,
     ...(neonBranches.deleted.length || neonBranches.kept.length ? { neonBranches } : {}),

@@ -5,6 +5,7 @@ export { baseBackupWorkflow } from './basebackup.js';
 export { discardWhenBackWorkflow, pitrWorkflow } from './pitr.js';
 export { expireWorkflow } from './expire.js';
 export { scheduledWorkflow } from './scheduled.js';
+export { discardBackupWorkflow } from './discard.js';
 export { preMigrationWorkflow } from './premigration.js';
 export { verifyWorkflow } from './verify.js';
 export { drillWorkflow } from './drill.js';

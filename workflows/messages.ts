@@ -15,6 +15,12 @@ export const SEARCH_ATTRIBUTES = {
   operation: defineSearchAttributeKey('PgwardenOperation', SearchAttributeType.KEYWORD),
 } as const;
 
+/** The Temporal CLI command that adds pgwarden's search attributes to a namespace (`address` when not the default). */
+export function searchAttributeCommand(namespace: string, address?: string): string {
+  const names = Object.values(SEARCH_ATTRIBUTES).map((key) => `--name ${key.name} --type Keyword`);
+  return `temporal operator search-attribute create${address && address !== 'localhost:7233' ? ` --address ${address}` : ''} --namespace ${namespace} ${names.join(' ')}`;
+}
+
 /** One backup of a database at a time: the id is the lock (Temporal refuses a second running workflow with it). */
 export function backupWorkflowId(database: string): string {
   return `pgwarden-backup-${database}`;
@@ -38,6 +44,19 @@ export function expireWorkflowId(database: string): string {
 /** One restore of a database at a time, whatever its target. */
 export function restoreWorkflowId(database: string): string {
   return `pgwarden-restore-${database}`;
+}
+
+/** Clean-up of one failed backup that goes on until its repository answers again. */
+export function discardWorkflowId(database: string, backupId: string): string {
+  return `pgwarden-discard-${database}-${backupId}`;
+}
+
+/** What a failed backup left in its repositories: its folder is removed unless a manifest made it complete. */
+export interface DiscardInput {
+  database: string;
+  backupId: string;
+  repositories: string[];
+  type?: 'logical' | 'base';
 }
 
 export interface BackupInput {
@@ -249,6 +268,10 @@ export interface ExpireResult {
   kept: { logical: number; base: number };
   /** Due, but still under S3 Object Lock: skipped, removed by a later run once their date has passed. */
   locked: Array<{ repository: string; what: string; until?: string }>;
+  /** Kept although the rules let them go: a restore, drill or PITR was reading them (`by` says which). */
+  held: Array<{ repository: string; type: 'logical' | 'base'; id: string; by: string[] }>;
+  /** Folders without a manifest, untouched for two days: backups that never finished, removed with their objects. */
+  abandoned: Array<{ repository: string; type: 'logical' | 'base'; id: string; objects: number; bytes: number; lastWrittenAt: string }>;
   /** Backups retention could not read (broken manifest, or one from a newer pgwarden): kept, reported. */
   damaged?: Array<{ repository: string; type: 'logical' | 'base'; id: string; reason: string }>;
   deletedObjects: number;

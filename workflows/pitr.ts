@@ -28,7 +28,10 @@ import type { RunContext } from './run-context.js';
 const shared = proxyActivities<Activities>(QUICK);
 
 /** The activities a point-in-time restore uses: Temporal proxies in the workflow, plain functions with --local. */
-export type PitrSteps = Pick<Activities, 'planPitr' | 'restoreBaseBackup' | 'configureRecovery' | 'recoverCluster' | 'verifyRestoredCluster' | 'discardRestoredCluster'>;
+export type PitrSteps = Pick<
+  Activities,
+  'planPitr' | 'restoreBaseBackup' | 'configureRecovery' | 'recoverCluster' | 'verifyRestoredCluster' | 'discardRestoredCluster' | 'holdBackups' | 'releaseBackups'
+>;
 
 /** What a failed attempt could not remove: on a host that stopped answering. */
 interface LeftBehind {
@@ -54,6 +57,9 @@ function stepsOn(host: PitrHost): PitrSteps {
     recoverCluster: recover.recoverCluster,
     verifyRestoredCluster: quick.verifyRestoredCluster,
     discardRestoredCluster: quick.discardRestoredCluster,
+    // Leases live in the repository: any worker takes and lets go of them.
+    holdBackups: shared.holdBackups,
+    releaseBackups: shared.releaseBackups,
   };
 }
 
@@ -129,6 +135,8 @@ export async function pitrSteps(
     ...(input.archive ? { archive: true } : {}),
     ...(input.archiveAs !== undefined ? { archiveAs: input.archiveAs } : {}),
   });
+  // Retention keeps the base backup, and the WAL from its start on, while this restore reads them.
+  const hold = await steps.holdBackups({ database: input.database, backups: [{ type: 'base', id: plan.baseBackupId }], purpose: 'point-in-time restore' });
   let base;
   let recovered;
   let verified;
@@ -154,6 +162,8 @@ export async function pitrSteps(
       }
     });
     throw error;
+  } finally {
+    await run.protect(() => steps.releaseBackups(hold));
   }
   const durationMs = run.now() - startedAt;
   return {

@@ -4,17 +4,39 @@ import type { ActivityOptions } from '@temporalio/workflow';
 /** Failures that trying again cannot fix: a person has to (see EXIT_CODES in config/errors.ts). */
 export const NON_RETRYABLE = ['Config', 'NotFound', 'Refused', 'Integrity', 'Usage'];
 
+/**
+ * How soon a worker that died (kill -9, a lost host) is given up on: every activity heartbeats at least every
+ * few seconds (worker/interceptors.ts keeps the quiet ones alive), so 20 s without one means the worker is gone.
+ * With the first retry 5 s later, its job moves on to another worker within about 25 s.
+ */
+const HEARTBEAT_TIMEOUT = '20 seconds';
+
 /** Checks, listings, renames: seconds each. */
 export const QUICK: ActivityOptions = {
   startToCloseTimeout: '5 minutes',
+  heartbeatTimeout: HEARTBEAT_TIMEOUT,
   retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 5, nonRetryableErrorTypes: NON_RETRYABLE },
 };
 
-/** Dumps, restores, copies: hours for big databases, so liveness comes from heartbeats, not the timeout. */
+/**
+ * Dumps, restores, copies: hours for big databases, so liveness comes from heartbeats, not the timeout.
+ * Five attempts: a worker stopped by a deploy or killed costs one, and that must not use up the job's retries.
+ */
 export const LONG: ActivityOptions = {
   startToCloseTimeout: '24 hours',
-  heartbeatTimeout: '2 minutes',
-  retry: { initialInterval: '30s', backoffCoefficient: 2, maximumInterval: '10 minutes', maximumAttempts: 3, nonRetryableErrorTypes: NON_RETRYABLE },
+  heartbeatTimeout: HEARTBEAT_TIMEOUT,
+  retry: { initialInterval: '5s', backoffCoefficient: 2, maximumInterval: '10 minutes', maximumAttempts: 5, nonRetryableErrorTypes: NON_RETRYABLE },
+};
+
+/**
+ * Removing what a failed backup left: retried until the repository answers again (an outage of storage is
+ * exactly when a backup fails), for up to a week; after that retention removes the folder.
+ */
+export const UNTIL_STORAGE_IS_BACK: ActivityOptions = {
+  startToCloseTimeout: '30 minutes',
+  heartbeatTimeout: HEARTBEAT_TIMEOUT,
+  scheduleToCloseTimeout: '7 days',
+  retry: { initialInterval: '10s', backoffCoefficient: 2, maximumInterval: '2 minutes', nonRetryableErrorTypes: NON_RETRYABLE }, // no attempt limit
 };
 
 /** Notifications: a channel that is down is tried again with growing pauses for half a day, never failing the job. */

@@ -6,12 +6,16 @@ import { checkInput } from './input.js';
 import { LONG, QUICK } from './policies.js';
 import { compactTimestamp, tagRun } from './tags.js';
 import type { RunContext } from './run-context.js';
+import type { RestorePlan } from '../activities/restore.js';
 
 const quick = proxyActivities<Activities>(QUICK);
 const long = proxyActivities<Activities>(LONG);
 
 /** The activities a restore uses: Temporal proxies in the workflow, plain functions with --local. */
-export type RestoreSteps = Pick<Activities, 'planRestore' | 'restoreLogical' | 'publishRestore' | 'dropStagingDatabase' | 'restoreIntoFreshProject'>;
+export type RestoreSteps = Pick<
+  Activities,
+  'planRestore' | 'restoreLogical' | 'publishRestore' | 'dropStagingDatabase' | 'restoreIntoFreshProject' | 'holdBackups' | 'releaseBackups'
+>;
 
 export async function restoreWorkflow(started: RestoreInput): Promise<RestoreResult> {
   const input = checkInput<RestoreInput>(
@@ -36,6 +40,8 @@ export async function restoreWorkflow(started: RestoreInput): Promise<RestoreRes
     publishRestore: quick.publishRestore,
     dropStagingDatabase: quick.dropStagingDatabase,
     restoreIntoFreshProject: long.restoreIntoFreshProject,
+    holdBackups: quick.holdBackups,
+    releaseBackups: quick.releaseBackups,
   };
   return restoreSteps(steps, input, { workflowId: info.workflowId, runId: info.runId, now: () => Date.now(), protect: (fn) => CancellationScope.nonCancellable(fn) });
 }
@@ -52,7 +58,16 @@ export async function restoreSteps(steps: RestoreSteps, input: RestoreInput, run
     ...(input.repository !== undefined ? { repository: input.repository } : {}),
     ...(input.server ? { server: input.server } : {}),
   });
+  // Retention leaves the backup alone while it is read.
+  const hold = await steps.holdBackups({ database: input.database, repository: plan.repository, backups: [{ type: 'logical', id: plan.backupId }], purpose: `restore into ${input.target}` });
+  try {
+    return await loadAndPublish(steps, input, run, plan, startedAt);
+  } finally {
+    await run.protect(() => steps.releaseBackups(hold));
+  }
+}
 
+async function loadAndPublish(steps: RestoreSteps, input: RestoreInput, run: RunContext, plan: RestorePlan, startedAt: number): Promise<RestoreResult> {
   if (plan.mode === 'fresh-project') return freshProjectSteps(steps, input, run, plan, startedAt);
 
   const provenance = `Restored by pgwarden from backup ${plan.backupId} of ${input.database} (workflow ${run.workflowId}, run ${run.runId}) at ${new Date(startedAt).toISOString()}`;

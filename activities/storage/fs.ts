@@ -157,11 +157,18 @@ export class FsRepository implements Repository {
     return { locked: [] };
   }
 
-  async abortIncompleteWrites(prefix: string): Promise<number> {
+  async abortIncompleteWrites(prefix: string, options: { olderThan?: Date } = {}): Promise<number> {
     const files = await walk(this.path(prefix.replace(/\/$/, '')));
-    const partial = files.filter((file) => file.includes(PARTIAL_MARK));
-    for (const file of partial) await rm(file, { force: true });
-    return partial.length;
+    let removed = 0;
+    for (const file of files.filter((f) => f.includes(PARTIAL_MARK))) {
+      if (options.olderThan) {
+        const info = await stat(file).catch(() => undefined);
+        if (!info || info.mtime >= options.olderThan) continue; // gone meanwhile, or a write that may still run
+      }
+      await rm(file, { force: true });
+      removed += 1;
+    }
+    return removed;
   }
 }
 

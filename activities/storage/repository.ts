@@ -55,6 +55,9 @@ export interface Repository {
    * private local file, for the commands PostgreSQL starts once per WAL segment. Optional: a no-op where nothing is learned.
    */
   rememberIn?(file: string): void;
-  /** Removes what failed writes under `prefix` left (multipart uploads, temp files); returns how many. */
-  abortIncompleteWrites(prefix: string): Promise<number>;
+  /**
+   * Removes what failed writes under `prefix` left (multipart uploads, temp files); returns how many. With
+   * olderThan, only writes begun before it (retention: writes no running attempt can own any more).
+   */
+  abortIncompleteWrites(prefix: string, options?: { olderThan?: Date }): Promise<number>;
 }

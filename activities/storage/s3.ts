@@ -441,7 +441,7 @@ export class S3Repository implements Repository {
     }
   }
 
-  async abortIncompleteWrites(prefix: string): Promise<number> {
+  async abortIncompleteWrites(prefix: string, options: { olderThan?: Date } = {}): Promise<number> {
     let aborted = 0;
     let keyMarker: string | undefined;
     let uploadIdMarker: string | undefined;
@@ -461,6 +461,7 @@ export class S3Repository implements Repository {
       }
       for (const upload of page.Uploads ?? []) {
         if (!upload.Key || !upload.UploadId) continue;
+        if (options.olderThan && (!upload.Initiated || upload.Initiated >= options.olderThan)) continue;
         await this.client
           .send(new AbortMultipartUploadCommand({ Bucket: this.settings.bucket, Key: upload.Key, UploadId: upload.UploadId }))
           .catch((error: unknown) => {

@@ -1,10 +1,10 @@
 // pgwarden backup --db NAME [--kind K]: a logical backup through Temporal, with progress, waiting for the result.
 import { BACKUP_KINDS, type BackupKind, type BackupResult } from '../../workflows/messages.js';
 import { PgwardenError } from '../../config/errors.js';
-import { noWorkerWarning, startBackup, workersPolling } from '../api.js';
+import { startBackup, workerWarning } from '../api.js';
 import type { CommandContext } from '../context.js';
 import { formatBytes, formatDuration } from '../output.js';
-import { waitFor } from '../watch.js';
+import { followWorkflow } from '../follow.js';
 import { connectClient } from '../../worker/temporal.js';
 
 export async function backupCommand(ctx: CommandContext, options: { db: string; kind: string; wait: boolean }): Promise<void> {
@@ -13,15 +13,16 @@ export async function backupCommand(ctx: CommandContext, options: { db: string; 
   }
   const client = await connectClient(ctx.config);
   try {
-    if (!(await workersPolling(client, ctx.config))) ctx.out.info(noWorkerWarning(ctx.config));
     const handle = await startBackup(client, ctx.config, { database: options.db, kind: options.kind as BackupKind });
     const link = ctx.workflowLink(handle.workflowId, handle.firstExecutionRunId);
     ctx.out.info(`Backup of ${options.db} started: workflow ${handle.workflowId}${link ? `\n  ${link}` : ''}`);
     if (!options.wait) {
+      const warning = await workerWarning(client, ctx.config);
+      if (warning) ctx.out.info(warning);
       ctx.out.result({ workflowId: handle.workflowId, runId: handle.firstExecutionRunId }, () => `started; follow it with: temporal workflow show --workflow-id ${handle.workflowId} --follow`);
       return;
     }
-    const result = await waitFor<BackupResult>(handle, (status) => ctx.out.progress(status));
+    const result = await followWorkflow<BackupResult>(ctx, client, handle, handle.firstExecutionRunId, `the backup of ${options.db}`);
     ctx.out.result(result, () => describeBackup(result));
   } finally {
     await client.connection.close();

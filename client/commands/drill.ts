@@ -2,22 +2,21 @@
 // database, checks it, drops it, and reports the times against the RTO and RPO.
 import { connectClient } from '../../worker/temporal.js';
 import type { DrillPart, DrillResult } from '../../workflows/messages.js';
-import { noWorkerWarning, startDrill, workersPolling } from '../api.js';
+import { startDrill } from '../api.js';
 import type { CommandContext } from '../context.js';
 import { formatDuration } from '../output.js';
-import { waitFor } from '../watch.js';
+import { followWorkflow } from '../follow.js';
 import { reportOfFailure } from './verify.js';
 
 export async function drillCommand(ctx: CommandContext, options: { db: string; pitr?: boolean }): Promise<void> {
   const client = await connectClient(ctx.config);
   try {
-    if (!(await workersPolling(client, ctx.config))) ctx.out.info(noWorkerWarning(ctx.config));
     const handle = await startDrill(client, ctx.config, { database: options.db, ...(options.pitr === false ? { pitr: false } : {}) });
     const link = ctx.workflowLink(handle.workflowId, handle.firstExecutionRunId);
     ctx.out.info(`Restore drill of ${options.db} started: workflow ${handle.workflowId}${link ? `\n  ${link}` : ''}`);
     let result: DrillResult;
     try {
-      result = await waitFor<DrillResult>(handle, (status) => ctx.out.progress(status));
+      result = await followWorkflow<DrillResult>(ctx, client, handle, handle.firstExecutionRunId, `the restore drill of ${options.db}`);
     } catch (error) {
       const report = await reportOfFailure<DrillResult>(handle.result());
       if (report) ctx.out.info(describeDrill(report));

@@ -1,18 +1,19 @@
 // pgwarden pitr --db NAME --to TARGET: restores a base backup into a new data directory and replays WAL to TARGET.
 import { randomUUID } from 'node:crypto';
 import { resolve } from 'node:path';
+import { leaseActivities } from '../../activities/leases.js';
 import { pitrActivities } from '../../activities/pitr/index.js';
 import { onLocalProgress } from '../../activities/progress.js';
 import { parseRecoveryTarget } from '../../activities/wal/target.js';
 import { connectClient } from '../../worker/temporal.js';
 import type { PitrInput, PitrResult } from '../../workflows/messages.js';
 import { pitrSteps } from '../../workflows/pitr.js';
-import { noWorkerWarning, startPitr, workersPolling } from '../api.js';
+import { startPitr } from '../api.js';
 import type { CommandContext } from '../context.js';
 import { databaseView } from '../../config/load.js';
 import { neonPitrCommand } from './neon-pitr.js';
 import { formatDuration } from '../output.js';
-import { waitFor } from '../watch.js';
+import { followWorkflow, runInForeground } from '../follow.js';
 
 export interface PitrOptions {
   db: string;
@@ -47,11 +48,10 @@ export async function pitrCommand(ctx: CommandContext, options: PitrOptions): Pr
   }
   const client = await connectClient(ctx.config);
   try {
-    if (!(await workersPolling(client, ctx.config))) ctx.out.info(noWorkerWarning(ctx.config));
     const handle = await startPitr(client, ctx.config, input);
     const link = ctx.workflowLink(handle.workflowId, handle.firstExecutionRunId);
     ctx.out.info(`Point-in-time restore of ${options.db} to ${options.to} started: workflow ${handle.workflowId}${link ? `\n  ${link}` : ''}`);
-    const r = await waitFor<PitrResult>(handle, (status) => ctx.out.progress(status));
+    const r = await followWorkflow<PitrResult>(ctx, client, handle, handle.firstExecutionRunId, `the point-in-time restore of ${options.db}`);
     ctx.out.result(r, () => describePitr(r));
   } finally {
     await client.connection.close();
@@ -61,9 +61,17 @@ export async function pitrCommand(ctx: CommandContext, options: PitrOptions): Pr
 /** The workflow's steps in this process, for when Temporal itself is down. */
 async function pitrLocally(ctx: CommandContext, input: PitrInput): Promise<PitrResult> {
   ctx.out.info(`Point-in-time restore of ${input.database} to ${input.target} without Temporal (--local)`);
-  onLocalProgress((progress) => ctx.out.progress({ activity: 'pitr', attempt: 1, progress }));
+  const steps = { ...pitrActivities(ctx.config), ...leaseActivities(ctx.config) };
   try {
-    return await pitrSteps(pitrActivities(ctx.config), input, { workflowId: '(local)', runId: randomUUID(), now: () => Date.now(), protect: (fn) => fn() });
+    // Ctrl-C or SIGTERM stops it: the half-made data directory is removed.
+    return await runInForeground(
+      ctx.out,
+      (signal) => {
+        onLocalProgress((progress) => ctx.out.progress({ activity: 'pitr', attempt: 1, progress }), signal);
+        return pitrSteps(steps, input, { workflowId: '(local)', runId: randomUUID(), now: () => Date.now(), protect: (fn) => fn() });
+      },
+      (signal) => `point-in-time restore stopped (${signal}): its data directory was removed.`,
+    );
   } finally {
     onLocalProgress(undefined);
   }

@@ -1,14 +1,15 @@
 // pgwarden restore --db NAME --backup ID|latest --into NEWDB: through Temporal, or --local when Temporal is down.
 import { randomUUID } from 'node:crypto';
+import { leaseActivities } from '../../activities/leases.js';
 import { restoreActivities } from '../../activities/restore.js';
 import { onLocalProgress } from '../../activities/progress.js';
 import { connectClient } from '../../worker/temporal.js';
 import type { RestoreInput, RestoreResult } from '../../workflows/messages.js';
 import { restoreSteps } from '../../workflows/restore.js';
-import { noWorkerWarning, startRestore, workersPolling } from '../api.js';
+import { startRestore } from '../api.js';
 import type { CommandContext } from '../context.js';
 import { formatDuration } from '../output.js';
-import { waitFor } from '../watch.js';
+import { followWorkflow, runInForeground } from '../follow.js';
 
 export interface RestoreOptions {
   db: string;
@@ -38,11 +39,10 @@ export async function restoreCommand(ctx: CommandContext, options: RestoreOption
 async function restoreThroughTemporal(ctx: CommandContext, input: RestoreInput): Promise<RestoreResult> {
   const client = await connectClient(ctx.config);
   try {
-    if (!(await workersPolling(client, ctx.config))) ctx.out.info(noWorkerWarning(ctx.config));
     const handle = await startRestore(client, ctx.config, input);
     const link = ctx.workflowLink(handle.workflowId, handle.firstExecutionRunId);
     ctx.out.info(`Restore of ${input.database} (${input.backup}) into ${input.target} started: workflow ${handle.workflowId}${link ? `\n  ${link}` : ''}`);
-    return await waitFor<RestoreResult>(handle, (status) => ctx.out.progress(status));
+    return await followWorkflow<RestoreResult>(ctx, client, handle, handle.firstExecutionRunId, `the restore of ${input.database} into ${input.target}`);
   } finally {
     await client.connection.close();
   }
@@ -51,10 +51,17 @@ async function restoreThroughTemporal(ctx: CommandContext, input: RestoreInput):
 /** The workflow's steps in this process: for when Temporal itself is what is broken. */
 async function restoreLocally(ctx: CommandContext, input: RestoreInput): Promise<RestoreResult> {
   ctx.out.info(`Restoring ${input.database} (${input.backup}) into ${input.target} without Temporal (--local)`);
-  onLocalProgress((progress) => ctx.out.progress({ activity: 'restoreLogical', attempt: 1, progress }));
+  const steps = { ...restoreActivities(ctx.config), ...leaseActivities(ctx.config) };
   try {
-    const result = await restoreSteps(restoreActivities(ctx.config), input, { workflowId: '(local)', runId: randomUUID(), now: () => Date.now(), protect: (fn) => fn() });
-    return result;
+    // Ctrl-C or SIGTERM stops the restore: its staging database is dropped, nothing else has changed.
+    return await runInForeground(
+      ctx.out,
+      (signal) => {
+        onLocalProgress((progress) => ctx.out.progress({ activity: 'restoreLogical', attempt: 1, progress }), signal);
+        return restoreSteps(steps, input, { workflowId: '(local)', runId: randomUUID(), now: () => Date.now(), protect: (fn) => fn() });
+      },
+      (signal) => `restore stopped (${signal}): the restored copy was discarded; "${input.target}" and everything else are as they were.`,
+    );
   } finally {
     onLocalProgress(undefined);
   }

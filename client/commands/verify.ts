@@ -3,21 +3,20 @@ import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure, TemporalFailure } from '@temporalio/common';
 import { connectClient } from '../../worker/temporal.js';
 import type { VerifyResult } from '../../workflows/messages.js';
-import { noWorkerWarning, startVerify, workersPolling } from '../api.js';
+import { startVerify } from '../api.js';
 import type { CommandContext } from '../context.js';
 import { formatBytes, formatDuration } from '../output.js';
-import { waitFor } from '../watch.js';
+import { followWorkflow } from '../follow.js';
 
 export async function verifyCommand(ctx: CommandContext, options: { db: string; backup: string; wal: boolean }): Promise<void> {
   const client = await connectClient(ctx.config);
   try {
-    if (!(await workersPolling(client, ctx.config))) ctx.out.info(noWorkerWarning(ctx.config));
     const handle = await startVerify(client, ctx.config, { database: options.db, backup: options.backup, wal: options.wal });
     const link = ctx.workflowLink(handle.workflowId, handle.firstExecutionRunId);
     ctx.out.info(`Verification of ${options.db} (${options.backup}${options.wal ? ' + WAL' : ''}) started: workflow ${handle.workflowId}${link ? `\n  ${link}` : ''}`);
     let result: VerifyResult;
     try {
-      result = await waitFor<VerifyResult>(handle, (status) => ctx.out.progress(status));
+      result = await followWorkflow<VerifyResult>(ctx, client, handle, handle.firstExecutionRunId, `the verification of ${options.db}`);
     } catch (error) {
       const report = await reportOfFailure<VerifyResult>(handle.result());
       if (report) ctx.out.info(describeVerify(report));

@@ -1,9 +1,11 @@
-// pgwarden worker: runs workflows and activities until SIGINT/SIGTERM (in-flight activities then finish or time out).
+// pgwarden worker: runs workflows and activities until SIGINT/SIGTERM; running activities then get worker.shutdownGraceTime
+// to finish, and what is still running after it is stopped and retried on another worker.
 import { connectClient, connectWorker, ensureSearchAttributes } from '../../worker/temporal.js';
 import { serveMetrics } from '../../worker/metrics.js';
 import { createHostWorker, createWorker } from '../../worker/worker.js';
 import { hostTaskQueue } from '../../activities/pitr/host.js';
 import type { CommandContext } from '../context.js';
+import { formatDuration } from '../output.js';
 
 export async function workerCommand(ctx: CommandContext, options: { metrics?: string } = {}): Promise<void> {
   const config = ctx.config;
@@ -20,6 +22,10 @@ export async function workerCommand(ctx: CommandContext, options: { metrics?: st
     `pgwarden worker: task queue "${config.temporal.taskQueue}" (and "${hostTaskQueue(config)}" for this host's PITR steps) in namespace "${config.temporal.namespace}" ` +
       `at ${config.temporal.address}; databases: ${Object.keys(config.databases).join(', ') || 'none'}. Ctrl-C stops it.`,
   );
+  const grace = formatDuration(config.worker.shutdownGraceTime);
+  const announce = (signal: string) =>
+    ctx.out.info(`pgwarden worker: ${signal}: no new work; running activities get ${grace} (worker.shutdownGraceTime) to finish, then the rest is handed to another worker.`);
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, announce);
   // Both run until a shutdown signal (which stops both); if one stops for another reason, the other stops too.
   // The connection closes only once both have stopped.
   const stop = (other: typeof worker) => {

@@ -19,6 +19,10 @@ export interface TestS3 {
   createBucket(name: string, options?: { objectLock?: boolean }): Promise<void>;
   /** A second account that may list and read `bucket` but not write to it (a bucket policy, as S3 does it). */
   readOnlyAccount(bucket: string): Promise<{ accessKeyId: string; secretAccessKey: string }>;
+  /** The server goes away (connections refused), its data stays. */
+  down(): Promise<void>;
+  /** The server is back on the same port with the same data. */
+  up(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -40,25 +44,35 @@ export async function startS3(options: { tls?: { crt: string; key: string; ca: s
   const accessKeyId = 'pgwardentest';
   const secretAccessKey = `secret-${Math.random().toString(36).slice(2)}`;
   const tls = options.tls ? ['--cert', options.tls.crt, '--key', options.tls.key] : [];
-  const child = execa(findTool('versitygw'), ['--access', accessKeyId, '--secret', secretAccessKey, '--port', `127.0.0.1:${port}`, ...tls, '--iam-dir', iam, '--quiet', 'posix', '--sidecar', sidecar, ...(options.versioning ? ['--versioning-dir', versions] : []), root], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-    buffer: false,
-    reject: false,
-  });
   const endpoint = `${options.tls ? 'https' : 'http'}://127.0.0.1:${port}`;
   const httpsAgent = options.tls ? new Agent({ ca: readFileSync(options.tls.ca) }) : undefined;
   const client = new S3Client({ endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId, secretAccessKey }, ...(httpsAgent ? { requestHandler: { httpsAgent } } : {}) });
-  const deadline = Date.now() + 20_000;
-  for (;;) {
-    try {
-      if (httpsAgent) await new Promise((resolve, reject) => httpsGet(endpoint, { agent: httpsAgent }, (res) => resolve(res.resume())).on('error', reject));
-      else await fetch(endpoint);
-      break;
-    } catch (error) {
-      if (Date.now() > deadline || child.exitCode !== null) throw new Error(`versitygw did not start: ${(error as Error).message}`);
-      await new Promise((resolve) => setTimeout(resolve, 100));
+  // Started again on the same port and directories by up(): that is how tests take "S3 down" and back.
+  const launch = async () => {
+    const child = execa(findTool('versitygw'), ['--access', accessKeyId, '--secret', secretAccessKey, '--port', `127.0.0.1:${port}`, ...tls, '--iam-dir', iam, '--quiet', 'posix', '--sidecar', sidecar, ...(options.versioning ? ['--versioning-dir', versions] : []), root], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+      buffer: false,
+      reject: false,
+    });
+    const deadline = Date.now() + 20_000;
+    for (;;) {
+      try {
+        if (httpsAgent) await new Promise((resolve, reject) => httpsGet(endpoint, { agent: httpsAgent }, (res) => resolve(res.resume())).on('error', reject));
+        else await fetch(endpoint);
+        return { child }; // wrapped: an execa result is a promise, which an async function would wait for
+      } catch (error) {
+        if (Date.now() > deadline || child.exitCode !== null) throw new Error(`versitygw did not start: ${(error as Error).message}`);
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
     }
-  }
+  };
+  let server: Awaited<ReturnType<typeof launch>> | undefined = await launch();
+  const halt = async (signal: 'SIGTERM' | 'SIGKILL') => {
+    const running = server?.child;
+    server = undefined;
+    running?.kill(signal);
+    await running;
+  };
   return {
     endpoint,
     accessKeyId,
@@ -81,10 +95,13 @@ export async function startS3(options: { tls?: { crt: string; key: string; ca: s
       await client.send(new PutBucketPolicyCommand({ Bucket: bucket, Policy: JSON.stringify(policy) }));
       return account;
     },
+    down: () => halt('SIGKILL'), // as a crash or a network cut: no goodbye
+    up: async () => {
+      server ??= await launch();
+    },
     stop: async () => {
       client.destroy();
-      child.kill('SIGTERM');
-      await child;
+      await halt('SIGTERM');
       rmSync(dir, { recursive: true, force: true });
     },
   };
