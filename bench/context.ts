@@ -60,6 +60,8 @@ export interface Measurement {
   workerPeakRssBytes?: number;
   /** Highest sampled sum of VmRSS over the tool's process tree (pg_dump, zstd, gpg …). */
   treePeakRssBytes?: number;
+  /** CPU time (user + system) of the pgwarden worker process itself during the operation (pgwarden rows only). */
+  workerCpuMs?: number;
   /** Anything else worth keeping (ids, labels, Temporal's first-byte latency …). */
   notes?: Record<string, string | number | boolean>;
 }

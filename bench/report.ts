@@ -1,5 +1,6 @@
 // Turns the measurements into the results table (Markdown) and keeps everything as JSON.
 import type { BenchOptions, Measurement, Operation } from './context.js';
+import { coreSecondsPerGb } from './cpu.js';
 import type { EncryptionRow } from './encryption.js';
 import type { DatabaseSizes, DumpRatio } from './generate.js';
 import type { MachineInfo } from './machine.js';
@@ -38,6 +39,8 @@ export interface RowSummary {
   storedBytes?: number;
   workerPeakRssBytes?: number;
   treePeakRssBytes?: number;
+  /** Median CPU time of the pgwarden worker process per operation. */
+  workerCpuMs?: number;
   phases: Record<string, number>;
 }
 
@@ -49,6 +52,8 @@ export function summarize(results: BenchResults, tool: string, operation: Operat
   const summary: RowSummary = { tool, operation, runs: rows.length, phases };
   const wall = med((m) => m.wallMs);
   if (wall !== undefined) summary.wallMs = wall;
+  const cpu = med((m) => m.workerCpuMs);
+  if (cpu !== undefined) summary.workerCpuMs = cpu;
   const stored = med((m) => m.storedBytes);
   if (stored !== undefined) summary.storedBytes = stored;
   // Peaks: the highest of the runs, not the median (memory must fit the worst run).
@@ -61,6 +66,7 @@ export function summarize(results: BenchResults, tool: string, operation: Operat
 
 /** A Markdown table cell: a "|" inside would end it. */
 const cell = (text: string) => text.replace(/\|/g, '\\|');
+const fmtCoreSeconds = (cpuMs: number, bytes: number) => `${coreSecondsPerGb(cpuMs, bytes).toFixed(2)} core-s`;
 const fmtMiB = (bytes: number | undefined) => (bytes === undefined ? '' : `${(bytes / (1024 * 1024)).toFixed(0)} MiB`);
 
 export function renderMarkdown(results: BenchResults): string {
@@ -82,12 +88,12 @@ export function renderMarkdown(results: BenchResults): string {
       `\`pg_dump -Fp\`: ${fmtBytes(results.data.dump.plainBytes)}, through \`zstd -3\`: ${fmtBytes(results.data.dump.zstdBytes)}: ` +
       `**compression ratio ${results.data.dump.ratio.toFixed(2)}:1**.`,
     '',
-    '| tool | operation | wall time (median) | database MB/s | stored | stored / database | pgwarden worker peak RSS (VmHWM) | process tree peak RSS | runs |',
-    '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    '| tool | operation | wall time (median) | database MB/s | stored | stored / database | pgwarden worker peak RSS (VmHWM) | process tree peak RSS | pgwarden worker CPU per GB | runs |',
+    '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
   );
   for (const tool of results.tools) {
     if (tool.pending || tool.error) {
-      push(`| ${tool.label} | backup, restore | ${tool.pending ? 'pending' : 'FAILED'} | | | | | | 0 |`);
+      push(`| ${tool.label} | backup, restore | ${tool.pending ? 'pending' : 'FAILED'} | | | | | | | 0 |`);
       continue;
     }
     for (const operation of OPERATIONS) {
@@ -95,7 +101,8 @@ export function renderMarkdown(results: BenchResults): string {
       if (s.runs === 0) continue;
       push(
         `| ${tool.label} | ${operation} | ${fmtSeconds(s.wallMs)} | ${fmtRate(db, s.wallMs)} | ${s.storedBytes !== undefined ? fmtBytes(s.storedBytes) : ''} | ` +
-          `${s.storedBytes !== undefined ? `${((100 * s.storedBytes) / db).toFixed(1)} %` : ''} | ${fmtMiB(s.workerPeakRssBytes)} | ${fmtMiB(s.treePeakRssBytes)} | ${s.runs} |`,
+          `${s.storedBytes !== undefined ? `${((100 * s.storedBytes) / db).toFixed(1)} %` : ''} | ${fmtMiB(s.workerPeakRssBytes)} | ${fmtMiB(s.treePeakRssBytes)} | ` +
+          `${s.workerCpuMs !== undefined ? fmtCoreSeconds(s.workerCpuMs, db) : ''} | ${s.runs} |`,
       );
     }
   }

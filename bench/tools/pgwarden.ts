@@ -12,6 +12,7 @@ import { connectClient } from '../../worker/temporal.js';
 import { startBackup, startRestore, workersPolling, type BackupResult, type RestoreResult } from '../../client/api.js';
 import { waitFor } from '../../client/watch.js';
 import type { BenchContext, BenchTool, Measurement } from '../context.js';
+import { CpuMeter } from '../cpu.js';
 import { memoryOf, resetPeak, RssSampler } from '../rss.js';
 import { log, now } from '../util.js';
 
@@ -74,7 +75,9 @@ export async function startPgwardenWorker(
   const config = loadConfig(configFile);
   const logFile = join(dir, 'worker.log');
   const out = openSync(logFile, 'a');
-  const child: ChildProcess = spawn(process.execPath, [CLI, '--config', configFile, 'worker'], {
+  // BENCH_WORKER_CPU_PROF=DIR: the worker writes a V8 CPU profile there when it stops (node --cpu-prof).
+  const profile = process.env.BENCH_WORKER_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_WORKER_CPU_PROF}`] : [];
+  const child: ChildProcess = spawn(process.execPath, [...profile, CLI, '--config', configFile, 'worker'], {
     stdio: ['ignore', out, out],
     env: {
       ...process.env,
@@ -168,10 +171,12 @@ export function pgwardenLogicalTool(): BenchTool {
       const rssBeforeBackup = memoryOf(w.pid)?.rss ?? 0;
       resetPeak(w.pid);
       let sampler = new RssSampler(w.pid).start();
+      let cpu = new CpuMeter(w.pid);
       const backupStart = now();
       const backupHandle = await startBackup(w.client, w.config, { database: PGWARDEN_DB, kind: 'manual' });
       const backup = await waitFor<BackupResult>(backupHandle);
       const backupMs = now() - backupStart;
+      let workerCpuMs = cpu.stop();
       let mem = sampler.stop();
       const backupRow: Measurement = {
         tool: 'pgwarden',
@@ -182,6 +187,7 @@ export function pgwardenLogicalTool(): BenchTool {
         storedBytes: backup.storedBytes,
         workerPeakRssBytes: mem.processHwm ?? mem.processRssSampled,
         treePeakRssBytes: mem.treeRssSampled,
+        ...(workerCpuMs !== undefined ? { workerCpuMs } : {}),
         notes: {
           backupId: backup.backupId,
           rawBytes: backup.rawBytes,
@@ -194,10 +200,12 @@ export function pgwardenLogicalTool(): BenchTool {
       const rssBeforeRestore = memoryOf(w.pid)?.rss ?? 0;
       resetPeak(w.pid);
       sampler = new RssSampler(w.pid).start();
+      cpu = new CpuMeter(w.pid);
       const restoreStart = now();
       const restoreHandle = await startRestore(w.client, w.config, { database: PGWARDEN_DB, backup: backup.backupId, target });
       const restore = await waitFor<RestoreResult>(restoreHandle);
       const restoreMs = now() - restoreStart;
+      workerCpuMs = cpu.stop();
       mem = sampler.stop();
       if (!restore.rowCountsMatch) throw new Error(`pgwarden restore into ${target}: row counts differ: ${JSON.stringify(restore.mismatches)}`);
       await ctx.target.query('postgres', `DROP DATABASE IF EXISTS ${target} WITH (FORCE)`);
@@ -209,6 +217,7 @@ export function pgwardenLogicalTool(): BenchTool {
         phases: { 'restore activity': restore.restoreMs, 'workflow (start to verified)': restore.durationMs },
         workerPeakRssBytes: mem.processHwm ?? mem.processRssSampled,
         treePeakRssBytes: mem.treeRssSampled,
+        ...(workerCpuMs !== undefined ? { workerCpuMs } : {}),
         notes: { rows: restore.rows, tables: restore.tables, workerRssBeforeBytes: rssBeforeRestore },
       };
       return [backupRow, restoreRow];
