@@ -101,6 +101,12 @@ const S3Repository = z.strictObject({
    * "when_required" sends them only where S3 demands it (pgwarden still keeps a sha256 of every object).
    */
   requestChecksums: z.enum(['when_supported', 'when_required']).default('when_supported'),
+  /**
+   * Hash every uploaded byte into the request signature (SigV4 signed payload). Default: only over plain http or
+   * with requestChecksums: when_required; over https with CRC32s, S3 checks each part's CRC32 and pgwarden its own
+   * sha256 on every read, and a second hash of every byte would cost the worker CPU for nothing.
+   */
+  signPayload: z.boolean().optional(),
   partSizeMiB: z.number().int().min(5).max(512).default(5),
   uploadConcurrency: z.number().int().min(1).max(64).default(2),
 });

@@ -11,11 +11,12 @@ import {
   S3Client,
   type S3ClientConfig,
 } from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
-import { PassThrough, type Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
+import { Batcher } from '../pipeline/measure.js';
 import { PgwardenError } from '../../config/errors.js';
 import type { S3RepositorySettings } from '../../config/schema.js';
 import type { Repository, StoredObject } from './repository.js';
+import { uploadStream } from './s3-upload.js';
 
 export class S3Repository implements Repository {
   readonly location: string;
@@ -35,10 +36,15 @@ export class S3Repository implements Repository {
       requestChecksumCalculation: checksums,
       responseChecksumValidation: checksums,
       maxAttempts: 5,
+      // With "Expect: 100-continue" (the SDK's default for bodies of 2 MiB and more) the SDK sends every upload part
+      // on a new connection of its own: a TLS handshake and a round trip per part. The credentials are checked
+      // before a backup starts, so the body is sent at once, on kept-alive connections.
+      expectContinueHeader: false,
     };
     if (settings.endpoint) config.endpoint = settings.endpoint;
     if (settings.accessKeyIdEnv || settings.secretAccessKeyEnv) config.credentials = this.credentialsFromEnv();
     this.client = new S3Client(config);
+    if (!signsPayload(settings)) this.client.middlewareStack.add(unsignedPayload, { step: 'build', name: 'pgwardenUnsignedPayload' });
   }
 
   private credentialsFromEnv(): { accessKeyId: string; secretAccessKey: string } {
@@ -102,30 +108,17 @@ export class S3Repository implements Repository {
   }
 
   async put(key: string, body: Readable, signal?: AbortSignal): Promise<void> {
-    const upload = new Upload({
-      client: this.client,
-      params: { Bucket: this.settings.bucket, Key: this.key(key), Body: body },
-      partSize: this.settings.partSizeMiB * 1024 * 1024,
-      queueSize: this.settings.uploadConcurrency,
-      leavePartsOnError: false, // a failed upload is aborted: no invisible parts keep costing money
-    });
-    const onAbort = () => void upload.abort().catch(() => undefined);
-    signal?.addEventListener('abort', onAbort, { once: true });
-    // An error in the source (pg_dump failed, say) must fail the upload, not end it early as a short object.
-    const sourceFailed = new Promise<never>((_, reject) => {
-      body.once('error', (error) => {
-        void upload.abort().catch(() => undefined);
-        reject(error);
-      });
-    });
     try {
-      await Promise.race([upload.done(), sourceFailed]);
+      await uploadStream(this.client, { Bucket: this.settings.bucket, Key: this.key(key) }, body, {
+        partBytes: this.settings.partSizeMiB * 1024 * 1024,
+        concurrency: this.settings.uploadConcurrency,
+        crc32: this.settings.requestChecksums === 'when_supported',
+        ...(signal ? { signal } : {}),
+      });
     } catch (error) {
-      await upload.abort().catch(() => undefined);
+      // An error in the source (pg_dump failed, say) fails the upload, never ends it early as a short object.
       if (body.errored) throw body.errored;
       throw this.explain(error, `upload ${key}`);
-    } finally {
-      signal?.removeEventListener('abort', onAbort);
     }
   }
 
@@ -157,7 +150,7 @@ export class S3Repository implements Repository {
       });
       // The SDK checks the object's stored CRC as it streams: a mismatch means the object is damaged.
       const body = result.Body as Readable;
-      const out = new PassThrough({ highWaterMark: 256 * 1024 });
+      const out = new Batcher();
       body.once('error', (error) => {
         const damaged = /checksum mismatch/i.test(error.message);
         out.destroy(
@@ -308,4 +301,27 @@ export class S3Repository implements Repository {
       uploadIdMarker = page.NextUploadIdMarker;
     }
   }
+}
+
+/**
+ * Whether request bodies are hashed (SHA-256) into the request signature. S3 checks every uploaded byte either
+ * way: by that hash, or by the CRC32 the SDK sends with each part (requestChecksums: when_supported). Over TLS,
+ * with CRC32s, the second hash of every byte buys nothing (TLS protects the bytes in transit, and pgwarden's own
+ * sha256 of every object is checked on every read), so it is skipped; plain http or no CRC32s keep it.
+ */
+export function signsPayload(settings: Pick<S3RepositorySettings, 'endpoint' | 'signPayload'> & { requestChecksums?: S3RepositorySettings['requestChecksums'] }): boolean {
+  const https = settings.endpoint === undefined || settings.endpoint.startsWith('https:');
+  return settings.signPayload ?? (!https || settings.requestChecksums === 'when_required');
+}
+
+/** Marks a request whose body is in memory (an upload part, a small object) "UNSIGNED-PAYLOAD" before signing. */
+export function unsignedPayload<A extends { request: unknown }, R>(next: (args: A) => Promise<R>): (args: A) => Promise<R> {
+  return async (args) => {
+    const request = args.request as { headers?: Record<string, string>; body?: unknown };
+    const inMemory = typeof request.body === 'string' || ArrayBuffer.isView(request.body);
+    if (request.headers && inMemory && !Object.keys(request.headers).some((h) => h.toLowerCase() === 'x-amz-content-sha256')) {
+      request.headers['x-amz-content-sha256'] = 'UNSIGNED-PAYLOAD';
+    }
+    return next(args);
+  };
 }
