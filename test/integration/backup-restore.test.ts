@@ -139,9 +139,11 @@ describe('a failing backup', () => {
   before(async () => {
     await stack.pg.query('postgres', 'CREATE DATABASE noisy');
     await stack.pg.query('noisy', 'CREATE EXTENSION pgcrypto; CREATE TABLE noise AS SELECT g AS id, gen_random_bytes(1000) AS junk FROM generate_series(1, 30000) g');
+    // A large object: pg_dump's own data stream (sequences, large objects) is then big enough to die in the middle of.
+    await stack.pg.query('noisy', "SELECT lo_from_bytea(0, string_agg(gen_random_bytes(1000), '')) FROM generate_series(1, 30000)");
   });
 
-  /** A bin directory whose `tool` dies after 20 MB of a big table's rows (multipart uploads under way); the rest is real. */
+  /** A bin directory whose `tool` dies after 20 MB of its output (multipart uploads under way); the rest is real. */
   function failingBin(tool: 'pg_dump' | 'psql', when: string): string {
     const bin = mkdtempSync(join(tmpdir(), 'pgwarden-failing-bin-'));
     for (const name of ['pg_dump', 'psql']) {
@@ -156,13 +158,16 @@ describe('a failing backup', () => {
     return bin;
   }
 
+  // pg_dump's data stream passes through Node (rows of extension tables counted); psql copies table rows out
+  // (its script on stdin, its command tags into a pgwarden-copy-* directory).
   for (const [tool, when, chunkMiB] of [
-    ['pg_dump', '*--table=*', 0],
-    ['psql', '*copy*', 1],
+    ['pg_dump', '*--section=data*', 0],
+    ['psql', '*pgwarden-copy-*', 1],
   ] as const) {
-    test(`${tool} dying mid-table leaves no objects and no unfinished multipart upload, says why, and cancelling cleans up`, async () => {
+    test(`${tool} dying mid-stream leaves no objects and no unfinished multipart upload, says why, and cancelling cleans up`, async (t) => {
       const failing = stack.config({ noisy: { db: 'noisy' } }, { postgres: { binDir: failingBin(tool, when) }, backup: { jobs: 2, splitTableMiB: 0.25, chunkMiB } });
-      await stack.worker(failing);
+      const worker = await stack.worker(failing);
+      t.after(() => worker.stop()); // the next test's backups must not reach this worker
       const handle = await startBackup(stack.env.client, failing, { database: 'noisy', kind: 'manual' });
 
       let lastFailure = '';
