@@ -78,40 +78,6 @@ export function byteCountStep(report: { bytes: number }): Step {
 }
 
 /**
- * Passes the bytes on in batches of `batchBytes`: a download arrives in TLS records of 16 KiB, and every chunk
- * costs each stream after it a call and the process chain a write; in batches, those run 16 times less often.
- */
-export class Batcher extends Transform {
-  private batch: Buffer;
-  private filled = 0;
-
-  constructor(private readonly batchBytes = 256 * 1024) {
-    super();
-    this.batch = Buffer.allocUnsafeSlow(batchBytes);
-  }
-
-  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
-    let offset = 0;
-    while (offset < chunk.length) {
-      const copied = chunk.copy(this.batch, this.filled, offset);
-      this.filled += copied;
-      offset += copied;
-      if (this.filled === this.batchBytes) {
-        this.push(this.batch);
-        this.batch = Buffer.allocUnsafeSlow(this.batchBytes);
-        this.filled = 0;
-      }
-    }
-    callback();
-  }
-
-  override _flush(callback: TransformCallback): void {
-    if (this.filled > 0) this.push(this.batch.subarray(0, this.filled));
-    callback();
-  }
-}
-
-/**
  * dd at the end of a process chain, writing what it reads in blocks of 1 MiB: gpg writes 8 KiB at a time, and
  * Node, reading the pipe, would otherwise handle every one of them; so it reads full pipe buffers (64 KiB).
  */

@@ -11,8 +11,7 @@ import {
   S3Client,
   type S3ClientConfig,
 } from '@aws-sdk/client-s3';
-import type { Readable } from 'node:stream';
-import { Batcher } from '../pipeline/measure.js';
+import { PassThrough, type Readable } from 'node:stream';
 import { PgwardenError } from '../../config/errors.js';
 import type { S3RepositorySettings } from '../../config/schema.js';
 import type { Repository, StoredObject } from './repository.js';
@@ -150,7 +149,7 @@ export class S3Repository implements Repository {
       });
       // The SDK checks the object's stored CRC as it streams: a mismatch means the object is damaged.
       const body = result.Body as Readable;
-      const out = new Batcher();
+      const out = new PassThrough({ highWaterMark: 256 * 1024 });
       body.once('error', (error) => {
         const damaged = /checksum mismatch/i.test(error.message);
         out.destroy(
