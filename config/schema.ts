@@ -167,6 +167,17 @@ export const ConfigSchema = z
         manual: duration('30d').default(30 * 86_400_000),
       })
       .prefault({}),
+    /** The worker process (pgwarden worker). */
+    worker: z
+      .strictObject({
+        /**
+         * Dumps (logical and base backups, copies to further repositories) this worker runs at once, and as many
+         * restores: more wait in Temporal's task queue for this or another worker. Default: one per CPU core, at most
+         * one per 512 MiB of memory beyond the first 256 MiB (the container's limit where lower), at least 1.
+         */
+        maxConcurrentJobs: z.number().int().min(1).max(256).optional(),
+      })
+      .prefault({}),
     postgres: z
       .strictObject({
         /** Directory with pg_dump/pg_restore/psql; found by the server's major version when omitted. */

@@ -1,27 +1,81 @@
 // The pgwarden worker: hosts the workflows and the activities (which hold every credential) on one task queue.
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { NativeConnection, Worker } from '@temporalio/worker';
+import { availableParallelism, totalmem } from 'node:os';
+import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import type { Config } from '../config/schema.js';
 import { createActivities } from '../activities/index.js';
+import { jobTaskQueue } from '../workflows/messages.js';
 import { FailureKindInterceptor } from './interceptors.js';
 
 /** Built by `npm run build` (worker/bundle.ts); without it the worker bundles workflows at start-up. */
 export const WORKFLOW_BUNDLE = fileURLToPath(new URL('../workflows-bundle.js', import.meta.url));
 export const WORKFLOWS_ENTRY = fileURLToPath(new URL('../workflows/index.js', import.meta.url));
 
-export async function createWorker(config: Config, connection: NativeConnection): Promise<Worker> {
-  return Worker.create({
+/** What createWorker starts: Temporal Workers that run and stop together. */
+export interface PgwardenWorker {
+  /** Until shutdown() or until one of them stops (then the others stop too). */
+  run(): Promise<void>;
+  shutdown(): void;
+  /** Dumps at once, and restores at once, that this worker takes (worker.maxConcurrentJobs). */
+  readonly maxConcurrentJobs: number;
+}
+
+/**
+ * Workflows and short activities on the task queue; the long jobs on a task queue per kind (backups, restores),
+ * each polled with at most maxConcurrentJobs at once: a worker asks Temporal for a job only when it has room,
+ * so 20 backups fired at 02:00 wait in Temporal, first come first served, and every worker on the queue takes
+ * its share.
+ */
+export async function createWorker(config: Config, connection: NativeConnection): Promise<PgwardenWorker> {
+  const activities = createActivities(config);
+  const common = {
     connection,
     namespace: config.temporal.namespace,
-    taskQueue: config.temporal.taskQueue,
-    ...(existsSync(WORKFLOW_BUNDLE) ? { workflowBundle: { codePath: WORKFLOW_BUNDLE } } : { workflowsPath: WORKFLOWS_ENTRY }),
-    activities: createActivities(config),
+    activities,
     interceptors: { activity: [() => ({ inbound: new FailureKindInterceptor() })] },
-    // Each dump or restore runs several processes (pg_dump, zstd, psql): a handful at a time per worker.
-    maxConcurrentActivityTaskExecutions: 8,
     // Heartbeats carry progress: let them reach the server every few seconds, not once a minute.
     defaultHeartbeatThrottleInterval: '2s',
     maxHeartbeatThrottleInterval: '5s',
-  });
+  } satisfies Partial<WorkerOptions>;
+  const limit = maxConcurrentJobs(config);
+  const workers = await Promise.all([
+    Worker.create({
+      ...common,
+      taskQueue: config.temporal.taskQueue,
+      ...(existsSync(WORKFLOW_BUNDLE) ? { workflowBundle: { codePath: WORKFLOW_BUNDLE } } : { workflowsPath: WORKFLOWS_ENTRY }),
+      // Checks, listings, renames, clean-ups: short, and never held up by the long jobs.
+      maxConcurrentActivityTaskExecutions: 16,
+    }),
+    ...(['backups', 'restores'] as const).map((kind) =>
+      Worker.create({ ...common, taskQueue: jobTaskQueue(config.temporal.taskQueue, kind), maxConcurrentActivityTaskExecutions: limit }),
+    ),
+  ]);
+  return {
+    maxConcurrentJobs: limit,
+    run: () => Promise.all(workers.map((w) => w.run().finally(() => stopAll(workers)))).then(() => undefined),
+    shutdown: () => stopAll(workers),
+  };
+}
+
+function stopAll(workers: Worker[]): void {
+  for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
+}
+
+const MiB = 1024 * 1024;
+
+/**
+ * worker.maxConcurrentJobs, or from the machine: one job per CPU core (a dump runs backup.jobs streams, each
+ * pg_dump or psql, zstd and gpg), at most one per 512 MiB of memory beyond the worker's own 256 MiB (the
+ * container's limit where it is lower than the machine's), at least one.
+ */
+export function maxConcurrentJobs(config: Pick<Config, 'worker'>, machine = { cores: availableParallelism(), memoryBytes: memoryLimit() }): number {
+  if (config.worker.maxConcurrentJobs) return config.worker.maxConcurrentJobs;
+  const byMemory = Math.floor((machine.memoryBytes - 256 * MiB) / (512 * MiB));
+  return Math.max(1, Math.min(machine.cores, byMemory));
+}
+
+function memoryLimit(): number {
+  const constrained = (process as { constrainedMemory?: () => number | undefined }).constrainedMemory?.() ?? 0;
+  return constrained > 0 && constrained < totalmem() ? constrained : totalmem();
 }

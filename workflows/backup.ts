@@ -2,11 +2,10 @@
 import { ApplicationFailure, CancellationScope, patched, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
 import { BACKUP_KINDS, type BackupInput, type BackupResult } from './messages.js';
-import { LONG, QUICK } from './policies.js';
+import { JOB_QUEUES, jobOptions, QUICK } from './policies.js';
 import { compactTimestamp, tagRun } from './tags.js';
 
 const quick = proxyActivities<Activities>(QUICK);
-const long = proxyActivities<Activities>(LONG);
 
 export async function backupWorkflow(input: BackupInput): Promise<BackupResult> {
   const kind = input.kind ?? 'manual';
@@ -22,6 +21,8 @@ export async function backupWorkflow(input: BackupInput): Promise<BackupResult> 
   const runHex = info.runId.replace(/-/g, '');
   const backupId = `${compactTimestamp(startedAt)}-${kind}-${patched('backup-id-from-random-run-id-part') ? runHex.slice(-4) : runHex.slice(0, 4)}`;
 
+  // The dump and the copies run on the backups job queue, where each worker takes only as many as it may run.
+  const long = proxyActivities<Activities>(jobOptions(info.taskQueue, 'backups', patched(JOB_QUEUES)));
   const prepared = await quick.prepareBackup({ database: input.database });
   let dumped;
   try {

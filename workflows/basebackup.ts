@@ -1,18 +1,18 @@
 // A physical base backup of one cluster into its WAL archive's repository: the starting point of every PITR.
-import { CancellationScope, proxyActivities, workflowInfo } from '@temporalio/workflow';
+import { CancellationScope, patched, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
 import type { BaseBackupInput, BaseBackupResult } from './messages.js';
-import { LONG, QUICK } from './policies.js';
+import { JOB_QUEUES, jobOptions, QUICK } from './policies.js';
 import { compactTimestamp, tagRun } from './tags.js';
 
 const quick = proxyActivities<Activities>(QUICK);
-const long = proxyActivities<Activities>(LONG);
 
 export async function baseBackupWorkflow(input: BaseBackupInput): Promise<BaseBackupResult> {
   tagRun(input.database, 'basebackup', 'base');
   const info = workflowInfo();
   const startedAt = Date.now();
   const backupId = `${compactTimestamp(startedAt)}-base-${info.runId.replace(/-/g, '').slice(0, 4)}`;
+  const long = proxyActivities<Activities>(jobOptions(info.taskQueue, 'backups', patched(JOB_QUEUES)));
   const prepared = await quick.prepareBaseBackup({ database: input.database });
   let taken;
   try {

@@ -1,5 +1,6 @@
 // Timeouts and retry policies of pgwarden's activities: one place to read what "retry" means here.
 import type { ActivityOptions } from '@temporalio/workflow';
+import { jobTaskQueue } from './messages.js';
 
 /** Failures that trying again cannot fix: a person has to (see EXIT_CODES in config/errors.ts). */
 export const NON_RETRYABLE = ['Config', 'NotFound', 'Refused', 'Integrity', 'Usage'];
@@ -16,3 +17,14 @@ export const LONG: ActivityOptions = {
   heartbeatTimeout: '2 minutes',
   retry: { initialInterval: '30s', backoffCoefficient: 2, maximumInterval: '10 minutes', maximumAttempts: 3, nonRetryableErrorTypes: NON_RETRYABLE },
 };
+
+/** Patch id: long jobs moved to their own task queues (runs from before keep the main one on replay). */
+export const JOB_QUEUES = 'long-jobs-on-job-task-queues';
+
+/**
+ * LONG on the job task queue of `kind`, for runs that start from now on; a run that began on an older pgwarden
+ * keeps the queue its history already names (replay must match it).
+ */
+export function jobOptions(taskQueue: string, kind: 'backups' | 'restores', onJobQueue: boolean): ActivityOptions {
+  return onJobQueue ? { ...LONG, taskQueue: jobTaskQueue(taskQueue, kind) } : LONG;
+}

@@ -1,13 +1,12 @@
 // The logical restore of one backup into a new database: plan, load into staging and verify, then rename.
-import { ApplicationFailure, CancellationScope, proxyActivities, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, CancellationScope, patched, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
 import type { RestoreInput, RestoreResult } from './messages.js';
-import { LONG, QUICK } from './policies.js';
+import { JOB_QUEUES, jobOptions, QUICK } from './policies.js';
 import { compactTimestamp, tagRun } from './tags.js';
 import type { RunContext } from './run-context.js';
 
 const quick = proxyActivities<Activities>(QUICK);
-const long = proxyActivities<Activities>(LONG);
 
 /** The activities a restore uses: Temporal proxies in the workflow, plain functions with --local. */
 export type RestoreSteps = Pick<Activities, 'planRestore' | 'restoreLogical' | 'publishRestore' | 'dropStagingDatabase'>;
@@ -23,7 +22,8 @@ export async function restoreWorkflow(input: RestoreInput): Promise<RestoreResul
   }
   tagRun(input.database, 'restore');
   const info = workflowInfo();
-  const steps: RestoreSteps = { planRestore: quick.planRestore, restoreLogical: long.restoreLogical, publishRestore: quick.publishRestore, dropStagingDatabase: quick.dropStagingDatabase };
+  const jobs = proxyActivities<Activities>(jobOptions(info.taskQueue, 'restores', patched(JOB_QUEUES)));
+  const steps: RestoreSteps = { planRestore: quick.planRestore, restoreLogical: jobs.restoreLogical, publishRestore: quick.publishRestore, dropStagingDatabase: quick.dropStagingDatabase };
   return restoreSteps(steps, input, { workflowId: info.workflowId, runId: info.runId, now: () => Date.now(), protect: (fn) => CancellationScope.nonCancellable(fn) });
 }
 

@@ -13,7 +13,8 @@ export async function workerCommand(ctx: CommandContext): Promise<void> {
   const worker = await createWorker(config, connection);
   ctx.out.info(
     `pgwarden worker: task queue "${config.temporal.taskQueue}" in namespace "${config.temporal.namespace}" at ${config.temporal.address}; ` +
-      `databases: ${Object.keys(config.databases).join(', ') || 'none'}. Ctrl-C stops it.`,
+      `databases: ${Object.keys(config.databases).join(', ') || 'none'}; up to ${worker.maxConcurrentJobs} backup(s) and ${worker.maxConcurrentJobs} restore(s) at once ` +
+      `(worker.maxConcurrentJobs). Ctrl-C stops it.`,
   );
   try {
     await worker.run();

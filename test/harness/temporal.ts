@@ -1,9 +1,9 @@
 // A real Temporal dev server for tests (the Temporal CLI that scripts/bootstrap.sh installs) and pgwarden workers.
-import { DefaultLogger, Runtime, type Worker } from '@temporalio/worker';
+import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Config } from '../../config/schema.js';
 import { findTool } from '../../client/demo/tools.js';
-import { createWorker } from '../../worker/worker.js';
+import { createWorker, type PgwardenWorker } from '../../worker/worker.js';
 import { SEARCH_ATTRIBUTES } from '../../workflows/messages.js';
 
 let runtimeInstalled = false;
@@ -31,7 +31,7 @@ export async function startTemporal(): Promise<TestWorkflowEnvironment> {
 }
 
 export interface RunningWorker {
-  worker: Worker;
+  worker: PgwardenWorker;
   stop(): Promise<void>;
 }
 

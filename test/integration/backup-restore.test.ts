@@ -192,3 +192,37 @@ describe('a failing backup', () => {
     });
   }
 });
+
+describe('several backups at once on one worker', () => {
+  const names = ['fleet_a', 'fleet_b', 'fleet_c', 'fleet_d'];
+  before(async () => {
+    for (const name of names) {
+      await stack.pg.query('postgres', `CREATE DATABASE ${name}`);
+      await stack.pg.query(name, "CREATE TABLE t AS SELECT g AS id, md5(g::text) || md5((g * 7)::text) AS v FROM generate_series(1, 150000) g");
+    }
+  });
+
+  test('run at most worker.maxConcurrentJobs dumps at a time; the others wait in Temporal and all complete', async (t) => {
+    const limited = stack.config(Object.fromEntries(names.map((n) => [n, { db: n }])), { worker: { maxConcurrentJobs: 2 } });
+    const worker = await stack.worker(limited);
+    t.after(() => worker.stop());
+    assert.equal(worker.worker.maxConcurrentJobs, 2);
+    const handles = await Promise.all(names.map((database) => startBackup(stack.env.client, limited, { database, kind: 'manual' })));
+    // Sample what Temporal says is running: dump activities that a worker has started.
+    let most = 0;
+    let sampling = true;
+    const sampler = (async () => {
+      while (sampling) {
+        const described = await Promise.all(handles.map((h) => h.describe().catch(() => undefined)));
+        const running = described.flatMap((d) => d?.raw.pendingActivities ?? []).filter((a) => a.activityType?.name === 'dumpLogical' && Number(a.state) === 2 /* STARTED */);
+        most = Math.max(most, running.length);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    })();
+    const results = await Promise.all(handles.map((h) => waitFor<BackupResult>(h)));
+    sampling = false;
+    await sampler;
+    assert.deepEqual(results.map((r) => r.rows), names.map(() => 150000));
+    assert.equal(most, 2, `at most 2 dumps ran at once, and 2 did (observed ${most})`);
+  });
+});
