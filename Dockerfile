@@ -1,22 +1,28 @@
 # The pgwarden worker (and CLI) image. Build: docker build -t pgwarden .
-FROM node:20-bookworm-slim AS build
+# Node 24 (LTS; 22 works too: --build-arg NODE_VERSION=22.23.4). pgwarden runs on Node 20, 22 and 24.
+ARG NODE_VERSION=24.20.0
+FROM node:${NODE_VERSION}-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY . .
 RUN npm run build && npm prune --omit=dev
 
-FROM node:20-bookworm-slim
-# PostgreSQL client tools from apt.postgresql.org: pg_dump must be at least the server's major version,
-# and the newest client dumps and restores every older server. zstd compresses; gnupg is the emergency decrypt path.
-ARG PG_CLIENT_MAJOR=17
+FROM node:${NODE_VERSION}-bookworm-slim
+# PostgreSQL from apt.postgresql.org, one server package per major version the worker serves: point-in-time
+# restores start the backup's own major version (initdb, pg_ctl, postgres), and the client tools come with it
+# (pg_dump of the newest major dumps every older server). Add the majors of your clusters: --build-arg PG_MAJORS="17 16 15".
+# zstd compresses; gnupg is the emergency decrypt path.
+ARG PG_MAJORS="17 16"
 RUN apt-get update \
  && apt-get install -y --no-install-recommends ca-certificates curl gnupg zstd tar \
  && install -d /usr/share/postgresql-common/pgdg \
  && curl -fsSL -o /usr/share/postgresql-common/pgdg/apt.postgresql.org.asc https://www.postgresql.org/media/keys/ACCC4CF8.asc \
  && echo "deb [signed-by=/usr/share/postgresql-common/pgdg/apt.postgresql.org.asc] https://apt.postgresql.org/pub/repos/apt bookworm-pgdg main" > /etc/apt/sources.list.d/pgdg.list \
  && apt-get update \
- && apt-get install -y --no-install-recommends postgresql-client-${PG_CLIENT_MAJOR} \
+ && apt-get install -y --no-install-recommends postgresql-common \
+ && sed -ri 's/#(create_main_cluster) .*$/\1 = false/' /etc/postgresql-common/createcluster.conf \
+ && apt-get install -y --no-install-recommends $(for major in ${PG_MAJORS}; do echo "postgresql-${major}"; done) \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY --from=build /app/package.json ./

@@ -4,13 +4,13 @@ import { execa } from 'execa';
 import { PgwardenError } from '../config/errors.js';
 import { databaseView } from '../config/load.js';
 import type { Config } from '../config/schema.js';
-import { resolvePassphrase } from '../config/secrets.js';
 import { PGWARDEN_VERSION } from '../config/version.js';
 import type { BackupKind, Progress } from '../workflows/messages.js';
-import { backupFolder, CHECKSUMS_FILE, checksumsFile, MANIFEST_FILE, readManifest, writeManifest, type BackupManifest, type StoredObjectEntry } from './catalog/manifest.js';
+import { backupFolder, CHECKSUMS_FILE, checksumsFile, MANIFEST_FILE, MANIFEST_VERSION, readManifest, writeManifest, type BackupManifest, type StoredObjectEntry } from './catalog/manifest.js';
+import { newBackupKey } from './keys/backup-keys.js';
+import { loadKeyring } from './keys/keyring.js';
 import { COMPRESSION_NAME } from './pipeline/compress.js';
 import { CopyRowCounter } from './pipeline/count-rows.js';
-import { ENCRYPTION_SCHEME, keyFingerprint } from './pipeline/encrypt.js';
 import { byteCountStep, ByteCounter, Sha256Meter } from './pipeline/measure.js';
 import { sealInto } from './pipeline/seal.js';
 import { pgTool } from './postgres/binaries.js';
@@ -20,12 +20,15 @@ import { copyColumns, databaseInfo, listTables, serverInfo } from './postgres/in
 import { currentReporter, inParallel, reportEvery } from './progress.js';
 import { openRepository } from './storage/open.js';
 import { copyObject } from './storage/copy.js';
+import { logicalRetainUntil } from './storage/lock.js';
 import type { Repository } from './storage/repository.js';
 
 export interface DumpLogicalInput {
   database: string;
   backupId: string;
   kind: BackupKind;
+  /** Pre-migration backups: the migration it precedes, written into the manifest. */
+  migrationId?: string;
   /** The audit link written into the manifest. */
   workflow: { namespace: string; workflowId: string; runId: string; startedAtMs: number };
 }
@@ -49,14 +52,15 @@ export interface PreparedBackup {
 export function backupActivities(config: Config) {
   return {
     /** Fails fast, before anything is written, on what a person must fix: config, secrets, server, repositories. */
-    async prepareBackup(input: { database: string }): Promise<PreparedBackup> {
+    async prepareBackup(input: { database: string; kind?: BackupKind }): Promise<PreparedBackup> {
       const db = databaseView(config, input.database);
-      resolvePassphrase(config);
+      const repositories = db.repositoriesFor(input.kind ?? 'manual');
+      await loadKeyring(config); // every key the configuration names is there and is a key
       const endpoint = sourceEndpoint(config, input.database);
       const server = await withClient(endpoint, 'backup check', (client) => serverInfo(client));
       await pgTool('pg_dump', server.major, config.postgres.binDir);
-      for (const name of db.repositories) await openRepository(config, name).check();
-      return { repositories: db.repositories, serverVersion: server.version };
+      for (const name of repositories) await openRepository(config, name).check();
+      return { repositories, serverVersion: server.version };
     },
 
     async dumpLogical(input: DumpLogicalInput): Promise<DumpLogicalOutput> {
@@ -72,16 +76,24 @@ export function backupActivities(config: Config) {
       if (!manifest) throw new PgwardenError('NotFound', `Backup ${input.backupId} has no manifest in repository "${input.from}": nothing to copy.`);
       if (await readManifest(to, folder)) return; // copied by an earlier attempt
       await to.abortIncompleteWrites(folder);
+      const retainUntil = logicalRetainUntil(config, manifest.kind, Date.parse(manifest.startedAt));
+      // The wrapped data key goes first: an object never exists without the key that opens it.
+      if (manifest.encryption.scheme === 'openpgp-envelope-v1') {
+        const key = `${folder}${manifest.encryption.dataKey}`;
+        const wrapped = await from.getBytesWithMetadata(key);
+        if (!wrapped) throw new PgwardenError('NotFound', `Backup ${input.backupId} has no ${manifest.encryption.dataKey} in repository "${input.from}": nothing to copy that could be opened.`);
+        await to.putBytes(key, wrapped.data, { metadata: wrapped.metadata, retainUntil });
+      }
       const reporter = currentReporter();
       let done = 0;
       const stop = reportEvery(reporter, () => ({ phase: `copying to ${input.to}`, bytesDone: done, bytesTotal: manifest.storedBytes }));
       try {
         for (const object of manifest.objects) {
-          await copyObject(from, to, { key: `${folder}${object.name}`, sha256: object.sha256, storedBytes: object.storedBytes }, reporter.signal);
+          await copyObject(from, to, { key: `${folder}${object.name}`, sha256: object.sha256, storedBytes: object.storedBytes }, reporter.signal, { retainUntil });
           done += object.storedBytes;
         }
-        await to.putBytes(`${folder}${CHECKSUMS_FILE}`, checksumsFile(manifest.objects));
-        await writeManifest(to, folder, manifest);
+        await to.putBytes(`${folder}${CHECKSUMS_FILE}`, checksumsFile(manifest.objects), { retainUntil });
+        await writeManifest(to, folder, manifest, { retainUntil });
       } finally {
         stop();
       }
@@ -100,20 +112,25 @@ export function backupActivities(config: Config) {
 async function dumpLogical(config: Config, input: DumpLogicalInput): Promise<DumpLogicalOutput> {
   const started = Date.now();
   const db = databaseView(config, input.database);
-  const repoName = db.repositories[0]!;
+  const repoName = db.repositoriesFor(input.kind)[0]!;
   const repo = openRepository(config, repoName);
   const folder = backupFolder(input.database, 'logical', input.backupId);
   const reporter = currentReporter();
 
   // A retry after the manifest was written: the backup is complete, do not dump it again.
   const finished = await readManifest(repo, folder);
+  if (finished && finished.temporal && finished.temporal.runId !== input.workflow.runId) {
+    // Never hand out another run's backup as this one: it would miss what was committed since.
+    throw new PgwardenError('Failed', `Backup id ${input.backupId} already belongs to workflow run ${finished.temporal.runId} in repository "${repoName}": start the backup again.`, { retryable: false });
+  }
   if (finished) return summarize(finished, repoName, Date.now() - started);
   // A crashed attempt (worker killed) left objects that the catch below never removed, maybe under names this
   // attempt's plan does not produce: start from an empty folder, so the manifest and SHA256SUMS list all it holds.
   await discardIncomplete(repo, folder);
 
-  const passphrase = resolvePassphrase(config);
-  const fingerprint = await keyFingerprint(passphrase);
+  // Locked (where the bucket has Object Lock) until retention would remove it; the data key before any object.
+  const retainUntil = logicalRetainUntil(config, input.kind, input.workflow.startedAtMs);
+  const dataKey = await newBackupKey(config, repo, folder, retainUntil);
   const endpoint = sourceEndpoint(config, input.database);
   const env = libpqEnv(endpoint);
   const snapshotClient = await connect(endpoint, 'backup snapshot');
@@ -156,8 +173,8 @@ async function dumpLogical(config: Config, input: DumpLogicalInput): Promise<Dum
     estimatedBytes = tables.reduce((sum, t) => sum + t.bytes, 0);
     const settings = {
       compression: { level: config.backup.compressionLevel, threads: config.backup.compressionThreads },
-      passphrase,
-      ...(config.encryption.s2kCount ? { s2kCount: config.encryption.s2kCount } : {}),
+      passphrase: dataKey.secret,
+      dataKey: true,
     };
     const rowsByTable = new Map<string, number>();
 
@@ -165,7 +182,7 @@ async function dumpLogical(config: Config, input: DumpLogicalInput): Promise<Dum
     const order = [...streams].sort((a, b) => (a.role === 'pre-data' ? -1 : b.role === 'pre-data' ? 1 : b.estimatedBytes - a.estimatedBytes));
     const stored = await inParallel(order, config.backup.jobs, async (stream) => {
       const key = `${folder}${stream.name}.zst.gpg`;
-      const sealOptions = { signal: abort.signal, onMeter: (meter: Sha256Meter) => (progressOf.stored = meter) };
+      const sealOptions = { signal: abort.signal, onMeter: (meter: Sha256Meter) => (progressOf.stored = meter), retainUntil };
       const progressOf: StreamProgress = { rawBytes: () => 0 };
       counters.push(progressOf);
       let entry: StoredObjectEntry;
@@ -214,10 +231,11 @@ async function dumpLogical(config: Config, input: DumpLogicalInput): Promise<Dum
 
     const objects = streams.map((s) => stored[order.indexOf(s)]!);
     const manifest: BackupManifest = {
-      manifestVersion: 1,
+      manifestVersion: MANIFEST_VERSION,
       id: input.backupId,
       database: input.database,
       kind: input.kind,
+      ...(input.migrationId !== undefined ? { migrationId: input.migrationId } : {}),
       type: 'logical',
       format: LOGICAL_FORMAT,
       tool: { name: 'pgwarden', version: PGWARDEN_VERSION, pgDump: await pgDumpVersion },
@@ -228,13 +246,13 @@ async function dumpLogical(config: Config, input: DumpLogicalInput): Promise<Dum
       rawBytes: objects.reduce((sum, o) => sum + o.rawBytes, 0),
       storedBytes: objects.reduce((sum, o) => sum + o.storedBytes, 0),
       compression: { algorithm: COMPRESSION_NAME, level: config.backup.compressionLevel },
-      encryption: { scheme: ENCRYPTION_SCHEME, keyFingerprint: fingerprint },
+      encryption: dataKey.encryption,
       objects,
       tables: Object.fromEntries([...rowsByTable.entries()].sort(([a], [b]) => a.localeCompare(b))),
       temporal: { namespace: input.workflow.namespace, workflowId: input.workflow.workflowId, runId: input.workflow.runId },
     };
-    await repo.putBytes(`${folder}${CHECKSUMS_FILE}`, checksumsFile(objects));
-    await writeManifest(repo, folder, manifest);
+    await repo.putBytes(`${folder}${CHECKSUMS_FILE}`, checksumsFile(objects), { retainUntil });
+    await writeManifest(repo, folder, manifest, { retainUntil });
     const output = summarize(manifest, repoName, Date.now() - started);
     const firstByteAt = Math.min(...counters.map((c) => c.raw?.firstByteAt ?? Infinity));
     if (Number.isFinite(firstByteAt)) output.firstByteMs = firstByteAt - input.workflow.startedAtMs;

@@ -3,12 +3,13 @@
 import { PgwardenError } from '../config/errors.js';
 import { databaseView } from '../config/load.js';
 import type { Config } from '../config/schema.js';
-import { resolvePassphrase } from '../config/secrets.js';
 import { PGWARDEN_VERSION } from '../config/version.js';
 import type { BaseBackupResult, Progress } from '../workflows/messages.js';
-import { backupFolder, CHECKSUMS_FILE, checksumsFile, MANIFEST_FILE, readManifest, writeManifest, type BackupManifest } from './catalog/manifest.js';
+import { backupFolder, CHECKSUMS_FILE, checksumsFile, MANIFEST_FILE, MANIFEST_VERSION, readManifest, writeManifest, type BackupManifest } from './catalog/manifest.js';
+import { newBackupKey } from './keys/backup-keys.js';
+import { loadKeyring } from './keys/keyring.js';
+import type { WalKeys } from './keys/wal-keys.js';
 import { COMPRESSION_NAME } from './pipeline/compress.js';
-import { ENCRYPTION_SCHEME, keyFingerprint } from './pipeline/encrypt.js';
 import { byteCountStep, type Sha256Meter } from './pipeline/measure.js';
 import type { Step } from './pipeline/chain.js';
 import { sealInto } from './pipeline/seal.js';
@@ -41,7 +42,7 @@ export function baseBackupActivities(config: Config) {
     /** What must be true before a base backup is worth starting: the archive is set up and belongs to this cluster. */
     async prepareBaseBackup(input: { database: string }): Promise<{ repository: string; serverVersion: string }> {
       databaseView(config, input.database);
-      resolvePassphrase(config);
+      await loadKeyring(config);
       const { repo } = openArchive(config, input.database);
       await repo.check();
       const endpoint = sourceEndpoint(config, input.database);
@@ -77,7 +78,7 @@ export function baseBackupActivities(config: Config) {
 async function takeBaseBackup(config: Config, input: TakeBaseBackupInput): Promise<BaseBackupOutput> {
   const started = Date.now();
   const repoName = walRepositoryName(config, input.database);
-  const { repo, settings } = openArchive(config, input.database);
+  const { repo, keys, retainUntil: lockFor } = openArchive(config, input.database);
   const folder = backupFolder(input.database, 'base', input.backupId);
   const finished = await readManifest(repo, folder);
   if (finished) return summarize(finished, repoName, 0, 0);
@@ -89,7 +90,9 @@ async function takeBaseBackup(config: Config, input: TakeBaseBackupInput): Promi
     estimate: Number((await client.query<{ s: string }>('SELECT sum(pg_database_size(oid))::text AS s FROM pg_database')).rows[0]!.s),
   }));
   const pgBaseBackup = await pgTool('pg_basebackup', server.major, config.postgres.binDir);
-  const fingerprint = await keyFingerprint(settings.passphrase);
+  // Locked (where the bucket has Object Lock) as long as the PITR window needs it; the data key before the data.
+  const retainUntil = lockFor(input.workflow.startedAtMs);
+  const dataKey = await newBackupKey(config, repo, folder, retainUntil);
   const reporter = currentReporter();
   const raw = { bytes: 0 };
   let stored: Sha256Meter | undefined;
@@ -127,9 +130,10 @@ async function takeBaseBackup(config: Config, input: TakeBaseBackupInput): Promi
       },
       byteCountStep(raw),
     ];
-    const sealed = await sealInto(repo, `${folder}${BASE_OBJECT}`, producers, { ...settings, compression: { level: config.backup.compressionLevel, threads: 0 } }, {
+    const sealed = await sealInto(repo, `${folder}${BASE_OBJECT}`, producers, { compression: { level: config.backup.compressionLevel, threads: 0 }, passphrase: dataKey.secret, dataKey: true }, {
       ...(reporter.signal ? { signal: reporter.signal } : {}),
       onMeter: (meter) => (stored = meter),
+      retainUntil,
     });
     const copyMs = Date.now() - started;
 
@@ -137,7 +141,7 @@ async function takeBaseBackup(config: Config, input: TakeBaseBackupInput): Promi
     // archive_command like every WAL file, so reading it from there also shows that archiving works.
     phase = 'waiting for the WAL it needs to be archived';
     const walStarted = Date.now();
-    const history = await findBackupHistory(repo, input.database, before, label, settings.passphrase, input.walWaitMs ?? 10 * 60_000, reporter.signal);
+    const history = await findBackupHistory(repo, input.database, before, label, keys, input.walWaitMs ?? 10 * 60_000, reporter.signal);
     const startLsn = /START WAL LOCATION: (\S+)/.exec(history)?.[1];
     const stopLsn = /STOP WAL LOCATION: (\S+)/.exec(history)?.[1];
     const timeline = Number(/START TIMELINE: (\d+)/.exec(history)?.[1]);
@@ -158,7 +162,7 @@ async function takeBaseBackup(config: Config, input: TakeBaseBackupInput): Promi
     phase = 'writing manifest';
     const objects = [{ name: BASE_OBJECT, role: 'base' as const, format: 'tar', rawBytes: raw.bytes, storedBytes: sealed.storedBytes, sha256: sealed.sha256 }];
     const manifest: BackupManifest = {
-      manifestVersion: 1,
+      manifestVersion: MANIFEST_VERSION,
       id: input.backupId,
       database: input.database,
       kind: 'base',
@@ -171,7 +175,7 @@ async function takeBaseBackup(config: Config, input: TakeBaseBackupInput): Promi
       rawBytes: raw.bytes,
       storedBytes: sealed.storedBytes,
       compression: { algorithm: COMPRESSION_NAME, level: config.backup.compressionLevel },
-      encryption: { scheme: ENCRYPTION_SCHEME, keyFingerprint: fingerprint },
+      encryption: dataKey.encryption,
       objects,
       tables: {},
       temporal: { namespace: input.workflow.namespace, workflowId: input.workflow.workflowId, runId: input.workflow.runId },
@@ -185,8 +189,8 @@ async function takeBaseBackup(config: Config, input: TakeBaseBackupInput): Promi
         stopTime: new Date(walStarted).toISOString(),
       },
     };
-    await repo.putBytes(`${folder}${CHECKSUMS_FILE}`, checksumsFile(objects));
-    await writeManifest(repo, folder, manifest);
+    await repo.putBytes(`${folder}${CHECKSUMS_FILE}`, checksumsFile(objects), { retainUntil });
+    await writeManifest(repo, folder, manifest, { retainUntil });
     const output = summarize(manifest, repoName, copyMs, walWaitMs);
     return output;
   } catch (error) {
@@ -199,6 +203,7 @@ async function takeBaseBackup(config: Config, input: TakeBaseBackupInput): Promi
     throw error;
   } finally {
     stop();
+    await keys.close();
   }
 }
 
@@ -208,7 +213,7 @@ async function findBackupHistory(
   database: string,
   from: string,
   label: string,
-  passphrase: string,
+  keys: WalKeys,
   timeoutMs: number,
   signal?: AbortSignal,
 ): Promise<string> {
@@ -219,7 +224,7 @@ async function findBackupHistory(
       const name = walNameOfKey(database, object.key);
       if (!name?.endsWith('.backup') || name < from || seen.has(name)) continue;
       seen.add(name);
-      const text = (await fetchWalBytes(repo, database, name, passphrase))?.toString('utf8') ?? '';
+      const text = (await fetchWalBytes(repo, database, name, keys))?.toString('utf8') ?? '';
       if (text.split('\n').some((line) => line.trim() === `LABEL: ${label}`)) return text;
     }
     if (signal?.aborted) throw new PgwardenError('Failed', 'Cancelled while waiting for WAL to be archived.', { retryable: false });

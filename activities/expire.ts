@@ -2,7 +2,7 @@
 // an activity result, so the workflow's history says exactly what was removed and why.
 import { databaseView } from '../config/load.js';
 import type { Config } from '../config/schema.js';
-import type { BackupKind } from '../workflows/kinds.js';
+import { BACKUP_KINDS, type BackupKind } from '../workflows/kinds.js';
 import { scanBackups } from './catalog/list.js';
 import { warn } from './progress.js';
 import { backupFolder, MANIFEST_FILE, type BackupManifest } from './catalog/manifest.js';
@@ -23,6 +23,8 @@ export interface ExpiryPlan {
   /** WAL files before the oldest kept base backup's start. */
   wal: { repository: string; count: number; bytes: number; first?: string; last?: string; keepFrom?: string; keepFromSegno?: string; segmentSize: number };
   kept: { logical: number; base: number };
+  /** Due, but still under S3 Object Lock: skipped now, removed by a later run once their date has passed. */
+  locked: Array<{ repository: string; what: string; until?: string }>;
   /** Backups whose manifest cannot be used (broken, or from a newer pgwarden): never removed here, only reported. */
   damaged: Array<{ repository: string; type: 'logical' | 'base'; id: string; reason: string }>;
 }
@@ -33,15 +35,21 @@ export function expireActivities(config: Config) {
       return planExpiry(config, input.database, input.nowMs);
     },
     /** Deletes what the plan names: manifests first, so an interrupted delete leaves nothing that looks restorable. */
-    async applyExpiry(plan: ExpiryPlan): Promise<{ deletedObjects: number }> {
+    async applyExpiry(plan: ExpiryPlan): Promise<{ deletedObjects: number; locked: ExpiryPlan['locked'] }> {
       const reporter = currentReporter();
       let deleted = 0;
+      const locked: ExpiryPlan['locked'] = [];
       const removeFolder = async (repo: Repository, folder: string) => {
-        await repo.delete([`${folder}${MANIFEST_FILE}`]);
+        const manifest = await repo.delete([`${folder}${MANIFEST_FILE}`]);
+        if (manifest.locked.length > 0) {
+          locked.push({ repository: repo.name, what: folder }); // locked since the plan: leave the backup whole
+          return;
+        }
         const keys: string[] = [];
         for await (const object of repo.list(folder)) keys.push(object.key);
-        await repo.delete(keys);
-        deleted += keys.length + 1;
+        const outcome = await repo.delete(keys);
+        for (const key of outcome.locked) locked.push({ repository: repo.name, what: key });
+        deleted += keys.length + 1 - outcome.locked.length;
         reporter.report({ phase: 'deleting', bytesDone: 0, itemsDone: deleted });
       };
       for (const item of plan.logical) await removeFolder(openRepository(config, item.repository), backupFolder(plan.database, 'logical', item.id));
@@ -49,10 +57,11 @@ export function expireActivities(config: Config) {
       if (plan.wal.keepFromSegno !== undefined && plan.wal.count > 0) {
         // Listed again rather than carried in the plan: a week of WAL can be tens of thousands of names.
         const expired = await expiredWal(openRepository(config, plan.wal.repository), plan.database, BigInt(plan.wal.keepFromSegno), plan.wal.segmentSize);
-        await openRepository(config, plan.wal.repository).delete(expired.map((e) => e.key));
-        deleted += expired.length;
+        const outcome = await openRepository(config, plan.wal.repository).delete(expired.map((e) => e.key));
+        if (outcome.locked.length > 0) locked.push({ repository: plan.wal.repository, what: `${outcome.locked.length} WAL file(s), first ${outcome.locked.sort()[0]}` });
+        deleted += expired.length - outcome.locked.length;
       }
-      return { deletedObjects: deleted };
+      return { deletedObjects: deleted, locked: [...plan.locked, ...locked] };
     },
   };
 }
@@ -60,6 +69,7 @@ export function expireActivities(config: Config) {
 async function planExpiry(config: Config, database: string, nowMs: number): Promise<ExpiryPlan> {
   const db = databaseView(config, database);
   const logical: ExpiryPlan['logical'] = [];
+  const locked: ExpiryPlan['locked'] = [];
   let keptLogical = 0;
   const damaged: ExpiryPlan['damaged'] = [];
   const scan = async (repository: string, type: 'logical' | 'base') => {
@@ -70,13 +80,18 @@ async function planExpiry(config: Config, database: string, nowMs: number): Prom
     }
     return found.backups;
   };
-  for (const repository of db.repositories) {
+  for (const repository of db.allRepositories) {
+    const repo = openRepository(config, repository);
     const backups = await scan(repository, 'logical');
     const newest = backups.at(-1)?.id;
     for (const backup of backups) {
-      const keepMs = config.retention[backup.kind as BackupKind] ?? config.retention.manual;
+      const keepMs = db.retentionFor(BACKUP_KINDS.includes(backup.kind as BackupKind) ? (backup.kind as BackupKind) : 'manual');
       const age = nowMs - Date.parse(backup.finishedAt);
-      if (age > keepMs && backup.id !== newest) {
+      const until = age > keepMs && backup.id !== newest ? await lockedUntil(repo, backupFolder(database, 'logical', backup.id), nowMs) : undefined;
+      if (until) {
+        locked.push({ repository, what: `logical backup ${backup.id}`, until });
+        keptLogical += 1;
+      } else if (age > keepMs && backup.id !== newest) {
         logical.push({ repository, id: backup.id, kind: backup.kind, finishedAt: backup.finishedAt, rule: `${backup.kind} backups are kept ${Math.round(keepMs / 86_400_000)} days` });
       } else keptLogical += 1;
     }
@@ -92,7 +107,12 @@ async function planExpiry(config: Config, database: string, nowMs: number): Prom
   const inside = bases.filter((b) => Date.parse(b.base!.stopTime) >= cutoff);
   const before = bases.filter((b) => Date.parse(b.base!.stopTime) < cutoff);
   const keptBase: BackupManifest[] = [...(before.length ? [before.at(-1)!] : []), ...inside];
-  const base = bases.filter((b) => !keptBase.includes(b)).map((b) => ({ repository: walRepository, id: b.id, stopTime: b.base!.stopTime }));
+  const base: ExpiryPlan['base'] = [];
+  for (const b of bases.filter((b) => !keptBase.includes(b))) {
+    const until = await lockedUntil(repo, backupFolder(database, 'base', b.id), nowMs);
+    if (until) locked.push({ repository: walRepository, what: `base backup ${b.id}`, until });
+    else base.push({ repository: walRepository, id: b.id, stopTime: b.base!.stopTime });
+  }
 
   const segmentSize = (await readArchiveIdentity(repo, database))?.segmentSize || 16 * 1024 * 1024;
   const wal: ExpiryPlan['wal'] = { repository: walRepository, count: 0, bytes: 0, segmentSize };
@@ -109,7 +129,13 @@ async function planExpiry(config: Config, database: string, nowMs: number): Prom
       wal.last = expired.at(-1)!.name;
     }
   }
-  return { database, logical, base, wal, kept: { logical: keptLogical, base: keptBase.length }, damaged };
+  return { database, logical, base, wal, kept: { logical: keptLogical, base: keptBase.length + locked.filter((l) => l.what.startsWith('base')).length }, locked, damaged };
+}
+
+/** When a backup's manifest is under S3 Object Lock past `nowMs` (a backup's objects share one date): that date. */
+async function lockedUntil(repo: Repository, folder: string, nowMs: number): Promise<string | undefined> {
+  const until = (await repo.head(`${folder}${MANIFEST_FILE}`))?.retainUntil;
+  return until && until.getTime() > nowMs ? until.toISOString() : undefined;
 }
 
 /** WAL files positioned before `keepFrom` on any timeline (history files always stay). */

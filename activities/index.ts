@@ -5,6 +5,12 @@ import { restoreActivities } from './restore.js';
 import { baseBackupActivities } from './basebackup.js';
 import { pitrActivities } from './pitr.js';
 import { expireActivities } from './expire.js';
+import { preMigrationActivities } from './premigration.js';
+import { alertActivities } from './alerts.js';
+import { drillActivities } from './drill.js';
+import { monitorActivities } from './monitor.js';
+import { verifyActivities } from './verify.js';
+import { rekeyActivities } from './keys/rekey.js';
 
 export function createActivities(config: Config) {
   return {
@@ -13,6 +19,12 @@ export function createActivities(config: Config) {
     ...baseBackupActivities(config),
     ...pitrActivities(config),
     ...expireActivities(config),
+    ...preMigrationActivities(config),
+    ...alertActivities(config),
+    ...monitorActivities(config),
+    ...verifyActivities(config),
+    ...drillActivities(config),
+    ...rekeyActivities(config),
   };
 }
 

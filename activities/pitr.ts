@@ -13,19 +13,22 @@ import { stringify } from 'yaml';
 import { PgwardenError } from '../config/errors.js';
 import { databaseView } from '../config/load.js';
 import type { Config } from '../config/schema.js';
-import { resolvePassphrase } from '../config/secrets.js';
+import { passphraseEnvVars } from '../config/secrets.js';
 import type { Progress } from '../workflows/messages.js';
 import { findBackup, listBackups } from './catalog/list.js';
 import { backupFolder, type BackupManifest } from './catalog/manifest.js';
+import { keyForBackup, objectSecretOf } from './keys/backup-keys.js';
+import type { WalKeys } from './keys/wal-keys.js';
 import { unsealInto } from './pipeline/seal.js';
 import type { Step } from './pipeline/chain.js';
 import { serverBinDir } from './postgres/binaries.js';
 import { clusterUser, freePort, LocalCluster, portIsFree, type OsUser } from './postgres/cluster.js';
-import { sourceEndpoint } from './postgres/connection.js';
+import { openClient, sourceEndpoint } from './postgres/connection.js';
 import { currentReporter, inParallel, reportEvery } from './progress.js';
 import { MISSING } from './wal/spool.js';
 import { BASE_OBJECT } from './basebackup.js';
-import { fetchWalBytes } from './wal/archive.js';
+import { fetchWalBytes, readArchiveIdentity } from './wal/archive.js';
+import { WalFeeder } from './wal/feeder.js';
 import { closedAt, coverage, listArchive, recoveryPath } from './wal/coverage.js';
 import { formatLsn, parseLsn, segmentName, segnoOfLsn } from './wal/names.js';
 import { openArchive, walRepositoryName } from './wal/open.js';
@@ -116,15 +119,23 @@ async function runAsUser(name: string | undefined): Promise<OsUser | undefined> 
 }
 
 async function planPitr(config: Config, input: PlanPitrInput): Promise<PitrPlan> {
+  const { repo, keys } = openArchive(config, input.database);
+  try {
+    return await planWithKeys(config, input, repo, keys);
+  } finally {
+    await keys.close();
+  }
+}
+
+async function planWithKeys(config: Config, input: PlanPitrInput, repo: import('./storage/repository.js').Repository, keys: WalKeys): Promise<PitrPlan> {
   const db = databaseView(config, input.database);
   const target = parseRecoveryTarget(input.target);
   const repository = walRepositoryName(config, input.database);
-  const { repo, settings: seal } = openArchive(config, input.database);
   const backups = await listBackups(repo, input.database, 'base');
   if (backups.length === 0) {
     throw new PgwardenError('NotFound', `No base backup of "${input.database}" in repository "${repository}": take one with \`pgwarden basebackup --db ${input.database}\`.`);
   }
-  const listing = await listArchive(repo, input.database, seal.passphrase);
+  const listing = await listArchive(repo, input.database, keys);
 
   // The archive's reach from each base backup, oldest first: the restore window.
   const reach = async (backup: BackupManifest) => {
@@ -149,6 +160,7 @@ async function planPitr(config: Config, input: PlanPitrInput): Promise<PitrPlan>
         `nothing can be restored to it. ${await windowText(repo, input.database, await reach(backups[0]!))}`,
     );
   }
+  await keyForBackup(config, chosen); // a missing or wrong key fails here, before any directory is made
   const plan = await reach(chosen);
   if (!plan.usable || !plan.cov.last) {
     throw new PgwardenError(
@@ -174,7 +186,7 @@ async function planPitr(config: Config, input: PlanPitrInput): Promise<PitrPlan>
     // PostgreSQL refuses to end recovery before a time target is passed. If nothing committed after the target
     // in the archive, the latest state is the state at the target: recover to the end instead.
     const waldump = join(serverBinDir(Math.floor(chosen.server.versionNum / 10_000), config.postgres.binDir), 'pg_waldump');
-    const lastCommit = await lastCommitTime(repo, input.database, seal.passphrase, plan, listing.segmentSize, waldump);
+    const lastCommit = await lastCommitTime(repo, input.database, keys, plan, listing.segmentSize, waldump);
     if (lastCommit !== undefined && lastCommit <= Date.parse(target.time)) {
       settings = {};
       note = `nothing committed between ${new Date(lastCommit).toISOString()} (the last commit in the archive) and the target: recovering to the end of the archive, which is the same state`;
@@ -246,7 +258,7 @@ async function windowText(repo: import('./storage/repository.js').Repository, da
 async function lastCommitTime(
   repo: import('./storage/repository.js').Repository,
   database: string,
-  passphrase: string,
+  keys: WalKeys,
   plan: { cov: { last?: { timeline: number; segno: bigint; name: string } } },
   segmentSize: number,
   waldump: string,
@@ -258,7 +270,7 @@ async function lastCommitTime(
     const { segmentName } = await import('./wal/names.js');
     for (let back = 0n; back < 3n && last.segno - back >= 0n; back += 1n) {
       const name = segmentName(last.timeline, last.segno - back, segmentSize);
-      const bytes = await fetchWalBytes(repo, database, name, passphrase);
+      const bytes = await fetchWalBytes(repo, database, name, keys);
       if (!bytes) return undefined;
       writeFileSync(join(dir, name), bytes);
       const run = await execa(waldump, [join(dir, name)], { reject: false, env: { TZ: 'UTC' } });
@@ -274,9 +286,9 @@ async function lastCommitTime(
 /** Refuses a data directory or port that belongs to the cluster the backup came from. */
 async function neverTheSource(config: Config, database: string, datadir: string, port: number): Promise<void> {
   const endpoint = sourceEndpoint(config, database);
-  const client = new pg.Client({ connectionString: endpoint.url, connectionTimeoutMillis: 5_000 });
+  let client: pg.Client | undefined;
   try {
-    await client.connect();
+    client = await openClient(endpoint, { connectionTimeoutMillis: 5_000 }); // the URL's TLS meaning (tls.ts)
     const { rows } = await client.query<{ dir: string; port: string }>("SELECT current_setting('data_directory', true) AS dir, current_setting('port') AS port");
     const local = /^(localhost|127\.|::1|\/)/.test(parseUrl(endpoint.url).host ?? 'localhost');
     if (rows[0]?.dir && resolve(rows[0].dir) === datadir) throw new PgwardenError('Refused', `${datadir} is the data directory of the running cluster of "${database}": never restoring over it.`);
@@ -284,7 +296,7 @@ async function neverTheSource(config: Config, database: string, datadir: string,
   } catch (error) {
     if (error instanceof PgwardenError) throw error; // the source being down is no reason not to restore
   } finally {
-    await client.end().catch(() => undefined);
+    await client?.end().catch(() => undefined);
   }
 }
 
@@ -303,9 +315,10 @@ export function stageDirectory(datadir: string): string {
 
 async function restoreBaseBackup(config: Config, input: RestoreBaseInput): Promise<{ restoreMs: number; bytes: number; verified: boolean; staged: number }> {
   const started = Date.now();
-  const { repo, settings } = openArchive(config, input.database);
+  const { repo, keys } = openArchive(config, input.database);
   const folder = backupFolder(input.database, 'base', input.baseBackupId);
   const manifest = await findBackup(repo, input.database, 'base', input.baseBackupId);
+  const { secret } = await objectSecretOf(config, repo, folder, manifest);
   const object = manifest.objects.find((o) => o.name === BASE_OBJECT)!;
   const user = await runAsUser(input.runAs);
   const binDir = serverBinDir(Math.floor(manifest.server.versionNum / 10_000), config.postgres.binDir);
@@ -334,13 +347,16 @@ async function restoreBaseBackup(config: Config, input: RestoreBaseInput): Promi
     const tarArgs = ['-x', '-f', '-', '-C', input.datadir];
     const tar: Step = user ? { command: 'runuser', args: ['-u', user.name, '--', 'tar', ...tarArgs], label: 'tar' } : { command: 'tar', args: tarArgs, label: 'tar' };
     // While the base backup streams in, the WAL that recovery will ask for first comes down beside it.
-    const staging = stageWal(repo, input.database, settings.passphrase, input.stage, stageDirectory(input.datadir));
+    const staging = stageWal(repo, input.database, keys, input.stage, stageDirectory(input.datadir));
     staging.catch(() => undefined);
-    await unsealInto(repo, { key: `${folder}${object.name}`, sha256: object.sha256, storedBytes: object.storedBytes }, settings.passphrase, [tar], {
+    await unsealInto(repo, { key: `${folder}${object.name}`, sha256: object.sha256, storedBytes: object.storedBytes }, secret, [tar], {
       ...(reporter.signal ? { signal: reporter.signal } : {}),
       onMeter: (m) => (meter = m),
     });
     const staged = await staging;
+    // The WAL data keys from the backup's day on, opened once here: restore_command (wal-fetch) then decrypts
+    // without a passphrase or private key. They go when recovery ends (recoverCluster).
+    await keys.placeKeys(new Date(Date.parse(manifest.base!.startTime) - 86_400_000).toISOString().slice(0, 10).replace(/-/g, ''), stageDirectory(input.datadir));
     cluster.own(join(input.datadir, 'pgwarden'));
 
     // pg_basebackup put a manifest with a checksum of every file into the tar: check the files against it.
@@ -355,17 +371,18 @@ async function restoreBaseBackup(config: Config, input: RestoreBaseInput): Promi
     return { restoreMs: Date.now() - started, bytes: object.rawBytes, verified, staged };
   } finally {
     stop();
+    await keys.close();
   }
 }
 
 /** Fetches (and verifies) the staged WAL files into `<dir>/in`, and marks the ones known not to be archived. */
-async function stageWal(repo: import('./storage/repository.js').Repository, database: string, passphrase: string, stage: WalStage | undefined, dir: string): Promise<number> {
+async function stageWal(repo: import('./storage/repository.js').Repository, database: string, keys: WalKeys, stage: WalStage | undefined, dir: string): Promise<number> {
   if (!stage) return 0;
   const incoming = join(dir, 'in');
   mkdirSync(incoming, { recursive: true, mode: 0o700 });
   let staged = 0;
   await inParallel(stage.files, 3, async (name) => {
-    const bytes = await fetchWalBytes(repo, database, name, passphrase);
+    const bytes = await fetchWalBytes(repo, database, name, keys);
     if (!bytes) return; // gone since the plan: wal-fetch will say so
     writeFileSync(join(incoming, `${name}.tmp`), bytes);
     renameSync(join(incoming, `${name}.tmp`), join(incoming, name));
@@ -378,8 +395,8 @@ async function stageWal(repo: import('./storage/repository.js').Repository, data
 /** The environment the restored postmaster (and so restore_command) needs: the secrets pgwarden.yaml names. */
 function secretsEnvironment(config: Config, database: string): Record<string, string> {
   const env: Record<string, string> = {};
-  const names: string[] = [];
-  if ('passphraseEnv' in config.encryption) names.push(config.encryption.passphraseEnv);
+  // WAL data keys are placed in the spool (restoreBaseBackup): only a passphrase may be needed, for WAL from before.
+  const names: string[] = passphraseEnvVars(config);
   const repo = config.repositories[walRepositoryName(config, database)];
   if (repo?.type === 's3') names.push(...[repo.accessKeyIdEnv, repo.secretAccessKeyEnv].filter((n): n is string => Boolean(n)));
   for (const [key, value] of Object.entries(process.env)) {
@@ -418,7 +435,8 @@ async function recoverCluster(config: Config, input: RecoverInput): Promise<Reco
   // away from use) and go when the restored cluster goes.
   // WAL fetched ahead is a rename away, answered by the shell; anything else starts wal-fetch (which prefetches).
   const spool = stageDirectory(input.datadir);
-  const walFetch = `${process.execPath} ${CLI} --config ${configFile} wal-fetch --db ${input.database} --spool ${spool} %f "%p"`;
+  // 32 ahead (512 MiB of spool at most): each prefetcher is a process start, and recovery outruns a short one.
+  const walFetch = `${process.execPath} ${CLI} --config ${configFile} wal-fetch --db ${input.database} --spool ${spool} --prefetch 32 %f "%p"`;
   const restoreCommand =
     `f="${spool}/in/%f"; if [ -f "$f" ]; then mv -f "$f" "%p"; elif [ -f "$f${MISSING}" ]; then exit 1; else exec ${walFetch}; fi`;
   if (!existsSync(join(input.datadir, 'postgresql.conf'))) {
@@ -454,6 +472,10 @@ async function recoverCluster(config: Config, input: RecoverInput): Promise<Reco
     itemsTotal: input.segments,
   }));
   const log = () => (existsSync(cluster.logFile) ? readFileSync(cluster.logFile, 'utf8') : '');
+  // WAL ahead of recovery, fetched by this activity into the spool restore_command reads first.
+  const archive = openArchive(config, input.database, { spool });
+  const segmentSize = (await readArchiveIdentity(archive.repo, input.database))?.segmentSize || 16 * 1024 * 1024;
+  const feeder = new WalFeeder(archive.repo, input.database, archive.keys, join(spool, 'in'), segmentSize, (path) => cluster.own(path));
   try {
     const start = await cluster.run('pg_ctl', ['-D', input.datadir, '-l', cluster.logFile, '-W', '-o', `-p ${input.port}`, 'start'], {
       reject: false,
@@ -467,7 +489,9 @@ async function recoverCluster(config: Config, input: RecoverInput): Promise<Reco
     for (;;) {
       if (reporter.signal?.aborted) throw new PgwardenError('Failed', 'Cancelled during recovery.', { retryable: false });
       const text = log();
-      restored = (text.match(/restored log file "[0-9A-F]{24}" from archive/g) ?? []).length;
+      const restoredNames = [...text.matchAll(/restored log file "([0-9A-F]{24})" from archive/g)];
+      restored = restoredNames.length;
+      feeder.advance(restoredNames.at(-1)?.[1]);
       if (/FATAL|PANIC/.test(text) && !existsSync(join(input.datadir, 'postmaster.pid'))) throw recoveryFailure(text, input);
       const state = await probe(url);
       if (state === 'promoted') break;
@@ -500,6 +524,8 @@ async function recoverCluster(config: Config, input: RecoverInput): Promise<Reco
       await check.query('SELECT count(*) FROM pg_class');
       await check.end();
     }
+    await feeder.stop();
+    rmSync(join(spool, 'keys'), { recursive: true, force: true }); // the WAL data keys placed for recovery
     if (input.target.kind === 'time' && lastTransactionAt && Date.parse(lastTransactionAt) > Date.parse(input.target.time)) {
       throw new PgwardenError('Integrity', `Recovery went past the target: the last replayed transaction is from ${lastTransactionAt}, after ${input.target.time}.`);
     }
@@ -514,6 +540,8 @@ async function recoverCluster(config: Config, input: RecoverInput): Promise<Reco
     };
   } finally {
     stop();
+    await feeder.stop();
+    await archive.keys.close();
   }
 }
 

@@ -3,11 +3,10 @@
 import { PgwardenError } from '../config/errors.js';
 import { databaseView } from '../config/load.js';
 import type { Config } from '../config/schema.js';
-import { resolvePassphrase } from '../config/secrets.js';
 import type { Progress, TableCheck } from '../workflows/messages.js';
-import { findBackup, latestBackup } from './catalog/list.js';
+import { locateBackup } from './catalog/locate.js';
 import { backupFolder, readManifest, type BackupManifest, type StoredObjectEntry } from './catalog/manifest.js';
-import { keyFingerprint } from './pipeline/encrypt.js';
+import { objectSecretOf } from './keys/backup-keys.js';
 import type { Sha256Meter } from './pipeline/measure.js';
 import { unsealInto } from './pipeline/seal.js';
 import { pgTool } from './postgres/binaries.js';
@@ -31,6 +30,8 @@ export interface PlanRestoreInput {
   repository?: string;
   /** Makes the staging name unique to this workflow run. */
   runId: string;
+  /** 'drill': onto the drill server (drill.connection). */
+  server?: 'drill';
 }
 
 export interface RestorePlan {
@@ -55,11 +56,19 @@ export interface RestoreLogicalInput {
   noPrivileges?: boolean;
   /** Written as the database's comment: where it came from, for whoever finds it later. */
   provenance: string;
+  server?: 'drill';
 }
 
+/** Mismatched tables named in a result; the rest are counted. A result enters the workflow history: it must stay
+ *  small for a database with 10,000 tables. */
+export const MISMATCHES_LISTED = 20;
+
+/** A summary of the row-count check, never one entry per table. */
 export interface RestoreLogicalOutput {
-  checks: TableCheck[];
-  mismatches: TableCheck[];
+  tables: number; // tables checked against the manifest's row counts
+  rows: number; // rows they hold
+  mismatchedTables: number;
+  mismatches: TableCheck[]; // the first MISMATCHES_LISTED of them
   restoreMs: number;
 }
 
@@ -70,6 +79,7 @@ export interface PublishInput {
   replaceExisting?: string;
   /** Suffix of the name the replaced database keeps ("20261125T031500Z"). */
   keepSuffix: string;
+  server?: 'drill';
   /** The staging database's comment (restoreLogical's provenance): how a retry knows the restored copy by its new name. */
   provenance?: string;
 }
@@ -85,23 +95,13 @@ export function restoreActivities(config: Config) {
           `--replace-existing must repeat the target database's name exactly ("${input.target}"), got "${input.replaceExisting}": nothing was changed.`,
         );
       }
-      const repository = input.repository ?? db.repositories[0]!;
-      if (!db.repositories.includes(repository)) {
-        throw new PgwardenError('Config', `Database "${input.database}" is not backed up to repository "${repository}" (it uses ${db.repositories.join(', ')}).`);
-      }
-      const repo = openRepository(config, repository);
-      const warnings: string[] = [];
-      let manifest: BackupManifest;
-      if (input.backup === 'latest') {
-        const latest = await latestBackup(repo, input.database, 'logical');
-        manifest = latest.manifest;
-        for (const d of latest.passedOver) warnings.push(`Newer backup ${d.id} was passed over: ${d.reason}`);
-      } else {
-        manifest = await findBackup(repo, input.database, 'logical', input.backup);
-      }
-      await checkPassphrase(config, manifest);
+      // In whichever repository holds it (kinds can go to different ones), unless the caller named one.
+      const { manifest, repository, passedOver } = await locateBackup(config, input.database, input.backup, input.repository);
+      const warnings = passedOver.map((d) => `Newer backup ${d.id} was passed over: ${d.reason}`);
+      // The key first, before any server is asked: a wrong or missing key fails in seconds, with nothing created.
+      await objectSecretOf(config, openRepository(config, repository), backupFolder(input.database, 'logical', manifest.id), manifest);
 
-      const endpoint = restoreEndpoint(config, input.database);
+      const endpoint = restoreEndpoint(config, input.database, input.server);
       const client = await connectMaintenance(endpoint, 'restore check');
       try {
         const server = await serverInfo(client);
@@ -154,13 +154,13 @@ export function restoreActivities(config: Config) {
      * Safe to retry: a retry after the commit finds the restored copy under the target's name and reports it.
      */
     async publishRestore(input: PublishInput): Promise<{ previousDatabaseKeptAs?: string }> {
-      return swapIn(restoreEndpoint(config, input.database), input);
+      return swapIn(restoreEndpoint(config, input.database, input.server), input);
     },
 
     /** Compensation: removes a staging database that a failed or cancelled restore left. */
-    async dropStagingDatabase(input: { database: string; staging: string }): Promise<void> {
+    async dropStagingDatabase(input: { database: string; staging: string; server?: 'drill' }): Promise<void> {
       if (!input.staging.includes('_pgwrestore_')) throw new PgwardenError('Failed', `Refusing to drop "${input.staging}": not a pgwarden staging database.`);
-      const client = await connectMaintenance(restoreEndpoint(config, input.database), 'restore cleanup');
+      const client = await connectMaintenance(restoreEndpoint(config, input.database, input.server), 'restore cleanup');
       try {
         await dropDatabase(client, input.staging);
       } finally {
@@ -176,26 +176,14 @@ export function stagingName(target: string, runId: string): string {
   return `${target.slice(0, 40)}_pgwrestore_${runId.replace(/-/g, '').slice(-8)}`;
 }
 
-async function checkPassphrase(config: Config, manifest: BackupManifest): Promise<void> {
-  const fingerprint = await keyFingerprint(resolvePassphrase(config));
-  if (fingerprint !== manifest.encryption.keyFingerprint) {
-    const source = 'passphraseEnv' in config.encryption ? `environment variable ${config.encryption.passphraseEnv}` : `file ${config.encryption.passphraseFile}`;
-    throw new PgwardenError(
-      'Integrity',
-      `The passphrase in ${source} is not the one backup ${manifest.id} was encrypted with (key fingerprint ${manifest.encryption.keyFingerprint}, yours ${fingerprint}). ` +
-        'Set the passphrase that was in use when the backup was made.',
-    );
-  }
-}
-
 async function restoreLogical(config: Config, input: RestoreLogicalInput): Promise<RestoreLogicalOutput> {
   const started = Date.now();
   const repo = openRepository(config, input.repository);
   const folder = backupFolder(input.database, 'logical', input.backupId);
   const manifest = await readManifest(repo, folder);
   if (!manifest) throw new PgwardenError('NotFound', `Backup ${input.backupId} of "${input.database}" has no manifest in repository "${input.repository}".`);
-  const passphrase = resolvePassphrase(config);
-  const server = restoreEndpoint(config, input.database);
+  const { secret: passphrase } = await objectSecretOf(config, repo, folder, manifest);
+  const server = restoreEndpoint(config, input.database, input.server);
   const staging = withDatabase(server, input.staging);
   const reporter = currentReporter();
   const abort = new AbortController();
@@ -309,7 +297,13 @@ async function restoreLogical(config: Config, input: RestoreLogicalInput): Promi
       await Promise.all(clients.map((c) => c.end().catch(() => undefined)));
     }
     succeeded = true;
-    return { checks, mismatches, restoreMs: Date.now() - started };
+    return {
+      tables: checks.length,
+      rows: checks.reduce((sum, c) => sum + Math.max(0, c.actual), 0),
+      mismatchedTables: mismatches.length,
+      mismatches: mismatches.slice(0, MISMATCHES_LISTED),
+      restoreMs: Date.now() - started,
+    };
   } finally {
     stopReporting();
     reporter.signal?.removeEventListener('abort', onCancel);

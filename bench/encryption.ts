@@ -1,11 +1,12 @@
 // The encryption step alone, over the same compressed dump (pg_dump -Fp | zstd -3): pgwarden's encryption step
-// (gpg in a process chain fed from Node: AES-256, passphrase on fd 3, no second compression) against a plain
+// (gpg in a process chain fed from Node: AES-256 under a backup's data key on fd 3, no second compression) against a plain
 // `gpg --symmetric --compress-algo none` of the file, and both decryptions. Alternating like the main rounds.
 import { createReadStream, createWriteStream, mkdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { execa } from 'execa';
 import { chain } from '../activities/pipeline/chain.js';
+import { newDataKey } from '../activities/keys/data-key.js';
 import { decryptStep, encryptStep } from '../activities/pipeline/encrypt.js';
 import type { BenchContext } from './context.js';
 import { check, median, now, settle, stopGpgAgent, warmUpGpg } from './util.js';
@@ -28,10 +29,11 @@ export async function measureEncryption(ctx: BenchContext, input: string, runs: 
   const plainOut = join(dir, 'plain.out');
   const inputBytes = statSync(input).size;
   await warmUpGpg(gpg, dir);
+  const dataKey = newDataKey(); // what the data path encrypts objects with (envelope encryption)
   const methods: Array<{ method: string; run: () => Promise<void>; bytes: () => number }> = [
     {
       method: "pgwarden's encryption step (gpg in a chain, fed and drained by Node)",
-      run: () => throughChain(encryptStep(ctx.passphrase), input, pgwardenOut),
+      run: () => throughChain(encryptStep(dataKey, 'data-key'), input, pgwardenOut),
       bytes: () => inputBytes,
     },
     {
@@ -41,7 +43,7 @@ export async function measureEncryption(ctx: BenchContext, input: string, runs: 
     },
     {
       method: "pgwarden's decryption step (gpg in a chain, fed and drained by Node)",
-      run: () => throughChain(decryptStep(ctx.passphrase, 'bench'), pgwardenOut, plainOut),
+      run: () => throughChain(decryptStep(dataKey, 'bench'), pgwardenOut, plainOut),
       bytes: () => inputBytes,
     },
     {

@@ -2,7 +2,7 @@
 // and a point-in-time restore of a pgbench database: `node dist/bench/wal-load.js [--scale 50] [--seconds 60]`.
 // Not part of `npm test`. Writes bench/results/wal-load.json and prints a summary.
 import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync, copyFileSync, mkdtempSync } from 'node:fs';
-import { cpus, totalmem, tmpdir } from 'node:os';
+import { cpus, loadavg, totalmem, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
@@ -44,6 +44,8 @@ const report: Record<string, unknown> = {
   scale: SCALE,
   seconds: SECONDS,
   clients: CLIENTS,
+  // The machine may be shared: its load when the run started and ended (1, 5, 15 minutes).
+  loadAverage: { start: loadavg().map((l) => round(l)) } as { start: number[]; end?: number[] },
 };
 
 try {
@@ -183,14 +185,21 @@ try {
   const scratch = mkdtempSync(join(tmpdir(), 'pgwarden-walpush-'));
   const segments = readdirSync(pgWal).filter((f) => /^[0-9A-F]{24}$/.test(f)).slice(0, 10);
   mkdirSync(join(scratch, 'pg_wal'));
+  // Wall time, and CPU time (user + system, the process and the children it waited for: zstd, gpg) through
+  // /usr/bin/time: on a machine shared with other work, CPU time is what one push costs, wall time what it waited.
+  const cpu: number[] = [];
   const time = async (argv: string[], cwd?: string) => {
     const t0 = process.hrtime.bigint();
-    const run = await execa(process.execPath, argv, { reject: false, env: { ...process.env }, ...(cwd ? { cwd } : {}) });
+    const run = await execa('/usr/bin/time', ['-f', 'pgwarden-cpu %U %S', process.execPath, ...argv], { reject: false, env: { ...process.env }, ...(cwd ? { cwd } : {}) });
     if (run.exitCode !== 0) throw new Error(`${argv.join(' ')}: ${run.stderr}`);
+    const used = /pgwarden-cpu ([\d.]+) ([\d.]+)/.exec(run.stderr);
+    if (used) cpu.push((Number(used[1]) + Number(used[2])) * 1000);
     return Number(process.hrtime.bigint() - t0) / 1e6;
   };
+  const cpuOf = (from: number) => cpu.slice(from);
   const startCost: number[] = [];
   for (let i = 0; i < 10; i += 1) startCost.push(await time([CLI, '--version']));
+  const startCpu = cpuOf(0);
   const fresh = await (async () => {
     // A cluster of its own so the pushed segments are new to the archive.
     const other = await startArchivingCluster(stack, 'walpush', { extraConf: ['archive_mode = off'] });
@@ -198,19 +207,30 @@ try {
     await other.pg.query('postgres', 'CHECKPOINT');
     const names = readdirSync(join(other.pg.cluster.dataDir, 'pg_wal')).filter((f) => /^[0-9A-F]{24}$/.test(f)).slice(0, 8);
     const costs: number[] = [];
+    const pushCpuFrom = cpu.length;
     for (const name of names) {
       copyFileSync(join(other.pg.cluster.dataDir, 'pg_wal', name), join(scratch, 'pg_wal', name));
       costs.push(await time([CLI, '--config', other.configFile, 'wal-push', '--db', 'walpush', join('pg_wal', name)], scratch));
     }
+    const pushCpu = cpuOf(pushCpuFrom);
     const again: number[] = [];
     for (const name of names) again.push(await time([CLI, '--config', other.configFile, 'wal-push', '--db', 'walpush', join('pg_wal', name)], scratch));
+    // What restore_command pays for a segment nobody fetched ahead: one wal-fetch process, fetch, decrypt, verify.
+    const fetchWall: number[] = [];
+    const fetchCpuFrom = cpu.length;
+    for (const name of names) fetchWall.push(await time([CLI, '--config', other.configFile, 'wal-fetch', '--db', 'walpush', '--prefetch', '0', name, join(scratch, `${name}.fetched`)], scratch));
+    const fetchCpu = cpuOf(fetchCpuFrom);
     await other.pg.stop();
-    return { costs, again };
+    return { costs, again, pushCpu, fetchWall, fetchCpu };
   })();
   report.walPush = {
     processStartMs: { p50: round(percentile(startCost, 50)), max: round(Math.max(...startCost)) },
+    processStartCpuMs: { p50: round(percentile(startCpu, 50)) },
     syncPushMs: { p50: round(percentile(fresh.costs, 50)), max: round(Math.max(...fresh.costs)) },
+    syncPushCpuMs: { p50: round(percentile(fresh.pushCpu, 50)), max: round(Math.max(...fresh.pushCpu)) },
     alreadyArchivedMs: { p50: round(percentile(fresh.again, 50)) },
+    fetchMs: { p50: round(percentile(fresh.fetchWall, 50)), max: round(Math.max(...fresh.fetchWall)) },
+    fetchCpuMs: { p50: round(percentile(fresh.fetchCpu, 50)), max: round(Math.max(...fresh.fetchCpu)) },
     syncSegmentsPerSecondOneAtATime: round(1000 / percentile(fresh.costs, 50)),
   };
   void segments;
@@ -218,6 +238,7 @@ try {
 
   await pitr('after_load', 'the load\'s WAL to replay as well');
 } finally {
+  (report.loadAverage as { end?: number[] }).end = loadavg().map((l) => round(l));
   mkdirSync(results, { recursive: true });
   writeFileSync(join(results, 'wal-load.json'), `${JSON.stringify(report, null, 2)}\n`);
   log(`written ${join(results, 'wal-load.json')}`);

@@ -15,10 +15,13 @@ import {
   type RestoreInput,
   type RestoreResult,
 } from '../workflows/messages.js';
-import type { backupWorkflow, baseBackupWorkflow, pitrWorkflow, restoreWorkflow } from '../workflows/index.js';
-import type { BaseBackupInput, PitrInput } from '../workflows/messages.js';
+import type { backupWorkflow, baseBackupWorkflow, drillWorkflow, pitrWorkflow, restoreWorkflow, verifyWorkflow } from '../workflows/index.js';
+import { drillWorkflowId, verifyWorkflowId, type BaseBackupInput, type DrillInput, type PitrInput, type VerifyInput } from '../workflows/messages.js';
 
 export type { BackupInput, BackupResult, RestoreInput, RestoreResult };
+export { PgwardenError } from '../config/errors.js';
+export { preMigrationBackup, requestPreMigrationBackup, type RequestPreMigrationBackupOptions } from './premigration.js';
+export type { PreMigrationBackup, PreMigrationResult } from '../workflows/messages.js';
 
 export async function startBackup(client: Client, config: Config, input: BackupInput): Promise<WorkflowHandleWithFirstExecutionRunId<typeof backupWorkflow>> {
   databaseView(config, input.database); // unknown database: fail here, not in the worker
@@ -79,6 +82,24 @@ export async function startRestore(client: Client, config: Config, input: Restor
   return startLockedWorkflow<typeof restoreWorkflow>(client, config, 'restoreWorkflow', restoreWorkflowId(input.database), `A restore of "${input.database}"`, [input], [
     ['database', input.database],
     ['operation', 'restore'],
+  ]);
+}
+
+/** A restore drill (under the database's backup lock: never during a backup of it). */
+export async function startDrill(client: Client, config: Config, input: DrillInput): Promise<WorkflowHandleWithFirstExecutionRunId<typeof drillWorkflow>> {
+  databaseView(config, input.database);
+  return startLockedWorkflow<typeof drillWorkflow>(client, config, 'drillWorkflow', drillWorkflowId(input.database), `A backup, drill or verification of "${input.database}"`, [input], [
+    ['database', input.database],
+    ['operation', 'drill'],
+  ]);
+}
+
+/** An integrity verification (under the database's backup lock, like drills). */
+export async function startVerify(client: Client, config: Config, input: VerifyInput): Promise<WorkflowHandleWithFirstExecutionRunId<typeof verifyWorkflow>> {
+  databaseView(config, input.database);
+  return startLockedWorkflow<typeof verifyWorkflow>(client, config, 'verifyWorkflow', verifyWorkflowId(input.database), `A backup, drill or verification of "${input.database}"`, [input], [
+    ['database', input.database],
+    ['operation', 'verify'],
   ]);
 }
 

@@ -42,7 +42,8 @@ function run(load: () => Promise<Action>, uses: { temporal: boolean } = { tempor
 program
   .command('worker')
   .description('run the worker: hosts pgwarden workflows and activities on the configured task queue')
-  .action(run(async () => (await import('./commands/worker.js')).workerCommand));
+  .option('--metrics <addr>', 'serve Prometheus metrics on HOST:PORT (for example 0.0.0.0:9464)')
+  .action(run(async () => (await import('./commands/worker.js')).workerCommand as Action));
 
 program
   .command('backup')
@@ -64,6 +65,17 @@ program
   .option('--repository <name>', "read from this repository instead of the database's first")
   .option('--local', 'run the restore in this process, without Temporal (for when Temporal is down)', false)
   .action(run(async () => (await import('./commands/restore.js')).restoreCommand as Action));
+
+program
+  .command('premigrate')
+  .description('a pre-migration backup for migration ID (the same id gets the same backup), complete and verified in every repository of the kind; then run -- COMMAND and record how it ended')
+  .requiredOption('--db <name>', 'database name from pgwarden.yaml')
+  .requiredOption('--migration <id>', "the migration's id (e.g. Prisma's migration folder name)")
+  .option('--timeout <duration>', 'how long to wait for the backup, a running backup of the database included (30m, 2h)', '1h')
+  .option('--new', 'take a new backup even if this migration already has one', false)
+  .argument('[command...]', 'the migration to run once the backup is verified, after -- (its output and exit code are passed on)')
+  // Only Temporal's client (no native runtime): a migration waits for its backup, not for pgwarden to load.
+  .action(run(async () => (await import('./commands/premigrate.js')).premigrateCommand as Action, { temporal: false }));
 
 const backups = program.command('backups').description('look at the backups a repository holds');
 backups
@@ -159,6 +171,34 @@ program
   .option('--count <n>', 'segments', (v) => Number(v), 8)
   .action(run(async () => (await import('./commands/wal.js')).walPrefetchCommand as Action, { temporal: false }));
 
+program
+  .command('verify')
+  .description('read every object of the backups back: size, sha256, decryption; with --wal the WAL each base backup needs')
+  .requiredOption('--db <name>', 'database name from pgwarden.yaml')
+  .option('--backup <id>', 'a backup id, "latest" or "all"', 'latest')
+  .option('--wal', 'also check the WAL archive (PITR databases)', false)
+  .action(run(async () => (await import('./commands/verify.js')).verifyCommand as Action));
+
+program
+  .command('drill')
+  .description('restore drill: the latest backup (and, with PITR, the latest moment) into a drill database, checked against the RTO, RPO and assertions, then dropped')
+  .requiredOption('--db <name>', 'database name from pgwarden.yaml')
+  .option('--no-pitr', 'only the logical restore, even for a PITR database')
+  .action(run(async () => (await import('./commands/drill.js')).drillCommand as Action));
+
+program
+  .command('status')
+  .description('every database at a glance: newest backups against the RPO, last verification and drill, PITR window, alerts (works with Temporal down)')
+  .option('--db <name>', 'only this database')
+  .action(run(async () => (await import('./commands/status.js')).statusCommand as Action));
+
+program
+  .command('rekey')
+  .description('key rotation: re-wrap the data keys of existing backups and WAL for the current keys (no data is read or rewritten)')
+  .option('--db <name>', 'database name from pgwarden.yaml')
+  .option('--all', 'every database in pgwarden.yaml', false)
+  .action(run(async () => (await import('./commands/rekey.js')).rekeyCommand as Action));
+
 const configCommand = program.command('config').description('check pgwarden.yaml');
 configCommand
   .command('check')
@@ -175,7 +215,10 @@ try {
   await program.parseAsync(process.argv);
 } catch (error) {
   if (error instanceof CommanderError) {
-    process.exitCode = ['commander.helpDisplayed', 'commander.version', 'commander.help'].includes(error.code) ? 0 : EXIT_CODES.Usage;
+    const informational = ['commander.helpDisplayed', 'commander.version', 'commander.help'].includes(error.code);
+    process.exitCode = informational ? 0 : EXIT_CODES.Usage;
+    // Commander printed the message on stderr; a script that asked for --json gets the error object on stdout too.
+    if (!informational && process.argv.includes('--json')) new Output(true).failure(new PgwardenError('Usage', error.message.replace(/^error: /, '')));
   } else {
     process.exitCode = new Output(process.argv.includes('--json')).failure(error instanceof Error ? error : new PgwardenError('Failed', String(error)));
   }

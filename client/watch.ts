@@ -17,16 +17,7 @@ export async function waitFor<T>(handle: WorkflowHandle, onStatus?: (status: Act
   const poll = async () => {
     while (!done && onStatus) {
       try {
-        const description = await handle.describe();
-        for (const pending of description.raw.pendingActivities ?? []) {
-          const payload = pending.heartbeatDetails?.payloads?.[0];
-          const status: ActivityStatus = { activity: pending.activityType?.name ?? 'activity', attempt: pending.attempt ?? 1 };
-          if (payload) status.progress = defaultPayloadConverter.fromPayload<Progress>(payload);
-          // Scheduled, not started, not failed: every worker runs as many jobs as it may (worker.maxConcurrentJobs).
-          else if (Number(pending.state) === 1 /* SCHEDULED */ && !pending.lastFailure) status.progress = { phase: 'queued: waiting for a worker with a free job slot', bytesDone: 0 };
-          if (pending.lastFailure?.message) status.lastFailure = pending.lastFailure.message;
-          if (!done) onStatus(status);
-        }
+        for (const status of await activityStatuses(handle)) if (!done) onStatus(status);
       } catch {
         /* progress is best effort; the result below is what counts */
       }
@@ -42,6 +33,20 @@ export async function waitFor<T>(handle: WorkflowHandle, onStatus?: (status: Act
     done = true;
     await polling;
   }
+}
+
+/** What the workflow's running activities report in their heartbeats. */
+export async function activityStatuses(handle: WorkflowHandle): Promise<ActivityStatus[]> {
+  const description = await handle.describe();
+  return (description.raw.pendingActivities ?? []).map((pending) => {
+    const payload = pending.heartbeatDetails?.payloads?.[0];
+    const status: ActivityStatus = { activity: pending.activityType?.name ?? 'activity', attempt: pending.attempt ?? 1 };
+    if (payload) status.progress = defaultPayloadConverter.fromPayload<Progress>(payload);
+    // Scheduled, not started, not failed: every worker runs as many jobs as it may (worker.maxConcurrentJobs).
+    else if (Number(pending.state) === 1 /* SCHEDULED */ && !pending.lastFailure) status.progress = { phase: 'queued: waiting for a worker with a free job slot', bytesDone: 0 };
+    if (pending.lastFailure?.message) status.lastFailure = pending.lastFailure.message;
+    return status;
+  });
 }
 
 /** The innermost failure with a pgwarden kind decides the message and exit code. */

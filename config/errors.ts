@@ -11,7 +11,7 @@ export const EXIT_CODES = {
   Config: 3, // pgwarden.yaml invalid, unknown database or repository, a secret missing or refused
   NotFound: 4, // backup id, bucket or object does not exist
   Refused: 5, // refused for safety: target database exists, another backup of the database is running, backup from a newer pgwarden
-  Integrity: 6, // checksum mismatch, corrupted or truncated object, wrong passphrase, row counts differ
+  Integrity: 6, // checksum mismatch, corrupted or truncated object, wrong passphrase, row counts differ, verify found damage, a drill's data failed a check
   Unavailable: 7, // Temporal, PostgreSQL or storage cannot be reached (network, server down)
 } as const;
 

@@ -5,6 +5,7 @@ import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { ConfigSchema, DEFAULT_TARGETS, type Config, type DatabaseSettings, type RepositorySettings } from './schema.js';
 import { PgwardenError } from './errors.js';
+import { BACKUP_KINDS, type BackupKind } from '../workflows/kinds.js';
 
 export const DEFAULT_CONFIG_FILE = 'pgwarden.yaml';
 
@@ -53,6 +54,12 @@ export interface DatabaseView {
   settings: DatabaseSettings;
   /** Repository names in order; the first is the one restores read from. */
   repositories: string[];
+  /** Where backups of `kind` go: kinds.<kind>.repositories, else the database's repositories. */
+  repositoriesFor(kind: BackupKind): string[];
+  /** Every repository any kind of its backups goes to, the database's own first: where restores and listings look. */
+  allRepositories: string[];
+  /** How long backups of `kind` are kept: kinds.<kind>.retention, else retention.<kind>. */
+  retentionFor(kind: BackupKind): number;
   rtoMs?: number;
   rpoMs?: number;
 }
@@ -68,10 +75,15 @@ export function databaseView(config: Config, name: string): DatabaseView {
     );
   }
   const defaults = DEFAULT_TARGETS[settings.environment];
+  const repositories = settings.repositories ?? Object.keys(config.repositories).slice(0, 1);
+  const repositoriesFor = (kind: BackupKind) => settings.kinds?.[kind]?.repositories ?? repositories;
   return {
     name,
     settings,
-    repositories: settings.repositories ?? Object.keys(config.repositories).slice(0, 1),
+    repositories,
+    repositoriesFor,
+    allRepositories: [...new Set([...repositories, ...BACKUP_KINDS.flatMap(repositoriesFor)])],
+    retentionFor: (kind) => settings.kinds?.[kind]?.retention ?? config.retention[kind],
     rtoMs: settings.rto ?? defaults.rtoMs,
     rpoMs: settings.rpo ?? defaults.rpoMs,
   };

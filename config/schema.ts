@@ -1,6 +1,7 @@
 // The zod schema of pgwarden.yaml: what may be written, the defaults, and the hint an error shows.
 import { z } from 'zod';
 import { parseDuration } from './duration.js';
+import { AlertSettings, DatabaseAlerts, DrillSettings } from './monitoring.js';
 
 /** Names end up in object keys, workflow ids and database names: keep them boring. */
 const NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/;
@@ -45,6 +46,58 @@ export const DEFAULT_TARGETS: Record<Environment, { rtoMs?: number; rpoMs?: numb
   development: {},
 };
 
+/** An OpenPGP private key that opens data keys (restores), with the passphrase that protects it, if any. */
+const PrivateKey = z
+  .strictObject({
+    env: envVarName('the armored private key').optional(),
+    file: z.string().min(1).optional(),
+    passphraseEnv: envVarName("the private key's passphrase").optional(),
+    passphraseFile: z.string().min(1).optional(),
+  })
+  .refine((k) => (k.env === undefined) !== (k.file === undefined), {
+    message: 'must name the armored private key with { env: VAR } or { file: /path/key.asc } (one of them), and its passphrase with passphraseEnv or passphraseFile if it has one',
+  });
+export type PrivateKeySettings = z.infer<typeof PrivateKey>;
+
+const s2kCount = z.number().int().min(1024).max(65011712);
+
+/**
+ * Envelope encryption: every backup (and every day of WAL) gets a random data key, wrapped for the passphrase
+ * and/or the recipients' public keys; `previous` keys only ever open data keys (key rotation).
+ */
+const Encryption = z
+  .strictObject({
+    passphraseEnv: envVarName('the backup passphrase').optional(),
+    passphraseFile: z.string().min(1).optional(),
+    /** Armored OpenPGP public keys new data keys are wrapped for (a worker with these alone can back up, not restore). */
+    recipients: z.array(SecretSource).default([]),
+    /** Private keys that open data keys wrapped for their public keys (restores). */
+    privateKeys: z.array(PrivateKey).default([]),
+    /** Keys from before a rotation: used only to open existing data keys, never to wrap new ones. */
+    previous: z
+      .array(
+        z.union([z.strictObject({ passphraseEnv: envVarName('an earlier backup passphrase') }), z.strictObject({ passphraseFile: z.string().min(1) }), PrivateKey], {
+          error: 'each previous key is { passphraseEnv: VAR }, { passphraseFile: PATH } or a private key { file|env, passphraseEnv|passphraseFile }',
+        }),
+      )
+      .default([]),
+    /** gpg's passphrase hashing (--s2k-count) when a data key is wrapped for the passphrase: once per backup and per day of WAL. */
+    s2kCount: s2kCount.optional(),
+  })
+  .superRefine((e, ctx) => {
+    if (e.passphraseEnv !== undefined && e.passphraseFile !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['passphraseFile'], message: 'give the passphrase once: passphraseEnv or passphraseFile, not both' });
+    }
+    if (e.passphraseEnv === undefined && e.passphraseFile === undefined && e.recipients.length === 0) {
+      ctx.addIssue({
+        code: 'custom',
+        message: 'needs a key to encrypt new backups with: passphraseEnv: BACKUP_PASSPHRASE (or passphraseFile), and/or recipients: [{ file: /etc/pgwarden/ops.pub.asc }]',
+      });
+    }
+  })
+  .prefault({ passphraseEnv: 'BACKUP_PASSPHRASE' });
+export type EncryptionSettings = z.output<typeof Encryption>;
+
 const PitrSettings = z.strictObject({
   /** Repository that holds this database's WAL archive and base backups. */
   repository: z.string().regex(NAME, { message: 'must name a repository declared under repositories:' }).optional(),
@@ -56,6 +109,16 @@ const PitrSettings = z.strictObject({
   restoreDirectory: z.string().min(1).optional(),
 });
 
+const repositoryList = z.array(z.string().regex(NAME, { message: 'must name a repository declared under repositories:' })).min(1);
+
+/** What one kind of backup of one database does differently (runbook: pre-migration also goes to S3, kept 90 days). */
+const KindSettings = z.strictObject({
+  /** Where backups of this kind go, instead of the database's repositories (each gets a verified copy). */
+  repositories: repositoryList.optional(),
+  /** How long backups of this kind are kept, instead of retention.<kind>. */
+  retention: duration('90d').optional(),
+});
+
 export const DatabaseSettings = z.strictObject({
   provider: z.literal('postgres', { error: 'must be "postgres" (the only provider so far)' }).default('postgres'),
   connection: SecretSource,
@@ -65,7 +128,17 @@ export const DatabaseSettings = z.strictObject({
   rto: duration('1h').optional(),
   rpo: duration('24h').optional(),
   /** Repositories that receive this database's backups; the first is where restores read from. */
-  repositories: z.array(z.string().regex(NAME, { message: 'must name a repository declared under repositories:' })).min(1).optional(),
+  repositories: repositoryList.optional(),
+  /** Per kind of backup (daily, weekly, monthly, pre-migration, manual): other repositories, other retention. */
+  kinds: z
+    .strictObject({
+      daily: KindSettings.optional(),
+      weekly: KindSettings.optional(),
+      monthly: KindSettings.optional(),
+      'pre-migration': KindSettings.optional(),
+      manual: KindSettings.optional(),
+    })
+    .optional(),
   pitr: PitrSettings.optional(),
   /**
    * Temporal Schedules (`pgwarden schedules apply`): a cron expression (UTC) per job, or false to leave it out.
@@ -79,8 +152,16 @@ export const DatabaseSettings = z.strictObject({
       monthly: z.union([z.string().min(9), z.literal(false)]).optional(),
       basebackup: z.union([z.string().min(9), z.literal(false)]).optional(),
       expire: z.union([z.string().min(9), z.literal(false)]).optional(),
+      /** Restore drill (default: first day of the month 04:00), integrity check (Sundays 06:00), monitor (every 15 min). */
+      drill: z.union([z.string().min(9), z.literal(false)]).optional(),
+      verify: z.union([z.string().min(9), z.literal(false)]).optional(),
+      monitor: z.union([z.string().min(9), z.literal(false)]).optional(),
     })
     .optional(),
+  /** Alert thresholds for this database (override alerts: at the top level). */
+  alerts: DatabaseAlerts.optional(),
+  /** Restore drills: where they run and what the restored data must satisfy. */
+  drill: DrillSettings.optional(),
 });
 
 const S3Repository = z.strictObject({
@@ -109,6 +190,13 @@ const S3Repository = z.strictObject({
   signPayload: z.boolean().optional(),
   partSizeMiB: z.number().int().min(5).max(512).default(5),
   uploadConcurrency: z.number().int().min(1).max(64).default(2),
+  /**
+   * Where the bucket has S3 Object Lock enabled, objects are written locked until their retention ends: compliance
+   * (nobody can delete them early, not even the account's root) or governance (a key with the bypass permission can).
+   */
+  objectLockMode: z.enum(['compliance', 'governance']).default('compliance'),
+  /** PEM file of the CA that signed an https endpoint's certificate (a private CA): the only CA trusted for it. */
+  caFile: z.string().min(1, 'must be the path of a PEM file with the CA certificate').optional(),
 });
 
 const FsRepository = z.strictObject({
@@ -132,17 +220,30 @@ export const ConfigSchema = z
         taskQueue: z.string().min(1).default('pgwarden'),
         /** Temporal Cloud API key, from the environment. */
         apiKeyEnv: envVarName('the Temporal API key').optional(),
-        tls: z.boolean().default(false),
+        /** true: TLS with the system's CAs; an object: a private CA, a client certificate (mTLS), a server name. */
+        tls: z
+          .union(
+            [
+              z.boolean(),
+              z
+                .strictObject({
+                  caFile: z.string().min(1).optional(), // PEM: the CA that signed the server's certificate
+                  certFile: z.string().min(1).optional(), // PEM: this client's certificate (mTLS)
+                  keyFile: z.string().min(1).optional(), // PEM: its private key (a secret: keep the file readable by pgwarden only)
+                  serverName: z.string().min(1).optional(), // the name the server's certificate carries, when not the address's host
+                })
+                .refine((t) => (t.certFile === undefined) === (t.keyFile === undefined), {
+                  message: 'certFile and keyFile go together: the client certificate and its private key',
+                }),
+            ],
+            { error: 'must be true, false, or { caFile, certFile, keyFile, serverName } (file paths)' },
+          )
+          .default(false),
         /** Temporal UI address, for links in reports (the dev server's is http://localhost:8233). */
         ui: z.url().optional(),
       })
       .prefault({}),
-    encryption: z
-      .union([
-        z.strictObject({ passphraseEnv: envVarName('the backup passphrase'), s2kCount: z.number().int().min(1024).max(65011712).optional() }),
-        z.strictObject({ passphraseFile: z.string().min(1), s2kCount: z.number().int().min(1024).max(65011712).optional() }),
-      ], { error: 'must be { passphraseEnv: BACKUP_PASSPHRASE } or { passphraseFile: /run/secrets/backup-passphrase }' })
-      .default({ passphraseEnv: 'BACKUP_PASSPHRASE' }),
+    encryption: Encryption,
     backup: z
       .strictObject({
         /** Parallel dump/restore streams per database (pg_dump/psql processes). */
@@ -184,6 +285,8 @@ export const ConfigSchema = z
         binDir: z.string().optional(),
       })
       .prefault({}),
+    /** Alert thresholds (defaults for every database) and where alerts go. */
+    alerts: AlertSettings,
     repositories: z.record(z.string().regex(NAME, { message: 'repository names are lower-case letters, digits, - and _' }), RepositorySettings, {
       error: 'must map repository names to { type: s3 | fs, … }',
     }),
@@ -204,6 +307,17 @@ export const ConfigSchema = z
             path: ['databases', dbName, 'repositories', i],
             message: `repository "${repo}" is not declared under repositories: (declared: ${repoNames.join(', ') || 'none'})`,
           });
+        }
+      }
+      for (const [kind, settings] of Object.entries(db.kinds ?? {})) {
+        for (const [i, repo] of (settings?.repositories ?? []).entries()) {
+          if (!cfg.repositories[repo]) {
+            ctx.addIssue({
+              code: 'custom',
+              path: ['databases', dbName, 'kinds', kind, 'repositories', i],
+              message: `repository "${repo}" is not declared under repositories: (declared: ${repoNames.join(', ') || 'none'})`,
+            });
+          }
         }
       }
       if (!db.repositories && repoNames.length > 1) {

@@ -22,8 +22,42 @@ export function resolveSecret(source: SecretSource, what: string): string {
   }
 }
 
+/** Where a passphrase given as passphraseEnv/passphraseFile comes from, if it is given. */
+export function passphraseSource(settings: { passphraseEnv?: string | undefined; passphraseFile?: string | undefined }): SecretSource | undefined {
+  if (settings.passphraseEnv !== undefined) return { env: settings.passphraseEnv };
+  if (settings.passphraseFile !== undefined) return { file: settings.passphraseFile };
+  return undefined;
+}
+
+/** "environment variable BACKUP_PASSPHRASE" / "file /run/secrets/x": for messages. */
+export function describeSource(source: SecretSource): string {
+  return 'env' in source ? `environment variable ${source.env}` : `file ${source.file}`;
+}
+
+/** The current backup passphrase; fails when the configuration has none (public keys only). */
 export function resolvePassphrase(config: Config): string {
-  const source: SecretSource =
-    'passphraseEnv' in config.encryption ? { env: config.encryption.passphraseEnv } : { file: config.encryption.passphraseFile };
+  const source = passphraseSource(config.encryption);
+  if (!source) {
+    throw new PgwardenError(
+      'Config',
+      'encryption has no passphrase (passphraseEnv or passphraseFile) in pgwarden.yaml: this needs one, or a private key under encryption.privateKeys.',
+    );
+  }
   return resolveSecret(source, 'the backup encryption passphrase');
+}
+
+/** The environment variables of the current and previous passphrases (what opens WAL archived before envelopes). */
+export function passphraseEnvVars(config: Config): string[] {
+  const e = config.encryption;
+  return [e.passphraseEnv, ...e.previous.map((p) => ('passphraseEnv' in p && !('env' in p) && !('file' in p) ? p.passphraseEnv : undefined))].filter(
+    (n): n is string => typeof n === 'string',
+  );
+}
+
+/** The names of the environment variables the encryption settings refer to (children that need them get only these). */
+export function encryptionEnvVars(config: Config): string[] {
+  const e = config.encryption;
+  const names = [e.passphraseEnv, ...e.recipients.map((r) => ('env' in r ? r.env : undefined))];
+  for (const key of [...e.privateKeys, ...e.previous]) names.push('env' in key ? key.env : undefined, 'passphraseEnv' in key ? key.passphraseEnv : undefined);
+  return names.filter((n): n is string => typeof n === 'string');
 }

@@ -5,8 +5,13 @@
 #   1. Download the backup folder <prefix>/<database>/logical/<backup id>/ , for example
 #        aws s3 cp --recursive s3://cartly-db-backups/pgwarden/cartly/logical/<backup id>/ ./backup/
 #        (Backblaze B2: add --endpoint-url https://s3.<region>.backblazeb2.com)
-#   2. export BACKUP_PASSPHRASE=…  and the target server's PGHOST PGPORT PGUSER PGPASSWORD
+#   2. export BACKUP_PASSPHRASE=…  (or, for a backup wrapped for an OpenPGP key: BACKUP_PRIVATE_KEY_FILE=key.asc and,
+#      if the key is protected, BACKUP_PRIVATE_KEY_PASSPHRASE=…)  and the target server's PGHOST PGPORT PGUSER PGPASSWORD
 #   3. scripts/emergency-restore.sh ./backup cartly_restored
+#
+# Two steps of gpg: datakey.asc (the backup's data key, wrapped) opens with the passphrase or the private key;
+# every object then opens with the data key. A backup made before envelope encryption has no datakey.asc: its
+# objects open with the passphrase itself.
 #
 # Onto a server that lacks the backup's roles (another server, a fresh cluster), add both options:
 #   scripts/emergency-restore.sh --no-owner --no-privileges ./backup cartly_restored
@@ -23,14 +28,18 @@ restore_opts=()
 while [[ $# -gt 0 && $1 == -* ]]; do
   case $1 in
     --no-owner | --no-privileges) restore_opts+=("$1") ;;
-    -h | --help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "unknown option $1; $usage" >&2; exit 2 ;;
   esac
   shift
 done
 dir=${1:?$usage}
 target=${2:?$usage}
-: "${BACKUP_PASSPHRASE:?export BACKUP_PASSPHRASE (the passphrase the backup was made with)}"
+if [[ -z "${BACKUP_PASSPHRASE:-}" && -z "${BACKUP_PRIVATE_KEY_FILE:-}" ]]; then
+  echo "export BACKUP_PASSPHRASE (the passphrase the backup was made with), or BACKUP_PRIVATE_KEY_FILE (an armored private key it is wrapped for)" >&2
+  exit 2
+fi
+[[ -z "${BACKUP_PRIVATE_KEY_FILE:-}" ]] || BACKUP_PRIVATE_KEY_FILE=$(realpath "$BACKUP_PRIVATE_KEY_FILE")
 # Still read for scripts written against earlier versions: PG_RESTORE_OPTS="--no-owner".
 # shellcheck disable=SC2206
 restore_opts+=(${PG_RESTORE_OPTS:-})
@@ -82,8 +91,19 @@ finish() {
 trap finish EXIT
 trap 'exit 130' INT TERM # Ctrl-C or a kill also drops the half-restored database
 mkdir -m 700 "$work/gnupg"
-open_object() { # decrypt and decompress one object to stdout
-  gpg --homedir "$work/gnupg" --batch --quiet --pinentry-mode loopback --passphrase-fd 3 --decrypt "$1" 3<<<"$BACKUP_PASSPHRASE" | zstd -q -d -c
+if [[ -f datakey.asc ]]; then # step 1: the backup's data key, with the passphrase or the private key
+  echo "opening the data key (datakey.asc)"
+  if [[ -n "${BACKUP_PRIVATE_KEY_FILE:-}" ]]; then
+    gpg --homedir "$work/gnupg" --batch --quiet --import "$BACKUP_PRIVATE_KEY_FILE"
+    object_key=$(gpg --homedir "$work/gnupg" --batch --quiet --pinentry-mode loopback --passphrase-fd 3 --decrypt datakey.asc 3<<<"${BACKUP_PRIVATE_KEY_PASSPHRASE:-}")
+  else
+    object_key=$(gpg --homedir "$work/gnupg" --batch --quiet --pinentry-mode loopback --passphrase-fd 3 --decrypt datakey.asc 3<<<"$BACKUP_PASSPHRASE")
+  fi
+else
+  object_key=${BACKUP_PASSPHRASE:?this backup predates envelope encryption: export BACKUP_PASSPHRASE}
+fi
+open_object() { # step 2: decrypt (with the data key) and decompress one object to stdout
+  gpg --homedir "$work/gnupg" --batch --quiet --pinentry-mode loopback --passphrase-fd 3 --decrypt "$1" 3<<<"$object_key" | zstd -q -d -c
 }
 load() { # load OBJECT COMMAND…: the object's contents into the command; its errors are kept for the hint
   local object=$1

@@ -1,6 +1,7 @@
 // Connections to Temporal for the worker and the CLI, with errors that say how to get one running.
-import { Client, Connection } from '@temporalio/client';
-import { NativeConnection } from '@temporalio/worker';
+import { readFileSync } from 'node:fs';
+import { Client, Connection, type TLSConfig } from '@temporalio/client';
+import type { NativeConnection } from '@temporalio/worker';
 import { PgwardenError } from '../config/errors.js';
 import type { Config } from '../config/schema.js';
 import { resolveSecret } from '../config/secrets.js';
@@ -10,22 +11,41 @@ function connectionOptions(config: Config) {
   const apiKey = config.temporal.apiKeyEnv ? resolveSecret({ env: config.temporal.apiKeyEnv }, 'the Temporal API key') : undefined;
   return {
     address: config.temporal.address,
-    tls: config.temporal.tls || apiKey !== undefined,
+    tls: tlsOptions(config.temporal.tls, apiKey !== undefined),
     ...(apiKey !== undefined ? { apiKey } : {}),
+  };
+}
+
+/** temporal.tls as the SDK takes it: the files are read here, so a wrong path is a configuration error. */
+function tlsOptions(tls: Config['temporal']['tls'], apiKey: boolean): boolean | TLSConfig {
+  if (typeof tls === 'boolean') return tls || apiKey;
+  const read = (file: string, key: string) => {
+    try {
+      return readFileSync(file);
+    } catch (error) {
+      throw new PgwardenError('Config', `temporal.tls.${key}: cannot read ${file} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}): fix the path or the file's permissions.`);
+    }
+  };
+  return {
+    ...(tls.serverName ? { serverNameOverride: tls.serverName } : {}),
+    ...(tls.caFile ? { serverRootCACertificate: read(tls.caFile, 'caFile') } : {}),
+    ...(tls.certFile && tls.keyFile ? { clientCertPair: { crt: read(tls.certFile, 'certFile'), key: read(tls.keyFile, 'keyFile') } } : {}),
   };
 }
 
 function unreachable(config: Config, error: unknown): PgwardenError {
   return new PgwardenError(
     'Unavailable',
-    `Cannot reach Temporal at ${config.temporal.address} (${(error as Error).message}). Start it (\`temporal server start-dev\`), or fix temporal.address in pgwarden.yaml.`,
+    `Cannot reach Temporal at ${config.temporal.address} (${(error as Error).message}). Start it (\`temporal server start-dev\`), or fix temporal.address in pgwarden.yaml` +
+      (config.temporal.tls ? ' and temporal.tls (caFile: the CA of the server\'s certificate; certFile/keyFile: the client certificate it expects; serverName).' : '.'),
     { cause: error },
   );
 }
 
 export async function connectClient(config: Config): Promise<Client> {
+  const options = connectionOptions(config); // a wrong temporal.tls file is a configuration error, not "unreachable"
   try {
-    const connection = await Connection.connect({ ...connectionOptions(config), connectTimeout: '5s' });
+    const connection = await Connection.connect({ ...options, connectTimeout: '5s' });
     return new Client({ connection, namespace: config.temporal.namespace });
   } catch (error) {
     throw unreachable(config, error);
@@ -33,8 +53,11 @@ export async function connectClient(config: Config): Promise<Client> {
 }
 
 export async function connectWorker(config: Config): Promise<NativeConnection> {
+  // Imported here: the CLI and scripts that only use the client need not load the worker's native bridge.
+  const { NativeConnection } = await import('@temporalio/worker');
+  const options = connectionOptions(config);
   try {
-    return await NativeConnection.connect(connectionOptions(config));
+    return await NativeConnection.connect(options);
   } catch (error) {
     throw unreachable(config, error);
   }

@@ -11,6 +11,10 @@ import { FailureKindInterceptor } from './interceptors.js';
 /** Built by `npm run build` (worker/bundle.ts); without it the worker bundles workflows at start-up. */
 export const WORKFLOW_BUNDLE = fileURLToPath(new URL('../workflows-bundle.js', import.meta.url));
 export const WORKFLOWS_ENTRY = fileURLToPath(new URL('../workflows/index.js', import.meta.url));
+/** Input the SDK cannot decode reaches the workflow's input check instead of failing its task (see the file). */
+export const PAYLOAD_CONVERTER = fileURLToPath(new URL('./payload-converter.js', import.meta.url));
+/** Reports every job's outcome (alerts, healthchecks pings) around the workflow's own code. */
+export const WORKFLOW_INTERCEPTORS = fileURLToPath(new URL('../workflows/notify-interceptor.js', import.meta.url));
 
 /** What createWorker starts: Temporal Workers that run and stop together. */
 export interface PgwardenWorker {
@@ -19,6 +23,8 @@ export interface PgwardenWorker {
   shutdown(): void;
   /** Dumps at once, and restores at once, that this worker takes (worker.maxConcurrentJobs). */
   readonly maxConcurrentJobs: number;
+  /** Activities running on any of its task queues. */
+  getStatus(): { numInFlightNonLocalActivities: number };
 }
 
 /**
@@ -33,6 +39,7 @@ export async function createWorker(config: Config, connection: NativeConnection)
     connection,
     namespace: config.temporal.namespace,
     activities,
+    dataConverter: { payloadConverterPath: PAYLOAD_CONVERTER },
     interceptors: { activity: [() => ({ inbound: new FailureKindInterceptor() })] },
     // Heartbeats carry progress: let them reach the server every few seconds, not once a minute.
     defaultHeartbeatThrottleInterval: '2s',
@@ -44,6 +51,10 @@ export async function createWorker(config: Config, connection: NativeConnection)
       ...common,
       taskQueue: config.temporal.taskQueue,
       ...(existsSync(WORKFLOW_BUNDLE) ? { workflowBundle: { codePath: WORKFLOW_BUNDLE } } : { workflowsPath: WORKFLOWS_ENTRY }),
+      interceptors: {
+        ...common.interceptors,
+        ...(existsSync(WORKFLOW_BUNDLE) ? {} : { workflowModules: [WORKFLOW_INTERCEPTORS] }), // the bundle has them built in
+      },
       // Checks, listings, renames, clean-ups: short, and never held up by the long jobs.
       maxConcurrentActivityTaskExecutions: 16,
     }),
@@ -55,6 +66,7 @@ export async function createWorker(config: Config, connection: NativeConnection)
     maxConcurrentJobs: limit,
     run: () => Promise.all(workers.map((w) => w.run().finally(() => stopAll(workers)))).then(() => undefined),
     shutdown: () => stopAll(workers),
+    getStatus: () => ({ numInFlightNonLocalActivities: workers.reduce((n, w) => n + w.getStatus().numInFlightNonLocalActivities, 0) }),
   };
 }
 

@@ -1,17 +1,16 @@
 // The logical backup of one database: check, dump into the first repository, copy to the others.
-import { ApplicationFailure, CancellationScope, patched, proxyActivities, workflowInfo } from '@temporalio/workflow';
+import { CancellationScope, patched, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
 import { BACKUP_KINDS, type BackupInput, type BackupResult } from './messages.js';
 import { JOB_QUEUES, jobOptions, QUICK } from './policies.js';
+import { checkInput } from './input.js';
 import { compactTimestamp, tagRun } from './tags.js';
 
 const quick = proxyActivities<Activities>(QUICK);
 
-export async function backupWorkflow(input: BackupInput): Promise<BackupResult> {
+export async function backupWorkflow(started: BackupInput): Promise<BackupResult> {
+  const input = checkInput<BackupInput>('backupWorkflow', started, { database: { type: 'string', required: true }, kind: { type: 'string', oneOf: BACKUP_KINDS }, migrationId: { type: 'string' } }, `{"database": "cartly", "kind": "${BACKUP_KINDS.join('|')}"}`);
   const kind = input.kind ?? 'manual';
-  if (typeof input.database !== 'string' || !BACKUP_KINDS.includes(kind)) {
-    throw ApplicationFailure.nonRetryable(`Backup input must be {"database": "<name from pgwarden.yaml>", "kind": "${BACKUP_KINDS.join('|')}"}.`, 'Usage');
-  }
   tagRun(input.database, 'backup', kind);
   const info = workflowInfo();
   const startedAt = Date.now();
@@ -23,13 +22,15 @@ export async function backupWorkflow(input: BackupInput): Promise<BackupResult> 
 
   // The dump and the copies run on the backups job queue, where each worker takes only as many as it may run.
   const long = proxyActivities<Activities>(jobOptions(info.taskQueue, 'backups', patched(JOB_QUEUES)));
-  const prepared = await quick.prepareBackup({ database: input.database });
+  const migration = input.migrationId !== undefined ? { migrationId: input.migrationId } : {};
+  const prepared = await quick.prepareBackup({ database: input.database, kind });
   let dumped;
   try {
     dumped = await long.dumpLogical({
       database: input.database,
       backupId,
       kind,
+      ...migration,
       workflow: { namespace: info.namespace, workflowId: info.workflowId, runId: info.runId, startedAtMs: info.runStartTime.getTime() },
     });
     for (const to of prepared.repositories.slice(1)) {
@@ -48,6 +49,7 @@ export async function backupWorkflow(input: BackupInput): Promise<BackupResult> 
     backupId,
     database: input.database,
     kind,
+    ...migration,
     repositories: prepared.repositories,
     rawBytes: dumped.rawBytes,
     storedBytes: dumped.storedBytes,

@@ -2,16 +2,21 @@
 import { CancellationScope, patched, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
 import type { BaseBackupInput, BaseBackupResult } from './messages.js';
+import { checkInput } from './input.js';
 import { JOB_QUEUES, jobOptions, QUICK } from './policies.js';
 import { compactTimestamp, tagRun } from './tags.js';
 
 const quick = proxyActivities<Activities>(QUICK);
 
-export async function baseBackupWorkflow(input: BaseBackupInput): Promise<BaseBackupResult> {
+export async function baseBackupWorkflow(started: BaseBackupInput): Promise<BaseBackupResult> {
+  const input = checkInput<BaseBackupInput>('baseBackupWorkflow', started, { database: { type: 'string', required: true } }, '{"database": "cartly"}');
   tagRun(input.database, 'basebackup', 'base');
   const info = workflowInfo();
   const startedAt = Date.now();
-  const backupId = `${compactTimestamp(startedAt)}-base-${info.runId.replace(/-/g, '').slice(0, 4)}`;
+  // As for logical backups: the end of the (UUIDv7) run id is random, its start is a timestamp. Runs that began
+  // before this change keep the id they already use.
+  const runHex = info.runId.replace(/-/g, '');
+  const backupId = `${compactTimestamp(startedAt)}-base-${patched('base-backup-id-from-random-run-id-part') ? runHex.slice(-4) : runHex.slice(0, 4)}`;
   const long = proxyActivities<Activities>(jobOptions(info.taskQueue, 'backups', patched(JOB_QUEUES)));
   const prepared = await quick.prepareBaseBackup({ database: input.database });
   let taken;

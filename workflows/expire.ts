@@ -2,17 +2,19 @@
 import { proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
 import type { ExpireInput, ExpireResult } from './messages.js';
+import { checkInput } from './input.js';
 import { LONG, QUICK } from './policies.js';
 import { tagRun } from './tags.js';
 
 const quick = proxyActivities<Activities>(QUICK);
 const long = proxyActivities<Activities>(LONG);
 
-export async function expireWorkflow(input: ExpireInput): Promise<ExpireResult> {
+export async function expireWorkflow(started: ExpireInput): Promise<ExpireResult> {
+  const input = checkInput<ExpireInput>('expireWorkflow', started, { database: { type: 'string', required: true }, dryRun: { type: 'boolean' } }, '{"database": "cartly", "dryRun": true}');
   tagRun(input.database, 'expire');
   const info = workflowInfo();
   const plan = await quick.planExpiry({ database: input.database, nowMs: Date.now() });
-  const applied = input.dryRun ? { deletedObjects: 0 } : await long.applyExpiry(plan);
+  const applied = input.dryRun ? { deletedObjects: 0, locked: plan.locked } : await long.applyExpiry(plan);
   const { repository: _repository, keepFromSegno: _segno, segmentSize: _size, ...wal } = plan.wal;
   return {
     database: input.database,
@@ -21,6 +23,7 @@ export async function expireWorkflow(input: ExpireInput): Promise<ExpireResult> 
     base: plan.base,
     wal,
     kept: plan.kept,
+    locked: applied.locked,
     ...(plan.damaged?.length ? { damaged: plan.damaged } : {}),
     deletedObjects: applied.deletedObjects,
     workflowId: info.workflowId,

@@ -1,6 +1,7 @@
 // The contract between workflows, the CLI, scripts and the Temporal UI: inputs, results, ids, search attributes.
 // Plain data only: this module is bundled into workflows and imported by clients alike.
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 
 export const DEFAULT_TASK_QUEUE = 'pgwarden';
 
@@ -52,6 +53,8 @@ export interface BackupInput {
   /** A database name from pgwarden.yaml; never a URL or a credential. */
   database: string;
   kind: BackupKind;
+  /** For pre-migration backups: the migration it was taken before (recorded in the manifest). */
+  migrationId?: string;
 }
 
 export interface StoredObjectSummary {
@@ -64,6 +67,7 @@ export interface BackupResult {
   backupId: string;
   database: string;
   kind: BackupKind;
+  migrationId?: string;
   repositories: string[];
   rawBytes: number; // what pg_dump produced
   storedBytes: number; // what the repository holds (compressed + encrypted)
@@ -93,6 +97,8 @@ export interface RestoreInput {
   noPrivileges?: boolean;
   /** Repository to read from (default: the database's first). */
   repository?: string;
+  /** "drill": restore onto the drill server (drill.connection) instead of the restore server. */
+  server?: 'drill';
 }
 
 export interface TableCheck {
@@ -113,7 +119,7 @@ export interface RestoreResult {
   tables: number;
   rows: number;
   rowCountsMatch: boolean;
-  mismatches: TableCheck[];
+  mismatches: TableCheck[]; // at most 20 (a summary, never one entry per table: this is workflow history)
   /** When replaceExisting was used: the name the previous database now has. */
   previousDatabaseKeptAs?: string;
   /** What the person restoring should know (a newer backup passed over because it is damaged). */
@@ -205,6 +211,8 @@ export interface ExpireResult {
   base: Array<{ repository: string; id: string; stopTime: string }>;
   wal: { count: number; bytes: number; first?: string; last?: string; keepFrom?: string };
   kept: { logical: number; base: number };
+  /** Due, but still under S3 Object Lock: skipped, removed by a later run once their date has passed. */
+  locked: Array<{ repository: string; what: string; until?: string }>;
   /** Backups retention could not read (broken manifest, or one from a newer pgwarden): kept, reported. */
   damaged?: Array<{ repository: string; type: 'logical' | 'base'; id: string; reason: string }>;
   deletedObjects: number;
@@ -212,9 +220,386 @@ export interface ExpireResult {
   runId: string;
 }
 
+/** One key rotation of a database at a time. */
+export function rekeyWorkflowId(database: string): string {
+  return `pgwarden-rekey-${database}`;
+}
+
+export interface RekeyInput {
+  database: string;
+}
+
+export interface RekeyResult {
+  database: string;
+  /** Data keys found (backups in every repository, WAL days). */
+  dataKeys: number;
+  rewrapped: number;
+  /** Already wrapped for exactly the current keys (an earlier or interrupted rekey did them). */
+  alreadyCurrent: number;
+  /** Removed by retention while the rekey ran. */
+  gone: number;
+  /** Who the data keys are wrapped for now, in words. */
+  wrappedFor: string[];
+  /** Backups made before envelope encryption: encrypted with a passphrase itself, nothing to re-wrap. */
+  beforeEnvelope: Array<{ repository: string; kind: string; id: string }>;
+  walBeforeEnvelope: boolean;
+  workflowId: string;
+  runId: string;
+}
+
 /** What a Temporal Schedule starts: it runs the real workflow under the database's lock id, waiting its turn. */
 export interface ScheduledInput {
   database: string;
-  operation: 'backup' | 'basebackup' | 'expire';
+  operation: 'backup' | 'basebackup' | 'expire' | 'drill' | 'verify' | 'monitor';
   kind?: BackupKind;
+}
+
+/** One pre-migration backup per database and migration: the id is what lets a CI retry find the first one's backup. */
+export function preMigrationWorkflowId(database: string, migrationId: string): string {
+  return `pgwarden-premigration-${database}-${migrationId}`;
+}
+
+/** Migration ids as migration tools name them (Prisma 20261125143000_add_index, Knex 20261125_x.js, Flyway V2__x). */
+export const MIGRATION_ID = /^[A-Za-z0-9][A-Za-z0-9._:@+-]{0,199}$/;
+export const MIGRATION_ID_HINT = 'letters, digits and . _ : @ + - (up to 200, starting with a letter or digit), e.g. 20261125143000_add_index';
+
+/** What the Temporal UI, the CLI and the Node API start: `{ "database": "cartly", "migrationId": "20261125_add_index" }`. */
+export interface PreMigrationInput {
+  database: string;
+  migrationId: string;
+  /** Take a new backup even when one exists for this migration (`premigrate --new`). */
+  fresh?: boolean;
+}
+
+/** The update a migration sends (with start) and that returns once the backup is complete and verified. */
+export interface PreMigrationRequest {
+  /** The caller runs the migration next and reports its start and end (`premigrate -- COMMAND`). */
+  runsMigration?: boolean;
+}
+
+export interface PreMigrationBackup {
+  backupId: string;
+  database: string;
+  migrationId: string;
+  /** Every repository the kind goes to: the backup is complete and verified (sha256 read back) in each. */
+  repositories: string[];
+  /** An earlier request for this migration made it: no second dump. */
+  reused: boolean;
+  storedBytes: number;
+  tables: number;
+  rows: number;
+  /** When the backup began: after the request (or a retry's first request), so everything committed before it is in it. */
+  backupStartedAt: string;
+  finishedAt: string;
+  /** Request to verified backup, of which waitedMs went to waiting for another backup of the database. */
+  durationMs: number;
+  waitedMs: number;
+  workflowId: string;
+  runId: string;
+  /** With runsMigration: the number to report the migration's start and end under. */
+  attempt?: number;
+}
+
+export interface MigrationStarted {
+  attempt: number;
+  /** The program's name only: arguments can hold connection strings with passwords, and histories hold no secrets. */
+  command: string;
+  host: string;
+  startedAt: string;
+}
+
+export interface MigrationFinished {
+  attempt: number;
+  /** The command's exit code; null when a signal ended it. */
+  exitCode: number | null;
+  signal?: string;
+  durationMs: number;
+  /** Why it could not start at all (command not found …). */
+  error?: string;
+}
+
+export interface MigrationRecord {
+  attempt: number;
+  /** pending: backup handed over, start not reported yet; never started / unknown: no report within the window. */
+  outcome: 'pending' | 'running' | 'succeeded' | 'failed' | 'never started' | 'unknown';
+  requestedAt: string;
+  command?: string;
+  host?: string;
+  startedAt?: string;
+  exitCode?: number | null;
+  signal?: string;
+  durationMs?: number;
+  error?: string;
+}
+
+export interface PreMigrationResult extends Omit<PreMigrationBackup, 'attempt'> {
+  migrations: MigrationRecord[];
+}
+
+export interface PreMigrationStatus {
+  phase: string;
+  /** The backup workflow that holds the database's lock for this backup, once started: its activities show progress. */
+  backupWorkflow?: { workflowId: string; runId: string };
+  backup?: PreMigrationBackup;
+  migrations: MigrationRecord[];
+}
+
+export const preMigrationBackupUpdate = defineUpdate<PreMigrationBackup, [PreMigrationRequest?]>('preMigrationBackup');
+export const migrationStartedSignal = defineSignal<[MigrationStarted]>('migrationStarted');
+export const migrationFinishedSignal = defineSignal<[MigrationFinished]>('migrationFinished');
+export const preMigrationStatusQuery = defineQuery<PreMigrationStatus>('preMigrationStatus');
+// ---- Verification, restore drills, monitoring and alerts (issue 10) ----
+
+export type { AlertRule, Severity } from './alert-catalog.js';
+import type { AlertRule, Severity } from './alert-catalog.js';
+
+/**
+ * Drills and verifications take the backup lock of their database (the backup workflow id): a drill never runs
+ * during a backup of the same database, and a backup waits for a drill (scheduled) or is refused (by hand).
+ */
+export function drillWorkflowId(database: string): string {
+  return backupWorkflowId(database);
+}
+
+export function verifyWorkflowId(database: string): string {
+  return backupWorkflowId(database);
+}
+
+/** One monitor run per database at a time. */
+export function monitorWorkflowId(database: string): string {
+  return `pgwarden-monitor-${database}`;
+}
+
+export interface VerifyInput {
+  database: string;
+  /** A backup id, "latest" (default) or "all": which logical and base backups to read. */
+  backup?: string;
+  /** Also check that every segment each kept base backup needs is archived and intact. */
+  wal?: boolean;
+}
+
+/** One thing found wrong, where it is, and what it breaks. */
+export interface VerifyFinding {
+  repository: string;
+  /** The object's key in the repository. */
+  object: string;
+  problem: 'missing' | 'size' | 'checksum' | 'decrypt' | 'decompress' | 'content' | 'key' | 'manifest' | 'gap';
+  detail: string;
+}
+
+export interface VerifiedBackup {
+  repository: string;
+  id: string;
+  type: 'logical' | 'base';
+  objects: number;
+  storedBytes: number;
+  ok: boolean;
+}
+
+export interface VerifyResult {
+  database: string;
+  ok: boolean;
+  /** Whether this run covered every backup and the WAL archive (only such a run clears a verification alert). */
+  complete: boolean;
+  backups: VerifiedBackup[];
+  wal?: { repository: string; segmentsChecked: number; ok: boolean };
+  findings: VerifyFinding[];
+  /** In words: the restores that no longer work, and what still does. */
+  broken: string[];
+  bytesRead: number;
+  durationMs: number;
+  checkedAt: string;
+  workflowId: string;
+  runId: string;
+}
+
+export interface DrillInput {
+  database: string;
+  /** Also drill a point-in-time restore to the latest moment (default: from the configuration). */
+  pitr?: boolean;
+}
+
+export interface AssertionOutcome {
+  name: string;
+  passed: boolean;
+  /** Counts and comparisons only: rows never leave the worker. */
+  detail: string;
+}
+
+export interface DrillPart {
+  type: 'logical' | 'pitr';
+  passed: boolean;
+  backupId?: string;
+  /** The drill database (logical) or data directory (PITR), removed afterwards. */
+  target?: string;
+  restoreMs?: number;
+  rtoMs?: number;
+  withinRto?: boolean;
+  /** How old the restored data was at the start of the drill (backup snapshot, or last replayed transaction). */
+  dataAgeMs?: number;
+  rpoMs?: number;
+  withinRpo?: boolean;
+  tables?: number;
+  rows?: number;
+  rowCountsMatch?: boolean;
+  assertions: AssertionOutcome[];
+  error?: string;
+  cleanedUp: boolean;
+}
+
+export interface DrillResult {
+  database: string;
+  passed: boolean;
+  /** host:port of the drill server, never credentials. */
+  server?: string;
+  parts: DrillPart[];
+  /** Why it failed, in one line (empty when it passed). */
+  failures: string[];
+  startedAt: string;
+  durationMs: number;
+  workflowId: string;
+  runId: string;
+}
+
+/** A fact the monitor or a job established about one rule, at one moment. */
+export interface AlertObservation {
+  rule: AlertRule;
+  firing: boolean;
+  summary: string;
+  /** When it was observed (workflow time); older observations never overwrite newer state. */
+  at: string;
+  details?: Record<string, string | number | boolean>;
+  /** The run the alert is about (Temporal UI link). */
+  link?: { workflowId: string; runId: string };
+}
+
+/** A rule's stored state (`<database>/monitor/alerts/<rule>.json` in the database's repository). */
+export interface AlertState {
+  rule: string;
+  firing: boolean;
+  severity: Severity;
+  summary: string;
+  since?: string;
+  lastSentAt?: string;
+  observedAt: string;
+  /** Counts triggers and resolves: a notification of an older generation is not sent any more. */
+  generation: number;
+  details?: Record<string, string | number | boolean>;
+  link?: { workflowId: string; runId: string };
+}
+
+export interface AlertNotification {
+  database: string;
+  rule: AlertRule;
+  severity: Severity;
+  action: 'trigger' | 'remind' | 'resolve';
+  summary: string;
+  since: string;
+  observedAt: string;
+  generation: number;
+  /** Sent even though the alert state could not be stored (repository unreachable): no generation check. */
+  stateless?: boolean;
+  details?: Record<string, string | number | boolean>;
+  link?: { workflowId: string; runId: string };
+}
+
+/** A database's alert thresholds with defaults applied (durations in ms, sizes in bytes; absent = rule off). */
+export interface AlertThresholds {
+  minBackupSize?: number;
+  maxBackupAge?: number;
+  maxUploadTime?: number;
+  maxWalLag?: number;
+  minRestoreWindow?: number;
+  severity: Record<AlertRule, Severity>;
+  reminderMs: number;
+  /** healthchecks pings are configured. */
+  pings: boolean;
+}
+
+/** How a job ended, as the job-notification interceptor reports it. */
+export interface JobOutcome {
+  job: string; // daily, weekly, monthly, manual, pre-migration, basebackup, expire, drill, verify
+  rule: Extract<AlertRule, 'backup-failed' | 'basebackup-failed' | 'expire-failed' | 'drill-failed' | 'verify-failed'>;
+  ok: boolean;
+  cancelled?: boolean;
+  /** A verification of only some backups: it can raise the alert, not clear it. */
+  partial?: boolean;
+  error?: string;
+  startedAt: string;
+  finishedAt: string;
+  durationMs: number;
+  backupId?: string;
+  storedBytes?: number;
+  /** The table data the backup holds (rows as dumped, before compression): what the size rule judges. */
+  dataBytes?: number;
+  workflowId: string;
+  runId: string;
+}
+
+/** A healthchecks.io ping of one job run. */
+export interface JobPing {
+  job: string;
+  event: 'start' | 'success' | 'fail';
+  /** The run's id: healthchecks pairs start and end by it and measures the duration. */
+  runId: string;
+  durationMs?: number;
+  message: string;
+}
+
+/** What the notification workflow is asked to do (never anything secret). */
+export interface NotifyInput {
+  database: string;
+  /** Evaluate a job's outcome against the rules (thresholds come from the worker's configuration). */
+  outcome?: JobOutcome;
+  /** Already-evaluated observations (the monitor's). */
+  observations?: AlertObservation[];
+  /** Already-decided notifications (the monitor records state itself), and the channels to send them on. */
+  notifications?: AlertNotification[];
+  channels?: string[];
+  ping?: JobPing;
+}
+
+export interface BackupSummary {
+  id: string;
+  kind: string;
+  startedAt: string;
+  finishedAt: string;
+  storedBytes: number;
+  durationMs: number;
+}
+
+/** What the repositories (and Temporal, where it answers) say about one database: status, metrics, monitor. */
+export interface DatabaseHealth {
+  database: string;
+  environment: string;
+  rpoMs?: number;
+  rtoMs?: number;
+  checkedAt: string;
+  logical: { repository: string; error?: string; newest?: BackupSummary; byKind: Record<string, BackupSummary>; count: number };
+  base?: { repository: string; error?: string; newest?: BackupSummary; count: number };
+  wal?: {
+    repository: string;
+    error?: string;
+    newest?: string;
+    newestAt?: string;
+    lagMs?: number;
+    window?: { from: string; to: string };
+    archiveSince?: string;
+    gaps: number;
+  };
+  /** Running pgwarden workflows of the database; undefined when Temporal was not asked or did not answer. */
+  running?: Array<{ workflowType: string; workflowId: string; runId: string; startedAt: string }>;
+  drill?: DrillResult;
+  verify?: VerifyResult;
+  alerts: AlertState[];
+}
+
+export interface MonitorInput {
+  database: string;
+}
+
+export interface MonitorResult {
+  database: string;
+  observations: AlertObservation[];
+  notifications: number;
 }

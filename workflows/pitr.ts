@@ -1,8 +1,9 @@
 // Point-in-time restore: plan and check coverage before anything is written, restore a base backup into a new
 // data directory, replay archived WAL to the target, promote and verify. A failed attempt leaves nothing behind.
-import { ApplicationFailure, CancellationScope, proxyActivities, workflowInfo } from '@temporalio/workflow';
+import { CancellationScope, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
 import type { PitrInput, PitrResult } from './messages.js';
+import { checkInput } from './input.js';
 import { LONG, QUICK } from './policies.js';
 import { tagRun } from './tags.js';
 import type { RunContext } from './run-context.js';
@@ -15,10 +16,20 @@ const recover = proxyActivities<Activities>({ ...LONG, retry: { ...LONG.retry, m
 /** The activities a point-in-time restore uses: Temporal proxies in the workflow, plain functions with --local. */
 export type PitrSteps = Pick<Activities, 'planPitr' | 'restoreBaseBackup' | 'recoverCluster' | 'discardRestoredCluster'>;
 
-export async function pitrWorkflow(input: PitrInput): Promise<PitrResult> {
-  if (typeof input?.database !== 'string' || typeof input?.target !== 'string') {
-    throw ApplicationFailure.nonRetryable('PITR input needs {"database": "cartly", "target": "2026-11-25T14:30:00Z" | "0/3000028" | "latest"}.', 'Usage');
-  }
+export async function pitrWorkflow(started: PitrInput): Promise<PitrResult> {
+  const input = checkInput<PitrInput>(
+    'pitrWorkflow',
+    started,
+    {
+      database: { type: 'string', required: true },
+      target: { type: 'string', required: true },
+      datadir: { type: 'string' },
+      port: { type: 'integer' },
+      backup: { type: 'string' },
+      archive: { type: 'boolean' },
+    },
+    '{"database": "cartly", "target": "2026-11-25T14:30:00+01:00" | "0/3000028" | "xid:N" | "name:POINT" | "latest"}',
+  );
   tagRun(input.database, 'pitr');
   const info = workflowInfo();
   const steps: PitrSteps = { planPitr: quick.planPitr, restoreBaseBackup: long.restoreBaseBackup, recoverCluster: recover.recoverCluster, discardRestoredCluster: quick.discardRestoredCluster };

@@ -18,6 +18,13 @@ export const LONG: ActivityOptions = {
   retry: { initialInterval: '30s', backoffCoefficient: 2, maximumInterval: '10 minutes', maximumAttempts: 3, nonRetryableErrorTypes: NON_RETRYABLE },
 };
 
+/** Notifications: a channel that is down is tried again with growing pauses for half a day, never failing the job. */
+export const NOTIFY: ActivityOptions = {
+  startToCloseTimeout: '30 seconds',
+  scheduleToCloseTimeout: '12 hours',
+  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '5 minutes', nonRetryableErrorTypes: ['Config', 'Usage'] },
+};
+
 /** Patch id: long jobs moved to their own task queues (runs from before keep the main one on replay). */
 export const JOB_QUEUES = 'long-jobs-on-job-task-queues';
 

@@ -1,7 +1,8 @@
 // The logical restore of one backup into a new database: plan, load into staging and verify, then rename.
-import { ApplicationFailure, CancellationScope, patched, proxyActivities, workflowInfo } from '@temporalio/workflow';
+import { CancellationScope, patched, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
 import type { RestoreInput, RestoreResult } from './messages.js';
+import { checkInput } from './input.js';
 import { JOB_QUEUES, jobOptions, QUICK } from './policies.js';
 import { compactTimestamp, tagRun } from './tags.js';
 import type { RunContext } from './run-context.js';
@@ -11,15 +12,21 @@ const quick = proxyActivities<Activities>(QUICK);
 /** The activities a restore uses: Temporal proxies in the workflow, plain functions with --local. */
 export type RestoreSteps = Pick<Activities, 'planRestore' | 'restoreLogical' | 'publishRestore' | 'dropStagingDatabase'>;
 
-export async function restoreWorkflow(input: RestoreInput): Promise<RestoreResult> {
-  for (const field of ['database', 'backup', 'target'] as const) {
-    if (typeof input?.[field] !== 'string' || input[field] === '') {
-      throw ApplicationFailure.nonRetryable(
-        `Restore input needs "${field}": {"database": "cartly", "backup": "latest", "target": "cartly_restored"}.`,
-        'Usage',
-      );
-    }
-  }
+export async function restoreWorkflow(started: RestoreInput): Promise<RestoreResult> {
+  const input = checkInput<RestoreInput>(
+    'restoreWorkflow',
+    started,
+    {
+      database: { type: 'string', required: true },
+      backup: { type: 'string', required: true },
+      target: { type: 'string', required: true },
+      replaceExisting: { type: 'string' },
+      noOwner: { type: 'boolean' },
+      noPrivileges: { type: 'boolean' },
+      repository: { type: 'string' },
+    },
+    '{"database": "cartly", "backup": "latest", "target": "cartly_restored"}',
+  );
   tagRun(input.database, 'restore');
   const info = workflowInfo();
   const jobs = proxyActivities<Activities>(jobOptions(info.taskQueue, 'restores', patched(JOB_QUEUES)));
@@ -37,6 +44,7 @@ export async function restoreSteps(steps: RestoreSteps, input: RestoreInput, run
     runId: run.runId,
     ...(input.replaceExisting !== undefined ? { replaceExisting: input.replaceExisting } : {}),
     ...(input.repository !== undefined ? { repository: input.repository } : {}),
+    ...(input.server ? { server: input.server } : {}),
   });
 
   const provenance = `Restored by pgwarden from backup ${plan.backupId} of ${input.database} (workflow ${run.workflowId}, run ${run.runId}) at ${new Date(startedAt).toISOString()}`;
@@ -51,6 +59,7 @@ export async function restoreSteps(steps: RestoreSteps, input: RestoreInput, run
       noOwner: input.noOwner ?? false,
       ...(input.noPrivileges ? { noPrivileges: true } : {}),
       provenance,
+      ...(input.server ? { server: input.server } : {}),
     });
     // One transaction renames the replaced database away and the restored one in: it never leaves the name missing.
     published = await steps.publishRestore({
@@ -60,10 +69,11 @@ export async function restoreSteps(steps: RestoreSteps, input: RestoreInput, run
       keepSuffix: compactTimestamp(startedAt),
       provenance,
       ...(input.replaceExisting !== undefined ? { replaceExisting: input.replaceExisting } : {}),
+      ...(input.server ? { server: input.server } : {}),
     });
   } catch (error) {
     // Only the staging database goes: after a successful swap it has the target's name and none is left to drop.
-    await run.protect(() => steps.dropStagingDatabase({ database: input.database, staging: plan.staging }));
+    await run.protect(() => steps.dropStagingDatabase({ database: input.database, staging: plan.staging, ...(input.server ? { server: input.server } : {}) }));
     throw error;
   }
 
@@ -76,9 +86,9 @@ export async function restoreSteps(steps: RestoreSteps, input: RestoreInput, run
     durationMs,
     restoreMs: restored.restoreMs,
     ...(plan.rtoMs !== undefined ? { rtoMs: plan.rtoMs, withinRto: durationMs <= plan.rtoMs } : {}),
-    tables: restored.checks.length,
-    rows: restored.checks.reduce((sum, c) => sum + c.actual, 0),
-    rowCountsMatch: restored.mismatches.length === 0,
+    tables: restored.tables,
+    rows: restored.rows,
+    rowCountsMatch: restored.mismatchedTables === 0,
     mismatches: restored.mismatches,
     ...published,
     ...(plan.warnings?.length ? { warnings: plan.warnings } : {}),

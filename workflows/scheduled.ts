@@ -3,12 +3,19 @@
 // manual one: it waits its turn instead.
 import { ApplicationFailure, executeChild, sleep, workflowInfo } from '@temporalio/workflow';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
-import { backupWorkflowId, baseBackupWorkflowId, expireWorkflowId, type ScheduledInput } from './messages.js';
+import { BACKUP_KINDS, backupWorkflowId, baseBackupWorkflowId, drillWorkflowId, expireWorkflowId, monitorWorkflowId, verifyWorkflowId, type ScheduledInput } from './messages.js';
+import { checkInput } from './input.js';
 import { tagRun } from './tags.js';
 
 const WAIT_FOR_TURN_MS = 6 * 3_600_000;
 
-export async function scheduledWorkflow(input: ScheduledInput): Promise<unknown> {
+export async function scheduledWorkflow(started: ScheduledInput): Promise<unknown> {
+  const input = checkInput<ScheduledInput>(
+    'scheduledWorkflow',
+    started,
+    { database: { type: 'string', required: true }, operation: { type: 'string', required: true, oneOf: ['backup', 'basebackup', 'expire', 'drill', 'verify', 'monitor'] }, kind: { type: 'string', oneOf: BACKUP_KINDS } },
+    '{"database": "cartly", "operation": "backup", "kind": "daily"}',
+  );
   tagRun(input.database, `scheduled-${input.operation}`, input.kind);
   const deadline = Date.now() + WAIT_FOR_TURN_MS;
   const [type, workflowId, args] =
@@ -16,7 +23,13 @@ export async function scheduledWorkflow(input: ScheduledInput): Promise<unknown>
       ? (['backupWorkflow', backupWorkflowId(input.database), [{ database: input.database, kind: input.kind ?? 'daily' }]] as const)
       : input.operation === 'basebackup'
         ? (['baseBackupWorkflow', baseBackupWorkflowId(input.database), [{ database: input.database }]] as const)
-        : (['expireWorkflow', expireWorkflowId(input.database), [{ database: input.database }]] as const);
+        : input.operation === 'drill'
+          ? (['drillWorkflow', drillWorkflowId(input.database), [{ database: input.database }]] as const)
+          : input.operation === 'verify'
+            ? (['verifyWorkflow', verifyWorkflowId(input.database), [{ database: input.database, backup: 'all' }]] as const)
+            : input.operation === 'monitor'
+              ? (['monitorWorkflow', monitorWorkflowId(input.database), [{ database: input.database }]] as const)
+              : (['expireWorkflow', expireWorkflowId(input.database), [{ database: input.database }]] as const);
   for (;;) {
     try {
       return await executeChild(type, { workflowId, args: [...args], taskQueue: workflowInfo().taskQueue });

@@ -2,7 +2,7 @@
 import { z } from 'zod';
 import { PgwardenError } from '../../config/errors.js';
 import { PGWARDEN_VERSION } from '../../config/version.js';
-import type { Repository } from '../storage/repository.js';
+import type { Repository, WriteOptions } from '../storage/repository.js';
 
 export const MANIFEST_FILE = 'manifest.json';
 /** The objects' sha256 in `sha256sum` format: `sha256sum -c SHA256SUMS` verifies a downloaded backup with coreutils. */
@@ -23,11 +23,29 @@ const StoredObjectEntry = z.object({
 });
 export type StoredObjectEntry = z.infer<typeof StoredObjectEntry>;
 
+/** Who a data key is wrapped for (never a key itself): a passphrase by its salted fingerprint, a public key by its. */
+const KeyRefEntry = z.union([
+  z.object({ type: z.literal('passphrase'), fingerprint: z.string() }),
+  z.object({ type: z.literal('openpgp'), fingerprint: z.string(), userId: z.string().optional() }),
+]);
+
+/** Backups made before envelope encryption (manifestVersion 1): objects encrypted with the passphrase itself. */
+const PassphraseEncryption = z.object({ scheme: z.literal('openpgp-symmetric-aes256'), keyFingerprint: z.string() });
+/** Envelope encryption (manifestVersion 2): objects encrypted with the backup's data key, wrapped in `dataKey`. */
+const EnvelopeEncryption = z.object({
+  scheme: z.literal('openpgp-envelope-v1'),
+  dataKey: z.string(), // file name inside the backup's folder
+  keys: z.array(KeyRefEntry), // who the data key is wrapped for (rekey updates it)
+});
+export type EnvelopeEncryption = z.infer<typeof EnvelopeEncryption>;
+
 export const BackupManifest = z.object({
-  manifestVersion: z.literal(1),
+  manifestVersion: z.union([z.literal(1), z.literal(2)]),
   id: z.string(),
   database: z.string(),
   kind: z.string(),
+  /** Pre-migration backups: the migration they were taken before. */
+  migrationId: z.string().optional(),
   type: z.enum(['logical', 'base']),
   format: z.string(), // "pgwarden-logical-v1"
   tool: z.object({ name: z.literal('pgwarden'), version: z.string(), pgDump: z.string().optional() }),
@@ -38,7 +56,7 @@ export const BackupManifest = z.object({
   rawBytes: z.number(),
   storedBytes: z.number(),
   compression: z.object({ algorithm: z.string(), level: z.number() }),
-  encryption: z.object({ scheme: z.string(), keyFingerprint: z.string() }),
+  encryption: z.union([PassphraseEncryption, EnvelopeEncryption]),
   objects: z.array(StoredObjectEntry),
   /** Rows per table as dumped (counted in the stream), keyed by qualified name. */
   tables: z.record(z.string(), z.number()),
@@ -62,8 +80,11 @@ export function backupFolder(database: string, type: 'logical' | 'base', backupI
   return `${database}/${type}/${backupId}/`;
 }
 
-/** The newest manifest format this pgwarden reads; a newer one was written by a newer pgwarden. */
-export const MANIFEST_VERSION = 1;
+/**
+ * The newest manifest format this pgwarden reads, and the one it writes (2: envelope encryption); a newer one was
+ * written by a newer pgwarden. Every earlier format stays readable.
+ */
+export const MANIFEST_VERSION = 2;
 
 /** A manifest that exists but cannot be used: not JSON, not the format, or a format newer than this pgwarden's. */
 export class UnusableManifestError extends PgwardenError {
@@ -109,6 +130,6 @@ export async function readManifest(repo: Repository, folder: string): Promise<Ba
   return parsed.data;
 }
 
-export async function writeManifest(repo: Repository, folder: string, manifest: BackupManifest): Promise<void> {
-  await repo.putBytes(`${folder}${MANIFEST_FILE}`, Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`));
+export async function writeManifest(repo: Repository, folder: string, manifest: BackupManifest, options: WriteOptions = {}): Promise<void> {
+  await repo.putBytes(`${folder}${MANIFEST_FILE}`, Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`), options);
 }

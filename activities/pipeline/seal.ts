@@ -14,9 +14,12 @@ import { reblockStep, Sha256Meter, VerifyingMeter } from './measure.js';
 
 export interface SealSettings {
   compression: CompressionSettings;
+  /** What gpg gets on fd 3: the data key of the backup or WAL day (envelope), or a passphrase (before envelopes). */
   passphrase: string;
   /** gpg's --s2k-count (passphrase hashing per object); gpg's own default when absent. */
   s2kCount?: number;
+  /** `passphrase` is a random data key: no key stretching per object (see encryptStep). */
+  dataKey?: boolean;
 }
 
 export interface SealedObject {
@@ -45,11 +48,11 @@ export async function sealInto(
   key: string,
   source: Readable | Step[],
   settings: SealSettings,
-  options: { taps?: Transform[]; signal?: AbortSignal; onMeter?: (meter: Sha256Meter) => void } = {},
+  options: { taps?: Transform[]; signal?: AbortSignal; onMeter?: (meter: Sha256Meter) => void; retainUntil?: Date } = {},
 ): Promise<SealedObject> {
   // A source that is itself a process (psql copying rows out) writes straight into zstd: its bytes skip Node.
   const producers = Array.isArray(source) ? source : [];
-  const encoder = chain([...producers, compressStep(settings.compression), encryptStep(settings.passphrase, settings.s2kCount), reblockStep()], {
+  const encoder = chain([...producers, compressStep(settings.compression), encryptStep(settings.passphrase, settings.dataKey ? 'data-key' : settings.s2kCount), reblockStep()], {
     stdin: producers.length ? 'ignore' : 'pipe',
     stdout: 'pipe',
     ...(options.signal ? { signal: options.signal } : {}),
@@ -66,7 +69,7 @@ export async function sealInto(
   options.onMeter?.(meter);
   encoder.stdout!.pipe(meter);
   encoder.stdout!.once('error', (error) => meter.destroy(error));
-  const storing = repo.put(key, meter, options.signal);
+  const storing = repo.put(key, meter, options.signal, options.retainUntil ? { retainUntil: options.retainUntil } : undefined);
   const [fed, encoded, stored] = await Promise.allSettled([feeding, encoder.done, storing]);
   if (fed.status === 'rejected' || encoded.status === 'rejected' || stored.status === 'rejected') {
     encoder.kill();
@@ -144,7 +147,7 @@ export function mostTelling(...errors: unknown[]): unknown {
 
 /** Seals a small payload (a WAL segment) in memory: the stored bytes, ready for one PUT. */
 export async function sealBuffer(data: Buffer, settings: SealSettings): Promise<Buffer> {
-  const encoder = chain([compressStep(settings.compression), encryptStep(settings.passphrase, settings.s2kCount)], { stdout: 'pipe' });
+  const encoder = chain([compressStep(settings.compression), encryptStep(settings.passphrase, settings.dataKey ? 'data-key' : settings.s2kCount)], { stdout: 'pipe' });
   const chunks: Buffer[] = [];
   encoder.stdout!.on('data', (chunk: Buffer) => chunks.push(chunk));
   const ended = new Promise<void>((resolve) => encoder.stdout!.once('end', resolve));

@@ -7,7 +7,7 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { PgwardenError } from '../../config/errors.js';
 import type { FsRepositorySettings } from '../../config/schema.js';
-import type { Repository, StoredObject } from './repository.js';
+import type { DeleteOutcome, Repository, StoredObject, WriteOptions } from './repository.js';
 
 const PARTIAL_MARK = '.pgwarden-partial-';
 /** Object metadata lives beside the object in a small JSON file (S3 keeps it with the object). */
@@ -40,7 +40,8 @@ export class FsRepository implements Repository {
     }
   }
 
-  async put(key: string, body: Readable, signal?: AbortSignal): Promise<void> {
+  // A directory has no Object Lock: retention dates are ignored.
+  async put(key: string, body: Readable, signal?: AbortSignal, _options?: WriteOptions): Promise<void> {
     const target = this.path(key);
     await mkdir(dirname(target), { recursive: true });
     const temp = `${target}${PARTIAL_MARK}${randomBytes(4).toString('hex')}`;
@@ -54,7 +55,7 @@ export class FsRepository implements Repository {
     }
   }
 
-  async putBytes(key: string, data: Buffer, options: { ifAbsent?: boolean; metadata?: Record<string, string> } = {}): Promise<boolean> {
+  async putBytes(key: string, data: Buffer, options: { ifAbsent?: boolean; metadata?: Record<string, string> } & WriteOptions = {}): Promise<boolean> {
     const target = this.path(key);
     await mkdir(dirname(target), { recursive: true });
     if (options.metadata) {
@@ -148,11 +149,12 @@ export class FsRepository implements Repository {
     }
   }
 
-  async delete(keys: string[]): Promise<void> {
+  async delete(keys: string[]): Promise<DeleteOutcome> {
     for (const key of keys) {
       await rm(this.path(key), { force: true });
       await rm(`${this.path(key)}${META_SUFFIX}`, { force: true });
     }
+    return { locked: [] };
   }
 
   async abortIncompleteWrites(prefix: string): Promise<number> {

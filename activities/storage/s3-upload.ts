@@ -32,6 +32,8 @@ export interface UploadOptions {
   concurrency: number;
   /** Each part carries a CRC32 that S3 checks (the SDK adds it): the upload must announce it when it starts. */
   crc32: boolean;
+  /** Set on the object when it is created (Object Lock retention). */
+  objectParams?: { ObjectLockMode?: 'COMPLIANCE' | 'GOVERNANCE'; ObjectLockRetainUntilDate?: Date };
   signal?: AbortSignal;
 }
 
@@ -56,7 +58,7 @@ export async function uploadStream(client: S3Client, target: UploadTarget, body:
   const parts: CompletedPart[] = [];
   let creating: Promise<string> | undefined;
   const uploadId = () =>
-    (creating ??= client.send(new CreateMultipartUploadCommand({ ...target, ...(options.crc32 ? { ChecksumAlgorithm: 'CRC32' } : {}) }), { abortSignal: abort.signal }).then((r) => {
+    (creating ??= client.send(new CreateMultipartUploadCommand({ ...target, ...options.objectParams, ...(options.crc32 ? { ChecksumAlgorithm: 'CRC32' } : {}) }), { abortSignal: abort.signal }).then((r) => {
       if (!r.UploadId) throw new Error(`S3 started no multipart upload for ${target.Key}.`);
       return r.UploadId;
     }));
@@ -120,7 +122,7 @@ export async function uploadStream(client: S3Client, target: UploadTarget, body:
     if (stopped()) throw failure ?? abort.signal.reason;
     if (partNumber === 1) {
       // All of it fits in less than one part: a plain PUT.
-      await client.send(new PutObjectCommand({ ...target, Body: buffer.subarray(0, filled), ContentLength: filled }), { abortSignal: abort.signal });
+      await client.send(new PutObjectCommand({ ...target, ...options.objectParams, Body: buffer.subarray(0, filled), ContentLength: filled }), { abortSignal: abort.signal });
       return;
     }
     if (filled > 0) send(partNumber, buffer, filled);

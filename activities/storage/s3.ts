@@ -1,26 +1,34 @@
 // A repository in an S3-compatible bucket (AWS S3, Backblaze B2, versitygw, MinIO …).
 import {
   AbortMultipartUploadCommand,
+  DeleteObjectCommand,
   DeleteObjectsCommand,
+  GetBucketVersioningCommand,
   GetObjectCommand,
+  GetObjectLockConfigurationCommand,
   HeadBucketCommand,
   HeadObjectCommand,
   ListMultipartUploadsCommand,
+  ListObjectVersionsCommand,
   ListObjectsV2Command,
   PutObjectCommand,
   S3Client,
   type S3ClientConfig,
 } from '@aws-sdk/client-s3';
+import { readFileSync } from 'node:fs';
+import { Agent } from 'node:https';
 import { PassThrough, type Readable } from 'node:stream';
 import { PgwardenError } from '../../config/errors.js';
 import type { S3RepositorySettings } from '../../config/schema.js';
-import type { Repository, StoredObject } from './repository.js';
+import type { DeleteOutcome, Repository, StoredObject, WriteOptions } from './repository.js';
 import { uploadStream } from './s3-upload.js';
 
 export class S3Repository implements Repository {
   readonly location: string;
   private readonly client: S3Client;
   private readonly root: string; // "prefix/" or ""
+  private lockEnabled: Promise<boolean> | undefined; // the bucket has S3 Object Lock
+  private versioned: Promise<boolean> | undefined; // the bucket keeps versions (always so with Object Lock)
 
   constructor(
     readonly name: string,
@@ -42,6 +50,13 @@ export class S3Repository implements Repository {
     };
     if (settings.endpoint) config.endpoint = settings.endpoint;
     if (settings.accessKeyIdEnv || settings.secretAccessKeyEnv) config.credentials = this.credentialsFromEnv();
+    // A private CA for this repository only (not NODE_EXTRA_CA_CERTS for the whole process); the SDK's own
+    // agent settings otherwise (keep-alive, 50 sockets).
+    if (settings.caFile) config.requestHandler = { httpsAgent: new Agent({ keepAlive: true, maxSockets: 50, ca: this.readCa(settings.caFile) }) };
+    // Under Node 20 the SDK prints a multi-line notice on every run (its releases after January 2027 need Node 22).
+    // pgwarden says which Node versions it supports itself (README, package.json engines); the SDK's documented
+    // switch (aws/aws-sdk-js-v3#7983) keeps stderr for pgwarden's own messages. Set it to "false" to see the notice.
+    process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
     this.client = new S3Client(config);
     if (!signsPayload(settings)) this.client.middlewareStack.add(unsignedPayload, { step: 'build', name: 'pgwardenUnsignedPayload' });
   }
@@ -63,8 +78,39 @@ export class S3Repository implements Repository {
     };
   }
 
+  private readCa(file: string): Buffer {
+    try {
+      return readFileSync(file);
+    } catch (error) {
+      throw new PgwardenError('Config', `repositories.${this.name}.caFile: cannot read ${file} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}): fix the path or its permissions.`);
+    }
+  }
+
   private key(key: string): string {
     return `${this.root}${key}`;
+  }
+
+  /** Whether the bucket has S3 Object Lock enabled (asked once). */
+  objectLockEnabled(): Promise<boolean> {
+    this.lockEnabled ??= this.client.send(new GetObjectLockConfigurationCommand({ Bucket: this.settings.bucket })).then(
+      (r) => r.ObjectLockConfiguration?.ObjectLockEnabled === 'Enabled',
+      () => false, // no configuration (404), or a server without Object Lock: objects are written without retention
+    );
+    return this.lockEnabled;
+  }
+
+  private isVersioned(): Promise<boolean> {
+    this.versioned ??= this.client.send(new GetBucketVersioningCommand({ Bucket: this.settings.bucket })).then(
+      (r) => r.Status === 'Enabled' || r.Status === 'Suspended',
+      () => false,
+    );
+    return this.versioned;
+  }
+
+  /** The Object Lock parameters of a write: only where the bucket has Object Lock and a date is given. */
+  private async lockParams(options?: WriteOptions): Promise<{ ObjectLockMode?: 'COMPLIANCE' | 'GOVERNANCE'; ObjectLockRetainUntilDate?: Date }> {
+    if (!options?.retainUntil || options.retainUntil.getTime() <= Date.now() || !(await this.objectLockEnabled())) return {};
+    return { ObjectLockMode: this.settings.objectLockMode === 'governance' ? 'GOVERNANCE' : 'COMPLIANCE', ObjectLockRetainUntilDate: options.retainUntil };
   }
 
   /** Turns SDK errors into messages that say what to fix. */
@@ -89,6 +135,14 @@ export class S3Repository implements Repository {
         { cause: error },
       );
     }
+    if (/CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS/.test(`${e.code ?? ''} ${name}`)) {
+      return new PgwardenError(
+        'Config',
+        `TLS to ${where} failed (${e.code ?? name}: ${e.message ?? ''}): the endpoint's certificate is not trusted. ` +
+          `For a private CA set repositories.${this.name}.caFile to its PEM file; check that the endpoint's host name is in the certificate.`,
+        { cause: error },
+      );
+    }
     if (['ECONNREFUSED', 'ENOTFOUND', 'ETIMEDOUT', 'ECONNRESET', 'EAI_AGAIN', 'TimeoutError'].includes(name) || ['ECONNREFUSED', 'ENOTFOUND', 'ETIMEDOUT', 'ECONNRESET', 'EAI_AGAIN'].includes(e.code ?? '')) {
       return new PgwardenError('Unavailable', `Cannot reach ${where} to ${doing}: ${e.message ?? name}. Check the endpoint and the network.`, { cause: error });
     }
@@ -106,12 +160,13 @@ export class S3Repository implements Repository {
     }
   }
 
-  async put(key: string, body: Readable, signal?: AbortSignal): Promise<void> {
+  async put(key: string, body: Readable, signal?: AbortSignal, options?: WriteOptions): Promise<void> {
     try {
       await uploadStream(this.client, { Bucket: this.settings.bucket, Key: this.key(key) }, body, {
         partBytes: this.settings.partSizeMiB * 1024 * 1024,
         concurrency: this.settings.uploadConcurrency,
         crc32: this.settings.requestChecksums === 'when_supported',
+        objectParams: await this.lockParams(options),
         ...(signal ? { signal } : {}),
       });
     } catch (error) {
@@ -121,9 +176,10 @@ export class S3Repository implements Repository {
     }
   }
 
-  async putBytes(key: string, data: Buffer, options: { ifAbsent?: boolean; metadata?: Record<string, string> } = {}): Promise<boolean> {
+  async putBytes(key: string, data: Buffer, options: { ifAbsent?: boolean; metadata?: Record<string, string> } & WriteOptions = {}): Promise<boolean> {
     try {
       if (options.ifAbsent && (await this.head(key))) return false;
+      const lock = await this.lockParams(options);
       await this.client.send(
         new PutObjectCommand({
           Bucket: this.settings.bucket,
@@ -132,6 +188,7 @@ export class S3Repository implements Repository {
           ContentLength: data.length,
           ...(options.metadata ? { Metadata: options.metadata } : {}),
           ...(options.ifAbsent ? { IfNoneMatch: '*' } : {}),
+          ...lock,
         }),
       );
       return true;
@@ -199,6 +256,7 @@ export class S3Repository implements Repository {
         size: result.ContentLength ?? 0,
         ...(result.LastModified ? { modified: result.LastModified } : {}),
         metadata: result.Metadata ?? {},
+        ...(result.ObjectLockRetainUntilDate ? { retainUntil: new Date(result.ObjectLockRetainUntilDate) } : {}),
       };
     } catch (error) {
       const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
@@ -244,27 +302,78 @@ export class S3Repository implements Repository {
     return folders.sort();
   }
 
-  async delete(keys: string[]): Promise<void> {
-    for (let i = 0; i < keys.length; i += 1000) {
-      const batch = keys.slice(i, i + 1000);
+  async delete(keys: string[]): Promise<DeleteOutcome> {
+    const locked: string[] = [];
+    // A versioned bucket (every bucket with Object Lock) keeps a deleted object as an old version: remove the
+    // versions themselves, or nothing is freed. Object Lock refuses the locked ones: they are reported.
+    const targets = (await this.isVersioned()) ? await this.versionsOf(keys) : keys.map((key) => ({ Key: this.key(key) }));
+    for (let i = 0; i < targets.length; i += 1000) {
+      const batch = targets.slice(i, i + 1000);
+      let result;
       try {
-        const result = await this.client.send(
-          new DeleteObjectsCommand({
-            Bucket: this.settings.bucket,
-            Delete: { Objects: batch.map((key) => ({ Key: this.key(key) })), Quiet: true },
-          }),
-        );
-        const failed = result.Errors ?? [];
-        if (failed.length > 0) {
-          throw new PgwardenError(
-            'Failed',
-            `Could not delete ${failed.length} object(s) from repository "${this.name}", first ${failed[0]?.Key}: ${failed[0]?.Code} ${failed[0]?.Message ?? ''}`,
-            { retryable: true },
-          );
-        }
+        result = await this.client.send(new DeleteObjectsCommand({ Bucket: this.settings.bucket, Delete: { Objects: batch, Quiet: true } }));
       } catch (error) {
-        throw this.explain(error, 'delete objects');
+        // AWS reports locked objects one by one in Errors; some servers (versitygw) refuse the whole request.
+        if (!(this.isAccessDenied(error) && (await this.objectLockEnabled()))) throw this.explain(error, 'delete objects');
+        result = { Errors: await this.deleteOneByOne(batch) };
       }
+      const failed = [];
+      for (const e of result.Errors ?? []) {
+        if (e.Code === 'AccessDenied' && (await this.objectLockEnabled())) locked.push(e.Key!.slice(this.root.length));
+        else failed.push(e);
+      }
+      if (failed.length > 0) {
+        throw new PgwardenError(
+          'Failed',
+          `Could not delete ${failed.length} object(s) from repository "${this.name}", first ${failed[0]?.Key}: ${failed[0]?.Code} ${failed[0]?.Message ?? ''}`,
+          { retryable: true },
+        );
+      }
+    }
+    return { locked: [...new Set(locked)] };
+  }
+
+  private isAccessDenied(error: unknown): boolean {
+    const e = error as { name?: string; $metadata?: { httpStatusCode?: number } };
+    return e.name === 'AccessDenied' || e.$metadata?.httpStatusCode === 403;
+  }
+
+  private async deleteOneByOne(batch: Array<{ Key: string; VersionId?: string }>): Promise<Array<{ Key: string; Code: string; Message?: string }>> {
+    const errors: Array<{ Key: string; Code: string; Message?: string }> = [];
+    for (const target of batch) {
+      try {
+        await this.client.send(new DeleteObjectCommand({ Bucket: this.settings.bucket, ...target }));
+      } catch (error) {
+        errors.push({ Key: target.Key, Code: this.isAccessDenied(error) ? 'AccessDenied' : ((error as Error).name ?? 'Error'), Message: (error as Error).message });
+      }
+    }
+    return errors;
+  }
+
+  /** Every version and delete marker of `keys`, listed under their common prefix. */
+  private async versionsOf(keys: string[]): Promise<Array<{ Key: string; VersionId?: string }>> {
+    if (keys.length === 0) return [];
+    const wanted = new Set(keys.map((key) => this.key(key)));
+    const sorted = [...wanted].sort();
+    let prefix = sorted[0]!;
+    const last = sorted.at(-1)!;
+    while (!last.startsWith(prefix)) prefix = prefix.slice(0, -1);
+    const found: Array<{ Key: string; VersionId?: string }> = [];
+    let keyMarker: string | undefined;
+    let versionMarker: string | undefined;
+    for (;;) {
+      let page;
+      try {
+        page = await this.client.send(new ListObjectVersionsCommand({ Bucket: this.settings.bucket, Prefix: prefix, KeyMarker: keyMarker, VersionIdMarker: versionMarker }));
+      } catch (error) {
+        throw this.explain(error, `list versions under ${prefix}`);
+      }
+      for (const v of [...(page.Versions ?? []), ...(page.DeleteMarkers ?? [])]) {
+        if (v.Key && wanted.has(v.Key)) found.push({ Key: v.Key, ...(v.VersionId ? { VersionId: v.VersionId } : {}) });
+      }
+      if (!page.IsTruncated) return found;
+      keyMarker = page.NextKeyMarker;
+      versionMarker = page.NextVersionIdMarker;
     }
   }
 

@@ -6,7 +6,9 @@ import { readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { PgwardenError } from '../../config/errors.js';
 import type { Repository } from '../storage/repository.js';
-import { sealBuffer, unsealBuffer, type SealSettings } from '../pipeline/seal.js';
+import { DATA_KEY_META, type WalKeys } from '../keys/wal-keys.js';
+import type { CompressionSettings } from '../pipeline/compress.js';
+import { sealBuffer, unsealBuffer } from '../pipeline/seal.js';
 import { DEFAULT_SEGMENT_SIZE, parseWalFileName, readSegmentHeader } from './names.js';
 
 /** Written by the first push: the cluster this archive belongs to. */
@@ -105,18 +107,23 @@ export async function checkArchiveIdentity(
 
 export type PushOutcome = 'archived' | 'already archived';
 
-/** Archives the WAL file at `path` (as archive_command's %p). Identical re-pushes succeed; different content is refused. */
+/**
+ * Archives the WAL file at `path` (as archive_command's %p), encrypted with the day's data key of `keys`.
+ * Identical re-pushes succeed; different content is refused.
+ */
 export async function pushWalFile(
   repo: Repository,
   database: string,
   path: string,
-  settings: SealSettings,
-  options: { dataDirectory?: string; identityCache?: string } = {},
+  settings: { compression: CompressionSettings },
+  keys: WalKeys,
+  options: { dataDirectory?: string; identityCache?: string; retainUntil?: (ms: number) => Date } = {},
 ): Promise<PushOutcome> {
   const name = basename(path);
   const parsed = parseWalFileName(name);
   if (!parsed) throw new PgwardenError('Usage', `"${name}" is not a WAL file name PostgreSQL archives (segment, .partial, .backup or .history).`);
-  const closedAt = new Date().toISOString(); // the file is complete now: everything before this moment is in it or earlier
+  const closedAtMs = Date.now();
+  const closedAt = new Date(closedAtMs).toISOString(); // the file is complete now: everything before this moment is in it or earlier
   const data = await readFile(path);
   if ((parsed.kind === 'segment' || parsed.kind === 'partial') && data.length % 8192 !== 0) {
     throw new PgwardenError('Failed', `${path} has ${data.length} bytes, not whole WAL pages: refusing to archive a damaged segment.`);
@@ -138,7 +145,8 @@ export async function pushWalFile(
   };
   const before = await compare();
   if (before) return before;
-  const stored = await sealBuffer(data, settings);
+  const dataKey = await keys.forPush(closedAtMs);
+  const stored = await sealBuffer(data, { compression: settings.compression, passphrase: dataKey.secret, dataKey: true });
   const written = await repo.putBytes(key, stored, {
     ifAbsent: true,
     metadata: {
@@ -146,15 +154,17 @@ export async function pushWalFile(
       'plain-size': String(data.length),
       'stored-sha256': createHash('sha256').update(stored).digest('hex'),
       'closed-at': closedAt,
+      [DATA_KEY_META]: dataKey.id,
     },
+    ...(options.retainUntil ? { retainUntil: options.retainUntil(closedAtMs) } : {}),
   });
   if (!written) return (await compare()) ?? 'archived';
   return 'archived';
 }
 
 /** Fetches and verifies archived file `name` into `destination` (restore_command's %p); false if not archived. */
-export async function fetchWalFile(repo: Repository, database: string, name: string, destination: string, passphrase: string): Promise<boolean> {
-  const plain = await fetchWalBytes(repo, database, name, passphrase);
+export async function fetchWalFile(repo: Repository, database: string, name: string, destination: string, keys: WalKeys): Promise<boolean> {
+  const plain = await fetchWalBytes(repo, database, name, keys);
   if (!plain) return false;
   const temp = `${destination}.pgwarden-${process.pid}`;
   await writeFile(temp, plain);
@@ -166,7 +176,7 @@ export async function fetchWalFile(repo: Repository, database: string, name: str
 }
 
 /** The verified plain bytes of archived file `name`, or undefined if it is not archived. */
-export async function fetchWalBytes(repo: Repository, database: string, name: string, passphrase: string): Promise<Buffer | undefined> {
+export async function fetchWalBytes(repo: Repository, database: string, name: string, keys: WalKeys): Promise<Buffer | undefined> {
   const key = walKey(database, name);
   const object = await repo.getBytesWithMetadata(key);
   if (!object) return undefined;
@@ -174,13 +184,20 @@ export async function fetchWalBytes(repo: Repository, database: string, name: st
     new PgwardenError('Integrity', `Archived WAL file ${name} in repository "${repo.name}" is corrupt (${what}): recovery must not continue past it.`);
   const storedSha = object.metadata['stored-sha256'];
   if (storedSha && createHash('sha256').update(object.data).digest('hex') !== storedSha) throw corrupt('sha256 of the stored object differs');
-  let plain: Buffer;
-  try {
-    plain = await unsealBuffer(object.data, passphrase, key);
-  } catch (error) {
-    if (error instanceof PgwardenError) throw error;
-    throw corrupt((error as Error).message);
+  let plain: Buffer | undefined;
+  // Its data key; WAL archived before envelope encryption names none and opens with a passphrase, current first.
+  const secrets = await keys.forFetch(object.metadata[DATA_KEY_META]);
+  for (const [i, { secret }] of secrets.entries()) {
+    try {
+      plain = await unsealBuffer(object.data, secret, key);
+      break;
+    } catch (error) {
+      if (i < secrets.length - 1 && error instanceof PgwardenError && error.kind === 'Integrity' && /Cannot decrypt/.test(error.message)) continue;
+      if (error instanceof PgwardenError) throw error;
+      throw corrupt((error as Error).message);
+    }
   }
+  if (!plain) throw corrupt('it does not decrypt');
   if (object.metadata['plain-sha256'] && createHash('sha256').update(plain).digest('hex') !== object.metadata['plain-sha256']) {
     throw corrupt('sha256 of the WAL differs from the one recorded when it was archived');
   }

@@ -3,18 +3,17 @@
 import { existsSync, readdirSync, rmSync, writeFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Repository } from '../storage/repository.js';
-import type { SealSettings } from '../pipeline/seal.js';
+import type { WalArchive } from './open.js';
+import type { WalKeys } from '../keys/wal-keys.js';
 import { inParallel } from '../progress.js';
 import { fetchWalBytes, pushWalFile, readArchiveIdentity } from './archive.js';
 import { DEFAULT_SEGMENT_SIZE, parseWalFileName, segmentName } from './names.js';
 import { ensureSpool, MISSING, releaseLock, takeLock } from './spool.js';
 
-export interface PusherOptions {
-  repo: Repository;
+export interface PusherOptions extends WalArchive {
   database: string;
   pgWal: string; // absolute path of pg_wal
   spool: string;
-  settings: SealSettings;
   concurrency: number;
   /** Exit after this long without ready files (the next wal-push starts a new pusher). */
   idleMs: number;
@@ -43,9 +42,10 @@ export async function runPusher(options: PusherOptions): Promise<void> {
       idleSince = Date.now();
       await inParallel(ready, options.concurrency, async (name) => {
         try {
-          await pushWalFile(options.repo, options.database, join(options.pgWal, name), options.settings, {
+          await pushWalFile(options.repo, options.database, join(options.pgWal, name), options.settings, options.keys, {
             dataDirectory,
             identityCache: join(options.spool, 'identity.json'),
+            retainUntil: options.retainUntil,
           });
           writeFileSync(join(out, `${name}.ok`), '');
         } catch (error) {
@@ -62,7 +62,7 @@ export interface PrefetchOptions {
   repo: Repository;
   database: string;
   spool: string;
-  passphrase: string;
+  keys: WalKeys;
   after: string; // the segment recovery just asked for
   count: number;
   concurrency: number;
@@ -92,7 +92,7 @@ export async function runPrefetcher(options: PrefetchOptions): Promise<void> {
       if (endOfArchive && name !== nextHistory) return;
       let bytes: Buffer | undefined;
       try {
-        bytes = await fetchWalBytes(options.repo, options.database, name, options.passphrase);
+        bytes = await fetchWalBytes(options.repo, options.database, name, options.keys);
       } catch {
         if (name !== nextHistory) endOfArchive = true; // unreadable: the foreground fetch will say why
         return;

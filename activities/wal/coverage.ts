@@ -1,5 +1,6 @@
 // What the WAL archive covers: segments per timeline, gaps, the timeline a recovery follows, and how far
 // the WAL from a base backup onwards reaches without a hole.
+import type { WalKeys } from '../keys/wal-keys.js';
 import type { Repository } from '../storage/repository.js';
 import { fetchWalBytes, readArchiveIdentity, walFolder, walKey, walNameOfKey } from './archive.js';
 import { DEFAULT_SEGMENT_SIZE, parseHistory, parseWalFileName, segmentName, segnoOfLsn, type TimelineSwitch } from './names.js';
@@ -14,7 +15,7 @@ export interface ArchiveListing {
   files: Array<{ name: string; key: string; size: number; modified?: Date }>;
 }
 
-export async function listArchive(repo: Repository, database: string, passphrase: string): Promise<ArchiveListing> {
+export async function listArchive(repo: Repository, database: string, keys: WalKeys): Promise<ArchiveListing> {
   const identity = await readArchiveIdentity(repo, database);
   const segmentSize = identity?.segmentSize || DEFAULT_SEGMENT_SIZE;
   const segments = new Map<number, Set<bigint>>();
@@ -32,7 +33,7 @@ export async function listArchive(repo: Repository, database: string, passphrase
   }
   const histories = new Map<number, TimelineSwitch[]>();
   for (const name of historyNames) {
-    const bytes = await fetchWalBytes(repo, database, name, passphrase);
+    const bytes = await fetchWalBytes(repo, database, name, keys);
     if (bytes) histories.set(parseWalFileName(name)!.timeline, parseHistory(bytes.toString('utf8')));
   }
   return { segmentSize, segments, histories, files };

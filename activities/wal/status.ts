@@ -26,8 +26,8 @@ export interface WalStatus {
 
 export async function walStatus(config: Config, database: string): Promise<WalStatus> {
   const db = databaseView(config, database);
-  const { repo, settings } = openArchive(config, database);
-  const listing = await listArchive(repo, database, settings.passphrase);
+  const { repo, keys } = openArchive(config, database);
+  const listing = await listArchive(repo, database, keys).finally(() => keys.close());
   const identity = await readArchiveIdentity(repo, database);
   const timelines = [...listing.segments.entries()]
     .sort(([a], [b]) => a - b)

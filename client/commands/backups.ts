@@ -1,18 +1,28 @@
-// pgwarden backups list --db NAME: what the repository holds (read directly: works with Temporal down).
-import { scanBackups } from '../../activities/catalog/list.js';
+// pgwarden backups list --db NAME: what the repositories hold (read directly: works with Temporal down).
+import { scanBackupsEverywhere } from '../../activities/catalog/locate.js';
+import { describeBackupKey } from '../../activities/keys/backup-keys.js';
+import { loadKeyring } from '../../activities/keys/keyring.js';
 import { openRepository } from '../../activities/storage/open.js';
+import { PgwardenError } from '../../config/errors.js';
 import { databaseView } from '../../config/load.js';
 import type { CommandContext } from '../context.js';
 import { formatBytes, formatDuration } from '../output.js';
 
 export async function listBackupsCommand(ctx: CommandContext, options: { db: string; repository?: string }): Promise<void> {
   const db = databaseView(ctx.config, options.db);
-  const repoName = options.repository ?? db.repositories[0]!;
-  const repo = openRepository(ctx.config, repoName);
-  const { backups: manifests, damaged } = await scanBackups(repo, options.db, 'logical');
-  const rows = manifests.map((m) => ({
+  if (options.repository !== undefined && !db.allRepositories.includes(options.repository)) {
+    throw new PgwardenError('Config', `Database "${options.db}" is not backed up to repository "${options.repository}" (it uses ${db.allRepositories.join(', ')}).`);
+  }
+  // Every repository any kind goes to: a pre-migration backup may live where the daily ones do not.
+  const repositories = options.repository !== undefined ? [options.repository] : db.allRepositories;
+  const { backups, damaged } = await scanBackupsEverywhere(ctx.config, options.db, repositories);
+  // Which configured key opens each backup (from fingerprints: nothing is decrypted); the list works without keys.
+  const keyring = await loadKeyring(ctx.config).catch((error: Error) => error);
+  const keys = await Promise.all(backups.map(({ manifest }) => (keyring instanceof Error ? undefined : describeBackupKey(keyring, manifest))));
+  const rows = backups.map(({ manifest: m, repositories: holding }, i) => ({
     id: m.id,
     kind: m.kind,
+    ...(m.migrationId !== undefined ? { migrationId: m.migrationId } : {}),
     finishedAt: m.finishedAt,
     storedBytes: m.storedBytes,
     rawBytes: m.rawBytes,
@@ -20,14 +30,16 @@ export async function listBackupsCommand(ctx: CommandContext, options: { db: str
     rows: Object.values(m.tables).reduce((a, b) => a + b, 0),
     durationMs: Date.parse(m.finishedAt) - Date.parse(m.startedAt),
     serverVersion: m.server.version,
+    repositories: holding,
     workflowId: m.temporal?.workflowId,
+    opensWith: keys[i]?.opensWith ?? null,
+    wrappedFor: keys[i]?.wrappedFor ?? [],
   }));
   const latest = rows.at(-1);
   const ageMs = latest ? Date.now() - Date.parse(latest.finishedAt) : undefined;
   const result = {
     database: options.db,
-    repository: repoName,
-    location: repo.location,
+    repositories: repositories.map((name) => ({ name, location: openRepository(ctx.config, name).location })),
     backups: rows,
     /** Folders whose manifest cannot be used (broken, or from a newer pgwarden): restores and retention skip them. */
     damaged,
@@ -38,19 +50,23 @@ export async function listBackupsCommand(ctx: CommandContext, options: { db: str
   const damagedLines = damaged.length
     ? [`${damaged.length} damaged backup(s), skipped by restores and retention:`, ...damaged.map((d) => `  ${d.id}  DAMAGED: ${d.reason}`)]
     : [];
-  if (ctx.out.json) for (const d of damaged) ctx.out.info(`pgwarden: warning: backup ${d.id} is damaged and skipped: ${d.reason}`);
+  if (ctx.out.json) for (const d of damaged) ctx.out.info(`pgwarden: warning: backup ${d.id} in "${d.repository}" is damaged and skipped: ${d.reason}`);
   ctx.out.result(result, () => {
-    if (rows.length === 0) return [`No ${damaged.length ? 'usable ' : ''}backups of ${options.db} in repository "${repoName}" (${repo.location}).`, ...damagedLines].join('\n');
-    const header = ['BACKUP ID', 'KIND', 'FINISHED (UTC)', 'STORED', 'DUMPED', 'TABLES', 'ROWS', 'TOOK'];
+    const where = result.repositories.map((r) => `"${r.name}" (${r.location})`).join(', ');
+    if (rows.length === 0) return [`No ${damaged.length ? 'usable ' : ''}backups of ${options.db} in ${where}.`, ...damagedLines].join('\n');
+    const header = ['BACKUP ID', 'KIND', 'MIGRATION', 'FINISHED (UTC)', 'STORED', 'DUMPED', 'TABLES', 'ROWS', 'TOOK', 'IN', 'OPENS WITH'];
     const table = rows.map((r) => [
       r.id,
       r.kind,
+      r.migrationId ?? '-',
       r.finishedAt.replace('T', ' ').replace(/\.\d+Z$/, ''),
       formatBytes(r.storedBytes),
       formatBytes(r.rawBytes),
       String(r.tables),
       r.rows.toLocaleString('en-US'),
       formatDuration(r.durationMs),
+      r.repositories.join('+'),
+      r.opensWith ?? (keyring instanceof Error ? '?' : `NO CONFIGURED KEY (needs ${r.wrappedFor.join(' or ')})`),
     ]);
     const widths = header.map((h, i) => Math.max(h.length, ...table.map((row) => row[i]!.length)));
     const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
@@ -59,9 +75,10 @@ export async function listBackupsCommand(ctx: CommandContext, options: { db: str
         ? ''
         : `; RPO ${formatDuration(db.rpoMs)}: ${result.withinRpo ? 'met' : 'MISSED, the newest backup is older than the RPO'}`;
     return [
-      `${rows.length} backup(s) of ${options.db} in "${repoName}" (${repo.location}), newest ${formatDuration(ageMs!)} ago${rpo}`,
+      `${rows.length} backup(s) of ${options.db} in ${where}, newest ${formatDuration(ageMs!)} ago${rpo}`,
       line(header),
       ...table.map(line),
+      ...(keyring instanceof Error ? [`(which key opens each backup is unknown: ${keyring.message})`] : []),
       ...damagedLines,
     ].join('\n');
   });

@@ -5,8 +5,9 @@ import { restoreEndpoint, sourceEndpoint, withClient } from '../../activities/po
 import { serverInfo } from '../../activities/postgres/inventory.js';
 import { formatDuration } from '../../config/duration.js';
 import { PgwardenError, type FailureKind } from '../../config/errors.js';
-import { databaseView } from '../../config/load.js';
-import { resolvePassphrase } from '../../config/secrets.js';
+import { databaseView, type DatabaseView } from '../../config/load.js';
+import { loadKeyring } from '../../activities/keys/keyring.js';
+import { S3Repository } from '../../activities/storage/s3.js';
 import type { CommandContext } from '../context.js';
 
 interface Check {
@@ -27,15 +28,18 @@ export async function configCheckCommand(ctx: CommandContext): Promise<void> {
       checks.push({ what, ok: false, detail: (error as Error).message, kind: error instanceof PgwardenError ? error.kind : 'Config' });
     }
   };
-  await attempt('encryption passphrase', async () => {
-    resolvePassphrase(config);
-    return 'set';
+  await attempt('encryption keys', async () => {
+    const keyring = await loadKeyring(config);
+    const wraps = [...(keyring.passphrase ? [`the passphrase (${keyring.passphrase.source})`] : []), ...keyring.recipients.map((k) => `key ${k.fingerprint}${k.userId ? ` (${k.userId})` : ''}`)];
+    const opens = keyring.openers.length === 0 ? 'none: this worker backs up but cannot restore (no passphrase, no private key)' : `${keyring.openers.length} key(s)${keyring.openers.some((o) => o.previous) ? `, ${keyring.openers.filter((o) => o.previous).length} of them previous` : ''}`;
+    return `new data keys wrapped for ${wraps.join(' and ')}; opening: ${opens}`;
   });
   for (const name of Object.keys(config.repositories)) {
     await attempt(`repository ${name}`, async () => {
       const repo = openRepository(config, name);
       await repo.check();
-      return repo.location;
+      const lock = repo instanceof S3Repository && (await repo.objectLockEnabled()) ? '; S3 Object Lock enabled: objects are locked until their retention ends' : '';
+      return `${repo.location}${lock}`;
     });
   }
   for (const name of Object.keys(config.databases)) {
@@ -45,7 +49,7 @@ export async function configCheckCommand(ctx: CommandContext): Promise<void> {
       const server = await withClient(endpoint, 'config check', serverInfo);
       const pgDump = await pgTool('pg_dump', server.major, config.postgres.binDir);
       const targets = `RTO ${db.rtoMs ? formatDuration(db.rtoMs) : 'none'}, RPO ${db.rpoMs ? formatDuration(db.rpoMs) : 'none'}`;
-      return `PostgreSQL ${server.version} at ${endpoint.display}; ${db.settings.environment} (${targets}); pg_dump ${pgDump}; to ${db.repositories.join(', ')}`;
+      return `PostgreSQL ${server.version} at ${endpoint.display}; ${db.settings.environment} (${targets}); pg_dump ${pgDump}; to ${db.repositories.join(', ')}${kindRepositories(db)}`;
     });
     // Restores go to restoreConnection, or to the source server when it is not set: either must take a new database.
     await attempt(`restores of ${name}`, async () => {
@@ -77,4 +81,12 @@ export async function configCheckCommand(ctx: CommandContext): Promise<void> {
     throw new PgwardenError(kind, `${ctx.configFile}: ${failed.length} check(s) failed:\n${listing.join('\n')}`);
   }
   ctx.out.result({ configFile: ctx.configFile, checks }, () => [`${ctx.configFile}: valid, everything reachable`, ...listing].join('\n'));
+}
+
+/** "; pre-migration to b2, aws" for the kinds that go elsewhere than the database's repositories. */
+function kindRepositories(db: DatabaseView): string {
+  return Object.entries(db.settings.kinds ?? {})
+    .filter(([, settings]) => settings?.repositories)
+    .map(([kind, settings]) => `; ${kind} to ${settings!.repositories!.join(', ')}`)
+    .join('');
 }

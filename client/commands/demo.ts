@@ -13,12 +13,15 @@ import { PgwardenError } from '../../config/errors.js';
 import { loadConfig } from '../../config/load.js';
 import { connectClient, connectWorker, ensureSearchAttributes } from '../../worker/temporal.js';
 import { createWorker } from '../../worker/worker.js';
-import type { BackupResult, RestoreResult } from '../../workflows/messages.js';
-import { startBackup, startRestore } from '../api.js';
+import { serveMetrics } from '../../worker/metrics.js';
+import type { BackupResult, DrillResult, RestoreResult, VerifyResult } from '../../workflows/messages.js';
+import { startBackup, startDrill, startRestore, startVerify } from '../api.js';
 import type { CommandContext } from '../context.js';
 import { CARTLY_SCHEMA, CARTLY_TABLES, cartlyDataStatements } from '../demo/cartly.js';
 import { startDevServer, temporalAnswers } from '../demo/devserver.js';
 import { describeBackup } from './backup.js';
+import { describeDrill } from './drill.js';
+import { describeVerify } from './verify.js';
 import { describeRestore } from './restore.js';
 import { waitFor } from '../watch.js';
 
@@ -56,9 +59,9 @@ export async function demoCommand(ctx: CommandContext, options: { dir: string; o
     const server = await startDevServer({ dbFile: join(dir, 'temporal.db'), port, uiPort, logFile: join(dir, 'temporal.log'), detached: !options.stopAfter });
     state.temporal = { pid: server.pid, address: server.address, ui: server.ui };
     save();
-    say(`[1/5] Temporal dev server started at ${server.address} (SQLite ${join(dir, 'temporal.db')}, UI ${server.ui}) in ${formatDuration(Date.now() - step)}`);
+    say(`[1/6] Temporal dev server started at ${server.address} (SQLite ${join(dir, 'temporal.db')}, UI ${server.ui}) in ${formatDuration(Date.now() - step)}`);
   } else {
-    say(`[1/5] Temporal dev server already running at ${state.temporal.address} (UI ${state.temporal.ui})`);
+    say(`[1/6] Temporal dev server already running at ${state.temporal.address} (UI ${state.temporal.ui})`);
   }
 
   // 2. PostgreSQL with the Cartly-like database (created once, then reused).
@@ -77,7 +80,7 @@ export async function demoCommand(ctx: CommandContext, options: { dir: string; o
     return false;
   });
   if (!loaded) {
-    say(`[2/5] PostgreSQL cluster on 127.0.0.1:${cluster.port}: loading the Cartly-like sample database (${options.orders.toLocaleString('en-US')} orders)…`);
+    say(`[2/6] PostgreSQL cluster on 127.0.0.1:${cluster.port}: loading the Cartly-like sample database (${options.orders.toLocaleString('en-US')} orders)…`);
     await withClient(pgEndpoint(cluster.url(DB_USER, password, 'postgres'), 'demo'), 'demo', (c) => c.query(`CREATE DATABASE ${DB_NAME}`));
     await withClient(pgEndpoint(url, 'demo'), 'demo load', async (client) => {
       await client.query(CARTLY_SCHEMA);
@@ -85,7 +88,7 @@ export async function demoCommand(ctx: CommandContext, options: { dir: string; o
     });
   }
   const size = await withClient(pgEndpoint(url, 'demo'), 'demo', async (c) => Number((await c.query(`SELECT pg_database_size(current_database()) AS s`)).rows[0].s));
-  say(`[2/5] PostgreSQL ${cluster.options.binDir.match(/\/(\d+)\/bin/)?.[1] ?? ''} on 127.0.0.1:${cluster.port}: database "${DB_NAME}", ${formatBytes(size)}${loaded ? '' : `, loaded in ${formatDuration(Date.now() - step)}`}`);
+  say(`[2/6] PostgreSQL ${cluster.options.binDir.match(/\/(\d+)\/bin/)?.[1] ?? ''} on 127.0.0.1:${cluster.port}: database "${DB_NAME}", ${formatBytes(size)}${loaded ? '' : `, loaded in ${formatDuration(Date.now() - step)}`}`);
 
   // 3. Configuration (secrets in files, never inline) and a worker in this process.
   const configFile = join(dir, 'pgwarden.yaml');
@@ -96,7 +99,22 @@ export async function demoCommand(ctx: CommandContext, options: { dir: string; o
         temporal: { address: state.temporal.address, namespace: 'default', taskQueue: 'pgwarden-demo', ui: state.temporal.ui },
         encryption: { passphraseFile: join(dir, 'backup-passphrase') },
         repositories: { local: { type: 'fs', path: join(dir, 'repository') } },
-        databases: { [DB_NAME]: { provider: 'postgres', environment: 'production', connection: { file: join(dir, 'database-url') }, repositories: ['local'] } },
+        databases: {
+          [DB_NAME]: {
+            provider: 'postgres',
+            environment: 'production',
+            connection: { file: join(dir, 'database-url') },
+            repositories: ['local'],
+            // The runbook's monthly restore test (verify-backup.sh) as assertions of the restore drill.
+            drill: {
+              assertions: [
+                { name: 'test users are there (runbook spot check)', sql: "SELECT id, email FROM users WHERE email LIKE '%@test.cartly%'", minRows: 1 },
+                { table: 'orders', minRows: Math.max(100, Math.floor(options.orders)) },
+                { name: 'orders per status as in production', sql: 'SELECT status, count(*) FROM orders GROUP BY status', equalsSource: true },
+              ],
+            },
+          },
+        },
       }),
   );
   const config = loadConfig(configFile);
@@ -106,24 +124,41 @@ export async function demoCommand(ctx: CommandContext, options: { dir: string; o
   const connection = await connectWorker(config);
   const worker = await createWorker(config, connection);
   const running = worker.run();
-  say(`[3/5] Worker running on task queue "${config.temporal.taskQueue}"; config ${configFile}`);
+  const metrics = await serveMetrics(config, '127.0.0.1:0');
+  say(`[3/6] Worker running on task queue "${config.temporal.taskQueue}"; config ${configFile}; Prometheus metrics at ${metrics.url}`);
 
   let backup: BackupResult;
   let restore: RestoreResult;
+  let drill: DrillResult;
+  let verified: VerifyResult;
+  let metricLines: string[];
   try {
     // 4. Backup through Temporal.
     const backupHandle = await startBackup(client, config, { database: DB_NAME, kind: 'manual' });
-    say(`[4/5] Backup: workflow ${backupHandle.workflowId}`);
+    say(`[4/6] Backup: workflow ${backupHandle.workflowId}`);
     backup = await waitFor<BackupResult>(backupHandle, (s) => ctx.out.progress(s));
     say(describeBackup(backup).replace(/^/gm, '      '));
 
     // 5. Restore it into a new database, through Temporal.
     const target = `${DB_NAME}_restored_${new Date().toISOString().slice(11, 19).replace(/:/g, '')}`;
     const restoreHandle = await startRestore(client, config, { database: DB_NAME, backup: backup.backupId, target });
-    say(`[5/5] Restore of ${backup.backupId} into "${target}": workflow ${restoreHandle.workflowId}`);
+    say(`[5/6] Restore of ${backup.backupId} into "${target}": workflow ${restoreHandle.workflowId}`);
     restore = await waitFor<RestoreResult>(restoreHandle, (s) => ctx.out.progress(s));
     say(describeRestore(restore).replace(/^/gm, '      '));
+
+    // 6. The runbook's monthly restore test: a drill restores the latest backup elsewhere, checks it, drops it.
+    const drillHandle = await startDrill(client, config, { database: DB_NAME });
+    say(`[6/6] Restore drill and integrity verification of ${DB_NAME}: workflow ${drillHandle.workflowId}`);
+    drill = await waitFor<DrillResult>(drillHandle, (s) => ctx.out.progress(s));
+    say(describeDrill(drill).replace(/^/gm, '      '));
+    // And the weekly integrity check: every object read back, checksummed and decrypted, nothing restored.
+    const verifyHandle = await startVerify(client, config, { database: DB_NAME, backup: 'all', wal: false });
+    verified = await waitFor<VerifyResult>(verifyHandle, (s) => ctx.out.progress(s));
+    say(describeVerify(verified).replace(/^/gm, '      '));
+    const scraped = await (await fetch(metrics.url)).text();
+    metricLines = scraped.split('\n').filter((line) => /^pgwarden_(backup_last_success|drill_last_success|drill_last_restore)/.test(line));
   } finally {
+    await metrics.close();
     worker.shutdown();
     await running.catch(() => undefined);
     await connection.close();
@@ -151,6 +186,11 @@ export async function demoCommand(ctx: CommandContext, options: { dir: string; o
     rowCountsMatch: restore.rowCountsMatch,
     dataIdentical: differing.length === 0,
     restoredInto: restore.target,
+    drillPassed: drill.passed,
+    drillMs: drill.durationMs,
+    drillRestoreMs: drill.parts[0]?.restoreMs,
+    verifyMs: verified.durationMs,
+    metricsServedAt: metrics.url,
     temporalUi: historyLink,
     totalMs: Date.now() - started,
   };
@@ -163,6 +203,11 @@ export async function demoCommand(ctx: CommandContext, options: { dir: string; o
       `Restore into "${restore.target}": ${formatDuration(restore.durationMs)}, ${restore.withinRto ? 'within' : 'OVER'} the production RTO of ${formatDuration(restore.rtoMs ?? 0)}`,
       `Row counts: ${restore.rowCountsMatch ? `all ${restore.tables} tables match (${restore.rows.toLocaleString('en-US')} rows)` : 'MISMATCH'}; ` +
         `table contents: ${differing.length === 0 ? 'identical to the source (md5 of every row)' : `DIFFER in ${differing.join(', ')}`}`,
+      `Restore drill: ${drill.passed ? 'PASSED' : 'FAILED'} in ${formatDuration(drill.durationMs)} (restore ${formatDuration(drill.parts[0]?.restoreMs ?? 0)} of the RTO ${formatDuration(drill.parts[0]?.rtoMs ?? 0)}; ${drill.parts[0]?.assertions.filter((a) => a.passed).length ?? 0}/${drill.parts[0]?.assertions.length ?? 0} assertions; drill database dropped)`,
+      `Verification: ${verified.ok ? 'every object intact' : 'DAMAGE found'} (${verified.backups.length} backup(s), ${formatBytes(verified.bytesRead)} read back and decrypted in ${formatDuration(verified.durationMs)})`,
+      `Metrics were served at ${metrics.url} while the demo's worker ran, for example:`,
+      ...metricLines.map((line) => `  ${line}`),
+      `  a worker serves them with: node dist/client/cli.js --config ${configFile} worker --metrics 127.0.0.1:9464`,
       `Histories in the Temporal UI: ${historyLink}`,
       options.stopAfter
         ? 'Services stopped (--stop-after).'
@@ -170,6 +215,7 @@ export async function demoCommand(ctx: CommandContext, options: { dir: string; o
       `Try the CLI: node dist/client/cli.js --config ${configFile} backups list --db ${DB_NAME}`,
     ].join('\n'),
   );
+  if (!drill.passed) throw new PgwardenError('Integrity', `The restore drill failed: ${drill.failures.join('; ')}`);
   if (differing.length > 0 || !restore.rowCountsMatch) throw new PgwardenError('Integrity', `The restored database differs from the source in ${differing.join(', ')}.`);
 }
 

@@ -21,6 +21,7 @@ export async function expireCommand(ctx: CommandContext, options: { db: string; 
         ...r.logical.map((l) => `  logical  ${l.id} in ${l.repository}: ${l.rule}`),
         ...r.base.map((b) => `  base     ${b.id} (consistent at ${b.stopTime}): before the PITR window`),
         ...(r.wal.count ? [`  wal      ${r.wal.first} … ${r.wal.last}: before ${r.wal.keepFrom}, where the oldest kept base backup starts`] : []),
+        ...(r.locked ?? []).map((l) => `  skipped  ${l.what} in ${l.repository}: still locked (S3 Object Lock)${l.until ? ` until ${l.until}` : ''}; a later run removes it`),
         ...(r.damaged ?? []).map((d) => `  kept     ${d.type} backup ${d.id} in ${d.repository}, DAMAGED: ${d.reason}`),
         `Kept: ${r.kept.logical} logical, ${r.kept.base} base backup(s). Workflow ${r.workflowId} run ${r.runId} records it.`,
       ].join('\n'),

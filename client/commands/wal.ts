@@ -38,17 +38,20 @@ export async function walPushCommand(ctx: CommandContext, options: WalPushOption
     // The pusher did not get to it in time: archive it here, so PostgreSQL never waits on us for long.
   }
   const { openArchive } = await import('../../activities/wal/open.js');
-  const archive = await openArchive(ctx.config, options.db);
-  const { pushWalFile } = await import('../../activities/wal/archive.js');
   ensureSpool(spool);
-  const outcome = await pushWalFile(archive.repo, options.db, path, archive.settings, { identityCache: join(spool, 'identity.json') });
+  const archive = openArchive(ctx.config, options.db, { spool });
+  const { pushWalFile } = await import('../../activities/wal/archive.js');
+  const outcome = await pushWalFile(archive.repo, options.db, path, archive.settings, archive.keys, {
+    identityCache: join(spool, 'identity.json'),
+    retainUntil: archive.retainUntil,
+  });
   if (process.env.PGWARDEN_VERBOSE) ctx.out.info(`wal-push: ${name} ${outcome}`);
 }
 
 export async function walPushDaemonCommand(ctx: CommandContext, options: { db: string; pgWal: string; spool: string; concurrency: number }): Promise<void> {
   const { openArchive } = await import('../../activities/wal/open.js');
   const { runPusher } = await import('../../activities/wal/background.js');
-  const archive = await openArchive(ctx.config, options.db);
+  const archive = openArchive(ctx.config, options.db, { spool: options.spool });
   await runPusher({ ...archive, database: options.db, pgWal: options.pgWal, spool: options.spool, concurrency: options.concurrency, idleMs: 10_000 });
 }
 
@@ -82,8 +85,12 @@ export async function walFetchCommand(ctx: CommandContext, options: WalFetchOpti
     } else {
       const { openArchive } = await import('../../activities/wal/open.js');
       const { fetchWalFile } = await import('../../activities/wal/archive.js');
-      const archive = await openArchive(ctx.config, options.db);
-      found = await fetchWalFile(archive.repo, options.db, name, destination, archive.settings.passphrase);
+      const archive = openArchive(ctx.config, options.db, { spool });
+      try {
+        found = await fetchWalFile(archive.repo, options.db, name, destination, archive.keys);
+      } finally {
+        await archive.keys.close();
+      }
     }
     if (!found) {
       process.exitCode = WAL_FETCH_EXIT.notArchived;
@@ -107,14 +114,14 @@ export async function walFetchCommand(ctx: CommandContext, options: WalFetchOpti
 export async function walPrefetchCommand(ctx: CommandContext, options: { db: string; after: string; count: number; spool: string }): Promise<void> {
   const { openArchive } = await import('../../activities/wal/open.js');
   const { runPrefetcher } = await import('../../activities/wal/background.js');
-  const archive = await openArchive(ctx.config, options.db);
+  const archive = openArchive(ctx.config, options.db, { spool: options.spool });
   await runPrefetcher({
     repo: archive.repo,
     database: options.db,
     spool: options.spool,
-    passphrase: archive.settings.passphrase,
+    keys: archive.keys,
     after: options.after,
     count: options.count,
     concurrency: 4,
-  });
+  }).finally(() => archive.keys.close());
 }

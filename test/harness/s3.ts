@@ -1,9 +1,10 @@
 // A real S3 server for tests: versitygw over a temp directory (real SigV4, multipart uploads).
-import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { Agent, get as httpsGet } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
+import { CreateBucketCommand, PutBucketPolicyCommand, S3Client } from '@aws-sdk/client-s3';
 import { freePort } from '../../activities/postgres/cluster.js';
 import { findTool } from '../../client/demo/tools.js';
 
@@ -14,30 +15,44 @@ export interface TestS3 {
   /** The directory behind the buckets: tests corrupt objects here. */
   root: string;
   client: S3Client;
-  createBucket(name: string): Promise<void>;
+  /** `objectLock`: a bucket with S3 Object Lock (the server must have been started with `versioning`). */
+  createBucket(name: string, options?: { objectLock?: boolean }): Promise<void>;
+  /** A second account that may list and read `bucket` but not write to it (a bucket policy, as S3 does it). */
+  readOnlyAccount(bucket: string): Promise<{ accessKeyId: string; secretAccessKey: string }>;
   stop(): Promise<void>;
 }
 
-export async function startS3(): Promise<TestS3> {
+/**
+ * `tls`: serve https with this certificate (PEM files); `ca` is the CA that signed it, for the test's own client.
+ * `versioning`: versitygw keeps object versions (its --versioning-dir), which S3 Object Lock needs.
+ */
+export async function startS3(options: { tls?: { crt: string; key: string; ca: string }; versioning?: boolean } = {}): Promise<TestS3> {
   const dir = mkdtempSync(join(tmpdir(), 'pgwarden-test-s3-'));
   const root = join(dir, 'buckets');
   const sidecar = join(dir, 'meta'); // the posix backend needs xattrs otherwise
+  const iam = join(dir, 'iam'); // accounts besides the root one
+  const versions = join(dir, 'versions');
   mkdirSync(root);
   mkdirSync(sidecar);
+  mkdirSync(iam);
+  if (options.versioning) mkdirSync(versions);
   const port = await freePort();
   const accessKeyId = 'pgwardentest';
   const secretAccessKey = `secret-${Math.random().toString(36).slice(2)}`;
-  const child = execa(findTool('versitygw'), ['--access', accessKeyId, '--secret', secretAccessKey, '--port', `127.0.0.1:${port}`, '--quiet', 'posix', '--sidecar', sidecar, root], {
+  const tls = options.tls ? ['--cert', options.tls.crt, '--key', options.tls.key] : [];
+  const child = execa(findTool('versitygw'), ['--access', accessKeyId, '--secret', secretAccessKey, '--port', `127.0.0.1:${port}`, ...tls, '--iam-dir', iam, '--quiet', 'posix', '--sidecar', sidecar, ...(options.versioning ? ['--versioning-dir', versions] : []), root], {
     stdio: ['ignore', 'ignore', 'pipe'],
     buffer: false,
     reject: false,
   });
-  const endpoint = `http://127.0.0.1:${port}`;
-  const client = new S3Client({ endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId, secretAccessKey } });
+  const endpoint = `${options.tls ? 'https' : 'http'}://127.0.0.1:${port}`;
+  const httpsAgent = options.tls ? new Agent({ ca: readFileSync(options.tls.ca) }) : undefined;
+  const client = new S3Client({ endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId, secretAccessKey }, ...(httpsAgent ? { requestHandler: { httpsAgent } } : {}) });
   const deadline = Date.now() + 20_000;
   for (;;) {
     try {
-      await fetch(endpoint);
+      if (httpsAgent) await new Promise((resolve, reject) => httpsGet(endpoint, { agent: httpsAgent }, (res) => resolve(res.resume())).on('error', reject));
+      else await fetch(endpoint);
       break;
     } catch (error) {
       if (Date.now() > deadline || child.exitCode !== null) throw new Error(`versitygw did not start: ${(error as Error).message}`);
@@ -50,8 +65,21 @@ export async function startS3(): Promise<TestS3> {
     secretAccessKey,
     root,
     client,
-    createBucket: async (name) => {
-      await client.send(new CreateBucketCommand({ Bucket: name }));
+    createBucket: async (name, bucketOptions = {}) => {
+      await client.send(new CreateBucketCommand({ Bucket: name, ...(bucketOptions.objectLock ? { ObjectLockEnabledForBucket: true } : {}) }));
+    },
+    readOnlyAccount: async (bucket) => {
+      const account = { accessKeyId: `reader${Math.random().toString(36).slice(2, 8)}`, secretAccessKey: `secret-${Math.random().toString(36).slice(2)}` };
+      await execa(findTool('versitygw'), [
+        'admin', '--access', accessKeyId, '--secret', secretAccessKey, '--endpoint-url', endpoint,
+        'create-user', '--access', account.accessKeyId, '--secret', account.secretAccessKey, '--role', 'user',
+      ]);
+      const policy = {
+        Version: '2012-10-17',
+        Statement: [{ Effect: 'Allow', Principal: { AWS: [account.accessKeyId] }, Action: ['s3:ListBucket', 's3:ListBucketMultipartUploads', 's3:GetObject'], Resource: [`arn:aws:s3:::${bucket}`, `arn:aws:s3:::${bucket}/*`] }],
+      };
+      await client.send(new PutBucketPolicyCommand({ Bucket: bucket, Policy: JSON.stringify(policy) }));
+      return account;
     },
     stop: async () => {
       client.destroy();

@@ -58,8 +58,12 @@ describe('a logical backup through Temporal', () => {
       assert.equal(manifest.tables['"Weird Schema"."Order Items"'], 50);
       assert.equal(manifest.tables['public.empty_table'], 0);
       assert.equal(manifest.tables['public.events_2024'], 213);
-      assert.equal(manifest.encryption.scheme, 'openpgp-symmetric-aes256');
-      assert.match(manifest.encryption.keyFingerprint, /^scrypt:[0-9a-f]{16}$/);
+      // Envelope encryption: the data key, wrapped for the passphrase (salted fingerprint), is in each copy.
+      assert.equal(manifest.manifestVersion, 2);
+      assert.ok(manifest.encryption.scheme === 'openpgp-envelope-v1');
+      assert.deepEqual(manifest.encryption.keys.map((k) => k.type), ['passphrase']);
+      assert.match(manifest.encryption.keys[0]!.fingerprint, /^scrypt:[0-9a-f]{32}:[0-9a-f]{16}$/);
+      assert.ok(await repo.head(`${backupFolder('shop', 'logical', first.backupId)}${manifest.encryption.dataKey}`), `data key in ${repoName}`);
       assert.equal(manifest.temporal?.runId, first.runId);
       assert.ok(manifest.objects.filter((o) => o.role === 'data').length >= 3, 'large tables get streams of their own');
       const bigRowPieces = manifest.objects.filter((o) => o.tables?.includes('public.big_rows'));

@@ -54,7 +54,11 @@ after(async () => {
 });
 
 async function pgwarden(args: string[], extraEnv: Record<string, string> = {}) {
-  const result = await execa('node', [CLI, '--config', configFile, '--json', ...args], { env: { ...env, ...extraEnv }, reject: false });
+  // The SDK's switch is pgwarden's to set: the test process must not hand it down.
+  const childEnv = { ...env, ...extraEnv, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: undefined };
+  const result = await execa('node', [CLI, '--config', configFile, '--json', ...args], { env: childEnv, reject: false });
+  // stderr is for pgwarden's own messages: no runtime or SDK warning (the AWS SDK's Node 20 notice was one).
+  assert.doesNotMatch(result.stderr, /\(node:\d+\)|Warning:|WARNING:/, `stderr of pgwarden ${args.join(' ')}`);
   const json = result.stdout ? JSON.parse(result.stdout) : undefined;
   return { code: result.exitCode, json, stderr: result.stderr };
 }
@@ -109,8 +113,15 @@ describe('pgwarden CLI', () => {
     assert.equal(exists.json.error.kind, 'Refused');
     assert.equal((await pgwarden(['restore', '--db', 'cartly', '--backup', 'nope', '--into', 'x'])).code, EXIT_CODES.NotFound);
     assert.equal((await pgwarden(['backup', '--db', 'nope'])).code, EXIT_CODES.Config);
-    assert.equal((await pgwarden(['restore', '--db', 'cartly'])).code, EXIT_CODES.Usage);
-    assert.equal((await pgwarden(['backup', '--db', 'cartly', '--kind', 'hourly'])).code, EXIT_CODES.Usage);
+    for (const args of [['restore', '--db', 'cartly'], ['backup', '--db', 'cartly', '--kind', 'hourly'], ['no-such-command']]) {
+      const usage = await pgwarden(args);
+      assert.equal(usage.code, EXIT_CODES.Usage, args.join(' '));
+      // Usage errors too: one JSON object on stdout, like every other failure under --json.
+      assert.equal(usage.json?.ok, false, `${args.join(' ')}: stdout has the JSON error`);
+      assert.equal(usage.json.error.kind, 'Usage');
+      assert.equal(usage.json.error.exitCode, EXIT_CODES.Usage);
+      assert.ok(usage.json.error.message.length > 0);
+    }
   });
 
   test('config check reaches everything; an invalid file exits 3 naming the key', async () => {

@@ -12,7 +12,7 @@ import { execa } from 'execa';
 import pg from 'pg';
 import { stringify } from 'yaml';
 import { createActivities } from '../../activities/index.js';
-import { backupFolder, readManifest } from '../../activities/catalog/manifest.js';
+import { backupFolder, MANIFEST_VERSION, readManifest } from '../../activities/catalog/manifest.js';
 import { serverBinDir } from '../../activities/postgres/binaries.js';
 import { libpqEnv, pgEndpoint } from '../../activities/postgres/connection.js';
 import { openRepository } from '../../activities/storage/open.js';
@@ -317,7 +317,7 @@ describe('damaged manifests', () => {
     const repo = openRepository(config, 's3');
     // The newest was written by a newer pgwarden; the one before it is truncated.
     const newest = await readManifest(repo, backupFolder('ledger', 'logical', ids[2]!));
-    await repo.putBytes(`${backupFolder('ledger', 'logical', ids[2]!)}manifest.json`, Buffer.from(JSON.stringify({ ...newest, manifestVersion: 2, tool: { name: 'pgwarden', version: '9.0.0' } })));
+    await repo.putBytes(`${backupFolder('ledger', 'logical', ids[2]!)}manifest.json`, Buffer.from(JSON.stringify({ ...newest, manifestVersion: MANIFEST_VERSION + 1, tool: { name: 'pgwarden', version: '9.0.0' } })));
     await repo.putBytes(`${backupFolder('ledger', 'logical', ids[1]!)}manifest.json`, Buffer.from('{"manifestVersion": 1, "id": "'));
     configFile = join(scratch, 'damaged.yaml');
     writeFileSync(configFile, stringify(input));
@@ -332,7 +332,7 @@ describe('damaged manifests', () => {
     assert.deepEqual([...damaged.keys()].sort(), [ids[1], ids[2]].sort());
     assert.match(damaged.get(ids[1]!)!.reason, /is not valid JSON/);
     assert.equal(damaged.get(ids[1]!)!.newerFormat, false);
-    assert.match(damaged.get(ids[2]!)!.reason, /written by a newer pgwarden \(9\.0\.0\) in manifest format 2; .* upgrade pgwarden/);
+    assert.match(damaged.get(ids[2]!)!.reason, new RegExp(`written by a newer pgwarden \\(9\\.0\\.0\\) in manifest format ${MANIFEST_VERSION + 1}; .* upgrade pgwarden`));
     assert.equal(damaged.get(ids[2]!)!.newerFormat, true);
     assert.match(run.stderr, /warning: backup .* is damaged and skipped/);
     const human = await execa('node', [CLI, '--config', configFile, 'backups', 'list', '--db', 'ledger'], { reject: false });
@@ -416,7 +416,8 @@ describe('backup folders hold exactly what their manifest lists', () => {
     const manifest = await readManifest(repo, folder);
     const stored: string[] = [];
     for await (const object of repo.list(folder)) stored.push(object.key.slice(folder.length));
-    assert.deepEqual(stored.sort(), [...manifest!.objects.map((o) => o.name), 'SHA256SUMS', 'manifest.json'].sort());
+    const dataKey = manifest!.encryption.scheme === 'openpgp-envelope-v1' ? [manifest!.encryption.dataKey] : [];
+    assert.deepEqual(stored.sort(), [...manifest!.objects.map((o) => o.name), ...dataKey, 'SHA256SUMS', 'manifest.json'].sort());
   });
 
   test('the emergency script loads what SHA256SUMS lists and nothing else, and refuses a folder without manifest.json', async () => {

@@ -99,7 +99,7 @@ describe('retention', () => {
 describe('schedules', () => {
   test("the runbook's schedules are created, updated in place, and a triggered one runs a real backup", async () => {
     const planned = plannedSchedules(source.config, 'app');
-    assert.deepEqual(planned.map((p) => p.job), ['daily', 'weekly', 'monthly', 'basebackup', 'expire']);
+    assert.deepEqual(planned.map((p) => p.job), ['daily', 'weekly', 'monthly', 'basebackup', 'expire', 'drill', 'verify', 'monitor']);
     const created = await applySchedules(stack.env.client, source.config, planned);
     assert.ok(created.every((r) => r.outcome === 'created'));
     assert.ok((await applySchedules(stack.env.client, source.config, planned)).every((r) => r.outcome === 'updated'));

@@ -113,7 +113,7 @@ test('without payload signing, parts are sent as UNSIGNED-PAYLOAD (never a strea
   const repo = new S3Repository('unsigned', {
     type: 's3', endpoint: s3.endpoint, region: 'us-east-1', bucket: BUCKET, prefix: 'unsigned', forcePathStyle: true,
     accessKeyIdEnv: 'PGWARDEN_TEST_UPLOAD_KEY', secretAccessKeyEnv: 'PGWARDEN_TEST_UPLOAD_SECRET',
-    requestChecksums: 'when_supported', signPayload: false, partSizeMiB: 5, uploadConcurrency: 2,
+    requestChecksums: 'when_supported', signPayload: false, partSizeMiB: 5, uploadConcurrency: 2, objectLockMode: 'compliance',
   });
   const data = randomBytes(11 * MiB);
   await repo.put('x', source(data));

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { openArchive } from '../../activities/wal/open.js';
 import { readArchiveIdentity, walKey } from '../../activities/wal/archive.js';
+import { walKeyObject } from '../../activities/keys/wal-keys.js';
 import { WAL_FETCH_EXIT } from '../../client/commands/wal.js';
 import { CLI, startArchivingCluster, type ArchivingCluster } from '../harness/archiving.js';
 import { startCluster, type TestCluster } from '../harness/postgres.js';
@@ -65,6 +66,11 @@ describe('the WAL archive', () => {
     assert.equal(identity?.systemIdentifier, rows[0]!.sysid);
     assert.equal(identity?.pgMajor, 15);
     assert.equal(identity?.segmentSize, 16 * 1024 * 1024);
+    // Encrypted with the day's data key, which the segment names and the archive holds, wrapped.
+    const { repo } = openArchive(source.config, 'app');
+    const keyId = (await repo.head(walKey('app', segment)))?.metadata?.['data-key'];
+    assert.match(keyId ?? '', /^\d{8}-[0-9a-f]{8}$/);
+    assert.ok(await repo.head(walKeyObject('app', keyId!)), 'the data key is in the archive');
   });
 
   test('wal-fetch restores a segment byte for byte; a missing one exits 1 (end of recovery)', async () => {

@@ -34,7 +34,7 @@ test('a minimal file gets the runbook defaults: production RTO 1 h / RPO 24 h, d
   assert.deepEqual(db.repositories, ['local']);
   assert.equal(config.temporal.address, 'localhost:7233');
   assert.equal(config.temporal.taskQueue, 'pgwarden');
-  assert.deepEqual(config.encryption, { passphraseEnv: 'BACKUP_PASSPHRASE' });
+  assert.deepEqual(config.encryption, { passphraseEnv: 'BACKUP_PASSPHRASE', recipients: [], privateKeys: [], previous: [] });
 });
 
 test('staging defaults to RTO 4 h / RPO 1 week, development has no targets, explicit targets win', () => {

@@ -1,0 +1,125 @@
+// pgwarden status [--db NAME]: one view of every database: newest backups against the RPO, the last verification
+// and drill, the PITR window, alerts firing, what is running and what is scheduled next. The repositories answer
+// even when Temporal does not.
+import type { Client } from '@temporalio/client';
+import { databaseHealth } from '../../activities/catalog/health.js';
+import { alertThresholds } from '../../config/alerts.js';
+import { databaseView } from '../../config/load.js';
+import { connectClient } from '../../worker/temporal.js';
+import type { DatabaseHealth } from '../../workflows/messages.js';
+import type { CommandContext } from '../context.js';
+import { formatBytes, formatDuration } from '../output.js';
+
+export interface DatabaseStatus extends DatabaseHealth {
+  /** Next run of each schedule ("pgwarden-cartly-daily" -> ISO time), from Temporal. */
+  nextRuns?: Record<string, string>;
+}
+
+export interface StatusResult {
+  temporal: { address: string; reachable: boolean; error?: string };
+  databases: DatabaseStatus[];
+}
+
+export async function statusCommand(ctx: CommandContext, options: { db?: string }): Promise<void> {
+  const config = ctx.config;
+  const names = options.db ? [databaseView(config, options.db).name] : Object.keys(config.databases);
+  let client: Client | undefined;
+  let temporalError: string | undefined;
+  try {
+    client = await connectClient(config);
+    await client.workflowService.getSystemInfo({});
+  } catch (error) {
+    temporalError = (error as Error).message.split('\n')[0];
+    await client?.connection.close().catch(() => undefined);
+    client = undefined;
+  }
+  try {
+    const nextRuns = client ? await scheduleTimes(client) : undefined;
+    const databases = await Promise.all(
+      names.map(async (name): Promise<DatabaseStatus> => {
+        const health = await databaseHealth(config, name, client ? { temporal: client } : {});
+        const mine = nextRuns ? Object.fromEntries(Object.entries(nextRuns).filter(([id]) => id.startsWith(`pgwarden-${name}-`))) : undefined;
+        return { ...health, ...(mine ? { nextRuns: mine } : {}) };
+      }),
+    );
+    const result: StatusResult = { temporal: { address: config.temporal.address, reachable: client !== undefined, ...(temporalError ? { error: temporalError } : {}) }, databases };
+    ctx.out.result(result, () => describeStatus(ctx, result));
+  } finally {
+    await client?.connection.close().catch(() => undefined);
+  }
+}
+
+async function scheduleTimes(client: Client): Promise<Record<string, string>> {
+  const times: Record<string, string> = {};
+  try {
+    for await (const schedule of client.schedule.list()) {
+      const next = schedule.info?.nextActionTimes?.[0];
+      if (schedule.scheduleId.startsWith('pgwarden-') && next) times[schedule.scheduleId] = next.toISOString();
+    }
+  } catch {
+    /* schedules are extra information */
+  }
+  return times;
+}
+
+const ago = (iso: string, now: number) => `${formatDuration(Math.max(0, now - Date.parse(iso)))} ago`;
+const short = (iso: string) => iso.replace('T', ' ').replace(/:\d\d(\.\d+)?Z$/, ' UTC');
+
+function describeStatus(ctx: CommandContext, r: StatusResult): string {
+  const now = Date.now();
+  const lines: string[] = [];
+  lines.push(
+    r.temporal.reachable
+      ? `Temporal at ${r.temporal.address}: reachable`
+      : `Temporal at ${r.temporal.address}: NOT reachable (${r.temporal.error}); showing what the repositories say`,
+  );
+  for (const d of r.databases) {
+    const thresholds = alertThresholds(ctx.config, d.database);
+    lines.push('');
+    const targets = [d.rtoMs !== undefined ? `RTO ${formatDuration(d.rtoMs)}` : '', d.rpoMs !== undefined ? `RPO ${formatDuration(d.rpoMs)}` : ''].filter(Boolean).join(', ');
+    lines.push(`${d.database} (${d.environment}${targets ? `, ${targets}` : ''})`);
+    if (d.logical.error) lines.push(`  backups   repository "${d.logical.repository}" unreadable: ${d.logical.error}`);
+    else if (!d.logical.newest) lines.push(`  backups   none in "${d.logical.repository}"`);
+    else {
+      const age = now - Date.parse(d.logical.newest.finishedAt);
+      const verdict = d.rpoMs === undefined ? '' : age <= d.rpoMs ? ': within the RPO' : ': OLDER than the RPO';
+      lines.push(`  backups   ${d.logical.count} in "${d.logical.repository}"; newest ${d.logical.newest.id}, ${ago(d.logical.newest.finishedAt, now)}${verdict}`);
+      for (const [kind, b] of Object.entries(d.logical.byKind)) {
+        lines.push(`            ${kind.padEnd(13)} ${b.id}  ${ago(b.finishedAt, now).padEnd(14)} ${formatBytes(b.storedBytes).padStart(10)}  took ${formatDuration(b.durationMs)}`);
+      }
+    }
+    if (d.base) {
+      lines.push(`  base      ${d.base.error ? `unreadable: ${d.base.error}` : d.base.newest ? `${d.base.count}; newest ${d.base.newest.id}, ${ago(d.base.newest.finishedAt, now)}` : 'none yet: pgwarden basebackup'}`);
+    }
+    if (d.wal) {
+      if (d.wal.error) lines.push(`  pitr      WAL archive unreadable: ${d.wal.error}`);
+      else {
+        const window = d.wal.window ? `restore window ${short(d.wal.window.from)} to ${short(d.wal.window.to)}` : 'no restore window';
+        const lag = d.wal.lagMs === undefined ? 'nothing archived' : `WAL lag ${formatDuration(d.wal.lagMs)}`;
+        lines.push(`  pitr      ${window}; ${lag}${d.wal.gaps ? `; ${d.wal.gaps} GAP(S)` : ''}`);
+      }
+    }
+    lines.push(
+      `  verify    ${d.verify ? `${d.verify.ok ? 'passed' : 'FAILED'} ${ago(d.verify.checkedAt, now)} (${d.verify.backups.length} backup(s)${d.verify.wal ? `, ${d.verify.wal.segmentsChecked} WAL segments` : ''}${d.verify.complete ? '' : ', partial'})` : 'never'}`,
+    );
+    if (d.drill) {
+      const parts = d.drill.parts
+        .map((p) => `${p.type} restore ${p.restoreMs !== undefined ? formatDuration(p.restoreMs) : '-'}${p.rtoMs !== undefined ? ` of RTO ${formatDuration(p.rtoMs)}` : ''}`)
+        .join(', ');
+      lines.push(`  drill     ${d.drill.passed ? 'passed' : 'FAILED'} ${ago(d.drill.startedAt, now)}: ${parts}`);
+    } else lines.push('  drill     never');
+    const firing = d.alerts.filter((a) => a.firing);
+    if (firing.length === 0) lines.push(`  alerts    none firing${thresholds.maxBackupAge !== undefined ? ` (backup age limit ${formatDuration(thresholds.maxBackupAge)})` : ''}`);
+    for (const a of firing) lines.push(`  ALERT     ${a.severity} ${a.rule} since ${short(a.since ?? a.observedAt)}: ${a.summary}`);
+    if (d.running?.length) for (const job of d.running) lines.push(`  running   ${job.workflowType} since ${short(job.startedAt)} (${job.workflowId})`);
+    if (d.nextRuns && Object.keys(d.nextRuns).length) {
+      const next = Object.entries(d.nextRuns)
+        .filter(([id]) => !id.endsWith('-monitor'))
+        .sort(([, a], [, b]) => a.localeCompare(b))
+        .slice(0, 3)
+        .map(([id, at]) => `${id.slice(`pgwarden-${d.database}-`.length)} ${short(at)}`);
+      if (next.length) lines.push(`  next      ${next.join('; ')}`);
+    }
+  }
+  return lines.join('\n');
+}

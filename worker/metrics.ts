@@ -1,0 +1,136 @@
+// Prometheus metrics (`pgwarden worker --metrics ADDR`). With several workers each one sees only its own
+// activities, so the numbers come from where the truth is: the repositories (newest backups, the last drill and
+// verification, the WAL archive, alert state). Every worker serves the same values; scrape any or all of them.
+import { createServer, type Server } from 'node:http';
+import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
+import { databaseHealth } from '../activities/catalog/health.js';
+import { PgwardenError } from '../config/errors.js';
+import type { Config } from '../config/schema.js';
+import type { DatabaseHealth } from '../workflows/messages.js';
+
+/** Repositories are read at most this often, however often Prometheus scrapes. */
+const REFRESH_MS = 30_000;
+
+export interface MetricsServer {
+  /** http://host:port/metrics */
+  url: string;
+  registry: Registry;
+  close(): Promise<void>;
+}
+
+/** "0.0.0.0:9464", ":9464", "9464", "[::1]:9464" -> host and port. */
+export function parseListenAddress(address: string): { host: string; port: number } {
+  const text = address.trim();
+  const match = /^(\d+)$/.exec(text) ?? /^\[([^\]]+)\]:(\d+)$/.exec(text) ?? /^([^:[\]]*):(\d+)$/.exec(text);
+  const port = Number(match?.at(-1));
+  if (!match || !Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new PgwardenError('Usage', `--metrics ${address}: write it as HOST:PORT (0.0.0.0:9464) or :PORT.`);
+  }
+  return { host: match.length === 3 && match[1] ? match[1] : '0.0.0.0', port };
+}
+
+export function createMetrics(config: Config): Registry {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const db = ['database'] as const;
+  // Every pgwarden gauge fills itself from the same snapshot of the repositories (read once per refresh).
+  const gauge = (name: string, help: string, labelNames: readonly string[]) =>
+    new Gauge({ name, help, labelNames, registers: [registry], collect: () => fill() });
+
+  const lastSuccess = gauge('pgwarden_backup_last_success_timestamp_seconds', 'When the newest complete backup of each kind finished (Unix time).', ['database', 'kind']);
+  const lastSize = gauge('pgwarden_backup_last_size_bytes', 'Stored size (compressed, encrypted) of the newest backup of each kind.', ['database', 'kind']);
+  const lastDuration = gauge('pgwarden_backup_last_duration_seconds', 'How long the newest backup of each kind took to dump and upload.', ['database', 'kind']);
+  const drillSuccess = gauge('pgwarden_drill_last_success', '1 if the last restore drill passed, 0 if it failed.', db);
+  const drillTime = gauge('pgwarden_drill_last_timestamp_seconds', 'When the last restore drill started (Unix time).', db);
+  const drillRestore = gauge('pgwarden_drill_last_restore_duration_seconds', 'Restore time measured by the last drill, per type (logical, pitr).', ['database', 'type']);
+  const drillRto = gauge('pgwarden_drill_rto_seconds', 'The RTO the drill measured against.', db);
+  const verifySuccess = gauge('pgwarden_verify_last_success', '1 if the last integrity verification found nothing, 0 if it found damage.', db);
+  const verifyTime = gauge('pgwarden_verify_last_timestamp_seconds', 'When the last integrity verification ran (Unix time).', db);
+  const walLag = gauge('pgwarden_wal_archive_lag_seconds', 'How far WAL archiving is behind the server (0 when every completed segment is archived).', db);
+  const windowStart = gauge('pgwarden_restore_window_start_timestamp_seconds', 'The earliest moment a point-in-time restore can reach (Unix time).', db);
+  const windowEnd = gauge('pgwarden_restore_window_end_timestamp_seconds', 'The latest moment a point-in-time restore can reach (Unix time).', db);
+  const alertFiring = gauge('pgwarden_alert_firing', '1 for each alert rule that is firing.', ['database', 'rule', 'severity']);
+  const readable = gauge('pgwarden_repository_readable', '1 if the database\'s repository answered the last refresh.', ['database', 'repository']);
+  const rpo = gauge('pgwarden_rpo_seconds', "The database's RPO target.", db);
+
+  let cached: { at: number; health: Promise<DatabaseHealth[]> } | undefined;
+  const refresh = () => {
+    if (!cached || Date.now() - cached.at > REFRESH_MS) {
+      cached = { at: Date.now(), health: Promise.all(Object.keys(config.databases).map((name) => databaseHealth(config, name))) };
+    }
+    return cached.health;
+  };
+  const seconds = (iso: string) => Date.parse(iso) / 1_000;
+
+  const refreshed = gauge('pgwarden_metrics_refresh_timestamp_seconds', 'When the repositories were last read for these metrics (Unix time).', []);
+  // prom-client collects the gauges concurrently: they all wait for the one fill of the current snapshot.
+  let filling: { snapshot: Promise<DatabaseHealth[]>; done: Promise<void> } | undefined;
+  const fill = () => {
+    const snapshot = refresh();
+    if (filling?.snapshot !== snapshot) filling = { snapshot, done: snapshot.then(apply) };
+    return filling.done;
+  };
+  const apply = (all: DatabaseHealth[]) => {
+    for (const g of [lastSuccess, lastSize, lastDuration, drillSuccess, drillTime, drillRestore, drillRto, verifySuccess, verifyTime, walLag, windowStart, windowEnd, alertFiring, readable, rpo]) g.reset();
+    refreshed.set(cached!.at / 1_000);
+    for (const h of all) {
+      const database = h.database;
+      readable.set({ database, repository: h.logical.repository }, h.logical.error ? 0 : 1);
+      if (h.rpoMs !== undefined) rpo.set({ database }, h.rpoMs / 1_000);
+      const kinds = { ...h.logical.byKind, ...(h.base?.newest ? { base: h.base.newest } : {}) };
+      for (const [kind, b] of Object.entries(kinds)) {
+        lastSuccess.set({ database, kind }, seconds(b.finishedAt));
+        lastSize.set({ database, kind }, b.storedBytes);
+        lastDuration.set({ database, kind }, b.durationMs / 1_000);
+      }
+      if (h.drill) {
+        drillSuccess.set({ database }, h.drill.passed ? 1 : 0);
+        drillTime.set({ database }, seconds(h.drill.startedAt));
+        for (const part of h.drill.parts) if (part.restoreMs !== undefined) drillRestore.set({ database, type: part.type }, part.restoreMs / 1_000);
+        const rto = h.drill.parts.find((p) => p.rtoMs !== undefined)?.rtoMs;
+        if (rto !== undefined) drillRto.set({ database }, rto / 1_000);
+      }
+      if (h.verify) {
+        verifySuccess.set({ database }, h.verify.ok ? 1 : 0);
+        verifyTime.set({ database }, seconds(h.verify.checkedAt));
+      }
+      if (h.wal?.lagMs !== undefined) walLag.set({ database }, h.wal.lagMs / 1_000);
+      if (h.wal?.window) {
+        windowStart.set({ database }, seconds(h.wal.window.from));
+        windowEnd.set({ database }, seconds(h.wal.window.to));
+      }
+      for (const a of h.alerts) alertFiring.set({ database, rule: a.rule, severity: a.severity }, a.firing ? 1 : 0);
+    }
+  };
+  return registry;
+}
+
+/** Serves GET /metrics on `address` until closed. */
+export async function serveMetrics(config: Config, address: string): Promise<MetricsServer> {
+  const { host, port } = parseListenAddress(address);
+  const registry = createMetrics(config);
+  const server: Server = createServer((request, response) => {
+    if (request.method !== 'GET' || !request.url?.startsWith('/metrics')) {
+      response.writeHead(request.url === '/' ? 200 : 404, { 'content-type': 'text/plain' }).end('pgwarden: metrics are at /metrics\n');
+      return;
+    }
+    registry.metrics().then(
+      (text) => response.writeHead(200, { 'content-type': registry.contentType }).end(text),
+      (error: Error) => response.writeHead(500, { 'content-type': 'text/plain' }).end(`collecting metrics failed: ${error.message}\n`),
+    );
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (error: NodeJS.ErrnoException) =>
+      reject(new PgwardenError(error.code === 'EADDRINUSE' ? 'Refused' : 'Usage', `Cannot serve metrics on ${address}: ${error.message}. Choose another --metrics address.`)),
+    );
+    server.listen(port, host, resolve);
+  });
+  const bound = server.address();
+  const actualPort = typeof bound === 'object' && bound ? bound.port : port;
+  const shown = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
+  return {
+    url: `http://${shown}:${actualPort}/metrics`,
+    registry,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}

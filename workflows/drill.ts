@@ -1,0 +1,152 @@
+// The restore drill: restore the latest backup into a drill database on the drill server (the restore workflow,
+// which checks the manifest's row counts), run the configured assertions, drop it whatever happened; for PITR
+// databases also a point-in-time restore to the latest moment (the PITR workflow), checked and removed the same
+// way. The result sets the measured restore time against the RTO and the data's age against the RPO: a drill is
+// the proof that the targets hold, and a drill that does not prove them fails.
+import { ApplicationFailure, CancellationScope, executeChild, proxyActivities, sleep, workflowInfo } from '@temporalio/workflow';
+import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
+import type { Activities } from '../activities/index.js';
+import type { DrillPlan } from '../activities/drill.js';
+import { failureText, humanDuration } from './alert-rules.js';
+import { pitrWorkflowId, restoreWorkflowId, type DrillInput, type DrillPart, type DrillResult, type PitrResult, type RestoreResult } from './messages.js';
+import { QUICK } from './policies.js';
+import { checkInput } from './input.js';
+import { tagRun } from './tags.js';
+
+const quick = proxyActivities<Activities>(QUICK);
+// Assertions may scan big tables: their own timeout bounds each query; a worker dying mid-way retries them.
+const checks = proxyActivities<Activities>({ ...QUICK, startToCloseTimeout: '2 hours' });
+
+/** How long a drill waits for a restore or PITR of the same database that someone else is running. */
+const WAIT_FOR_TURN_MS = 2 * 3_600_000;
+
+export async function drillWorkflow(raw: DrillInput): Promise<DrillResult> {
+  const input = checkInput<DrillInput>('drillWorkflow', raw, { database: { type: 'string', required: true }, pitr: { type: 'boolean' } }, '{"database": "cartly", "pitr": true}');
+  tagRun(input.database, 'drill');
+  const info = workflowInfo();
+  const started = Date.now();
+  const plan = await quick.planDrill({ database: input.database, runId: info.runId, ...(input.pitr !== undefined ? { pitr: input.pitr } : {}) });
+
+  const parts: DrillPart[] = [await logicalDrill(input.database, plan, started)];
+  if (plan.pitr) parts.push(await pitrDrill(input.database, plan, started));
+
+  const failures = parts.flatMap((p) => partFailures(p));
+  const result: DrillResult = {
+    database: input.database,
+    passed: failures.length === 0,
+    server: plan.server,
+    parts,
+    failures,
+    startedAt: new Date(started).toISOString(),
+    durationMs: Date.now() - started,
+    workflowId: info.workflowId,
+    runId: info.runId,
+  };
+  await CancellationScope.nonCancellable(() => quick.recordDrill(result)).catch(() => undefined);
+  if (!result.passed) {
+    // Data that does not match is an integrity failure; a restore that could not run, or missed a target, is not.
+    const integrity = parts.some((p) => p.rowCountsMatch === false || p.assertions.some((a) => !a.passed));
+    throw ApplicationFailure.create({ type: integrity ? 'Integrity' : 'Failed', nonRetryable: true, message: `Restore drill of ${input.database} failed: ${failures.join('; ')}`, details: [result] });
+  }
+  return result;
+}
+
+async function logicalDrill(database: string, plan: DrillPlan, started: number): Promise<DrillPart> {
+  const part: DrillPart = { type: 'logical', passed: false, backupId: plan.backupId, target: plan.target, assertions: [], cleanedUp: false };
+  try {
+    const restored = await childWhenFree<RestoreResult>('restoreWorkflow', restoreWorkflowId(database), {
+      database,
+      backup: plan.backupId,
+      target: plan.target,
+      server: 'drill',
+      // The drill server need not have the source's roles: the drill is about the data.
+      noOwner: true,
+      noPrivileges: true,
+    });
+    part.restoreMs = restored.durationMs;
+    part.tables = restored.tables;
+    part.rows = restored.rows;
+    part.rowCountsMatch = restored.rowCountsMatch;
+    targets(part, plan, started - Date.parse(plan.backupStartedAt));
+    part.assertions = (await checks.checkDrill({ database, target: plan.target })).assertions;
+  } catch (error) {
+    part.error = failureText(error);
+  } finally {
+    // Whatever happened, and even if the drill is cancelled: no drill database stays behind.
+    await CancellationScope.nonCancellable(async () => {
+      const dropped = await quick.dropDrillDatabase({ database, target: plan.target }).catch((error: unknown) => (part.error ??= `clean-up failed: ${failureText(error)}`));
+      part.cleanedUp = typeof dropped !== 'string';
+    });
+  }
+  part.passed = passed(part);
+  return part;
+}
+
+async function pitrDrill(database: string, plan: DrillPlan, started: number): Promise<DrillPart> {
+  const part: DrillPart = { type: 'pitr', passed: false, assertions: [], cleanedUp: false };
+  let restored: PitrResult | undefined;
+  try {
+    restored = await childWhenFree<PitrResult>('pitrWorkflow', pitrWorkflowId(database), { database, target: 'latest' });
+    part.backupId = restored.baseBackupId;
+    part.target = restored.datadir;
+    part.restoreMs = restored.durationMs;
+    const dataAt = restored.lastTransactionAt ?? restored.window.to;
+    targets(part, plan, started - Date.parse(dataAt));
+    part.assertions = (await checks.checkDrill({ database, pitrPort: restored.port })).assertions;
+  } catch (error) {
+    part.error = failureText(error);
+  } finally {
+    if (restored) {
+      const datadir = restored.datadir;
+      await CancellationScope.nonCancellable(async () => {
+        const discarded = await quick.discardDrillCluster({ database, datadir }).catch((error: unknown) => (part.error ??= `clean-up failed: ${failureText(error)}`));
+        part.cleanedUp = typeof discarded !== 'string';
+      });
+    } else {
+      part.cleanedUp = true; // a failed PITR removes its own data directory
+    }
+  }
+  part.passed = passed(part);
+  return part;
+}
+
+function targets(part: DrillPart, plan: DrillPlan, dataAgeMs: number): void {
+  if (plan.rtoMs !== undefined && part.restoreMs !== undefined) {
+    part.rtoMs = plan.rtoMs;
+    part.withinRto = part.restoreMs <= plan.rtoMs;
+  }
+  part.dataAgeMs = Math.max(0, dataAgeMs);
+  if (plan.rpoMs !== undefined) {
+    part.rpoMs = plan.rpoMs;
+    part.withinRpo = part.dataAgeMs <= plan.rpoMs;
+  }
+}
+
+function passed(part: DrillPart): boolean {
+  return part.error === undefined && part.rowCountsMatch !== false && part.withinRto !== false && part.withinRpo !== false && part.assertions.every((a) => a.passed) && part.cleanedUp;
+}
+
+function partFailures(part: DrillPart): string[] {
+  const what = part.type === 'logical' ? `logical restore${part.backupId ? ` of ${part.backupId}` : ''}` : 'point-in-time restore to latest';
+  const out: string[] = [];
+  if (part.error) out.push(`${what}: ${part.error}`);
+  if (part.rowCountsMatch === false) out.push(`${what}: row counts differ from the manifest`);
+  if (part.withinRto === false) out.push(`${what} took ${humanDuration(part.restoreMs!)}, over the RTO of ${humanDuration(part.rtoMs!)}`);
+  if (part.withinRpo === false) out.push(`${what}: the data was ${humanDuration(part.dataAgeMs!)} old, over the RPO of ${humanDuration(part.rpoMs!)}`);
+  for (const a of part.assertions.filter((x) => !x.passed)) out.push(`${what}: assertion "${a.name}" failed (${a.detail})`);
+  if (!part.cleanedUp && !part.error) out.push(`${what}: ${part.target} could not be removed`);
+  return out;
+}
+
+/** Runs a child under the database's lock for that operation, waiting while someone else's run holds it. */
+async function childWhenFree<T>(type: string, workflowId: string, input: object): Promise<T> {
+  const deadline = Date.now() + WAIT_FOR_TURN_MS;
+  for (;;) {
+    try {
+      return (await executeChild(type, { workflowId, args: [input], taskQueue: workflowInfo().taskQueue })) as T;
+    } catch (error) {
+      if (!(error instanceof WorkflowExecutionAlreadyStartedError) || Date.now() > deadline) throw error;
+      await sleep('1 minute');
+    }
+  }
+}
