@@ -6,7 +6,7 @@ import { BACKUP_KINDS, type BackupKind } from '../workflows/kinds.js';
 import { scanBackups } from './catalog/list.js';
 import { warn } from './progress.js';
 import { backupFolder, MANIFEST_FILE, type BackupManifest } from './catalog/manifest.js';
-import { currentReporter } from './progress.js';
+import { currentReporter, withListingProgress } from './progress.js';
 import { openRepository } from './storage/open.js';
 import type { Repository } from './storage/repository.js';
 import { walFolder, walNameOfKey } from './wal/archive.js';
@@ -56,10 +56,18 @@ export function expireActivities(config: Config) {
       for (const item of plan.base) await removeFolder(openRepository(config, item.repository), backupFolder(plan.database, 'base', item.id));
       if (plan.wal.keepFromSegno !== undefined && plan.wal.count > 0) {
         // Listed again rather than carried in the plan: a week of WAL can be tens of thousands of names.
-        const expired = await expiredWal(openRepository(config, plan.wal.repository), plan.database, BigInt(plan.wal.keepFromSegno), plan.wal.segmentSize);
-        const outcome = await openRepository(config, plan.wal.repository).delete(expired.map((e) => e.key));
-        if (outcome.locked.length > 0) locked.push({ repository: plan.wal.repository, what: `${outcome.locked.length} WAL file(s), first ${outcome.locked.sort()[0]}` });
-        deleted += expired.length - outcome.locked.length;
+        const repo = openRepository(config, plan.wal.repository);
+        const expired = await expiredWal(repo, plan.database, BigInt(plan.wal.keepFromSegno), plan.wal.segmentSize);
+        // In slices of one delete request each, with a heartbeat after every one.
+        const walLocked: string[] = [];
+        for (let i = 0; i < expired.length; i += 1000) {
+          const slice = expired.slice(i, i + 1000);
+          const outcome = await repo.delete(slice.map((e) => e.key));
+          walLocked.push(...outcome.locked);
+          deleted += slice.length - outcome.locked.length;
+          reporter.report({ phase: 'deleting WAL', bytesDone: 0, itemsDone: deleted });
+        }
+        if (walLocked.length > 0) locked.push({ repository: plan.wal.repository, what: `${walLocked.length} WAL file(s), first ${walLocked.sort()[0]}` });
       }
       return { deletedObjects: deleted, locked: [...plan.locked, ...locked] };
     },
@@ -141,7 +149,7 @@ async function lockedUntil(repo: Repository, folder: string, nowMs: number): Pro
 /** WAL files positioned before `keepFrom` on any timeline (history files always stay). */
 async function expiredWal(repo: Repository, database: string, keepFrom: bigint, segmentSize: number): Promise<Array<{ name: string; key: string; size: number }>> {
   const expired: Array<{ name: string; key: string; size: number }> = [];
-  for await (const object of repo.list(walFolder(database))) {
+  for await (const object of withListingProgress(repo.list(walFolder(database)), 'listing the WAL archive')) {
     const name = walNameOfKey(database, object.key);
     const parsed = name ? parseWalFileName(name, segmentSize) : undefined;
     // History files stay: they are tiny, and recovery needs them to follow timelines.

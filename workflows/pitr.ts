@@ -4,12 +4,13 @@ import { CancellationScope, proxyActivities, workflowInfo } from '@temporalio/wo
 import type { Activities } from '../activities/index.js';
 import type { PitrInput, PitrResult } from './messages.js';
 import { checkInput } from './input.js';
-import { LONG, QUICK } from './policies.js';
+import { LISTING, LONG, QUICK } from './policies.js';
 import { tagRun } from './tags.js';
 import type { RunContext } from './run-context.js';
 
 const quick = proxyActivities<Activities>(QUICK);
 const long = proxyActivities<Activities>(LONG);
+const listing = proxyActivities<Activities>(LISTING); // the plan lists the WAL archive
 // Recovery is not retried blindly: a target the WAL does not reach stays unreached.
 const recover = proxyActivities<Activities>({ ...LONG, retry: { ...LONG.retry, maximumAttempts: 2 } });
 
@@ -32,7 +33,7 @@ export async function pitrWorkflow(started: PitrInput): Promise<PitrResult> {
   );
   tagRun(input.database, 'pitr');
   const info = workflowInfo();
-  const steps: PitrSteps = { planPitr: quick.planPitr, restoreBaseBackup: long.restoreBaseBackup, recoverCluster: recover.recoverCluster, discardRestoredCluster: quick.discardRestoredCluster };
+  const steps: PitrSteps = { planPitr: listing.planPitr, restoreBaseBackup: long.restoreBaseBackup, recoverCluster: recover.recoverCluster, discardRestoredCluster: quick.discardRestoredCluster };
   return pitrSteps(steps, input, { workflowId: info.workflowId, runId: info.runId, now: () => Date.now(), protect: (fn) => CancellationScope.nonCancellable(fn) });
 }
 

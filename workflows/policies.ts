@@ -11,6 +11,16 @@ export const QUICK: ActivityOptions = {
   retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 5, nonRetryableErrorTypes: NON_RETRYABLE },
 };
 
+/**
+ * Plans that list the WAL archive (a busy week is tens of thousands of objects): they heartbeat every page of the
+ * listing, so they may take longer than a quick step while a worker that died is still noticed within minutes.
+ */
+export const LISTING: ActivityOptions = {
+  startToCloseTimeout: '1 hour',
+  heartbeatTimeout: '2 minutes',
+  retry: QUICK.retry!,
+};
+
 /** Dumps, restores, copies: hours for big databases, so liveness comes from heartbeats, not the timeout. */
 export const LONG: ActivityOptions = {
   startToCloseTimeout: '24 hours',
