@@ -191,7 +191,6 @@ async function dumpLogical(config: Config, input: DumpLogicalInput): Promise<Dum
         // (pg_dump | dd | zstd | gpg): processes joined by pipes, the bytes never in Node.
         const report: CopyReport = { bytes: 0 };
         progressOf.rawBytes = () => report.bytes;
-        const started = Date.now();
         const what = `database "${input.database}" (${stream.name})`;
         const steps = stream.copies ? copyOutSteps(psql, stream, columns, source.encoding, snapshot, env, report) : [pgDumpStep(pgDump, stream, snapshot, env, what), byteCountStep(report)];
         if (stream.copies) steps[0]!.explain = (stderr, code) => toolFailure('psql (copying rows out)', what, { stderr, exitCode: code ?? undefined });
@@ -199,7 +198,6 @@ async function dumpLogical(config: Config, input: DumpLogicalInput): Promise<Dum
           abort.abort(error);
           throw error;
         });
-        progressOf.firstByteAt = started;
         entry = { name: `${stream.name}.zst.gpg`, role: stream.role, format: stream.format, rawBytes: report.bytes, storedBytes: sealed.storedBytes, sha256: sealed.sha256 };
         if (stream.copies) {
           if (report.rows === undefined) throw new PgwardenError('Failed', `psql did not report how many rows it copied for ${stream.name}: not trusting that piece.`);
@@ -254,7 +252,8 @@ async function dumpLogical(config: Config, input: DumpLogicalInput): Promise<Dum
     await repo.putBytes(`${folder}${CHECKSUMS_FILE}`, checksumsFile(objects), { retainUntil });
     await writeManifest(repo, folder, manifest, { retainUntil });
     const output = summarize(manifest, repoName, Date.now() - started);
-    const firstByteAt = Math.min(...counters.map((c) => c.raw?.firstByteAt ?? Infinity));
+    // The first byte out of any stream: from pg_dump into Node, or out of a process chain's encryption.
+    const firstByteAt = Math.min(...counters.map((c) => Math.min(c.raw?.firstByteAt ?? Infinity, c.stored?.firstByteAt ?? Infinity)));
     if (Number.isFinite(firstByteAt)) output.firstByteMs = firstByteAt - input.workflow.startedAtMs;
     return output;
   } catch (error) {
@@ -275,7 +274,6 @@ interface StreamProgress {
   rawBytes: () => number;
   stored?: Sha256Meter;
   raw?: ByteCounter; // pg_dump streams: knows when the first byte came
-  firstByteAt?: number;
 }
 
 /** Removes a backup folder's objects and unfinished uploads, unless its manifest says it is complete. */

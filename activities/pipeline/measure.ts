@@ -7,8 +7,11 @@ export class Sha256Meter extends Transform {
   private readonly hash: Hash = createHash('sha256');
   private total = 0;
   private digest: string | undefined;
+  /** When the first byte passed (ms since epoch), if one did. */
+  firstByteAt: number | undefined;
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    if (this.total === 0) this.firstByteAt = Date.now();
     this.hash.update(chunk);
     this.total += chunk.length;
     callback(null, chunk);
