@@ -110,6 +110,34 @@ export function renderMarkdown(results: BenchResults): string {
     push('', `**Temporal overhead** (median BackupResult.firstByteMs: workflow start to the first byte from pg_dump): ${fmtSeconds(results.temporalOverheadMs)}.`);
   }
 
+  const targets = targetRows(results);
+  if (targets.length) {
+    push(
+      '',
+      '## Targets',
+      '',
+      'What pgwarden is held to (issue 13), from the medians above; "not measured" where a tool did not run.',
+      '',
+      '| target | measured | met |',
+      '| --- | ---: | --- |',
+      ...targets.map((t) => `| ${cell(t.target)} | ${t.measured} | ${t.met === undefined ? 'not measured' : t.met ? 'yes' : '**no**'} |`),
+    );
+  }
+  const cpu = cpuRows(results);
+  if (cpu.length) {
+    push(
+      '',
+      '## pgwarden worker CPU per GB',
+      '',
+      'CPU time (user + system, from /proc/PID/stat) of the worker process itself during each operation, per GB of database (pg_database_size); ' +
+        'its children (pg_dump, psql, zstd, gpg) are not included. Medians of the runs.',
+      '',
+      '| worker | backup | restore |',
+      '| --- | ---: | ---: |',
+      ...cpu,
+    );
+  }
+
   // pgwarden ÷ peer.
   const ratioRows: string[] = [];
   for (const tool of results.tools.filter((t) => t.comparesTo && !t.pending && !t.error)) {
@@ -200,4 +228,64 @@ export function renderMarkdown(results: BenchResults): string {
 /** The main table for the terminal (the Markdown file has the details). */
 export function renderConsole(results: BenchResults): string {
   return renderMarkdown(results).split('\n## What each row measures')[0]!.replace(/\*\*/g, '');
+}
+
+interface TargetRow {
+  target: string;
+  measured: string;
+  met?: boolean;
+}
+
+const MiB = 1024 * 1024;
+
+/** Each target of issue 13 against the medians (undefined met: a tool it needs did not run). */
+export function targetRows(results: BenchResults): TargetRow[] {
+  const ran = (tool: string) => results.tools.some((t) => t.name === tool && !t.pending && !t.error);
+  const wall = (tool: string, op: Operation) => (ran(tool) ? summarize(results, tool, op).wallMs : undefined);
+  const rows: TargetRow[] = [];
+  const speedup = (target: string, op: Operation, atLeast: number) => {
+    const a = wall('runbook', op);
+    const b = wall('pgwarden', op);
+    const x = a !== undefined && b !== undefined ? a / b : undefined;
+    rows.push({ target, measured: x === undefined ? 'n/a' : `${x.toFixed(2)}× faster`, ...(x === undefined ? {} : { met: x >= atLeast }) });
+  };
+  const ratio = (target: string, tool: string, peer: string, op: Operation, atMost: number) => {
+    const a = wall(tool, op);
+    const b = wall(peer, op);
+    const x = a !== undefined && b !== undefined ? a / b : undefined;
+    rows.push({ target, measured: x === undefined ? 'n/a' : `${x.toFixed(2)}×`, ...(x === undefined ? {} : { met: x <= atMost }) });
+  };
+  speedup('logical backup at least 4× faster than the runbook', 'backup', 4);
+  speedup('logical restore at least 2× faster than the runbook', 'restore', 2);
+  ratio('base backup ÷ pgBackRest backup ≤ 1.0×', 'pgwarden-pitr', 'pgbackrest', 'backup', 1);
+  ratio('PITR restore ÷ pgBackRest restore ≤ 1.0×', 'pgwarden-pitr', 'pgbackrest', 'restore', 1);
+  ratio('logical backup ÷ pg_dump -Fd -j N ≤ 1.2×', 'pgwarden', 'pgdump-dir', 'backup', 1.2);
+  ratio('logical restore ÷ pg_restore -j N ≤ 1.2×', 'pgwarden', 'pgdump-dir', 'restore', 1.2);
+  const peaks = ['pgwarden', 'pgwarden-pitr']
+    .filter(ran)
+    .flatMap((tool) => OPERATIONS.map((op) => summarize(results, tool, op).workerPeakRssBytes))
+    .filter((v): v is number => v !== undefined);
+  const peak = peaks.length ? Math.max(...peaks) : undefined;
+  rows.push({ target: 'pgwarden worker peak RSS < 256 MiB (all pgwarden rows)', measured: peak === undefined ? 'n/a' : fmtMiB(peak), ...(peak === undefined ? {} : { met: peak < 256 * MiB }) });
+  for (const op of OPERATIONS) {
+    const after = ran('pgwarden') ? summarize(results, 'pgwarden', op).workerCpuMs : undefined;
+    const before = ran('pgwarden-before') ? summarize(results, 'pgwarden-before', op).workerCpuMs : undefined;
+    const x = after !== undefined && before !== undefined && before > 0 ? after / before : undefined;
+    rows.push({
+      target: `worker CPU per GB, logical ${op}, at most a third of before`,
+      measured: x === undefined ? 'n/a' : `${x.toFixed(2)}× (${fmtCoreSeconds(after!, results.data.sizes.databaseBytes)} after, ${fmtCoreSeconds(before!, results.data.sizes.databaseBytes)} before)`,
+      ...(x === undefined ? {} : { met: x <= 1 / 3 }),
+    });
+  }
+  return rows;
+}
+
+function cpuRows(results: BenchResults): string[] {
+  const db = results.data.sizes.databaseBytes;
+  return results.tools
+    .filter((t) => !t.pending && !t.error && ['pgwarden', 'pgwarden-before', 'pgwarden-pitr'].includes(t.name))
+    .map((t) => {
+      const cells = OPERATIONS.map((op) => summarize(results, t.name, op).workerCpuMs).map((ms) => (ms === undefined ? 'n/a' : fmtCoreSeconds(ms, db)));
+      return `| ${t.label} | ${cells[0]} | ${cells[1]} |`;
+    });
 }
