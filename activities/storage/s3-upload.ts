@@ -37,6 +37,24 @@ export interface UploadOptions {
   signal?: AbortSignal;
 }
 
+/**
+ * Part buffers, kept for the next upload instead of left to the garbage collector: a buffer whose upload ended
+ * is otherwise held until a full collection finds it, and the worker's memory would grow with the number of
+ * objects written between collections. At most this many of a size are kept.
+ */
+const POOLED_PER_SIZE = 16;
+const pool = new Map<number, Buffer[]>();
+
+function takeBuffer(size: number): Buffer {
+  return pool.get(size)?.pop() ?? Buffer.allocUnsafeSlow(size);
+}
+
+function returnBuffer(buffer: Buffer): void {
+  const kept = pool.get(buffer.length) ?? [];
+  if (kept.length < POOLED_PER_SIZE) kept.push(buffer);
+  pool.set(buffer.length, kept);
+}
+
 /** Part n (1-based) is partBytes, doubled for every 2,000 parts before it: 5 MiB parts reach about 310 GB. */
 export function partSizeFor(partNumber: number, partBytes: number): number {
   return Math.min(MAX_PART_BYTES, partBytes * 2 ** Math.floor((partNumber - 1) / PARTS_PER_SIZE));
@@ -96,13 +114,16 @@ export async function uploadStream(client: S3Client, target: UploadTarget, body:
     while (free.length === 0 && inFlight.size >= options.concurrency) await Promise.race(inFlight);
     const size = partSizeFor(number, options.partBytes);
     const reused = free.pop();
-    return reused && reused.length === size ? reused : Buffer.allocUnsafeSlow(size);
+    if (reused && reused.length === size) return reused;
+    if (reused) returnBuffer(reused);
+    return takeBuffer(size);
   };
   const stopped = () => failure !== undefined || abort.signal.aborted;
 
+  let buffer: Buffer | undefined;
   try {
     let partNumber = 1;
-    let buffer = await nextBuffer(1);
+    buffer = await nextBuffer(1);
     let filled = 0;
     for await (const chunk of body as AsyncIterable<Buffer>) {
       let offset = 0;
@@ -142,5 +163,8 @@ export async function uploadStream(client: S3Client, target: UploadTarget, body:
     throw failure;
   } finally {
     options.signal?.removeEventListener('abort', onAbort);
+    // Every part has been answered (or abandoned, its request aborted): the buffers go back to the pool.
+    await Promise.allSettled([...inFlight]);
+    for (const b of new Set([...free, ...(buffer ? [buffer] : [])])) returnBuffer(b);
   }
 }
