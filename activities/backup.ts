@@ -12,11 +12,11 @@ import { newBackupKey } from './keys/backup-keys.js';
 import { loadKeyring } from './keys/keyring.js';
 import { COMPRESSION_NAME } from './pipeline/compress.js';
 import { CopyRowCounter } from './pipeline/count-rows.js';
-import { ByteCounter, Sha256Meter } from './pipeline/measure.js';
+import { byteCountStep, ByteCounter, Sha256Meter } from './pipeline/measure.js';
 import { sealInto } from './pipeline/seal.js';
 import { pgTool } from './postgres/binaries.js';
 import { connect, libpqEnv, withClient } from './postgres/connection.js';
-import { chunkCopySteps, LOGICAL_FORMAT, planDumpStreams, startPgDump, toolFailure, type ChunkReport, type DumpStream } from './postgres/dump.js';
+import { copyOutSteps, LOGICAL_FORMAT, pgDumpStep, planDumpStreams, startPgDump, toolFailure, type CopyReport, type DumpStream } from './postgres/dump.js';
 import { copyColumns, databaseInfo, listExtensions, listTables, serverInfo, type TableInfo } from './postgres/inventory.js';
 import type { NeonBranchPoint } from './providers/neon.js';
 import { dumpEndpoint, neonServerMajor } from './providers/source.js';
@@ -186,11 +186,9 @@ async function dumpLogical(config: Config, input: DumpLogicalInput): Promise<Dum
       serverMajor: server.major,
       ...(scope ? { scope } : {}),
     });
-    const columns = new Map<string, string[]>();
-    for (const stream of streams) {
-      if (stream.chunk && !columns.has(stream.chunk.table.name)) columns.set(stream.chunk.table.name, await copyColumns(snapshotClient, stream.chunk.table));
-    }
-    const psql = streams.some((s) => s.chunk) ? await pgTool('psql', server.major, config.postgres.binDir) : '';
+    const copied = [...new Map(streams.flatMap((st) => st.copies ?? []).map((c) => [c.table.name, c.table])).values()];
+    const columns = copied.length ? await copyColumns(snapshotClient, copied) : new Map<string, string[]>();
+    const psql = copied.length ? await pgTool('psql', server.major, config.postgres.binDir) : '';
     estimatedBytes = tables.reduce((sum, t) => sum + t.bytes, 0);
     const settings = {
       compression: { level: config.backup.compressionLevel, threads: config.backup.compressionThreads },
@@ -207,24 +205,27 @@ async function dumpLogical(config: Config, input: DumpLogicalInput): Promise<Dum
       const progressOf: StreamProgress = { rawBytes: () => 0 };
       counters.push(progressOf);
       let entry: StoredObjectEntry;
-      if (stream.chunk) {
-        // A block range of a big table: psql | dd | zstd | gpg, the rows never in Node; psql reports the count.
-        const report: ChunkReport = { bytes: 0 };
+      if (stream.copies || stream.format === 'custom') {
+        // Table data (psql | dd | zstd | gpg; psql reports each COPY's row count) or a schema archive
+        // (pg_dump | dd | zstd | gpg): processes joined by pipes, the bytes never in Node.
+        const report: CopyReport = { bytes: 0 };
         progressOf.rawBytes = () => report.bytes;
-        const started = Date.now();
-        const steps = chunkCopySteps(psql, stream, columns.get(stream.chunk.table.name)!, source.encoding, snapshot, env, report);
-        steps[0]!.explain = (stderr, code) => toolFailure('psql (copying rows out)', `database "${input.database}" (${stream.name})`, { stderr, exitCode: code ?? undefined });
+        const what = `database "${input.database}" (${stream.name})`;
+        const steps = stream.copies ? copyOutSteps(psql, stream, columns, source.encoding, snapshot, env, report) : [pgDumpStep(pgDump, stream, snapshot, env, what), byteCountStep(report)];
+        if (stream.copies) steps[0]!.explain = (stderr, code) => toolFailure('psql (copying rows out)', what, { stderr, exitCode: code ?? undefined });
         const sealed = await sealInto(repo, key, steps, settings, sealOptions).catch((error: unknown) => {
           abort.abort(error);
           throw error;
         });
-        progressOf.firstByteAt = started;
-        if (report.rows === undefined) throw new PgwardenError('Failed', `psql did not report how many rows it copied for ${stream.name}: not trusting that piece.`);
-        const table = stream.chunk.table.name;
-        rowsByTable.set(table, (rowsByTable.get(table) ?? 0) + report.rows); // the pieces of a table add up
-        entry = { name: `${stream.name}.zst.gpg`, role: 'data', format: 'plain', rawBytes: report.bytes, storedBytes: sealed.storedBytes, sha256: sealed.sha256, tables: [table] };
+        entry = { name: `${stream.name}.zst.gpg`, role: stream.role, format: stream.format, rawBytes: report.bytes, storedBytes: sealed.storedBytes, sha256: sealed.sha256 };
+        if (stream.copies) {
+          if (report.rows === undefined) throw new PgwardenError('Failed', `psql did not report how many rows it copied for ${stream.name}: not trusting that piece.`);
+          stream.copies.forEach((piece, i) => rowsByTable.set(piece.table.name, (rowsByTable.get(piece.table.name) ?? 0) + report.rows![i]!)); // pieces of a table add up
+          entry.tables = stream.copies.map((piece) => piece.table.name);
+        }
       } else {
-        // pg_dump's own streams pass through Node, which counts the rows of every COPY on the way.
+        // pg_dump's data stream (sequence values, large objects, extension tables) passes through Node, which
+        // counts the rows of every COPY on the way.
         const raw = new ByteCounter();
         progressOf.rawBytes = () => raw.bytes;
         progressOf.raw = raw;
@@ -293,7 +294,8 @@ async function dumpLogical(config: Config, input: DumpLogicalInput): Promise<Dum
     await repo.putBytes(`${folder}${CHECKSUMS_FILE}`, checksumsFile(objects), { retainUntil });
     await writeManifest(repo, folder, manifest, { retainUntil });
     const output = summarize(manifest, repoName, Date.now() - started);
-    const firstByteAt = Math.min(...counters.map((c) => c.raw?.firstByteAt ?? Infinity));
+    // The first byte out of any stream: from pg_dump into Node, or out of a process chain's encryption.
+    const firstByteAt = Math.min(...counters.map((c) => Math.min(c.raw?.firstByteAt ?? Infinity, c.stored?.firstByteAt ?? Infinity)));
     if (Number.isFinite(firstByteAt)) output.firstByteMs = firstByteAt - input.workflow.startedAtMs;
     return output;
   } catch (error) {
@@ -315,7 +317,6 @@ interface StreamProgress {
   rawBytes: () => number;
   stored?: Sha256Meter;
   raw?: ByteCounter; // pg_dump streams: knows when the first byte came
-  firstByteAt?: number;
 }
 
 /** Removes a backup folder's objects and unfinished uploads, unless its manifest says it is complete. */

@@ -7,7 +7,7 @@ import { BACKUP_KINDS, type BackupKind } from '../workflows/kinds.js';
 import { scanBackups } from './catalog/list.js';
 import { backupFolder, MANIFEST_FILE, readManifest, type BackupManifest } from './catalog/manifest.js';
 import { backupKey, heldBackups, type RunIsOpen } from './catalog/leases.js';
-import { activityContext, currentReporter, warn } from './progress.js';
+import { activityContext, currentReporter, warn, withListingProgress } from './progress.js';
 import { openRepository } from './storage/open.js';
 import type { Repository, StoredObject } from './storage/repository.js';
 import { walFolder, walNameOfKey } from './wal/archive.js';
@@ -105,9 +105,16 @@ export function expireActivities(config: Config) {
         }
         // Listed again rather than carried in the plan: a week of WAL can be tens of thousands of names.
         const expired = await expiredWal(repo, plan.database, keepFrom, plan.wal.segmentSize);
-        const outcome = await repo.delete(expired.map((e) => e.key));
-        if (outcome.locked.length > 0) locked.push({ repository: plan.wal.repository, what: `${outcome.locked.length} WAL file(s), first ${outcome.locked.sort()[0]}` });
-        deleted += expired.length - outcome.locked.length;
+        // In slices of one delete request each, with a heartbeat after every one.
+        const walLocked: string[] = [];
+        for (let i = 0; i < expired.length; i += 1000) {
+          const slice = expired.slice(i, i + 1000);
+          const outcome = await repo.delete(slice.map((e) => e.key));
+          walLocked.push(...outcome.locked);
+          deleted += slice.length - outcome.locked.length;
+          reporter.report({ phase: 'deleting WAL', bytesDone: 0, itemsDone: deleted });
+        }
+        if (walLocked.length > 0) locked.push({ repository: plan.wal.repository, what: `${walLocked.length} WAL file(s), first ${walLocked.sort()[0]}` });
       }
       const repositories = new Set([...databaseView(config, plan.database).allRepositories, plan.wal.repository]);
       for (const repository of repositories) {
@@ -259,7 +266,7 @@ async function lockedUntil(repo: Repository, folder: string, nowMs: number): Pro
 /** WAL files positioned before `keepFrom` on any timeline (history files always stay). */
 async function expiredWal(repo: Repository, database: string, keepFrom: bigint, segmentSize: number): Promise<Array<{ name: string; key: string; size: number }>> {
   const expired: Array<{ name: string; key: string; size: number }> = [];
-  for await (const object of repo.list(walFolder(database))) {
+  for await (const object of withListingProgress(repo.list(walFolder(database)), 'listing the WAL archive')) {
     const name = walNameOfKey(database, object.key);
     const parsed = name ? parseWalFileName(name, segmentSize) : undefined;
     // History files stay: they are tiny, and recovery needs them to follow timelines.

@@ -117,3 +117,23 @@ export async function inParallel<T, R>(items: T[], limit: number, work: (item: T
   if (failed !== undefined) throw failed;
   return results;
 }
+
+/**
+ * Passes on the objects of a repository listing and heartbeats as it goes (every 1,000 objects: an S3 page, or
+ * every second), so that listing a week of WAL (tens of thousands of objects) is seen alive, shows how far it is,
+ * and stops when the activity is cancelled.
+ */
+export async function* withListingProgress<T>(objects: AsyncIterable<T>, phase: string, reporter: Reporter = currentReporter()): AsyncIterable<T> {
+  let count = 0;
+  let reportedAt = Date.now();
+  for await (const object of objects) {
+    count += 1;
+    if (count % 1000 === 0 || Date.now() - reportedAt >= 1000) {
+      if (reporter.signal?.aborted) throw reporter.signal.reason;
+      reporter.report({ phase, bytesDone: 0, itemsDone: count });
+      reportedAt = Date.now();
+    }
+    yield object;
+  }
+  reporter.report({ phase, bytesDone: 0, itemsDone: count });
+}

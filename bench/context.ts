@@ -16,6 +16,12 @@ export interface BenchOptions {
   /** Where the clusters, the S3 directory and the dumps go (default: the OS temp directory). */
   tmpDir: string;
   keepTemp: boolean;
+  /** A git commit whose worker runs the logical rounds too (tool pgwarden-before): before and after in one run. */
+  before?: string;
+  /** Run the WAL archive planning benchmark (bench/archive-listing.ts) instead. */
+  archiveListing?: import('./archive-listing.js').ArchiveListingOptions;
+  /** Run the fleet benchmark (bench/fleet.ts) instead. */
+  fleet?: import('./fleet.js').FleetOptions;
   /** Only re-render this results file (no measurements). */
   render?: string;
 }
@@ -60,6 +66,8 @@ export interface Measurement {
   workerPeakRssBytes?: number;
   /** Highest sampled sum of VmRSS over the tool's process tree (pg_dump, zstd, gpg …). */
   treePeakRssBytes?: number;
+  /** CPU time (user + system) of the pgwarden worker process itself during the operation (pgwarden rows only). */
+  workerCpuMs?: number;
   /** Anything else worth keeping (ids, labels, Temporal's first-byte latency …). */
   notes?: Record<string, string | number | boolean>;
 }

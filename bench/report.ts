@@ -1,5 +1,6 @@
 // Turns the measurements into the results table (Markdown) and keeps everything as JSON.
 import type { BenchOptions, Measurement, Operation } from './context.js';
+import { coreSecondsPerGb } from './cpu.js';
 import type { EncryptionRow } from './encryption.js';
 import type { DatabaseSizes, DumpRatio } from './generate.js';
 import type { MachineInfo } from './machine.js';
@@ -38,6 +39,8 @@ export interface RowSummary {
   storedBytes?: number;
   workerPeakRssBytes?: number;
   treePeakRssBytes?: number;
+  /** Median CPU time of the pgwarden worker process per operation. */
+  workerCpuMs?: number;
   phases: Record<string, number>;
 }
 
@@ -49,6 +52,8 @@ export function summarize(results: BenchResults, tool: string, operation: Operat
   const summary: RowSummary = { tool, operation, runs: rows.length, phases };
   const wall = med((m) => m.wallMs);
   if (wall !== undefined) summary.wallMs = wall;
+  const cpu = med((m) => m.workerCpuMs);
+  if (cpu !== undefined) summary.workerCpuMs = cpu;
   const stored = med((m) => m.storedBytes);
   if (stored !== undefined) summary.storedBytes = stored;
   // Peaks: the highest of the runs, not the median (memory must fit the worst run).
@@ -61,6 +66,7 @@ export function summarize(results: BenchResults, tool: string, operation: Operat
 
 /** A Markdown table cell: a "|" inside would end it. */
 const cell = (text: string) => text.replace(/\|/g, '\\|');
+const fmtCoreSeconds = (cpuMs: number, bytes: number) => `${coreSecondsPerGb(cpuMs, bytes).toFixed(2)} core-s`;
 const fmtMiB = (bytes: number | undefined) => (bytes === undefined ? '' : `${(bytes / (1024 * 1024)).toFixed(0)} MiB`);
 
 export function renderMarkdown(results: BenchResults): string {
@@ -82,12 +88,12 @@ export function renderMarkdown(results: BenchResults): string {
       `\`pg_dump -Fp\`: ${fmtBytes(results.data.dump.plainBytes)}, through \`zstd -3\`: ${fmtBytes(results.data.dump.zstdBytes)}: ` +
       `**compression ratio ${results.data.dump.ratio.toFixed(2)}:1**.`,
     '',
-    '| tool | operation | wall time (median) | database MB/s | stored | stored / database | pgwarden worker peak RSS (VmHWM) | process tree peak RSS | runs |',
-    '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    '| tool | operation | wall time (median) | database MB/s | stored | stored / database | pgwarden worker peak RSS (VmHWM) | process tree peak RSS | pgwarden worker CPU per GB | runs |',
+    '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
   );
   for (const tool of results.tools) {
     if (tool.pending || tool.error) {
-      push(`| ${tool.label} | backup, restore | ${tool.pending ? 'pending' : 'FAILED'} | | | | | | 0 |`);
+      push(`| ${tool.label} | backup, restore | ${tool.pending ? 'pending' : 'FAILED'} | | | | | | | 0 |`);
       continue;
     }
     for (const operation of OPERATIONS) {
@@ -95,12 +101,41 @@ export function renderMarkdown(results: BenchResults): string {
       if (s.runs === 0) continue;
       push(
         `| ${tool.label} | ${operation} | ${fmtSeconds(s.wallMs)} | ${fmtRate(db, s.wallMs)} | ${s.storedBytes !== undefined ? fmtBytes(s.storedBytes) : ''} | ` +
-          `${s.storedBytes !== undefined ? `${((100 * s.storedBytes) / db).toFixed(1)} %` : ''} | ${fmtMiB(s.workerPeakRssBytes)} | ${fmtMiB(s.treePeakRssBytes)} | ${s.runs} |`,
+          `${s.storedBytes !== undefined ? `${((100 * s.storedBytes) / db).toFixed(1)} %` : ''} | ${fmtMiB(s.workerPeakRssBytes)} | ${fmtMiB(s.treePeakRssBytes)} | ` +
+          `${s.workerCpuMs !== undefined ? fmtCoreSeconds(s.workerCpuMs, db) : ''} | ${s.runs} |`,
       );
     }
   }
   if (results.temporalOverheadMs !== undefined) {
     push('', `**Temporal overhead** (median BackupResult.firstByteMs: workflow start to the first byte from pg_dump): ${fmtSeconds(results.temporalOverheadMs)}.`);
+  }
+
+  const targets = targetRows(results);
+  if (targets.length) {
+    push(
+      '',
+      '## Targets',
+      '',
+      'What pgwarden is held to (issue 13), from the medians above; "not measured" where a tool did not run.',
+      '',
+      '| target | measured | met |',
+      '| --- | ---: | --- |',
+      ...targets.map((t) => `| ${cell(t.target)} | ${t.measured} | ${t.met === undefined ? 'not measured' : t.met ? 'yes' : '**no**'} |`),
+    );
+  }
+  const cpu = cpuRows(results);
+  if (cpu.length) {
+    push(
+      '',
+      '## pgwarden worker CPU per GB',
+      '',
+      'CPU time (user + system, from /proc/PID/stat) of the worker process itself during each operation, per GB of database (pg_database_size); ' +
+        'its children (pg_dump, psql, zstd, gpg) are not included. Medians of the runs.',
+      '',
+      '| worker | backup | restore |',
+      '| --- | ---: | ---: |',
+      ...cpu,
+    );
   }
 
   // pgwarden ÷ peer.
@@ -193,4 +228,64 @@ export function renderMarkdown(results: BenchResults): string {
 /** The main table for the terminal (the Markdown file has the details). */
 export function renderConsole(results: BenchResults): string {
   return renderMarkdown(results).split('\n## What each row measures')[0]!.replace(/\*\*/g, '');
+}
+
+interface TargetRow {
+  target: string;
+  measured: string;
+  met?: boolean;
+}
+
+const MiB = 1024 * 1024;
+
+/** Each target of issue 13 against the medians (undefined met: a tool it needs did not run). */
+export function targetRows(results: BenchResults): TargetRow[] {
+  const ran = (tool: string) => results.tools.some((t) => t.name === tool && !t.pending && !t.error);
+  const wall = (tool: string, op: Operation) => (ran(tool) ? summarize(results, tool, op).wallMs : undefined);
+  const rows: TargetRow[] = [];
+  const speedup = (target: string, op: Operation, atLeast: number) => {
+    const a = wall('runbook', op);
+    const b = wall('pgwarden', op);
+    const x = a !== undefined && b !== undefined ? a / b : undefined;
+    rows.push({ target, measured: x === undefined ? 'n/a' : `${x.toFixed(2)}× faster`, ...(x === undefined ? {} : { met: x >= atLeast }) });
+  };
+  const ratio = (target: string, tool: string, peer: string, op: Operation, atMost: number) => {
+    const a = wall(tool, op);
+    const b = wall(peer, op);
+    const x = a !== undefined && b !== undefined ? a / b : undefined;
+    rows.push({ target, measured: x === undefined ? 'n/a' : `${x.toFixed(2)}×`, ...(x === undefined ? {} : { met: x <= atMost }) });
+  };
+  speedup('logical backup at least 4× faster than the runbook', 'backup', 4);
+  speedup('logical restore at least 2× faster than the runbook', 'restore', 2);
+  ratio('base backup ÷ pgBackRest backup ≤ 1.0×', 'pgwarden-pitr', 'pgbackrest', 'backup', 1);
+  ratio('PITR restore ÷ pgBackRest restore ≤ 1.0×', 'pgwarden-pitr', 'pgbackrest', 'restore', 1);
+  ratio('logical backup ÷ pg_dump -Fd -j N ≤ 1.2×', 'pgwarden', 'pgdump-dir', 'backup', 1.2);
+  ratio('logical restore ÷ pg_restore -j N ≤ 1.2×', 'pgwarden', 'pgdump-dir', 'restore', 1.2);
+  const peaks = ['pgwarden', 'pgwarden-pitr']
+    .filter(ran)
+    .flatMap((tool) => OPERATIONS.map((op) => summarize(results, tool, op).workerPeakRssBytes))
+    .filter((v): v is number => v !== undefined);
+  const peak = peaks.length ? Math.max(...peaks) : undefined;
+  rows.push({ target: 'pgwarden worker peak RSS < 256 MiB (all pgwarden rows)', measured: peak === undefined ? 'n/a' : fmtMiB(peak), ...(peak === undefined ? {} : { met: peak < 256 * MiB }) });
+  for (const op of OPERATIONS) {
+    const after = ran('pgwarden') ? summarize(results, 'pgwarden', op).workerCpuMs : undefined;
+    const before = ran('pgwarden-before') ? summarize(results, 'pgwarden-before', op).workerCpuMs : undefined;
+    const x = after !== undefined && before !== undefined && before > 0 ? after / before : undefined;
+    rows.push({
+      target: `worker CPU per GB, logical ${op}, at most a third of before`,
+      measured: x === undefined ? 'n/a' : `${x.toFixed(2)}× (${fmtCoreSeconds(after!, results.data.sizes.databaseBytes)} after, ${fmtCoreSeconds(before!, results.data.sizes.databaseBytes)} before)`,
+      ...(x === undefined ? {} : { met: x <= 1 / 3 }),
+    });
+  }
+  return rows;
+}
+
+function cpuRows(results: BenchResults): string[] {
+  const db = results.data.sizes.databaseBytes;
+  return results.tools
+    .filter((t) => !t.pending && !t.error && ['pgwarden', 'pgwarden-before', 'pgwarden-pitr'].includes(t.name))
+    .map((t) => {
+      const cells = OPERATIONS.map((op) => summarize(results, t.name, op).workerCpuMs).map((ms) => (ms === undefined ? 'n/a' : fmtCoreSeconds(ms, db)));
+      return `| ${t.label} | ${cells[0]} | ${cells[1]} |`;
+    });
 }

@@ -20,7 +20,11 @@ import { machineInfo } from './machine.js';
 import { renderConsole, renderMarkdown, type BenchResults, type ToolSummary } from './report.js';
 import { startBenchS3 } from './s3.js';
 import { ensurePgbackrest, pgbackrestTool } from './tools/pgbackrest.js';
-import { pgwardenLogicalTool } from './tools/pgwarden.js';
+import { pgwardenBeforeTool, pgwardenLogicalTool } from './tools/pgwarden.js';
+import { pgdumpDirTool } from './tools/pgdump-dir.js';
+import { buildAt } from './before.js';
+import { runFleet, writeFleet } from './fleet.js';
+import { runArchiveListing, writeArchiveListing } from './archive-listing.js';
 import { pgwardenPitrTool } from './tools/pgwarden-pitr.js';
 import { runbookTool } from './tools/runbook.js';
 import { aptInstall, Cleanup, fmtBytes, fmtSeconds, log, median, settle } from './util.js';
@@ -29,6 +33,7 @@ import { aptInstall, Cleanup, fmtBytes, fmtSeconds, log, median, settle } from '
 const TOOLS: Record<string, () => BenchTool> = {
   runbook: runbookTool,
   pgwarden: pgwardenLogicalTool,
+  'pgdump-dir': pgdumpDirTool,
   pgbackrest: pgbackrestTool,
   'pgwarden-pitr': pgwardenPitrTool,
 };
@@ -44,6 +49,15 @@ const HELP = `Usage: npm run bench -- [options]     (or: node dist/bench/run.js 
   --runs N              runs of each tool, alternating; medians are reported      [BENCH_RUNS, default 3]
   --tools LIST          comma-separated, in round order                           [BENCH_TOOLS, default ${Object.keys(TOOLS).join(',')}]
   --pgbackrest-cipher C aes-256-cbc (like the others, which encrypt) or none       [BENCH_PGBACKREST_CIPHER, default aes-256-cbc]
+  --before REF          also run pgwarden logical with a worker built from git commit REF (before/after)  [BENCH_BEFORE]
+
+  --fleet               instead: 20 databases, their daily schedules fired at once, one worker then two (bench/results/fleet)
+  --fleet-databases N   databases in the fleet                                    [default 20]
+  --fleet-min-mb N      size of the smallest, the largest (log scale between)   [default 10]
+  --fleet-max-mb N                                                               [default 300]
+
+  --archive-listing     instead: PITR and retention planning over a WAL archive of --segments objects (bench/results)
+  --segments N          WAL segment objects in the archive                        [default 50000]
   --out DIR             where latest.md and <time>.json|.md go                    [BENCH_OUT, default bench/results]
   --tmp DIR             where clusters, S3 data and dumps go (needs ~6x the size)  [BENCH_TMPDIR, default $TMPDIR or /tmp]
   --keep-temp           leave the temp directory behind (servers are stopped all the same)
@@ -59,6 +73,13 @@ function parseOptions(): BenchOptions {
       runs: { type: 'string' },
       tools: { type: 'string' },
       'pgbackrest-cipher': { type: 'string' },
+      before: { type: 'string' },
+      fleet: { type: 'boolean' },
+      'fleet-databases': { type: 'string' },
+      'fleet-min-mb': { type: 'string' },
+      'fleet-max-mb': { type: 'string' },
+      'archive-listing': { type: 'boolean' },
+      segments: { type: 'string' },
       out: { type: 'string' },
       tmp: { type: 'string' },
       'keep-temp': { type: 'boolean' },
@@ -82,7 +103,7 @@ function parseOptions(): BenchOptions {
     .split(',')
     .map((t) => t.trim())
     .filter(Boolean);
-  for (const tool of tools) if (!TOOLS[tool]) throw new UsageError(`unknown tool "${tool}" (known: ${Object.keys(TOOLS).join(', ')})`);
+  for (const tool of tools) if (!TOOLS[tool] && tool !== 'pgwarden-before') throw new UsageError(`unknown tool "${tool}" (known: ${Object.keys(TOOLS).join(', ')})`);
   const cipher = values['pgbackrest-cipher'] ?? env.BENCH_PGBACKREST_CIPHER ?? 'aes-256-cbc';
   if (cipher !== 'aes-256-cbc' && cipher !== 'none') throw new UsageError(`--pgbackrest-cipher must be aes-256-cbc or none, not "${cipher}"`);
   const orders = number(values.orders ?? env.BENCH_ORDERS, '--orders');
@@ -96,7 +117,30 @@ function parseOptions(): BenchOptions {
     keepTemp: values['keep-temp'] ?? env.BENCH_KEEP_TEMP === '1',
   };
   if (orders !== undefined) options.orders = Math.round(orders);
+  const before = values.before ?? env.BENCH_BEFORE;
+  if (before) {
+    options.before = before;
+    // Right after pgwarden's own rounds, so both meet the same noise.
+    if (!options.tools.includes('pgwarden-before')) options.tools.splice(options.tools.indexOf('pgwarden') + 1 || options.tools.length, 0, 'pgwarden-before');
+  }
   if (values.render) options.render = resolve(values.render);
+  if (values['archive-listing']) {
+    options.archiveListing = {
+      segments: Math.round(number(values.segments, '--segments', 50_000)!),
+      outDir: resolve(values.out ?? env.BENCH_OUT ?? join(REPO_ROOT, 'bench', 'results')),
+      tmpDir: options.tmpDir,
+    };
+  }
+  if (values.fleet) {
+    options.fleet = {
+      databases: Math.round(number(values['fleet-databases'], '--fleet-databases', 20)!),
+      minMb: number(values['fleet-min-mb'], '--fleet-min-mb', 10)!,
+      maxMb: number(values['fleet-max-mb'], '--fleet-max-mb', 300)!,
+      outDir: resolve(values.out ?? env.BENCH_OUT ?? join(REPO_ROOT, 'bench', 'results', 'fleet')),
+      tmpDir: options.tmpDir,
+      keepTemp: options.keepTemp,
+    };
+  }
   return options;
 }
 
@@ -177,7 +221,9 @@ async function bench(options: BenchOptions, cleanup: Cleanup): Promise<BenchResu
   };
 
   // The tools: set up (untimed), then rounds that alternate between them.
-  const tools = options.tools.map((name) => TOOLS[name]!());
+  const tools = options.tools.map((name) =>
+    name === 'pgwarden-before' ? pgwardenBeforeTool(options.before ?? 'HEAD', (c) => buildAt(REPO_ROOT, options.before ?? 'HEAD', c.root)) : TOOLS[name]!(),
+  );
   const summaries = new Map<string, ToolSummary>(
     tools.map((t) => [t.name, { name: t.name, label: t.label, description: t.describe(ctx), ...(t.pending ? { pending: t.pending } : {}), ...(t.comparesTo ? { comparesTo: t.comparesTo } : {}) }]),
   );
@@ -265,6 +311,27 @@ async function main(): Promise<void> {
     process.stderr.write(`bench: ${(error as Error).message}\n\n${HELP}`);
     process.exitCode = 2;
     return;
+  }
+  if (options.archiveListing) {
+    try {
+      const results = await runArchiveListing(options.archiveListing);
+      process.stdout.write(`\n${writeArchiveListing(results, options.archiveListing.outDir)}\n`);
+    } catch (error) {
+      log(`failed: ${(error as Error).stack ?? String(error)}`);
+      process.exitCode = 1;
+    }
+    process.exit(process.exitCode ?? 0);
+  }
+  if (options.fleet) {
+    try {
+      const results = await runFleet(options.fleet);
+      process.stdout.write(`\n${writeFleet(results)}\n`);
+      log(`written: ${join(options.fleet.outDir, 'latest.md')}`);
+    } catch (error) {
+      log(`failed: ${(error as Error).stack ?? String(error)}`);
+      process.exitCode = 1;
+    }
+    process.exit(process.exitCode ?? 0);
   }
   if (options.render) {
     const results = JSON.parse(readFileSync(options.render, 'utf8')) as BenchResults;

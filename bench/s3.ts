@@ -7,6 +7,8 @@
 //     certificate, not IP addresses, so 127.0.0.1 cannot verify (endpoint "localhost" with repo1-storage-ca-file
 //     does, but "localhost" may resolve to ::1 first, where versitygw does not listen). TLS is negotiated all the
 //     same, so the cost measured is that of a verified connection.
+// --keep-alive: versitygw closes every connection after one response by default ("Connection: close"), which
+// makes every client pay a TLS handshake per request; AWS S3 and Backblaze B2 keep connections open.
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { Agent } from 'node:https';
 import { connect } from 'node:net';
@@ -52,7 +54,7 @@ export async function startBenchS3(parent: string): Promise<BenchS3> {
   const secretAccessKey = `secret-${Math.random().toString(36).slice(2)}`;
   const versitygw = findTool('versitygw');
   const version = (await execa(versitygw, ['--version'], { reject: false })).stdout.split('\n').find((l) => /version/i.test(l))?.trim() ?? 'unknown';
-  const child = execa(versitygw, ['--access', accessKeyId, '--secret', secretAccessKey, '--port', `${host}:${port}`, '--cert', caFile, '--key', keyFile, '--quiet', 'posix', '--sidecar', sidecar, root], {
+  const child = execa(versitygw, ['--access', accessKeyId, '--secret', secretAccessKey, '--port', `${host}:${port}`, '--cert', caFile, '--key', keyFile, '--keep-alive', '--quiet', 'posix', '--sidecar', sidecar, root], {
     stdio: ['ignore', 'ignore', 'pipe'],
     buffer: false,
     reject: false,

@@ -55,6 +55,8 @@ function statusesOf(description: WorkflowExecutionDescription): ActivityStatus[]
     const payload = pending.heartbeatDetails?.payloads?.[0];
     const status: ActivityStatus = { activity: pending.activityType?.name ?? 'activity', attempt: pending.attempt ?? 1 };
     if (payload) status.progress = defaultPayloadConverter.fromPayload<Progress>(payload);
+    // Scheduled, not started, not failed: every worker runs as many jobs as it may (worker.maxConcurrentJobs).
+    else if (Number(pending.state) === 1 /* SCHEDULED */ && !pending.lastFailure) status.progress = { phase: 'queued: waiting for a worker with a free job slot', bytesDone: 0 };
     if (pending.lastFailure?.message) status.lastFailure = pending.lastFailure.message;
     return status;
   });

@@ -208,6 +208,12 @@ const S3Repository = z.strictObject({
    * "when_required" sends them only where S3 demands it (pgwarden still keeps a sha256 of every object).
    */
   requestChecksums: z.enum(['when_supported', 'when_required']).default('when_supported'),
+  /**
+   * Hash every uploaded byte into the request signature (SigV4 signed payload). Default: only over plain http or
+   * with requestChecksums: when_required; over https with CRC32s, S3 checks each part's CRC32 and pgwarden its own
+   * sha256 on every read, and a second hash of every byte would cost the worker CPU for nothing.
+   */
+  signPayload: z.boolean().optional(),
   partSizeMiB: z.number().int().min(5).max(512).default(5),
   uploadConcurrency: z.number().int().min(1).max(64).default(2),
   /**
@@ -295,6 +301,7 @@ export const ConfigSchema = z
         manual: duration('30d').default(30 * 86_400_000),
       })
       .prefault({}),
+    /** The worker process (pgwarden worker). */
     worker: z
       .strictObject({
         /**
@@ -302,6 +309,12 @@ export const ConfigSchema = z
          * worker. The default fits `docker stop` (10 s) and Kubernetes (30 s) with time left for clean-up.
          */
         shutdownGraceTime: duration('5s').default(5_000),
+        /**
+         * Dumps (logical and base backups, copies to further repositories) this worker runs at once, and as many
+         * restores: more wait in Temporal's task queue for this or another worker. Default: one per CPU core, at most
+         * one per 512 MiB of memory beyond the first 256 MiB (the container's limit where lower), at least 1.
+         */
+        maxConcurrentJobs: z.number().int().min(1).max(256).optional(),
       })
       .prefault({}),
     postgres: z

@@ -1,10 +1,12 @@
 // The pgwarden worker: hosts the workflows and the activities (which hold every credential) on one task queue.
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { NativeConnection, Worker } from '@temporalio/worker';
+import { availableParallelism, totalmem } from 'node:os';
+import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import type { Config } from '../config/schema.js';
 import { createActivities } from '../activities/index.js';
 import { hostTaskQueue } from '../activities/pitr/host.js';
+import { jobTaskQueue } from '../workflows/messages.js';
 import { FailureKindInterceptor } from './interceptors.js';
 
 /** Built by `npm run build` (worker/bundle.ts); without it the worker bundles workflows at start-up. */
@@ -18,20 +20,31 @@ export const WORKFLOW_INTERCEPTORS = fileURLToPath(new URL('../workflows/notify-
 /** After the grace time: what stopped activities get to clean up (abort uploads, drop a staging database). */
 export const SHUTDOWN_CLEANUP_MS = 4_000;
 
-export async function createWorker(config: Config, connection: NativeConnection): Promise<Worker> {
-  return Worker.create({
+/** What createWorker starts: Temporal Workers (task queue, backups, restores, this host's) that run and stop together. */
+export interface PgwardenWorker {
+  /** Until shutdown() or until one of them stops (then the others stop too). */
+  run(): Promise<void>;
+  shutdown(): void;
+  /** Dumps at once, and restores at once, that this worker takes (worker.maxConcurrentJobs). */
+  readonly maxConcurrentJobs: number;
+  /** Activities running on any of its task queues. */
+  getStatus(): { numInFlightNonLocalActivities: number };
+}
+
+/**
+ * Workflows and short activities on the task queue; the long jobs on a task queue per kind (backups, restores),
+ * each polled with at most maxConcurrentJobs at once: a worker asks Temporal for a job only when it has room,
+ * so 20 backups fired at 02:00 wait in Temporal, first come first served, and every worker on the queue takes
+ * its share.
+ */
+export async function createWorker(config: Config, connection: NativeConnection): Promise<PgwardenWorker> {
+  const activities = createActivities(config);
+  const common = {
     connection,
     namespace: config.temporal.namespace,
-    taskQueue: config.temporal.taskQueue,
-    ...(existsSync(WORKFLOW_BUNDLE) ? { workflowBundle: { codePath: WORKFLOW_BUNDLE } } : { workflowsPath: WORKFLOWS_ENTRY }),
-    activities: createActivities(config),
+    activities,
     dataConverter: { payloadConverterPath: PAYLOAD_CONVERTER },
-    interceptors: {
-      activity: [() => ({ inbound: new FailureKindInterceptor() })],
-      ...(existsSync(WORKFLOW_BUNDLE) ? {} : { workflowModules: [WORKFLOW_INTERCEPTORS] }), // the bundle has them built in
-    },
-    // Each dump or restore runs several processes (pg_dump, zstd, psql): a handful at a time per worker.
-    maxConcurrentActivityTaskExecutions: 8,
+    interceptors: { activity: [() => ({ inbound: new FailureKindInterceptor() })] },
     // Heartbeats carry progress: let them reach the server every few seconds, not once a minute.
     defaultHeartbeatThrottleInterval: '2s',
     maxHeartbeatThrottleInterval: '5s',
@@ -39,27 +52,59 @@ export async function createWorker(config: Config, connection: NativeConnection)
     // retryable, so another worker takes them over. The process is gone a few seconds after that.
     shutdownGraceTime: config.worker.shutdownGraceTime,
     shutdownForceTime: config.worker.shutdownGraceTime + SHUTDOWN_CLEANUP_MS,
-  });
+  } satisfies Partial<WorkerOptions>;
+  const limit = maxConcurrentJobs(config);
+  const workers = await Promise.all([
+    Worker.create({
+      ...common,
+      taskQueue: config.temporal.taskQueue,
+      ...(existsSync(WORKFLOW_BUNDLE) ? { workflowBundle: { codePath: WORKFLOW_BUNDLE } } : { workflowsPath: WORKFLOWS_ENTRY }),
+      interceptors: {
+        ...common.interceptors,
+        ...(existsSync(WORKFLOW_BUNDLE) ? {} : { workflowModules: [WORKFLOW_INTERCEPTORS] }), // the bundle has them built in
+      },
+      // Checks, listings, renames, clean-ups: short, and never held up by the long jobs.
+      maxConcurrentActivityTaskExecutions: 16,
+    }),
+    ...(['backups', 'restores'] as const).map((kind) =>
+      Worker.create({ ...common, taskQueue: jobTaskQueue(config.temporal.taskQueue, kind), maxConcurrentActivityTaskExecutions: limit }),
+    ),
+    // This host's own task queue (Temporal's worker-specific task queue pattern): a PITR sends every step after
+    // the first there, because its data directory is on this host's disk. Activities only.
+    Worker.create({ ...common, taskQueue: hostTaskQueue(config), maxConcurrentActivityTaskExecutions: 4 }),
+  ]);
+  return {
+    maxConcurrentJobs: limit,
+    // All run until shutdown(); one that stops for another reason stops the rest. Settles only once every one has
+    // stopped (the connection cannot close while a Worker holds it), with the first failure if there was one.
+    run: async () => {
+      const ran = await Promise.allSettled(workers.map((w) => w.run().finally(() => stopAll(workers))));
+      const failed = ran.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failed) throw failed.reason;
+    },
+    shutdown: () => stopAll(workers),
+    getStatus: () => ({ numInFlightNonLocalActivities: workers.reduce((n, w) => n + w.getStatus().numInFlightNonLocalActivities, 0) }),
+  };
 }
 
+function stopAll(workers: Worker[]): void {
+  for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
+}
+
+const MiB = 1024 * 1024;
+
 /**
- * The same process's second worker: it polls this host's own task queue (Temporal's worker-specific task queue
- * pattern), where a PITR sends every step after the first, because its data directory is on this host's disk.
- * Activities only; run it beside createWorker's.
+ * worker.maxConcurrentJobs, or from the machine: one job per CPU core (a dump runs backup.jobs streams, each
+ * pg_dump or psql, zstd and gpg), at most one per 512 MiB of memory beyond the worker's own 256 MiB (the
+ * container's limit where it is lower than the machine's), at least one.
  */
-export async function createHostWorker(config: Config, connection: NativeConnection): Promise<Worker> {
-  return Worker.create({
-    connection,
-    namespace: config.temporal.namespace,
-    taskQueue: hostTaskQueue(config),
-    activities: createActivities(config),
-    interceptors: { activity: [() => ({ inbound: new FailureKindInterceptor() })] },
-    dataConverter: { payloadConverterPath: PAYLOAD_CONVERTER },
-    maxConcurrentActivityTaskExecutions: 4,
-    defaultHeartbeatThrottleInterval: '2s',
-    maxHeartbeatThrottleInterval: '5s',
-    // A PITR step on SIGTERM: as createWorker's (the workflow starts over on another host if this one is gone).
-    shutdownGraceTime: config.worker.shutdownGraceTime,
-    shutdownForceTime: config.worker.shutdownGraceTime + SHUTDOWN_CLEANUP_MS,
-  });
+export function maxConcurrentJobs(config: { worker: Pick<Config['worker'], 'maxConcurrentJobs'> }, machine = { cores: availableParallelism(), memoryBytes: memoryLimit() }): number {
+  if (config.worker.maxConcurrentJobs) return config.worker.maxConcurrentJobs;
+  const byMemory = Math.floor((machine.memoryBytes - 256 * MiB) / (512 * MiB));
+  return Math.max(1, Math.min(machine.cores, byMemory));
+}
+
+function memoryLimit(): number {
+  const constrained = (process as { constrainedMemory?: () => number | undefined }).constrainedMemory?.() ?? 0;
+  return constrained > 0 && constrained < totalmem() ? constrained : totalmem();
 }

@@ -4,12 +4,11 @@ import type { Activities } from '../activities/index.js';
 import { BACKUP_KINDS, type BackupInput, type BackupResult, type NeonBackupBranch } from './messages.js';
 import { withNeonBackupBranch, type NeonDumpSource } from './neon-branch.js';
 import { discardFailedBackup } from './discard.js';
-import { LONG, QUICK } from './policies.js';
+import { JOB_QUEUES, jobOptions, QUICK } from './policies.js';
 import { checkInput } from './input.js';
 import { compactTimestamp, tagRun } from './tags.js';
 
 const quick = proxyActivities<Activities>(QUICK);
-const long = proxyActivities<Activities>(LONG);
 
 export async function backupWorkflow(started: BackupInput): Promise<BackupResult> {
   const input = checkInput<BackupInput>('backupWorkflow', started, { database: { type: 'string', required: true }, kind: { type: 'string', oneOf: BACKUP_KINDS }, migrationId: { type: 'string' } }, `{"database": "cartly", "kind": "${BACKUP_KINDS.join('|')}"}`);
@@ -23,6 +22,8 @@ export async function backupWorkflow(started: BackupInput): Promise<BackupResult
   const runHex = info.runId.replace(/-/g, '');
   const backupId = `${compactTimestamp(startedAt)}-${kind}-${patched('backup-id-from-random-run-id-part') ? runHex.slice(-4) : runHex.slice(0, 4)}`;
 
+  // The dump and the copies run on the backups job queue, where each worker takes only as many as it may run.
+  const long = proxyActivities<Activities>(jobOptions(info.taskQueue, 'backups', patched(JOB_QUEUES)));
   const migration = input.migrationId !== undefined ? { migrationId: input.migrationId } : {};
   const prepared = await quick.prepareBackup({ database: input.database, kind });
   let dumped;

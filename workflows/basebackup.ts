@@ -4,11 +4,10 @@ import type { Activities } from '../activities/index.js';
 import type { BaseBackupInput, BaseBackupResult } from './messages.js';
 import { checkInput } from './input.js';
 import { discardFailedBackup } from './discard.js';
-import { LONG, QUICK } from './policies.js';
+import { JOB_QUEUES, jobOptions, QUICK } from './policies.js';
 import { compactTimestamp, tagRun } from './tags.js';
 
 const quick = proxyActivities<Activities>(QUICK);
-const long = proxyActivities<Activities>(LONG);
 
 export async function baseBackupWorkflow(started: BaseBackupInput): Promise<BaseBackupResult> {
   const input = checkInput<BaseBackupInput>('baseBackupWorkflow', started, { database: { type: 'string', required: true } }, '{"database": "cartly"}');
@@ -19,6 +18,7 @@ export async function baseBackupWorkflow(started: BaseBackupInput): Promise<Base
   // before this change keep the id they already use.
   const runHex = info.runId.replace(/-/g, '');
   const backupId = `${compactTimestamp(startedAt)}-base-${patched('base-backup-id-from-random-run-id-part') ? runHex.slice(-4) : runHex.slice(0, 4)}`;
+  const long = proxyActivities<Activities>(jobOptions(info.taskQueue, 'backups', patched(JOB_QUEUES)));
   const prepared = await quick.prepareBaseBackup({ database: input.database });
   let taken;
   try {

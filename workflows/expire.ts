@@ -3,17 +3,18 @@ import { proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
 import type { ExpireInput, ExpireResult } from './messages.js';
 import { checkInput } from './input.js';
-import { LONG, QUICK } from './policies.js';
+import { LISTING, LONG, QUICK } from './policies.js';
 import { tagRun } from './tags.js';
 
 const quick = proxyActivities<Activities>(QUICK);
+const listing = proxyActivities<Activities>(LISTING);
 const long = proxyActivities<Activities>(LONG);
 
 export async function expireWorkflow(started: ExpireInput): Promise<ExpireResult> {
   const input = checkInput<ExpireInput>('expireWorkflow', started, { database: { type: 'string', required: true }, dryRun: { type: 'boolean' } }, '{"database": "cartly", "dryRun": true}');
   tagRun(input.database, 'expire');
   const info = workflowInfo();
-  const plan = await quick.planExpiry({ database: input.database, nowMs: Date.now() });
+  const plan = await listing.planExpiry({ database: input.database, nowMs: Date.now() });
   const applied = input.dryRun ? { deletedObjects: 0, locked: plan.locked, held: [] } : await long.applyExpiry(plan);
   // Neon: backup branches whose backup run is over (a worker that died, a terminated workflow) go too.
   const neonBranches = await quick.sweepNeonBranches({ database: input.database, dryRun: input.dryRun ?? false });

@@ -21,6 +21,15 @@ export function searchAttributeCommand(namespace: string, address?: string): str
   return `temporal operator search-attribute create${address && address !== 'localhost:7233' ? ` --address ${address}` : ''} --namespace ${namespace} ${names.join(' ')}`;
 }
 
+/**
+ * The task queue of the long jobs of one kind: a worker polls it with its own limit (worker.maxConcurrentJobs), so
+ * that many backups at once wait their turn in Temporal instead of crowding one machine, and a restore never
+ * waits behind a night of backups.
+ */
+export function jobTaskQueue(taskQueue: string, kind: 'backups' | 'restores'): string {
+  return `${taskQueue}-${kind}`;
+}
+
 /** One backup of a database at a time: the id is the lock (Temporal refuses a second running workflow with it). */
 export function backupWorkflowId(database: string): string {
   return `pgwarden-backup-${database}`;

@@ -21,7 +21,7 @@ import type { Activities } from '../activities/index.js';
 import type { PitrHost } from '../activities/pitr/index.js';
 import type { PitrInput, PitrResult } from './messages.js';
 import { checkInput } from './input.js';
-import { LONG, QUICK } from './policies.js';
+import { LISTING, LONG, QUICK } from './policies.js';
 import { tagRun } from './tags.js';
 import type { RunContext } from './run-context.js';
 
@@ -47,11 +47,12 @@ const ATTEMPTS = 3;
 function stepsOn(host: PitrHost): PitrSteps {
   const there: ActivityOptions = { taskQueue: host.taskQueue, scheduleToStartTimeout: host.waitMs, heartbeatTimeout: HOST_HEARTBEAT };
   const quick = proxyActivities<Activities>({ ...QUICK, ...there });
+  const listing = proxyActivities<Activities>({ ...LISTING, ...there }); // the plan lists the WAL archive
   const long = proxyActivities<Activities>({ ...LONG, ...there, retry: { ...LONG.retry, initialInterval: '5s' } });
   // Recovery is not retried blindly: a target the WAL does not reach stays unreached.
   const recover = proxyActivities<Activities>({ ...LONG, ...there, retry: { ...LONG.retry, initialInterval: '5s', maximumAttempts: 2 } });
   return {
-    planPitr: quick.planPitr,
+    planPitr: listing.planPitr,
     restoreBaseBackup: long.restoreBaseBackup,
     configureRecovery: quick.configureRecovery,
     recoverCluster: recover.recoverCluster,

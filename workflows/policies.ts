@@ -1,5 +1,6 @@
 // Timeouts and retry policies of pgwarden's activities: one place to read what "retry" means here.
 import type { ActivityOptions } from '@temporalio/workflow';
+import { jobTaskQueue } from './messages.js';
 
 /** Failures that trying again cannot fix: a person has to (see EXIT_CODES in config/errors.ts). */
 export const NON_RETRYABLE = ['Config', 'NotFound', 'Refused', 'Integrity', 'Usage'];
@@ -16,6 +17,16 @@ export const QUICK: ActivityOptions = {
   startToCloseTimeout: '5 minutes',
   heartbeatTimeout: HEARTBEAT_TIMEOUT,
   retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 5, nonRetryableErrorTypes: NON_RETRYABLE },
+};
+
+/**
+ * Plans that list the WAL archive (a busy week is tens of thousands of objects): they heartbeat every page of the
+ * listing, so they may take longer than a quick step while a worker that died is still noticed as quickly.
+ */
+export const LISTING: ActivityOptions = {
+  startToCloseTimeout: '1 hour',
+  heartbeatTimeout: HEARTBEAT_TIMEOUT,
+  retry: QUICK.retry!,
 };
 
 /**
@@ -58,3 +69,14 @@ export const NEON_WAIT: ActivityOptions = {
   heartbeatTimeout: '1 minute',
   retry: { initialInterval: '10s', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 5, nonRetryableErrorTypes: NON_RETRYABLE },
 };
+
+/** Patch id: long jobs moved to their own task queues (runs from before keep the main one on replay). */
+export const JOB_QUEUES = 'long-jobs-on-job-task-queues';
+
+/**
+ * LONG on the job task queue of `kind`, for runs that start from now on; a run that began on an older pgwarden
+ * keeps the queue its history already names (replay must match it).
+ */
+export function jobOptions(taskQueue: string, kind: 'backups' | 'restores', onJobQueue: boolean): ActivityOptions {
+  return onJobQueue ? { ...LONG, taskQueue: jobTaskQueue(taskQueue, kind) } : LONG;
+}

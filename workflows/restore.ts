@@ -1,15 +1,14 @@
 // The logical restore of one backup into a new database: plan, load into staging and verify, then rename.
-import { CancellationScope, proxyActivities, workflowInfo } from '@temporalio/workflow';
+import { CancellationScope, patched, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
 import type { RestoreInput, RestoreResult } from './messages.js';
 import { checkInput } from './input.js';
-import { LONG, QUICK } from './policies.js';
+import { JOB_QUEUES, jobOptions, QUICK } from './policies.js';
 import { compactTimestamp, tagRun } from './tags.js';
 import type { RunContext } from './run-context.js';
 import type { RestorePlan } from '../activities/restore.js';
 
 const quick = proxyActivities<Activities>(QUICK);
-const long = proxyActivities<Activities>(LONG);
 
 /** The activities a restore uses: Temporal proxies in the workflow, plain functions with --local. */
 export type RestoreSteps = Pick<
@@ -34,12 +33,13 @@ export async function restoreWorkflow(started: RestoreInput): Promise<RestoreRes
   );
   tagRun(input.database, 'restore');
   const info = workflowInfo();
+  const jobs = proxyActivities<Activities>(jobOptions(info.taskQueue, 'restores', patched(JOB_QUEUES)));
   const steps: RestoreSteps = {
     planRestore: quick.planRestore,
-    restoreLogical: long.restoreLogical,
+    restoreLogical: jobs.restoreLogical,
     publishRestore: quick.publishRestore,
     dropStagingDatabase: quick.dropStagingDatabase,
-    restoreIntoFreshProject: long.restoreIntoFreshProject,
+    restoreIntoFreshProject: jobs.restoreIntoFreshProject,
     holdBackups: quick.holdBackups,
     releaseBackups: quick.releaseBackups,
   };

@@ -7,8 +7,11 @@ export class Sha256Meter extends Transform {
   private readonly hash: Hash = createHash('sha256');
   private total = 0;
   private digest: string | undefined;
+  /** When the first byte passed (ms since epoch), if one did. */
+  firstByteAt: number | undefined;
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    if (this.total === 0) this.firstByteAt = Date.now();
     this.hash.update(chunk);
     this.total += chunk.length;
     callback(null, chunk);
@@ -75,4 +78,12 @@ export function byteCountStep(report: { bytes: number }): Step {
       if (counts.length) report.bytes = Number(counts.at(-1)![1]);
     },
   };
+}
+
+/**
+ * dd at the end of a process chain, writing what it reads in blocks of 1 MiB: gpg writes 8 KiB at a time, and
+ * Node, reading the pipe, would otherwise handle every one of them; so it reads full pipe buffers (64 KiB).
+ */
+export function reblockStep(): Step {
+  return { command: 'dd', args: ['ibs=64K', 'obs=1M', 'status=none'], label: 'dd (reblock)' };
 }

@@ -10,7 +10,7 @@ import type { Repository } from '../storage/repository.js';
 import { chain, type Step } from './chain.js';
 import { compressStep, decompressStep, type CompressionSettings } from './compress.js';
 import { decryptStep, encryptStep } from './encrypt.js';
-import { Sha256Meter, VerifyingMeter } from './measure.js';
+import { reblockStep, Sha256Meter, VerifyingMeter } from './measure.js';
 
 export interface SealSettings {
   compression: CompressionSettings;
@@ -52,7 +52,7 @@ export async function sealInto(
 ): Promise<SealedObject> {
   // A source that is itself a process (psql copying rows out) writes straight into zstd: its bytes skip Node.
   const producers = Array.isArray(source) ? source : [];
-  const encoder = chain([...producers, compressStep(settings.compression), encryptStep(settings.passphrase, settings.dataKey ? 'data-key' : settings.s2kCount)], {
+  const encoder = chain([...producers, compressStep(settings.compression), encryptStep(settings.passphrase, settings.dataKey ? 'data-key' : settings.s2kCount), reblockStep()], {
     stdin: producers.length ? 'ignore' : 'pipe',
     stdout: 'pipe',
     ...(options.signal ? { signal: options.signal } : {}),

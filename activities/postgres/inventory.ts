@@ -66,14 +66,18 @@ export function exactTablePattern(table: Pick<TableInfo, 'schema' | 'table'>): s
 }
 
 /** The columns COPY carries (stored, not dropped, not generated), quoted, in table order: as pg_dump lists them. */
-export async function copyColumns(client: pg.Client, table: TableInfo): Promise<string[]> {
-  const { rows } = await client.query<{ name: string }>(
-    `SELECT quote_ident(a.attname) AS name FROM pg_attribute a
-      WHERE a.attrelid = (quote_ident($1) || '.' || quote_ident($2))::regclass AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''
-      ORDER BY a.attnum`,
-    [table.schema, table.table],
+export async function copyColumns(client: pg.Client, tables: TableInfo[]): Promise<Map<string, string[]>> {
+  const { rows } = await client.query<{ name: string; columns: string[] }>(
+    `SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) AS name,
+            coalesce(array_agg(quote_ident(a.attname) ORDER BY a.attnum) FILTER (WHERE a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''), '{}') AS columns
+       FROM unnest($1::text[], $2::text[]) AS t(schema, "table")
+       JOIN pg_namespace n ON n.nspname = t.schema
+       JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = t."table"
+       JOIN pg_attribute a ON a.attrelid = c.oid
+      GROUP BY 1`,
+    [tables.map((t) => t.schema), tables.map((t) => t.table)],
   );
-  return rows.map((r) => r.name);
+  return new Map(rows.map((r) => [r.name, r.columns]));
 }
 
 /** Extensions installed in the database (what a restore onto a managed server must be allowed to create). */

@@ -22,6 +22,7 @@ import { PgwardenError } from '../../config/errors.js';
 import type { S3RepositorySettings } from '../../config/schema.js';
 import { readBucketFacts, recordBucketFacts, utcDay } from './bucket-facts.js';
 import type { DeleteOutcome, Repository, StoredObject, WriteOptions } from './repository.js';
+import { uploadStream } from './s3-upload.js';
 
 /** At the repository's root: written (empty) once, to learn whether the server honours If-None-Match on PUT. */
 export const CONDITIONAL_WRITE_PROBE = '.pgwarden-conditional-write-probe';
@@ -48,6 +49,10 @@ export class S3Repository implements Repository {
       requestChecksumCalculation: checksums,
       responseChecksumValidation: checksums,
       maxAttempts: 5,
+      // With "Expect: 100-continue" (the SDK's default for bodies of 2 MiB and more) the SDK sends every upload part
+      // on a new connection of its own: a TLS handshake and a round trip per part. The credentials are checked
+      // before a backup starts, so the body is sent at once, on kept-alive connections.
+      expectContinueHeader: false,
     };
     if (settings.endpoint) config.endpoint = settings.endpoint;
     if (settings.accessKeyIdEnv || settings.secretAccessKeyEnv) config.credentials = this.credentialsFromEnv();
@@ -59,6 +64,7 @@ export class S3Repository implements Repository {
     // switch (aws/aws-sdk-js-v3#7983) keeps stderr for pgwarden's own messages. Set it to "false" to see the notice.
     process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
     this.client = new S3Client(config);
+    if (!signsPayload(settings)) this.client.middlewareStack.add(unsignedPayload, { step: 'build', name: 'pgwardenUnsignedPayload' });
   }
 
   private credentialsFromEnv(): { accessKeyId: string; secretAccessKey: string } {
@@ -211,32 +217,18 @@ export class S3Repository implements Repository {
   }
 
   async put(key: string, body: Readable, signal?: AbortSignal, options?: WriteOptions): Promise<void> {
-    // Loaded on first use: wal-push (one process per segment) writes with putBytes and never needs it.
-    const { Upload } = await import('@aws-sdk/lib-storage');
-    const upload = new Upload({
-      client: this.client,
-      params: { Bucket: this.settings.bucket, Key: this.key(key), Body: body, ...(await this.lockParams(options)) },
-      partSize: this.settings.partSizeMiB * 1024 * 1024,
-      queueSize: this.settings.uploadConcurrency,
-      leavePartsOnError: false, // a failed upload is aborted: no invisible parts keep costing money
-    });
-    const onAbort = () => void upload.abort().catch(() => undefined);
-    signal?.addEventListener('abort', onAbort, { once: true });
-    // An error in the source (pg_dump failed, say) must fail the upload, not end it early as a short object.
-    const sourceFailed = new Promise<never>((_, reject) => {
-      body.once('error', (error) => {
-        void upload.abort().catch(() => undefined);
-        reject(error);
-      });
-    });
     try {
-      await Promise.race([upload.done(), sourceFailed]);
+      await uploadStream(this.client, { Bucket: this.settings.bucket, Key: this.key(key) }, body, {
+        partBytes: this.settings.partSizeMiB * 1024 * 1024,
+        concurrency: this.settings.uploadConcurrency,
+        crc32: this.settings.requestChecksums === 'when_supported',
+        objectParams: await this.lockParams(options),
+        ...(signal ? { signal } : {}),
+      });
     } catch (error) {
-      await upload.abort().catch(() => undefined);
+      // An error in the source (pg_dump failed, say) fails the upload, never ends it early as a short object.
       if (body.errored) throw body.errored;
       throw this.explain(error, `upload ${key}`);
-    } finally {
-      signal?.removeEventListener('abort', onAbort);
     }
   }
 
@@ -474,4 +466,27 @@ export class S3Repository implements Repository {
       uploadIdMarker = page.NextUploadIdMarker;
     }
   }
+}
+
+/**
+ * Whether request bodies are hashed (SHA-256) into the request signature. S3 checks every uploaded byte either
+ * way: by that hash, or by the CRC32 the SDK sends with each part (requestChecksums: when_supported). Over TLS,
+ * with CRC32s, the second hash of every byte buys nothing (TLS protects the bytes in transit, and pgwarden's own
+ * sha256 of every object is checked on every read), so it is skipped; plain http or no CRC32s keep it.
+ */
+export function signsPayload(settings: Pick<S3RepositorySettings, 'endpoint' | 'signPayload'> & { requestChecksums?: S3RepositorySettings['requestChecksums'] }): boolean {
+  const https = settings.endpoint === undefined || settings.endpoint.startsWith('https:');
+  return settings.signPayload ?? (!https || settings.requestChecksums === 'when_required');
+}
+
+/** Marks a request whose body is in memory (an upload part, a small object) "UNSIGNED-PAYLOAD" before signing. */
+export function unsignedPayload<A extends { request: unknown }, R>(next: (args: A) => Promise<R>): (args: A) => Promise<R> {
+  return async (args) => {
+    const request = args.request as { headers?: Record<string, string>; body?: unknown };
+    const inMemory = typeof request.body === 'string' || ArrayBuffer.isView(request.body);
+    if (request.headers && inMemory && !Object.keys(request.headers).some((h) => h.toLowerCase() === 'x-amz-content-sha256')) {
+      request.headers['x-amz-content-sha256'] = 'UNSIGNED-PAYLOAD';
+    }
+    return next(args);
+  };
 }

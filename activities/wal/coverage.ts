@@ -1,6 +1,7 @@
 // What the WAL archive covers: segments per timeline, gaps, the timeline a recovery follows, and how far
 // the WAL from a base backup onwards reaches without a hole.
 import type { WalKeys } from '../keys/wal-keys.js';
+import { withListingProgress } from '../progress.js';
 import type { Repository } from '../storage/repository.js';
 import { fetchWalBytes, readArchiveIdentity, walFolder, walKey, walNameOfKey } from './archive.js';
 import { DEFAULT_SEGMENT_SIZE, parseHistory, parseWalFileName, segmentName, segnoOfLsn, type TimelineSwitch } from './names.js';
@@ -21,7 +22,7 @@ export async function listArchive(repo: Repository, database: string, keys: WalK
   const segments = new Map<number, Set<bigint>>();
   const files: ArchiveListing['files'] = [];
   const historyNames: string[] = [];
-  for await (const object of repo.list(walFolder(database))) {
+  for await (const object of withListingProgress(repo.list(walFolder(database)), 'listing the WAL archive')) {
     const name = walNameOfKey(database, object.key);
     if (!name) continue;
     files.push({ name, key: object.key, size: object.size, ...(object.modified ? { modified: object.modified } : {}) });

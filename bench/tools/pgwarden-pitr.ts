@@ -12,6 +12,7 @@ import { waitFor } from '../../client/watch.js';
 import type { BaseBackupResult, PitrResult } from '../../workflows/messages.js';
 import { makeReachable } from '../../test/harness/archiving.js';
 import type { BenchContext, BenchTool, Measurement } from '../context.js';
+import { CpuMeter } from '../cpu.js';
 import { memoryOf, resetPeak, RssSampler } from '../rss.js';
 import { log, now } from '../util.js';
 import { caBundle, PGWARDEN_DB, startPgwardenWorker, type PgwardenWorker } from './pgwarden.js';
@@ -63,9 +64,11 @@ export function pgwardenPitrTool(): BenchTool {
       const rssBefore = memoryOf(w.pid)?.rss ?? 0;
       resetPeak(w.pid);
       let sampler = new RssSampler(w.pid).start();
+      let cpu = new CpuMeter(w.pid);
       const backupStart = now();
       const base = await waitFor<BaseBackupResult>(await startBaseBackup(w.client, w.config, { database: PGWARDEN_DB }));
       const backupMs = now() - backupStart;
+      let workerCpuMs = cpu.stop();
       let mem = sampler.stop();
       const backupRow: Measurement = {
         tool: 'pgwarden-pitr',
@@ -76,14 +79,17 @@ export function pgwardenPitrTool(): BenchTool {
         storedBytes: base.storedBytes,
         workerPeakRssBytes: mem.processHwm ?? mem.processRssSampled,
         treePeakRssBytes: mem.treeRssSampled,
+        ...(workerCpuMs !== undefined ? { workerCpuMs } : {}),
         notes: { backupId: base.backupId, rawBytes: base.rawBytes, workerRssBeforeBytes: rssBefore },
       };
 
       resetPeak(w.pid);
       sampler = new RssSampler(w.pid).start();
+      cpu = new CpuMeter(w.pid);
       const restoreStart = now();
       const pitr = await waitFor<PitrResult>(await startPitr(w.client, w.config, { database: PGWARDEN_DB, target: 'latest', datadir: join(dir, `pitr-r${round}`) }));
       const restoreMs = now() - restoreStart;
+      workerCpuMs = cpu.stop();
       mem = sampler.stop();
       await new LocalCluster({ dataDir: pitr.datadir, binDir: serverBinDir(), port: pitr.port, ...(ctx.user ? { user: ctx.user } : {}) }).stop('immediate');
       rmSync(pitr.datadir, { recursive: true, force: true });
@@ -95,6 +101,7 @@ export function pgwardenPitrTool(): BenchTool {
         phases: { 'base backup into a new data directory': pitr.baseRestoreMs, 'WAL replay until promoted and verified': pitr.recoveryMs },
         workerPeakRssBytes: mem.processHwm ?? mem.processRssSampled,
         treePeakRssBytes: mem.treeRssSampled,
+        ...(workerCpuMs !== undefined ? { workerCpuMs } : {}),
         notes: { segmentsRestored: pitr.segmentsRestored, timeline: pitr.timeline },
       };
       return [backupRow, restoreRow];

@@ -12,6 +12,7 @@ import { connectClient } from '../../worker/temporal.js';
 import { startBackup, startRestore, workersPolling, type BackupResult, type RestoreResult } from '../../client/api.js';
 import { waitFor } from '../../client/watch.js';
 import type { BenchContext, BenchTool, Measurement } from '../context.js';
+import { CpuMeter } from '../cpu.js';
 import { memoryOf, resetPeak, RssSampler } from '../rss.js';
 import { log, now } from '../util.js';
 
@@ -32,10 +33,10 @@ export interface PgwardenWorker {
  * the file) and starts `pgwarden worker` with it; resolves once the worker polls its task queue.
  */
 export async function startPgwardenWorker(
-  ctx: BenchContext,
+  ctx: Pick<BenchContext, 'temporalAddress' | 'passphraseFile' | 's3' | 'bucket' | 'source' | 'target' | 'database'>,
   dir: string,
   taskQueue: string,
-  options: { passphraseFile?: string; pitr?: Record<string, string> } = {},
+  options: { passphraseFile?: string; pitr?: Record<string, string>; cli?: string; databases?: Record<string, string> } = {},
 ): Promise<PgwardenWorker> {
   const secret = (name: string, value: string) => {
     const path = join(dir, name);
@@ -60,21 +61,30 @@ export async function startPgwardenWorker(
           secretAccessKeyEnv: 'BENCH_S3_SECRET_ACCESS_KEY',
         },
       },
-      databases: {
-        [PGWARDEN_DB]: {
-          connection: { file: secret('source-url', ctx.source.url(ctx.database)) },
-          restoreConnection: { file: secret('restore-url', ctx.target.url('postgres')) },
-          environment: 'production',
-          repositories: ['s3'],
-          ...(options.pitr ? { pitr: options.pitr } : {}),
-        },
-      },
+      databases: options.databases
+        ? // The fleet: many databases on one server, each with the runbook's schedules.
+          Object.fromEntries(
+            Object.entries(options.databases).map(([name, url]) => [name, { connection: { file: secret(`${name}-url`, url) }, environment: 'production', repositories: ['s3'] }]),
+          )
+        : {
+            [PGWARDEN_DB]: {
+              connection: { file: secret('source-url', ctx.source.url(ctx.database)) },
+              restoreConnection: { file: secret('restore-url', ctx.target.url('postgres')) },
+              environment: 'production',
+              repositories: ['s3'],
+              ...(options.pitr ? { pitr: options.pitr } : {}),
+            },
+          },
     }),
   );
   const config = loadConfig(configFile);
   const logFile = join(dir, 'worker.log');
   const out = openSync(logFile, 'a');
-  const child: ChildProcess = spawn(process.execPath, [CLI, '--config', configFile, 'worker'], {
+  // BENCH_WORKER_CPU_PROF=DIR: the worker writes a V8 CPU profile there when it stops (node --cpu-prof).
+  const profile = process.env.BENCH_WORKER_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_WORKER_CPU_PROF}`] : [];
+  // BENCH_WORKER_NODE_ARGS: more node options for the worker (V8 heap settings under study, say).
+  const extra = (process.env.BENCH_WORKER_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const child: ChildProcess = spawn(process.execPath, [...profile, ...extra, options.cli ?? CLI, '--config', configFile, 'worker'], {
     stdio: ['ignore', out, out],
     env: {
       ...process.env,
@@ -134,7 +144,7 @@ export async function startPgwardenWorker(
 }
 
 /** The S3 server's certificate, after whatever NODE_EXTRA_CA_CERTS already named (it takes one file only). */
-export function caBundle(ctx: BenchContext, dir: string): string {
+export function caBundle(ctx: Pick<BenchContext, 's3'>, dir: string): string {
   const existing = process.env.NODE_EXTRA_CA_CERTS;
   if (!existing || !existsSync(existing)) return ctx.s3.caFile;
   const bundle = join(dir, 'ca-bundle.pem');
@@ -143,24 +153,46 @@ export function caBundle(ctx: BenchContext, dir: string): string {
 }
 
 export function pgwardenLogicalTool(): BenchTool {
+  return logicalTool({ name: 'pgwarden', label: 'pgwarden logical', taskQueue: 'pgwarden-bench', comparesTo: ['runbook', 'pgbackrest', 'pgdump-dir', 'pgwarden-before'] });
+}
+
+/**
+ * The same rounds with a worker built from another commit of pgwarden (`--before REF`): the worker's CPU per GB
+ * and the times before and after, measured in one run. Its backups use its own data path and format.
+ */
+export function pgwardenBeforeTool(ref: string, build: (ctx: BenchContext) => Promise<string>): BenchTool {
+  return logicalTool({
+    name: 'pgwarden-before',
+    label: `pgwarden logical before (${ref})`,
+    taskQueue: 'pgwarden-bench-before',
+    build,
+    description: `The same rounds with a worker of pgwarden at ${ref}, built from the repository's history by the benchmark (node_modules of this checkout), in its own process like the other.`,
+  });
+}
+
+function logicalTool(spec: { name: string; label: string; taskQueue: string; comparesTo?: string[]; build?: (ctx: BenchContext) => Promise<string>; description?: string }): BenchTool {
   let dir = '';
   let worker: PgwardenWorker | undefined;
+  const tool = spec.name;
   return {
-    name: 'pgwarden',
-    label: 'pgwarden logical',
-    comparesTo: ['runbook', 'pgbackrest'],
+    name: spec.name,
+    label: spec.label,
+    ...(spec.comparesTo ? { comparesTo: spec.comparesTo } : {}),
     describe: () =>
+      spec.description ??
       'backupWorkflow / restoreWorkflow started with startBackup/startRestore (client/api.ts) and followed with waitFor (client/watch.ts); ' +
       'worker in its own process (MALLOC_ARENA_MAX=2, --max-semi-space-size=2, as the Dockerfile runs it): 2 streams from one snapshot, ' +
-      'big tables cut into 128 MiB block ranges (psql COPY), the rest pg_dump; each stream zstd -1 | gpg AES-256 (processes), sha256, ' +
-      'multipart upload (5 MiB parts, 2 at once). Restore: download, sha256 check, gpg -d | zstd -d | psql/pg_restore (2 at once) into a ' +
+      'every table copied out by psql (big tables in 128 MiB block ranges, small ones grouped), pg_dump for the schema, sequences and large ' +
+      'objects; each stream psql | dd | zstd -1 | gpg AES-256 (processes, one shell per stream), sha256 in the worker, multipart upload ' +
+      '(5 MiB parts, 2 at once, reused buffers, CRC32 per part, kept-alive connections). Restore: download, sha256 check, gpg -d | zstd -d | psql/pg_restore (2 at once) into a ' +
       'staging database on the restore server, post-data with pg_restore -j 2, COPY row counts checked, ANALYZE, rename. ' +
       'Wall time is measured by the client, from start to result.',
 
     async setup(ctx) {
-      dir = mkdtempSync(join(ctx.root, 'pgwarden-'));
-      worker = await startPgwardenWorker(ctx, dir, 'pgwarden-bench');
-      log(`pgwarden worker pid ${worker.pid} polls task queue "pgwarden-bench" (log ${worker.logFile})`);
+      const cli = spec.build ? await spec.build(ctx) : undefined;
+      dir = mkdtempSync(join(ctx.root, `${spec.name}-`));
+      worker = await startPgwardenWorker(ctx, dir, spec.taskQueue, cli ? { cli } : {});
+      log(`${spec.label}: worker pid ${worker.pid} polls task queue "${spec.taskQueue}" (log ${worker.logFile})`);
     },
 
     async round(ctx, round): Promise<Measurement[]> {
@@ -168,13 +200,15 @@ export function pgwardenLogicalTool(): BenchTool {
       const rssBeforeBackup = memoryOf(w.pid)?.rss ?? 0;
       resetPeak(w.pid);
       let sampler = new RssSampler(w.pid).start();
+      let cpu = new CpuMeter(w.pid);
       const backupStart = now();
       const backupHandle = await startBackup(w.client, w.config, { database: PGWARDEN_DB, kind: 'manual' });
       const backup = await waitFor<BackupResult>(backupHandle);
       const backupMs = now() - backupStart;
+      let workerCpuMs = cpu.stop();
       let mem = sampler.stop();
       const backupRow: Measurement = {
-        tool: 'pgwarden',
+        tool,
         operation: 'backup',
         round,
         wallMs: backupMs,
@@ -182,6 +216,7 @@ export function pgwardenLogicalTool(): BenchTool {
         storedBytes: backup.storedBytes,
         workerPeakRssBytes: mem.processHwm ?? mem.processRssSampled,
         treePeakRssBytes: mem.treeRssSampled,
+        ...(workerCpuMs !== undefined ? { workerCpuMs } : {}),
         notes: {
           backupId: backup.backupId,
           rawBytes: backup.rawBytes,
@@ -190,25 +225,28 @@ export function pgwardenLogicalTool(): BenchTool {
         },
       };
 
-      const target = `${ctx.database}_pgwarden_r${round}`;
+      const target = `${ctx.database}_${tool.replace(/-/g, '_')}_r${round}`;
       const rssBeforeRestore = memoryOf(w.pid)?.rss ?? 0;
       resetPeak(w.pid);
       sampler = new RssSampler(w.pid).start();
+      cpu = new CpuMeter(w.pid);
       const restoreStart = now();
       const restoreHandle = await startRestore(w.client, w.config, { database: PGWARDEN_DB, backup: backup.backupId, target });
       const restore = await waitFor<RestoreResult>(restoreHandle);
       const restoreMs = now() - restoreStart;
+      workerCpuMs = cpu.stop();
       mem = sampler.stop();
       if (!restore.rowCountsMatch) throw new Error(`pgwarden restore into ${target}: row counts differ: ${JSON.stringify(restore.mismatches)}`);
       await ctx.target.query('postgres', `DROP DATABASE IF EXISTS ${target} WITH (FORCE)`);
       const restoreRow: Measurement = {
-        tool: 'pgwarden',
+        tool,
         operation: 'restore',
         round,
         wallMs: restoreMs,
         phases: { 'restore activity': restore.restoreMs, 'workflow (start to verified)': restore.durationMs },
         workerPeakRssBytes: mem.processHwm ?? mem.processRssSampled,
         treePeakRssBytes: mem.treeRssSampled,
+        ...(workerCpuMs !== undefined ? { workerCpuMs } : {}),
         notes: { rows: restore.rows, tables: restore.tables, workerRssBeforeBytes: rssBeforeRestore },
       };
       return [backupRow, restoreRow];

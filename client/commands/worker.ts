@@ -2,7 +2,7 @@
 // to finish, and what is still running after it is stopped and retried on another worker.
 import { connectClient, connectWorker, ensureSearchAttributes } from '../../worker/temporal.js';
 import { serveMetrics } from '../../worker/metrics.js';
-import { createHostWorker, createWorker } from '../../worker/worker.js';
+import { createWorker } from '../../worker/worker.js';
 import { hostTaskQueue } from '../../activities/pitr/host.js';
 import type { CommandContext } from '../context.js';
 import { formatDuration } from '../output.js';
@@ -15,26 +15,20 @@ export async function workerCommand(ctx: CommandContext, options: { metrics?: st
   if (warning) ctx.out.info(`warning: ${warning}`);
   const connection = await connectWorker(config);
   const worker = await createWorker(config, connection);
-  const host = await createHostWorker(config, connection);
   const metrics = options.metrics ? await serveMetrics(config, options.metrics) : undefined;
   if (metrics) ctx.out.info(`pgwarden worker: Prometheus metrics at ${metrics.url}`);
   ctx.out.info(
     `pgwarden worker: task queue "${config.temporal.taskQueue}" (and "${hostTaskQueue(config)}" for this host's PITR steps) in namespace "${config.temporal.namespace}" ` +
-      `at ${config.temporal.address}; databases: ${Object.keys(config.databases).join(', ') || 'none'}. Ctrl-C stops it.`,
+      `at ${config.temporal.address}; databases: ${Object.keys(config.databases).join(', ') || 'none'}; up to ${worker.maxConcurrentJobs} backup(s) and ` +
+      `${worker.maxConcurrentJobs} restore(s) at once (worker.maxConcurrentJobs). Ctrl-C stops it.`,
   );
   const grace = formatDuration(config.worker.shutdownGraceTime);
   const announce = (signal: string) =>
     ctx.out.info(`pgwarden worker: ${signal}: no new work; running activities get ${grace} (worker.shutdownGraceTime) to finish, then the rest is handed to another worker.`);
   for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, announce);
-  // Both run until a shutdown signal (which stops both); if one stops for another reason, the other stops too.
-  // The connection closes only once both have stopped.
-  const stop = (other: typeof worker) => {
-    if (other.getState() === 'RUNNING') other.shutdown();
-  };
+  // Its Workers run until a shutdown signal; the connection closes only once all of them have stopped.
   try {
-    const ran = await Promise.allSettled([worker.run().finally(() => stop(host)), host.run().finally(() => stop(worker))]);
-    const failed = ran.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-    if (failed) throw failed.reason;
+    await worker.run();
   } finally {
     await metrics?.close();
     await connection.close();

@@ -1,9 +1,9 @@
 // A real Temporal dev server for tests (the Temporal CLI that scripts/bootstrap.sh installs) and pgwarden workers.
-import { DefaultLogger, Runtime, type Worker } from '@temporalio/worker';
+import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Config } from '../../config/schema.js';
 import { findTool } from '../../client/demo/tools.js';
-import { createHostWorker, createWorker } from '../../worker/worker.js';
+import { createWorker, type PgwardenWorker } from '../../worker/worker.js';
 import { SEARCH_ATTRIBUTES } from '../../workflows/messages.js';
 
 let runtimeInstalled = false;
@@ -31,23 +31,18 @@ export async function startTemporal(): Promise<TestWorkflowEnvironment> {
 }
 
 export interface RunningWorker {
-  worker: Worker;
-  /** The same worker's second Worker, on its host's own task queue (PITR steps). */
-  host: Worker;
+  worker: PgwardenWorker;
   stop(): Promise<void>;
 }
 
-/** A pgwarden worker with `config` (both its Workers), polling until stop(). */
+/** A pgwarden worker with `config` (all its Workers, this host's task queue too), polling until stop(). */
 export async function runWorker(env: TestWorkflowEnvironment, config: Config): Promise<RunningWorker> {
   const worker = await createWorker(config, env.nativeConnection);
-  const host = await createHostWorker(config, env.nativeConnection);
-  const running = Promise.all([worker.run(), host.run()]);
+  const running = worker.run();
   return {
     worker,
-    host,
     stop: async () => {
       worker.shutdown();
-      host.shutdown();
       await running;
     },
   };

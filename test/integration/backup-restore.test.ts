@@ -143,9 +143,11 @@ describe('a failing backup', () => {
   before(async () => {
     await stack.pg.query('postgres', 'CREATE DATABASE noisy');
     await stack.pg.query('noisy', 'CREATE EXTENSION pgcrypto; CREATE TABLE noise AS SELECT g AS id, gen_random_bytes(1000) AS junk FROM generate_series(1, 30000) g');
+    // A large object: pg_dump's own data stream (sequences, large objects) is then big enough to die in the middle of.
+    await stack.pg.query('noisy', "SELECT lo_from_bytea(0, string_agg(gen_random_bytes(1000), '')) FROM generate_series(1, 30000)");
   });
 
-  /** A bin directory whose `tool` dies after 20 MB of a big table's rows (multipart uploads under way); the rest is real. */
+  /** A bin directory whose `tool` dies after 20 MB of its output (multipart uploads under way); the rest is real. */
   function failingBin(tool: 'pg_dump' | 'psql', when: string): string {
     const bin = mkdtempSync(join(tmpdir(), 'pgwarden-failing-bin-'));
     for (const name of ['pg_dump', 'psql']) {
@@ -160,13 +162,16 @@ describe('a failing backup', () => {
     return bin;
   }
 
+  // pg_dump's data stream passes through Node (rows of extension tables counted); psql copies table rows out
+  // (its script on stdin, its command tags into a pgwarden-copy-* directory).
   for (const [tool, when, chunkMiB] of [
-    ['pg_dump', '*--table=*', 0],
-    ['psql', '*copy*', 1],
+    ['pg_dump', '*--section=data*', 0],
+    ['psql', '*pgwarden-copy-*', 1],
   ] as const) {
-    test(`${tool} dying mid-table leaves no objects and no unfinished multipart upload, says why, and cancelling cleans up`, async () => {
+    test(`${tool} dying mid-stream leaves no objects and no unfinished multipart upload, says why, and cancelling cleans up`, async (t) => {
       const failing = stack.config({ noisy: { db: 'noisy' } }, { postgres: { binDir: failingBin(tool, when) }, backup: { jobs: 2, splitTableMiB: 0.25, chunkMiB } });
-      await stack.worker(failing);
+      const worker = await stack.worker(failing);
+      t.after(() => worker.stop()); // the next test's backups must not reach this worker
       const handle = await startBackup(stack.env.client, failing, { database: 'noisy', kind: 'manual' });
 
       let lastFailure = '';
@@ -190,4 +195,38 @@ describe('a failing backup', () => {
       assert.deepEqual(await listBackups(openRepository(failing, 's3'), 'noisy', 'logical'), []);
     });
   }
+});
+
+describe('several backups at once on one worker', () => {
+  const names = ['fleet_a', 'fleet_b', 'fleet_c', 'fleet_d'];
+  before(async () => {
+    for (const name of names) {
+      await stack.pg.query('postgres', `CREATE DATABASE ${name}`);
+      await stack.pg.query(name, "CREATE TABLE t AS SELECT g AS id, md5(g::text) || md5((g * 7)::text) AS v FROM generate_series(1, 150000) g");
+    }
+  });
+
+  test('run at most worker.maxConcurrentJobs dumps at a time; the others wait in Temporal and all complete', async (t) => {
+    const limited = stack.config(Object.fromEntries(names.map((n) => [n, { db: n }])), { worker: { maxConcurrentJobs: 2 } });
+    const worker = await stack.worker(limited);
+    t.after(() => worker.stop());
+    assert.equal(worker.worker.maxConcurrentJobs, 2);
+    const handles = await Promise.all(names.map((database) => startBackup(stack.env.client, limited, { database, kind: 'manual' })));
+    // Sample what Temporal says is running: dump activities that a worker has started.
+    let most = 0;
+    let sampling = true;
+    const sampler = (async () => {
+      while (sampling) {
+        const described = await Promise.all(handles.map((h) => h.describe().catch(() => undefined)));
+        const running = described.flatMap((d) => d?.raw.pendingActivities ?? []).filter((a) => a.activityType?.name === 'dumpLogical' && Number(a.state) === 2 /* STARTED */);
+        most = Math.max(most, running.length);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    })();
+    const results = await Promise.all(handles.map((h) => waitFor<BackupResult>(h)));
+    sampling = false;
+    await sampler;
+    assert.deepEqual(results.map((r) => r.rows), names.map(() => 150000));
+    assert.equal(most, 2, `at most 2 dumps ran at once, and 2 did (observed ${most})`);
+  });
 });
