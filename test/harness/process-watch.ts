@@ -50,8 +50,12 @@ function watch(secrets: Record<string, string>): () => WatchReport {
       if (cmdline === undefined || cmdline === '') continue;
       const status = read(`/proc/${pid}/status`) ?? '';
       const ppid = Number(/PPid:\s+(\d+)/.exec(status)?.[1] ?? 0);
-      // A fork that has not exec'd yet is still its parent's program (and environment): not a process of its own yet.
-      if (cmdline === read(`/proc/${ppid}/cmdline`)) continue;
+      // A fork that has not exec'd yet is still its parent's program (and environment): no image of its own yet,
+      // but a link in the family tree (a shell's subshell is the parent of what the pipeline runs).
+      if (cmdline === read(`/proc/${ppid}/cmdline`)) {
+        if (!known) seen.set(pid, { pid, ppid, comm: '', images: [], first: now });
+        continue;
+      }
       const environ = read(`/proc/${pid}/environ`) ?? '';
       // The environment belongs to this command line only if it did not exec in between.
       if (read(`/proc/${pid}/cmdline`) !== cmdline) continue;
