@@ -37,6 +37,8 @@ function asTemporalFailure(error: unknown): unknown {
       message: `${activityType} (attempt ${attempt}) stopped because ${why === 'WORKER_SHUTDOWN' ? 'its worker shut down' : 'Temporal stopped hearing from it'}: Temporal runs it again, on another worker or on this one after its restart.`,
       type: WORKER_STOPPED,
       nonRetryable: false,
+      // Nothing is wrong with the job: the next attempt need not wait for the policy's back-off.
+      ...(why === 'WORKER_SHUTDOWN' ? { nextRetryDelay: '1s' } : {}),
     });
   }
   // Cancelled by the workflow, paused or reset: the SDK reports a CancelledFailure as exactly that.
