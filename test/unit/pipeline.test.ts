@@ -1,7 +1,7 @@
 // The data path: seal (zstd, OpenPGP, sha256) into a repository and back; gpg alone can open it in an emergency.
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, writeFileSync, readdirSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, readdirSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,8 +14,15 @@ import { keyFingerprint } from '../../activities/pipeline/encrypt.js';
 
 const settings = { compression: { level: 1, threads: 1 }, passphrase: 'correct horse battery staple' };
 
+/** Temporary directories of this file, removed when it ends. */
+const made: string[] = [];
+after(() => {
+  for (const dir of made) rmSync(dir, { recursive: true, force: true });
+});
+
 function repository() {
   const path = mkdtempSync(join(tmpdir(), 'pgwarden-pipeline-'));
+  made.push(path);
   return { path, repo: new FsRepository('unit', { type: 'fs', path }) };
 }
 
@@ -42,6 +49,7 @@ test('stock gpg and zstd open a sealed object without pgwarden (the emergency pa
   const input = sample(256 * 1024);
   await sealInto(repo, 'emergency.sql.zst.gpg', Readable.from([input]), settings);
   const home = mkdtempSync(join(tmpdir(), 'pgwarden-gnupg-'));
+  made.push(home);
   const passFile = join(home, 'pass');
   writeFileSync(passFile, settings.passphrase);
   const decrypted = await execa('gpg', ['--homedir', home, '--batch', '--pinentry-mode', 'loopback', '--passphrase-file', passFile, '--decrypt', join(path, 'emergency.sql.zst.gpg')], {
