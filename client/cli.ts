@@ -216,8 +216,15 @@ configCommand
  */
 async function installTemporalRuntime(isWorker: boolean): Promise<void> {
   const { DefaultLogger, Runtime } = await import('@temporalio/worker');
+  /** The worker's activity-only Workers (job and host task queues) say at every start what is meant: not a warning. */
+  class WorkerLogger extends DefaultLogger {
+    override log(...[level, message, meta]: Parameters<InstanceType<typeof DefaultLogger>['log']>): void {
+      if (message === 'No workflows registered, not polling for workflow tasks') return;
+      super.log(level, message, meta);
+    }
+  }
   Runtime.install({
-    logger: new DefaultLogger((process.env.PGWARDEN_LOG_LEVEL as never) ?? (isWorker ? 'INFO' : 'WARN')),
+    logger: new WorkerLogger((process.env.PGWARDEN_LOG_LEVEL as never) ?? (isWorker ? 'INFO' : 'WARN')),
     ...(isWorker ? {} : { shutdownSignals: [] }),
   });
 }
