@@ -75,8 +75,10 @@ export async function uploadStream(client: S3Client, target: UploadTarget, body:
   const inFlight = new Set<Promise<void>>();
   const parts: CompletedPart[] = [];
   let creating: Promise<string> | undefined;
+  // Never cut short by the abort signal: a request aborted on our side may still have started the upload on the
+  // server's, and only its answer (the UploadId) lets the clean-up below abort it.
   const uploadId = () =>
-    (creating ??= client.send(new CreateMultipartUploadCommand({ ...target, ...options.objectParams, ...(options.crc32 ? { ChecksumAlgorithm: 'CRC32' } : {}) }), { abortSignal: abort.signal }).then((r) => {
+    (creating ??= client.send(new CreateMultipartUploadCommand({ ...target, ...options.objectParams, ...(options.crc32 ? { ChecksumAlgorithm: 'CRC32' } : {}) })).then((r) => {
       if (!r.UploadId) throw new Error(`S3 started no multipart upload for ${target.Key}.`);
       return r.UploadId;
     }));

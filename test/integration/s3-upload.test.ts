@@ -3,8 +3,10 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
+import { createServer, request, type IncomingMessage } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
-import { GetObjectCommand, HeadObjectCommand, ListMultipartUploadsCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { GetObjectCommand, HeadObjectCommand, ListMultipartUploadsCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { partSizeFor, uploadStream } from '../../activities/storage/s3-upload.js';
 import { S3Repository, signsPayload, unsignedPayload } from '../../activities/storage/s3.js';
 import { startS3, type TestS3 } from '../harness/s3.js';
@@ -118,4 +120,53 @@ test('without payload signing, parts are sent as UNSIGNED-PAYLOAD (never a strea
   const data = randomBytes(11 * MiB);
   await repo.put('x', source(data));
   assert.deepEqual(await stored('unsigned/x'), data);
+});
+
+/**
+ * A proxy in front of the S3 server that forwards every request at once but holds back the answers to those that
+ * `slow` picks for `delayMs`: the server has done the work while the client still waits (as on a slow network).
+ */
+async function slowAnswers(upstream: string, slow: (req: IncomingMessage) => boolean, delayMs: number) {
+  const target = new URL(upstream);
+  const server = createServer((req, res) => {
+    res.on('error', () => undefined);
+    const up = request({ host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers }, (answer) => {
+      const relay = () => {
+        if (res.destroyed) return answer.resume(); // the client gave up waiting
+        res.writeHead(answer.statusCode ?? 502, answer.headers);
+        answer.pipe(res);
+      };
+      if (slow(req)) setTimeout(relay, delayMs);
+      else relay();
+    });
+    up.on('error', () => res.destroy());
+    req.pipe(up);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    stop: () => new Promise<void>((resolve) => server.close(() => resolve())).finally(() => server.closeAllConnections()),
+  };
+}
+
+test('a source that fails while S3 is still answering the start of the multipart upload leaves no upload behind', async () => {
+  // The server has started the upload; its answer (the upload id) is on its way when the source fails.
+  const proxy = await slowAnswers(s3.endpoint, (req) => req.method === 'POST' && /[?&]uploads(&|=|$)/.test(req.url ?? ''), 1_000);
+  const client = new S3Client({
+    endpoint: proxy.endpoint,
+    region: 'us-east-1',
+    forcePathStyle: true,
+    credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
+  });
+  try {
+    // A first part's worth (the upload starts), then the source dies while the answer is held back.
+    const failing = new Readable({ read() {} });
+    failing.push(randomBytes(6 * MiB));
+    setTimeout(() => failing.destroy(new Error('pg_dump died')), 300);
+    await assert.rejects(uploadStream(client, { Bucket: BUCKET, Key: 'slow-start/object' }, failing, { partBytes: 5 * MiB, concurrency: 2, crc32: true }), /pg_dump died/);
+    await nothingLeft('slow-start/');
+  } finally {
+    client.destroy();
+    await proxy.stop();
+  }
 });
