@@ -72,6 +72,9 @@ async function workerRunning(handle: WorkflowHandle, activity: string, midway: (
   }
 }
 
+/** A protobuf Duration in seconds. */
+const seconds = (d: { seconds?: unknown; nanos?: number | null } | null | undefined) => Number(d?.seconds ?? 0) + (d?.nanos ?? 0) / 1e9;
+
 /** What the history says about the one run of `activity`: how many attempts, why the last one was needed, who ran it. */
 async function attempts(handle: WorkflowHandle, activity: string) {
   const { events } = await handle.fetchHistory();
@@ -79,7 +82,6 @@ async function attempts(handle: WorkflowHandle, activity: string) {
   const started = events!.find((e) => Number(e.activityTaskStartedEventAttributes?.scheduledEventId) === Number(scheduled.eventId))!;
   const completed = events!.find((e) => Number(e.activityTaskCompletedEventAttributes?.scheduledEventId) === Number(scheduled.eventId));
   const options = scheduled.activityTaskScheduledEventAttributes!;
-  const seconds = (d: { seconds?: unknown; nanos?: number | null } | null | undefined) => Number(d?.seconds ?? 0) + (d?.nanos ?? 0) / 1e9;
   return {
     attempt: started.activityTaskStartedEventAttributes!.attempt!,
     lastFailure: started.activityTaskStartedEventAttributes!.lastFailure,
@@ -105,6 +107,8 @@ async function stopMidway(t: TestContext, handle: WorkflowHandle, activity: stri
     assert.notEqual(run.completedBy, victim.identity, 'another worker finished it');
     if (signal === 'SIGTERM') {
       assert.equal(run.lastFailure?.applicationFailureInfo?.type, 'WorkerStopped', `stopped by the shutdown, retryable: ${run.lastFailure?.message}`);
+      // Nothing is wrong with the job: it is retried after a second, not after the policy's back-off.
+      assert.equal(seconds(run.lastFailure?.applicationFailureInfo?.nextRetryDelay), 1, 'retried after a second');
     } else {
       assert.ok(run.lastFailure?.timeoutFailureInfo, `noticed by its heartbeat timing out: ${run.lastFailure?.message}`);
     }
