@@ -1,5 +1,7 @@
 // Memory of a process and its children, from /proc: VmRSS sampled, VmHWM (the kernel's own peak) read at the end.
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import type { ResultPromise } from 'execa';
+import { check, now } from './util.js';
 
 /** VmRSS and VmHWM of `pid` in bytes (undefined once it is gone). */
 export function memoryOf(pid: number): { rss: number; hwm: number } | undefined {
@@ -89,4 +91,14 @@ export class RssSampler {
     if (own) result.processHwm = own.hwm;
     return result;
   }
+}
+
+/** Waits for a command of a shell-script tool, checks it succeeded, and returns its wall time and its process tree's peak. */
+export async function timedStep(child: ResultPromise, what: string): Promise<{ ms: number; treePeak: number }> {
+  const started = now();
+  const sampler = child.pid ? new RssSampler(child.pid).start() : undefined;
+  const result = await child;
+  const mem = sampler?.stop();
+  check(result, what);
+  return { ms: now() - started, treePeak: mem?.treeRssSampled ?? 0 };
 }

@@ -100,6 +100,24 @@ async function loadAndPublish(steps: RestoreSteps, input: RestoreInput, run: Run
     throw error;
   }
 
+  return restoreResult(input, run, plan, startedAt, restored, published);
+}
+
+/** A Supabase backup into a fresh project: one transaction, so a failure leaves nothing to clean up. */
+async function freshProjectSteps(steps: RestoreSteps, input: RestoreInput, run: RunContext, plan: RestorePlan, startedAt: number): Promise<RestoreResult> {
+  const restored = await steps.restoreIntoFreshProject({ database: input.database, backupId: plan.backupId, repository: plan.repository, target: input.target });
+  return restoreResult(input, run, plan, startedAt, restored);
+}
+
+/** What a restore reports, either way it loaded the backup: times against the RTO, the row-count check, the swap. */
+function restoreResult(
+  input: RestoreInput,
+  run: RunContext,
+  plan: RestorePlan,
+  startedAt: number,
+  restored: Awaited<ReturnType<RestoreSteps['restoreLogical']>>,
+  published?: Awaited<ReturnType<RestoreSteps['publishRestore']>>,
+): RestoreResult {
   const durationMs = run.now() - startedAt;
   return {
     database: input.database,
@@ -114,28 +132,6 @@ async function loadAndPublish(steps: RestoreSteps, input: RestoreInput, run: Run
     rowCountsMatch: restored.mismatchedTables === 0,
     mismatches: restored.mismatches,
     ...published,
-    ...(plan.warnings?.length ? { warnings: plan.warnings } : {}),
-    workflowId: run.workflowId,
-    runId: run.runId,
-  };
-}
-
-/** A Supabase backup into a fresh project: one transaction, so a failure leaves nothing to clean up. */
-async function freshProjectSteps(steps: RestoreSteps, input: RestoreInput, run: RunContext, plan: Awaited<ReturnType<RestoreSteps['planRestore']>>, startedAt: number): Promise<RestoreResult> {
-  const restored = await steps.restoreIntoFreshProject({ database: input.database, backupId: plan.backupId, repository: plan.repository, target: input.target });
-  const durationMs = run.now() - startedAt;
-  return {
-    database: input.database,
-    backupId: plan.backupId,
-    target: input.target,
-    server: plan.server,
-    durationMs,
-    restoreMs: restored.restoreMs,
-    ...(plan.rtoMs !== undefined ? { rtoMs: plan.rtoMs, withinRto: durationMs <= plan.rtoMs } : {}),
-    tables: restored.tables,
-    rows: restored.rows,
-    rowCountsMatch: restored.mismatchedTables === 0,
-    mismatches: restored.mismatches,
     ...(plan.warnings?.length ? { warnings: plan.warnings } : {}),
     workflowId: run.workflowId,
     runId: run.runId,

@@ -2,6 +2,7 @@
 // Each repository has a random salt of its own (repository.json at its root), so one precomputed dictionary does
 // not fit every installation; the salt is written into each fingerprint too, so a backup copied to another
 // repository is still checked against its own.
+import { oncePer } from '../once.js';
 import { randomBytes, scrypt } from 'node:crypto';
 import { promisify } from 'node:util';
 import { PgwardenError } from '../../config/errors.js';
@@ -20,18 +21,8 @@ interface RepositoryFile {
 const scryptAsync = promisify(scrypt) as (password: string, salt: string, keylen: number, options: object) => Promise<Buffer>;
 const SCRYPT = { N: 2 ** 15, r: 8, p: 1, maxmem: 64 * 1024 * 1024 };
 
-const salts = new WeakMap<Repository, Promise<string>>();
-
 /** The repository's fingerprint salt, created (once, whoever comes first) when it has none. */
-export function repositorySalt(repo: Repository): Promise<string> {
-  let salt = salts.get(repo);
-  if (!salt) {
-    salt = readOrCreateSalt(repo);
-    salt.catch(() => salts.delete(repo));
-    salts.set(repo, salt);
-  }
-  return salt;
-}
+export const repositorySalt: (repo: Repository) => Promise<string> = oncePer(readOrCreateSalt, new WeakMap<Repository, Promise<string>>());
 
 async function readOrCreateSalt(repo: Repository): Promise<string> {
   const read = async () => {

@@ -1,6 +1,7 @@
 // The keys pgwarden.yaml names, resolved when needed: the current ones new data keys are wrapped for (the
 // passphrase, the recipients' public keys), and every key that may open an existing data key (the current
 // passphrase, private keys, and previous keys kept for reading after a rotation).
+import { oncePer } from '../once.js';
 import { PgwardenError } from '../../config/errors.js';
 import type { Config, PrivateKeySettings, SecretSource } from '../../config/schema.js';
 import { describeSource, passphraseSource, resolveSecret } from '../../config/secrets.js';
@@ -24,18 +25,8 @@ export interface Keyring {
   s2kCount?: number;
 }
 
-const loaded = new WeakMap<Config, Promise<Keyring>>();
-
 /** Resolves every key the configuration names (secrets read now, keys checked with gpg); once per configuration. */
-export function loadKeyring(config: Config): Promise<Keyring> {
-  let keyring = loaded.get(config);
-  if (!keyring) {
-    keyring = resolveKeyring(config);
-    keyring.catch(() => loaded.delete(config));
-    loaded.set(config, keyring);
-  }
-  return keyring;
-}
+export const loadKeyring: (config: Config) => Promise<Keyring> = oncePer(resolveKeyring, new WeakMap<Config, Promise<Keyring>>());
 
 async function resolveKeyring(config: Config): Promise<Keyring> {
   const e = config.encryption;

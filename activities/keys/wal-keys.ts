@@ -3,6 +3,7 @@
 // segment, so a key is kept in the host's private spool after its first use (the day's key for pushing, opened
 // keys for fetching): a segment costs no key derivation, and a worker with public keys only can archive (it never
 // needs to open a key it made itself).
+import { oncePer } from '../once.js';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -54,7 +55,8 @@ export interface WalSecret {
 
 export class WalKeys {
   private pushing: Promise<{ id: string; secret: string }> | undefined;
-  private readonly opened = new Map<string, Promise<string>>();
+  /** Each data key opened once per process (one key per day and host, used by many segments). */
+  private readonly opened = oncePer((id: string) => this.openKey(id), new Map<string, Promise<string>>());
   private opener: DataKeyOpener | undefined;
 
   /** `cacheDir`: a private directory (the spool) that keeps the day's push key and keys placed for a restore. */
@@ -124,13 +126,7 @@ export class WalKeys {
       return passphrases;
     }
     if (!/^\d{8}-[0-9a-f]{8}$/.test(id)) throw new PgwardenError('Integrity', `A WAL object of "${this.database}" names data key "${id}", which is not a key id: the archive is damaged.`);
-    let secret = this.opened.get(id);
-    if (!secret) {
-      secret = this.openKey(id);
-      secret.catch(() => this.opened.delete(id));
-      this.opened.set(id, secret);
-    }
-    return [{ secret: await secret, dataKey: true }];
+    return [{ secret: await this.opened(id), dataKey: true }];
   }
 
   private async openKey(id: string): Promise<string> {

@@ -3,26 +3,17 @@
 // N is pgwarden's own number of streams (backup.jobs), so both get the same parallelism.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { execa, type ResultPromise } from 'execa';
+import { execa } from 'execa';
 import { libpqEnv, pgEndpoint } from '../../activities/postgres/connection.js';
 import type { BenchContext, BenchTool, Measurement } from '../context.js';
-import { RssSampler } from '../rss.js';
-import { check, dirSize, now } from '../util.js';
+import { timedStep as step } from '../rss.js';
+import { dirSize, now } from '../util.js';
 
 /** pgwarden's default backup.jobs. */
 export const PGDUMP_JOBS = 2;
 
 export function pgdumpDirTool(): BenchTool {
   let dir = '';
-
-  async function step(child: ResultPromise, what: string): Promise<{ ms: number; treePeak: number }> {
-    const started = now();
-    const sampler = child.pid ? new RssSampler(child.pid).start() : undefined;
-    const result = await child;
-    const mem = sampler?.stop();
-    check(result, what);
-    return { ms: now() - started, treePeak: mem?.treeRssSampled ?? 0 };
-  }
 
   return {
     name: 'pgdump-dir',

@@ -6,11 +6,11 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
-import { execa, type ResultPromise } from 'execa';
+import { execa } from 'execa';
 import { libpqEnv, pgEndpoint } from '../../activities/postgres/connection.js';
 import type { BenchContext, BenchTool, Measurement } from '../context.js';
-import { RssSampler } from '../rss.js';
-import { check, MiB, now, stopGpgAgent, warmUpGpg } from '../util.js';
+import { timedStep as step } from '../rss.js';
+import { MiB, now, stopGpgAgent, warmUpGpg } from '../util.js';
 
 /** Like `aws s3 cp`, but in Node: @aws-sdk/lib-storage multipart upload, parts and concurrency as pgwarden's defaults. */
 const PART_SIZE = 16 * MiB;
@@ -20,16 +20,6 @@ export function runbookTool(): BenchTool {
   let dir = '';
   let gpgHome = '';
   const gpg = (ctx: BenchContext) => ['--homedir', gpgHome, '--batch', '--quiet', '--pinentry-mode', 'loopback', '--passphrase-file', ctx.passphraseFile];
-
-  /** Runs a command and samples the memory of its process tree. */
-  async function step(child: ResultPromise, what: string): Promise<{ ms: number; treePeak: number }> {
-    const started = now();
-    const sampler = child.pid ? new RssSampler(child.pid).start() : undefined;
-    const result = await child;
-    const mem = sampler?.stop();
-    check(result, what);
-    return { ms: now() - started, treePeak: mem?.treeRssSampled ?? 0 };
-  }
 
   return {
     name: 'runbook',
