@@ -182,3 +182,28 @@ describe('a restore whose worker stops half-way', () => {
     });
   }
 });
+
+describe('a backup whose database server restarts half-way', () => {
+  test('loses that attempt, is retried once the server is back, and stores a complete backup with every row', async () => {
+    await twoWorkers();
+    const handle = await startBackup(stack.env.client, config, { database: 'shop', kind: 'manual' });
+    // Half-way: rows of the big table are being copied out of the server.
+    await workerRunning(handle, 'dumpLogical', async () => {
+      const copying = await stack.pg.query<{ n: string }>(
+        'postgres',
+        `SELECT count(*) AS n FROM pg_stat_progress_copy p JOIN pg_database d ON d.oid = p.datid WHERE d.datname = 'shop' AND p.tuples_processed > 0`,
+      );
+      return Number(copying.rows[0]!.n) > 0;
+    });
+    // A restart as a deploy or a failover does it: every session ends, the server is back a moment later.
+    await stack.pg.cluster.stop('fast');
+    await stack.pg.cluster.start();
+    const result = await waitFor<BackupResult>(handle);
+    const run = await attempts(handle, 'dumpLogical');
+    assert.ok(run.attempt >= 2, `the dump was tried again after the restart (attempt ${run.attempt})`);
+    assert.match(run.lastFailure?.message ?? '', /terminat|connection|server closed|shut ?down/i, 'the lost attempt says it lost the server');
+    const manifest = await readManifest(openRepository(config, 's3'), backupFolder('shop', 'logical', result.backupId));
+    assert.equal(manifest?.tables['public.orders_archive'], 500_000, 'every row, counted once');
+    await nothingOrphaned();
+  });
+});
