@@ -68,7 +68,7 @@ program
   .option('--replace-existing <name>', 'replace an existing --into database: repeat its name; the old one is kept, renamed')
   .option('--no-owner', 'do not restore object ownership (when the roles do not exist on the target server)')
   .option('--no-privileges', 'do not restore GRANT/REVOKE (with --no-owner: for a server without the backup\'s roles)')
-  .option('--repository <name>', "read from this repository instead of the database's first")
+  .option('--repository <name>', "read only from this repository (default: whichever of the database's repositories holds the backup)")
   .option('--local', 'run the restore in this process, without Temporal (for when Temporal is down)', false)
   .action(run(async () => (await import('./commands/restore.js')).restoreCommand as Action));
 
@@ -88,7 +88,7 @@ backups
   .command('list')
   .description('list the complete backups of a database, newest last, with the RPO check')
   .requiredOption('--db <name>', 'database name from pgwarden.yaml')
-  .option('--repository <name>', "list this repository instead of the database's first")
+  .option('--repository <name>', "list only this repository (default: all of the database's repositories)")
   .action(run(async () => (await import('./commands/backups.js')).listBackupsCommand as Action, { temporal: false }));
 
 program
