@@ -2,17 +2,18 @@
 // each channel and healthchecks pings. Delivery is retried by Temporal with backoff, in a workflow of its own:
 // a channel that is down never fails or delays the job that raised the alert.
 import { alertThresholds } from '../config/alerts.js';
-import { PgwardenError } from '../config/errors.js';
+import { PgwardenError } from '../domain/errors.js';
 import { databaseView } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { resolveSecret } from '../config/secrets.js';
-import { applyObservation, notificationFor } from '../workflows/alert-rules.js';
-import type { AlertNotification, AlertObservation, AlertThresholds, JobPing } from '../workflows/messages.js';
+import { applyObservation, notificationFor } from '../domain/alert-rules.js';
+import type { AlertNotification, AlertObservation, AlertThresholds, JobPing } from '../domain/alerts.js';
 import { backupFolder, readManifest } from './catalog/manifest.js';
 import { pingHealthchecks } from './notify/healthchecks.js';
 import { openRepository } from './storage/open.js';
 import { workflowLink } from './notify/links.js';
-import { configuredChannels, notifier, reaches, type ChannelName } from './notify/notifier.js';
+import type { ChannelName } from './notify/channel.js';
+import { configuredChannels, notifier, reaches } from './notify/notifier.js';
 import { openAlertStore } from './catalog/monitor-records.js';
 
 export interface RecordedAlerts {

@@ -2,11 +2,13 @@
 import { Readable } from 'node:stream';
 import type pg from 'pg';
 import { execa } from 'execa';
-import { PgwardenError } from '../config/errors.js';
+import { PgwardenError } from '../domain/errors.js';
 import { databaseView } from '../config/load.js';
 import type { Config, Provider } from '../config/schema.js';
 import { PGWARDEN_VERSION } from '../config/version.js';
-import type { BackupKind, DiscardInput, Progress } from '../workflows/messages.js';
+import type { BackupKind } from '../domain/kinds.js';
+import type { DiscardInput } from '../domain/backup.js';
+import type { Progress } from '../domain/progress.js';
 import { backupFolder, CHECKSUMS_FILE, checksumsFile, MANIFEST_FILE, MANIFEST_VERSION, readManifest, writeManifest, type BackupManifest, type StoredObjectEntry } from './catalog/manifest.js';
 import { newBackupKey } from './keys/backup-keys.js';
 import { loadKeyring } from './keys/keyring.js';

@@ -1,10 +1,11 @@
 // Activities of the base backup workflow: a physical copy of the cluster (pg_basebackup, tar) streamed into the
 // WAL archive's repository like logical backups, complete only once the WAL it needs is archived.
-import { PgwardenError } from '../config/errors.js';
+import { PgwardenError } from '../domain/errors.js';
 import { databaseView } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { PGWARDEN_VERSION } from '../config/version.js';
-import type { BaseBackupResult, Progress } from '../workflows/messages.js';
+import type { BaseBackupResult } from '../domain/basebackup.js';
+import type { Progress } from '../domain/progress.js';
 import { backupFolder, CHECKSUMS_FILE, checksumsFile, MANIFEST_FILE, MANIFEST_VERSION, readManifest, writeManifest, type BackupManifest } from './catalog/manifest.js';
 import { newBackupKey } from './keys/backup-keys.js';
 import { loadKeyring } from './keys/keyring.js';

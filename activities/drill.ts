@@ -4,11 +4,11 @@
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type pg from 'pg';
-import { PgwardenError } from '../config/errors.js';
+import { PgwardenError } from '../domain/errors.js';
 import { databaseView } from '../config/load.js';
 import type { DrillAssertion } from '../config/monitoring.js';
 import type { Config } from '../config/schema.js';
-import type { AssertionOutcome, DrillResult } from '../workflows/messages.js';
+import type { AssertionOutcome, DrillResult } from '../domain/verify.js';
 import { locateBackup } from './catalog/locate.js';
 import { writeReport } from './catalog/monitor-records.js';
 import { serverBinDir } from './postgres/binaries.js';

@@ -3,7 +3,7 @@
 import { WorkflowNotFoundError } from '@temporalio/common';
 import { databaseView } from '../config/load.js';
 import type { Config } from '../config/schema.js';
-import { BACKUP_KINDS, type BackupKind } from '../workflows/kinds.js';
+import { BACKUP_KINDS, type BackupKind } from '../domain/kinds.js';
 import { scanBackups } from './catalog/list.js';
 import { backupFolder, MANIFEST_FILE, readManifest, type BackupManifest } from './catalog/manifest.js';
 import { backupKey, heldBackups, type RunIsOpen } from './catalog/leases.js';

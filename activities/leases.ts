@@ -2,7 +2,7 @@
 // In a workflow:   const hold = await quick.holdBackups({ database, backups: [{ type: 'base', id }], purpose: 'PITR' });
 //                  try { … } finally { await CancellationScope.nonCancellable(() => quick.releaseBackups(hold)); }
 import { randomUUID } from 'node:crypto';
-import { PgwardenError } from '../config/errors.js';
+import { PgwardenError } from '../domain/errors.js';
 import { databaseView } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { backupFolder, MANIFEST_FILE } from './catalog/manifest.js';

@@ -3,7 +3,8 @@ import { Context } from '@temporalio/activity';
 import type { Client } from '@temporalio/client';
 import { alertThresholds } from '../config/alerts.js';
 import type { Config } from '../config/schema.js';
-import type { AlertThresholds, DatabaseHealth } from '../workflows/messages.js';
+import type { AlertThresholds } from '../domain/alerts.js';
+import type { DatabaseHealth } from '../domain/health.js';
 import { databaseHealth } from './catalog/health.js';
 
 export function monitorActivities(config: Config) {

@@ -3,11 +3,10 @@
 import { Context } from '@temporalio/activity';
 import { ActivityCancelledError, WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { CompleteAsyncError } from '@temporalio/common';
-import { PgwardenError } from '../config/errors.js';
+import { PgwardenError } from '../domain/errors.js';
 import { databaseView } from '../config/load.js';
 import type { Config } from '../config/schema.js';
-import { connectClient } from '../worker/temporal.js';
-import { backupWorkflowId, SEARCH_ATTRIBUTES } from '../workflows/messages.js';
+import { backupWorkflowId, SEARCH_ATTRIBUTES } from '../domain/ids.js';
 import { preMigrationBackupsIn } from './catalog/locate.js';
 import { backupFolder, readManifest, type BackupManifest } from './catalog/manifest.js';
 import { currentReporter, reportEvery } from './progress.js';
@@ -36,15 +35,16 @@ export interface LockHolder {
   startedAt: string;
 }
 
-/** Heartbeats the waiting activity every few seconds and completes it when the holder's run has ended. */
-async function watchLockHolder(config: Config, taskToken: Uint8Array, input: { holder: LockHolder; deadlineMs: number }): Promise<void> {
+/**
+ * Heartbeats the waiting activity every few seconds and completes it when the holder's run has ended. Uses the
+ * worker's own Temporal client (handed over by the activity context), never a connection of its own.
+ */
+async function watchLockHolder(client: Client, taskToken: Uint8Array, input: { holder: LockHolder; deadlineMs: number }): Promise<void> {
   const started = Date.now();
-  let client: Client | undefined;
+  const stopPolling = new AbortController(); // ends the long poll for the holder's result when the watch ends
   try {
-    client = await connectClient(config);
-    const ended = client.workflow
-      .getHandle(input.holder.workflowId, input.holder.runId)
-      .result()
+    const ended = client
+      .withAbortSignal(stopPolling.signal, () => client.workflow.getHandle(input.holder.workflowId, input.holder.runId).result())
       .then(
         () => true,
         () => true, // failed, cancelled, terminated: the lock is free all the same
@@ -61,9 +61,9 @@ async function watchLockHolder(config: Config, taskToken: Uint8Array, input: { h
   } catch (error) {
     // Cancelled: say so. Anything else (the activity timed out, Temporal unreachable): the heartbeats stop and
     // the workflow's retry policy runs the wait again.
-    if (error instanceof ActivityCancelledError) await client?.activity.reportCancellation(taskToken).catch(() => undefined);
+    if (error instanceof ActivityCancelledError) await client.activity.reportCancellation(taskToken).catch(() => undefined);
   } finally {
-    await client?.connection.close().catch(() => undefined); // also ends the long poll for the result
+    stopPolling.abort();
   }
 }
 
@@ -100,7 +100,7 @@ export function preMigrationActivities(config: Config) {
 
     /** Who holds the database's backup lock right now, or null when nobody does. */
     async describeBackupLock(input: { database: string }): Promise<LockHolder | null> {
-      const client = await connectClient(config);
+      const client = Context.current().client;
       try {
         const description = await client.workflow.getHandle(backupWorkflowId(input.database)).describe();
         if (description.status.name !== 'RUNNING') return null;
@@ -113,8 +113,6 @@ export function preMigrationActivities(config: Config) {
       } catch (error) {
         if (error instanceof WorkflowNotFoundError) return null;
         throw error;
-      } finally {
-        await client.connection.close();
       }
     },
 
@@ -125,7 +123,7 @@ export function preMigrationActivities(config: Config) {
      * and Temporal retries the wait elsewhere.
      */
     async waitForLockHolder(input: { holder: LockHolder; deadlineMs: number }): Promise<{ ended: boolean; waitedMs: number }> {
-      void watchLockHolder(config, Context.current().info.taskToken, input);
+      void watchLockHolder(Context.current().client, Context.current().info.taskToken, input);
       throw new CompleteAsyncError();
     },
 

@@ -1,6 +1,6 @@
 // How long activities tell the world how far they are: Temporal heartbeats (the CLI and UI read them).
 import { Context } from '@temporalio/activity';
-import type { Progress } from '../workflows/messages.js';
+import type { Progress } from '../domain/progress.js';
 
 export interface Reporter {
   report(progress: Progress): void;

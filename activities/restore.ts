@@ -1,9 +1,10 @@
 // Activities of the logical restore workflow: plan and check, load into a staging database and verify it,
 // then give it the target's name. Nothing existing is touched before a verified copy is in place.
-import { PgwardenError } from '../config/errors.js';
+import { PgwardenError } from '../domain/errors.js';
 import { databaseView } from '../config/load.js';
 import type { Config } from '../config/schema.js';
-import type { Progress, TableCheck } from '../workflows/messages.js';
+import type { Progress } from '../domain/progress.js';
+import type { TableCheck } from '../domain/restore.js';
 import { locateBackup } from './catalog/locate.js';
 import { backupFolder, readManifest, type BackupManifest, type StoredObjectEntry } from './catalog/manifest.js';
 import { objectSecretOf } from './keys/backup-keys.js';

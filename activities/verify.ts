@@ -2,10 +2,11 @@
 // sha256 against the manifest, decrypt it with the configured key and decompress it (the plain size must match
 // too), and check that the WAL every kept base backup needs is archived and intact. Everything streams: the
 // decrypted bytes go to dd's /dev/null, nothing is written to disk.
-import { PgwardenError } from '../config/errors.js';
+import { PgwardenError } from '../domain/errors.js';
 import { databaseView } from '../config/load.js';
 import type { Config } from '../config/schema.js';
-import type { Progress, VerifiedBackup, VerifyFinding, VerifyResult } from '../workflows/messages.js';
+import type { Progress } from '../domain/progress.js';
+import type { VerifiedBackup, VerifyFinding, VerifyResult } from '../domain/verify.js';
 import { listBackups } from './catalog/list.js';
 import { backupFolder, readManifest, type BackupManifest, type StoredObjectEntry } from './catalog/manifest.js';
 import { writeReport } from './catalog/monitor-records.js';

@@ -16,21 +16,19 @@ import { startLockedWorkflow } from '../client/api.js';
 import { waitFor } from '../client/watch.js';
 import { startTemporal } from '../test/harness/temporal.js';
 import { compactTimestamp } from '../workflows/tags.js';
-import { expireWorkflowId, type ExpireResult, type Progress } from '../workflows/messages.js';
+import { expireWorkflowId } from '../domain/ids.js';
+import type { ExpireResult } from '../domain/expire.js';
+import type { Progress } from '../domain/progress.js';
 import { machineInfo, type MachineInfo } from './machine.js';
 import { startBenchS3 } from './s3.js';
 import { startPgwardenWorker } from './tools/pgwarden.js';
 import { Cleanup, fmtSeconds, log, now } from './util.js';
+import type { ArchiveListingOptions } from './context.js';
 
 const DATABASE = 'busy';
 const SEGMENT = 16n * 1024n * 1024n;
 const DAYS = 9; // of WAL; base backups at each day boundary, 7 days of PITR window
 
-export interface ArchiveListingOptions {
-  segments: number;
-  outDir: string;
-  tmpDir: string;
-}
 
 export interface ArchiveListingResults {
   startedAt: string;

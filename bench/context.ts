@@ -4,6 +4,23 @@ import type { TestCluster } from '../test/harness/postgres.js';
 import type { BenchS3 } from './s3.js';
 import type { Cleanup } from './util.js';
 
+/** The WAL archive planning benchmark (bench/archive-listing.ts). */
+export interface ArchiveListingOptions {
+  segments: number;
+  outDir: string;
+  tmpDir: string;
+}
+
+/** The fleet benchmark (bench/fleet.ts): many databases backed up at once. */
+export interface FleetOptions {
+  databases: number;
+  minMb: number;
+  maxMb: number;
+  outDir: string;
+  tmpDir: string;
+  keepTemp: boolean;
+}
+
 export interface BenchOptions {
   /** Target size of the benchmark database (pg_database_size) in MB; ignored when `orders` is set. */
   sizeMb: number;
@@ -19,9 +36,9 @@ export interface BenchOptions {
   /** A git commit whose worker runs the logical rounds too (tool pgwarden-before): before and after in one run. */
   before?: string;
   /** Run the WAL archive planning benchmark (bench/archive-listing.ts) instead. */
-  archiveListing?: import('./archive-listing.js').ArchiveListingOptions;
+  archiveListing?: ArchiveListingOptions;
   /** Run the fleet benchmark (bench/fleet.ts) instead. */
-  fleet?: import('./fleet.js').FleetOptions;
+  fleet?: FleetOptions;
   /** Only re-render this results file (no measurements). */
   render?: string;
 }

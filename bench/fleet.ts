@@ -10,7 +10,8 @@ import { clusterUser } from '../activities/postgres/cluster.js';
 import { applySchedules, plannedSchedules } from '../client/schedules.js';
 import { startCluster } from '../test/harness/postgres.js';
 import { startTemporal } from '../test/harness/temporal.js';
-import { backupWorkflowId, type BackupResult } from '../workflows/messages.js';
+import { backupWorkflowId } from '../domain/ids.js';
+import type { BackupResult } from '../domain/backup.js';
 import { maxConcurrentJobs } from '../worker/worker.js';
 import { CpuMeter } from './cpu.js';
 import { databaseSizes, loadBenchData, ordersForSize } from './generate.js';
@@ -19,15 +20,8 @@ import { resetPeak, RssSampler } from './rss.js';
 import { startBenchS3 } from './s3.js';
 import { startPgwardenWorker, type PgwardenWorker } from './tools/pgwarden.js';
 import { Cleanup, fmtBytes, fmtSeconds, log, MB } from './util.js';
+import type { FleetOptions } from './context.js';
 
-export interface FleetOptions {
-  databases: number;
-  minMb: number;
-  maxMb: number;
-  outDir: string;
-  tmpDir: string;
-  keepTemp: boolean;
-}
 
 interface DatabaseRun {
   database: string;

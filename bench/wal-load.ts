@@ -10,7 +10,8 @@ import { serverBinDir } from '../activities/postgres/binaries.js';
 import { libpqEnv, pgEndpoint } from '../activities/postgres/connection.js';
 import { startBaseBackup, startPitr } from '../client/api.js';
 import { waitFor } from '../client/watch.js';
-import type { BaseBackupResult, PitrResult } from '../workflows/messages.js';
+import type { BaseBackupResult } from '../domain/basebackup.js';
+import type { PitrResult } from '../domain/pitr.js';
 import { CLI, startArchivingCluster } from '../test/harness/archiving.js';
 import { startStack } from '../test/harness/stack.js';
 

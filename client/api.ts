@@ -1,28 +1,22 @@
 // The typed API that scripts import: start backups and restores through Temporal and wait for them.
 import { WorkflowExecutionAlreadyStartedError, type Client, type WorkflowHandleWithFirstExecutionRunId } from '@temporalio/client';
 import type { Workflow } from '@temporalio/common';
-import { PgwardenError } from '../config/errors.js';
+import { PgwardenError } from '../domain/errors.js';
 import { databaseView } from '../config/load.js';
 import type { Config } from '../config/schema.js';
-import {
-  backupWorkflowId,
-  baseBackupWorkflowId,
-  pitrWorkflowId,
-  restoreWorkflowId,
-  SEARCH_ATTRIBUTES,
-  searchAttributeCommand,
-  type BackupInput,
-  type BackupResult,
-  type RestoreInput,
-  type RestoreResult,
-} from '../workflows/messages.js';
+import { backupWorkflowId, baseBackupWorkflowId, pitrWorkflowId, restoreWorkflowId, SEARCH_ATTRIBUTES, searchAttributeCommand } from '../domain/ids.js';
+import type { BackupInput, BackupResult } from '../domain/backup.js';
+import type { RestoreInput, RestoreResult } from '../domain/restore.js';
 import type { backupWorkflow, baseBackupWorkflow, drillWorkflow, pitrWorkflow, restoreWorkflow, verifyWorkflow } from '../workflows/index.js';
-import { drillWorkflowId, verifyWorkflowId, type BaseBackupInput, type DrillInput, type PitrInput, type VerifyInput } from '../workflows/messages.js';
+import { drillWorkflowId, verifyWorkflowId } from '../domain/ids.js';
+import type { BaseBackupInput } from '../domain/basebackup.js';
+import type { DrillInput, VerifyInput } from '../domain/verify.js';
+import type { PitrInput } from '../domain/pitr.js';
 
 export type { BackupInput, BackupResult, RestoreInput, RestoreResult };
-export { PgwardenError } from '../config/errors.js';
+export { PgwardenError } from '../domain/errors.js';
 export { preMigrationBackup, requestPreMigrationBackup, type RequestPreMigrationBackupOptions } from './premigration.js';
-export type { PreMigrationBackup, PreMigrationResult } from '../workflows/messages.js';
+export type { PreMigrationBackup, PreMigrationResult } from '../domain/premigration.js';
 
 export async function startBackup(client: Client, config: Config, input: BackupInput): Promise<WorkflowHandleWithFirstExecutionRunId<typeof backupWorkflow>> {
   databaseView(config, input.database); // unknown database: fail here, not in the worker

@@ -6,9 +6,9 @@ import { runPerSegmentCommand } from './per-segment.js';
 // before anything below is loaded (which is why these imports are dynamic).
 if (await runPerSegmentCommand(process.argv.slice(2))) process.exit();
 const { Command, CommanderError, Option } = await import('commander');
-const { EXIT_CODES, PgwardenError } = await import('../config/errors.js');
+const { EXIT_CODES, PgwardenError } = await import('../domain/errors.js');
 const { PGWARDEN_VERSION } = await import('../config/version.js');
-const { BACKUP_KINDS } = await import('../workflows/kinds.js');
+const { BACKUP_KINDS } = await import('../domain/kinds.js');
 const { CommandContext } = await import('./context.js');
 const { Output } = await import('./output.js');
 const { declareWalFetch, declareWalPush } = await import('./wal-commands.js');

@@ -1,6 +1,6 @@
 // What the CLI prints: a result for people or one JSON object for scripts; progress on stderr.
 import { formatBytes, formatDuration } from '../config/duration.js';
-import { EXIT_CODES, PgwardenError, type FailureKind } from '../config/errors.js';
+import { EXIT_CODES, PgwardenError, type FailureKind } from '../domain/errors.js';
 import type { ActivityStatus } from './watch.js';
 
 export class Output {

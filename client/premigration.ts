@@ -3,23 +3,12 @@
 import { hostname } from 'node:os';
 import { ApplicationFailure, WithStartWorkflowOperation, WorkflowExecutionAlreadyStartedError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
 import { formatDuration, parseDuration } from '../config/duration.js';
-import { isFailureKind, PgwardenError } from '../config/errors.js';
+import { isFailureKind, PgwardenError } from '../domain/errors.js';
 import { configPath, databaseView, loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { connectClient } from '../worker/temporal.js';
-import {
-  migrationFinishedSignal,
-  migrationStartedSignal,
-  MIGRATION_ID,
-  MIGRATION_ID_HINT,
-  preMigrationBackupUpdate,
-  preMigrationStatusQuery,
-  preMigrationWorkflowId,
-  SEARCH_ATTRIBUTES,
-  type MigrationFinished,
-  type PreMigrationBackup,
-  type PreMigrationInput,
-} from '../workflows/messages.js';
+import { migrationFinishedSignal, migrationStartedSignal, MIGRATION_ID, MIGRATION_ID_HINT, preMigrationBackupUpdate, preMigrationStatusQuery, type MigrationFinished, type PreMigrationBackup, type PreMigrationInput } from '../domain/premigration.js';
+import { preMigrationWorkflowId, SEARCH_ATTRIBUTES } from '../domain/ids.js';
 import type { preMigrationWorkflow } from '../workflows/premigration.js';
 import { activityStatuses, type ActivityStatus } from './watch.js';
 

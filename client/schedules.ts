@@ -3,7 +3,7 @@ import type { CalendarSpec, Client, ScheduleSpec } from '@temporalio/client';
 import { ScheduleOverlapPolicy, ScheduleNotFoundError } from '@temporalio/client';
 import { databaseView } from '../config/load.js';
 import type { Config } from '../config/schema.js';
-import type { ScheduledInput } from '../workflows/messages.js';
+import type { ScheduledInput } from '../domain/schedules.js';
 
 export interface PlannedSchedule {
   scheduleId: string;

@@ -1,8 +1,8 @@
 // Follows a running workflow: its activities' heartbeats become progress, its failure becomes a PgwardenError.
 import { defaultPayloadConverter } from '@temporalio/common';
 import { ApplicationFailure, TemporalFailure, WorkflowFailedError, type WorkflowExecutionDescription, type WorkflowHandle } from '@temporalio/client';
-import { isFailureKind, PgwardenError } from '../config/errors.js';
-import type { Progress } from '../workflows/messages.js';
+import { isFailureKind, PgwardenError } from '../domain/errors.js';
+import type { Progress } from '../domain/progress.js';
 
 export interface ActivityStatus {
   activity: string;

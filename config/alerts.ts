@@ -1,7 +1,7 @@
 // A database's alert thresholds: its own settings over the top-level alerts:, over the runbook's defaults.
-import { DEFAULT_SEVERITY, type AlertRule } from '../workflows/alert-catalog.js';
-import type { AlertThresholds } from '../workflows/messages.js';
-import { defaultMaxBackupAge } from '../workflows/alert-rules.js';
+import { DEFAULT_SEVERITY, type AlertRule } from '../domain/alerts.js';
+import type { AlertThresholds } from '../domain/alerts.js';
+import { defaultMaxBackupAge } from '../domain/alert-rules.js';
 import { databaseView } from './load.js';
 import type { Config } from './schema.js';
 

@@ -4,7 +4,7 @@ import { configPath } from './path.js';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { ConfigSchema, type Config } from './schema.js';
-import { PgwardenError } from './errors.js';
+import { PgwardenError } from '../domain/errors.js';
 
 // What every part asks of a validated configuration lives in view.ts (no yaml, no zod: the per-segment commands
 // load it); re-exported here, where callers have always found it.

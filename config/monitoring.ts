@@ -1,7 +1,7 @@
 // The parts of pgwarden.yaml that watch the backups: alert thresholds, notification channels, restore drills.
 // Secrets (webhook URLs, routing keys, ping keys) are always the NAME of an environment variable.
 import { z } from 'zod';
-import { ALERT_RULES, SEVERITIES } from '../workflows/alert-catalog.js';
+import { ALERT_RULES, SEVERITIES } from '../domain/alerts.js';
 import { parseDuration } from './duration.js';
 
 const ENV_VAR = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -40,7 +40,7 @@ const sizeBytes = z.union([z.string(), z.number()]).transform((value, ctx) => {
 const orOff = <T extends z.ZodType>(schema: T) => z.union([z.literal(false), schema]);
 
 export const Severity = z.enum(SEVERITIES, { error: 'must be SEV-1 or SEV-2' });
-export { ALERT_RULES, DEFAULT_SEVERITY, type AlertRule } from '../workflows/alert-catalog.js';
+export { ALERT_RULES, DEFAULT_SEVERITY, type AlertRule } from '../domain/alerts.js';
 
 /** Thresholds: the same keys globally (alerts:) and per database (databases.<name>.alerts:), which wins. */
 const thresholdShape = {

@@ -39,7 +39,6 @@ export const Environment = z.enum(['production', 'staging', 'development'], {
 });
 export type Environment = z.infer<typeof Environment>;
 
-export { DEFAULT_TARGETS } from './view.js'; // the runbook's RTO/RPO per environment
 
 /** An OpenPGP private key that opens data keys (restores), with the passphrase that protects it, if any. */
 const PrivateKey = z

@@ -1,6 +1,6 @@
 // Resolves secrets named in pgwarden.yaml at the moment they are needed (never earlier, never into workflows).
 import { readFileSync } from 'node:fs';
-import { PgwardenError } from './errors.js';
+import { PgwardenError } from '../domain/errors.js';
 import type { Config, SecretSource } from './schema.js';
 
 /** Reads the secret; `what` names it in the error ("connection of database cartly"). */

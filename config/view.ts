@@ -1,8 +1,8 @@
 // What every part asks of a validated configuration: a database with its defaults applied, a repository by name.
 // No yaml and no zod here: the commands PostgreSQL runs once per WAL segment load this without them.
-import { PgwardenError } from './errors.js';
+import { PgwardenError } from '../domain/errors.js';
 import type { Config, DatabaseSettings, Environment, RepositorySettings } from './schema.js';
-import { BACKUP_KINDS, type BackupKind } from '../workflows/kinds.js';
+import { BACKUP_KINDS, type BackupKind } from '../domain/kinds.js';
 
 /** The runbook's table of targets: production < 1 h / < 24 h, staging < 4 h / < 1 week, development none. */
 export const DEFAULT_TARGETS: Record<Environment, { rtoMs?: number; rpoMs?: number }> = {

@@ -3,7 +3,7 @@
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import type { ActivityExecuteInput, ActivityInboundCallsInterceptor, Next } from '@temporalio/worker';
-import { PgwardenError } from '../config/errors.js';
+import { PgwardenError } from '../domain/errors.js';
 import { cancelReason, keepAlive } from '../activities/progress.js';
 
 /** The failure type of an attempt that its worker stopped: retried at once elsewhere (not in NON_RETRYABLE). */

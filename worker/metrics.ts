@@ -4,9 +4,9 @@
 import { createServer, type Server } from 'node:http';
 import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import { databaseHealth } from '../activities/catalog/health.js';
-import { PgwardenError } from '../config/errors.js';
+import { PgwardenError } from '../domain/errors.js';
 import type { Config } from '../config/schema.js';
-import type { DatabaseHealth } from '../workflows/messages.js';
+import type { DatabaseHealth } from '../domain/health.js';
 
 /** Repositories are read at most this often, however often Prometheus scrapes. */
 const REFRESH_MS = 30_000;

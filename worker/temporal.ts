@@ -2,10 +2,10 @@
 import { readFileSync } from 'node:fs';
 import { Client, Connection, type TLSConfig } from '@temporalio/client';
 import type { NativeConnection } from '@temporalio/worker';
-import { PgwardenError } from '../config/errors.js';
+import { PgwardenError } from '../domain/errors.js';
 import type { Config } from '../config/schema.js';
 import { resolveSecret } from '../config/secrets.js';
-import { SEARCH_ATTRIBUTES, searchAttributeCommand } from '../workflows/messages.js';
+import { SEARCH_ATTRIBUTES, searchAttributeCommand } from '../domain/ids.js';
 
 function connectionOptions(config: Config) {
   const apiKey = config.temporal.apiKeyEnv ? resolveSecret({ env: config.temporal.apiKeyEnv }, 'the Temporal API key') : undefined;

@@ -6,7 +6,7 @@ import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker
 import type { Config } from '../config/schema.js';
 import { createActivities } from '../activities/index.js';
 import { hostTaskQueue } from '../activities/pitr/host.js';
-import { jobTaskQueue } from '../workflows/messages.js';
+import { jobTaskQueue } from '../domain/ids.js';
 import { FailureKindInterceptor } from './interceptors.js';
 
 /** Built by `npm run build` (worker/bundle.ts); without it the worker bundles workflows at start-up. */

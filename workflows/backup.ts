@@ -1,7 +1,8 @@
 // The logical backup of one database: check, dump into the first repository, copy to the others.
 import { CancellationScope, patched, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
-import { BACKUP_KINDS, type BackupInput, type BackupResult, type NeonBackupBranch } from './messages.js';
+import { BACKUP_KINDS } from '../domain/kinds.js';
+import type { BackupInput, BackupResult, NeonBackupBranch } from '../domain/backup.js';
 import { withNeonBackupBranch, type NeonDumpSource } from './neon-branch.js';
 import { discardFailedBackup } from './discard.js';
 import { JOB_QUEUES, jobOptions, QUICK } from './policies.js';

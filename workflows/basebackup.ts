@@ -1,7 +1,7 @@
 // A physical base backup of one cluster into its WAL archive's repository: the starting point of every PITR.
 import { CancellationScope, patched, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
-import type { BaseBackupInput, BaseBackupResult } from './messages.js';
+import type { BaseBackupInput, BaseBackupResult } from '../domain/basebackup.js';
 import { checkInput } from './input.js';
 import { discardFailedBackup } from './discard.js';
 import { JOB_QUEUES, jobOptions, QUICK } from './policies.js';

@@ -3,7 +3,8 @@
 import { ApplicationFailure, ParentClosePolicy, proxyActivities, startChild, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
 import { checkInput } from './input.js';
-import { discardWorkflowId, type DiscardInput } from './messages.js';
+import { discardWorkflowId } from '../domain/ids.js';
+import type { DiscardInput } from '../domain/backup.js';
 import { QUICK, UNTIL_STORAGE_IS_BACK } from './policies.js';
 import { tagRun } from './tags.js';
 

@@ -7,8 +7,11 @@ import { ApplicationFailure, CancellationScope, executeChild, proxyActivities, s
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { Activities } from '../activities/index.js';
 import type { DrillPlan } from '../activities/drill.js';
-import { failureText, humanDuration } from './alert-rules.js';
-import { pitrWorkflowId, restoreWorkflowId, type DrillInput, type DrillPart, type DrillResult, type PitrResult, type RestoreResult } from './messages.js';
+import { failureText, humanDuration } from '../domain/alert-rules.js';
+import { pitrWorkflowId, restoreWorkflowId } from '../domain/ids.js';
+import type { DrillInput, DrillPart, DrillResult } from '../domain/verify.js';
+import type { PitrResult } from '../domain/pitr.js';
+import type { RestoreResult } from '../domain/restore.js';
 import { QUICK } from './policies.js';
 import { checkInput } from './input.js';
 import { tagRun } from './tags.js';

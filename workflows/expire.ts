@@ -1,7 +1,7 @@
 // Retention of one database: plan from the repository what may go (recorded in this history), then delete it.
 import { proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
-import type { ExpireInput, ExpireResult } from './messages.js';
+import type { ExpireInput, ExpireResult } from '../domain/expire.js';
 import { checkInput } from './input.js';
 import { LISTING, LONG, QUICK } from './policies.js';
 import { tagRun } from './tags.js';

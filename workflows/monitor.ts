@@ -4,8 +4,8 @@
 // notifier that is down never holds up the next evaluation.
 import { ParentClosePolicy, proxyActivities, startChild, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
-import { healthObservations } from './alert-rules.js';
-import type { MonitorInput, MonitorResult } from './messages.js';
+import { healthObservations } from '../domain/alert-rules.js';
+import type { MonitorInput, MonitorResult } from '../domain/health.js';
 import { checkInput } from './input.js';
 import { QUICK } from './policies.js';
 import { tagRun } from './tags.js';

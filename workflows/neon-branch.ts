@@ -4,7 +4,7 @@
 import { CancellationScope, proxyActivities } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
 import type { NeonBranchPoint } from '../activities/providers/neon.js';
-import type { NeonBackupBranch } from './messages.js';
+import type { NeonBackupBranch } from '../domain/backup.js';
 import { NEON_API, NEON_WAIT, NON_RETRYABLE } from './policies.js';
 
 const neon = proxyActivities<Activities>(NEON_API);

@@ -4,7 +4,7 @@
 // deletes what it made.
 import { ApplicationFailure, CancellationScope, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
-import type { NeonPitrResult, PitrInput } from './messages.js';
+import type { NeonPitrResult, PitrInput } from '../domain/pitr.js';
 import { NEON_API, NEON_WAIT } from './policies.js';
 import type { RunContext } from './run-context.js';
 import { tagRun } from './tags.js';

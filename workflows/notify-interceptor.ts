@@ -14,8 +14,8 @@ import {
   type WorkflowInboundCallsInterceptor,
   type WorkflowInterceptorsFactory,
 } from '@temporalio/workflow';
-import { failureText, humanDuration } from './alert-rules.js';
-import type { JobOutcome, JobPing, NotifyInput } from './messages.js';
+import { failureText, humanDuration } from '../domain/alert-rules.js';
+import type { JobOutcome, JobPing, NotifyInput } from '../domain/alerts.js';
 
 /** Histories of jobs that started before this interceptor existed replay without it. */
 const PATCH = 'pgwarden-job-notifications-v1';

@@ -3,8 +3,8 @@
 // Jobs start it as an abandoned child: a notifier that is down never fails or delays them.
 import { proxyActivities } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
-import { outcomeObservations } from './alert-rules.js';
-import type { AlertNotification, NotifyInput } from './messages.js';
+import { outcomeObservations } from '../domain/alert-rules.js';
+import type { AlertNotification, NotifyInput } from '../domain/alerts.js';
 import { checkInput } from './input.js';
 import { NOTIFY, QUICK } from './policies.js';
 import { tagRun } from './tags.js';

@@ -19,7 +19,7 @@ import {
 } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
 import type { PitrHost } from '../activities/pitr/index.js';
-import type { PitrInput, PitrResult } from './messages.js';
+import type { PitrInput, PitrResult } from '../domain/pitr.js';
 import { checkInput } from './input.js';
 import { LISTING, LONG, QUICK } from './policies.js';
 import { tagRun } from './tags.js';

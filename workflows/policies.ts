@@ -1,8 +1,8 @@
 // Timeouts and retry policies of pgwarden's activities: one place to read what "retry" means here.
 import type { ActivityOptions } from '@temporalio/workflow';
-import { jobTaskQueue } from './messages.js';
+import { jobTaskQueue } from '../domain/ids.js';
 
-/** Failures that trying again cannot fix: a person has to (see EXIT_CODES in config/errors.ts). */
+/** Failures that trying again cannot fix: a person has to (see EXIT_CODES in domain/errors.ts). */
 export const NON_RETRYABLE = ['Config', 'NotFound', 'Refused', 'Integrity', 'Usage'];
 
 /**

@@ -16,23 +16,10 @@ import {
 } from '@temporalio/workflow';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { Activities } from '../activities/index.js';
-import { isFailureKind } from '../config/errors.js';
+import { isFailureKind } from '../domain/errors.js';
 import { backupWorkflow } from './backup.js';
-import {
-  backupWorkflowId,
-  migrationFinishedSignal,
-  migrationStartedSignal,
-  MIGRATION_ID,
-  MIGRATION_ID_HINT,
-  preMigrationBackupUpdate,
-  preMigrationStatusQuery,
-  SEARCH_ATTRIBUTES,
-  type MigrationRecord,
-  type PreMigrationBackup,
-  type PreMigrationInput,
-  type PreMigrationResult,
-  type PreMigrationStatus,
-} from './messages.js';
+import { backupWorkflowId, SEARCH_ATTRIBUTES } from '../domain/ids.js';
+import { migrationFinishedSignal, migrationStartedSignal, MIGRATION_ID, MIGRATION_ID_HINT, preMigrationBackupUpdate, preMigrationStatusQuery, type MigrationRecord, type PreMigrationBackup, type PreMigrationInput, type PreMigrationResult, type PreMigrationStatus } from '../domain/premigration.js';
 import { checkInput } from './input.js';
 import { LONG, QUICK } from './policies.js';
 import { tagRun } from './tags.js';

@@ -3,7 +3,7 @@
 // are already wrapped for the current keys are skipped.
 import { ApplicationFailure, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
-import type { RekeyInput, RekeyResult } from './messages.js';
+import type { RekeyInput, RekeyResult } from '../domain/rekey.js';
 import { LONG, QUICK } from './policies.js';
 import { tagRun } from './tags.js';
 

@@ -1,7 +1,7 @@
 // The logical restore of one backup into a new database: plan, load into staging and verify, then rename.
 import { CancellationScope, patched, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
-import type { RestoreInput, RestoreResult } from './messages.js';
+import type { RestoreInput, RestoreResult } from '../domain/restore.js';
 import { checkInput } from './input.js';
 import { JOB_QUEUES, jobOptions, QUICK } from './policies.js';
 import { compactTimestamp, tagRun } from './tags.js';

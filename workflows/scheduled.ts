@@ -3,7 +3,9 @@
 // manual one: it waits its turn instead.
 import { ApplicationFailure, executeChild, sleep, workflowInfo } from '@temporalio/workflow';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
-import { BACKUP_KINDS, backupWorkflowId, baseBackupWorkflowId, drillWorkflowId, expireWorkflowId, monitorWorkflowId, verifyWorkflowId, type ScheduledInput } from './messages.js';
+import { BACKUP_KINDS } from '../domain/kinds.js';
+import { backupWorkflowId, baseBackupWorkflowId, drillWorkflowId, expireWorkflowId, monitorWorkflowId, verifyWorkflowId } from '../domain/ids.js';
+import type { ScheduledInput } from '../domain/schedules.js';
 import { checkInput } from './input.js';
 import { tagRun } from './tags.js';
 

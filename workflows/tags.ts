@@ -1,6 +1,6 @@
 // Small deterministic helpers shared by workflows.
 import { upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
-import { SEARCH_ATTRIBUTES } from './messages.js';
+import { SEARCH_ATTRIBUTES } from '../domain/ids.js';
 
 /** Makes the run findable by database/operation/kind when whoever started it did not set the attributes (UI, schedules). */
 export function tagRun(database: string, operation: string, kind?: string): void {

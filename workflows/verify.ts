@@ -4,7 +4,7 @@
 import { ApplicationFailure, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
 import type { BackupCheck, VerifyPlan, WalCheck } from '../activities/verify.js';
-import type { VerifyInput, VerifyResult } from './messages.js';
+import type { VerifyInput, VerifyResult } from '../domain/verify.js';
 import { checkInput } from './input.js';
 import { LONG, QUICK } from './policies.js';
 import { tagRun } from './tags.js';

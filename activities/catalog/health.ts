@@ -4,8 +4,8 @@
 import type { Client } from '@temporalio/client';
 import { databaseView } from '../../config/load.js';
 import type { Config } from '../../config/schema.js';
-import type { BackupSummary, DatabaseHealth } from '../../workflows/messages.js';
-import { SEARCH_ATTRIBUTES } from '../../workflows/messages.js';
+import type { BackupSummary, DatabaseHealth } from '../../domain/health.js';
+import { SEARCH_ATTRIBUTES } from '../../domain/ids.js';
 import { sourceEndpoint, withClient } from '../postgres/connection.js';
 import { openRepository } from '../storage/open.js';
 import type { Repository } from '../storage/repository.js';

@@ -1,6 +1,6 @@
 // Finds the backups a repository holds: only those with a manifest exist; one whose manifest cannot be used is
 // reported as damaged and skipped, so that it never hides the others.
-import { PgwardenError } from '../../config/errors.js';
+import { PgwardenError } from '../../domain/errors.js';
 import { warn } from '../progress.js';
 import type { Repository } from '../storage/repository.js';
 import { backupFolder, readManifest, UnusableManifestError, type BackupManifest } from './manifest.js';

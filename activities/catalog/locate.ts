@@ -1,5 +1,5 @@
 // Finds backups across every repository a database's backups go to (kinds can go to different ones).
-import { PgwardenError } from '../../config/errors.js';
+import { PgwardenError } from '../../domain/errors.js';
 import { databaseView } from '../../config/load.js';
 import type { Config } from '../../config/schema.js';
 import { warn } from '../progress.js';

@@ -1,6 +1,6 @@
 // manifest.json: written last, it is what makes a backup exist, and all a restore needs to know.
 import { z } from 'zod';
-import { PgwardenError } from '../../config/errors.js';
+import { PgwardenError } from '../../domain/errors.js';
 import { PGWARDEN_VERSION } from '../../config/version.js';
 import type { Repository, WriteOptions } from '../storage/repository.js';
 

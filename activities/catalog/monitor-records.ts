@@ -5,7 +5,8 @@
 // runs (which hold the database's lock), the monitor's rules by monitor runs (one at a time).
 import { databaseView } from '../../config/load.js';
 import type { Config } from '../../config/schema.js';
-import type { AlertState, DrillResult, VerifyResult } from '../../workflows/messages.js';
+import type { AlertState } from '../../domain/alerts.js';
+import type { DrillResult, VerifyResult } from '../../domain/verify.js';
 import { openRepository } from '../storage/open.js';
 import type { Repository } from '../storage/repository.js';
 

@@ -2,7 +2,7 @@
 // for the configured keys. Opening a backup costs one unwrap; every object after that is cheap to decrypt, and a
 // key rotation re-wraps the data key without touching the data.
 import { randomBytes } from 'node:crypto';
-import { PgwardenError } from '../../config/errors.js';
+import { PgwardenError } from '../../domain/errors.js';
 import type { Repository } from '../storage/repository.js';
 import { repositorySalt } from './fingerprint.js';
 import { currentKeyRefs, decodeKeyRefs, encodeKeyRefs, type DataKeyOpener, type Keyring, type KeyRef } from './keyring.js';

@@ -5,7 +5,7 @@
 import { oncePer } from '../once.js';
 import { randomBytes, scrypt } from 'node:crypto';
 import { promisify } from 'node:util';
-import { PgwardenError } from '../../config/errors.js';
+import { PgwardenError } from '../../domain/errors.js';
 import type { Repository } from '../storage/repository.js';
 
 /** At the repository's root (its prefix): facts about the repository itself. */

@@ -2,7 +2,7 @@
 // passphrase, the recipients' public keys), and every key that may open an existing data key (the current
 // passphrase, private keys, and previous keys kept for reading after a rotation).
 import { oncePer } from '../once.js';
-import { PgwardenError } from '../../config/errors.js';
+import { PgwardenError } from '../../domain/errors.js';
 import type { Config, PrivateKeySettings, SecretSource } from '../../config/schema.js';
 import { describeSource, passphraseSource, resolveSecret } from '../../config/secrets.js';
 import { passphraseFingerprint, passphraseMatches } from './fingerprint.js';

@@ -4,7 +4,7 @@
 // that stopped anywhere resumes by running again.
 import { databaseView } from '../../config/load.js';
 import type { Config } from '../../config/schema.js';
-import { PgwardenError } from '../../config/errors.js';
+import { PgwardenError } from '../../domain/errors.js';
 import { listBackups } from '../catalog/list.js';
 import { backupFolder, readManifest, writeManifest } from '../catalog/manifest.js';
 import { ENVELOPE_SCHEME } from '../pipeline/encrypt.js';

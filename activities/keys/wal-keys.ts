@@ -7,7 +7,7 @@ import { oncePer } from '../once.js';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { PgwardenError } from '../../config/errors.js';
+import { PgwardenError } from '../../domain/errors.js';
 import type { Config } from '../../config/schema.js';
 import { passphraseSource, resolveSecret } from '../../config/secrets.js';
 import { walKeyRetainUntil } from '../storage/lock.js';

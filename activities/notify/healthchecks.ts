@@ -1,7 +1,7 @@
 // healthchecks.io pings per job run: <base>/<ping key>/<database>-<job>[/start|/fail], with the run id so that
 // healthchecks pairs start and end (and measures the duration itself), the duration also in the body.
 // https://healthchecks.io/docs/http_api/: slug URLs, ?create=1 makes a missing check, ?rid= a run id; 200 "OK".
-import type { JobPing } from '../../workflows/messages.js';
+import type { JobPing } from '../../domain/alerts.js';
 import { post } from './http.js';
 
 export function healthchecksUrl(baseUrl: string, pingKey: string, database: string, ping: JobPing): string {

@@ -1,6 +1,6 @@
 // One HTTP POST to a notification service, with the service's answer turned into pgwarden's failure kinds:
 // a service that is down or throttling is worth retrying (Temporal does, with backoff); a URL or key it refuses is not.
-import { PgwardenError } from '../../config/errors.js';
+import { PgwardenError } from '../../domain/errors.js';
 
 export interface PostResult {
   status: number;

@@ -1,26 +1,11 @@
-// The one shape every alert channel has: notify(alert). Each channel is its own file; this picks the configured ones.
+// Picks the alert channels pgwarden.yaml configures and builds each with its secrets (channels: one file each).
 import { resolveSecret } from '../../config/secrets.js';
 import type { Config } from '../../config/schema.js';
-import type { AlertNotification, Severity } from '../../workflows/messages.js';
+import type { Severity } from '../../domain/alerts.js';
+import { CHANNELS, type ChannelName, type Notifier } from './channel.js';
 import { pagerduty } from './pagerduty.js';
 import { slack } from './slack.js';
 import { webhook } from './webhook.js';
-
-/** An alert as a channel sends it: the notification plus the Temporal UI link, resolved in the worker. */
-export interface Alert extends AlertNotification {
-  /** The run's page in the Temporal UI, when known. */
-  url?: string;
-}
-
-export interface Notifier {
-  readonly channel: ChannelName;
-  /** Alerts below this severity are not sent on this channel. */
-  readonly minSeverity: Severity;
-  notify(alert: Alert): Promise<void>;
-}
-
-export const CHANNELS = ['slack', 'pagerduty', 'webhook'] as const;
-export type ChannelName = (typeof CHANNELS)[number];
 
 /** SEV-1 is more severe than SEV-2: does `severity` reach `minimum`? */
 export function reaches(severity: Severity, minimum: Severity): boolean {
@@ -47,14 +32,4 @@ export function notifier(config: Config, channel: ChannelName): Notifier {
         a.webhook!.minSeverity,
       );
   }
-}
-
-/** The stable identity of an alert: one PagerDuty incident per database and rule, however often it fires. */
-export function dedupKey(alert: Pick<AlertNotification, 'database' | 'rule'>): string {
-  return `pgwarden/${alert.database}/${alert.rule}`;
-}
-
-/** "backup-too-old" -> "backup too old". */
-export function ruleTitle(rule: string): string {
-  return rule.replace(/-/g, ' ');
 }

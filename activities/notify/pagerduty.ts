@@ -1,8 +1,9 @@
 // PagerDuty Events API v2: trigger (and re-trigger: same dedup_key, same incident) and resolve.
 // https://developer.pagerduty.com/docs/events-api-v2/trigger-events/: POST /v2/enqueue, 202 {status, dedup_key}.
-import type { Severity } from '../../workflows/messages.js';
+import type { Severity } from '../../domain/alerts.js';
 import { post } from './http.js';
-import { dedupKey, ruleTitle, type Alert, type Notifier } from './notifier.js';
+import { dedupKey, ruleTitle } from '../../domain/alerts.js';
+import type { Alert, Notifier } from './channel.js';
 
 /** The runbook's SEV-1 pages; its SEV-2 is the "warning" it configured for PagerDuty. */
 export const PAGERDUTY_SEVERITY: Record<Severity, 'critical' | 'warning'> = { 'SEV-1': 'critical', 'SEV-2': 'warning' };

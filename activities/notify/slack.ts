@@ -1,8 +1,9 @@
 // Slack incoming webhook: one readable message per alert (database, what, since when, link to the run).
 // https://api.slack.com/messaging/webhooks: POST JSON {text, blocks}; 200 "ok"; 4xx names what is wrong.
-import type { Severity } from '../../workflows/messages.js';
+import type { Severity } from '../../domain/alerts.js';
 import { post } from './http.js';
-import { ruleTitle, type Alert, type Notifier } from './notifier.js';
+import { ruleTitle } from '../../domain/alerts.js';
+import type { Alert, Notifier } from './channel.js';
 
 const ICON = { trigger: ':rotating_light:', remind: ':repeat:', resolve: ':white_check_mark:' } as const;
 

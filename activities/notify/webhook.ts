@@ -1,7 +1,8 @@
 // A generic webhook: the alert as one JSON object, for chat bridges, ticket systems or your own automation.
-import type { Severity } from '../../workflows/messages.js';
+import type { Severity } from '../../domain/alerts.js';
 import { post } from './http.js';
-import { dedupKey, type Alert, type Notifier } from './notifier.js';
+import { dedupKey } from '../../domain/alerts.js';
+import type { Alert, Notifier } from './channel.js';
 
 export function webhookBody(alert: Alert): Record<string, unknown> {
   return {

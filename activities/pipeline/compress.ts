@@ -1,5 +1,5 @@
 // zstd, as steps of a process chain: compression runs in its own process, beside Node, not in it.
-import { PgwardenError } from '../../config/errors.js';
+import { PgwardenError } from '../../domain/errors.js';
 import type { Step } from './chain.js';
 
 export interface CompressionSettings {

@@ -5,7 +5,7 @@
 // way in, the plain bytes its taps must see.
 import { Readable, Writable, type Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { PgwardenError } from '../../config/errors.js';
+import { PgwardenError } from '../../domain/errors.js';
 import type { Repository } from '../storage/repository.js';
 import { chain, type Step } from './chain.js';
 import { compressStep, decompressStep, type CompressionSettings } from './compress.js';

@@ -3,7 +3,7 @@
 // (postgresql.conf, PostgreSQL's %-substitution, /bin/sh): every path is checked and quoted for all three.
 import { isAbsolute } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { PgwardenError } from '../../config/errors.js';
+import { PgwardenError } from '../../domain/errors.js';
 import { MISSING } from '../wal/spool.js';
 
 const CLI = fileURLToPath(new URL('../../client/cli.js', import.meta.url));

@@ -3,7 +3,7 @@
 // write the recovery settings, recover through wal-fetch and promote, verify; discard the copy when a step fails.
 // Every step after the first runs on that worker's host. The cluster the backup came from is never touched.
 import type { Config } from '../../config/schema.js';
-import type { Progress } from '../../workflows/messages.js';
+import type { Progress } from '../../domain/progress.js';
 import { currentReporter, reportEvery } from '../progress.js';
 import { configureRecovery, type ConfigureRecoveryInput } from './configure.js';
 import { discardRestoredCluster, type DiscardInput } from './discard.js';

@@ -6,7 +6,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parse as parseUrl } from 'pg-connection-string';
-import { PgwardenError } from '../../config/errors.js';
+import { PgwardenError } from '../../domain/errors.js';
 import { databaseView } from '../../config/load.js';
 import type { Config } from '../../config/schema.js';
 import { findBackup, listBackups } from '../catalog/list.js';

@@ -4,9 +4,9 @@
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
-import { PgwardenError } from '../../config/errors.js';
+import { PgwardenError } from '../../domain/errors.js';
 import type { Config } from '../../config/schema.js';
-import type { Progress } from '../../workflows/messages.js';
+import type { Progress } from '../../domain/progress.js';
 import { sourceEndpoint } from '../postgres/connection.js';
 import { currentReporter, reportEvery } from '../progress.js';
 import type { RecoveryTarget } from '../wal/target.js';

@@ -1,6 +1,6 @@
 // What the restored server's log says about its recovery: how many segments it restored, where it stopped, the
 // last transaction replayed, and why it failed.
-import { PgwardenError } from '../../config/errors.js';
+import { PgwardenError } from '../../domain/errors.js';
 import { describeTarget, type RecoveryTarget } from '../wal/target.js';
 
 /** Archived segments restored so far. */

@@ -2,9 +2,9 @@
 // with pg_verifybackup), while the first WAL that recovery will ask for is fetched beside it.
 import { chownSync, existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { PgwardenError } from '../../config/errors.js';
+import { PgwardenError } from '../../domain/errors.js';
 import type { Config } from '../../config/schema.js';
-import type { Progress } from '../../workflows/messages.js';
+import type { Progress } from '../../domain/progress.js';
 import { BASE_OBJECT } from '../basebackup.js';
 import { findBackup } from '../catalog/list.js';
 import { objectSecretOf } from '../keys/backup-keys.js';

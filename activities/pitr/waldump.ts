@@ -5,7 +5,7 @@ import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { PgwardenError } from '../../config/errors.js';
+import { PgwardenError } from '../../domain/errors.js';
 import { childEnvironment } from '../process-environment.js';
 import { inParallel } from '../progress.js';
 import type { WalKeys } from '../keys/wal-keys.js';

@@ -1,7 +1,7 @@
 // Turns a database's connection URL (from its secret) into what pg and the libpq tools need.
 import pg from 'pg';
 import { parse, toClientConfig } from 'pg-connection-string';
-import { PgwardenError } from '../../config/errors.js';
+import { PgwardenError } from '../../domain/errors.js';
 import type { Config } from '../../config/schema.js';
 import { databaseView } from '../../config/load.js';
 import { resolveSecret } from '../../config/secrets.js';

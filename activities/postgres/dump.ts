@@ -7,7 +7,7 @@ import type { Readable } from 'node:stream';
 import type { Step } from '../pipeline/chain.js';
 import { byteCountStep } from '../pipeline/measure.js';
 import { execa, type ResultPromise } from 'execa';
-import { PgwardenError } from '../../config/errors.js';
+import { PgwardenError } from '../../domain/errors.js';
 import { exactTablePattern, type TableInfo } from './inventory.js';
 import { childEnvironment } from '../process-environment.js';
 

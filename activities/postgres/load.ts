@@ -1,6 +1,6 @@
 // pg_restore and psql as the last step of a restore's process chain, and the databases they load into.
 import pg from 'pg';
-import { PgwardenError } from '../../config/errors.js';
+import { PgwardenError } from '../../domain/errors.js';
 import type { Step } from '../pipeline/chain.js';
 import type { PgEndpoint } from './connection.js';
 import { connect, libpqEnv, quoteIdent, withDatabase } from './connection.js';

@@ -3,7 +3,7 @@
 // on the server restores go to while they load and while they rename, so neither runs over the other.
 import { createHash } from 'node:crypto';
 import type pg from 'pg';
-import { PgwardenError } from '../../config/errors.js';
+import { PgwardenError } from '../../domain/errors.js';
 import type { PgEndpoint } from './connection.js';
 import { connectMaintenance } from './load.js';
 

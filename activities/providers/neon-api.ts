@@ -2,7 +2,7 @@
 // handled in one place: 423 Locked and 5xx are retried with backoff, 429 waits as long as Retry-After says,
 // 401/403 and an unknown project are configuration errors that no retry fixes.
 import { createApiClient, type Api, type Branch, type BranchCreateRequest, type Operation } from '@neondatabase/api-client';
-import { PgwardenError } from '../../config/errors.js';
+import { PgwardenError } from '../../domain/errors.js';
 import type { NeonSettings } from '../../config/schema.js';
 import { resolveSecret } from '../../config/secrets.js';
 

@@ -4,7 +4,7 @@
 // holds a password) is fetched from the API by whoever connects, and never leaves the activity.
 import { EndpointType } from '@neondatabase/api-client';
 import { Context } from '@temporalio/activity';
-import { PgwardenError } from '../../config/errors.js';
+import { PgwardenError } from '../../domain/errors.js';
 import { databaseView } from '../../config/load.js';
 import type { Config, NeonSettings } from '../../config/schema.js';
 import { locateBackup } from '../catalog/locate.js';

@@ -9,7 +9,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { PgwardenError } from '../../config/errors.js';
+import { PgwardenError } from '../../domain/errors.js';
 import { databaseView } from '../../config/load.js';
 import type { Config } from '../../config/schema.js';
 import { backupFolder, readManifest, type BackupManifest, type StoredObjectEntry } from '../catalog/manifest.js';
@@ -21,7 +21,7 @@ import { toolFailure } from '../postgres/dump.js';
 import { serverInfo } from '../postgres/inventory.js';
 import { currentReporter, reportEvery } from '../progress.js';
 import { openRepository } from '../storage/open.js';
-import type { TableCheck } from '../../workflows/messages.js';
+import type { TableCheck } from '../../domain/restore.js';
 import { restoreTarget } from './source.js';
 import { matchesPattern, SUPABASE_MANAGED_SCHEMAS, SUPABASE_RESERVED_ROLES } from './supabase.js';
 

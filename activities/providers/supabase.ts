@@ -4,7 +4,7 @@
 // the platform's migration bookkeeping is not. Roles are the user's own, without passwords.
 import { Transform, type TransformCallback } from 'node:stream';
 import type pg from 'pg';
-import { PgwardenError } from '../../config/errors.js';
+import { PgwardenError } from '../../domain/errors.js';
 import type { SupabaseSettings } from '../../config/schema.js';
 import type { PgEndpoint } from '../postgres/connection.js';
 

@@ -2,7 +2,7 @@
 // and reads a stored copy back to verify it.
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { PgwardenError } from '../../config/errors.js';
+import { PgwardenError } from '../../domain/errors.js';
 import { VerifyingMeter } from '../pipeline/measure.js';
 import type { Repository, WriteOptions } from './repository.js';
 

@@ -5,7 +5,7 @@ import { dirname, join, relative, sep } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { PgwardenError } from '../../config/errors.js';
+import { PgwardenError } from '../../domain/errors.js';
 import type { FsRepositorySettings } from '../../config/schema.js';
 import type { DeleteOutcome, Repository, StoredObject, WriteOptions } from './repository.js';
 

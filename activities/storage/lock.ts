@@ -2,7 +2,7 @@
 // holding the worker's credentials can delete or overwrite a backup before retention would remove it anyway.
 import { databaseView } from '../../config/view.js';
 import type { Config } from '../../config/schema.js';
-import type { BackupKind } from '../../workflows/kinds.js';
+import type { BackupKind } from '../../domain/kinds.js';
 
 const DAY_MS = 86_400_000;
 

@@ -3,7 +3,7 @@
 // plant a file there could make a WAL segment look archived, feed one into recovery, or configure gpg.
 // Node built-ins only: the archive commands PostgreSQL runs must start fast.
 import { lstatSync, mkdirSync } from 'node:fs';
-import { PgwardenError } from '../../config/errors.js';
+import { PgwardenError } from '../../domain/errors.js';
 
 /**
  * Makes `path` (its parent must exist) or checks the one that is there. `what` names it in the error

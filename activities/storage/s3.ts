@@ -18,7 +18,7 @@ import {
 import { readFileSync } from 'node:fs';
 import { Agent } from 'node:https';
 import { PassThrough, type Readable } from 'node:stream';
-import { PgwardenError } from '../../config/errors.js';
+import { PgwardenError } from '../../domain/errors.js';
 import type { S3RepositorySettings } from '../../config/schema.js';
 import { readBucketFacts, recordBucketFacts, utcDay } from './bucket-facts.js';
 import type { DeleteOutcome, Repository, StoredObject, WriteOptions } from './repository.js';

@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { PgwardenError } from '../../config/errors.js';
+import { PgwardenError } from '../../domain/errors.js';
 import type { Repository } from '../storage/repository.js';
 import { DATA_KEY_META, type WalKeys } from '../keys/wal-keys.js';
 import type { CompressionSettings } from '../pipeline/compress.js';

@@ -2,7 +2,7 @@
 // which one precedes the target, which WAL must be archived for it (from the base backup to the target, no further),
 // what is staged. No I/O: the pitr activities gather the facts (archive listing, base backups, the source's
 // timeline, what pg_waldump found) and ask here; unit tests ask the same questions of made-up archives.
-import { PgwardenError } from '../../config/errors.js';
+import { PgwardenError } from '../../domain/errors.js';
 import type { BackupManifest } from '../catalog/manifest.js';
 import { newestArchivedTimeline, onHistory, timelinePath, walRun, type ArchiveListing, type PathHop, type WalRun } from './coverage.js';
 import { formatLsn, parseLsn, segmentName, segnoOfLsn } from './names.js';

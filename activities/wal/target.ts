@@ -1,5 +1,5 @@
 // Recovery targets as users write them: an ISO-8601 time with zone, an LSN, a transaction id, a restore point name, or "latest".
-import { PgwardenError } from '../../config/errors.js';
+import { PgwardenError } from '../../domain/errors.js';
 import { formatLsn, parseLsn } from './names.js';
 
 export type RecoveryTarget =

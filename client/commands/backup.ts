@@ -1,6 +1,7 @@
 // pgwarden backup --db NAME [--kind K]: a logical backup through Temporal, with progress, waiting for the result.
-import { BACKUP_KINDS, type BackupKind, type BackupResult } from '../../workflows/messages.js';
-import { PgwardenError } from '../../config/errors.js';
+import { BACKUP_KINDS, type BackupKind } from '../../domain/kinds.js';
+import type { BackupResult } from '../../domain/backup.js';
+import { PgwardenError } from '../../domain/errors.js';
 import { startBackup, workerWarning } from '../api.js';
 import type { CommandContext } from '../context.js';
 import { formatBytes, formatDuration } from '../output.js';

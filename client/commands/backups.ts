@@ -3,7 +3,7 @@ import { scanBackupsEverywhere } from '../../activities/catalog/locate.js';
 import { describeBackupKey } from '../../activities/keys/backup-keys.js';
 import { loadKeyring } from '../../activities/keys/keyring.js';
 import { openRepository } from '../../activities/storage/open.js';
-import { PgwardenError } from '../../config/errors.js';
+import { PgwardenError } from '../../domain/errors.js';
 import { databaseView } from '../../config/load.js';
 import type { CommandContext } from '../context.js';
 import { formatBytes, formatDuration } from '../output.js';

@@ -1,6 +1,6 @@
 // pgwarden basebackup --db NAME: a physical base backup (the start of every point-in-time restore).
 import { connectClient } from '../../worker/temporal.js';
-import type { BaseBackupResult } from '../../workflows/messages.js';
+import type { BaseBackupResult } from '../../domain/basebackup.js';
 import { startBaseBackup, workerWarning } from '../api.js';
 import type { CommandContext } from '../context.js';
 import { formatBytes, formatDuration } from '../output.js';

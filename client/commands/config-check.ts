@@ -6,7 +6,7 @@ import { neonRestoreWindow } from '../../activities/providers/neon.js';
 import { dumpEndpoint, neonServerMajor, restoreTarget } from '../../activities/providers/source.js';
 import { serverInfo } from '../../activities/postgres/inventory.js';
 import { formatDuration } from '../../config/duration.js';
-import { PgwardenError, type FailureKind } from '../../config/errors.js';
+import { PgwardenError, type FailureKind } from '../../domain/errors.js';
 import { databaseView, type DatabaseView } from '../../config/load.js';
 import { loadKeyring } from '../../activities/keys/keyring.js';
 import { S3Repository } from '../../activities/storage/s3.js';

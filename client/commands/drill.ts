@@ -1,7 +1,7 @@
 // pgwarden drill --db NAME: restores the latest backup (and, for PITR databases, the latest moment) into a drill
 // database, checks it, drops it, and reports the times against the RTO and RPO.
 import { connectClient } from '../../worker/temporal.js';
-import type { DrillPart, DrillResult } from '../../workflows/messages.js';
+import type { DrillPart, DrillResult } from '../../domain/verify.js';
 import { startDrill } from '../api.js';
 import type { CommandContext } from '../context.js';
 import { formatDuration } from '../output.js';

@@ -1,7 +1,8 @@
 // pgwarden expire --db NAME [--dry-run]: retention as a workflow whose history says what was removed.
 import { formatBytes } from '../../config/duration.js';
 import { connectClient } from '../../worker/temporal.js';
-import { expireWorkflowId, type ExpireResult } from '../../workflows/messages.js';
+import { expireWorkflowId } from '../../domain/ids.js';
+import type { ExpireResult } from '../../domain/expire.js';
 import { startLockedWorkflow } from '../api.js';
 import type { CommandContext } from '../context.js';
 import { followWorkflow } from '../follow.js';

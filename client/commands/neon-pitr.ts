@@ -2,13 +2,14 @@
 import { randomUUID } from 'node:crypto';
 import { neonActivities, parseNeonTarget } from '../../activities/providers/neon.js';
 import { connectClient } from '../../worker/temporal.js';
-import { pitrWorkflowId, type NeonPitrResult, type PitrInput } from '../../workflows/messages.js';
+import { pitrWorkflowId } from '../../domain/ids.js';
+import type { NeonPitrResult, PitrInput } from '../../domain/pitr.js';
 import { neonPitrSteps, type neonPitrWorkflow } from '../../workflows/neon-pitr.js';
 import { noWorkerWarning, startLockedWorkflow, workersPolling } from '../api.js';
 import type { CommandContext } from '../context.js';
 import { formatDuration } from '../output.js';
 import { waitFor } from '../watch.js';
-import { PgwardenError } from '../../config/errors.js';
+import { PgwardenError } from '../../domain/errors.js';
 
 export async function neonPitrCommand(ctx: CommandContext, options: { db: string; to: string; datadir?: string; port?: number; backup?: string; archive: boolean; local: boolean }): Promise<void> {
   parseNeonTarget(options.to); // a malformed target fails here, before Temporal is involved

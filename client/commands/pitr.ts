@@ -6,7 +6,7 @@ import { pitrActivities } from '../../activities/pitr/index.js';
 import { onLocalProgress } from '../../activities/progress.js';
 import { parseRecoveryTarget } from '../../activities/wal/target.js';
 import { connectClient } from '../../worker/temporal.js';
-import type { PitrInput, PitrResult } from '../../workflows/messages.js';
+import type { PitrInput, PitrResult } from '../../domain/pitr.js';
 import { pitrSteps } from '../../workflows/pitr.js';
 import { startPitr } from '../api.js';
 import type { CommandContext } from '../context.js';

@@ -1,9 +1,10 @@
 // pgwarden rekey --db NAME | --all: re-wrap every data key for the current keys (a workflow per database, with
 // progress); afterwards the keys under encryption.previous are no longer needed for them.
-import { PgwardenError } from '../../config/errors.js';
+import { PgwardenError } from '../../domain/errors.js';
 import { databaseView } from '../../config/load.js';
 import { connectClient } from '../../worker/temporal.js';
-import { rekeyWorkflowId, type RekeyResult } from '../../workflows/messages.js';
+import { rekeyWorkflowId } from '../../domain/ids.js';
+import type { RekeyResult } from '../../domain/rekey.js';
 import { noWorkerWarning, startLockedWorkflow, workersPolling } from '../api.js';
 import type { CommandContext } from '../context.js';
 import { waitFor } from '../watch.js';

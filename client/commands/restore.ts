@@ -4,7 +4,7 @@ import { leaseActivities } from '../../activities/leases.js';
 import { restoreActivities } from '../../activities/restore.js';
 import { onLocalProgress } from '../../activities/progress.js';
 import { connectClient } from '../../worker/temporal.js';
-import type { RestoreInput, RestoreResult } from '../../workflows/messages.js';
+import type { RestoreInput, RestoreResult } from '../../domain/restore.js';
 import { restoreSteps } from '../../workflows/restore.js';
 import { startRestore } from '../api.js';
 import type { CommandContext } from '../context.js';

@@ -1,6 +1,6 @@
 // pgwarden schedules apply: the runbook's backup schedules as Temporal Schedules (not cron); schedules the
 // configuration no longer asks for are removed.
-import { PgwardenError } from '../../config/errors.js';
+import { PgwardenError } from '../../domain/errors.js';
 import { connectClient } from '../../worker/temporal.js';
 import type { CommandContext } from '../context.js';
 import { applySchedules, plannedSchedules, removeSchedules, staleSchedules, type StaleSchedule } from '../schedules.js';

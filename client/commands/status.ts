@@ -6,7 +6,7 @@ import { databaseHealth } from '../../activities/catalog/health.js';
 import { alertThresholds } from '../../config/alerts.js';
 import { databaseView } from '../../config/load.js';
 import { connectClient } from '../../worker/temporal.js';
-import type { DatabaseHealth } from '../../workflows/messages.js';
+import type { DatabaseHealth } from '../../domain/health.js';
 import type { CommandContext } from '../context.js';
 import { formatBytes, formatDuration } from '../output.js';
 

@@ -2,7 +2,7 @@
 import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure, TemporalFailure } from '@temporalio/common';
 import { connectClient } from '../../worker/temporal.js';
-import type { VerifyResult } from '../../workflows/messages.js';
+import type { VerifyResult } from '../../domain/verify.js';
 import { startVerify } from '../api.js';
 import type { CommandContext } from '../context.js';
 import { formatBytes, formatDuration } from '../output.js';

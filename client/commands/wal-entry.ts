@@ -6,7 +6,7 @@ import { statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from 'commander';
 import { loadConfigCached } from '../../config/cached.js';
-import { EXIT_CODES, PgwardenError } from '../../config/errors.js';
+import { EXIT_CODES, PgwardenError } from '../../domain/errors.js';
 import { configPath } from '../../config/path.js';
 import type { Config } from '../../config/schema.js';
 import { Output } from '../output.js';

@@ -4,7 +4,7 @@ import { copyFileSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { PgwardenError } from '../../config/errors.js';
+import { PgwardenError } from '../../domain/errors.js';
 import { awaitPushResult, ensureSpool, knownMissing, lockHeld, sha256Of, spoolDir, startBackground, takePushResult, verifiedSpoolFile } from '../../activities/wal/spool.js';
 import type { Config } from '../../config/schema.js';
 import type { CommandContext } from '../context.js';

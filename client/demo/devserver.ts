@@ -2,8 +2,8 @@
 import { openSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import { Connection } from '@temporalio/client';
-import { PgwardenError } from '../../config/errors.js';
-import { SEARCH_ATTRIBUTES } from '../../workflows/messages.js';
+import { PgwardenError } from '../../domain/errors.js';
+import { SEARCH_ATTRIBUTES } from '../../domain/ids.js';
 import { findTool } from './tools.js';
 import { childEnvironment } from '../../activities/process-environment.js';
 

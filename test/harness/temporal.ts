@@ -4,7 +4,7 @@ import { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Config } from '../../config/schema.js';
 import { findTool } from '../../client/demo/tools.js';
 import { createWorker, type PgwardenWorker } from '../../worker/worker.js';
-import { SEARCH_ATTRIBUTES } from '../../workflows/messages.js';
+import { SEARCH_ATTRIBUTES } from '../../domain/ids.js';
 
 let runtimeInstalled = false;
 

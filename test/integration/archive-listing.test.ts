@@ -8,7 +8,7 @@ import type { WalKeys } from '../../activities/keys/wal-keys.js';
 import { S3Repository } from '../../activities/storage/s3.js';
 import { listArchive } from '../../activities/wal/coverage.js';
 import { segmentName } from '../../activities/wal/names.js';
-import type { Progress } from '../../workflows/messages.js';
+import type { Progress } from '../../domain/progress.js';
 import { startS3, type TestS3 } from '../harness/s3.js';
 
 const BUCKET = 'archive';

@@ -11,9 +11,11 @@ import { backupFolder, readManifest } from '../../activities/catalog/manifest.js
 import { openRepository } from '../../activities/storage/open.js';
 import { startBackup, startRestore } from '../../client/api.js';
 import { asPgwardenError, waitFor } from '../../client/watch.js';
-import { PgwardenError } from '../../config/errors.js';
+import { PgwardenError } from '../../domain/errors.js';
 import type { Config } from '../../config/schema.js';
-import { SEARCH_ATTRIBUTES, type BackupResult, type RestoreResult } from '../../workflows/messages.js';
+import { SEARCH_ATTRIBUTES } from '../../domain/ids.js';
+import type { BackupResult } from '../../domain/backup.js';
+import type { RestoreResult } from '../../domain/restore.js';
 import { fingerprint, KITCHEN_SINK_SQL } from '../harness/fixtures.js';
 import { startStack, type Stack } from '../harness/stack.js';
 

@@ -8,10 +8,12 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import { createActivities } from '../../activities/index.js';
 import { startBackup, startRestore } from '../../client/api.js';
 import { waitFor } from '../../client/watch.js';
-import { PgwardenError, type FailureKind } from '../../config/errors.js';
+import { PgwardenError, type FailureKind } from '../../domain/errors.js';
 import { parseConfig } from '../../config/load.js';
 import type { Config } from '../../config/schema.js';
-import type { BackupResult, Progress, RestoreInput } from '../../workflows/messages.js';
+import type { BackupResult } from '../../domain/backup.js';
+import type { Progress } from '../../domain/progress.js';
+import type { RestoreInput } from '../../domain/restore.js';
 import { secretEnv } from '../harness/config.js';
 import { startStack, type Stack } from '../harness/stack.js';
 

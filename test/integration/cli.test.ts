@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa, type ResultPromise } from 'execa';
 import { stringify } from 'yaml';
-import { EXIT_CODES } from '../../config/errors.js';
+import { EXIT_CODES } from '../../domain/errors.js';
 import { startStack, type Stack } from '../harness/stack.js';
 
 const CLI = fileURLToPath(new URL('../../client/cli.js', import.meta.url));

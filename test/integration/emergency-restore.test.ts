@@ -9,7 +9,7 @@ import { libpqEnv, pgEndpoint } from '../../activities/postgres/connection.js';
 import { serverBinDir } from '../../activities/postgres/binaries.js';
 import { startBackup } from '../../client/api.js';
 import { waitFor } from '../../client/watch.js';
-import type { BackupResult } from '../../workflows/messages.js';
+import type { BackupResult } from '../../domain/backup.js';
 import { fingerprint, KITCHEN_SINK_SQL } from '../harness/fixtures.js';
 import { startStack, type Stack } from '../harness/stack.js';
 

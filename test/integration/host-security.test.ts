@@ -15,7 +15,7 @@ import { walKey } from '../../activities/wal/archive.js';
 import { openArchive } from '../../activities/wal/open.js';
 import { startBaseBackup, startPitr } from '../../client/api.js';
 import { waitFor } from '../../client/watch.js';
-import type { PitrResult } from '../../workflows/messages.js';
+import type { PitrResult } from '../../domain/pitr.js';
 import { CLI, startArchivingCluster, type ArchivingCluster } from '../harness/archiving.js';
 import { WATCHER, type SeenProcess, type WatchReport } from '../harness/process-watch.js';
 import { startStack, type Stack } from '../harness/stack.js';

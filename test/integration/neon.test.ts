@@ -12,9 +12,13 @@ import { backupFolder, readManifest } from '../../activities/catalog/manifest.js
 import { openRepository } from '../../activities/storage/open.js';
 import { startBackup, startLockedWorkflow, startRestore } from '../../client/api.js';
 import { asPgwardenError, waitFor } from '../../client/watch.js';
-import type { PgwardenError } from '../../config/errors.js';
+import type { PgwardenError } from '../../domain/errors.js';
 import type { Config, ConfigInput } from '../../config/schema.js';
-import { expireWorkflowId, type BackupResult, type ExpireResult, type NeonPitrResult, type RestoreResult } from '../../workflows/messages.js';
+import { expireWorkflowId } from '../../domain/ids.js';
+import type { BackupResult } from '../../domain/backup.js';
+import type { ExpireResult } from '../../domain/expire.js';
+import type { NeonPitrResult } from '../../domain/pitr.js';
+import type { RestoreResult } from '../../domain/restore.js';
 import { CLI, makeReachable } from '../harness/archiving.js';
 import { secretEnv, testConfig } from '../harness/config.js';
 import { startFakeNeon, type FakeNeon } from '../harness/neon.js';

@@ -10,7 +10,8 @@ import { execa } from 'execa';
 import { stringify } from 'yaml';
 import { startBackup, startRestore } from '../../client/api.js';
 import { waitFor } from '../../client/watch.js';
-import type { BackupResult, RestoreResult } from '../../workflows/messages.js';
+import type { BackupResult } from '../../domain/backup.js';
+import type { RestoreResult } from '../../domain/restore.js';
 import { startCluster, type TestCluster } from '../harness/postgres.js';
 import { startStack, type Stack } from '../harness/stack.js';
 

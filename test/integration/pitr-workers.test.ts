@@ -15,7 +15,7 @@ import { startBaseBackup, startPitr } from '../../client/api.js';
 import { waitFor } from '../../client/watch.js';
 import type { ConfigInput } from '../../config/schema.js';
 import { stringify } from 'yaml';
-import type { PitrResult } from '../../workflows/messages.js';
+import type { PitrResult } from '../../domain/pitr.js';
 import { CLI, startArchivingCluster, type ArchivingCluster } from '../harness/archiving.js';
 import { testConfig } from '../harness/config.js';
 import { startStack, type Stack } from '../harness/stack.js';

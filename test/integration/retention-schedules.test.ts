@@ -11,7 +11,9 @@ import { walStatus } from '../../activities/wal/status.js';
 import { startBackup, startBaseBackup, startLockedWorkflow } from '../../client/api.js';
 import { applySchedules, plannedSchedules } from '../../client/schedules.js';
 import { waitFor } from '../../client/watch.js';
-import type { BackupResult, BaseBackupResult, ExpireResult } from '../../workflows/messages.js';
+import type { BackupResult } from '../../domain/backup.js';
+import type { BaseBackupResult } from '../../domain/basebackup.js';
+import type { ExpireResult } from '../../domain/expire.js';
 import { startArchivingCluster, type ArchivingCluster } from '../harness/archiving.js';
 import { startStack, type Stack } from '../harness/stack.js';
 

@@ -8,9 +8,10 @@ import { backupFolder, readManifest } from '../../activities/catalog/manifest.js
 import { openRepository } from '../../activities/storage/open.js';
 import { startBackup, startRestore } from '../../client/api.js';
 import { asPgwardenError, waitFor } from '../../client/watch.js';
-import type { PgwardenError } from '../../config/errors.js';
+import type { PgwardenError } from '../../domain/errors.js';
 import type { Config, ConfigInput } from '../../config/schema.js';
-import type { BackupResult, RestoreResult } from '../../workflows/messages.js';
+import type { BackupResult } from '../../domain/backup.js';
+import type { RestoreResult } from '../../domain/restore.js';
 import { secretEnv, testConfig } from '../harness/config.js';
 import { startStack, type Stack } from '../harness/stack.js';
 import { startSupabaseProject, type SupabaseProject } from '../harness/supabase.js';

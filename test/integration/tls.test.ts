@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { execa, type ResultPromise } from 'execa';
 import { stringify } from 'yaml';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { EXIT_CODES } from '../../config/errors.js';
+import { EXIT_CODES } from '../../domain/errors.js';
 import { serverBinDir } from '../../activities/postgres/binaries.js';
 import { clusterUser } from '../../activities/postgres/cluster.js';
 import { connect, libpqEnv, pgEndpoint } from '../../activities/postgres/connection.js';

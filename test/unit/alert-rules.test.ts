@@ -3,13 +3,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { alertThresholds } from '../../config/alerts.js';
-import { PgwardenError } from '../../config/errors.js';
+import { PgwardenError } from '../../domain/errors.js';
 import { parseConfig } from '../../config/load.js';
 import { pagerdutyEvent } from '../../activities/notify/pagerduty.js';
 import { healthchecksUrl } from '../../activities/notify/healthchecks.js';
 import { parseListenAddress } from '../../worker/metrics.js';
-import { applyObservation, healthObservations, outcomeObservations } from '../../workflows/alert-rules.js';
-import type { AlertObservation, DatabaseHealth, JobOutcome } from '../../workflows/messages.js';
+import { applyObservation, healthObservations, outcomeObservations } from '../../domain/alert-rules.js';
+import type { AlertObservation, JobOutcome } from '../../domain/alerts.js';
+import type { DatabaseHealth } from '../../domain/health.js';
 
 const H = 3_600_000;
 const base = {

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { chain } from '../../activities/pipeline/chain.js';
-import { PgwardenError } from '../../config/errors.js';
+import { PgwardenError } from '../../domain/errors.js';
 
 async function run(steps: Parameters<typeof chain>[0], input: string) {
   const c = chain(steps, { stdout: 'pipe' });

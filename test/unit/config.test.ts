@@ -5,7 +5,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseDuration, formatDuration } from '../../config/duration.js';
-import { PgwardenError } from '../../config/errors.js';
+import { PgwardenError } from '../../domain/errors.js';
 import { databaseView, loadConfig, parseConfig } from '../../config/load.js';
 import { resolveSecret } from '../../config/secrets.js';
 

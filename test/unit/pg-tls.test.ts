@@ -5,7 +5,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { libpqTlsEnv, nodeSslAttempts, pgTls } from '../../activities/postgres/tls.js';
-import { PgwardenError } from '../../config/errors.js';
+import { PgwardenError } from '../../domain/errors.js';
 
 const URL_BASE = 'postgresql://u:p@db.example:5432/app';
 

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { execa } from 'execa';
-import { PgwardenError } from '../../config/errors.js';
+import { PgwardenError } from '../../domain/errors.js';
 import { FsRepository } from '../../activities/storage/fs.js';
 import { sealInto, unsealInto } from '../../activities/pipeline/seal.js';
 import { keyFingerprint } from '../../activities/pipeline/encrypt.js';

@@ -22,7 +22,7 @@ import {
   type BaseBackupPoint,
 } from '../../activities/wal/plan.js';
 import { spoolFile, verifiedSpoolFile } from '../../activities/wal/spool.js';
-import { PgwardenError } from '../../config/errors.js';
+import { PgwardenError } from '../../domain/errors.js';
 
 const MiB16 = 16 * 1024 * 1024;
 const lsn = (segno: number, offset = 0x28) => `0/${(segno * MiB16 + offset).toString(16).toUpperCase()}`;

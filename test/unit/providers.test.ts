@@ -1,7 +1,7 @@
 // Provider configuration and the pure parts of the Neon and Supabase providers.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { PgwardenError } from '../../config/errors.js';
+import { PgwardenError } from '../../domain/errors.js';
 import { parseConfig } from '../../config/load.js';
 import { parseRetryAfter } from '../../activities/providers/neon-api.js';
 import { parseNeonTarget } from '../../activities/providers/neon.js';

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { formatLsn, parseHistory, parseLsn, parseWalFileName, readSegmentHeader, segmentName, segnoOfLsn } from '../../activities/wal/names.js';
 import { parseRecoveryTarget, recoverySettings } from '../../activities/wal/target.js';
-import { PgwardenError } from '../../config/errors.js';
+import { PgwardenError } from '../../domain/errors.js';
 
 test('segment names and LSNs convert both ways, across a log boundary', () => {
   assert.equal(segmentName(1, 0xffn), '0000000100000000000000FF');

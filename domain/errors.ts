@@ -38,7 +38,3 @@ export class PgwardenError extends Error {
 export function isFailureKind(value: unknown): value is FailureKind {
   return typeof value === 'string' && KINDS.has(value) && value !== 'ok';
 }
-
-export function exitCodeFor(kind: FailureKind): number {
-  return EXIT_CODES[kind];
-}

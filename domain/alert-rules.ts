@@ -2,9 +2,8 @@
 // Pure and deterministic: workflows evaluate them (the decisions land in their histories), activities apply
 // them to the stored alert state, tests call them directly.
 import { ApplicationFailure, TemporalFailure } from '@temporalio/common';
-import type { AlertNotification, AlertObservation, AlertRule, AlertState, AlertThresholds, DatabaseHealth, JobOutcome, Severity } from './messages.js';
-
-export { ALERT_RULES, DEFAULT_SEVERITY } from './alert-catalog.js';
+import type { AlertNotification, AlertObservation, AlertRule, AlertState, AlertThresholds, JobOutcome, Severity } from './alerts.js';
+import type { DatabaseHealth } from './health.js';
 
 const H = 3_600_000;
 

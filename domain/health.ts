@@ -1,0 +1,48 @@
+// What the repositories (and Temporal, where it answers) say about one database: status, metrics, monitor.
+import type { AlertObservation, AlertState } from './alerts.js';
+import type { DrillResult, VerifyResult } from './verify.js';
+
+export interface BackupSummary {
+  id: string;
+  kind: string;
+  startedAt: string;
+  finishedAt: string;
+  storedBytes: number;
+  durationMs: number;
+}
+
+/** What the repositories (and Temporal, where it answers) say about one database: status, metrics, monitor. */
+export interface DatabaseHealth {
+  database: string;
+  environment: string;
+  rpoMs?: number;
+  rtoMs?: number;
+  checkedAt: string;
+  logical: { repository: string; error?: string; newest?: BackupSummary; byKind: Record<string, BackupSummary>; count: number };
+  base?: { repository: string; error?: string; newest?: BackupSummary; count: number };
+  wal?: {
+    repository: string;
+    error?: string;
+    newest?: string;
+    newestAt?: string;
+    lagMs?: number;
+    window?: { from: string; to: string };
+    archiveSince?: string;
+    gaps: number;
+  };
+  /** Running pgwarden workflows of the database; undefined when Temporal was not asked or did not answer. */
+  running?: Array<{ workflowType: string; workflowId: string; runId: string; startedAt: string }>;
+  drill?: DrillResult;
+  verify?: VerifyResult;
+  alerts: AlertState[];
+}
+
+export interface MonitorInput {
+  database: string;
+}
+
+export interface MonitorResult {
+  database: string;
+  observations: AlertObservation[];
+  notifications: number;
+}

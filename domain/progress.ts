@@ -1,0 +1,12 @@
+// What long activities report while they run (heartbeat details), shown by the CLI and the Temporal UI.
+
+/** Heartbeat details of long activities: the CLI and the UI show them as progress. */
+export interface Progress {
+  phase: string;
+  bytesDone: number;
+  bytesTotal?: number; // an estimate where the exact size cannot be known up front
+  storedBytes?: number;
+  itemsDone?: number;
+  itemsTotal?: number;
+  detail?: string;
+}
