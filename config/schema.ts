@@ -90,7 +90,6 @@ const Encryption = z
     }
   })
   .prefault({ passphraseEnv: 'BACKUP_PASSPHRASE' });
-export type EncryptionSettings = z.output<typeof Encryption>;
 
 const PitrSettings = z.strictObject({
   /** Repository that holds this database's WAL archive and base backups. */
