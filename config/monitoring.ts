@@ -42,52 +42,69 @@ const orOff = <T extends z.ZodType>(schema: T) => z.union([z.literal(false), sch
 export const Severity = z.enum(SEVERITIES, { error: 'must be SEV-1 or SEV-2' });
 export { ALERT_RULES, DEFAULT_SEVERITY, type AlertRule } from '../domain/alerts.js';
 
+/** README.md's row for the thresholds, whose defaults (config/alerts.ts) the README's alert table lists. */
+const threshold = {
+  description: 'alert thresholds (each `false` turns its rule off); `databases.<name>.alerts` overrides them per database',
+  defaultText: "the runbook's (see [Monitoring and restore drills](#monitoring-and-restore-drills))",
+};
+
 /** Thresholds: the same keys globally (alerts:) and per database (databases.<name>.alerts:), which wins. */
 const thresholdShape = {
   /** A backup holding less table data than this (runbook: a backup file < 1 KB, SEV-1): empty, wrong database, cut short. */
-  minBackupSize: orOff(sizeBytes).optional(),
+  minBackupSize: orOff(sizeBytes).optional().meta(threshold),
   /** The newest logical backup is older than this (runbook: 26 h in production; default RPO + 2 h elsewhere). */
-  maxBackupAge: orOff(durationMs('26h')).optional(),
+  maxBackupAge: orOff(durationMs('26h')).optional().meta(threshold),
   /** A backup (dump and upload) running or having run longer than this (runbook: 1 h). */
-  maxUploadTime: orOff(durationMs('1h')).optional(),
+  maxUploadTime: orOff(durationMs('1h')).optional().meta(threshold),
   /** PITR: the newest archived WAL is older than this while the server has written more (default: the RPO). */
-  maxWalLag: orOff(durationMs('24h')).optional(),
+  maxWalLag: orOff(durationMs('24h')).optional().meta(threshold),
   /** PITR: the restore window is shorter than this (default: pitr.retention). */
-  minRestoreWindow: orOff(durationMs('7d')).optional(),
+  minRestoreWindow: orOff(durationMs('7d')).optional().meta(threshold),
   /** Per rule: SEV-1 or SEV-2 instead of the runbook's. */
-  severity: z.partialRecord(z.enum(ALERT_RULES, { error: `must be one of ${ALERT_RULES.join(', ')}` }), Severity).optional(),
+  severity: z.partialRecord(z.enum(ALERT_RULES, { error: `must be one of ${ALERT_RULES.join(', ')}` }), Severity).optional().meta(threshold),
 };
 
 export const DatabaseAlerts = z.strictObject(thresholdShape);
 
-const minSeverity = Severity.default('SEV-2');
+const minSeverity = Severity.default('SEV-2').describe('`SEV-1`: only SEV-1 alerts go to this channel; `SEV-2`: all alerts');
 
+// Where alerts go: always the names of environment variables that hold the secrets.
 export const AlertChannels = {
-  /** Slack incoming webhook: the webhook URL (it is the secret) from the environment. */
-  slack: z.strictObject({ webhookUrlEnv: envVarName('the Slack incoming-webhook URL'), minSeverity }).optional(),
-  /** PagerDuty Events API v2: the integration's routing key from the environment. */
-  pagerduty: z
+  slack: z
     .strictObject({
-      routingKeyEnv: envVarName('the PagerDuty routing (integration) key'),
-      url: z.url().default('https://events.pagerduty.com/v2/enqueue'),
+      // The webhook URL is the secret.
+      webhookUrlEnv: envVarName('the Slack incoming-webhook URL').describe('Slack: environment variable holding the incoming-webhook URL'),
       minSeverity,
     })
     .optional(),
-  /** Any HTTP endpoint that takes a JSON body; Authorization header optional. */
-  webhook: z
-    .strictObject({ urlEnv: envVarName('the webhook URL'), authorizationEnv: envVarName('the Authorization header value').optional(), minSeverity })
+  pagerduty: z
+    .strictObject({
+      routingKeyEnv: envVarName('the PagerDuty routing (integration) key').describe("PagerDuty (Events API v2): environment variable holding the integration's routing key"),
+      url: z.url().default('https://events.pagerduty.com/v2/enqueue').describe('the PagerDuty Events API address'),
+      minSeverity,
+    })
     .optional(),
-  /** healthchecks.io pings per job (start, success, fail): <baseUrl>/<ping key>/<database>-<job>. */
+  webhook: z
+    .strictObject({
+      urlEnv: envVarName('the webhook URL').describe('any HTTP endpoint that takes a JSON body: environment variable holding its URL'),
+      authorizationEnv: envVarName('the Authorization header value').optional().describe('environment variable holding an Authorization header value'),
+      minSeverity,
+    })
+    .optional(),
+  // <baseUrl>/<ping key>/<database>-<job>
   healthchecks: z
-    .strictObject({ pingKeyEnv: envVarName('the healthchecks project ping key'), baseUrl: z.url().default('https://hc-ping.com') })
+    .strictObject({
+      pingKeyEnv: envVarName('the healthchecks project ping key').describe('healthchecks.io pings per job (start, success, fail): environment variable holding the project ping key'),
+      baseUrl: z.url().default('https://hc-ping.com').describe('the healthchecks.io ping address (self-hosted: your URL)'),
+    })
     .optional(),
 };
 
 export const AlertSettings = z
   .strictObject({
     ...thresholdShape,
-    /** An alert that stays true is sent again after this long (never every monitor run). */
-    reminder: durationMs('4h').default(4 * 3_600_000),
+    // Never every monitor run.
+    reminder: durationMs('4h').prefault('4h').describe('an alert that stays true is sent again after this long'),
     ...AlertChannels,
   })
   .prefault({});
@@ -115,16 +132,17 @@ export const DrillAssertion = z
 export type DrillAssertion = z.output<typeof DrillAssertion>;
 
 export const DrillSettings = z.strictObject({
-  /** The drill server (runbook: staging). Default: restoreConnection, else the database's own server. */
   connection: z
     .union([z.strictObject({ env: envVarName('the value') }), z.strictObject({ file: z.string().min(1) })], {
       error: 'must be { env: VAR_NAME } or { file: /path/to/secret }',
     })
-    .optional(),
-  /** Also drill a point-in-time restore to the latest moment (default: when pitr: is set). */
-  pitr: z.boolean().optional(),
-  assertions: z.array(DrillAssertion).default([]),
-  /** Longest any one assertion may run. */
-  assertionTimeout: durationMs('5m').default(5 * 60_000),
+    .optional()
+    .meta({ description: 'the drill server (runbook: staging)', defaultText: '`restoreConnection`, else `connection`' }),
+  pitr: z.boolean().optional().meta({ description: 'also drill a point-in-time restore to the latest moment', defaultText: 'when `pitr:` is set' }),
+  assertions: z
+    .array(DrillAssertion)
+    .default([])
+    .describe('what a restored copy must satisfy (see [Monitoring and restore drills](#monitoring-and-restore-drills))'),
+  assertionTimeout: durationMs('5m').prefault('5m').describe('the longest any one assertion may run'),
 });
 export type DrillSettings = z.output<typeof DrillSettings>;

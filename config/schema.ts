@@ -1,28 +1,10 @@
 // The zod schema of pgwarden.yaml: what may be written, the defaults, and the hint an error shows.
 import { z } from 'zod';
-import { parseDuration } from './duration.js';
+import { duration, envVarName, NAME } from './fields.js';
 import { AlertSettings, DatabaseAlerts, DrillSettings } from './monitoring.js';
+import { RepositorySettings } from './repositories.js';
 
-/** Names end up in object keys, workflow ids and database names: keep them boring. */
-const NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/;
-const ENV_VAR = /^[A-Za-z_][A-Za-z0-9_]*$/;
-
-const envVarName = (what: string) =>
-  z.string().regex(ENV_VAR, {
-    message: `must be the NAME of an environment variable that holds ${what} (for example B2_APP_KEY), never the value itself`,
-  });
-
-const duration = (example: string) =>
-  z
-    .union([z.string(), z.number()])
-    .transform((value, ctx) => {
-      const ms = typeof value === 'number' ? value * 1_000 : parseDuration(value);
-      if (ms === undefined || ms <= 0) {
-        ctx.addIssue({ code: 'custom', message: `"${value}" is not a duration: write it like "${example}" (units s, m, h, d, w)` });
-        return z.NEVER;
-      }
-      return ms;
-    });
+export { RepositorySettings, type FsRepositorySettings, type S3RepositorySettings } from './repositories.js';
 
 /** Where a secret comes from. Inline secrets are refused on purpose: config files end up in git. */
 export const SecretSource = z.union(
@@ -61,22 +43,38 @@ const s2kCount = z.number().int().min(1024).max(65011712);
  */
 const Encryption = z
   .strictObject({
-    passphraseEnv: envVarName('the backup passphrase').optional(),
-    passphraseFile: z.string().min(1).optional(),
-    /** Armored OpenPGP public keys new data keys are wrapped for (a worker with these alone can back up, not restore). */
-    recipients: z.array(SecretSource).default([]),
-    /** Private keys that open data keys wrapped for their public keys (restores). */
-    privateKeys: z.array(PrivateKey).default([]),
-    /** Keys from before a rotation: used only to open existing data keys, never to wrap new ones. */
+    passphraseEnv: envVarName('the backup passphrase')
+      .optional()
+      .describe(
+        'environment variable holding the backup passphrase (runbook: `BACKUP_PASSPHRASE`): new data keys are wrapped for it, and it opens them; optional when `recipients` are given (one of the two is required)',
+      ),
+    passphraseFile: z.string().min(1).optional().describe('a file holding the backup passphrase, instead of `passphraseEnv`'),
+    recipients: z
+      .array(SecretSource)
+      .default([])
+      .describe(
+        'OpenPGP public keys new data keys are wrapped for: a list of `{ file: PATH }` or `{ env: VAR }` holding an armored key (`gpg --armor --export KEYID`). A worker with recipients and no passphrase can back up and archive WAL, not restore',
+      ),
+    privateKeys: z
+      .array(PrivateKey)
+      .default([])
+      .describe(
+        'private keys that open data keys wrapped for their public keys (restores): `{ file: PATH }` or `{ env: VAR }` with the armored key (`gpg --armor --export-secret-keys KEYID`), plus `passphraseEnv`/`passphraseFile` if it is protected',
+      ),
     previous: z
       .array(
         z.union([z.strictObject({ passphraseEnv: envVarName('an earlier backup passphrase') }), z.strictObject({ passphraseFile: z.string().min(1) }), PrivateKey], {
           error: 'each previous key is { passphraseEnv: VAR }, { passphraseFile: PATH } or a private key { file|env, passphraseEnv|passphraseFile }',
         }),
       )
-      .default([]),
-    /** gpg's passphrase hashing (--s2k-count) when a data key is wrapped for the passphrase: once per backup and per day of WAL. */
-    s2kCount: s2kCount.optional(),
+      .default([])
+      .describe(
+        'keys from before a rotation, used only to open existing data keys, never to wrap new ones: `{ passphraseEnv: VAR }`, `{ passphraseFile: PATH }`, or a private key as above',
+      ),
+    s2kCount: s2kCount.optional().meta({
+      description: "gpg's passphrase hashing (`--s2k-count`) when a data key is wrapped for the passphrase: once per backup and per day of WAL, not per object",
+      defaultText: "gpg's (65011712)",
+    }),
   })
   .superRefine((e, ctx) => {
     if (e.passphraseEnv !== undefined && e.passphraseFile !== undefined) {
@@ -90,17 +88,24 @@ const Encryption = z
     }
   })
   .prefault({ passphraseEnv: 'BACKUP_PASSPHRASE' });
-export type EncryptionSettings = z.output<typeof Encryption>;
 
 const PitrSettings = z.strictObject({
-  /** Repository that holds this database's WAL archive and base backups. */
-  repository: z.string().regex(NAME, { message: 'must name a repository declared under repositories:' }).optional(),
-  /** How long base backups (and the WAL they need) are kept: the PITR window. */
-  retention: duration('7d').default(7 * 86_400_000),
-  /** OS user that runs restored clusters when pgwarden runs as root (PostgreSQL refuses to run as root). */
-  runAs: z.string().min(1).default('postgres'),
-  /** Where point-in-time restores create their data directories (default: the runAs user's home). */
-  restoreDirectory: z.string().min(1).optional(),
+  repository: z
+    .string()
+    .regex(NAME, { message: 'must name a repository declared under repositories:' })
+    .optional()
+    .meta({ description: 'where its WAL archive and base backups live', defaultText: 'its first repository' }),
+  retention: duration('7d').prefault('7d').describe('the PITR window: how long base backups (and the WAL they need) are kept'),
+  // PostgreSQL refuses to run as root.
+  runAs: z.string().min(1).default('postgres').describe('OS user that runs restored clusters when pgwarden runs as root'),
+  restoreDirectory: z
+    .string()
+    .min(1)
+    .optional()
+    .meta({
+      description: 'where point-in-time restores create their data directories',
+      defaultText: '`pgwarden-pitr` in the home of `runAs` (when pgwarden runs as root), else of the user running pgwarden',
+    }),
 });
 
 export const PROVIDERS = ['postgres', 'neon', 'supabase'] as const;
@@ -108,26 +113,38 @@ export type Provider = (typeof PROVIDERS)[number];
 
 /** Neon's API (https://api-docs.neon.tech): backups dump a branch made for them; PITR makes a branch at a time. */
 const NeonSettings = z.strictObject({
-  /** The project id from the Neon console (Settings), e.g. "shiny-wind-028834". */
-  projectId: z.string().regex(/^[a-z0-9-]{1,60}$/, { message: 'must be the Neon project id, e.g. shiny-wind-028834 (Settings in the Neon console)' }),
-  /** Environment variable holding the Neon API key (the runbook's NEON_API_KEY). */
-  apiKeyEnv: envVarName('the Neon API key').default('NEON_API_KEY'),
-  /** Branch the backups and PITR branches start from: an id (br-…) or a name; default the project's default branch. */
-  parentBranch: z.string().min(1).max(256).optional(),
-  /** The database and the role that owns it, as in the branch's connection details. */
-  database: z.string().min(1).default('neondb'),
-  role: z.string().min(1).default('neondb_owner'),
-  /** Neon's v2 API; tests point it at a local stand-in. */
-  apiUrl: z.url({ message: 'must be a URL such as https://console.neon.tech/api/v2' }).default('https://console.neon.tech/api/v2'),
-  /** Backup branches expire on their own after this long (Neon's expires_at), should pgwarden not delete them; false: never. */
-  branchExpiry: z.union([duration('24h'), z.literal(false)]).default(24 * 3_600_000),
+  projectId: z
+    .string()
+    .regex(/^[a-z0-9-]{1,60}$/, { message: 'must be the Neon project id, e.g. shiny-wind-028834 (Settings in the Neon console)' })
+    .describe('the Neon project id, from the Neon console (Settings), e.g. `shiny-wind-028834`'),
+  apiKeyEnv: envVarName('the Neon API key').default('NEON_API_KEY').describe('environment variable holding the Neon API key'),
+  parentBranch: z
+    .string()
+    .min(1)
+    .max(256)
+    .optional()
+    .meta({ description: 'the branch backups and PITR branches start from: an id (`br-…`) or a name', defaultText: "the project's default branch" }),
+  database: z.string().min(1).default('neondb').describe("the database, as in the branch's connection details"),
+  role: z.string().min(1).default('neondb_owner').describe('the role that owns the database'),
+  // Tests point it at a local stand-in.
+  apiUrl: z
+    .url({ message: 'must be a URL such as https://console.neon.tech/api/v2' })
+    .default('https://console.neon.tech/api/v2')
+    .describe("the base URL of Neon's v2 API"),
+  branchExpiry: z
+    .union([duration('24h'), z.literal(false)])
+    .prefault('24h')
+    .describe("how long until Neon deletes a backup branch by itself (Neon's `expires_at`), should pgwarden not delete it; `false`: never"),
 });
 export type NeonSettings = z.output<typeof NeonSettings>;
 
 /** A Supabase project: dumped and restored without Docker, with the platform's own schemas and roles left to it. */
 const SupabaseSettings = z.strictObject({
-  /** The project ref (20 letters, as in db.<ref>.supabase.co): the connection must belong to it. */
-  projectRef: z.string().regex(/^[a-z]{20}$/, { message: 'must be the 20-letter project ref, as in db.<ref>.supabase.co' }).optional(),
+  projectRef: z
+    .string()
+    .regex(/^[a-z]{20}$/, { message: 'must be the 20-letter project ref, as in db.<ref>.supabase.co' })
+    .optional()
+    .describe('the 20-letter project ref (as in `db.<ref>.supabase.co`): the connections must belong to it'),
 });
 export type SupabaseSettings = z.output<typeof SupabaseSettings>;
 
@@ -135,26 +152,48 @@ const repositoryList = z.array(z.string().regex(NAME, { message: 'must name a re
 
 /** What one kind of backup of one database does differently (runbook: pre-migration also goes to S3, kept 90 days). */
 const KindSettings = z.strictObject({
-  /** Where backups of this kind go, instead of the database's repositories (each gets a verified copy). */
-  repositories: repositoryList.optional(),
-  /** How long backups of this kind are kept, instead of retention.<kind>. */
-  retention: duration('90d').optional(),
+  repositories: repositoryList.optional().meta({
+    description:
+      'where backups of one kind (`daily`, `weekly`, `monthly`, `pre-migration`, `manual`) go instead, each getting a verified copy (runbook: `pre-migration: { repositories: [b2, aws] }`); restores and `backups list` look in every repository of the database',
+    defaultText: "the database's",
+  }),
+  retention: duration('90d').optional().meta({ description: 'how long this database keeps backups of that kind', defaultText: '`retention.<kind>`' }),
 });
 
+const cron = z.union([z.string().min(9), z.literal(false)]).optional();
+const backupCron = cron.meta({
+  description: 'a cron expression (UTC), or `false` to leave that schedule out (`basebackup` only with `pitr:`)',
+  defaultText: "the runbook's times (see `schedules apply`)",
+});
+const checkCron = cron.meta({
+  description: 'restore drill (first day of the month 04:00 UTC), integrity verification (Sundays 06:00 UTC), monitor (every 15 minutes): a cron expression or `false`',
+  defaultText: 'the defaults shown',
+});
+const targetOverride = { description: 'override the targets: `45m`, `4h`, `7d`, `1w`', defaultText: 'from `environment`' };
+
 export const DatabaseSettings = z.strictObject({
-  provider: z.enum(PROVIDERS, { error: `must be one of ${PROVIDERS.join(', ')}` }).default('postgres'),
-  /** Required for postgres and supabase; a Neon database is reached through the branches the API makes. */
-  connection: SecretSource.optional(),
+  provider: z
+    .enum(PROVIDERS, { error: `must be one of ${PROVIDERS.join(', ')}` })
+    .default('postgres')
+    .describe('`postgres`, `supabase` (see [Supabase](#supabase)) or `neon` (see [Neon](#neon))'),
+  // A Neon database is reached through the branches the API makes.
+  connection: SecretSource.optional().meta({
+    description:
+      "`{ env: VAR }` or `{ file: PATH }` holding a `postgresql://` URL; TLS by its `sslmode`, `sslrootcert`, `sslcert`, `sslkey` parameters, with libpq's meaning for every connection (see \"TLS\")",
+    defaultText: 'required (not for `neon`)',
+  }),
   neon: NeonSettings.optional(),
   supabase: SupabaseSettings.optional(),
-  /** Where restores go when it is not the server the backup came from (for example a staging server). */
-  restoreConnection: SecretSource.optional(),
-  environment: Environment.default('production'),
-  rto: duration('1h').optional(),
-  rpo: duration('24h').optional(),
-  /** Repositories that receive this database's backups; the first is where restores read from. */
-  repositories: repositoryList.optional(),
-  /** Per kind of backup (daily, weekly, monthly, pre-migration, manual): other repositories, other retention. */
+  restoreConnection: SecretSource.optional().meta({
+    description: 'where restores go, when not the server the backup came from (for example a staging server; its user needs CREATEDB)',
+    defaultText: 'the connection',
+  }),
+  environment: Environment.default('production').describe('`production` (RTO 1 h, RPO 24 h), `staging` (4 h, 1 week), `development` (none)'),
+  rto: duration('1h').optional().meta(targetOverride),
+  rpo: duration('24h').optional().meta(targetOverride),
+  repositories: repositoryList
+    .optional()
+    .meta({ description: 'where its backups go (each gets a verified copy)', defaultText: 'the only repository' }),
   kinds: z
     .strictObject({
       daily: KindSettings.optional(),
@@ -163,96 +202,50 @@ export const DatabaseSettings = z.strictObject({
       'pre-migration': KindSettings.optional(),
       manual: KindSettings.optional(),
     })
-    .optional(),
+    .optional()
+    .meta({ each: '<kind>' }),
   pitr: PitrSettings.optional(),
-  /**
-   * Temporal Schedules (`pgwarden schedules apply`): a cron expression (UTC) per job, or false to leave it out.
-   * Defaults are the runbook's: daily 02:00, weekly Sunday 01:00, monthly first Monday 00:00; base backups
-   * 03:00 and retention 05:00 daily (base backups only with pitr: set).
-   */
+  // Temporal Schedules (`pgwarden schedules apply`): the defaults are the runbook's (client/schedules.ts).
   schedules: z
     .strictObject({
-      daily: z.union([z.string().min(9), z.literal(false)]).optional(),
-      weekly: z.union([z.string().min(9), z.literal(false)]).optional(),
-      monthly: z.union([z.string().min(9), z.literal(false)]).optional(),
-      basebackup: z.union([z.string().min(9), z.literal(false)]).optional(),
-      expire: z.union([z.string().min(9), z.literal(false)]).optional(),
-      /** Restore drill (default: first day of the month 04:00), integrity check (Sundays 06:00), monitor (every 15 min). */
-      drill: z.union([z.string().min(9), z.literal(false)]).optional(),
-      verify: z.union([z.string().min(9), z.literal(false)]).optional(),
-      monitor: z.union([z.string().min(9), z.literal(false)]).optional(),
+      daily: backupCron,
+      weekly: backupCron,
+      monthly: backupCron,
+      basebackup: backupCron,
+      expire: backupCron,
+      drill: checkCron,
+      verify: checkCron,
+      monitor: checkCron,
     })
     .optional(),
-  /** Alert thresholds for this database (override alerts: at the top level). */
-  alerts: DatabaseAlerts.optional(),
-  /** Restore drills: where they run and what the restored data must satisfy. */
+  alerts: DatabaseAlerts.optional().meta({
+    description: 'alert thresholds for this database, the same keys as `alerts.minBackupSize` … `.severity`: they override those',
+    defaultText: 'the global ones',
+  }),
   drill: DrillSettings.optional(),
 });
 
-const S3Repository = z.strictObject({
-  type: z.literal('s3'),
-  /** Omit for AWS S3; https://s3.<region>.backblazeb2.com for Backblaze B2; http://127.0.0.1:7070 for versitygw. */
-  endpoint: z.url({ message: 'must be a URL such as https://s3.eu-central-003.backblazeb2.com' }).optional(),
-  region: z.string().min(1).default('us-east-1'),
-  bucket: z.string().min(3, 'must be the bucket name'),
-  prefix: z
-    .string()
-    .default('')
-    .transform((p) => p.replace(/^\/+|\/+$/g, '')),
-  forcePathStyle: z.boolean().default(false),
-  accessKeyIdEnv: envVarName('the access key id').optional(),
-  secretAccessKeyEnv: envVarName('the secret access key').optional(),
-  /**
-   * The SDK adds CRC32 checksums to every request by default; Backblaze B2 has rejected those headers.
-   * "when_required" sends them only where S3 demands it (pgwarden still keeps a sha256 of every object).
-   */
-  requestChecksums: z.enum(['when_supported', 'when_required']).default('when_supported'),
-  /**
-   * Hash every uploaded byte into the request signature (SigV4 signed payload). Default: only over plain http or
-   * with requestChecksums: when_required; over https with CRC32s, S3 checks each part's CRC32 and pgwarden its own
-   * sha256 on every read, and a second hash of every byte would cost the worker CPU for nothing.
-   */
-  signPayload: z.boolean().optional(),
-  partSizeMiB: z.number().int().min(5).max(512).default(5),
-  uploadConcurrency: z.number().int().min(1).max(64).default(2),
-  /**
-   * Where the bucket has S3 Object Lock enabled, objects are written locked until their retention ends: compliance
-   * (nobody can delete them early, not even the account's root) or governance (a key with the bypass permission can).
-   */
-  objectLockMode: z.enum(['compliance', 'governance']).default('compliance'),
-  /** PEM file of the CA that signed an https endpoint's certificate (a private CA): the only CA trusted for it. */
-  caFile: z.string().min(1, 'must be the path of a PEM file with the CA certificate').optional(),
-});
-
-const FsRepository = z.strictObject({
-  type: z.literal('fs'),
-  path: z.string().min(1, 'must be a directory path such as /var/backups/pgwarden'),
-});
-
-export const RepositorySettings = z.discriminatedUnion('type', [S3Repository, FsRepository], {
-  error: 'needs type: s3 (with endpoint, bucket, …) or type: fs (with path)',
-});
-export type RepositorySettings = z.infer<typeof RepositorySettings>;
-export type S3RepositorySettings = z.infer<typeof S3Repository>;
-export type FsRepositorySettings = z.infer<typeof FsRepository>;
+const KEPT = 'how long logical backups of each kind are kept (the newest is always kept)';
 
 export const ConfigSchema = z
   .strictObject({
     temporal: z
       .strictObject({
-        address: z.string().min(1).default('localhost:7233'),
-        namespace: z.string().min(1).default('default'),
-        taskQueue: z.string().min(1).default('pgwarden'),
-        /**
-         * This worker's own task queue, for steps that need its disk (a PITR's data directory): every step of one
-         * PITR runs there. Default: <taskQueue>@<host name>. Workers that share a disk may share it.
-         */
-        hostTaskQueue: z.string().min(1).optional(),
-        /** How long a PITR waits for the worker that holds its data directory (a restart) before starting over on another. */
-        hostWait: duration('2m').default(120_000),
-        /** Temporal Cloud API key, from the environment. */
-        apiKeyEnv: envVarName('the Temporal API key').optional(),
-        /** true: TLS with the system's CAs; an object: a private CA, a client certificate (mTLS), a server name. */
+        address: z.string().min(1).default('localhost:7233').describe('where the worker and CLI find Temporal (host:port)'),
+        namespace: z.string().min(1).default('default').describe('the Temporal namespace'),
+        taskQueue: z.string().min(1).default('pgwarden').describe("the task queue pgwarden's workflows run on"),
+        // Workers that share a disk may share it.
+        hostTaskQueue: z
+          .string()
+          .min(1)
+          .optional()
+          .meta({
+            description:
+              "this worker's own task queue: every step of a PITR runs on the worker whose disk holds its data directory (set it when workers that do not share a disk have the same host name)",
+            defaultText: '`<taskQueue>@<host name>`',
+          }),
+        hostWait: duration('2m').prefault('2m').describe('how long a PITR waits for that worker (a restart) before it starts over on another one'),
+        apiKeyEnv: envVarName('the Temporal API key').optional().describe('Temporal Cloud API key (env var name); turns TLS on'),
         tls: z
           .union(
             [
@@ -270,59 +263,79 @@ export const ConfigSchema = z
             ],
             { error: 'must be true, false, or { caFile, certFile, keyFile, serverName } (file paths)' },
           )
-          .default(false),
-        /** Temporal UI address, for links in reports (the dev server's is http://localhost:8233). */
-        ui: z.url().optional(),
+          .default(false)
+          .describe(
+            '`true` (TLS, the system\'s CAs), or for a self-hosted Temporal `{ caFile, certFile, keyFile, serverName }`: the CA of the server\'s certificate, this client\'s certificate and key for mTLS (PEM files; keep the key readable by pgwarden only), the name in the server\'s certificate when `address` is an IP or another name (see "TLS")',
+          ),
+        ui: z
+          .url()
+          .optional()
+          .meta({
+            description: 'Temporal UI address, for links in reports',
+            defaultText: '`http://localhost:8233` (the dev server\'s) when `address` is `localhost:7233` (or `127.0.0.1:7233`), else none (no links)',
+          }),
       })
       .prefault({}),
     encryption: Encryption,
     backup: z
       .strictObject({
-        /** Parallel dump/restore streams per database (pg_dump/psql processes). */
-        jobs: z.number().int().min(1).max(32).default(2),
-        /** zstd level: 1 fastest … 19 smallest. Level 1 is measured within 1 % of level 3's size on table data, at half the CPU. */
-        compressionLevel: z.number().int().min(-5).max(19).default(1),
-        /** zstd worker threads per stream (0 = one per core). */
-        compressionThreads: z.number().int().min(0).max(64).default(1),
-        /** Tables at least this large get a data stream of their own (in MiB); smaller ones share one. */
-        splitTableMiB: z.number().min(0).default(32),
-        /** Tables larger than this are cut into block ranges of about this size, dumped and restored in parallel (PostgreSQL 14+). */
-        chunkMiB: z.number().min(0).default(128),
+        jobs: z.number().int().min(1).max(32).default(2).describe('parallel dump and restore streams per database (pg_dump/psql processes)'),
+        compressionLevel: z
+          .number()
+          .int()
+          .min(-5)
+          .max(19)
+          .default(1)
+          .describe("zstd level: 1 fastest … 19 smallest (level 1 was within 1 % of level 3's size on table data, at half the CPU)"),
+        compressionThreads: z.number().int().min(0).max(64).default(1).describe('zstd threads per stream (`0`: one per core)'),
+        splitTableMiB: z.number().min(0).default(32).describe('tables at least this large (in MiB) get a stream of their own; smaller ones share one'),
+        chunkMiB: z
+          .number()
+          .min(0)
+          .default(128)
+          .describe('tables larger than this (in MiB) are cut into block ranges of about this size, dumped and restored in parallel (PostgreSQL 14+; `0` turns it off)'),
       })
       .prefault({}),
-    /** How long logical backups of each kind are kept (the runbook's table); the newest backup is always kept. */
+    // The runbook's table.
     retention: z
       .strictObject({
-        daily: duration('30d').default(30 * 86_400_000),
-        weekly: duration('12w').default(12 * 7 * 86_400_000),
-        monthly: duration('365d').default(365 * 86_400_000),
-        'pre-migration': duration('90d').default(90 * 86_400_000),
-        manual: duration('30d').default(30 * 86_400_000),
+        daily: duration('30d').prefault('30d').describe(KEPT),
+        weekly: duration('12w').prefault('12w').describe(KEPT),
+        monthly: duration('365d').prefault('365d').describe(KEPT),
+        'pre-migration': duration('90d').prefault('90d').describe(KEPT),
+        manual: duration('30d').prefault('30d').describe(KEPT),
       })
       .prefault({}),
     /** The worker process (pgwarden worker). */
     worker: z
       .strictObject({
-        /**
-         * On SIGTERM/SIGINT, how long running activities may go on before they are stopped and handed to another
-         * worker. The default fits `docker stop` (10 s) and Kubernetes (30 s) with time left for clean-up.
-         */
-        shutdownGraceTime: duration('5s').default(5_000),
-        /**
-         * Dumps (logical and base backups, copies to further repositories) this worker runs at once, and as many
-         * restores: more wait in Temporal's task queue for this or another worker. Default: one per CPU core, at most
-         * one per 512 MiB of memory beyond the first 256 MiB (the container's limit where lower), at least 1.
-         */
-        maxConcurrentJobs: z.number().int().min(1).max(256).optional(),
+        // The default fits `docker stop` (10 s) and Kubernetes (30 s) with time left for clean-up.
+        shutdownGraceTime: duration('5s')
+          .prefault('5s')
+          .describe(
+            'on SIGTERM/SIGINT, how long running activities may go on before they are stopped and handed to another worker (see [Running in production](#running-in-production))',
+          ),
+        maxConcurrentJobs: z
+          .number()
+          .int()
+          .min(1)
+          .max(256)
+          .optional()
+          .meta({
+            description:
+              "dumps (logical, base backups, copies to further repositories) one worker runs at once, and as many restores; the rest wait in Temporal's task queue, first come first served, for this or another worker (a restore never waits behind backups)",
+            defaultText: "one per CPU core, at most one per 512 MiB of memory beyond 256 MiB (a container's limit counts), at least 1",
+          }),
       })
       .prefault({}),
     postgres: z
       .strictObject({
-        /** Directory with pg_dump/pg_restore/psql; found by the server's major version when omitted. */
-        binDir: z.string().optional(),
+        binDir: z
+          .string()
+          .optional()
+          .meta({ description: 'the directory with pg_dump, pg_restore and psql', defaultText: "found by the server's major version" }),
       })
       .prefault({}),
-    /** Alert thresholds (defaults for every database) and where alerts go. */
     alerts: AlertSettings,
     repositories: z.record(z.string().regex(NAME, { message: 'repository names are lower-case letters, digits, - and _' }), RepositorySettings, {
       error: 'must map repository names to { type: s3 | fs, … }',

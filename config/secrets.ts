@@ -34,18 +34,6 @@ export function describeSource(source: SecretSource): string {
   return 'env' in source ? `environment variable ${source.env}` : `file ${source.file}`;
 }
 
-/** The current backup passphrase; fails when the configuration has none (public keys only). */
-export function resolvePassphrase(config: Config): string {
-  const source = passphraseSource(config.encryption);
-  if (!source) {
-    throw new PgwardenError(
-      'Config',
-      'encryption has no passphrase (passphraseEnv or passphraseFile) in pgwarden.yaml: this needs one, or a private key under encryption.privateKeys.',
-    );
-  }
-  return resolveSecret(source, 'the backup encryption passphrase');
-}
-
 /** The environment variables of the current and previous passphrases (what opens WAL archived before envelopes). */
 export function passphraseEnvVars(config: Config): string[] {
   const e = config.encryption;

@@ -16,12 +16,12 @@ export function searchAttributeCommand(namespace: string, address?: string): str
 }
 
 /**
- * The task queue of the long jobs of one kind: a worker polls it with its own limit (worker.maxConcurrentJobs), so
- * that many backups at once wait their turn in Temporal instead of crowding one machine, and a restore never
+ * The task queue of the long jobs, backups or restores: a worker polls it with its own limit (worker.maxConcurrentJobs),
+ * so that many backups at once wait their turn in Temporal instead of crowding one machine, and a restore never
  * waits behind a night of backups.
  */
-export function jobTaskQueue(taskQueue: string, kind: 'backups' | 'restores'): string {
-  return `${taskQueue}-${kind}`;
+export function jobTaskQueue(taskQueue: string, jobs: 'backups' | 'restores'): string {
+  return `${taskQueue}-${jobs}`;
 }
 
 /** One backup of a database at a time: the id is the lock (Temporal refuses a second running workflow with it). */

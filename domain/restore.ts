@@ -12,7 +12,7 @@ export interface RestoreInput {
   noOwner?: boolean;
   /** Restore without privileges (GRANT/REVOKE), which name the source's roles: with noOwner, for a server without them. */
   noPrivileges?: boolean;
-  /** Repository to read from (default: the database's first). */
+  /** Repository to read from. Default: all of the database's repositories (the backup wherever it is; the newest for "latest"). */
   repository?: string;
   /** "drill": restore onto the drill server (drill.connection) instead of the restore server. */
   server?: 'drill';

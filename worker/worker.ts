@@ -1,4 +1,5 @@
-// The pgwarden worker: hosts the workflows and the activities (which hold every credential) on one task queue.
+// The pgwarden worker: hosts the workflows and the activities (which hold every credential) on four task queues:
+// the configured one, one each for backups and restores, and this host's own.
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { availableParallelism, totalmem } from 'node:os';
@@ -32,7 +33,7 @@ export interface PgwardenWorker {
 }
 
 /**
- * Workflows and short activities on the task queue; the long jobs on a task queue per kind (backups, restores),
+ * Workflows and short activities on the task queue; the long jobs on a task queue of their own (backups, restores),
  * each polled with at most maxConcurrentJobs at once: a worker asks Temporal for a job only when it has room,
  * so 20 backups fired at 02:00 wait in Temporal, first come first served, and every worker on the queue takes
  * its share.
@@ -66,8 +67,8 @@ export async function createWorker(config: Config, connection: NativeConnection)
       // Checks, listings, renames, clean-ups: short, and never held up by the long jobs.
       maxConcurrentActivityTaskExecutions: 16,
     }),
-    ...(['backups', 'restores'] as const).map((kind) =>
-      Worker.create({ ...common, taskQueue: jobTaskQueue(config.temporal.taskQueue, kind), maxConcurrentActivityTaskExecutions: limit }),
+    ...(['backups', 'restores'] as const).map((jobs) =>
+      Worker.create({ ...common, taskQueue: jobTaskQueue(config.temporal.taskQueue, jobs), maxConcurrentActivityTaskExecutions: limit }),
     ),
     // This host's own task queue (Temporal's worker-specific task queue pattern): a PITR sends every step after
     // the first there, because its data directory is on this host's disk. Activities only.

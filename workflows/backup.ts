@@ -11,8 +11,8 @@ import { compactTimestamp, tagRun } from './tags.js';
 
 const quick = proxyActivities<Activities>(QUICK);
 
-export async function backupWorkflow(started: BackupInput): Promise<BackupResult> {
-  const input = checkInput<BackupInput>('backupWorkflow', started, { database: { type: 'string', required: true }, kind: { type: 'string', oneOf: BACKUP_KINDS }, migrationId: { type: 'string' } }, `{"database": "cartly", "kind": "${BACKUP_KINDS.join('|')}"}`);
+export async function backupWorkflow(raw: BackupInput): Promise<BackupResult> {
+  const input = checkInput<BackupInput>('backupWorkflow', raw, { database: { type: 'string', required: true }, kind: { type: 'string', oneOf: BACKUP_KINDS }, migrationId: { type: 'string' } }, `{"database": "cartly", "kind": "${BACKUP_KINDS.join('|')}"}`);
   const kind = input.kind ?? 'manual';
   tagRun(input.database, 'backup', kind);
   const info = workflowInfo();

@@ -9,8 +9,8 @@ import { compactTimestamp, tagRun } from './tags.js';
 
 const quick = proxyActivities<Activities>(QUICK);
 
-export async function baseBackupWorkflow(started: BaseBackupInput): Promise<BaseBackupResult> {
-  const input = checkInput<BaseBackupInput>('baseBackupWorkflow', started, { database: { type: 'string', required: true } }, '{"database": "cartly"}');
+export async function baseBackupWorkflow(raw: BaseBackupInput): Promise<BaseBackupResult> {
+  const input = checkInput<BaseBackupInput>('baseBackupWorkflow', raw, { database: { type: 'string', required: true } }, '{"database": "cartly"}');
   tagRun(input.database, 'basebackup', 'base');
   const info = workflowInfo();
   const startedAt = Date.now();

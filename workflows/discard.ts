@@ -12,11 +12,11 @@ const quick = proxyActivities<Activities>(QUICK);
 const patient = proxyActivities<Activities>(UNTIL_STORAGE_IS_BACK);
 
 /** Retries the clean-up until the repository answers (up to a week; retention sweeps what is left after that). */
-export async function discardBackupWorkflow(started: DiscardInput): Promise<{ removed: number }> {
+export async function discardBackupWorkflow(raw: DiscardInput): Promise<{ removed: number }> {
   const example = '{"database": "cartly", "backupId": "20261125T020000Z-daily-1a2b", "repositories": ["b2"], "type": "logical"}';
   const input = checkInput<DiscardInput>(
     'discardBackupWorkflow',
-    started,
+    raw,
     { database: { type: 'string', required: true }, backupId: { type: 'string', required: true }, type: { type: 'string', oneOf: ['logical', 'base'] } },
     example,
   );

@@ -10,8 +10,8 @@ const quick = proxyActivities<Activities>(QUICK);
 const listing = proxyActivities<Activities>(LISTING);
 const long = proxyActivities<Activities>(LONG);
 
-export async function expireWorkflow(started: ExpireInput): Promise<ExpireResult> {
-  const input = checkInput<ExpireInput>('expireWorkflow', started, { database: { type: 'string', required: true }, dryRun: { type: 'boolean' } }, '{"database": "cartly", "dryRun": true}');
+export async function expireWorkflow(raw: ExpireInput): Promise<ExpireResult> {
+  const input = checkInput<ExpireInput>('expireWorkflow', raw, { database: { type: 'string', required: true }, dryRun: { type: 'boolean' } }, '{"database": "cartly", "dryRun": true}');
   tagRun(input.database, 'expire');
   const info = workflowInfo();
   const plan = await listing.planExpiry({ database: input.database, nowMs: Date.now() });

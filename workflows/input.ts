@@ -14,16 +14,17 @@ export type InputField =
 
 /**
  * Returns the input with the declared fields checked; null counts as absent (the UI's way to leave a field out).
- * Fields that are not declared are passed through untouched.
+ * Fields that are not declared are passed through untouched. Workflows call what they were started with `raw` and
+ * what this returns `input`.
  */
-export function checkInput<T>(workflowType: string, input: unknown, fields: Record<string, InputField>, example: string): T {
+export function checkInput<T>(workflowType: string, raw: unknown, fields: Record<string, InputField>, example: string): T {
   const fail = (problem: string): never => {
     throw ApplicationFailure.nonRetryable(`${workflowType} input ${problem}. Expected JSON like ${example}`, 'Usage');
   };
-  if (input instanceof UndecodableInput || typeof input !== 'object' || input === null || Array.isArray(input) || input instanceof Uint8Array) {
-    return fail(`must be one JSON object, got ${describe(input)}`);
+  if (raw instanceof UndecodableInput || typeof raw !== 'object' || raw === null || Array.isArray(raw) || raw instanceof Uint8Array) {
+    return fail(`must be one JSON object, got ${describe(raw)}`);
   }
-  const checked: Record<string, unknown> = { ...(input as Record<string, unknown>) };
+  const checked: Record<string, unknown> = { ...(raw as Record<string, unknown>) };
   for (const [name, rule] of Object.entries(fields)) {
     const value = checked[name];
     if (value === undefined || value === null) {

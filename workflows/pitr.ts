@@ -69,10 +69,10 @@ function hostGone(error: unknown): boolean {
   return error instanceof ActivityFailure && error.cause instanceof TimeoutFailure && error.cause.timeoutType === 'SCHEDULE_TO_START';
 }
 
-export async function pitrWorkflow(started: PitrInput): Promise<PitrResult> {
+export async function pitrWorkflow(raw: PitrInput): Promise<PitrResult> {
   const input = checkInput<PitrInput>(
     'pitrWorkflow',
-    started,
+    raw,
     {
       database: { type: 'string', required: true },
       target: { type: 'string', required: true },

@@ -74,9 +74,9 @@ export const NEON_WAIT: ActivityOptions = {
 export const JOB_QUEUES = 'long-jobs-on-job-task-queues';
 
 /**
- * LONG on the job task queue of `kind`, for runs that start from now on; a run that began on an older pgwarden
- * keeps the queue its history already names (replay must match it).
+ * LONG on the task queue of `jobs` (backups or restores), for runs that start from now on; a run that began on an
+ * older pgwarden keeps the queue its history already names (replay must match it).
  */
-export function jobOptions(taskQueue: string, kind: 'backups' | 'restores', onJobQueue: boolean): ActivityOptions {
-  return onJobQueue ? { ...LONG, taskQueue: jobTaskQueue(taskQueue, kind) } : LONG;
+export function jobOptions(taskQueue: string, jobs: 'backups' | 'restores', onJobQueue: boolean): ActivityOptions {
+  return onJobQueue ? { ...LONG, taskQueue: jobTaskQueue(taskQueue, jobs) } : LONG;
 }

@@ -37,10 +37,10 @@ type Backup = Omit<PreMigrationBackup, 'attempt'>;
 
 const EXAMPLE = '{"database": "cartly", "migrationId": "20261125143000_orders_index"}';
 
-export async function preMigrationWorkflow(started: PreMigrationInput): Promise<PreMigrationResult> {
+export async function preMigrationWorkflow(raw: PreMigrationInput): Promise<PreMigrationResult> {
   const input = checkInput<PreMigrationInput>(
     'preMigrationWorkflow',
-    started,
+    raw,
     { database: { type: 'string', required: true }, migrationId: { type: 'string', required: true }, fresh: { type: 'boolean' } },
     EXAMPLE,
   );

@@ -16,10 +16,10 @@ export type RestoreSteps = Pick<
   'planRestore' | 'restoreLogical' | 'publishRestore' | 'dropStagingDatabase' | 'restoreIntoFreshProject' | 'holdBackups' | 'releaseBackups'
 >;
 
-export async function restoreWorkflow(started: RestoreInput): Promise<RestoreResult> {
+export async function restoreWorkflow(raw: RestoreInput): Promise<RestoreResult> {
   const input = checkInput<RestoreInput>(
     'restoreWorkflow',
-    started,
+    raw,
     {
       database: { type: 'string', required: true },
       backup: { type: 'string', required: true },

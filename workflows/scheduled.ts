@@ -11,10 +11,10 @@ import { tagRun } from './tags.js';
 
 const WAIT_FOR_TURN_MS = 6 * 3_600_000;
 
-export async function scheduledWorkflow(started: ScheduledInput): Promise<unknown> {
+export async function scheduledWorkflow(raw: ScheduledInput): Promise<unknown> {
   const input = checkInput<ScheduledInput>(
     'scheduledWorkflow',
-    started,
+    raw,
     { database: { type: 'string', required: true }, operation: { type: 'string', required: true, oneOf: ['backup', 'basebackup', 'expire', 'drill', 'verify', 'monitor'] }, kind: { type: 'string', oneOf: BACKUP_KINDS } },
     '{"database": "cartly", "operation": "backup", "kind": "daily"}',
   );

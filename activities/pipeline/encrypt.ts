@@ -9,8 +9,6 @@ import { PgwardenError } from '../../domain/errors.js';
 import { privateDirectory } from '../storage/private-directory.js';
 import type { Step } from './chain.js';
 
-/** Backups made before envelope encryption: every object encrypted with the passphrase itself. */
-export const ENCRYPTION_SCHEME = 'openpgp-symmetric-aes256';
 /** Envelope encryption: objects encrypted with a random data key, itself wrapped for the configured keys. */
 export const ENVELOPE_SCHEME = 'openpgp-envelope-v1';
 

@@ -175,8 +175,3 @@ export async function unsealBuffer(stored: Buffer, passphrase: string, name: str
   await Promise.all([decoder.done, ended]);
   return Buffer.concat(chunks);
 }
-
-/** For small payloads (tests): a Readable of one Buffer. */
-export function bufferSource(data: Buffer): Readable {
-  return Readable.from([data]);
-}

@@ -112,6 +112,24 @@ test('Dockerfile: the worker image carries PostgreSQL server binaries for the co
   assert.match(finalStage, /create_main_cluster\) \.\*\$\/\\1 = false/, 'no default cluster is created in the image');
 });
 
+test('Dockerfile: the image carries the compiled code that runs, not the compiled tests and benchmark', () => {
+  const finalStage = dockerfile.slice(dockerfile.lastIndexOf('\nFROM '));
+  const copied = [...finalStage.matchAll(/^COPY\s+--from=build\s+\/app\/(\S+)\s+\S+$/gm)].map((m) => m[1]!.replace(/\/$/, ''));
+  const fromDist = copied.filter((path) => path === 'dist' || path.startsWith('dist/'));
+  assert.ok(fromDist.length > 0, `the final stage copies compiled code from the build stage: ${copied.join(', ')}`);
+  assert.ok(!fromDist.includes('dist'), 'not the whole of dist/: it holds dist/test and dist/bench too');
+  // npm run build compiles every folder tsconfig.json includes; all of them but test/ and bench/ run in the image.
+  const include = (JSON.parse(readFileSync(root('tsconfig.json'), 'utf8')) as { include: string[] }).include;
+  for (const folder of include) {
+    const shipped = fromDist.some((path) => path === `dist/${folder}` || path.startsWith(`dist/${folder}/`));
+    if (folder === 'test' || folder === 'bench') assert.ok(!shipped, `dist/${folder} stays in the build stage`);
+    else assert.ok(shipped, `dist/${folder} is copied into the image`);
+  }
+  assert.ok(fromDist.includes('dist/workflows-bundle.js'), 'the workflow bundle the worker loads is copied');
+  const entry = /^ENTRYPOINT\s+\[\s*"node",\s*"\/app\/([^"]+)"/m.exec(finalStage)?.[1];
+  assert.ok(entry && fromDist.some((path) => entry.startsWith(`${path}/`)), `the entry point ${entry} is among what is copied`);
+});
+
 test('package.json: the test scripts name test files, which Node 20, 22 and 24 all accept', () => {
   // Node 22 and 24 read `node --test` arguments as files or globs: a bare directory runs nothing and fails.
   const scripts = (JSON.parse(readFileSync(root('package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts;
