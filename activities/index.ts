@@ -1,8 +1,8 @@
 // Every activity the worker registers, bound to the loaded configuration. Workflows import only the type.
 import type { Config } from '../config/schema.js';
-import { backupActivities } from './backup.js';
+import { backupActivities } from './backup/index.js';
 import { restoreActivities } from './restore/index.js';
-import { baseBackupActivities } from './basebackup.js';
+import { baseBackupActivities } from './basebackup/index.js';
 import { pitrActivities } from './pitr/index.js';
 import { expireActivities } from './expire.js';
 import { leaseActivities } from './leases.js';
