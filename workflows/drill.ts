@@ -6,7 +6,7 @@
 import { ApplicationFailure, CancellationScope, executeChild, proxyActivities, sleep, workflowInfo } from '@temporalio/workflow';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { Activities } from '../activities/index.js';
-import type { DrillPlan } from '../activities/drill.js';
+import type { DrillPlan } from '../activities/drill/index.js';
 import { failureText, humanDuration } from '../domain/alert-rules.js';
 import { pitrWorkflowId, restoreWorkflowId } from '../domain/ids.js';
 import type { DrillInput, DrillPart, DrillResult } from '../domain/verify.js';

@@ -1,19 +1,19 @@
 // Retention: which backups and which WAL may go, decided from the repository alone, then deleted. The plan is
 // an activity result, so the workflow's history says exactly what was removed and why.
 import { WorkflowNotFoundError } from '@temporalio/common';
-import { databaseView } from '../config/load.js';
-import type { Config } from '../config/schema.js';
-import { BACKUP_KINDS, type BackupKind } from '../domain/kinds.js';
-import { scanBackups } from './catalog/list.js';
-import { backupFolder, MANIFEST_FILE, readManifest, type BackupManifest } from './catalog/manifest.js';
-import { backupKey, heldBackups, type RunIsOpen } from './catalog/leases.js';
-import { activityContext, currentReporter, warn, withListingProgress } from './progress.js';
-import { openRepository } from './storage/open.js';
-import type { Repository, StoredObject } from './storage/repository.js';
-import { walFolder, walNameOfKey } from './wal/archive.js';
-import { parseLsn, parseWalFileName, segnoOfLsn } from './wal/names.js';
-import { readArchiveIdentity } from './wal/archive.js';
-import { walRepositoryName } from './wal/open.js';
+import { databaseView } from '../../config/load.js';
+import type { Config } from '../../config/schema.js';
+import { BACKUP_KINDS, type BackupKind } from '../../domain/kinds.js';
+import { scanBackups } from '../catalog/list.js';
+import { backupFolder, MANIFEST_FILE, readManifest, type BackupManifest } from '../catalog/manifest.js';
+import { backupKey, heldBackups, type RunIsOpen } from '../catalog/leases.js';
+import { activityContext, currentReporter, warn, withListingProgress } from '../progress.js';
+import { openRepository } from '../storage/open.js';
+import type { Repository, StoredObject } from '../storage/repository.js';
+import { walFolder, walNameOfKey } from '../wal/archive.js';
+import { parseLsn, parseWalFileName, segnoOfLsn } from '../wal/names.js';
+import { readArchiveIdentity } from '../wal/archive.js';
+import { walRepositoryName } from '../wal/open.js';
 
 export interface ExpiryPlan {
   database: string;
@@ -48,7 +48,7 @@ export function expireActivities(config: Config) {
     },
     /**
      * Deletes what the plan names: manifests first, so an interrupted delete leaves nothing that looks restorable.
-     * A backup that a reader took a lease on since the plan was made stays (see activities/leases.ts).
+     * A backup that a reader took a lease on since the plan was made stays (see activities/hold/).
      */
     async applyExpiry(plan: ExpiryPlan): Promise<{ deletedObjects: number; locked: ExpiryPlan['locked']; held: ExpiryPlan['held'] }> {
       const reporter = currentReporter();

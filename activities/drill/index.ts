@@ -4,18 +4,18 @@
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type pg from 'pg';
-import { PgwardenError } from '../domain/errors.js';
-import { databaseView } from '../config/load.js';
-import type { DrillAssertion } from '../config/monitoring.js';
-import type { Config } from '../config/schema.js';
-import type { AssertionOutcome, DrillResult } from '../domain/verify.js';
-import { locateBackup } from './catalog/locate.js';
-import { writeReport } from './catalog/monitor-records.js';
-import { serverBinDir } from './postgres/binaries.js';
-import { clusterUser, LocalCluster } from './postgres/cluster.js';
-import { connect, quoteIdent, sourceEndpoint, withDatabase, type PgEndpoint } from './postgres/connection.js';
-import { restoreTarget } from './providers/source.js';
-import { connectMaintenance, dropDatabase } from './postgres/load.js';
+import { PgwardenError } from '../../domain/errors.js';
+import { databaseView } from '../../config/load.js';
+import type { DrillAssertion } from '../../config/monitoring.js';
+import type { Config } from '../../config/schema.js';
+import type { AssertionOutcome, DrillResult } from '../../domain/verify.js';
+import { locateBackup } from '../catalog/locate.js';
+import { writeReport } from '../catalog/monitor-records.js';
+import { serverBinDir } from '../postgres/binaries.js';
+import { clusterUser, LocalCluster } from '../postgres/cluster.js';
+import { connect, quoteIdent, sourceEndpoint, withDatabase, type PgEndpoint } from '../postgres/connection.js';
+import { restoreTarget } from '../providers/source.js';
+import { connectMaintenance, dropDatabase } from '../postgres/load.js';
 
 /** The marker point-in-time restores leave in data directories they created (the only ones pgwarden deletes). */
 const PITR_MARKER = '.pgwarden-restore';

@@ -3,15 +3,15 @@
 import { Context } from '@temporalio/activity';
 import { ActivityCancelledError, WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { CompleteAsyncError } from '@temporalio/common';
-import { PgwardenError } from '../domain/errors.js';
-import { databaseView } from '../config/load.js';
-import type { Config } from '../config/schema.js';
-import { backupWorkflowId, SEARCH_ATTRIBUTES } from '../domain/ids.js';
-import { preMigrationBackupsIn } from './catalog/locate.js';
-import { backupFolder, readManifest, type BackupManifest } from './catalog/manifest.js';
-import { currentReporter, reportEvery } from './progress.js';
-import { verifyObject } from './storage/copy.js';
-import { openRepository } from './storage/open.js';
+import { PgwardenError } from '../../domain/errors.js';
+import { databaseView } from '../../config/load.js';
+import type { Config } from '../../config/schema.js';
+import { backupWorkflowId, SEARCH_ATTRIBUTES } from '../../domain/ids.js';
+import { preMigrationBackupsIn } from '../catalog/locate.js';
+import { backupFolder, readManifest, type BackupManifest } from '../catalog/manifest.js';
+import { currentReporter, reportEvery } from '../progress.js';
+import { verifyObject } from '../storage/copy.js';
+import { openRepository } from '../storage/open.js';
 
 export interface EarlierPreMigrationBackup {
   backupId: string;

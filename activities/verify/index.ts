@@ -2,30 +2,30 @@
 // sha256 against the manifest, decrypt it with the configured key and decompress it (the plain size must match
 // too), and check that the WAL every kept base backup needs is archived and intact. Everything streams: the
 // decrypted bytes go to dd's /dev/null, nothing is written to disk.
-import { PgwardenError } from '../domain/errors.js';
-import { databaseView } from '../config/load.js';
-import type { Config } from '../config/schema.js';
-import type { Progress } from '../domain/progress.js';
-import type { VerifiedBackup, VerifyFinding, VerifyResult } from '../domain/verify.js';
-import { listBackups } from './catalog/list.js';
-import { backupFolder, readManifest, type BackupManifest, type StoredObjectEntry } from './catalog/manifest.js';
-import { writeReport } from './catalog/monitor-records.js';
-import { objectSecretOf } from './keys/backup-keys.js';
-import { loadKeyring, noKeyError } from './keys/keyring.js';
+import { PgwardenError } from '../../domain/errors.js';
+import { databaseView } from '../../config/load.js';
+import type { Config } from '../../config/schema.js';
+import type { Progress } from '../../domain/progress.js';
+import type { VerifiedBackup, VerifyFinding, VerifyResult } from '../../domain/verify.js';
+import { listBackups } from '../catalog/list.js';
+import { backupFolder, readManifest, type BackupManifest, type StoredObjectEntry } from '../catalog/manifest.js';
+import { writeReport } from '../catalog/monitor-records.js';
+import { objectSecretOf } from '../keys/backup-keys.js';
+import { loadKeyring, noKeyError } from '../keys/keyring.js';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { byteCountStep, VerifyingMeter, type Sha256Meter } from './pipeline/measure.js';
-import { unsealInto } from './pipeline/seal.js';
-import { currentReporter, inParallel, reportEvery } from './progress.js';
-import { openRepository } from './storage/open.js';
-import type { Repository } from './storage/repository.js';
-import { fetchWalBytes, walKey } from './wal/archive.js';
-import { closedAt, listArchive, timelinePath, type ArchiveListing } from './wal/coverage.js';
-import { baseBackupPoint, productionTimeline, recoveryTimeline } from './wal/plan.js';
-import { sourceNow } from './wal/source.js';
-import { parseLsn, segmentName, segnoOfLsn } from './wal/names.js';
-import { openArchive, walRepositoryName } from './wal/open.js';
-import type { WalKeys } from './keys/wal-keys.js';
+import { byteCountStep, VerifyingMeter, type Sha256Meter } from '../pipeline/measure.js';
+import { unsealInto } from '../pipeline/seal.js';
+import { currentReporter, inParallel, reportEvery } from '../progress.js';
+import { openRepository } from '../storage/open.js';
+import type { Repository } from '../storage/repository.js';
+import { fetchWalBytes, walKey } from '../wal/archive.js';
+import { closedAt, listArchive, timelinePath, type ArchiveListing } from '../wal/coverage.js';
+import { baseBackupPoint, productionTimeline, recoveryTimeline } from '../wal/plan.js';
+import { sourceNow } from '../wal/source.js';
+import { parseLsn, segmentName, segnoOfLsn } from '../wal/names.js';
+import { openArchive, walRepositoryName } from '../wal/open.js';
+import type { WalKeys } from '../keys/wal-keys.js';
 
 export interface VerifyUnit {
   repository: string;

@@ -1,15 +1,16 @@
-// Activities that keep retention away from backups being read: a restore, drill or PITR holds what it reads.
+// Activities that hold backups against retention while they are read: a restore, drill or PITR writes a lease
+// (the stored record, activities/catalog/leases.ts) on what it reads and removes it when done.
 // In a workflow:   const hold = await quick.holdBackups({ database, backups: [{ type: 'base', id }], purpose: 'PITR' });
 //                  try { … } finally { await CancellationScope.nonCancellable(() => quick.releaseBackups(hold)); }
 import { randomUUID } from 'node:crypto';
-import { PgwardenError } from '../domain/errors.js';
-import { databaseView } from '../config/load.js';
-import type { Config } from '../config/schema.js';
-import { backupFolder, MANIFEST_FILE } from './catalog/manifest.js';
-import { LOCAL_LEASE_MS, leaseName, localHolder, removeLease, WORKFLOW_LEASE_MS, writeLease, type BackupRef, type Lease, type WorkflowHolder } from './catalog/leases.js';
-import { activityContext, warn } from './progress.js';
-import { openRepository } from './storage/open.js';
-import { walRepositoryName } from './wal/open.js';
+import { PgwardenError } from '../../domain/errors.js';
+import { databaseView } from '../../config/load.js';
+import type { Config } from '../../config/schema.js';
+import { backupFolder, MANIFEST_FILE } from '../catalog/manifest.js';
+import { LOCAL_LEASE_MS, leaseName, localHolder, removeLease, WORKFLOW_LEASE_MS, writeLease, type BackupRef, type Lease, type WorkflowHolder } from '../catalog/leases.js';
+import { activityContext, warn } from '../progress.js';
+import { openRepository } from '../storage/open.js';
+import { walRepositoryName } from '../wal/open.js';
 
 export interface HoldInput {
   database: string;
