@@ -1,7 +1,7 @@
 // Activities of the pre-migration workflow: find this migration's earlier backup, see who holds the database's
 // backup lock and wait for it to end, and read every stored copy back to verify it.
 import { Context } from '@temporalio/activity';
-import { ActivityCancelledError, WorkflowNotFoundError, type Client } from '@temporalio/client';
+import { ActivityCancelledError, type Client } from '@temporalio/client';
 import { CompleteAsyncError } from '@temporalio/common';
 import { PgwardenError } from '../../domain/errors.js';
 import { databaseView } from '../../config/load.js';
@@ -12,6 +12,7 @@ import { backupFolder, readManifest, type BackupManifest } from '../catalog/mani
 import { currentReporter, reportEvery } from '../progress.js';
 import { verifyObject } from '../storage/copy.js';
 import { openRepository } from '../storage/open.js';
+import { describeRun } from '../workflow-runs.js';
 
 export interface EarlierPreMigrationBackup {
   backupId: string;
@@ -100,20 +101,14 @@ export function preMigrationActivities(config: Config) {
 
     /** Who holds the database's backup lock right now, or null when nobody does. */
     async describeBackupLock(input: { database: string }): Promise<LockHolder | null> {
-      const client = Context.current().client;
-      try {
-        const description = await client.workflow.getHandle(backupWorkflowId(input.database)).describe();
-        if (description.status.name !== 'RUNNING') return null;
-        const kind = description.typedSearchAttributes.get(SEARCH_ATTRIBUTES.kind);
-        const parent = description.parentExecution?.workflowId;
-        const what =
-          `the ${kind ?? 'running'} backup of ${input.database} (workflow ${description.workflowId}, running since ${description.startTime.toISOString()}` +
-          `${parent ? `, started by ${parent}` : ''})`;
-        return { workflowId: description.workflowId, runId: description.runId, what, startedAt: description.startTime.toISOString() };
-      } catch (error) {
-        if (error instanceof WorkflowNotFoundError) return null;
-        throw error;
-      }
+      const description = await describeRun(Context.current().client, backupWorkflowId(input.database));
+      if (description?.status.name !== 'RUNNING') return null;
+      const kind = description.typedSearchAttributes.get(SEARCH_ATTRIBUTES.kind);
+      const parent = description.parentExecution?.workflowId;
+      const what =
+        `the ${kind ?? 'running'} backup of ${input.database} (workflow ${description.workflowId}, running since ${description.startTime.toISOString()}` +
+        `${parent ? `, started by ${parent}` : ''})`;
+      return { workflowId: description.workflowId, runId: description.runId, what, startedAt: description.startTime.toISOString() };
     },
 
     /**
