@@ -11,12 +11,11 @@ import {
   setHandler,
   sleep,
   startChild,
-  TemporalFailure,
   workflowInfo,
 } from '@temporalio/workflow';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { Activities } from '../activities/index.js';
-import { isFailureKind } from '../domain/errors.js';
+import { innermostPgwardenFailure } from '../domain/failures.js';
 import { backupWorkflow } from './backup.js';
 import { backupWorkflowId, SEARCH_ATTRIBUTES } from '../domain/ids.js';
 import { migrationFinishedSignal, migrationStartedSignal, MIGRATION_ID, MIGRATION_ID_HINT, preMigrationBackupUpdate, preMigrationStatusQuery, type MigrationRecord, type PreMigrationBackup, type PreMigrationInput, type PreMigrationResult, type PreMigrationStatus } from '../domain/premigration.js';
@@ -214,10 +213,7 @@ function record(migrations: MigrationRecord[], attempt: number): MigrationRecord
 
 /** The innermost pgwarden failure: its kind picks the exit code, its message says what happened. */
 function innermost(error: unknown): { type: string; message: string } {
-  let best: ApplicationFailure | undefined;
-  for (let cause: unknown = error; cause instanceof TemporalFailure || cause instanceof Error; cause = (cause as Error).cause) {
-    if (cause instanceof ApplicationFailure && isFailureKind(cause.type)) best = cause;
-  }
+  const best = innermostPgwardenFailure(error);
   return { type: best?.type ?? 'Failed', message: best?.message ?? (error as Error).message };
 }
 
