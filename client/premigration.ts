@@ -12,6 +12,7 @@ import { migrationFinishedSignal, migrationStartedSignal, MIGRATION_ID, MIGRATIO
 import { preMigrationWorkflowId, SEARCH_ATTRIBUTES } from '../domain/ids.js';
 import type { preMigrationWorkflow } from '../workflows/premigration.js';
 import { activityStatuses, type ActivityStatus } from './watch.js';
+import { sleep } from '../activities/sleep.js';
 
 /** How long a migration waits for its backup unless told otherwise (a running daily backup included). */
 export const DEFAULT_PREMIGRATION_TIMEOUT_MS = 3_600_000;
@@ -123,7 +124,7 @@ async function follow(client: Client, workflowId: string, runId: string | undefi
     } catch {
       /* progress is best effort; the update's result is what counts */
     }
-    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    await sleep(1_000);
   }
 }
 

@@ -4,6 +4,7 @@ import { TemporalFailure, WorkflowFailedError, type WorkflowExecutionDescription
 import { PgwardenError } from '../domain/errors.js';
 import { innermostPgwardenFailure } from '../domain/failures.js';
 import type { Progress } from '../domain/progress.js';
+import { sleep } from '../activities/sleep.js';
 
 export interface ActivityStatus {
   activity: string;
@@ -32,7 +33,7 @@ export async function waitFor<T>(
       } catch {
         /* progress is best effort; the result below is what counts */
       }
-      await new Promise((resolve) => setTimeout(resolve, everyMs));
+      await sleep(everyMs);
     }
   };
   const polling = poll();

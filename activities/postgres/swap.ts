@@ -4,6 +4,7 @@ import type pg from 'pg';
 import { PgwardenError } from '../../domain/errors.js';
 import { quoteIdent, type PgEndpoint } from './connection.js';
 import { connectMaintenance } from './load.js';
+import { sleep } from '../sleep.js';
 
 export interface SwapInput {
   staging: string;
@@ -130,7 +131,7 @@ function keepEndingSessions(endpoint: PgEndpoint, oids: number[]): { stop(): Pro
         await client
           .query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datid = ANY($1::oid[]) AND pid <> pg_backend_pid()', [oids])
           .catch(() => undefined);
-        await new Promise((resolve) => setTimeout(resolve, 50));
+        await sleep(50);
       }
     } finally {
       await client?.end().catch(() => undefined);
