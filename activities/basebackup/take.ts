@@ -48,6 +48,7 @@ interface NeededWal {
   segments: string[];
 }
 
+// One function for one attempt's life (retry check, copy, WAL wait, manifest) inside the clean-up that wraps it all.
 export async function takeBaseBackup(db: DatabaseContext, input: TakeBaseBackupInput): Promise<BaseBackupOutput> {
   const config = db.config;
   const started = Date.now();

@@ -35,6 +35,7 @@ interface Load {
   unseal(object: StoredObjectEntry, consumer: Step[], output: 'collect' | 'ignore'): Promise<Buffer>;
 }
 
+// The steps are the functions below; what stays here is their order, the progress they share and the clean-up.
 export async function restoreLogical(db: DatabaseContext, input: RestoreLogicalInput): Promise<RestoreLogicalOutput> {
   const config = db.config;
   const started = Date.now();
