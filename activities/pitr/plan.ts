@@ -7,19 +7,18 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parse as parseUrl } from 'pg-connection-string';
 import { PgwardenError } from '../../domain/errors.js';
-import { databaseView } from '../../config/load.js';
+import { resolveDatabase } from '../database-context.js';
 import type { Config, DatabaseSettings } from '../../config/schema.js';
 import { findBackup, listBackups } from '../catalog/list.js';
 import { keyForBackup } from '../keys/backup-keys.js';
 import type { WalKeys } from '../keys/wal-keys.js';
 import { serverBinDir } from '../postgres/binaries.js';
 import { freePort, portIsFree } from '../postgres/cluster.js';
-import { sourceEndpoint } from '../postgres/connection.js';
 import { currentReporter } from '../progress.js';
 import type { Repository } from '../storage/repository.js';
 import { closedAt, listArchive, missingUpTo } from '../wal/coverage.js';
 import { formatLsn, parseLsn } from '../wal/names.js';
-import { openArchive, walRepositoryName } from '../wal/open.js';
+import { openArchive } from '../wal/open.js';
 import {
   backupOnTimeline,
   backupWalMissing,
@@ -96,10 +95,10 @@ export async function planPitr(config: Config, input: PlanPitrInput): Promise<Pi
 // The plan in the order its checks must fail (input, backups, timeline, target, coverage, key, placement): one
 // reading of the archive shared by all of them, so it stays one function.
 async function planWithKeys(config: Config, input: PlanPitrInput, repo: Repository, keys: WalKeys): Promise<PitrPlan> {
-  const db = databaseView(config, input.database);
+  const db = resolveDatabase(config, input.database);
   const target = parseRecoveryTarget(input.target);
   checkInput(input);
-  const repository = walRepositoryName(config, input.database);
+  const repository = db.walRepository;
   const manifests = await listBackups(repo, input.database, 'base');
   if (manifests.length === 0) {
     throw new PgwardenError('NotFound', `No base backup of "${input.database}" in repository "${repository}": take one with \`pgwarden basebackup --db ${input.database}\`.`);
@@ -213,7 +212,7 @@ async function planWithKeys(config: Config, input: PlanPitrInput, repo: Reposito
 
   const { runAs, datadir, port, archiveAs } = await placeCluster(config, db.settings, input, source, serverMajor);
 
-  const connectAs = parseUrl(sourceEndpoint(config, input.database).url);
+  const connectAs = parseUrl(db.source().url);
   return {
     baseBackupId: chosen.id,
     repository,
@@ -231,7 +230,7 @@ async function planWithKeys(config: Config, input: PlanPitrInput, repo: Reposito
     segments: Number((needed ?? last.segno) - reach.path[0]!.fromSegno + 1n),
     stage: walStage(listing, timeline, reach, needed),
     ...(archiveAs ? { archiveAs } : {}),
-    ...(db.rtoMs !== undefined ? { rtoMs: db.rtoMs } : {}),
+    ...(db.view.rtoMs !== undefined ? { rtoMs: db.view.rtoMs } : {}),
     connectAs: { user: connectAs.user || 'postgres', database: connectAs.database || 'postgres' },
   };
 }
