@@ -3,14 +3,13 @@
 // a channel that is down never fails or delays the job that raised the alert.
 import { alertThresholds } from '../config/alerts.js';
 import { PgwardenError } from '../domain/errors.js';
-import { databaseView } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { resolveSecret } from '../config/secrets.js';
 import { applyObservation, notificationFor } from '../domain/alert-rules.js';
 import type { AlertNotification, AlertObservation, AlertThresholds, JobPing } from '../domain/alerts.js';
 import { backupFolder, readManifest } from './catalog/manifest.js';
 import { pingHealthchecks } from './notify/healthchecks.js';
-import { openRepository } from './storage/open.js';
+import { resolveDatabase } from './database-context.js';
 import { workflowLink } from './notify/links.js';
 import type { ChannelName } from './notify/channel.js';
 import { configuredChannels, notifier, reaches } from './notify/notifier.js';
@@ -51,8 +50,9 @@ export function alertActivities(config: Config) {
 
     /** Sizes of a finished logical backup, from its manifest in the database's first repository. */
     async backupFacts(input: { database: string; backupId: string }): Promise<{ storedBytes: number; dataBytes: number }> {
-      const repository = databaseView(config, input.database).repositories[0]!;
-      const manifest = await readManifest(openRepository(config, repository), backupFolder(input.database, 'logical', input.backupId));
+      const db = resolveDatabase(config, input.database);
+      const repository = db.view.repositories[0]!;
+      const manifest = await readManifest(db.repository(repository), backupFolder(input.database, 'logical', input.backupId));
       if (!manifest) throw new PgwardenError('NotFound', `Backup ${input.backupId} of "${input.database}" has no manifest in repository "${repository}".`);
       return { storedBytes: manifest.storedBytes, dataBytes: manifest.objects.filter((o) => o.role === 'data').reduce((sum, o) => sum + o.rawBytes, 0) };
     },

@@ -1,16 +1,16 @@
 // Every activity the worker registers, bound to the loaded configuration. Workflows import only the type.
 import type { Config } from '../config/schema.js';
-import { backupActivities } from './backup.js';
-import { restoreActivities } from './restore.js';
-import { baseBackupActivities } from './basebackup.js';
+import { backupActivities } from './backup/index.js';
+import { restoreActivities } from './restore/index.js';
+import { baseBackupActivities } from './basebackup/index.js';
 import { pitrActivities } from './pitr/index.js';
-import { expireActivities } from './expire.js';
-import { leaseActivities } from './leases.js';
-import { preMigrationActivities } from './premigration.js';
+import { expireActivities } from './expire/index.js';
+import { leaseActivities } from './hold/index.js';
+import { preMigrationActivities } from './premigration/index.js';
 import { alertActivities } from './alerts.js';
-import { drillActivities } from './drill.js';
+import { drillActivities } from './drill/index.js';
 import { monitorActivities } from './monitor.js';
-import { verifyActivities } from './verify.js';
+import { verifyActivities } from './verify/index.js';
 import { rekeyActivities } from './keys/rekey.js';
 import { neonActivities } from './providers/neon.js';
 

@@ -1,21 +1,15 @@
 // The monitor's view of one database: what the repositories (and Temporal) say, with the thresholds to judge it by.
-import { Context } from '@temporalio/activity';
-import type { Client } from '@temporalio/client';
 import { alertThresholds } from '../config/alerts.js';
 import type { Config } from '../config/schema.js';
 import type { AlertThresholds } from '../domain/alerts.js';
 import type { DatabaseHealth } from '../domain/health.js';
 import { databaseHealth } from './catalog/health.js';
+import { activityClient } from './workflow-runs.js';
 
 export function monitorActivities(config: Config) {
   return {
     async observeDatabase(input: { database: string }): Promise<{ health: DatabaseHealth; thresholds: AlertThresholds }> {
-      let temporal: Client | undefined;
-      try {
-        temporal = Context.current().client;
-      } catch {
-        temporal = undefined; // not inside a worker
-      }
+      const temporal = activityClient(); // undefined when not inside a worker
       const health = await databaseHealth(config, input.database, temporal ? { temporal } : {});
       // The rules need ages and states, not the reports: keep the monitor's history small.
       const { drill: _drill, verify: _verify, ...brief } = health;

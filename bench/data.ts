@@ -3,7 +3,7 @@
 // blank filler ~100:1, both of which flatter any compressing tool; here identifiers, tokens, hashes, prices
 // and timestamps are random, and free text is drawn from vocabularies large enough not to repeat in a window.
 // Deterministic: setseed() fixes random() per statement.
-import { CARTLY_SCHEMA } from '../client/demo/cartly.js';
+import { CARTLY_SCHEMA, cartlyScale } from '../client/demo/cartly.js';
 
 export { CARTLY_SCHEMA as BENCH_SCHEMA };
 
@@ -51,12 +51,7 @@ const money = (max: number) => `floor(random() * ${max})::bigint`;
  * statements of a group may run at once on separate connections; the groups must run in order (foreign keys).
  */
 export function benchDataStatements(orders: number, chunks = 1): string[][] {
-  const n = Math.max(1000, Math.floor(orders));
-  const companies = Math.max(10, Math.floor(n / 400));
-  const users = Math.max(50, Math.floor(n / 10));
-  const stores = Math.max(10, Math.floor(n / 100));
-  const products = Math.max(50, Math.floor(n / 4));
-  const audit = n * 2;
+  const { orders: n, companies, users, stores, products, audit } = cartlyScale(orders, 1000);
   const seeded = (seed: number, sql: string) => `SELECT setseed(${(seed % 1000) / 1000}); ${sql}`;
   const ranges = (total: number) => {
     const parts = Math.max(1, Math.min(chunks, Math.floor(total / 1000)));

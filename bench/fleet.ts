@@ -21,6 +21,7 @@ import { startBenchS3 } from './s3.js';
 import { startPgwardenWorker, type PgwardenWorker } from './tools/pgwarden.js';
 import { Cleanup, fmtBytes, fmtSeconds, log, MB } from './util.js';
 import type { FleetOptions } from './context.js';
+import { sleep } from '../activities/sleep.js';
 
 
 interface DatabaseRun {
@@ -207,7 +208,7 @@ async function backupAfter(client: Client, name: string, fired: number, database
         worker: identity.split('@')[0] ?? identity,
       };
     }
-    await new Promise((resolve) => setTimeout(resolve, 500));
+    await sleep(500);
   }
 }
 

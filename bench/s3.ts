@@ -17,6 +17,7 @@ import { execa } from 'execa';
 import { CreateBucketCommand, ListBucketsCommand, S3Client } from '@aws-sdk/client-s3';
 import { freePort } from '../activities/postgres/cluster.js';
 import { findTool } from '../client/demo/tools.js';
+import { sleep } from '../activities/sleep.js';
 
 export interface BenchS3 {
   endpoint: string; // https://127.0.0.1:PORT
@@ -84,7 +85,7 @@ export async function startBenchS3(parent: string): Promise<BenchS3> {
       }
     }
     if (Date.now() > deadline || child.exitCode !== null) throw new Error(`versitygw did not start on ${endpoint}: ${stderr.trim() || 'no output'}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    await sleep(100);
   }
   return {
     endpoint,

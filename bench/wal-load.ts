@@ -14,6 +14,7 @@ import type { BaseBackupResult } from '../domain/basebackup.js';
 import type { PitrResult } from '../domain/pitr.js';
 import { CLI, startArchivingCluster } from '../test/harness/archiving.js';
 import { startStack } from '../test/harness/stack.js';
+import { sleep } from '../activities/sleep.js';
 
 const args = process.argv.slice(2);
 const option = (name: string, fallback: number) => {
@@ -101,14 +102,14 @@ try {
             if (/^[0-9A-F]{24}$/.test(name) && !archived.has(name)) archived.set(name, statSync(join(objects, file)).mtimeMs);
           }
         }
-        await new Promise((r) => setTimeout(r, 50));
+        await sleep(50);
       }
     })();
     const sampler = (async () => {
       while (running) {
         const { rows } = await source.pg.query<{ lsn: string }>('postgres', 'SELECT pg_current_wal_lsn()::text AS lsn');
         samples.push({ at: Date.now(), lsn: rows[0]!.lsn });
-        await new Promise((r) => setTimeout(r, 200));
+        await sleep(200);
       }
     })();
     const started = Date.now();
@@ -117,7 +118,7 @@ try {
     // Let the archive catch up, then stop watching.
     const { rows } = await source.pg.query<{ name: string }>('postgres', 'SELECT pg_walfile_name(pg_switch_wal()) AS name');
     const last = rows[0]!.name;
-    while (!archived.has(last) && Date.now() - ended < 600_000) await new Promise((r) => setTimeout(r, 100));
+    while (!archived.has(last) && Date.now() - ended < 600_000) await sleep(100);
     const caughtUp = Date.now();
     running = false;
     await Promise.all([watcher, sampler]);
@@ -164,13 +165,13 @@ try {
   async function burst(mode: string, command: string, rows: number) {
     await source.pg.query('postgres', `ALTER SYSTEM SET archive_command = '${command}'`);
     await source.pg.query('postgres', 'SELECT pg_reload_conf()');
-    await new Promise((r) => setTimeout(r, 500));
+    await sleep(500);
     const seen = new Set(existsSync(objects) ? readdirSync(objects) : []);
     const t0 = Date.now();
     await source.pg.query('postgres', `CREATE TABLE burst_${Date.now()} AS SELECT g, md5(g::text) || md5((g + 1)::text) AS filler FROM generate_series(1, ${rows}) g`);
     const { rows: last } = await source.pg.query<{ name: string }>('postgres', 'SELECT pg_walfile_name(pg_switch_wal()) AS name');
     const written = Date.now();
-    while (!existsSync(join(objects, `${last[0]!.name}.zst.gpg`)) && Date.now() - written < 900_000) await new Promise((r) => setTimeout(r, 100));
+    while (!existsSync(join(objects, `${last[0]!.name}.zst.gpg`)) && Date.now() - written < 900_000) await sleep(100);
     const done = Date.now();
     const segments = readdirSync(objects).filter((f) => !seen.has(f) && /^[0-9A-F]{24}\.zst\.gpg$/.test(f)).length;
     const result = { mode, segments, writeSeconds: round((written - t0) / 1000), archivedAfterWriteSeconds: round((done - written) / 1000), segmentsPerSecond: round(segments / ((done - t0) / 1000)) };

@@ -1,9 +1,10 @@
 // Asks Temporal for a migration's pre-migration backup and waits for it (update-with-start: one call that starts
 // the workflow or joins the running one and returns when the backup is verified), then reports the migration.
 import { hostname } from 'node:os';
-import { ApplicationFailure, WithStartWorkflowOperation, WorkflowExecutionAlreadyStartedError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
+import { WithStartWorkflowOperation, WorkflowExecutionAlreadyStartedError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
 import { formatDuration, parseDuration } from '../config/duration.js';
-import { isFailureKind, PgwardenError } from '../domain/errors.js';
+import { PgwardenError } from '../domain/errors.js';
+import { innermostPgwardenFailure } from '../domain/failures.js';
 import { configPath, databaseView, loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { connectClient } from '../worker/temporal.js';
@@ -11,6 +12,7 @@ import { migrationFinishedSignal, migrationStartedSignal, MIGRATION_ID, MIGRATIO
 import { preMigrationWorkflowId, SEARCH_ATTRIBUTES } from '../domain/ids.js';
 import type { preMigrationWorkflow } from '../workflows/premigration.js';
 import { activityStatuses, type ActivityStatus } from './watch.js';
+import { sleep } from '../activities/sleep.js';
 
 /** How long a migration waits for its backup unless told otherwise (a running daily backup included). */
 export const DEFAULT_PREMIGRATION_TIMEOUT_MS = 3_600_000;
@@ -100,10 +102,7 @@ export async function preMigrationBackup(client: Client, config: Config, options
 /** The workflow's reason for refusing the update (its pgwarden kind picks the exit code). */
 function asRequestError(error: unknown): unknown {
   if (error instanceof PgwardenError || !(error instanceof WorkflowUpdateFailedError)) return error;
-  let best: ApplicationFailure | undefined;
-  for (let cause: unknown = error.cause; cause instanceof Error; cause = cause.cause) {
-    if (cause instanceof ApplicationFailure && isFailureKind(cause.type)) best = cause;
-  }
+  const best = innermostPgwardenFailure(error.cause);
   return new PgwardenError(best ? (best.type as never) : 'Failed', best?.message ?? error.cause?.message ?? error.message, { cause: error });
 }
 
@@ -125,7 +124,7 @@ async function follow(client: Client, workflowId: string, runId: string | undefi
     } catch {
       /* progress is best effort; the update's result is what counts */
     }
-    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    await sleep(1_000);
   }
 }
 

@@ -1,8 +1,10 @@
 // Follows a running workflow: its activities' heartbeats become progress, its failure becomes a PgwardenError.
 import { defaultPayloadConverter } from '@temporalio/common';
-import { ApplicationFailure, TemporalFailure, WorkflowFailedError, type WorkflowExecutionDescription, type WorkflowHandle } from '@temporalio/client';
-import { isFailureKind, PgwardenError } from '../domain/errors.js';
+import { TemporalFailure, WorkflowFailedError, type WorkflowExecutionDescription, type WorkflowHandle } from '@temporalio/client';
+import { PgwardenError } from '../domain/errors.js';
+import { innermostPgwardenFailure } from '../domain/failures.js';
 import type { Progress } from '../domain/progress.js';
+import { sleep } from '../activities/sleep.js';
 
 export interface ActivityStatus {
   activity: string;
@@ -31,7 +33,7 @@ export async function waitFor<T>(
       } catch {
         /* progress is best effort; the result below is what counts */
       }
-      await new Promise((resolve) => setTimeout(resolve, everyMs));
+      await sleep(everyMs);
     }
   };
   const polling = poll();
@@ -66,14 +68,9 @@ function statusesOf(description: WorkflowExecutionDescription): ActivityStatus[]
 export function asPgwardenError(error: unknown): unknown {
   if (error instanceof PgwardenError) return error;
   if (!(error instanceof WorkflowFailedError)) return error;
-  let cause: unknown = error.cause;
-  let best: ApplicationFailure | undefined;
+  const best = innermostPgwardenFailure(error.cause);
   let last: TemporalFailure | undefined;
-  while (cause instanceof TemporalFailure) {
-    last = cause;
-    if (cause instanceof ApplicationFailure && isFailureKind(cause.type)) best = cause;
-    cause = cause.cause;
-  }
+  for (let cause: unknown = error.cause; cause instanceof TemporalFailure; cause = cause.cause) last = cause;
   if (best) return new PgwardenError(best.type as never, best.message);
   return new PgwardenError('Failed', last?.message ?? error.message, { cause: error });
 }

@@ -3,10 +3,9 @@
 // databases also a point-in-time restore to the latest moment (the PITR workflow), checked and removed the same
 // way. The result sets the measured restore time against the RTO and the data's age against the RPO: a drill is
 // the proof that the targets hold, and a drill that does not prove them fails.
-import { ApplicationFailure, CancellationScope, executeChild, proxyActivities, sleep, workflowInfo } from '@temporalio/workflow';
-import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
+import { ApplicationFailure, CancellationScope, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
-import type { DrillPlan } from '../activities/drill.js';
+import type { DrillPlan } from '../activities/drill/index.js';
 import { failureText, humanDuration } from '../domain/alert-rules.js';
 import { pitrWorkflowId, restoreWorkflowId } from '../domain/ids.js';
 import type { DrillInput, DrillPart, DrillResult } from '../domain/verify.js';
@@ -14,6 +13,7 @@ import type { PitrResult } from '../domain/pitr.js';
 import type { RestoreResult } from '../domain/restore.js';
 import { QUICK } from './policies.js';
 import { checkInput } from './input.js';
+import { childWhenFree, DRILL_WAIT_FOR_TURN_MS } from './lock-turn.js';
 import { tagRun } from './tags.js';
 
 const quick = proxyActivities<Activities>(QUICK);
@@ -27,9 +27,6 @@ function onHost(restored: PitrResult): { quick: typeof quick; checks: typeof che
   const there = { taskQueue: restored.hostTaskQueue, scheduleToStartTimeout: '1 hour' };
   return { quick: proxyActivities<Activities>({ ...QUICK, ...there }), checks: proxyActivities<Activities>({ ...QUICK, startToCloseTimeout: '2 hours', ...there }) };
 }
-
-/** How long a drill waits for a restore or PITR of the same database that someone else is running. */
-const WAIT_FOR_TURN_MS = 2 * 3_600_000;
 
 export async function drillWorkflow(raw: DrillInput): Promise<DrillResult> {
   const input = checkInput<DrillInput>('drillWorkflow', raw, { database: { type: 'string', required: true }, pitr: { type: 'boolean' } }, '{"database": "cartly", "pitr": true}');
@@ -65,15 +62,17 @@ export async function drillWorkflow(raw: DrillInput): Promise<DrillResult> {
 async function logicalDrill(database: string, plan: DrillPlan, started: number): Promise<DrillPart> {
   const part: DrillPart = { type: 'logical', passed: false, backupId: plan.backupId, target: plan.target, assertions: [], cleanedUp: false };
   try {
-    const restored = await childWhenFree<RestoreResult>('restoreWorkflow', restoreWorkflowId(database), {
-      database,
-      backup: plan.backupId,
-      target: plan.target,
-      server: 'drill',
-      // The drill server need not have the source's roles: the drill is about the data.
-      noOwner: true,
-      noPrivileges: true,
-    });
+    const restored = await childWhenFree<RestoreResult>('restoreWorkflow', restoreWorkflowId(database), [
+      {
+        database,
+        backup: plan.backupId,
+        target: plan.target,
+        server: 'drill',
+        // The drill server need not have the source's roles: the drill is about the data.
+        noOwner: true,
+        noPrivileges: true,
+      },
+    ], DRILL_WAIT_FOR_TURN_MS);
     part.restoreMs = restored.durationMs;
     part.tables = restored.tables;
     part.rows = restored.rows;
@@ -97,7 +96,7 @@ async function pitrDrill(database: string, plan: DrillPlan, started: number): Pr
   const part: DrillPart = { type: 'pitr', passed: false, assertions: [], cleanedUp: false };
   let restored: PitrResult | undefined;
   try {
-    restored = await childWhenFree<PitrResult>('pitrWorkflow', pitrWorkflowId(database), { database, target: 'latest' });
+    restored = await childWhenFree<PitrResult>('pitrWorkflow', pitrWorkflowId(database), [{ database, target: 'latest' }], DRILL_WAIT_FOR_TURN_MS);
     part.backupId = restored.baseBackupId;
     part.target = restored.datadir;
     part.restoreMs = restored.durationMs;
@@ -150,15 +149,3 @@ function partFailures(part: DrillPart): string[] {
   return out;
 }
 
-/** Runs a child under the database's lock for that operation, waiting while someone else's run holds it. */
-async function childWhenFree<T>(type: string, workflowId: string, input: object): Promise<T> {
-  const deadline = Date.now() + WAIT_FOR_TURN_MS;
-  for (;;) {
-    try {
-      return (await executeChild(type, { workflowId, args: [input], taskQueue: workflowInfo().taskQueue })) as T;
-    } catch (error) {
-      if (!(error instanceof WorkflowExecutionAlreadyStartedError) || Date.now() > deadline) throw error;
-      await sleep('1 minute');
-    }
-  }
-}

@@ -11,24 +11,24 @@ import {
   setHandler,
   sleep,
   startChild,
-  TemporalFailure,
   workflowInfo,
 } from '@temporalio/workflow';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { Activities } from '../activities/index.js';
-import { isFailureKind } from '../domain/errors.js';
+import { innermostPgwardenFailure } from '../domain/failures.js';
 import { backupWorkflow } from './backup.js';
 import { backupWorkflowId, SEARCH_ATTRIBUTES } from '../domain/ids.js';
 import { migrationFinishedSignal, migrationStartedSignal, MIGRATION_ID, MIGRATION_ID_HINT, preMigrationBackupUpdate, preMigrationStatusQuery, type MigrationRecord, type PreMigrationBackup, type PreMigrationInput, type PreMigrationResult, type PreMigrationStatus } from '../domain/premigration.js';
 import { checkInput } from './input.js';
 import { LONG, QUICK } from './policies.js';
+import { PREMIGRATION_WAIT_FOR_TURN_MS } from './lock-turn.js';
 import { tagRun } from './tags.js';
 
 const quick = proxyActivities<Activities>(QUICK);
 const long = proxyActivities<Activities>(LONG);
 
-/** How long a pre-migration backup waits for other backups of the database before it gives up. */
-const WAIT_FOR_TURN_MS = 6 * 3_600_000;
+/** When the lock's holder ended between the failed start and the question who holds it: try again this soon. */
+const JUST_ENDED_TRY_AGAIN = '1 second';
 /** A caller that took the backup to run a migration reports its start within this, its end within RUN_WINDOW_MS. */
 const START_WINDOW_MS = 15 * 60_000;
 const RUN_WINDOW_MS = 24 * 3_600_000;
@@ -162,15 +162,15 @@ async function backUp(input: PreMigrationInput, status: PreMigrationStatus): Pro
       if (!(error instanceof WorkflowExecutionAlreadyStartedError)) throw error;
       const holder = await quick.describeBackupLock({ database: input.database });
       if (!holder) {
-        await sleep('1 second'); // it has just ended: try again
+        await sleep(JUST_ENDED_TRY_AGAIN); // it has just ended: try again
         continue;
       }
       status.phase = `waiting for ${holder.what} to finish; the pre-migration backup starts right after it`;
-      const waited = await long.waitForLockHolder({ holder, deadlineMs: requestedAt + WAIT_FOR_TURN_MS });
+      const waited = await long.waitForLockHolder({ holder, deadlineMs: requestedAt + PREMIGRATION_WAIT_FOR_TURN_MS });
       waitedMs += waited.waitedMs;
       if (!waited.ended) {
         throw ApplicationFailure.nonRetryable(
-          `Other backups of "${input.database}" kept it busy for ${WAIT_FOR_TURN_MS / 3_600_000} h (last: ${holder.what}): no pre-migration backup was taken.`,
+          `Other backups of "${input.database}" kept it busy for ${PREMIGRATION_WAIT_FOR_TURN_MS / 3_600_000} h (last: ${holder.what}): no pre-migration backup was taken.`,
           'Refused',
         );
       }
@@ -214,10 +214,7 @@ function record(migrations: MigrationRecord[], attempt: number): MigrationRecord
 
 /** The innermost pgwarden failure: its kind picks the exit code, its message says what happened. */
 function innermost(error: unknown): { type: string; message: string } {
-  let best: ApplicationFailure | undefined;
-  for (let cause: unknown = error; cause instanceof TemporalFailure || cause instanceof Error; cause = (cause as Error).cause) {
-    if (cause instanceof ApplicationFailure && isFailureKind(cause.type)) best = cause;
-  }
+  const best = innermostPgwardenFailure(error);
   return { type: best?.type ?? 'Failed', message: best?.message ?? (error as Error).message };
 }
 

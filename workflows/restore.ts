@@ -6,7 +6,7 @@ import { checkInput } from './input.js';
 import { JOB_QUEUES, jobOptions, QUICK } from './policies.js';
 import { compactTimestamp, tagRun } from './tags.js';
 import type { RunContext } from './run-context.js';
-import type { RestorePlan } from '../activities/restore.js';
+import type { RestorePlan } from '../activities/restore/index.js';
 
 const quick = proxyActivities<Activities>(QUICK);
 

@@ -1,15 +1,13 @@
 // What Temporal Schedules start. Schedules give each run an id of their own; this workflow runs the real one
 // as a child under the database's lock id (pgwarden-backup-<db>, …), so a scheduled backup never overlaps a
 // manual one: it waits its turn instead.
-import { ApplicationFailure, executeChild, sleep, workflowInfo } from '@temporalio/workflow';
-import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
+import { ApplicationFailure } from '@temporalio/workflow';
 import { BACKUP_KINDS } from '../domain/kinds.js';
 import { backupWorkflowId, baseBackupWorkflowId, drillWorkflowId, expireWorkflowId, monitorWorkflowId, verifyWorkflowId } from '../domain/ids.js';
 import type { ScheduledInput } from '../domain/schedules.js';
 import { checkInput } from './input.js';
+import { childWhenFree, SCHEDULED_WAIT_FOR_TURN_MS } from './lock-turn.js';
 import { tagRun } from './tags.js';
-
-const WAIT_FOR_TURN_MS = 6 * 3_600_000;
 
 export async function scheduledWorkflow(raw: ScheduledInput): Promise<unknown> {
   const input = checkInput<ScheduledInput>(
@@ -19,7 +17,6 @@ export async function scheduledWorkflow(raw: ScheduledInput): Promise<unknown> {
     '{"database": "cartly", "operation": "backup", "kind": "daily"}',
   );
   tagRun(input.database, `scheduled-${input.operation}`, input.kind);
-  const deadline = Date.now() + WAIT_FOR_TURN_MS;
   const [type, workflowId, args] =
     input.operation === 'backup'
       ? (['backupWorkflow', backupWorkflowId(input.database), [{ database: input.database, kind: input.kind ?? 'daily' }]] as const)
@@ -32,15 +29,7 @@ export async function scheduledWorkflow(raw: ScheduledInput): Promise<unknown> {
             : input.operation === 'monitor'
               ? (['monitorWorkflow', monitorWorkflowId(input.database), [{ database: input.database }]] as const)
               : (['expireWorkflow', expireWorkflowId(input.database), [{ database: input.database }]] as const);
-  for (;;) {
-    try {
-      return await executeChild(type, { workflowId, args: [...args], taskQueue: workflowInfo().taskQueue });
-    } catch (error) {
-      if (!(error instanceof WorkflowExecutionAlreadyStartedError)) throw error;
-      if (Date.now() > deadline) {
-        throw ApplicationFailure.nonRetryable(`${workflowId} was still running after ${WAIT_FOR_TURN_MS / 3_600_000} h: this scheduled ${input.operation} was skipped.`, 'Refused');
-      }
-      await sleep('1 minute');
-    }
-  }
+  return childWhenFree(type, workflowId, [...args], SCHEDULED_WAIT_FOR_TURN_MS, () =>
+    ApplicationFailure.nonRetryable(`${workflowId} was still running after ${SCHEDULED_WAIT_FOR_TURN_MS / 3_600_000} h: this scheduled ${input.operation} was skipped.`, 'Refused'),
+  );
 }

@@ -3,7 +3,7 @@
 // needs. The report says what is damaged, where, and which restores that breaks; damage fails the workflow.
 import { ApplicationFailure, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
-import type { BackupCheck, VerifyPlan, WalCheck } from '../activities/verify.js';
+import type { BackupCheck, VerifyPlan, WalCheck } from '../activities/verify/index.js';
 import type { VerifyInput, VerifyResult } from '../domain/verify.js';
 import { checkInput } from './input.js';
 import { LONG, QUICK } from './policies.js';

@@ -7,19 +7,18 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parse as parseUrl } from 'pg-connection-string';
 import { PgwardenError } from '../../domain/errors.js';
-import { databaseView } from '../../config/load.js';
-import type { Config } from '../../config/schema.js';
+import { resolveDatabase } from '../database-context.js';
+import type { Config, DatabaseSettings } from '../../config/schema.js';
 import { findBackup, listBackups } from '../catalog/list.js';
 import { keyForBackup } from '../keys/backup-keys.js';
 import type { WalKeys } from '../keys/wal-keys.js';
 import { serverBinDir } from '../postgres/binaries.js';
 import { freePort, portIsFree } from '../postgres/cluster.js';
-import { sourceEndpoint } from '../postgres/connection.js';
 import { currentReporter } from '../progress.js';
 import type { Repository } from '../storage/repository.js';
 import { closedAt, listArchive, missingUpTo } from '../wal/coverage.js';
 import { formatLsn, parseLsn } from '../wal/names.js';
-import { openArchive, walRepositoryName } from '../wal/open.js';
+import { openArchive } from '../wal/open.js';
 import {
   backupOnTimeline,
   backupWalMissing,
@@ -93,11 +92,13 @@ export async function planPitr(config: Config, input: PlanPitrInput): Promise<Pi
   }
 }
 
+// The plan in the order its checks must fail (input, backups, timeline, target, coverage, key, placement): one
+// reading of the archive shared by all of them, so it stays one function.
 async function planWithKeys(config: Config, input: PlanPitrInput, repo: Repository, keys: WalKeys): Promise<PitrPlan> {
-  const db = databaseView(config, input.database);
+  const db = resolveDatabase(config, input.database);
   const target = parseRecoveryTarget(input.target);
   checkInput(input);
-  const repository = walRepositoryName(config, input.database);
+  const repository = db.walRepository;
   const manifests = await listBackups(repo, input.database, 'base');
   if (manifests.length === 0) {
     throw new PgwardenError('NotFound', `No base backup of "${input.database}" in repository "${repository}": take one with \`pgwarden basebackup --db ${input.database}\`.`);
@@ -209,24 +210,9 @@ async function planWithKeys(config: Config, input: PlanPitrInput, repo: Reposito
   if (found) notes.push(`${describeTarget(target)} is at LSN ${formatLsn(found.lsn)} (${found.record}): starting from base backup ${chosen.id}, the newest before it`);
   if (timeline !== chosen.timeline) notes.push(`following timeline ${timeline} (${reason}) from base backup ${chosen.id} on timeline ${chosen.timeline}`);
 
-  serverBinDir(serverMajor, config.postgres.binDir); // fails now, naming the package, when the server is missing
-  const runAs = process.getuid?.() === 0 ? db.settings.pitr?.runAs ?? 'postgres' : undefined;
-  const user = await runAsUser(runAs);
-  const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
-  const root = db.settings.pitr?.restoreDirectory ?? join(user?.home ?? process.env.HOME ?? tmpdir(), 'pgwarden-pitr');
-  const datadir = checkPath(resolve(input.datadir ?? join(root, `${input.database}-${stamp}`)), '--datadir');
-  if (existsSync(datadir) && readdirSync(datadir).length > 0) {
-    throw new PgwardenError('Refused', `${datadir} exists and is not empty: a restore goes into a new data directory. Choose another --datadir.`);
-  }
-  const port = input.port ?? (await freePort());
-  if (!(await portIsFree(port))) throw new PgwardenError('Refused', `Port ${port} is in use: choose another --port.`);
-  if (source?.dataDirectory && resolve(source.dataDirectory) === datadir) {
-    throw new PgwardenError('Refused', `${datadir} is the data directory of the running cluster of "${input.database}": never restoring over it.`);
-  }
-  if (source?.local && source.port === port) throw new PgwardenError('Refused', `Port ${port} is the running cluster's: choose another --port.`);
-  const archiveAs = input.archiveAs ?? (input.archive ? ownArchiveName(input.database, stamp) : undefined);
+  const { runAs, datadir, port, archiveAs } = await placeCluster(config, db.settings, input, source, serverMajor);
 
-  const connectAs = parseUrl(sourceEndpoint(config, input.database).url);
+  const connectAs = parseUrl(db.source().url);
   return {
     baseBackupId: chosen.id,
     repository,
@@ -244,9 +230,39 @@ async function planWithKeys(config: Config, input: PlanPitrInput, repo: Reposito
     segments: Number((needed ?? last.segno) - reach.path[0]!.fromSegno + 1n),
     stage: walStage(listing, timeline, reach, needed),
     ...(archiveAs ? { archiveAs } : {}),
-    ...(db.rtoMs !== undefined ? { rtoMs: db.rtoMs } : {}),
+    ...(db.view.rtoMs !== undefined ? { rtoMs: db.view.rtoMs } : {}),
     connectAs: { user: connectAs.user || 'postgres', database: connectAs.database || 'postgres' },
   };
+}
+
+/**
+ * Where on this host the restored cluster goes: its data directory (new and empty), its port (free), the OS user
+ * it runs as; never the running cluster's directory or port. Fails now, naming the package, when the server is missing.
+ */
+async function placeCluster(
+  config: Config,
+  settings: DatabaseSettings,
+  input: PlanPitrInput,
+  source: Awaited<ReturnType<typeof sourceNow>>['source'],
+  serverMajor: number,
+): Promise<{ runAs: string | undefined; datadir: string; port: number; archiveAs: string | undefined }> {
+  serverBinDir(serverMajor, config.postgres.binDir); // fails now, naming the package, when the server is missing
+  const runAs = process.getuid?.() === 0 ? settings.pitr?.runAs ?? 'postgres' : undefined;
+  const user = await runAsUser(runAs);
+  const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+  const root = settings.pitr?.restoreDirectory ?? join(user?.home ?? process.env.HOME ?? tmpdir(), 'pgwarden-pitr');
+  const datadir = checkPath(resolve(input.datadir ?? join(root, `${input.database}-${stamp}`)), '--datadir');
+  if (existsSync(datadir) && readdirSync(datadir).length > 0) {
+    throw new PgwardenError('Refused', `${datadir} exists and is not empty: a restore goes into a new data directory. Choose another --datadir.`);
+  }
+  const port = input.port ?? (await freePort());
+  if (!(await portIsFree(port))) throw new PgwardenError('Refused', `Port ${port} is in use: choose another --port.`);
+  if (source?.dataDirectory && resolve(source.dataDirectory) === datadir) {
+    throw new PgwardenError('Refused', `${datadir} is the data directory of the running cluster of "${input.database}": never restoring over it.`);
+  }
+  if (source?.local && source.port === port) throw new PgwardenError('Refused', `Port ${port} is the running cluster's: choose another --port.`);
+  const archiveAs = input.archiveAs ?? (input.archive ? ownArchiveName(input.database, stamp) : undefined);
+  return { runAs, datadir, port, archiveAs };
 }
 
 /** Workflow input is checked before it reaches a file system path, a command line or a configuration file. */

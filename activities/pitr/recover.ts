@@ -16,6 +16,7 @@ import { WalFeeder } from '../wal/feeder.js';
 import { restoredCluster, stageDirectory } from './datadir.js';
 import { failedEarly, lastRestored, lastTransactionAt, recoveryFailure, segmentsRestored, stopPoint } from './recovery-log.js';
 import { secretsEnvironment } from './environment.js';
+import { sleep } from '../sleep.js';
 
 export interface RecoverInput {
   database: string;
@@ -79,7 +80,7 @@ export async function recoverCluster(config: Config, input: RecoverInput): Promi
       const state = await probe(url);
       if (state === 'promoted') break;
       if (state === 'down' && !running() && Date.now() - started > 5_000) throw recoveryFailure(text, input.target);
-      await new Promise((resolve) => setTimeout(resolve, 100));
+      await sleep(100);
     }
     await feeder.stop();
     rmSync(join(spool, 'keys'), { recursive: true, force: true }); // the WAL data keys placed for recovery

@@ -5,7 +5,7 @@ import { dirname, join } from 'node:path';
 import { PgwardenError } from '../../domain/errors.js';
 import type { Config } from '../../config/schema.js';
 import type { Progress } from '../../domain/progress.js';
-import { BASE_OBJECT } from '../basebackup.js';
+import { BASE_OBJECT } from '../basebackup/take.js';
 import { findBackup } from '../catalog/list.js';
 import { objectSecretOf } from '../keys/backup-keys.js';
 import type { WalKeys } from '../keys/wal-keys.js';

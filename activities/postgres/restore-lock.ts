@@ -6,6 +6,7 @@ import type pg from 'pg';
 import { PgwardenError } from '../../domain/errors.js';
 import type { PgEndpoint } from './connection.js';
 import { connectMaintenance } from './load.js';
+import { sleep } from '../sleep.js';
 
 /** First key of pgwarden's advisory locks ("pgwr"); the second is a hash of the database's name in pgwarden.yaml. */
 const LOCK_SPACE = 0x70677772;
@@ -31,7 +32,7 @@ export async function lockRestores(endpoint: PgEndpoint, database: string, run: 
       const earlier = holders.filter((h) => h.application_name === owner);
       if (attempt === 1 && earlier.length > 0 && earlier.length === holders.length) {
         for (const h of earlier) await client.query('SELECT pg_terminate_backend($1)', [h.pid]);
-        await new Promise((resolve) => setTimeout(resolve, 200)); // the ended session lets go of its lock
+        await sleep(200); // the ended session lets go of its lock
         continue;
       }
       const who = holders.map((h) => `"${h.application_name || 'unnamed session'}"${h.client_addr ? ` from ${h.client_addr}` : ''} since ${h.since}`).join(', ');

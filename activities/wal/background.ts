@@ -9,6 +9,7 @@ import { inParallel } from '../progress.js';
 import { fetchWalBytes, pushWalFile, readArchiveIdentity } from './archive.js';
 import { DEFAULT_SEGMENT_SIZE, parseWalFileName, segmentName } from './names.js';
 import { ensureSpool, MISSING, releaseLock, sha256Of, spoolFile, takeLock, writePushResult } from './spool.js';
+import { sleep } from '../sleep.js';
 
 export interface PusherOptions extends WalArchive {
   database: string;
@@ -36,7 +37,7 @@ export async function runPusher(options: PusherOptions): Promise<void> {
         .sort((a, b) => Number(b.endsWith('.history')) - Number(a.endsWith('.history')) || a.localeCompare(b))
         .slice(0, 64);
       if (ready.length === 0) {
-        await new Promise((resolve) => setTimeout(resolve, 50));
+        await sleep(50);
         continue;
       }
       idleSince = Date.now();

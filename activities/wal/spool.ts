@@ -11,6 +11,7 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, r
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { privateDirectory } from '../storage/private-directory.js';
+import { sleep } from '../sleep.js';
 
 const FIX = 'or point --spool (or PGWARDEN_SPOOL) at a directory of your own';
 
@@ -144,7 +145,7 @@ export async function awaitPushResult(out: string, name: string, sha256: () => s
     const result = takePushResult(out, name, sha256);
     if (result) return result;
     if (Date.now() > deadline) return undefined;
-    await new Promise((resolve) => setTimeout(resolve, pause));
+    await sleep(pause);
     pause = Math.min(100, pause * 2);
   }
 }

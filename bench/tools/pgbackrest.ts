@@ -10,6 +10,7 @@ import { SUPERUSER } from '../../test/harness/postgres.js';
 import type { BenchContext, BenchTool, Measurement } from '../context.js';
 import { RssSampler } from '../rss.js';
 import { aptInstall, check, now, runAs } from '../util.js';
+import { sleep } from '../../activities/sleep.js';
 
 const STANZA = 'bench';
 
@@ -148,7 +149,7 @@ export function pgbackrestTool(): BenchTool {
         const { rows } = await client.query<{ r: boolean }>('SELECT pg_is_in_recovery() AS r');
         await client.end();
         if (!rows[0]!.r) break;
-        await new Promise((resolve) => setTimeout(resolve, 50));
+        await sleep(50);
       }
       const restoreMs = now() - restoreStart;
       const client = new pg.Client({ connectionString: url });

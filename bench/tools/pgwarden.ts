@@ -15,6 +15,7 @@ import type { BenchContext, BenchTool, Measurement } from '../context.js';
 import { CpuMeter } from '../cpu.js';
 import { memoryOf, resetPeak, RssSampler } from '../rss.js';
 import { log, now } from '../util.js';
+import { sleep } from '../../activities/sleep.js';
 
 export const PGWARDEN_DB = 'cartly'; // the database's name in pgwarden.yaml (it is also its name on the server)
 const CLI = fileURLToPath(new URL('../../client/cli.js', import.meta.url));
@@ -122,7 +123,7 @@ export async function startPgwardenWorker(
         if ((response.pollers ?? []).length > 0) break;
       }
       if (Date.now() > deadline) throw new Error(`pgwarden worker does not poll task queue ${taskQueue} after 60 s:\n${tail()}`);
-      await new Promise((resolve) => setTimeout(resolve, 250));
+      await sleep(250);
     }
   } catch (error) {
     await stopChild();

@@ -1,7 +1,7 @@
 // pgwarden pitr --db NAME --to TARGET: restores a base backup into a new data directory and replays WAL to TARGET.
 import { randomUUID } from 'node:crypto';
 import { resolve } from 'node:path';
-import { leaseActivities } from '../../activities/leases.js';
+import { leaseActivities } from '../../activities/hold/index.js';
 import { pitrActivities } from '../../activities/pitr/index.js';
 import { onLocalProgress } from '../../activities/progress.js';
 import { parseRecoveryTarget } from '../../activities/wal/target.js';

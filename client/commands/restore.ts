@@ -1,7 +1,7 @@
 // pgwarden restore --db NAME --backup ID|latest --into NEWDB: through Temporal, or --local when Temporal is down.
 import { randomUUID } from 'node:crypto';
-import { leaseActivities } from '../../activities/leases.js';
-import { restoreActivities } from '../../activities/restore.js';
+import { leaseActivities } from '../../activities/hold/index.js';
+import { restoreActivities } from '../../activities/restore/index.js';
 import { onLocalProgress } from '../../activities/progress.js';
 import { connectClient } from '../../worker/temporal.js';
 import type { RestoreInput, RestoreResult } from '../../domain/restore.js';

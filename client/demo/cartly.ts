@@ -71,17 +71,25 @@ CREATE VIEW revenue_by_store AS
    GROUP BY s.id, s.name;
 `;
 
+/** How many rows of each table `orders` orders come with (at least `minimum` orders); the bench's data uses it too. */
+export function cartlyScale(orders: number, minimum: number): { orders: number; companies: number; users: number; stores: number; products: number; audit: number } {
+  const n = Math.max(minimum, Math.floor(orders));
+  return {
+    orders: n,
+    companies: Math.max(10, Math.floor(n / 400)),
+    users: Math.max(50, Math.floor(n / 10)),
+    stores: Math.max(10, Math.floor(n / 100)),
+    products: Math.max(50, Math.floor(n / 4)),
+    audit: n * 2,
+  };
+}
+
 /**
  * INSERT … SELECT statements that fill the schema; `orders` sets the scale (about 1 KB of table data per order
  * with everything else, so 1,000,000 orders is roughly 1 GB). Deterministic: setseed() fixes random().
  */
 export function cartlyDataStatements(orders: number): string[] {
-  const n = Math.max(100, Math.floor(orders));
-  const companies = Math.max(10, Math.floor(n / 400));
-  const users = Math.max(50, Math.floor(n / 10));
-  const stores = Math.max(10, Math.floor(n / 100));
-  const products = Math.max(50, Math.floor(n / 4));
-  const audit = n * 2;
+  const { orders: n, companies, users, stores, products, audit } = cartlyScale(orders, 100);
   const word = (expr: string) =>
     `(ARRAY['alpha','berlin','cart','delta','euro','fresh','garden','harbor','iris','jade','kiosk','lumen','market','nord','orbit','prime','quartz','rhein','solar','terra'])[1 + (${expr})::int % 20]`;
   return [

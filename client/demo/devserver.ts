@@ -6,6 +6,7 @@ import { PgwardenError } from '../../domain/errors.js';
 import { SEARCH_ATTRIBUTES } from '../../domain/ids.js';
 import { findTool } from './tools.js';
 import { childEnvironment } from '../../activities/process-environment.js';
+import { sleep } from '../../activities/sleep.js';
 
 export interface DevServerOptions {
   dbFile: string;
@@ -68,7 +69,7 @@ export async function waitForTemporal(address: string, timeoutMs: number, failed
       return;
     } catch (error) {
       lastError = error;
-      await new Promise((resolve) => setTimeout(resolve, 250));
+      await sleep(250);
     }
   }
   throw new PgwardenError('Unavailable', `Temporal at ${address} did not answer within ${timeoutMs / 1000}s: ${(lastError as Error)?.message}`);

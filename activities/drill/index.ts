@@ -3,19 +3,17 @@
 // copy (rows never leave the worker: counts and hashes only), and remove the drill database or cluster.
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import type pg from 'pg';
-import { PgwardenError } from '../domain/errors.js';
-import { databaseView } from '../config/load.js';
-import type { DrillAssertion } from '../config/monitoring.js';
-import type { Config } from '../config/schema.js';
-import type { AssertionOutcome, DrillResult } from '../domain/verify.js';
-import { locateBackup } from './catalog/locate.js';
-import { writeReport } from './catalog/monitor-records.js';
-import { serverBinDir } from './postgres/binaries.js';
-import { clusterUser, LocalCluster } from './postgres/cluster.js';
-import { connect, quoteIdent, sourceEndpoint, withDatabase, type PgEndpoint } from './postgres/connection.js';
-import { restoreTarget } from './providers/source.js';
-import { connectMaintenance, dropDatabase } from './postgres/load.js';
+import { PgwardenError } from '../../domain/errors.js';
+import type { Config } from '../../config/schema.js';
+import type { AssertionOutcome, DrillResult } from '../../domain/verify.js';
+import { locateBackup } from '../catalog/locate.js';
+import { writeReport } from '../catalog/monitor-records.js';
+import { serverBinDir } from '../postgres/binaries.js';
+import { clusterUser, LocalCluster } from '../postgres/cluster.js';
+import { withDatabase, type PgEndpoint } from '../postgres/connection.js';
+import { resolveDatabase } from '../database-context.js';
+import { runAssertions } from './assertions.js';
+import { connectMaintenance, dropDatabase } from '../postgres/load.js';
 
 /** The marker point-in-time restores leave in data directories they created (the only ones pgwarden deletes). */
 const PITR_MARKER = '.pgwarden-restore';
@@ -38,13 +36,13 @@ export interface DrillPlan {
 export function drillActivities(config: Config) {
   return {
     async planDrill(input: { database: string; runId: string; pitr?: boolean }): Promise<DrillPlan> {
-      const db = databaseView(config, input.database);
+      const db = resolveDatabase(config, input.database);
       const pitr = input.pitr ?? db.settings.drill?.pitr ?? db.settings.pitr !== undefined;
       if (pitr && !db.settings.pitr) {
         throw new PgwardenError('Usage', `Database "${input.database}" has no WAL archive (no pitr: in pgwarden.yaml): it can only be drilled with a logical restore.`);
       }
       const { manifest: latest } = await locateBackup(config, input.database, 'latest'); // the newest in any of its repositories
-      const endpoint = await restoreTarget(config, input.database, 'drill');
+      const endpoint = await db.restoreTarget('drill');
       const swept = await sweepDrillDatabases(endpoint, input.database);
       return {
         server: endpoint.display,
@@ -52,57 +50,28 @@ export function drillActivities(config: Config) {
         backupId: latest.id,
         backupStartedAt: latest.startedAt,
         pitr,
-        ...(db.rtoMs !== undefined ? { rtoMs: db.rtoMs } : {}),
-        ...(db.rpoMs !== undefined ? { rpoMs: db.rpoMs } : {}),
+        ...(db.view.rtoMs !== undefined ? { rtoMs: db.view.rtoMs } : {}),
+        ...(db.view.rpoMs !== undefined ? { rpoMs: db.view.rpoMs } : {}),
         swept,
       };
     },
 
     /** Runs the configured assertions against the drill database (logical) or the restored cluster (PITR). */
     async checkDrill(input: { database: string; target?: string; pitrPort?: number }): Promise<{ assertions: AssertionOutcome[] }> {
-      const db = databaseView(config, input.database);
+      const db = resolveDatabase(config, input.database);
       const settings = db.settings.drill;
       const assertions = settings?.assertions ?? [];
       if (assertions.length === 0) return { assertions: [] };
-      const source = sourceEndpoint(config, input.database);
-      const drill = input.pitrPort !== undefined ? onLocalPort(source, input.pitrPort) : withDatabase(await restoreTarget(config, input.database, 'drill'), input.target!);
+      const source = db.source();
+      const drill = input.pitrPort !== undefined ? onLocalPort(source, input.pitrPort) : withDatabase(await db.restoreTarget('drill'), input.target!);
       const timeoutMs = settings?.assertionTimeout ?? 300_000;
-      const outcomes: AssertionOutcome[] = [];
-      const restored = await connect(drill, 'drill assertions');
-      let live: pg.Client | undefined;
-      try {
-        for (const assertion of assertions) {
-          const name = assertionName(assertion);
-          try {
-            if (assertion.equalsSource) {
-              live ??= await connect(source, 'drill assertions (source)');
-              const [mine, theirs] = [await digest(restored, assertion.sql!, timeoutMs), await digest(live, assertion.sql!, timeoutMs)];
-              const same = mine.rows === theirs.rows && mine.md5 === theirs.md5;
-              outcomes.push({
-                name,
-                passed: same,
-                detail: same ? `same ${mine.rows} row(s) as the source` : `${mine.rows} row(s) (md5 ${mine.md5.slice(0, 8)}), the source has ${theirs.rows} (md5 ${theirs.md5.slice(0, 8)})`,
-              });
-            } else {
-              const rows = await countRows(restored, assertion, timeoutMs);
-              const min = assertion.minRows!;
-              outcomes.push({ name, passed: rows >= min, detail: `${rows} row(s), at least ${min} required` });
-            }
-          } catch (error) {
-            outcomes.push({ name, passed: false, detail: `query failed: ${(error as Error).message.split('\n')[0]}` });
-          }
-        }
-      } finally {
-        await restored.end().catch(() => undefined);
-        await live?.end().catch(() => undefined);
-      }
-      return { assertions: outcomes };
+      return { assertions: await runAssertions(assertions, drill, source, timeoutMs) };
     },
 
     /** Clean-up: drops the drill database (and a restore staging database of it). Safe to repeat. */
     async dropDrillDatabase(input: { database: string; target: string }): Promise<{ dropped: string[] }> {
       if (!input.target.includes('_pgwdrill_')) throw new PgwardenError('Failed', `Refusing to drop "${input.target}": not a pgwarden drill database.`);
-      const client = await connectMaintenance(await restoreTarget(config, input.database, 'drill'), 'drill cleanup');
+      const client = await connectMaintenance(await resolveDatabase(config, input.database).restoreTarget('drill'), 'drill cleanup');
       try {
         const { rows } = await client.query<{ datname: string }>(
           `SELECT datname FROM pg_database WHERE datname = $1 OR datname LIKE $2 ORDER BY 1`,
@@ -119,7 +88,7 @@ export function drillActivities(config: Config) {
     async discardDrillCluster(input: { database: string; datadir: string }): Promise<{ removed: boolean }> {
       if (!existsSync(join(input.datadir, PITR_MARKER))) return { removed: false };
       const major = Number(readFileSync(join(input.datadir, 'PG_VERSION'), 'utf8').trim());
-      const runAs = process.getuid?.() === 0 ? databaseView(config, input.database).settings.pitr?.runAs ?? 'postgres' : undefined;
+      const runAs = process.getuid?.() === 0 ? resolveDatabase(config, input.database).settings.pitr?.runAs ?? 'postgres' : undefined;
       const user = runAs ? await clusterUser(runAs) : undefined;
       const cluster = new LocalCluster({ dataDir: input.datadir, binDir: serverBinDir(major, config.postgres.binDir), port: 0, ...(user ? { user } : {}) });
       await cluster.stop('immediate');
@@ -137,48 +106,6 @@ export function drillActivities(config: Config) {
 /** "<database>_pgwdrill_<8 chars of the run id>": recognisable, unique per run, short enough for a staging suffix. */
 export function drillDatabaseName(database: string, runId: string): string {
   return `${database.slice(0, 24)}_pgwdrill_${runId.replace(/-/g, '').slice(0, 8)}`;
-}
-
-function assertionName(a: DrillAssertion): string {
-  if (a.name) return a.name;
-  if (a.table) return `${a.table} has at least ${a.minRows} row(s)`;
-  const sql = a.sql!.replace(/\s+/g, ' ').trim();
-  return sql.length > 70 ? `${sql.slice(0, 67)}…` : sql;
-}
-
-/** The query without a trailing semicolon, to be wrapped as a subquery. */
-function subquery(sql: string): string {
-  return sql.trim().replace(/;\s*$/, '');
-}
-
-function qualified(table: string): string {
-  return table.split('.').map(quoteIdent).join('.');
-}
-
-/** Read-only, bounded in time: an assertion can neither change the drill database nor hang the drill. */
-async function readOnly<T>(client: pg.Client, timeoutMs: number, run: () => Promise<T>): Promise<T> {
-  await client.query('BEGIN READ ONLY');
-  try {
-    await client.query(`SET LOCAL statement_timeout = ${Math.round(timeoutMs)}`);
-    return await run();
-  } finally {
-    await client.query('ROLLBACK').catch(() => undefined);
-  }
-}
-
-async function countRows(client: pg.Client, a: DrillAssertion, timeoutMs: number): Promise<number> {
-  const sql = a.table ? `SELECT count(*)::bigint AS n FROM ${qualified(a.table)}` : `SELECT count(*)::bigint AS n FROM (${subquery(a.sql!)}) AS assertion`;
-  return readOnly(client, timeoutMs, async () => Number((await client.query<{ n: string }>(sql)).rows[0]!.n));
-}
-
-/** Row count and an order-independent md5 of the query's rows, computed by the server: no row reaches Node. */
-async function digest(client: pg.Client, sql: string, timeoutMs: number): Promise<{ rows: number; md5: string }> {
-  return readOnly(client, timeoutMs, async () => {
-    const { rows } = await client.query<{ n: string; h: string | null }>(
-      `SELECT count(*)::bigint AS n, md5(coalesce(string_agg(r, E'\\n' ORDER BY r), '')) AS h FROM (SELECT q::text AS r FROM (${subquery(sql)}) AS q) AS t`,
-    );
-    return { rows: Number(rows[0]!.n), md5: rows[0]!.h ?? '' };
-  });
 }
 
 /** The restored cluster of a PITR drill: the source's user, password and database, on this host's port. */

@@ -1,17 +1,20 @@
 // Activities of the pre-migration workflow: find this migration's earlier backup, see who holds the database's
 // backup lock and wait for it to end, and read every stored copy back to verify it.
 import { Context } from '@temporalio/activity';
-import { ActivityCancelledError, WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { CompleteAsyncError } from '@temporalio/common';
-import { PgwardenError } from '../domain/errors.js';
-import { databaseView } from '../config/load.js';
-import type { Config } from '../config/schema.js';
-import { backupWorkflowId, SEARCH_ATTRIBUTES } from '../domain/ids.js';
-import { preMigrationBackupsIn } from './catalog/locate.js';
-import { backupFolder, readManifest, type BackupManifest } from './catalog/manifest.js';
-import { currentReporter, reportEvery } from './progress.js';
-import { verifyObject } from './storage/copy.js';
-import { openRepository } from './storage/open.js';
+import { PgwardenError } from '../../domain/errors.js';
+import type { Config } from '../../config/schema.js';
+import { backupWorkflowId, SEARCH_ATTRIBUTES } from '../../domain/ids.js';
+import { preMigrationBackupsIn } from '../catalog/locate.js';
+import { backupFolder, readManifest, type BackupManifest } from '../catalog/manifest.js';
+import { currentReporter, reportEvery } from '../progress.js';
+import { verifyObject } from '../storage/copy.js';
+import { openRepository } from '../storage/open.js';
+import { describeRun } from '../workflow-runs.js';
+import { resolveDatabase } from '../database-context.js';
+import { watchLockHolder, type LockHolder } from './lock-holder.js';
+
+export type { LockHolder } from './lock-holder.js';
 
 export interface EarlierPreMigrationBackup {
   backupId: string;
@@ -26,55 +29,11 @@ export interface EarlierPreMigrationBackup {
   finishedAt: string;
 }
 
-/** The running workflow that holds a database's backup lock (pgwarden-backup-<db>). */
-export interface LockHolder {
-  workflowId: string;
-  runId: string;
-  /** What it is, for people: "the daily backup", "the pre-migration backup of migration 42 (…)". */
-  what: string;
-  startedAt: string;
-}
-
-/**
- * Heartbeats the waiting activity every few seconds and completes it when the holder's run has ended. Uses the
- * worker's own Temporal client (handed over by the activity context), never a connection of its own.
- */
-async function watchLockHolder(client: Client, taskToken: Uint8Array, input: { holder: LockHolder; deadlineMs: number }): Promise<void> {
-  const started = Date.now();
-  const stopPolling = new AbortController(); // ends the long poll for the holder's result when the watch ends
-  try {
-    const ended = client
-      .withAbortSignal(stopPolling.signal, () => client.workflow.getHandle(input.holder.workflowId, input.holder.runId).result())
-      .then(
-        () => true,
-        () => true, // failed, cancelled, terminated: the lock is free all the same
-      );
-    for (;;) {
-      const left = input.deadlineMs - Date.now();
-      const done = await Promise.race([ended, new Promise<false>((resolve) => setTimeout(() => resolve(false), Math.max(0, Math.min(HEARTBEAT_MS, left))))]);
-      if (done || left <= 0) {
-        await client.activity.complete(taskToken, { ended: done, waitedMs: Date.now() - started });
-        return;
-      }
-      await client.activity.heartbeat(taskToken, { phase: `waiting for ${input.holder.what} to finish`, bytesDone: 0 });
-    }
-  } catch (error) {
-    // Cancelled: say so. Anything else (the activity timed out, Temporal unreachable): the heartbeats stop and
-    // the workflow's retry policy runs the wait again.
-    if (error instanceof ActivityCancelledError) await client.activity.reportCancellation(taskToken).catch(() => undefined);
-  } finally {
-    stopPolling.abort();
-  }
-}
-
-// Well inside the activities' 20 s heartbeat timeout (workflows/policies.ts): a dead worker's wait moves on quickly.
-const HEARTBEAT_MS = 5_000;
-
 export function preMigrationActivities(config: Config) {
   return {
     /** The newest complete backup taken for this migration, in any repository of the kind (a CI retry's answer). */
     async findPreMigrationBackup(input: { database: string; migrationId: string }): Promise<EarlierPreMigrationBackup | null> {
-      const repositories = databaseView(config, input.database).repositoriesFor('pre-migration');
+      const repositories = resolveDatabase(config, input.database).view.repositoriesFor('pre-migration');
       const found = new Map<string, { manifest: BackupManifest; holding: string[] }>();
       for (const repository of repositories) {
         for (const manifest of await preMigrationBackupsIn(config, repository, input.database, input.migrationId)) {
@@ -100,20 +59,14 @@ export function preMigrationActivities(config: Config) {
 
     /** Who holds the database's backup lock right now, or null when nobody does. */
     async describeBackupLock(input: { database: string }): Promise<LockHolder | null> {
-      const client = Context.current().client;
-      try {
-        const description = await client.workflow.getHandle(backupWorkflowId(input.database)).describe();
-        if (description.status.name !== 'RUNNING') return null;
-        const kind = description.typedSearchAttributes.get(SEARCH_ATTRIBUTES.kind);
-        const parent = description.parentExecution?.workflowId;
-        const what =
-          `the ${kind ?? 'running'} backup of ${input.database} (workflow ${description.workflowId}, running since ${description.startTime.toISOString()}` +
-          `${parent ? `, started by ${parent}` : ''})`;
-        return { workflowId: description.workflowId, runId: description.runId, what, startedAt: description.startTime.toISOString() };
-      } catch (error) {
-        if (error instanceof WorkflowNotFoundError) return null;
-        throw error;
-      }
+      const description = await describeRun(Context.current().client, backupWorkflowId(input.database));
+      if (description?.status.name !== 'RUNNING') return null;
+      const kind = description.typedSearchAttributes.get(SEARCH_ATTRIBUTES.kind);
+      const parent = description.parentExecution?.workflowId;
+      const what =
+        `the ${kind ?? 'running'} backup of ${input.database} (workflow ${description.workflowId}, running since ${description.startTime.toISOString()}` +
+        `${parent ? `, started by ${parent}` : ''})`;
+      return { workflowId: description.workflowId, runId: description.runId, what, startedAt: description.startTime.toISOString() };
     },
 
     /**

@@ -1,15 +1,15 @@
-// Activities that keep retention away from backups being read: a restore, drill or PITR holds what it reads.
+// Activities that hold backups against retention while they are read: a restore, drill or PITR writes a lease
+// (the stored record, activities/catalog/leases.ts) on what it reads and removes it when done.
 // In a workflow:   const hold = await quick.holdBackups({ database, backups: [{ type: 'base', id }], purpose: 'PITR' });
 //                  try { … } finally { await CancellationScope.nonCancellable(() => quick.releaseBackups(hold)); }
 import { randomUUID } from 'node:crypto';
-import { PgwardenError } from '../domain/errors.js';
-import { databaseView } from '../config/load.js';
-import type { Config } from '../config/schema.js';
-import { backupFolder, MANIFEST_FILE } from './catalog/manifest.js';
-import { LOCAL_LEASE_MS, leaseName, localHolder, removeLease, WORKFLOW_LEASE_MS, writeLease, type BackupRef, type Lease, type WorkflowHolder } from './catalog/leases.js';
-import { activityContext, warn } from './progress.js';
-import { openRepository } from './storage/open.js';
-import { walRepositoryName } from './wal/open.js';
+import { PgwardenError } from '../../domain/errors.js';
+import type { Config } from '../../config/schema.js';
+import { backupFolder, MANIFEST_FILE } from '../catalog/manifest.js';
+import { LOCAL_LEASE_MS, leaseName, localHolder, removeLease, WORKFLOW_LEASE_MS, writeLease, type BackupRef, type Lease, type WorkflowHolder } from '../catalog/leases.js';
+import { activityContext, warn } from '../progress.js';
+import { resolveDatabase } from '../database-context.js';
+import { openRepository } from '../storage/open.js';
 
 export interface HoldInput {
   database: string;
@@ -37,9 +37,9 @@ export function leaseActivities(config: Config) {
      * leases a second time, so either it sees this lease and keeps the backup, or this check finds it gone.
      */
     async holdBackups(input: HoldInput): Promise<BackupHold> {
-      const db = databaseView(config, input.database);
-      const repository = input.repository ?? (input.backups.every((b) => b.type === 'base') ? walRepositoryName(config, input.database) : db.repositories[0]!);
-      const repo = openRepository(config, repository);
+      const db = resolveDatabase(config, input.database);
+      const repository = input.repository ?? (input.backups.every((b) => b.type === 'base') ? db.walRepository : db.view.repositories[0]!);
+      const repo = db.repository(repository);
       const run = workflowRun();
       const now = Date.now();
       const holder: Lease['holder'] = run ? { workflow: run } : localHolder(randomUUID());

@@ -1,0 +1,33 @@
+// What the logical backup activities take and return: plain data that passes through the workflow's history.
+import type { Provider } from '../../config/schema.js';
+import type { BackupKind } from '../../domain/kinds.js';
+import type { NeonBranchPoint } from '../providers/neon.js';
+
+export interface DumpLogicalInput {
+  database: string;
+  backupId: string;
+  kind: BackupKind;
+  /** Pre-migration backups: the migration it precedes, written into the manifest. */
+  migrationId?: string;
+  /** The audit link written into the manifest. */
+  workflow: { namespace: string; workflowId: string; runId: string; startedAtMs: number };
+  /** Neon: the branch made for this backup; the dump fetches its connection from the API by these ids. */
+  neon?: { branchId: string; endpointId: string; point: NeonBranchPoint };
+}
+
+export interface DumpLogicalOutput {
+  backupId: string;
+  repository: string;
+  rawBytes: number;
+  storedBytes: number;
+  tables: number;
+  rows: number;
+  dumpMs: number;
+  firstByteMs?: number;
+}
+
+export interface PreparedBackup {
+  repositories: string[];
+  serverVersion: string;
+  provider: Provider;
+}

@@ -1,0 +1,67 @@
+// What the restore activities take and return: plain data that passes through the workflow's history.
+import type { TableCheck } from '../../domain/restore.js';
+
+export interface PlanRestoreInput {
+  database: string;
+  backup: string;
+  target: string;
+  replaceExisting?: string;
+  repository?: string;
+  /** Makes the staging name unique to this workflow run. */
+  runId: string;
+  /** 'drill': onto the drill server (drill.connection). */
+  server?: 'drill';
+}
+
+export interface RestorePlan {
+  backupId: string;
+  repository: string;
+  staging: string;
+  targetExists: boolean;
+  server: string;
+  tables: number;
+  storedBytes: number;
+  rtoMs?: number;
+  /** fresh-project: loaded in one transaction into the existing database of a new Supabase project (no staging, no rename). */
+  mode?: 'fresh-project';
+  /** What the person restoring should know: newer backups passed over because they are damaged. */
+  warnings?: string[];
+}
+
+export interface RestoreLogicalInput {
+  database: string;
+  backupId: string;
+  repository: string;
+  staging: string;
+  noOwner: boolean;
+  noPrivileges?: boolean;
+  /** Written as the database's comment: where it came from, for whoever finds it later. */
+  provenance: string;
+  server?: 'drill';
+}
+
+/** Mismatched tables named in a result; the rest are counted. A result enters the workflow history: it must stay
+ *  small for a database with 10,000 tables. */
+export const MISMATCHES_LISTED = 20;
+
+/** A summary of the row-count check, never one entry per table. */
+export interface RestoreLogicalOutput {
+  tables: number; // tables checked against the manifest's row counts
+  rows: number; // rows they hold
+  mismatchedTables: number;
+  mismatches: TableCheck[]; // the first MISMATCHES_LISTED of them
+  restoreMs: number;
+}
+
+export interface PublishInput {
+  database: string;
+  staging: string;
+  target: string;
+  replaceExisting?: string;
+  /** Suffix of the name the replaced database keeps ("20261125T031500Z"). */
+  keepSuffix: string;
+  server?: 'drill';
+  /** The staging database's comment (restoreLogical's provenance): how a retry knows the restored copy by its new name. */
+  provenance?: string;
+}
+
