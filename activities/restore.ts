@@ -77,6 +77,8 @@ export interface RestoreLogicalOutput {
   mismatchedTables: number;
   mismatches: TableCheck[]; // the first MISMATCHES_LISTED of them
   restoreMs: number;
+  /** What was left out because the target refused it (a Supabase project: a membership of a platform role). */
+  warnings?: string[];
 }
 
 export interface PublishInput {
