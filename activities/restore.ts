@@ -13,7 +13,7 @@ import { unsealInto } from './pipeline/seal.js';
 import { pgTool } from './postgres/binaries.js';
 import { connect, quoteIdent, withDatabase, type PgEndpoint } from './postgres/connection.js';
 import { restoreTarget } from './providers/source.js';
-import { planFreshProjectRestore, restoreIntoFreshProject, type FreshProjectRestoreInput } from './providers/supabase-restore.js';
+import { planFreshProjectRestore, restoreIntoFreshProject, type FreshProjectRestoreInput, type SequencePosition } from './providers/supabase-restore.js';
 import { serverInfo } from './postgres/inventory.js';
 import { lockRestores, withRestoreLock } from './postgres/restore-lock.js';
 import { checkDatabaseName, connectMaintenance, copyCounts, databaseExists, dropDatabase, explainLoadFailure, loadEnv, pgRestoreStep, psqlStep, restoreFlags } from './postgres/load.js';
@@ -50,6 +50,8 @@ export interface RestorePlan {
   rtoMs?: number;
   /** fresh-project: loaded in one transaction into the existing database of a new Supabase project (no staging, no rename). */
   mode?: 'fresh-project';
+  /** fresh-project: where the project's sequences stood before the load (a rollback does not undo setval()). */
+  sequences?: SequencePosition[];
   /** What the person restoring should know: newer backups passed over because they are damaged. */
   warnings?: string[];
 }

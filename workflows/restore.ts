@@ -112,6 +112,7 @@ async function freshProjectSteps(steps: RestoreSteps, input: RestoreInput, run: 
     target: input.target,
     ...(input.noOwner ? { noOwner: true } : {}),
     ...(input.noPrivileges ? { noPrivileges: true } : {}),
+    ...(plan.sequences ? { sequences: plan.sequences } : {}),
   });
   return restoreResult(input, run, plan, startedAt, restored);
 }

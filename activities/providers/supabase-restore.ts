@@ -42,8 +42,11 @@ export async function planFreshProjectRestore(config: Config, input: FreshProjec
     throw new PgwardenError('Usage', 'A Supabase backup restores into a fresh project, never over one: --replace-existing does not apply. Create a new project and set restoreConnection to it.');
   }
   const server = await restoreTarget(config, input.database);
-  await checkFreshProject(config, input.manifest, withDatabase(server, input.target));
+  const target = withDatabase(server, input.target);
+  await checkFreshProject(config, input.manifest, target);
   return {
+    // Recorded here, so that they are in the workflow's history when an attempt dies in the middle of the load.
+    sequences: await sequencePositions(target),
     backupId: input.manifest.id,
     repository: input.repository,
     staging: input.target,
@@ -187,6 +190,8 @@ export interface FreshProjectRestoreInput {
   noOwner?: boolean;
   /** --no-privileges: no GRANT/REVOKE of the backup; objects get the project's default privileges. */
   noPrivileges?: boolean;
+  /** The project's sequences as the plan found them: put back after a failed load (the rollback does not). */
+  sequences?: SequencePosition[];
 }
 
 /** The one-transaction load described at the top of this file, committed. */
@@ -195,8 +200,10 @@ export async function restoreIntoFreshProject(
   input: FreshProjectRestoreInput,
 ): Promise<{ tables: number; rows: number; mismatchedTables: number; mismatches: TableCheck[]; restoreMs: number; warnings?: string[] }> {
   const target = withDatabase(await restoreTarget(config, input.database), input.target);
-  // A failed load rolls back, but not the setval() of the project's own sequences (auth.refresh_tokens_id_seq).
-  const positions = await sequencePositions(target);
+  // A failed load rolls back, but not the setval() of the project's own sequences (auth.refresh_tokens_id_seq);
+  // an earlier attempt may have died mid-load, so they are put back first too.
+  const positions = input.sequences ?? (await sequencePositions(target));
+  await resetSequences(target, positions);
   const loaded = await loadIntoFreshProject(config, { ...input, target }, { checks: rowCountChecks, end: 'COMMIT' }).catch(async (error: unknown) => {
     await resetSequences(target, positions).catch(() => undefined);
     throw error;
@@ -320,25 +327,41 @@ export async function loadIntoFreshProject(
     const refused = new RegExp(`WARNING:\\s+${NOT_RESTORED}(.+ not restored: .*)$`).exec(line);
     if (refused && notRestored.length < 50) notRestored.push(refused[1]!);
   });
+  let stopped = false;
   const exited = new Promise<number | null>((resolve) => psql.once('close', (code) => resolve(code)));
+  void exited.then(() => (stopped = true));
   psql.stdin.on('error', () => undefined); // psql stopped at an error: reported through its exit
-  const write = (text: string) => new Promise<void>((resolve) => (psql.stdin.write(text) ? resolve() : psql.stdin.once('drain', resolve)));
-  const byRole = (role: StoredObjectEntry['role']) => manifest.objects.filter((o) => o.role === role);
-  const unseal = (object: StoredObjectEntry) =>
-    unsealInto(repo, { key: `${folder}${object.name}`, sha256: object.sha256, storedBytes: object.storedBytes }, passphrase, [], { signal: abort.signal, into: psql.stdin }).then(() => {
-      done += 1;
+  // Once psql has stopped, no further step starts: a backup object unsealed into a dead psql would never finish.
+  const psqlStopped = new PgwardenError('Failed', 'psql stopped: the load does not go on.');
+  const goOn = () => {
+    if (stopped || abort.signal.aborted) throw psqlStopped;
+  };
+  const write = (text: string) => {
+    goOn();
+    return new Promise<void>((resolve) => {
+      if (psql.stdin.write(text)) return resolve();
+      psql.stdin.once('drain', resolve);
+      void exited.then(() => resolve());
     });
+  };
+  const byRole = (role: StoredObjectEntry['role']) => manifest.objects.filter((o) => o.role === role);
+  const unseal = async (object: StoredObjectEntry) => {
+    goOn();
+    await unsealInto(repo, { key: `${folder}${object.name}`, sha256: object.sha256, storedBytes: object.storedBytes }, passphrase, [], { signal: abort.signal, into: psql.stdin });
+    done += 1;
+  };
   const schemaSql = async (object: StoredObjectEntry) => {
+    goOn();
     const archive = await unsealInto(repo, { key: `${folder}${object.name}`, sha256: object.sha256, storedBytes: object.storedBytes }, passphrase, [], { signal: abort.signal, output: 'collect' });
     done += 1;
     return archiveToSql(pgRestore, archive, input);
   };
 
+  const aborted = exited.then((code) => {
+    throw loadFailure(stderr, code, manifest.id, target, input);
+  });
+  aborted.catch(() => undefined);
   try {
-    const aborted = exited.then((code) => {
-      throw loadFailure(stderr, code, manifest.id, target, input);
-    });
-    aborted.catch(() => undefined);
     const load = (async () => {
       await write('BEGIN;\n');
       phase = 'roles';
@@ -360,12 +383,14 @@ export async function loadIntoFreshProject(
       await write(`${finish.end};\n`);
       psql.stdin.end();
     })();
+    load.catch(() => undefined); // when psql stopped first, `aborted` says why
     await Promise.race([load, aborted]);
     const code = await exited;
     if (code !== 0) await aborted;
   } catch (error) {
     psql.kill('SIGKILL'); // the open transaction dies with the session: nothing of this load stays
     abort.abort(error);
+    if (error === psqlStopped) await aborted; // psql's own exit says why
     throw error instanceof PgwardenError ? error : toolFailure('psql', `backup ${manifest.id}`, error);
   } finally {
     stopReporting();
