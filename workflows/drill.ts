@@ -3,7 +3,7 @@
 // databases also a point-in-time restore to the latest moment (the PITR workflow), checked and removed the same
 // way. The result sets the measured restore time against the RTO and the data's age against the RPO: a drill is
 // the proof that the targets hold, and a drill that does not prove them fails.
-import { ApplicationFailure, CancellationScope, proxyActivities, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, CancellationScope, patched, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
 import type { DrillPlan } from '../activities/drill/index.js';
 import { failureText, humanDuration } from '../domain/alert-rules.js';
@@ -11,7 +11,7 @@ import { pitrWorkflowId, restoreWorkflowId } from '../domain/ids.js';
 import type { DrillInput, DrillPart, DrillResult } from '../domain/verify.js';
 import type { PitrResult } from '../domain/pitr.js';
 import type { RestoreResult } from '../domain/restore.js';
-import { QUICK } from './policies.js';
+import { jobOptions, QUICK } from './policies.js';
 import { checkInput } from './input.js';
 import { childWhenFree, DRILL_WAIT_FOR_TURN_MS } from './lock-turn.js';
 import { tagRun } from './tags.js';
@@ -27,6 +27,9 @@ function onHost(restored: PitrResult): { quick: typeof quick; checks: typeof che
   const there = { taskQueue: restored.hostTaskQueue, scheduleToStartTimeout: '1 hour' };
   return { quick: proxyActivities<Activities>({ ...QUICK, ...there }), checks: proxyActivities<Activities>({ ...QUICK, startToCloseTimeout: '2 hours', ...there }) };
 }
+
+/** Patch id: a Supabase database is drilled in its fresh project, in one transaction rolled back. */
+export const FRESH_PROJECT_DRILL = 'supabase-drill-in-fresh-project';
 
 export async function drillWorkflow(raw: DrillInput): Promise<DrillResult> {
   const input = checkInput<DrillInput>('drillWorkflow', raw, { database: { type: 'string', required: true }, pitr: { type: 'boolean' } }, '{"database": "cartly", "pitr": true}');
@@ -60,6 +63,7 @@ export async function drillWorkflow(raw: DrillInput): Promise<DrillResult> {
 }
 
 async function logicalDrill(database: string, plan: DrillPlan, started: number): Promise<DrillPart> {
+  if (plan.freshProject && patched(FRESH_PROJECT_DRILL)) return freshProjectDrill(database, plan, started);
   const part: DrillPart = { type: 'logical', passed: false, backupId: plan.backupId, target: plan.target, assertions: [], cleanedUp: false };
   try {
     const restored = await childWhenFree<RestoreResult>('restoreWorkflow', restoreWorkflowId(database), [
@@ -86,6 +90,32 @@ async function logicalDrill(database: string, plan: DrillPlan, started: number):
     await CancellationScope.nonCancellable(async () => {
       const dropped = await quick.dropDrillDatabase({ database, target: plan.target }).catch((error: unknown) => (part.error ??= `clean-up failed: ${failureText(error)}`));
       part.cleanedUp = typeof dropped !== 'string';
+    });
+  }
+  part.passed = passed(part);
+  return part;
+}
+
+/** A Supabase backup loaded into the fresh project, checked there and rolled back; the project's sequences put back. */
+async function freshProjectDrill(database: string, plan: DrillPlan, started: number): Promise<DrillPart> {
+  const fresh = plan.freshProject!;
+  const part: DrillPart = { type: 'logical', passed: false, backupId: plan.backupId, target: plan.target, assertions: [], cleanedUp: false };
+  try {
+    const jobs = proxyActivities<Activities>(jobOptions(workflowInfo().taskQueue, 'restores', true));
+    const drilled = await jobs.drillFreshProject({ database, backupId: plan.backupId, ...fresh });
+    part.restoreMs = drilled.restoreMs;
+    part.tables = drilled.tables;
+    part.rows = drilled.rows;
+    part.rowCountsMatch = drilled.rowCountsMatch;
+    targets(part, plan, started - Date.parse(plan.backupStartedAt));
+    part.assertions = drilled.assertions;
+  } catch (error) {
+    part.error = failureText(error);
+  } finally {
+    // Whatever happened, and even if the drill is cancelled: the project's sequences stand where they stood.
+    await CancellationScope.nonCancellable(async () => {
+      const reset = await quick.resetDrillSequences({ database, sequences: fresh.sequences }).catch((error: unknown) => (part.error ??= `clean-up failed: ${failureText(error)}`));
+      part.cleanedUp = typeof reset !== 'string';
     });
   }
   part.passed = passed(part);

@@ -105,7 +105,15 @@ async function loadAndPublish(steps: RestoreSteps, input: RestoreInput, run: Run
 
 /** A Supabase backup into a fresh project: one transaction, so a failure leaves nothing to clean up. */
 async function freshProjectSteps(steps: RestoreSteps, input: RestoreInput, run: RunContext, plan: RestorePlan, startedAt: number): Promise<RestoreResult> {
-  const restored = await steps.restoreIntoFreshProject({ database: input.database, backupId: plan.backupId, repository: plan.repository, target: input.target });
+  const restored = await steps.restoreIntoFreshProject({
+    database: input.database,
+    backupId: plan.backupId,
+    repository: plan.repository,
+    target: input.target,
+    ...(input.noOwner ? { noOwner: true } : {}),
+    ...(input.noPrivileges ? { noPrivileges: true } : {}),
+    ...(plan.sequences ? { sequences: plan.sequences } : {}),
+  });
   return restoreResult(input, run, plan, startedAt, restored);
 }
 
@@ -132,7 +140,7 @@ function restoreResult(
     rowCountsMatch: restored.mismatchedTables === 0,
     mismatches: restored.mismatches,
     ...published,
-    ...(plan.warnings?.length ? { warnings: plan.warnings } : {}),
+    ...(plan.warnings?.length || restored.warnings?.length ? { warnings: [...(plan.warnings ?? []), ...(restored.warnings ?? [])] } : {}),
     workflowId: run.workflowId,
     runId: run.runId,
   };

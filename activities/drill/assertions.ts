@@ -39,7 +39,8 @@ export async function runAssertions(assertions: DrillAssertion[], drill: PgEndpo
   return outcomes;
 }
 
-function assertionName(a: DrillAssertion): string {
+/** How a drill names an assertion: its name, or what it checks. */
+export function assertionName(a: DrillAssertion): string {
   if (a.name) return a.name;
   if (a.table) return `${a.table} has at least ${a.minRows} row(s)`;
   const sql = a.sql!.replace(/\s+/g, ' ').trim();
@@ -47,7 +48,7 @@ function assertionName(a: DrillAssertion): string {
 }
 
 /** The query without a trailing semicolon, to be wrapped as a subquery. */
-function subquery(sql: string): string {
+export function subquery(sql: string): string {
   return sql.trim().replace(/;\s*$/, '');
 }
 

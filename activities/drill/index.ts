@@ -14,6 +14,8 @@ import { withDatabase, type PgEndpoint } from '../postgres/connection.js';
 import { resolveDatabase } from '../database-context.js';
 import { runAssertions } from './assertions.js';
 import { connectMaintenance, dropDatabase } from '../postgres/load.js';
+import { freshProjectDrillActivities, type FreshProjectDrillPlan } from '../providers/supabase-drill.js';
+import { sequencePositions } from '../providers/supabase-restore.js';
 
 /** The marker point-in-time restores leave in data directories they created (the only ones pgwarden deletes). */
 const PITR_MARKER = '.pgwarden-restore';
@@ -31,22 +33,27 @@ export interface DrillPlan {
   rpoMs?: number;
   /** Drill databases an interrupted earlier drill left behind, dropped now. */
   swept: string[];
+  /** A Supabase database: drilled in the fresh project, in one transaction rolled back (providers/supabase-drill.ts). */
+  freshProject?: FreshProjectDrillPlan;
 }
 
 export function drillActivities(config: Config) {
   return {
+    ...freshProjectDrillActivities(config),
     async planDrill(input: { database: string; runId: string; pitr?: boolean }): Promise<DrillPlan> {
       const db = resolveDatabase(config, input.database);
       const pitr = input.pitr ?? db.settings.drill?.pitr ?? db.settings.pitr !== undefined;
       if (pitr && !db.settings.pitr) {
         throw new PgwardenError('Usage', `Database "${input.database}" has no WAL archive (no pitr: in pgwarden.yaml): it can only be drilled with a logical restore.`);
       }
-      const { manifest: latest } = await locateBackup(config, input.database, 'latest'); // the newest in any of its repositories
+      const { manifest: latest, repository } = await locateBackup(config, input.database, 'latest'); // the newest in any of its repositories
       const endpoint = await db.restoreTarget('drill');
-      const swept = await sweepDrillDatabases(endpoint, input.database);
+      const freshProject = db.settings.provider === 'supabase' ? { repository, sequences: await sequencePositions(endpoint) } : undefined;
+      const swept = freshProject ? [] : await sweepDrillDatabases(endpoint, input.database);
       return {
+        ...(freshProject ? { freshProject } : {}),
         server: endpoint.display,
-        target: drillDatabaseName(input.database, input.runId),
+        target: freshProject ? endpoint.database : drillDatabaseName(input.database, input.runId),
         backupId: latest.id,
         backupStartedAt: latest.startedAt,
         pitr,

@@ -155,9 +155,10 @@ export function checkSupabaseConnection(endpoint: PgEndpoint, settings: Supabase
 
 /**
  * pg_dumpall --roles-only output, reduced to what a fresh project accepts from its (non-superuser) postgres role:
- * reserved roles are left alone (the CLI's dump_role.sh does the same), memberships granted to them and GRANTED BY
- * clauses go, CREATE ROLE tolerates a role that exists, and attributes only a superuser may set are dropped
- * (a comment says which).
+ * reserved roles are left alone (the CLI's dump_role.sh does the same), GRANTED BY clauses go, CREATE ROLE
+ * tolerates a role that exists, and attributes only a superuser may set are dropped (a comment says which).
+ * Memberships between the platform's own roles are the new project's; one that joins a user's role and a platform
+ * role (GRANT app_reader TO authenticator) is tried, and one the project refuses is reported, not fatal.
  */
 export function filterSupabaseRoles(sql: string): string {
   const reserved = (name: string) => matchesPattern(name, SUPABASE_RESERVED_ROLES);
@@ -187,10 +188,19 @@ export function filterSupabaseRoles(sql: string): string {
     }
     m = /^GRANT (.+) TO "?([^" ]+)"?(.*);$/.exec(line);
     if (m) {
-      if (reserved(m[2]!)) continue;
+      const member = m[2]!;
       const granted = m[1]!.split(',').map((r) => r.trim().replace(/^"|"$/g, ''));
       if (granted.some((r) => r === 'pg_read_server_files' || r === 'pg_write_server_files' || r === 'pg_execute_server_program')) continue;
-      out.push(`GRANT ${m[1]} TO ${quote(m[2]!)}${m[3]!.replace(/\s*GRANTED BY\s+\S+/i, '')};`);
+      const platform = (name: string) => reserved(name) || name.startsWith('pg_');
+      if (platform(member) && granted.every(platform)) continue;
+      const grant = `GRANT ${m[1]} TO ${quote(member)}${m[3]!.replace(/\s*GRANTED BY\s+\S+/i, '')};`;
+      if (!reserved(member) && !granted.some(reserved)) {
+        out.push(grant);
+        continue;
+      }
+      // The project decides what its postgres role may grant on its own roles (and which of them exist).
+      const what = `membership of ${member} in ${granted.join(', ')}`.replace(/'/g, "''");
+      out.push(`DO $pgwarden$ BEGIN ${grant} EXCEPTION WHEN OTHERS THEN RAISE WARNING '${NOT_RESTORED}${what} not restored: %', SQLERRM; END $pgwarden$;`);
       continue;
     }
     if (/^(SET |--|$)/.test(line)) continue;
@@ -198,6 +208,9 @@ export function filterSupabaseRoles(sql: string): string {
   }
   return `${out.join('\n')}\n`;
 }
+
+/** The start of a warning the load reports back as not restored (activities/providers/supabase-restore.ts). */
+export const NOT_RESTORED = 'pgwarden: ';
 
 function quote(name: string): string {
   return `"${name.replace(/"/g, '""')}"`;
@@ -262,5 +275,46 @@ async function extrasSql(client: pg.Client): Promise<string> {
   const lines = ['-- pgwarden: what the project\'s user made on the platform\'s tables (triggers, row-level security policies)', ''];
   for (const t of triggers.rows) lines.push(`DROP TRIGGER IF EXISTS ${t.name} ON ${t.tbl};`, `${t.def};`);
   for (const p of policies.rows) lines.push(p.sql);
+  lines.push(...(await migrationHistorySql(client)));
   return `${lines.join('\n')}\n`;
+}
+
+/**
+ * The user's migration history: the Supabase CLI keeps it in supabase_migrations (schema_migrations, seed_files),
+ * creating the tables itself as postgres on its first push, so a new project has none. Without it `supabase db
+ * push` would run every migration again. Restored as the CLI makes it: the tables created if missing (with the
+ * columns the backup's have), the rows inserted, their number checked before the restore commits.
+ */
+async function migrationHistorySql(client: pg.Client): Promise<string[]> {
+  const { rows } = await client.query<{ tbl: string; columns: string; adds: string; key: string | null }>(
+    `SELECT format('%I.%I', n.nspname, c.relname) AS tbl,
+            (SELECT string_agg(format('%I %s%s', a.attname, format_type(a.atttypid, a.atttypmod), CASE WHEN a.attnotnull THEN ' NOT NULL' ELSE '' END), ', ' ORDER BY a.attnum)
+               FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped) AS columns,
+            (SELECT string_agg(format('ALTER TABLE %I.%I ADD COLUMN IF NOT EXISTS %I %s;', n.nspname, c.relname, a.attname, format_type(a.atttypid, a.atttypmod)), E'\n' ORDER BY a.attnum)
+               FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped) AS adds,
+            (SELECT format(', PRIMARY KEY (%s)', string_agg(quote_ident(a.attname), ', ' ORDER BY k.ord))
+               FROM pg_index i CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord) JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.attnum
+              WHERE i.indrelid = c.oid AND i.indisprimary) AS key
+       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE n.nspname = 'supabase_migrations' AND c.relkind = 'r' AND has_table_privilege(c.oid, 'SELECT')
+      ORDER BY c.relname`,
+  );
+  if (rows.length === 0) return [];
+  const lines = ['', '-- pgwarden: the migration history of the Supabase CLI (supabase_migrations)', 'CREATE SCHEMA IF NOT EXISTS supabase_migrations;'];
+  for (const t of rows) {
+    const data = await client.query<{ data: string | null; n: string }>(`SELECT json_agg(t)::text AS data, count(*)::text AS n FROM ${t.tbl} t`);
+    const { data: json, n } = data.rows[0]!;
+    lines.push(`CREATE TABLE IF NOT EXISTS ${t.tbl} (${t.columns}${t.key ?? ''});`, t.adds);
+    if (json) lines.push(`INSERT INTO ${t.tbl} SELECT * FROM json_populate_recordset(NULL::${t.tbl}, ${literal(json)});`);
+    lines.push(
+      `DO $pgwarden$ DECLARE n bigint; BEGIN SELECT count(*) INTO n FROM ${t.tbl}; IF n <> ${Number(n)} THEN ` +
+        `RAISE EXCEPTION 'pgwarden: ${t.tbl.replace(/'/g, "''")} holds % rows after the restore, the backup has ${Number(n)}: nothing was committed', n; END IF; END $pgwarden$;`,
+    );
+  }
+  return lines;
+}
+
+/** A SQL string literal (standard_conforming_strings is on in every supported server). */
+function literal(text: string): string {
+  return `'${text.replace(/'/g, "''")}'`;
 }

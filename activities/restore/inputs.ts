@@ -1,5 +1,6 @@
 // What the restore activities take and return: plain data that passes through the workflow's history.
 import type { TableCheck } from '../../domain/restore.js';
+import type { SequencePosition } from '../providers/supabase-restore.js';
 
 export interface PlanRestoreInput {
   database: string;
@@ -24,6 +25,8 @@ export interface RestorePlan {
   rtoMs?: number;
   /** fresh-project: loaded in one transaction into the existing database of a new Supabase project (no staging, no rename). */
   mode?: 'fresh-project';
+  /** fresh-project: where the project's sequences stood before the load (a rollback does not undo setval()). */
+  sequences?: SequencePosition[];
   /** What the person restoring should know: newer backups passed over because they are damaged. */
   warnings?: string[];
 }
@@ -51,6 +54,8 @@ export interface RestoreLogicalOutput {
   mismatchedTables: number;
   mismatches: TableCheck[]; // the first MISMATCHES_LISTED of them
   restoreMs: number;
+  /** What was left out because the target refused it (a Supabase project: a membership of a platform role). */
+  warnings?: string[];
 }
 
 export interface PublishInput {

@@ -6,6 +6,7 @@ import { parseConfig } from '../../config/load.js';
 import { parseRetryAfter } from '../../activities/providers/neon-api.js';
 import { parseNeonTarget } from '../../activities/providers/neon.js';
 import { checkSupabaseConnection, filterSupabaseRoles } from '../../activities/providers/supabase.js';
+import { keepTocEntry } from '../../activities/providers/supabase-restore.js';
 import { pgEndpoint } from '../../activities/postgres/connection.js';
 
 const repositories = { local: { type: 'fs', path: '/var/backups/pgwarden' } };
@@ -52,7 +53,7 @@ test('a transaction-mode pooler is refused and the connection must belong to the
   assert.throws(() => ok('postgresql://postgres:pw@db.zzzzzzzzzzzzzzzzzzzz.supabase.co:5432/postgres'), /is not Supabase project abcdefghijklmnopqrst/);
 });
 
-test("roles: the platform's are left out, no superuser-only attributes, memberships of reserved roles dropped, CREATE tolerates existing roles", () => {
+test("roles: the platform's are left out, no superuser-only attributes, memberships of platform roles tried and reported, CREATE tolerates existing roles", () => {
   const dumped = [
     'SET default_transaction_read_only = off;',
     'CREATE ROLE "anon";',
@@ -65,14 +66,34 @@ test("roles: the platform's are left out, no superuser-only attributes, membersh
     'ALTER ROLE "postgres" SET "search_path" TO \'x\';',
     'GRANT "app_reporter" TO "authenticator" GRANTED BY "postgres";',
     'GRANT "app_reporter" TO "analyst" GRANTED BY "supabase_admin";',
+    'GRANT "anon" TO "authenticator" GRANTED BY "supabase_admin";',
+    'GRANT "pg_read_all_data" TO "supabase_read_only_user" GRANTED BY "supabase_admin";',
   ].join('\n');
   const sql = filterSupabaseRoles(dumped);
-  assert.doesNotMatch(sql, /CREATE ROLE "anon"|supabase_storage_admin|"postgres" SET|TO "authenticator"/);
+  assert.doesNotMatch(sql, /CREATE ROLE "anon"|supabase_storage_admin|supabase_read_only_user|"postgres" SET|"anon" TO "authenticator"/);
+  assert.match(
+    sql,
+    /^DO \$pgwarden\$ BEGIN GRANT "app_reporter" TO "authenticator"; EXCEPTION WHEN OTHERS THEN RAISE WARNING 'pgwarden: membership of authenticator in app_reporter not restored: %', SQLERRM; END \$pgwarden\$;$/m,
+    'a user role granted to a platform role: tried, reported if the project refuses it',
+  );
   assert.match(sql, /CREATE ROLE "app_reporter"; EXCEPTION WHEN duplicate_object/);
   assert.match(sql, /ALTER ROLE "app_reporter" WITH INHERIT NOCREATEROLE NOCREATEDB LOGIN;/);
   assert.match(sql, /-- pgwarden: app_reporter had BYPASSRLS, which only a superuser may give/);
   assert.match(sql, /ALTER ROLE "authenticator" SET "pgrst.db_schemas"/, 'allowed settings on reserved roles stay (the CLI keeps them too)');
   assert.match(sql, /^GRANT "app_reporter" TO "analyst";$/m);
+});
+
+test("Supabase schema: privileges on what the platform or an extension owns are left to the project, the user's kept; realtime tables kept", () => {
+  assert.equal(keepTocEntry('4123; 0 0 ACL extensions FUNCTION armor(bytea) supabase_admin'), false);
+  assert.equal(keepTocEntry('4124; 0 0 ACL public FUNCTION pg_stat_statements_reset(oid, oid, bigint) supabase_admin'), false, 'an extension member in public, owned by the platform');
+  assert.equal(keepTocEntry('4125; 0 0 ACL auth FUNCTION uid() postgres'), false, 'in a platform schema');
+  assert.equal(keepTocEntry('4126; 0 0 ACL public TABLE todos postgres'), true);
+  assert.equal(keepTocEntry('4127; 0 0 ACL - SCHEMA public pg_database_owner'), true);
+  assert.equal(keepTocEntry('4128; 0 0 DEFAULT ACL public DEFAULT PRIVILEGES FOR TABLES supabase_admin'), false);
+  assert.equal(keepTocEntry('3900; 6106 16999 PUBLICATION TABLE public supabase_realtime todos postgres'), true);
+  assert.equal(keepTocEntry('3899; 6104 16998 PUBLICATION - supabase_realtime postgres'), false);
+  assert.equal(keepTocEntry('3901; 3466 16997 EVENT TRIGGER - pgrst_ddl_watch supabase_admin'), false);
+  assert.equal(keepTocEntry('250; 1259 16500 TABLE public todos postgres'), true);
 });
 
 test('Retry-After in seconds or as an HTTP date; Neon PITR targets are times, LSNs or latest', () => {
