@@ -65,21 +65,20 @@ export async function stopGracefully(s3: TestS3): Promise<{ restart: () => Promi
 
 export interface HoldingProxy {
   endpoint: string;
-  /** Resolves once a transfer is held (the first that `hold` picked). */
+  /** Resolves once a first transfer is held. */
   held: Promise<void>;
   stop(): Promise<void>;
 }
 
 /**
- * A proxy in front of the S3 server. The first request that `hold` picks is passed on until `bytes` of it (its
- * request body for 'upload', its answer for 'download') have gone through, then nothing more moves either way:
- * the connection stays open and silent, as a server that stopped mid-transfer without closing it leaves it.
+ * A proxy in front of the S3 server. Each request that `hold` picks is passed on until `bytes` of it (its request
+ * body for 'upload', its answer for 'download') have gone through, then nothing more moves either way: the
+ * connection stays open and silent, as a server that stopped mid-transfer without closing it leaves it.
  */
 export async function holdingProxy(upstream: string, hold: (req: IncomingMessage) => boolean, direction: 'upload' | 'download', bytes: number): Promise<HoldingProxy> {
   const target = new URL(upstream);
   const sockets = new Set<Socket>();
   const agent = new Agent({ keepAlive: false });
-  let holding = false;
   let onHeld: () => void = () => undefined;
   const held = new Promise<void>((resolve) => (onHeld = resolve));
   /** Passes `from` on into `to` until `limit` bytes have gone through, then stops reading and writing. */
@@ -98,14 +97,14 @@ export async function holdingProxy(upstream: string, hold: (req: IncomingMessage
   };
   const server = createServer((req, res) => {
     res.on('error', () => undefined);
-    const pick = !holding && hold(req);
-    if (pick) holding = true;
+    const pick = hold(req);
     const up = request({ host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers, agent }, (answer) => {
       res.writeHead(answer.statusCode ?? 502, answer.headers);
       if (pick && direction === 'download') relayUpTo(answer, res, bytes);
       else answer.pipe(res);
     });
-    up.on('error', () => res.destroy());
+    // A held transfer stays silent also when the server behind goes: only the client may give up on it.
+    up.on('error', () => (pick ? undefined : res.destroy()));
     if (pick && direction === 'upload') relayUpTo(req, up, bytes);
     else req.pipe(up);
   });
