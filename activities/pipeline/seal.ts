@@ -139,10 +139,11 @@ export async function unsealInto(
   const stored = await repo.get(object.key, options.signal);
   const feeding = pipeline([stored, meter, decoder.stdin] as unknown as [Readable, Writable], { ...(options.signal ? { signal: options.signal } : {}) });
   const unwatch = watchTransfer(() => meter.bytes);
-  let readFailedFirst = false;
-  feeding.catch(() => (readFailedFirst ||= !decoderEnded));
+  // Whether the read failed while the decoder still ran (not because the decoder died and stopped taking bytes).
   let decoderEnded = false;
+  let readFailedFirst = false;
   decoder.done.finally(() => (decoderEnded = true)).catch(() => undefined);
+  feeding.catch(() => (readFailedFirst ||= !decoderEnded));
   const [fed, decoded] = await Promise.allSettled([feeding, decoder.done.then(() => passedOn)]).finally(unwatch);
   if (fed.status === 'fulfilled' && decoded.status === 'fulfilled') return Buffer.concat(collected);
   decoder.kill();
