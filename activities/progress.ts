@@ -25,6 +25,73 @@ export function onLocalProgress(listener: ((progress: Progress) => void) | undef
 /** What each running activity last reported: the keep-alive heartbeat repeats it instead of erasing it. */
 const lastReported = new WeakMap<Context, Progress>();
 
+/**
+ * How long a transfer (a seal into storage, an unseal out of it) may move no byte before its activity stops
+ * heartbeating: longer than anything that legitimately holds bytes back (pg_dump waits up to 5 minutes for its
+ * locks before it writes a byte), short enough that a hung step is given up the same hour, not after 24 hours.
+ */
+export const TRANSFER_STALL_MS = 10 * 60_000;
+
+interface Watched {
+  bytes: () => number;
+  last: number;
+  movedAt: number;
+}
+
+/** The transfers each running activity has in flight, watched by its heartbeats. */
+const transfers = new WeakMap<Context, Set<Watched>>();
+/** Activities whose heartbeats stopped because a transfer stalled (warned once). */
+const stalledContexts = new WeakSet<Context>();
+
+/**
+ * Registers a transfer of the running activity (no-op outside Temporal): while any registered transfer has moved
+ * no byte (`bytes()` unchanged) for `stallMs`, the activity heartbeats no more, so its heartbeat timeout fires and
+ * Temporal retries the step, instead of a hung transfer being kept alive by the keep-alive until the 24 h limit.
+ */
+export function watchTransfer(bytes: () => number): () => void {
+  const context = activityContext();
+  if (!context) return () => undefined;
+  const watched: Watched = { bytes, last: bytes(), movedAt: Date.now() };
+  const set = transfers.get(context) ?? new Set<Watched>();
+  transfers.set(context, set);
+  set.add(watched);
+  return () => set.delete(watched);
+}
+
+/** Whether a transfer of `context` has moved no byte for `stallMs` (warns once when it first has). */
+function stalled(context: Context, stallMs: number): boolean {
+  const now = Date.now();
+  let stuck: number | undefined;
+  for (const watched of transfers.get(context) ?? []) {
+    const bytes = watched.bytes();
+    if (bytes !== watched.last) {
+      watched.last = bytes;
+      watched.movedAt = now;
+    } else if (now - watched.movedAt >= stallMs) {
+      stuck = watched.last;
+    }
+  }
+  if (stuck === undefined) return false;
+  if (!stalledContexts.has(context)) {
+    stalledContexts.add(context);
+    context.log.warn(
+      `${context.info.activityType} (attempt ${context.info.attempt}): a transfer has moved no byte for ${Math.round(stallMs / 1000)} s (at ${stuck} bytes): ` +
+        'heartbeats stop, so that Temporal times this attempt out and runs the step again.',
+    );
+  }
+  return true;
+}
+
+/** The stall limit of each activity's keep-alive (keepAlive), which its own reports follow too. */
+const stallLimits = new WeakMap<Context, number>();
+
+/** A heartbeat, unless a transfer of the activity has stalled. */
+function beat(context: Context, progress?: Progress): void {
+  if (stalled(context, stallLimits.get(context) ?? TRANSFER_STALL_MS)) return;
+  if (progress) context.heartbeat(progress);
+  else context.heartbeat();
+}
+
 /** The running activity's context, or undefined outside Temporal (`--local`, tests). */
 export function activityContext(): Context | undefined {
   try {
@@ -51,7 +118,7 @@ export function currentReporter(): Reporter {
     return {
       report: (progress) => {
         lastReported.set(context, progress);
-        context.heartbeat(progress);
+        beat(context, progress);
       },
       signal: context.cancellationSignal,
       superseded: () => ['TIMED_OUT', 'NOT_FOUND'].includes(cancelReason(context) ?? ''),
@@ -63,18 +130,17 @@ export function currentReporter(): Reporter {
 /**
  * Heartbeats every `everyMs` with the activity's last progress, so that every activity (also the quick ones
  * that report nothing) tells Temporal its worker is alive: a worker that died is noticed within the heartbeat
- * timeout (workflows/policies.ts), not after the activity's whole start-to-close timeout.
+ * timeout (workflows/policies.ts), not after the activity's whole start-to-close timeout. Alive is not busy: while
+ * a transfer of the activity has moved no byte for `stallMs` (watchTransfer), neither this nor the activity's own
+ * reports heartbeat.
  */
-export function keepAlive(everyMs = 2_000): () => void {
+export function keepAlive(everyMs = 2_000, stallMs = TRANSFER_STALL_MS): () => void {
   const context = activityContext();
   if (!context) return () => undefined;
-  const beat = () => {
-    const progress = lastReported.get(context);
-    if (progress) context.heartbeat(progress);
-    else context.heartbeat();
-  };
-  beat();
-  const timer = setInterval(beat, everyMs);
+  stallLimits.set(context, stallMs);
+  const repeat = () => beat(context, lastReported.get(context));
+  repeat();
+  const timer = setInterval(repeat, everyMs);
   timer.unref();
   return () => clearInterval(timer);
 }

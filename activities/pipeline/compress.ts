@@ -22,7 +22,7 @@ export function decompressStep(objectName: string): Step {
     args: ['-q', '-d', '-c'],
     label: 'zstd (decompress)',
     explain: (stderr) =>
-      /corrupt|unknown header|unexpected end|checksum|truncated|prefix|frame/i.test(stderr)
+      /corrupt|unknown header|unexpected end|premature end|checksum|truncated|prefix|frame/i.test(stderr)
         ? new PgwardenError('Integrity', `${objectName} does not decompress (${stderr.split('\n')[0]}): the object is damaged. Restore from another backup or repository.`)
         : undefined,
   };

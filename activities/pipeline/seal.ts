@@ -3,6 +3,7 @@
 //   unseal: repository.get ─► sha256 + bytes (checked) ─► [gpg --decrypt | zstd -d | consumer…]
 // The bracketed parts are processes joined by OS pipes (chain.ts): Node moves only the stored bytes and, on the
 // way in, the plain bytes its taps must see.
+import type { Socket } from 'node:net';
 import { Readable, Writable, type Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { PgwardenError } from '../../domain/errors.js';
@@ -11,6 +12,7 @@ import { chain, type Step } from './chain.js';
 import { compressStep, decompressStep, type CompressionSettings } from './compress.js';
 import { decryptStep, encryptStep } from './encrypt.js';
 import { reblockStep, Sha256Meter, VerifyingMeter } from './measure.js';
+import { watchTransfer } from '../progress.js';
 
 export interface SealSettings {
   compression: CompressionSettings;
@@ -73,10 +75,24 @@ export async function sealInto(
   encoder.stdout!.pipe(meter);
   encoder.stdout!.once('error', (error) => meter.destroy(error));
   const storing = repo.put(key, meter, options.signal, options.retainUntil ? { retainUntil: options.retainUntil } : undefined);
-  const [fed, encoded, stored] = await Promise.allSettled([feeding, encoder.done, storing]);
+  // What failed first is the cause; what failed after it, because of it, is not.
+  let first: 'source' | 'encoder' | 'storage' | undefined;
+  feeding.catch(() => (first ??= 'source'));
+  encoder.done.catch(() => (first ??= 'encoder'));
+  // A failed upload reads no more: the encoder would wait for ever on a full pipe, and the source behind it, so
+  // that this never settles (the backup hung, heartbeating, after S3 went away mid-upload). It is stopped.
+  storing.catch(() => {
+    first ??= 'storage';
+    encoder.kill();
+  });
+  // Bytes into the encoder and out of it: either moving (a well compressible stream moves little on the way out) is progress.
+  const fedBytes = () => (encoder.stdin as Partial<Socket> | null)?.bytesWritten ?? 0;
+  const unwatch = watchTransfer(() => fedBytes() + meter.bytes);
+  const [fed, encoded, stored] = await Promise.allSettled([feeding, encoder.done, storing]).finally(unwatch);
   if (fed.status === 'rejected' || encoded.status === 'rejected' || stored.status === 'rejected') {
     encoder.kill();
     meter.destroy();
+    if (first === 'storage' && stored.status === 'rejected') throw stored.reason;
     // The source's failure (pg_dump's own message) explains most; then the encoder's; then storage.
     throw mostTelling(
       fed.status === 'rejected' ? fed.reason : undefined,
@@ -122,13 +138,22 @@ export async function unsealInto(
   if (!options.into) decoder.stdout?.on('data', (chunk: Buffer) => collected.push(chunk));
   const stored = await repo.get(object.key, options.signal);
   const feeding = pipeline([stored, meter, decoder.stdin] as unknown as [Readable, Writable], { ...(options.signal ? { signal: options.signal } : {}) });
-  const [fed, decoded] = await Promise.allSettled([feeding, decoder.done.then(() => passedOn)]);
+  const unwatch = watchTransfer(() => meter.bytes);
+  // Whether the read failed while the decoder still ran (not because the decoder died and stopped taking bytes).
+  let decoderEnded = false;
+  let readFailedFirst = false;
+  decoder.done.finally(() => (decoderEnded = true)).catch(() => undefined);
+  feeding.catch(() => (readFailedFirst ||= !decoderEnded));
+  const [fed, decoded] = await Promise.allSettled([feeding, decoder.done.then(() => passedOn)]).finally(unwatch);
   if (fed.status === 'fulfilled' && decoded.status === 'fulfilled') return Buffer.concat(collected);
   decoder.kill();
   const feedError = fed.status === 'rejected' ? fed.reason : undefined;
   const decodeError = decoded.status === 'rejected' ? decoded.reason : undefined;
   if (feedError instanceof PgwardenError && feedError.kind === 'Integrity') throw feedError; // checksum: corrupt
   if (options.signal?.aborted) throw feedError ?? decodeError;
+  // The read broke off (the storage went away mid-download): gpg's complaint about its cut input is a consequence,
+  // and a retry may well succeed, which an integrity error would forbid.
+  if (readFailedFirst && feedError instanceof PgwardenError) throw feedError;
   // A damaged object usually breaks decryption or decompression before its end is reached: read it once more,
   // hashing only, so that the error says "corrupt" when it is, rather than what choked on it.
   const recheck = new Sha256Meter();

@@ -45,11 +45,16 @@ export class FsRepository implements Repository {
     const target = this.path(key);
     await mkdir(dirname(target), { recursive: true });
     const temp = `${target}${PARTIAL_MARK}${randomBytes(4).toString('hex')}`;
+    const file = createWriteStream(temp);
     try {
-      await pipeline(body, createWriteStream(temp), { signal });
+      await pipeline(body, file, { signal });
       await syncFile(temp);
       await rename(temp, target);
     } catch (error) {
+      // pipeline() settles as soon as the body fails, before the file has even been created (its open may still
+      // wait in libuv's thread pool): removed now, it would appear afterwards and stay. Remove it once closed.
+      file.destroy();
+      if (!file.closed) await new Promise<void>((resolve) => file.once('close', () => resolve()));
       await rm(temp, { force: true });
       throw error;
     }

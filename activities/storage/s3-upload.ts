@@ -71,6 +71,8 @@ export async function uploadStream(client: S3Client, target: UploadTarget, body:
     body.destroy(); // a source that has stalled must not keep the upload waiting
   };
   options.signal?.addEventListener('abort', onAbort, { once: true });
+  // A failed part fails the upload at once, also while the loop below waits for the next chunk of a slow source.
+  abort.signal.addEventListener('abort', () => body.destroy(), { once: true });
   const free: Buffer[] = [];
   const inFlight = new Set<Promise<void>>();
   const parts: CompletedPart[] = [];

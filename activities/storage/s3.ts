@@ -12,16 +12,14 @@ import {
   ListObjectVersionsCommand,
   ListObjectsV2Command,
   PutObjectCommand,
-  S3Client,
-  type S3ClientConfig,
+  type S3Client,
 } from '@aws-sdk/client-s3';
-import { readFileSync } from 'node:fs';
-import { Agent } from 'node:https';
 import { PassThrough, type Readable } from 'node:stream';
 import { PgwardenError } from '../../domain/errors.js';
 import type { S3RepositorySettings } from '../../config/schema.js';
 import { readBucketFacts, recordBucketFacts, utcDay } from './bucket-facts.js';
 import type { DeleteOutcome, Repository, StoredObject, WriteOptions } from './repository.js';
+import { s3Client, type S3ClientOptions } from './s3-client.js';
 import { uploadStream } from './s3-upload.js';
 
 /** At the repository's root: written (empty) once, to learn whether the server honours If-None-Match on PUT. */
@@ -39,57 +37,11 @@ export class S3Repository implements Repository {
   constructor(
     readonly name: string,
     private readonly settings: S3RepositorySettings,
+    options: S3ClientOptions = {},
   ) {
     this.root = settings.prefix ? `${settings.prefix}/` : '';
     this.location = `s3://${settings.bucket}/${this.root}${settings.endpoint ? ` at ${settings.endpoint}` : ''}`;
-    const checksums = settings.requestChecksums === 'when_required' ? 'WHEN_REQUIRED' : 'WHEN_SUPPORTED';
-    const config: S3ClientConfig = {
-      region: settings.region,
-      forcePathStyle: settings.forcePathStyle,
-      requestChecksumCalculation: checksums,
-      responseChecksumValidation: checksums,
-      maxAttempts: 5,
-      // With "Expect: 100-continue" (the SDK's default for bodies of 2 MiB and more) the SDK sends every upload part
-      // on a new connection of its own: a TLS handshake and a round trip per part. The credentials are checked
-      // before a backup starts, so the body is sent at once, on kept-alive connections.
-      expectContinueHeader: false,
-    };
-    if (settings.endpoint) config.endpoint = settings.endpoint;
-    if (settings.accessKeyIdEnv || settings.secretAccessKeyEnv) config.credentials = this.credentialsFromEnv();
-    // A private CA for this repository only (not NODE_EXTRA_CA_CERTS for the whole process); the SDK's own
-    // agent settings otherwise (keep-alive, 50 sockets).
-    if (settings.caFile) config.requestHandler = { httpsAgent: new Agent({ keepAlive: true, maxSockets: 50, ca: this.readCa(settings.caFile) }) };
-    // Under Node 20 the SDK prints a multi-line notice on every run (its releases after January 2027 need Node 22).
-    // pgwarden says which Node versions it supports itself (README, package.json engines); the SDK's documented
-    // switch (aws/aws-sdk-js-v3#7983) keeps stderr for pgwarden's own messages. Set it to "false" to see the notice.
-    process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
-    this.client = new S3Client(config);
-    if (!signsPayload(settings)) this.client.middlewareStack.add(unsignedPayload, { step: 'build', name: 'pgwardenUnsignedPayload' });
-  }
-
-  private credentialsFromEnv(): { accessKeyId: string; secretAccessKey: string } {
-    const read = (variable: string | undefined, what: string) => {
-      const value = variable ? process.env[variable] : undefined;
-      if (!variable || !value) {
-        throw new PgwardenError(
-          'Config',
-          `Repository "${this.name}": ${what} is not set${variable ? ` (environment variable ${variable})` : ` (repositories.${this.name}.${what === 'access key id' ? 'accessKeyIdEnv' : 'secretAccessKeyEnv'} is missing)`}: export it in the worker's environment.`,
-        );
-      }
-      return value;
-    };
-    return {
-      accessKeyId: read(this.settings.accessKeyIdEnv, 'access key id'),
-      secretAccessKey: read(this.settings.secretAccessKeyEnv, 'secret access key'),
-    };
-  }
-
-  private readCa(file: string): Buffer {
-    try {
-      return readFileSync(file);
-    } catch (error) {
-      throw new PgwardenError('Config', `repositories.${this.name}.caFile: cannot read ${file} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}): fix the path or its permissions.`);
-    }
+    this.client = s3Client(name, settings, options);
   }
 
   private key(key: string): string {
@@ -226,8 +178,9 @@ export class S3Repository implements Repository {
         ...(signal ? { signal } : {}),
       });
     } catch (error) {
-      // An error in the source (pg_dump failed, say) fails the upload, never ends it early as a short object.
-      if (body.errored) throw body.errored;
+      // An error in the source (pg_dump failed, say) fails the upload, never ends it early as a short object, and
+      // is passed on as it is. (The source is also destroyed when the upload fails first: then S3's error counts.)
+      if (body.errored && error === body.errored) throw error;
       throw this.explain(error, `upload ${key}`);
     }
   }
@@ -466,27 +419,4 @@ export class S3Repository implements Repository {
       uploadIdMarker = page.NextUploadIdMarker;
     }
   }
-}
-
-/**
- * Whether request bodies are hashed (SHA-256) into the request signature. S3 checks every uploaded byte either
- * way: by that hash, or by the CRC32 the SDK sends with each part (requestChecksums: when_supported). Over TLS,
- * with CRC32s, the second hash of every byte buys nothing (TLS protects the bytes in transit, and pgwarden's own
- * sha256 of every object is checked on every read), so it is skipped; plain http or no CRC32s keep it.
- */
-export function signsPayload(settings: Pick<S3RepositorySettings, 'endpoint' | 'signPayload'> & { requestChecksums?: S3RepositorySettings['requestChecksums'] }): boolean {
-  const https = settings.endpoint === undefined || settings.endpoint.startsWith('https:');
-  return settings.signPayload ?? (!https || settings.requestChecksums === 'when_required');
-}
-
-/** Marks a request whose body is in memory (an upload part, a small object) "UNSIGNED-PAYLOAD" before signing. */
-export function unsignedPayload<A extends { request: unknown }, R>(next: (args: A) => Promise<R>): (args: A) => Promise<R> {
-  return async (args) => {
-    const request = args.request as { headers?: Record<string, string>; body?: unknown };
-    const inMemory = typeof request.body === 'string' || ArrayBuffer.isView(request.body);
-    if (request.headers && inMemory && !Object.keys(request.headers).some((h) => h.toLowerCase() === 'x-amz-content-sha256')) {
-      request.headers['x-amz-content-sha256'] = 'UNSIGNED-PAYLOAD';
-    }
-    return next(args);
-  };
 }

@@ -8,7 +8,8 @@ import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
 import { GetObjectCommand, HeadObjectCommand, ListMultipartUploadsCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { partSizeFor, uploadStream } from '../../activities/storage/s3-upload.js';
-import { S3Repository, signsPayload, unsignedPayload } from '../../activities/storage/s3.js';
+import { S3Repository } from '../../activities/storage/s3.js';
+import { signsPayload, unsignedPayload } from '../../activities/storage/s3-client.js';
 import { startS3, type TestS3 } from '../harness/s3.js';
 
 const BUCKET = 'uploads';

@@ -1,8 +1,8 @@
 // The data path: seal (zstd, OpenPGP, sha256) into a repository and back; gpg alone can open it in an emergency.
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync, readdirSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
+import fs, { mkdtempSync, readFileSync, rmSync, writeFileSync, readdirSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -10,7 +10,8 @@ import { execa } from 'execa';
 import { PgwardenError } from '../../domain/errors.js';
 import { FsRepository } from '../../activities/storage/fs.js';
 import { sealInto, unsealInto } from '../../activities/pipeline/seal.js';
-import { keyFingerprint } from '../../activities/pipeline/encrypt.js';
+import { encryptStep, keyFingerprint } from '../../activities/pipeline/encrypt.js';
+import { chain } from '../../activities/pipeline/chain.js';
 
 const settings = { compression: { level: 1, threads: 1 }, passphrase: 'correct horse battery staple' };
 
@@ -46,18 +47,46 @@ test('sealed bytes come back identical, smaller than the input, with size and sh
 
 test('stock gpg and zstd open a sealed object without pgwarden (the emergency path)', async () => {
   const { repo, path } = repository();
-  const input = sample(256 * 1024);
+  // Chosen so that its zstd frame ends with a newline byte (the last byte of the frame's content checksum): a tool
+  // that strips a final newline from binary output (execa does by default) would hand zstd a stream one byte short.
+  const input = Buffer.from('pgwarden emergency path 40\n'.repeat(8000));
   await sealInto(repo, 'emergency.sql.zst.gpg', Readable.from([input]), settings);
   const home = mkdtempSync(join(tmpdir(), 'pgwarden-gnupg-'));
   made.push(home);
   const passFile = join(home, 'pass');
   writeFileSync(passFile, settings.passphrase);
-  const decrypted = await execa('gpg', ['--homedir', home, '--batch', '--pinentry-mode', 'loopback', '--passphrase-file', passFile, '--decrypt', join(path, 'emergency.sql.zst.gpg')], {
-    encoding: 'buffer',
+  try {
+    const decrypted = await execa('gpg', ['--homedir', home, '--batch', '--pinentry-mode', 'loopback', '--passphrase-file', passFile, '--decrypt', join(path, 'emergency.sql.zst.gpg')], {
+      encoding: 'buffer',
+      stripFinalNewline: false,
+    });
+    assert.equal(decrypted.stdout.at(-1), 0x0a, 'the zstd frame ends with a newline byte, kept');
+    const plain = await execa('zstd', ['-d', '-c'], { input: decrypted.stdout, encoding: 'buffer', stripFinalNewline: false });
+    assert.ok(Buffer.from(plain.stdout).equals(input));
+  } finally {
+    await execa('gpgconf', ['--homedir', home, '--kill', 'gpg-agent'], { reject: false });
+  }
+});
+
+test('an object whose zstd stream was cut short inside whole encryption fails as damaged when opened', async () => {
+  const { repo } = repository();
+  const compressed = Buffer.from((await execa('zstd', ['-q', '-c', '-1'], { input: sample(256 * 1024), encoding: 'buffer', stripFinalNewline: false })).stdout);
+  // Encrypted whole after the cut: gpg finds nothing wrong, the stored sha256 matches; only zstd can tell.
+  const encoder = chain([encryptStep(settings.passphrase)], { stdout: 'pipe' });
+  const chunks: Buffer[] = [];
+  encoder.stdout!.on('data', (chunk: Buffer) => chunks.push(chunk));
+  const ended = new Promise((resolve) => encoder.stdout!.once('end', resolve));
+  encoder.stdin.end(compressed.subarray(0, compressed.length - 100));
+  await Promise.all([encoder.done, ended]);
+  const stored = Buffer.concat(chunks);
+  await repo.putBytes('cut.zst.gpg', stored);
+  const object = { key: 'cut.zst.gpg', sha256: createHash('sha256').update(stored).digest('hex'), storedBytes: stored.length };
+  await assert.rejects(unsealInto(repo, object, settings.passphrase, [], { output: 'collect' }), (error: unknown) => {
+    assert.ok(error instanceof PgwardenError, String(error));
+    assert.equal(error.kind, 'Integrity', error.message);
+    assert.match(error.message, /cut\.zst\.gpg does not decompress .*premature end.*: the object is damaged/);
+    return true;
   });
-  const plain = await execa('zstd', ['-d', '-c'], { input: decrypted.stdout, encoding: 'buffer' });
-  assert.ok(Buffer.from(plain.stdout).equals(input));
-  await execa('gpgconf', ['--homedir', home, '--kill', 'gpg-agent'], { reject: false });
 });
 
 test('a flipped byte in a stored object fails as corrupt, naming the object', async () => {
@@ -104,6 +133,34 @@ test('a failing source leaves no object and no temp file behind', async () => {
   await assert.rejects(sealInto(repo, 'gone/f.zst.gpg', failing, settings), /pg_dump died/);
   assert.equal(await repo.head('gone/f.zst.gpg'), undefined);
   assert.deepEqual(readdirSync(join(path, 'gone')), []);
+});
+
+test('a failing source leaves no temp file behind, also where creating the file is slow', async (t) => {
+  const { repo, path } = repository();
+  // The temp file's open is held back, as libuv's thread pool does on a loaded machine: the source fails while the
+  // file does not exist yet. Nothing may create it after the write has given up.
+  let opened: Promise<void> = Promise.resolve();
+  const open = fs.open;
+  t.mock.method(fs, 'open', (...args: Parameters<typeof fs.open>) => {
+    if (!String(args[0]).includes('.pgwarden-partial-')) return open(...args);
+    opened = new Promise<void>((resolve) => setTimeout(() => {
+      const callback = args.at(-1) as (error: NodeJS.ErrnoException | null, fd: number) => void;
+      open(...(args.slice(0, -1) as [string, string, number]), (error: NodeJS.ErrnoException | null, fd: number) => {
+        callback(error, fd);
+        resolve();
+      });
+    }, 300));
+  });
+  const failing = new Readable({
+    read() {
+      this.push(sample(64 * 1024));
+      this.destroy(new Error('pg_dump died'));
+    },
+  });
+  await assert.rejects(sealInto(repo, 'slow/f.zst.gpg', failing, settings), /pg_dump died/);
+  await opened;
+  t.mock.restoreAll();
+  assert.deepEqual(readdirSync(join(path, 'slow')), []);
 });
 
 test('key fingerprints identify a passphrase without revealing it', async () => {
