@@ -21,7 +21,9 @@ export async function saveHistories(env: TestWorkflowEnvironment): Promise<void>
       // The form `temporal workflow show --output json` gives an operator (the SDK's historyToJSON trips over
       // the two copies of protobufjs its packages bring).
       const { stdout } = await execa(findTool('temporal'), ['workflow', 'show', '--address', env.address, '--namespace', namespace, '--workflow-id', run.workflowId, '--run-id', run.runId, '--output', 'json']);
-      writeFileSync(join(dir, `${safe(run.type)}--${safe(label)}--${safe(run.workflowId)}--${run.runId}.json`), stdout);
+      // Its workflow id beside the events: a workflow that derives ids from its own replays only under it.
+      const history = { workflowId: run.workflowId, ...(JSON.parse(stdout) as object) };
+      writeFileSync(join(dir, `${safe(run.type)}--${safe(label)}--${safe(run.workflowId)}--${run.runId}.json`), JSON.stringify(history));
     }
   } catch (error) {
     // Recording is a by-product of the test run: a server already gone costs the histories, not the test.

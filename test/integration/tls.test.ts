@@ -179,7 +179,7 @@ describe('backup and restore over TLS everywhere', () => {
     good = writeConfig('good', { caFile: ca.crt, certFile: client.crt, keyFile: client.key, serverName: 'localhost' }, ca.crt);
     worker = execa('node', [CLI, '--config', good, 'worker'], { env, reject: false, all: true, buffer: false });
     worker.all?.on('data', (chunk: Buffer) => (workerLog += chunk.toString()));
-    for (let i = 0; i < 150 && !workerLog.includes('Ctrl-C stops it') && worker.exitCode === null; i += 1) await new Promise((r) => setTimeout(r, 100));
+    for (let i = 0; i < 600 && !workerLog.includes('Ctrl-C stops it') && worker.exitCode === null; i += 1) await new Promise((r) => setTimeout(r, 100));
     assert.match(workerLog, /pgwarden worker: task queue "pgwarden-tls"/, workerLog);
   });
 

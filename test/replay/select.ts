@@ -5,7 +5,7 @@ import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { join } from 'node:path';
 
 /** Enough for every branch a type's tests take; a loop with many rounds adds near-duplicates beyond it. */
-const MAX_PER_TYPE = 12;
+const MAX_PER_TYPE = 16;
 
 interface HistoryEvent {
   eventType: string;
@@ -62,14 +62,16 @@ export function shape(events: HistoryEvent[]): string[] {
 
 function main(rawDir: string, outDir: string, types: Set<string>): void {
   // file name: <type>--<test file>--<workflow id>--<run id>.json (test/harness/histories.ts)
-  const byType = new Map<string, { file: string; label: string; events: HistoryEvent[]; size: number }[]>();
+  const byType = new Map<string, { file: string; label: string; workflowId: string; events: HistoryEvent[]; size: number }[]>();
   for (const file of readdirSync(rawDir).filter((f) => f.endsWith('.json')).sort()) {
-    const [type, label] = file.split('--');
+    const [type, label, workflowId] = file.split('--');
     if (!types.has(type!)) continue;
     const text = readFileSync(join(rawDir, file), 'utf8');
-    const events = (JSON.parse(text) as { events: HistoryEvent[] }).events;
-    if (!events?.length) continue;
-    byType.set(type!, [...(byType.get(type!) ?? []), { file, label: label!, events, size: text.length }]);
+    const parsed = JSON.parse(text) as { workflowId?: string; events: HistoryEvent[] };
+    const events = parsed.events;
+    // A workflow test's fake of a child (test/workflows/fakes.ts) is not the workflow of that name.
+    if (!events?.length || shape(events).some((step) => step.startsWith('activity:fakeChild'))) continue;
+    byType.set(type!, [...(byType.get(type!) ?? []), { file, label: label!, workflowId: parsed.workflowId ?? workflowId!, events, size: text.length }]);
   }
   rmSync(outDir, { recursive: true, force: true });
   for (const [type, candidates] of byType) {
@@ -85,7 +87,7 @@ function main(rawDir: string, outDir: string, types: Set<string>): void {
     for (const c of kept.sort((a, b) => a.file.localeCompare(b.file))) {
       const n = (perLabel.get(c.label) ?? 0) + 1;
       perLabel.set(c.label, n);
-      writeFileSync(join(outDir, type, `${c.label}-${n}.json`), `${JSON.stringify({ events: c.events }, null, 1)}\n`);
+      writeFileSync(join(outDir, type, `${c.label}-${n}.json`), `${JSON.stringify({ workflowId: c.workflowId, events: c.events }, null, 1)}\n`);
     }
     console.log(`${type}: ${kept.length} of ${chosen.size} distinct command sequences (${candidates.length} runs)`);
   }

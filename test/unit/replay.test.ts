@@ -31,10 +31,11 @@ describe('recorded workflow histories replay on the current workflows', () => {
 
   it('every history replays without a nondeterminism error', async () => {
     assert.ok(files.length > 0, `no histories under ${REPLAY_DIR}`);
-    const histories = files.map((file) => ({
-      workflowId: relative(REPLAY_DIR, file),
-      history: historyFromJson(JSON.parse(readFileSync(file, 'utf8'))),
-    }));
+    // `temporal workflow show --output json`, with the run's workflow id beside the events (child ids derive from it).
+    const histories = files.map((file) => {
+      const json = JSON.parse(readFileSync(file, 'utf8')) as { workflowId?: string };
+      return { workflowId: json.workflowId ?? 'replay', file: relative(REPLAY_DIR, file), history: historyFromJson(json) };
+    });
     // The same code a worker runs: the build's bundle (interceptors built in), or the sources when there is none.
     const bundled = existsSync(WORKFLOW_BUNDLE);
     const failures: string[] = [];
@@ -48,7 +49,7 @@ describe('recorded workflow histories replay on the current workflows', () => {
       histories,
     )) {
       replayed += 1;
-      if (result.error) failures.push(`${result.workflowId}: ${result.error.message}`);
+      if (result.error) failures.push(`${histories[replayed - 1]!.file}: ${result.error.message}`);
     }
     assert.equal(replayed, histories.length);
     assert.deepEqual(failures, []);
