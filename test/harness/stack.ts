@@ -8,7 +8,7 @@ import type { Config, ConfigInput } from '../../config/schema.js';
 import { secretEnv, testConfig } from './config.js';
 import { startCluster, type TestCluster } from './postgres.js';
 import { startS3, type TestS3 } from './s3.js';
-import { runWorker, startTemporal, type RunningWorker } from './temporal.js';
+import { namespaceOf, runWorker, startTemporal, type RunningWorker } from './temporal.js';
 
 export interface DatabaseRef {
   db: string;
@@ -34,8 +34,9 @@ export interface Stack {
   stop(): Promise<void>;
 }
 
-export async function startStack(): Promise<Stack> {
-  const started = await Promise.allSettled([startTemporal(), startCluster(), startS3()]);
+/** `ownTemporal`: a Temporal dev server of its own instead of a namespace on the suite's shared one (see startTemporal). */
+export async function startStack(options: { ownTemporal?: boolean } = {}): Promise<Stack> {
+  const started = await Promise.allSettled([startTemporal({ own: options.ownTemporal }), startCluster(), startS3()]);
   const failed = started.find((s): s is PromiseRejectedResult => s.status === 'rejected');
   if (failed) {
     // Stop what did start: a server left running keeps the test process (and CI) alive forever.
@@ -59,7 +60,7 @@ export async function startStack(): Promise<Stack> {
   const configInput = (databases: Record<string, DatabaseRef>, overrides: Partial<ConfigInput> = {}): ConfigInput => {
     queue += 1;
     const input: ConfigInput = {
-      temporal: { address: env.address, namespace: 'default', taskQueue: `pgwarden-test-${process.pid}-${queue}` },
+      temporal: { address: env.address, namespace: namespaceOf(env), taskQueue: `pgwarden-test-${process.pid}-${queue}` },
       encryption: { passphraseEnv },
       backup: { jobs: 2, splitTableMiB: 0.25, chunkMiB: 1 },
       repositories: {

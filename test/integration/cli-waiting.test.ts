@@ -22,7 +22,7 @@ let stack: Stack;
 let deadQueue: { input: ConfigInput; file: string; worker: WorkerProcess };
 
 before(async () => {
-  stack = await startStack();
+  stack = await startStack({ ownTemporal: true }); // reads the CLI's commands for the "default" namespace
   await stack.pg.query('postgres', 'CREATE DATABASE cartly');
   await stack.pg.query('cartly', "CREATE TABLE users (id serial PRIMARY KEY, email text); INSERT INTO users (email) SELECT 'u' || g || '@test.cartly.de' FROM generate_series(1, 100) g");
   // A database name of its own: what other tests leave running never holds its lock.

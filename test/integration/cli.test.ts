@@ -9,6 +9,7 @@ import { execa, type ResultPromise } from 'execa';
 import { stringify } from 'yaml';
 import { EXIT_CODES } from '../../domain/errors.js';
 import { startStack, type Stack } from '../harness/stack.js';
+import { namespaceOf } from '../harness/temporal.js';
 
 const CLI = fileURLToPath(new URL('../../client/cli.js', import.meta.url));
 
@@ -34,7 +35,7 @@ before(async () => {
   writeFileSync(
     configFile,
     stringify({
-      temporal: { address: stack.env.address, taskQueue: 'pgwarden-cli-test' },
+      temporal: { address: stack.env.address, namespace: namespaceOf(stack.env), taskQueue: 'pgwarden-cli-test' },
       repositories: {
         b2: { type: 's3', endpoint: stack.s3.endpoint, bucket: stack.bucket, prefix: 'cli', forcePathStyle: true, accessKeyIdEnv: 'B2_ACCOUNT_ID', secretAccessKeyEnv: 'B2_APP_KEY' },
       },

@@ -35,7 +35,7 @@ let config: Config;
 const ROUTING_KEY = 'R0UT1NGKEY0123456789abcdef012345';
 
 before(async () => {
-  [stack, slack, pagerduty, healthchecks, webhook] = await Promise.all([startStack(), fakeSlack(), fakePagerDuty(), fakeHealthchecks(), fakeWebhook()]);
+  [stack, slack, pagerduty, healthchecks, webhook] = await Promise.all([startStack({ ownTemporal: true }) /* links name the "default" namespace */, fakeSlack(), fakePagerDuty(), fakeHealthchecks(), fakeWebhook()]);
   await stack.pg.query('postgres', 'CREATE DATABASE shop');
   await stack.pg.query('postgres', 'CREATE DATABASE tiny');
   await stack.pg.query(

@@ -14,6 +14,7 @@ import type { BackupResult } from '../../domain/backup.js';
 import type { RestoreResult } from '../../domain/restore.js';
 import { startCluster, type TestCluster } from '../harness/postgres.js';
 import { startStack, type Stack } from '../harness/stack.js';
+import { namespaceOf } from '../harness/temporal.js';
 
 const CLI = fileURLToPath(new URL('../../client/cli.js', import.meta.url));
 const TABLES = 10_000;
@@ -42,7 +43,7 @@ describe('schedules apply', () => {
     writeFileSync(
       file,
       stringify({
-        temporal: { address: stack.env.address, taskQueue: 'pgwarden-operations' },
+        temporal: { address: stack.env.address, namespace: namespaceOf(stack.env), taskQueue: 'pgwarden-operations' },
         repositories: { local: { type: 'fs', path: stack.fsPath } },
         databases: Object.fromEntries(Object.entries(databases).map(([name, d]) => [name, { connection: { env: 'UNUSED_DATABASE_URL' }, ...d }])),
       }),

@@ -17,7 +17,7 @@ import { clusterUser } from '../../activities/postgres/cluster.js';
 import { connect, libpqEnv, pgEndpoint } from '../../activities/postgres/connection.js';
 import { startCluster, type TestCluster } from '../harness/postgres.js';
 import { startS3, type TestS3 } from '../harness/s3.js';
-import { startTemporal } from '../harness/temporal.js';
+import { namespaceOf, startTemporal } from '../harness/temporal.js';
 import { giveTo, issue, makeCa, tlsFront, type TestCa, type TestCert, type TlsFront } from '../harness/tls.js';
 
 const CLI = fileURLToPath(new URL('../../client/cli.js', import.meta.url));
@@ -148,7 +148,7 @@ describe('backup and restore over TLS everywhere', () => {
     writeFileSync(
       file,
       stringify({
-        temporal: { address: front.address, taskQueue, tls: temporalTls },
+        temporal: { address: front.address, namespace: namespaceOf(temporal), taskQueue, tls: temporalTls },
         repositories: {
           s3: { type: 's3', endpoint: s3.endpoint, bucket: 'pgwarden-tls', forcePathStyle: true, accessKeyIdEnv: 'S3_KEY', secretAccessKeyEnv: 'S3_SECRET', ...(s3CaFile ? { caFile: s3CaFile } : {}) },
         },
@@ -179,7 +179,7 @@ describe('backup and restore over TLS everywhere', () => {
     good = writeConfig('good', { caFile: ca.crt, certFile: client.crt, keyFile: client.key, serverName: 'localhost' }, ca.crt);
     worker = execa('node', [CLI, '--config', good, 'worker'], { env, reject: false, all: true, buffer: false });
     worker.all?.on('data', (chunk: Buffer) => (workerLog += chunk.toString()));
-    for (let i = 0; i < 150 && !workerLog.includes('Ctrl-C stops it') && worker.exitCode === null; i += 1) await new Promise((r) => setTimeout(r, 100));
+    for (let i = 0; i < 600 && !workerLog.includes('Ctrl-C stops it') && worker.exitCode === null; i += 1) await new Promise((r) => setTimeout(r, 100));
     assert.match(workerLog, /pgwarden worker: task queue "pgwarden-tls"/, workerLog);
   });
 

@@ -10,7 +10,7 @@ import { ApplicationFailure, WorkflowFailedError, type WorkflowHandle } from '@t
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Config } from '../../config/schema.js';
 import { secretEnv, testConfig } from '../harness/config.js';
-import { runWorker, startTemporal, type RunningWorker } from '../harness/temporal.js';
+import { namespaceOf, runWorker, startTemporal, type RunningWorker } from '../harness/temporal.js';
 
 let env: TestWorkflowEnvironment;
 let worker: RunningWorker;
@@ -21,7 +21,7 @@ before(async () => {
   env = await startTemporal();
   repoDir = mkdtempSync(join(tmpdir(), 'pgwarden-input-'));
   config = testConfig({
-    temporal: { address: env.address, taskQueue: `pgwarden-input-${process.pid}` },
+    temporal: { address: env.address, namespace: namespaceOf(env), taskQueue: `pgwarden-input-${process.pid}` },
     repositories: { local: { type: 'fs', path: repoDir } },
     databases: { cartly: { connection: { env: secretEnv('postgresql://nobody@127.0.0.1:1/cartly') } } },
   });

@@ -1,0 +1,105 @@
+// The point-in-time restore's lost-host rule with stub activities: every step after the first runs on one host's
+// task queue; a host that does not take its step within its wait makes the restore start over on another
+// worker, at most three times.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { ActivityFailure, TimeoutFailure, WorkflowFailedError } from '@temporalio/client';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import type { Worker } from '@temporalio/worker';
+import type { PitrResult } from '../../domain/pitr.js';
+import { startTemporal } from '../harness/temporal.js';
+import { stubWorker, type Call } from './stubs.js';
+
+const taskQueue = `pitr-${process.pid}`;
+/** Polled by a worker with the host's activities; "gone" by none. */
+const here = `${taskQueue}-host-here`;
+const gone = `${taskQueue}-host-gone`;
+let env: TestWorkflowEnvironment;
+const workers: Worker[] = [];
+const runs: Promise<void>[] = [];
+const calls: Call[] = [];
+let hosts: { host: string; taskQueue: string; waitMs: number }[] = [];
+
+const PLAN = {
+  baseBackupId: 'base-1',
+  datadir: '/restores/app',
+  port: 6543,
+  serverMajor: 15,
+  stage: '/restores/.stage',
+  settings: {},
+  target: { kind: 'latest' },
+  targetDescription: 'latest',
+  timeline: 1,
+  timelineReason: 'the current timeline',
+  segments: [],
+  connectAs: { user: 'app', database: 'app' },
+  notes: [],
+  window: { from: '2026-12-01T00:00:00Z', to: '2026-12-02T00:00:00Z' },
+};
+
+const stubs = {
+  current: {
+    pitrHost: () => hosts.shift() ?? assert.fail('no host left'),
+    holdBackups: () => ({ lease: 'l1' }),
+    releaseBackups: () => undefined,
+    planPitr: () => PLAN,
+    restoreBaseBackup: () => ({ restoreMs: 10 }),
+    configureRecovery: () => undefined,
+    recoverCluster: () => ({ recoveryMs: 20, segmentsRestored: 3 }),
+    verifyRestoredCluster: () => ({ timeline: 1, reachedLsn: '0/3000028' }),
+    discardRestoredCluster: () => ({ removed: true }),
+  } as Record<string, (input: never) => unknown>,
+};
+
+before(async () => {
+  env = await startTemporal();
+  const shared = ['pitrHost', 'holdBackups', 'releaseBackups'];
+  const onHost = ['planPitr', 'restoreBaseBackup', 'configureRecovery', 'recoverCluster', 'verifyRestoredCluster', 'discardRestoredCluster'];
+  workers.push(await stubWorker(env, taskQueue, shared, stubs, calls), await stubWorker(env, here, onHost, stubs, calls, false));
+  runs.push(...workers.map((w) => w.run()));
+});
+
+after(async () => {
+  for (const w of workers) w.shutdown();
+  await Promise.all(runs);
+  await env?.teardown();
+});
+
+const pitr = (workflowId: string) =>
+  env.client.workflow.execute<() => Promise<PitrResult>>('pitrWorkflow', { taskQueue, workflowId, args: [{ database: 'app', target: 'latest' }] as never });
+const stepsOf = () => calls.filter((c) => (c.input as { database?: string } | undefined) !== undefined && c.activity !== 'pitrHost').map((c) => `${c.activity}@${c.taskQueue === here ? 'here' : c.taskQueue === gone ? 'gone' : 'shared'}`);
+
+describe('a point-in-time restore whose host stops answering', () => {
+  it('starts over on the next worker\'s host, which does every step', async () => {
+    calls.length = 0;
+    hosts = [
+      { host: 'gone-host', taskQueue: gone, waitMs: 1_000 },
+      { host: 'here-host', taskQueue: here, waitMs: 60_000 },
+    ];
+    const result = await pitr('pgwarden-pitr-app-1');
+    assert.equal(result.hostTaskQueue, here);
+    assert.equal(result.baseBackupId, 'base-1');
+    assert.equal(calls.filter((c) => c.activity === 'pitrHost').length, 2, 'asked for a host twice');
+    assert.deepEqual(stepsOf(), [
+      'planPitr@here',
+      'holdBackups@shared',
+      'restoreBaseBackup@here',
+      'configureRecovery@here',
+      'recoverCluster@here',
+      'verifyRestoredCluster@here',
+      'releaseBackups@shared',
+    ]);
+    assert.equal(result.leftBehind, undefined, 'the lost host had not started: nothing of it to remove');
+  });
+
+  it('gives up after three hosts, with the wait that ran out as the reason', async () => {
+    calls.length = 0;
+    hosts = [1, 2, 3].map((n) => ({ host: `gone-${n}`, taskQueue: gone, waitMs: 1_000 }));
+    const error = await pitr('pgwarden-pitr-app-2').then(() => assert.fail('the restore succeeded'), (e: unknown) => e);
+    assert.ok(error instanceof WorkflowFailedError, String(error));
+    assert.ok(error.cause instanceof ActivityFailure, String(error.cause));
+    assert.ok(error.cause.cause instanceof TimeoutFailure && error.cause.cause.timeoutType === 'SCHEDULE_TO_START', String(error.cause.cause));
+    assert.equal(calls.filter((c) => c.activity === 'pitrHost').length, 3);
+    assert.deepEqual(stepsOf(), [], 'no step ran anywhere');
+  });
+});
