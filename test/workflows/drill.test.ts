@@ -6,7 +6,7 @@ import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Worker } from '@temporalio/worker';
-import type { DrillPlan } from '../../activities/drill.js';
+import type { DrillPlan } from '../../activities/drill/index.js';
 import type { AlertObservation } from '../../domain/alerts.js';
 import type { DrillResult } from '../../domain/verify.js';
 import { startTemporal } from '../harness/temporal.js';
