@@ -51,15 +51,16 @@ export function outcomeObservations(outcome: JobOutcome, thresholds: AlertThresh
     // Tables without rows still take pg_dump's framing (a COPY header and trailer each): rows say "empty" exactly.
     const empty = outcome.rows === 0;
     const tiny = empty || size < thresholds.minBackupSize;
-    const held = empty ? `no rows (${bytes(size)} of dump framing)` : outcome.dataBytes !== undefined ? `${bytes(outcome.dataBytes)} of table data${outcome.rows !== undefined ? ` in ${outcome.rows} row(s)` : ''}` : `${bytes(size)}`;
+    const held = outcome.dataBytes !== undefined ? `${bytes(outcome.dataBytes)} of table data${outcome.rows !== undefined ? ` in ${outcome.rows} row(s)` : ''}` : `${bytes(size)}`;
+    const limit = bytes(thresholds.minBackupSize);
     observations.push({
       rule: 'backup-too-small',
       firing: tiny,
       at,
       link,
-      summary: tiny
-        ? `backup ${outcome.backupId} holds only ${held} (alert below ${bytes(thresholds.minBackupSize)}): the database is empty, the wrong one, or the dump was cut short; check the source and the backup's workflow`
-        : `backup ${outcome.backupId} holds ${held}`,
+      summary: !tiny
+        ? `backup ${outcome.backupId} holds ${held}`
+        : `backup ${outcome.backupId} holds ${empty ? `no rows (${bytes(size)} of table data, all of it dump framing; alert below ${limit} or without rows)` : `only ${held} (alert below ${limit})`}: the database is empty, the wrong one, or the dump was cut short; check the source and the backup's workflow`,
       details: {
         backupId: outcome.backupId ?? '',
         ...(outcome.storedBytes !== undefined ? { storedBytes: outcome.storedBytes } : {}),
