@@ -10,8 +10,8 @@ const H = 3_600_000;
 
 /** "1h 02m", "26h", "3d 04h": thresholds and ages in alert texts. */
 export function humanDuration(ms: number): string {
-  // Under a second in whole seconds would read "0s" for 211 ms.
-  if (ms < 1_000) return `${Math.max(0, Math.round(ms))} ms`;
+  // Under a second in whole seconds would read "0s" for 211 ms (nothing at all stays "0s": a lag of none).
+  if (ms > 0 && ms < 1_000) return `${Math.round(ms)} ms`;
   const s = Math.round(ms / 1_000);
   if (s < 60) return `${s}s`;
   const m = Math.floor(s / 60);
