@@ -15,9 +15,9 @@ import {
   type ChannelHealth,
   type LedgerRecorded,
 } from '../../domain/alert-ledger.js';
-import type { AlertObservation } from '../../domain/alerts.js';
+import type { AlertObservation, AlertState } from '../../domain/alerts.js';
 import { SEARCH_ATTRIBUTES } from '../../domain/ids.js';
-import { writeAlertStates } from '../catalog/monitor-records.js';
+import { openAlertStore, writeAlertStates } from '../catalog/monitor-records.js';
 
 /** The worker's client when running as an activity; undefined elsewhere (tests calling an activity directly). */
 export function activityClient(): Client | undefined {
@@ -28,11 +28,11 @@ export function activityClient(): Client | undefined {
   }
 }
 
-function ledgerStart(config: Config, database: string) {
+function ledgerStart(config: Config, database: string, states: AlertState[]) {
   return new WithStartWorkflowOperation('alertLedgerWorkflow', {
     workflowId: alertLedgerWorkflowId(database),
     taskQueue: config.temporal.taskQueue,
-    args: [{ database }],
+    args: [{ database, ...(states.length ? { states } : {}) }],
     workflowIdConflictPolicy: 'USE_EXISTING',
     typedSearchAttributes: [
       { key: SEARCH_ATTRIBUTES.database, value: database },
@@ -44,10 +44,19 @@ function ledgerStart(config: Config, database: string) {
 /** Folds observations into the ledger (starting it if need be); the changes are copied to the repositories. */
 export async function recordInLedger(client: Client, config: Config, database: string, observations: AlertObservation[]): Promise<LedgerRecorded & { mirrored: string[] }> {
   const thresholds = alertThresholds(config, database);
-  const recorded = await client.workflow.executeUpdateWithStart(recordAlertsUpdate, {
-    args: [{ observations, severity: thresholds.severity, reminderMs: thresholds.reminderMs }],
-    startWorkflowOperation: ledgerStart(config, database),
-  });
+  const record = { observations, severity: thresholds.severity, reminderMs: thresholds.reminderMs };
+  let recorded: LedgerRecorded;
+  try {
+    recorded = await client.workflow.getHandle(alertLedgerWorkflowId(database)).executeUpdate(recordAlertsUpdate, { args: [record] });
+  } catch (error) {
+    if (!(error instanceof WorkflowNotFoundError)) throw error;
+    // The first ledger of the database starts from the states a release before it kept in the repository: an
+    // incident opened then is still resolved when its condition clears.
+    const seed = await openAlertStore(config, database)
+      .then((store) => store?.all() ?? [])
+      .catch(() => []);
+    recorded = await client.workflow.executeUpdateWithStart(recordAlertsUpdate, { args: [record], startWorkflowOperation: ledgerStart(config, database, seed) });
+  }
   // A copy only: a repository that does not answer misses this change and gets the next one.
   const mirrored = recorded.changed.length ? await writeAlertStates(config, database, recorded.changed) : [];
   return { ...recorded, mirrored };
