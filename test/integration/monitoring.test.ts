@@ -10,7 +10,7 @@ import { execa } from 'execa';
 import { execFileSync } from 'node:child_process';
 import { stringify } from 'yaml';
 import { readReport } from '../../activities/catalog/monitor-records.js';
-import { openAlertStore } from '../../activities/catalog/monitor-records.js';
+import { openAlertStore, writeAlertStates } from '../../activities/catalog/monitor-records.js';
 import { startBackup, startDrill } from '../../client/api.js';
 import { waitFor } from '../../client/watch.js';
 import { PgwardenError } from '../../domain/errors.js';
@@ -56,7 +56,7 @@ before(async () => {
      CREATE TABLE orders (id serial PRIMARY KEY, user_id int NOT NULL, total_cents int NOT NULL);
      INSERT INTO orders (user_id, total_cents) SELECT 1 + g % 2000, g * 7 FROM generate_series(1, 5000) g;`,
   );
-  const base = stack.configInput({ shop: { db: 'shop' }, tiny: { db: 'tiny' }, flaky: { db: 'tiny' }, shopok: { db: 'shop' }, hollow: { db: 'hollow' }, lapse: { db: 'lapse' }, refused: { db: 'tiny' } });
+  const base = stack.configInput({ shop: { db: 'shop' }, tiny: { db: 'tiny' }, flaky: { db: 'tiny' }, shopok: { db: 'shop' }, hollow: { db: 'hollow' }, lapse: { db: 'lapse' }, refused: { db: 'tiny' }, upgraded: { db: 'shop' } });
   const spotCheck = { sql: "SELECT id, email FROM users WHERE email LIKE '%@test.cartly%'", minRows: 1 };
   input = {
     ...base,
@@ -305,6 +305,16 @@ describe('alerts that keep their word', () => {
     } finally {
       await metrics.close();
     }
+  });
+
+  test('an incident opened by the release before the alert ledger (its state only in the repository) is resolved when its condition clears', async () => {
+    const since = new Date(Date.now() - 3_600_000).toISOString();
+    await writeAlertStates(config, 'upgraded', [
+      { rule: 'backup-failed', firing: true, severity: 'SEV-2', summary: 'backup failed: connection refused', since, lastSentAt: since, observedAt: since, generation: 3 },
+    ]);
+    await backup('upgraded');
+    const resolve = await pagerduty.waitFor((r) => r.json?.dedup_key === 'pgwarden/upgraded/backup-failed' && r.json.event_action === 'resolve', 20_000);
+    assert.equal(resolve.status, 202);
   });
 
   test('the metrics pass `promtool check metrics`', async (t) => {
