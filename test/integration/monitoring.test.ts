@@ -129,7 +129,7 @@ describe('alerts from a job, at once', () => {
     const succeeded = await healthchecks.waitFor((r) => r.path === '/pingkey-test/tiny-daily');
     assert.equal(started.query.rid, result.runId, 'start and end pair up by the run id');
     assert.equal(succeeded.query.rid, result.runId);
-    assert.match(succeeded.text, /daily of tiny succeeded in \d+s \(backup /);
+    assert.match(succeeded.text, /daily of tiny succeeded in (\d+s|\d+ ms) \(backup /);
 
     // The state is in the repository: status, metrics and the next evaluation read it there.
     const state = await (await openAlertStore(config, 'tiny'))!.read('backup-too-small');
