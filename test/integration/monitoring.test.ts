@@ -357,6 +357,7 @@ describe('alerts that keep their word', () => {
         await monitor('lapse');
         if (!during && Date.now() - outageStart > 40_000) {
           const [json, text] = await Promise.all([cli(['--json', 'status', '--db', 'lapse']), cli(['status', '--db', 'lapse'])]);
+          assert.equal(json.exitCode, 0, `status --json during the outage: ${json.stderr}`);
           during = { json: JSON.parse(json.stdout).result.databases[0], text: text.stdout };
           await new Promise((r) => setTimeout(r, 31_000)); // past the metrics' refresh interval
           scraped = await (await fetch(metrics.url)).text();
