@@ -14,12 +14,16 @@ import { workflowLink } from './notify/links.js';
 import type { ChannelName } from './notify/channel.js';
 import { configuredChannels, notifier, reaches } from './notify/notifier.js';
 import { openAlertStore } from './catalog/monitor-records.js';
+import { activityClient, ledgerView, recordInLedger, reportChannel } from './notify/alert-store.js';
+import type { ChannelHealth } from '../domain/alert-ledger.js';
 
 export interface RecordedAlerts {
   notifications: AlertNotification[];
   channels: ChannelName[];
   /** Where the state is kept; undefined when no repository could be read (then firing alerts are sent unconditionally). */
   repository?: string;
+  /** Every rule firing after this record, job alerts included (the monitor's healthchecks ping counts them). */
+  firing?: number;
 }
 
 export function alertActivities(config: Config) {
@@ -30,31 +34,53 @@ export function alertActivities(config: Config) {
 
     /** Folds observations into the stored state; returns what must be sent (new, reminded, resolved). */
     async recordAlerts(input: { database: string; observations: AlertObservation[] }): Promise<RecordedAlerts> {
-      return recordAlerts(config, input.database, input.observations, Date.now());
+      const client = activityClient();
+      if (!client) return recordAlerts(config, input.database, input.observations, Date.now());
+      // In the ledger (Temporal): a repository outage neither loses nor repeats what was sent.
+      const recorded = await recordInLedger(client, config, input.database, input.observations);
+      return { notifications: recorded.notifications, channels: configuredChannels(config), ...(recorded.mirrored[0] ? { repository: recorded.mirrored[0] } : {}), firing: recorded.firing.length };
     },
 
     /** Sends one notification on one channel; an outdated one (its alert changed since) is skipped. */
     async deliverAlert(input: { channel: ChannelName; notification: AlertNotification }): Promise<{ sent: boolean; reason?: string }> {
       const n = input.notification;
-      const channel = notifier(config, input.channel);
-      if (!reaches(n.severity, channel.minSeverity)) return { sent: false, reason: `below ${channel.minSeverity}` };
-      if (!n.stateless) {
-        const store = await openAlertStore(config, n.database);
-        const current = await store?.read(n.rule).catch(() => undefined);
-        if (current && current.generation !== n.generation) return { sent: false, reason: `superseded (generation ${current.generation})` };
+      const client = activityClient();
+      const view = client && !n.stateless ? await ledgerView(client, n.database) : undefined;
+      // A channel that refuses (variable unset, 4xx) is not retried: the ledger keeps the refusal for status and metrics.
+      const report = async (health: Omit<ChannelHealth, 'channel' | 'at'>) => {
+        const previous = view?.channels.find((c) => c.channel === input.channel);
+        if (client && (!health.ok || (previous && !previous.ok))) {
+          await reportChannel(client, config, n.database, { channel: input.channel, at: new Date().toISOString(), ...health }).catch(() => undefined);
+        }
+      };
+      try {
+        const channel = notifier(config, input.channel);
+        if (!reaches(n.severity, channel.minSeverity)) return { sent: false, reason: `below ${channel.minSeverity}` };
+        if (!n.stateless) {
+          const current = view ? view.states.find((s) => s.rule === n.rule) : await (await openAlertStore(config, n.database))?.read(n.rule).catch(() => undefined);
+          if (current && current.generation !== n.generation) return { sent: false, reason: `superseded (generation ${current.generation})` };
+        }
+        const url = n.link ? workflowLink(config, n.link.workflowId, n.link.runId) : undefined;
+        await channel.notify({ ...n, ...(url ? { url } : {}) });
+      } catch (error) {
+        await report({ ok: false, error: `${n.action} ${n.rule}: ${(error as Error).message}` });
+        throw error;
       }
-      const url = n.link ? workflowLink(config, n.link.workflowId, n.link.runId) : undefined;
-      await channel.notify({ ...n, ...(url ? { url } : {}) });
+      await report({ ok: true });
       return { sent: true };
     },
 
     /** Sizes of a finished logical backup, from its manifest in the database's first repository. */
-    async backupFacts(input: { database: string; backupId: string }): Promise<{ storedBytes: number; dataBytes: number }> {
+    async backupFacts(input: { database: string; backupId: string }): Promise<{ storedBytes: number; dataBytes: number; rows: number }> {
       const db = resolveDatabase(config, input.database);
       const repository = db.view.repositories[0]!;
       const manifest = await readManifest(db.repository(repository), backupFolder(input.database, 'logical', input.backupId));
       if (!manifest) throw new PgwardenError('NotFound', `Backup ${input.backupId} of "${input.database}" has no manifest in repository "${repository}".`);
-      return { storedBytes: manifest.storedBytes, dataBytes: manifest.objects.filter((o) => o.role === 'data').reduce((sum, o) => sum + o.rawBytes, 0) };
+      return {
+        storedBytes: manifest.storedBytes,
+        dataBytes: manifest.objects.filter((o) => o.role === 'data').reduce((sum, o) => sum + o.rawBytes, 0),
+        rows: Object.values(manifest.tables).reduce((sum, n) => sum + n, 0),
+      };
     },
 
     async pingHealthcheck(input: { database: string; ping: JobPing }): Promise<{ sent: boolean }> {

@@ -206,7 +206,8 @@ program
 const configCommand = program.command('config').description('check pgwarden.yaml');
 configCommand
   .command('check')
-  .description('validate the file, the secrets it names, and reach each database and repository')
+  .description('validate the file, the secrets it names, and reach each database, repository and alert channel')
+  .option('--send-test', 'also send a test alert (trigger, then resolve) to each alert channel', false)
   .action(run(async () => (await import('./commands/config-check.js')).configCheckCommand as Action, { temporal: false }));
 
 /**

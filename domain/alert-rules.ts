@@ -2,13 +2,16 @@
 // Pure and deterministic: workflows evaluate them (the decisions land in their histories), activities apply
 // them to the stored alert state, tests call them directly.
 import { ApplicationFailure, TemporalFailure } from '@temporalio/common';
-import type { AlertNotification, AlertObservation, AlertRule, AlertState, AlertThresholds, JobOutcome, Severity } from './alerts.js';
+import type { LedgerRecord, LedgerRecorded } from './alert-ledger.js';
+import { JOB_RULES, type AlertNotification, type AlertObservation, type AlertRule, type AlertState, type AlertThresholds, type JobOutcome, type Severity } from './alerts.js';
 import type { DatabaseHealth } from './health.js';
 
 const H = 3_600_000;
 
 /** "1h 02m", "26h", "3d 04h": thresholds and ages in alert texts. */
 export function humanDuration(ms: number): string {
+  // Under a second in whole seconds would read "0s" for 211 ms (nothing at all stays "0s": a lag of none).
+  if (ms > 0 && ms < 1_000) return `${Math.round(ms)} ms`;
   const s = Math.round(ms / 1_000);
   if (s < 60) return `${s}s`;
   const m = Math.floor(s / 60);
@@ -33,7 +36,9 @@ export function outcomeObservations(outcome: JobOutcome, thresholds: AlertThresh
   const what = JOB_TEXT[outcome.rule];
   if (!outcome.ok) {
     if (!outcome.cancelled) {
-      observations.push({ rule: outcome.rule, firing: true, at, link, summary: `${what} failed: ${outcome.error ?? 'unknown error'}`, details: { job: outcome.job } });
+      // The error often says it already ("backup failed: …"): say it once.
+      const error = (outcome.error ?? 'unknown error').replace(new RegExp(`^(${what} failed:\\s*)+`, 'i'), '');
+      observations.push({ rule: outcome.rule, firing: true, at, link, summary: `${what} failed: ${error}`, details: { job: outcome.job } });
     }
     return observations;
   }
@@ -43,17 +48,25 @@ export function outcomeObservations(outcome: JobOutcome, thresholds: AlertThresh
   }
   const size = outcome.dataBytes ?? outcome.storedBytes;
   if (outcome.rule === 'backup-failed' && size !== undefined && thresholds.minBackupSize !== undefined) {
-    const tiny = size < thresholds.minBackupSize;
-    const held = outcome.dataBytes !== undefined ? `${bytes(outcome.dataBytes)} of table data` : `${bytes(size)}`;
+    // Tables without rows still take pg_dump's framing (a COPY header and trailer each): rows say "empty" exactly.
+    const empty = outcome.rows === 0;
+    const tiny = empty || size < thresholds.minBackupSize;
+    const held = outcome.dataBytes !== undefined ? `${bytes(outcome.dataBytes)} of table data${outcome.rows !== undefined ? ` in ${outcome.rows} row(s)` : ''}` : `${bytes(size)}`;
+    const limit = bytes(thresholds.minBackupSize);
     observations.push({
       rule: 'backup-too-small',
       firing: tiny,
       at,
       link,
-      summary: tiny
-        ? `backup ${outcome.backupId} holds only ${held} (alert below ${bytes(thresholds.minBackupSize)}): the database is empty, the wrong one, or the dump was cut short; check the source and the backup's workflow`
-        : `backup ${outcome.backupId} holds ${held}`,
-      details: { backupId: outcome.backupId ?? '', ...(outcome.storedBytes !== undefined ? { storedBytes: outcome.storedBytes } : {}), ...(outcome.dataBytes !== undefined ? { dataBytes: outcome.dataBytes } : {}) },
+      summary: !tiny
+        ? `backup ${outcome.backupId} holds ${held}`
+        : `backup ${outcome.backupId} holds ${empty ? `no rows (${bytes(size)} of table data, all of it dump framing; alert below ${limit} or without rows)` : `only ${held} (alert below ${limit})`}: the database is empty, the wrong one, or the dump was cut short; check the source and the backup's workflow`,
+      details: {
+        backupId: outcome.backupId ?? '',
+        ...(outcome.storedBytes !== undefined ? { storedBytes: outcome.storedBytes } : {}),
+        ...(outcome.dataBytes !== undefined ? { dataBytes: outcome.dataBytes } : {}),
+        ...(outcome.rows !== undefined ? { rows: outcome.rows } : {}),
+      },
     });
   }
   return observations;
@@ -67,13 +80,38 @@ const JOB_TEXT: Record<JobOutcome['rule'], string> = {
   'verify-failed': 'integrity verification',
 };
 
+export interface HealthRules {
+  /**
+   * A repository that cannot be read is one alert of its own (repository-unreachable), and the rules whose facts
+   * are in it are unknown: neither fired nor cleared. Off only for monitor runs started before this existed.
+   */
+  unknownWhenUnreadable?: boolean;
+}
+
 /** What the monitor concludes from the repositories (and Temporal) about ages, lags and windows. */
-export function healthObservations(health: DatabaseHealth, thresholds: AlertThresholds, nowMs: number): AlertObservation[] {
+export function healthObservations(health: DatabaseHealth, thresholds: AlertThresholds, nowMs: number, rules: HealthRules = {}): AlertObservation[] {
   const at = new Date(nowMs).toISOString();
   const out: AlertObservation[] = [];
   const logical = health.logical;
+  const unknown = rules.unknownWhenUnreadable === true;
 
-  if (thresholds.maxBackupAge !== undefined) {
+  if (unknown) {
+    const unreadable = [
+      ...(logical.error ? [`"${logical.repository}" (backups): ${logical.error}`] : []),
+      ...(health.base?.error ? [`"${health.base.repository}" (base backups): ${health.base.error}`] : []),
+      ...(health.wal?.error ? [`"${health.wal.repository}" (WAL archive): ${health.wal.error}`] : []),
+    ];
+    out.push({
+      rule: 'repository-unreachable',
+      firing: unreadable.length > 0,
+      at,
+      summary: unreadable.length
+        ? `cannot read repository ${unreadable.join('; ')}. Backup age, WAL lag and restore window are unknown until it answers: check the storage endpoint, its credentials and \`pgwarden config check\``
+        : `every repository answers`,
+    });
+  }
+
+  if (thresholds.maxBackupAge !== undefined && !(unknown && logical.error)) {
     const limit = humanDuration(thresholds.maxBackupAge);
     if (logical.error) {
       out.push({ rule: 'backup-too-old', firing: true, at, summary: `cannot read repository "${logical.repository}" to find the newest backup: ${logical.error}` });
@@ -85,8 +123,8 @@ export function healthObservations(health: DatabaseHealth, thresholds: AlertThre
         rule: 'backup-too-old',
         firing: age > thresholds.maxBackupAge,
         at,
-        summary: `the newest backup (${logical.newest.id}) finished ${humanDuration(age)} ago (alert after ${limit})`,
-        details: { backupId: logical.newest.id, finishedAt: logical.newest.finishedAt, ageSeconds: Math.round(age / 1_000) },
+        summary: backupAgeText(logical.newest.id, age, thresholds.maxBackupAge),
+        details: { backupId: logical.newest.id, finishedAt: logical.newest.finishedAt, ageSeconds: Math.round(age / 1_000), limitSeconds: Math.round(thresholds.maxBackupAge / 1_000) },
       });
     }
   }
@@ -116,7 +154,7 @@ export function healthObservations(health: DatabaseHealth, thresholds: AlertThre
   }
 
   const wal = health.wal;
-  if (wal && thresholds.maxWalLag !== undefined) {
+  if (wal && thresholds.maxWalLag !== undefined && !(unknown && wal.error)) {
     const limit = humanDuration(thresholds.maxWalLag);
     if (wal.error) out.push({ rule: 'wal-lag', firing: true, at, summary: `cannot read the WAL archive in repository "${wal.repository}": ${wal.error}` });
     else if (wal.lagMs === undefined) out.push({ rule: 'wal-lag', firing: true, at, summary: `the WAL archive in repository "${wal.repository}" is empty: is archive_command set to pgwarden wal-push?` });
@@ -151,6 +189,46 @@ export function healthObservations(health: DatabaseHealth, thresholds: AlertThre
     }
   }
   return out;
+}
+
+function backupAgeText(backupId: string, ageMs: number, limitMs: number): string {
+  return `the newest backup (${backupId}) finished ${humanDuration(ageMs)} ago (alert after ${humanDuration(limitMs)})`;
+}
+
+/** A state's summary as of `nowMs`: an age in it is the age now, not at the moment it was observed. */
+export function currentSummary(state: Pick<AlertState, 'rule' | 'summary' | 'details'>, nowMs: number): string {
+  const d = state.details;
+  if (state.rule === 'backup-too-old' && typeof d?.backupId === 'string' && typeof d.finishedAt === 'string' && typeof d.limitSeconds === 'number') {
+    return backupAgeText(d.backupId, nowMs - Date.parse(d.finishedAt), d.limitSeconds * 1_000);
+  }
+  return state.summary;
+}
+
+/**
+ * The ledger's fold: each observation into its rule's state (applyObservation), then the job rules nobody
+ * observed that are still firing and due a reminder. Every observation is kept, so a summary is as fresh as
+ * the last look at it. Mutates `states`.
+ */
+export function foldRecord(states: Map<string, AlertState>, database: string, record: LedgerRecord, nowMs: number): LedgerRecorded {
+  const notifications: AlertNotification[] = [];
+  const changed: AlertState[] = [];
+  for (const observation of record.observations) {
+    const applied = applyObservation(states.get(observation.rule), observation, record.severity[observation.rule] ?? 'SEV-2', record.reminderMs, nowMs);
+    if (applied.state !== states.get(observation.rule)) states.set(observation.rule, applied.state);
+    if (applied.changed) changed.push(applied.state);
+    if (applied.action) notifications.push(notificationFor(database, applied.state, applied.action));
+  }
+  const observed = new Set(record.observations.map((o) => o.rule));
+  for (const rule of JOB_RULES) {
+    const state = states.get(rule);
+    if (!state?.firing || observed.has(rule)) continue;
+    if (state.lastSentAt && nowMs - Date.parse(state.lastSentAt) < record.reminderMs) continue;
+    const reminded: AlertState = { ...state, lastSentAt: new Date(nowMs).toISOString() };
+    states.set(rule, reminded);
+    changed.push(reminded);
+    notifications.push(notificationFor(database, reminded, 'remind'));
+  }
+  return { notifications, changed, firing: [...states.values()].filter((s) => s.firing) };
 }
 
 export interface AppliedObservation {

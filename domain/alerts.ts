@@ -12,6 +12,7 @@ export const ALERT_RULES = [
   'verify-failed',
   'wal-lag',
   'restore-window',
+  'repository-unreachable',
 ] as const;
 export type AlertRule = (typeof ALERT_RULES)[number];
 
@@ -30,7 +31,11 @@ export const DEFAULT_SEVERITY: Record<AlertRule, Severity> = {
   'verify-failed': 'SEV-2',
   'wal-lag': 'SEV-2',
   'restore-window': 'SEV-2',
+  'repository-unreachable': 'SEV-2',
 };
+
+/** Rules whose truth only a job establishes: the monitor cannot re-check them, so it re-sends them when due. */
+export const JOB_RULES: readonly AlertRule[] = ['backup-failed', 'backup-too-small', 'basebackup-failed', 'expire-failed', 'drill-failed', 'verify-failed'];
 
 /** A fact the monitor or a job established about one rule, at one moment. */
 export interface AlertObservation {
@@ -103,6 +108,8 @@ export interface JobOutcome {
   storedBytes?: number;
   /** The table data the backup holds (rows as dumped, before compression): what the size rule judges. */
   dataBytes?: number;
+  /** Rows the backup holds, all tables together (the manifest's counts): none at all is an empty backup. */
+  rows?: number;
   workflowId: string;
   runId: string;
 }

@@ -1,4 +1,5 @@
 // What the repositories (and Temporal, where it answers) say about one database: status, metrics, monitor.
+import type { ChannelHealth } from './alert-ledger.js';
 import type { AlertObservation, AlertState } from './alerts.js';
 import type { DrillResult, VerifyResult } from './verify.js';
 
@@ -35,6 +36,14 @@ export interface DatabaseHealth {
   drill?: DrillResult;
   verify?: VerifyResult;
   alerts: AlertState[];
+  /** Where `alerts` came from: the ledger in Temporal, the copy in a repository, or nowhere (unknown). */
+  alertsFrom?: 'temporal' | 'repository' | 'unknown';
+  /** Each repository the database uses, and whether it answered. */
+  repositories?: Array<{ name: string; readable: boolean; error?: string }>;
+  /** Parts that could not be read (their absence above means "unknown", not "never"), with why. */
+  unknown?: { drill?: string; verify?: string; alerts?: string };
+  /** Channels as the ledger last saw them deliver this database's alerts. */
+  channels?: ChannelHealth[];
 }
 
 export interface MonitorInput {

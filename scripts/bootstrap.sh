@@ -26,6 +26,7 @@ missing=()
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 || missing+=(postgresql)
 command -v zstd >/dev/null 2>&1 || missing+=(zstd)
 command -v gpg >/dev/null 2>&1 || missing+=(gnupg)
+command -v promtool >/dev/null 2>&1 || missing+=(prometheus)  # promtool: the metrics test checks the worker's /metrics
 if [ "${#missing[@]}" -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     say "apt-get install ${missing[*]}"

@@ -1,12 +1,15 @@
 // Prometheus metrics (`pgwarden worker --metrics ADDR`). With several workers each one sees only its own
 // activities, so the numbers come from where the truth is: the repositories (newest backups, the last drill and
-// verification, the WAL archive, alert state). Every worker serves the same values; scrape any or all of them.
+// verification, the WAL archive) and Temporal (alert state, in each database's alert ledger). Every worker serves
+// the same values; scrape any or all of them.
 import { createServer, type Server } from 'node:http';
+import type { Client } from '@temporalio/client';
 import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import { databaseHealth } from '../activities/catalog/health.js';
 import { PgwardenError } from '../domain/errors.js';
 import type { Config } from '../config/schema.js';
 import type { DatabaseHealth } from '../domain/health.js';
+import { connectClient } from './temporal.js';
 
 /** Repositories are read at most this often, however often Prometheus scrapes. */
 const REFRESH_MS = 30_000;
@@ -29,9 +32,23 @@ export function parseListenAddress(address: string): { host: string; port: numbe
   return { host: match.length === 3 && match[1] ? match[1] : '0.0.0.0', port };
 }
 
-export function createMetrics(config: Config): Registry {
-  const registry = new Registry();
+/**
+ * prom-client's defaults, without the gauges it names `*_total` (nodejs_active_{handles,requests,resources}_total):
+ * that suffix is for counters, and `promtool check metrics` rejects them. The unsuffixed gauges carry the same counts.
+ */
+function processMetrics(registry: Registry): void {
   collectDefaultMetrics({ register: registry });
+  for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) registry.removeSingleMetric(name);
+}
+
+export interface MetricsOptions {
+  /** Temporal, for the alert ledgers; undefined when it does not answer (alerts then come from the repositories). */
+  temporal?: () => Promise<Client | undefined>;
+}
+
+export function createMetrics(config: Config, options: MetricsOptions = {}): Registry {
+  const registry = new Registry();
+  processMetrics(registry);
   const db = ['database'] as const;
   // Every pgwarden gauge fills itself from the same snapshot of the repositories (read once per refresh).
   const gauge = (name: string, help: string, labelNames: readonly string[]) =>
@@ -50,13 +67,18 @@ export function createMetrics(config: Config): Registry {
   const windowStart = gauge('pgwarden_restore_window_start_timestamp_seconds', 'The earliest moment a point-in-time restore can reach (Unix time).', db);
   const windowEnd = gauge('pgwarden_restore_window_end_timestamp_seconds', 'The latest moment a point-in-time restore can reach (Unix time).', db);
   const alertFiring = gauge('pgwarden_alert_firing', '1 for each alert rule that is firing.', ['database', 'rule', 'severity']);
-  const readable = gauge('pgwarden_repository_readable', '1 if the database\'s repository answered the last refresh.', ['database', 'repository']);
+  const readable = gauge('pgwarden_repository_readable', '1 if the repository answered the last refresh, 0 if it did not (the backup metrics then keep their last known values).', ['database', 'repository']);
+  const channelOk = gauge('pgwarden_alert_channel_ok', '1 if the channel took its last alert of the database, 0 if it refused it (variable unset, URL or key refused).', ['database', 'channel']);
+  const alertsKnown = gauge('pgwarden_alerts_known', '1 if the alert state could be read (Temporal, else the repositories), 0 if not: pgwarden_alert_firing is then missing, not zero.', db);
   const rpo = gauge('pgwarden_rpo_seconds', "The database's RPO target.", db);
 
   let cached: { at: number; health: Promise<DatabaseHealth[]> } | undefined;
   const refresh = () => {
     if (!cached || Date.now() - cached.at > REFRESH_MS) {
-      cached = { at: Date.now(), health: Promise.all(Object.keys(config.databases).map((name) => databaseHealth(config, name))) };
+      const health = (options.temporal?.() ?? Promise.resolve(undefined))
+        .catch(() => undefined)
+        .then((temporal) => Promise.all(Object.keys(config.databases).map((name) => databaseHealth(config, name, temporal ? { temporal } : {}))));
+      cached = { at: Date.now(), health };
     }
     return cached.health;
   };
@@ -70,13 +92,27 @@ export function createMetrics(config: Config): Registry {
     if (filling?.snapshot !== snapshot) filling = { snapshot, done: snapshot.then(apply) };
     return filling.done;
   };
+  // The last backups each database's repositories showed: an outage must not make its series vanish (a Prometheus
+  // rule on their age would stop checking exactly then); pgwarden_repository_readable says they are not fresh.
+  const lastKnown = new Map<string, Pick<DatabaseHealth, 'logical' | 'base'>>();
   const apply = (all: DatabaseHealth[]) => {
-    for (const g of [lastSuccess, lastSize, lastDuration, drillSuccess, drillTime, drillRestore, drillRto, verifySuccess, verifyTime, walLag, windowStart, windowEnd, alertFiring, readable, rpo]) g.reset();
+    for (const g of [lastSuccess, lastSize, lastDuration, drillSuccess, drillTime, drillRestore, drillRto, verifySuccess, verifyTime, walLag, windowStart, windowEnd, alertFiring, readable, rpo, channelOk, alertsKnown]) g.reset();
     refreshed.set(cached!.at / 1_000);
-    for (const h of all) {
-      const database = h.database;
-      readable.set({ database, repository: h.logical.repository }, h.logical.error ? 0 : 1);
+    for (const fresh of all) {
+      const database = fresh.database;
+      for (const r of fresh.repositories ?? [{ name: fresh.logical.repository, readable: !fresh.logical.error }]) readable.set({ database, repository: r.name }, r.readable ? 1 : 0);
+      if (fresh.base) readable.set({ database, repository: fresh.base.repository }, fresh.base.error ? 0 : 1);
+      if (fresh.wal?.error) readable.set({ database, repository: fresh.wal.repository }, 0);
+      const known = lastKnown.get(database);
+      const h: DatabaseHealth = {
+        ...fresh,
+        ...(fresh.logical.error && known ? { logical: known.logical } : {}),
+        ...(fresh.base?.error && known?.base ? { base: known.base } : {}),
+      };
+      lastKnown.set(database, { logical: h.logical, ...(h.base ? { base: h.base } : {}) });
       if (h.rpoMs !== undefined) rpo.set({ database }, h.rpoMs / 1_000);
+      for (const c of h.channels ?? []) channelOk.set({ database, channel: c.channel }, c.ok ? 1 : 0);
+      alertsKnown.set({ database }, h.alertsFrom === 'unknown' ? 0 : 1);
       const kinds = { ...h.logical.byKind, ...(h.base?.newest ? { base: h.base.newest } : {}) };
       for (const [kind, b] of Object.entries(kinds)) {
         lastSuccess.set({ database, kind }, seconds(b.finishedAt));
@@ -108,7 +144,16 @@ export function createMetrics(config: Config): Registry {
 /** Serves GET /metrics on `address` until closed. */
 export async function serveMetrics(config: Config, address: string): Promise<MetricsServer> {
   const { host, port } = parseListenAddress(address);
-  const registry = createMetrics(config);
+  // Connected on first use and again after a failure: the metrics never wait for Temporal to start.
+  let temporal: Promise<Client | undefined> | undefined;
+  const connect = () => {
+    temporal ??= connectClient(config).catch(() => {
+      temporal = undefined;
+      return undefined;
+    });
+    return temporal;
+  };
+  const registry = createMetrics(config, { temporal: connect });
   const server: Server = createServer((request, response) => {
     if (request.method !== 'GET' || !request.url?.startsWith('/metrics')) {
       response.writeHead(request.url === '/' ? 200 : 404, { 'content-type': 'text/plain' }).end('pgwarden: metrics are at /metrics\n');
@@ -131,6 +176,9 @@ export async function serveMetrics(config: Config, address: string): Promise<Met
   return {
     url: `http://${shown}:${actualPort}/metrics`,
     registry,
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    close: async () => {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await (await temporal)?.connection.close().catch(() => undefined);
+    },
   };
 }

@@ -13,3 +13,4 @@ export { monitorWorkflow } from './monitor.js';
 export { notifyWorkflow } from './notify.js';
 export { rekeyWorkflow } from './rekey.js';
 export { neonPitrWorkflow } from './neon-pitr.js';
+export { alertLedgerWorkflow } from './alert-ledger.js';

@@ -13,7 +13,8 @@ import { parseWalFileName } from '../wal/names.js';
 import { walRepositoryName } from '../wal/open.js';
 import { walStatus } from '../wal/status.js';
 import { readManifest, type BackupManifest } from './manifest.js';
-import { firingAlerts, readReport } from './monitor-records.js';
+import { firingAlerts, readReportChecked } from './monitor-records.js';
+import { ledgerView } from '../notify/alert-store.js';
 
 /** Manifests never change once written: each process reads each one once. */
 const manifests = new Map<string, BackupManifest>();
@@ -68,16 +69,24 @@ export async function databaseHealth(config: Config, database: string, options: 
   const tasks: Array<Promise<void>> = [];
   tasks.push(
     // Every repository a kind goes to: pre-migration backups may live where the others do not.
-    Promise.all(db.allRepositories.map((name) => completeBackups(openRepository(config, name), database, 'logical'))).then(
-      (lists) => {
+    Promise.allSettled(db.allRepositories.map((name) => completeBackups(openRepository(config, name), database, 'logical'))).then((settled) => {
+        health.repositories = db.allRepositories.map((name, i) => {
+          const s = settled[i]!;
+          return s.status === 'fulfilled' ? { name, readable: true } : { name, readable: false, error: message(s.reason) };
+        });
+        const failed = health.repositories.find((r) => !r.readable);
+        if (failed) {
+          health.logical.repository = failed.name;
+          health.logical.error = failed.error!;
+          return;
+        }
+        const lists = settled.map((s) => (s as PromiseFulfilledResult<BackupManifest[]>).value);
         const byId = new Map(lists.flat().map((m) => [m.id, m]));
         const all = [...byId.values()].sort((a, b) => a.finishedAt.localeCompare(b.finishedAt) || a.id.localeCompare(b.id));
         health.logical.count = all.length;
         for (const m of all) health.logical.byKind[m.kind] = summarize(m);
         if (all.length) health.logical.newest = summarize(all.at(-1)!);
-      },
-      (error) => void (health.logical.error = message(error)),
-    ),
+      }),
   );
   if (db.settings.pitr) {
     const repository = walRepositoryName(config, database);
@@ -94,12 +103,36 @@ export async function databaseHealth(config: Config, database: string, options: 
     );
     tasks.push(walHealth(config, database, nowMs).then((wal) => void (health.wal = wal)));
   }
-  tasks.push(readReport(config, database, 'drill').then((r) => void (r && (health.drill = r))).catch(() => undefined));
-  tasks.push(readReport(config, database, 'verify').then((r) => void (r && (health.verify = r))).catch(() => undefined));
-  tasks.push(firingAlerts(config, database).then((a) => void (health.alerts = a)).catch(() => undefined));
+  const unknown = (part: 'drill' | 'verify' | 'alerts', why: string) => void (health.unknown = { ...health.unknown, [part]: why });
+  tasks.push(readReportChecked(config, database, 'drill').then((r) => void (r.report ? (health.drill = r.report) : r.error && unknown('drill', r.error))));
+  tasks.push(readReportChecked(config, database, 'verify').then((r) => void (r.report ? (health.verify = r.report) : r.error && unknown('verify', r.error))));
+  tasks.push(
+    alertsOf(config, database, options.temporal).then(({ unknown: why, ...a }) => {
+      Object.assign(health, a);
+      if (why?.alerts) unknown('alerts', why.alerts);
+    }),
+  );
   if (options.temporal) tasks.push(runningJobs(options.temporal, database).then((r) => void (r && (health.running = r))));
   await Promise.all(tasks);
   return health;
+}
+
+/** Firing alerts from the ledger (Temporal); from the repositories' copy when Temporal was not asked or does not answer. */
+async function alertsOf(config: Config, database: string, temporal: Client | undefined): Promise<Pick<DatabaseHealth, 'alerts' | 'alertsFrom' | 'channels' | 'unknown'>> {
+  let why = '';
+  if (temporal) {
+    try {
+      const view = await ledgerView(temporal, database);
+      return { alerts: (view?.states ?? []).filter((s) => s.firing), alertsFrom: 'temporal', channels: view?.channels ?? [] };
+    } catch (error) {
+      why = `Temporal: ${message(error)}; `;
+    }
+  }
+  try {
+    return { alerts: await firingAlerts(config, database), alertsFrom: 'repository' };
+  } catch (error) {
+    return { alerts: [], alertsFrom: 'unknown', unknown: { alerts: `${why}${message(error)}` } };
+  }
 }
 
 /** The archive's lag behind the server and its restore window. */
@@ -145,7 +178,7 @@ async function runningJobs(client: Client, database: string): Promise<DatabaseHe
   try {
     const query = `${SEARCH_ATTRIBUTES.database.name} = "${database}" AND ExecutionStatus = "Running"`;
     for await (const run of client.workflow.list({ query, pageSize: 50 })) {
-      if (['notifyWorkflow', 'monitorWorkflow', 'scheduledWorkflow'].includes(run.type)) continue;
+      if (['notifyWorkflow', 'monitorWorkflow', 'scheduledWorkflow', 'alertLedgerWorkflow'].includes(run.type)) continue;
       jobs.push({ workflowType: run.type, workflowId: run.workflowId, runId: run.runId, startedAt: run.startTime.toISOString() });
       if (jobs.length >= 20) break;
     }

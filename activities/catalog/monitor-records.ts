@@ -1,8 +1,7 @@
-// What pgwarden records about a database beside its backups, in `<database>/monitor/` of the database's first
-// repository that answers: the state of each alert rule (alerts/<rule>.json), the last drill and verification
-// reports (drill.json, verify.json). The repository is shared by every worker and outlives them all, and the CLI
-// reads it with Temporal down. Each alert rule has one writer at a time: a job's rules are written by that job's
-// runs (which hold the database's lock), the monitor's rules by monitor runs (one at a time).
+// What pgwarden records about a database beside its backups, in `<database>/monitor/` of the database's
+// repositories: a copy of each alert rule's state (alerts/<rule>.json; the truth is the alert ledger in Temporal,
+// see activities/notify/alert-store.ts), the last drill and verification reports (drill.json, verify.json). The
+// repository is shared by every worker and outlives them all, and the CLI reads it with Temporal down.
 import { databaseView } from '../../config/load.js';
 import type { Config } from '../../config/schema.js';
 import type { AlertState } from '../../domain/alerts.js';
@@ -61,7 +60,22 @@ function storeIn(repo: Repository, database: string): AlertStore {
   };
 }
 
-/** The firing alerts of a database, from its repositories (what `status` shows with Temporal down). */
+/** Copies alert states into every repository of the database that answers; returns those that took them. */
+export async function writeAlertStates(config: Config, database: string, states: AlertState[]): Promise<string[]> {
+  const written = await Promise.all(
+    databaseView(config, database).repositories.map(async (name) => {
+      const repo = openRepository(config, name);
+      try {
+        for (const state of states) await repo.putBytes(alertKey(database, state.rule), Buffer.from(`${JSON.stringify(state, null, 2)}\n`));
+        return name;
+      } catch {
+        return undefined;
+      }
+    }),
+  );
+  return written.filter((name): name is string => name !== undefined);
+}
+
 type Report = { drill: DrillResult; verify: VerifyResult };
 
 /** Stores the last drill or verification report (the repository keeps the newest; Temporal keeps every run). */
@@ -78,19 +92,26 @@ export async function writeReport<K extends keyof Report>(config: Config, databa
 }
 
 export async function readReport<K extends keyof Report>(config: Config, database: string, kind: K): Promise<Report[K] | undefined> {
+  return (await readReportChecked(config, database, kind)).report;
+}
+
+/** The report, or why it could not be read: "never ran" and "cannot tell" are different answers. */
+export async function readReportChecked<K extends keyof Report>(config: Config, database: string, kind: K): Promise<{ report?: Report[K]; error?: string }> {
+  let error: string | undefined;
   for (const name of databaseView(config, database).repositories) {
     try {
       const bytes = await openRepository(config, name).getBytes(`${monitorFolder(database)}${kind}.json`);
-      if (bytes) return JSON.parse(bytes.toString('utf8')) as Report[K];
-      return undefined;
-    } catch {
-      /* the next repository */
+      return bytes ? { report: JSON.parse(bytes.toString('utf8')) as Report[K] } : {};
+    } catch (e) {
+      error ??= `repository "${name}" unreadable: ${((e as Error).message ?? String(e)).split('\n')[0]}`;
     }
   }
-  return undefined;
+  return error ? { error } : {};
 }
 
+/** The firing alerts of a database from the copies in its repositories; throws when none can be read. */
 export async function firingAlerts(config: Config, database: string): Promise<AlertState[]> {
   const store = await openAlertStore(config, database);
-  return store ? (await store.all()).filter((s) => s.firing) : [];
+  if (!store) throw new Error(`no repository of "${database}" can be read`);
+  return (await store.all()).filter((s) => s.firing);
 }

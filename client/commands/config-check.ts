@@ -11,6 +11,7 @@ import { databaseView, type DatabaseView } from '../../config/load.js';
 import { loadKeyring } from '../../activities/keys/keyring.js';
 import { S3Repository } from '../../activities/storage/s3.js';
 import type { CommandContext } from '../context.js';
+import { channelChecks } from './config-check-channels.js';
 
 interface Check {
   what: string;
@@ -20,7 +21,7 @@ interface Check {
   kind?: FailureKind;
 }
 
-export async function configCheckCommand(ctx: CommandContext): Promise<void> {
+export async function configCheckCommand(ctx: CommandContext, options: { sendTest?: boolean } = {}): Promise<void> {
   const config = ctx.config; // invalid files fail here with every problem listed
   const checks: Check[] = [];
   const attempt = async (what: string, run: () => Promise<string>) => {
@@ -80,6 +81,8 @@ export async function configCheckCommand(ctx: CommandContext): Promise<void> {
       });
     });
   }
+  // An alert that cannot be sent is found here, not in a worker log on the night it mattered.
+  for (const [what, run] of channelChecks(config, options.sendTest === true)) await attempt(what, run);
   const failed = checks.filter((c) => !c.ok);
   const listing = checks.map((c) => `  ${c.ok ? 'ok  ' : 'FAIL'} ${c.what}: ${c.detail}`);
   if (failed.length > 0) {

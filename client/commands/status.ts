@@ -4,6 +4,7 @@
 import type { Client } from '@temporalio/client';
 import { databaseHealth } from '../../activities/catalog/health.js';
 import { alertThresholds } from '../../config/alerts.js';
+import { currentSummary } from '../../domain/alert-rules.js';
 import { databaseView } from '../../config/load.js';
 import { connectClient } from '../../worker/temporal.js';
 import type { DatabaseHealth } from '../../domain/health.js';
@@ -99,18 +100,22 @@ function describeStatus(ctx: CommandContext, r: StatusResult): string {
         lines.push(`  pitr      ${window}; ${lag}${d.wal.gaps ? `; ${d.wal.gaps} GAP(S)` : ''}`);
       }
     }
+    // Not read is not the same as never: "unknown" says the repository did not answer.
+    const never = (part: 'drill' | 'verify') => (d.unknown?.[part] ? `unknown (${d.unknown[part]})` : 'never');
     lines.push(
-      `  verify    ${d.verify ? `${d.verify.ok ? 'passed' : 'FAILED'} ${ago(d.verify.checkedAt, now)} (${d.verify.backups.length} backup(s)${d.verify.wal ? `, ${d.verify.wal.segmentsChecked} WAL segments` : ''}${d.verify.complete ? '' : ', partial'})` : 'never'}`,
+      `  verify    ${d.verify ? `${d.verify.ok ? 'passed' : 'FAILED'} ${ago(d.verify.checkedAt, now)} (${d.verify.backups.length} backup(s)${d.verify.wal ? `, ${d.verify.wal.segmentsChecked} WAL segments` : ''}${d.verify.complete ? '' : ', partial'})` : never('verify')}`,
     );
     if (d.drill) {
       const parts = d.drill.parts
         .map((p) => `${p.type} restore ${p.restoreMs !== undefined ? formatDuration(p.restoreMs) : '-'}${p.rtoMs !== undefined ? ` of RTO ${formatDuration(p.rtoMs)}` : ''}`)
         .join(', ');
       lines.push(`  drill     ${d.drill.passed ? 'passed' : 'FAILED'} ${ago(d.drill.startedAt, now)}: ${parts}`);
-    } else lines.push('  drill     never');
+    } else lines.push(`  drill     ${never('drill')}`);
     const firing = d.alerts.filter((a) => a.firing);
-    if (firing.length === 0) lines.push(`  alerts    none firing${thresholds.maxBackupAge !== undefined ? ` (backup age limit ${formatDuration(thresholds.maxBackupAge)})` : ''}`);
-    for (const a of firing) lines.push(`  ALERT     ${a.severity} ${a.rule} since ${short(a.since ?? a.observedAt)}: ${a.summary}`);
+    if (d.alertsFrom === 'unknown') lines.push(`  alerts    unknown (${d.unknown?.alerts ?? 'alert state unreadable'})`);
+    else if (firing.length === 0) lines.push(`  alerts    none firing${thresholds.maxBackupAge !== undefined ? ` (backup age limit ${formatDuration(thresholds.maxBackupAge)})` : ''}`);
+    for (const a of firing) lines.push(`  ALERT     ${a.severity} ${a.rule} since ${short(a.since ?? a.observedAt)}: ${currentSummary(a, now)}`);
+    for (const c of d.channels ?? []) if (!c.ok) lines.push(`  CHANNEL   ${c.channel} REFUSED an alert at ${short(c.at)}: ${c.error ?? 'unknown error'} (run pgwarden config check --send-test)`);
     if (d.running?.length) for (const job of d.running) lines.push(`  running   ${job.workflowType} since ${short(job.startedAt)} (${job.workflowId})`);
     if (d.nextRuns && Object.keys(d.nextRuns).length) {
       const next = Object.entries(d.nextRuns)

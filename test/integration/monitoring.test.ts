@@ -7,9 +7,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
+import { execFileSync } from 'node:child_process';
 import { stringify } from 'yaml';
 import { readReport } from '../../activities/catalog/monitor-records.js';
-import { openAlertStore } from '../../activities/catalog/monitor-records.js';
+import { openAlertStore, writeAlertStates } from '../../activities/catalog/monitor-records.js';
 import { startBackup, startDrill } from '../../client/api.js';
 import { waitFor } from '../../client/watch.js';
 import { PgwardenError } from '../../domain/errors.js';
@@ -38,6 +39,16 @@ before(async () => {
   [stack, slack, pagerduty, healthchecks, webhook] = await Promise.all([startStack({ ownTemporal: true }) /* links name the "default" namespace */, fakeSlack(), fakePagerDuty(), fakeHealthchecks(), fakeWebhook()]);
   await stack.pg.query('postgres', 'CREATE DATABASE shop');
   await stack.pg.query('postgres', 'CREATE DATABASE tiny');
+  await stack.pg.query('postgres', 'CREATE DATABASE hollow');
+  await stack.pg.query('postgres', 'CREATE DATABASE lapse');
+  // Emptied, not dropped: three tables, no rows (what a TRUNCATE or a wrong migration leaves).
+  await stack.pg.query('hollow', 'CREATE TABLE customers (id int, name text); CREATE TABLE invoices (id int, total numeric); CREATE TABLE payments (id int, paid_at timestamptz);');
+  await stack.pg.query(
+    'lapse',
+    `CREATE TABLE orders (id serial PRIMARY KEY, total_cents int NOT NULL);
+     INSERT INTO orders (total_cents) SELECT g * 3 FROM generate_series(1, 1000) g;
+     CREATE TABLE items (id serial PRIMARY KEY, name text);`,
+  );
   await stack.pg.query(
     'shop',
     `CREATE TABLE users (id serial PRIMARY KEY, email text NOT NULL);
@@ -45,12 +56,14 @@ before(async () => {
      CREATE TABLE orders (id serial PRIMARY KEY, user_id int NOT NULL, total_cents int NOT NULL);
      INSERT INTO orders (user_id, total_cents) SELECT 1 + g % 2000, g * 7 FROM generate_series(1, 5000) g;`,
   );
-  const base = stack.configInput({ shop: { db: 'shop' }, tiny: { db: 'tiny' }, flaky: { db: 'tiny' }, shopok: { db: 'shop' } });
+  const base = stack.configInput({ shop: { db: 'shop' }, tiny: { db: 'tiny' }, flaky: { db: 'tiny' }, shopok: { db: 'shop' }, hollow: { db: 'hollow' }, lapse: { db: 'lapse' }, refused: { db: 'tiny' }, upgraded: { db: 'shop' } });
   const spotCheck = { sql: "SELECT id, email FROM users WHERE email LIKE '%@test.cartly%'", minRows: 1 };
   input = {
     ...base,
     temporal: { ...base.temporal!, ui: 'http://temporal-ui.test:8233' },
     alerts: {
+      // Short, so that the outage below outlasts it: every alert still true is re-sent after this long.
+      reminder: '45s',
       slack: { webhookUrlEnv: secretEnv(`${slack.url}/services/T000/B000/XXXX`, 'SLACK_WEBHOOK_URL') },
       pagerduty: { routingKeyEnv: secretEnv(ROUTING_KEY, 'PAGERDUTY_ROUTING_KEY'), url: `${pagerduty.url}/v2/enqueue` },
       healthchecks: { pingKeyEnv: secretEnv('pingkey-test', 'HC_PING_KEY'), baseUrl: healthchecks.url },
@@ -70,6 +83,8 @@ before(async () => {
       },
       // The same (empty) database under another name: its own alert state, for the failing-notifier test.
       flaky: { ...base.databases.flaky!, alerts: { minBackupSize: '64KiB' } },
+      // For the repository outage: a drill that fails until items has a row, a backup age limit the outage outlasts.
+      lapse: { ...base.databases.lapse!, alerts: { maxBackupAge: '30s' }, drill: { assertions: [{ name: 'items are there', table: 'items', minRows: 1 }] } },
     },
   };
   config = testConfig(input);
@@ -97,7 +112,7 @@ describe('alerts from a job, at once', () => {
     assert.equal(pd.json.event_action, 'trigger');
     assert.equal(pd.json.payload.severity, 'critical', 'SEV-1 pages as critical');
     assert.equal(pd.json.payload.source, 'pgwarden/tiny');
-    assert.match(pd.json.payload.summary, /SEV-1.*tiny.*backup too small.*holds only \d+ B of table data \(alert below 1\.0 KiB\)/);
+    assert.match(pd.json.payload.summary, /SEV-1.*tiny.*backup too small.*holds no rows \(\d+ B of table data, all of it dump framing; alert below 1\.0 KiB or without rows\)/);
     assert.equal(pd.json.links[0].href, `http://temporal-ui.test:8233/namespaces/default/workflows/pgwarden-backup-tiny/${result.runId}/history`);
 
     const message = await slack.waitFor((r) => /backup too small/.test(r.json?.text ?? ''));
@@ -114,7 +129,7 @@ describe('alerts from a job, at once', () => {
     const succeeded = await healthchecks.waitFor((r) => r.path === '/pingkey-test/tiny-daily');
     assert.equal(started.query.rid, result.runId, 'start and end pair up by the run id');
     assert.equal(succeeded.query.rid, result.runId);
-    assert.match(succeeded.text, /daily of tiny succeeded in \d+s \(backup /);
+    assert.match(succeeded.text, /daily of tiny succeeded in (\d+s|\d+ ms) \(backup /);
 
     // The state is in the repository: status, metrics and the next evaluation read it there.
     const state = await (await openAlertStore(config, 'tiny'))!.read('backup-too-small');
@@ -236,5 +251,159 @@ describe('metrics and status', () => {
     const shop = status.databases.find((d: { database: string }) => d.database === 'shop');
     assert.equal(shop.drill.passed, false);
     assert.equal(shop.running, undefined, 'Temporal was not asked');
+  });
+});
+
+const configFile = (changes: Partial<ConfigInput> = {}) => {
+  const file = join(mkdtempSync(join(tmpdir(), 'pgwarden-monitoring-')), 'pgwarden.yaml');
+  writeFileSync(file, stringify({ ...input, ...changes }));
+  return file;
+};
+const cli = (args: string[], env: Record<string, string> = {}) => execa('node', [CLI, '--config', configFile(), ...args], { reject: false, env: { ...process.env, ...env } });
+
+describe('alerts that keep their word', () => {
+  test('a backup of an emptied database (its tables still there, no rows) raises backup-too-small, SEV-1', async () => {
+    const result = await backup('hollow');
+    assert.equal(result.rows, 0);
+    const pd = await pagerduty.waitFor((r) => r.json?.dedup_key === 'pgwarden/hollow/backup-too-small', 20_000);
+    assert.equal(pd.json.payload.severity, 'critical');
+    assert.match(pd.json.payload.summary, /backup \S+ holds no rows \([\d.]+ KiB of table data, all of it dump framing/);
+  });
+
+  test('`config check` checks every alert channel: an unset variable fails it, --send-test reaches each service', async () => {
+    const variable = config.alerts.slack!.webhookUrlEnv;
+    const unset = await cli(['config', 'check'], { [variable]: '' });
+    assert.notEqual(unset.exitCode, 0, 'a Slack channel without its webhook URL is not "valid, everything reachable"');
+    assert.match(unset.stderr + unset.stdout, new RegExp(`FAIL alert channel slack: Environment variable ${variable} \\(the Slack webhook URL\\) is not set`));
+
+    const before = slack.received.length;
+    const sent = await cli(['config', 'check', '--send-test']);
+    assert.equal(sent.exitCode, 0, sent.stderr);
+    assert.match(sent.stdout, /ok {3}alert channel pagerduty: .*test alert sent and resolved/);
+    assert.ok(slack.received.slice(before).some((r) => /test alert/.test(r.json?.text ?? '')), 'Slack got the test alert');
+    assert.deepEqual(pdEvents('pgwarden/config-check/channel-test').map((r) => r.json.event_action), ['trigger', 'resolve']);
+  });
+
+  test('a channel that refuses an alert (4xx) shows in `status` and in a metric', async () => {
+    slack.failNext(1, 404);
+    const result = await backup('refused');
+    assert.ok(result.backupId);
+    await slack.waitFor((r) => r.status === 404);
+    let status: { databases: Array<{ database: string; channels?: Array<{ channel: string; ok: boolean }> }> } | undefined;
+    for (let i = 0; i < 50; i += 1) {
+      const run = await cli(['--json', 'status', '--db', 'refused']);
+      status = JSON.parse(run.stdout).result;
+      if (status!.databases[0]!.channels?.some((c) => c.channel === 'slack' && !c.ok)) break;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    assert.deepEqual(status!.databases[0]!.channels?.find((c) => c.channel === 'slack')?.ok, false, 'status shows the refusal');
+    const text = await cli(['status', '--db', 'refused']);
+    assert.match(text.stdout, /CHANNEL {3}slack REFUSED an alert/);
+    const metrics = await serveMetrics(config, '127.0.0.1:0');
+    try {
+      assert.match(await (await fetch(metrics.url)).text(), /^pgwarden_alert_channel_ok\{database="refused",channel="slack"\} 0$/m);
+    } finally {
+      await metrics.close();
+    }
+  });
+
+  test('an incident opened by the release before the alert ledger (its state only in the repository) is resolved when its condition clears', async () => {
+    const since = new Date(Date.now() - 3_600_000).toISOString();
+    await writeAlertStates(config, 'upgraded', [
+      { rule: 'backup-failed', firing: true, severity: 'SEV-2', summary: 'backup failed: connection refused', since, lastSentAt: since, observedAt: since, generation: 3 },
+    ]);
+    await backup('upgraded');
+    const resolve = await pagerduty.waitFor((r) => r.json?.dedup_key === 'pgwarden/upgraded/backup-failed' && r.json.event_action === 'resolve', 20_000);
+    assert.equal(resolve.status, 202);
+  });
+
+  test('the metrics pass `promtool check metrics`', async (t) => {
+    const promtool = ['/usr/bin/promtool', '/usr/local/bin/promtool'].find((p) => {
+      try {
+        execFileSync(p, ['--version'], { stdio: 'ignore' });
+        return true;
+      } catch {
+        return false;
+      }
+    });
+    if (!promtool) {
+      t.skip('promtool is not installed (Debian: apt-get install prometheus; scripts/bootstrap.sh does it)');
+      return;
+    }
+    const metrics = await serveMetrics(config, '127.0.0.1:0');
+    try {
+      const text = await (await fetch(metrics.url)).text();
+      const check = await execa(promtool, ['check', 'metrics'], { input: text, reject: false });
+      assert.equal(check.exitCode, 0, `${check.stdout}${check.stderr}`);
+    } finally {
+      await metrics.close();
+    }
+  });
+
+  test('a repository outage of two minutes: one "repository unreachable" alert, reminded as configured, job alerts reminded, nothing else fired or cleared, every incident resolved after', async () => {
+    const reminderMs = 45_000;
+    await backup('lapse');
+    await assert.rejects(waitFor<DrillResult>(await startDrill(stack.env.client, config, { database: 'lapse' })));
+    await pagerduty.waitFor((r) => r.json?.dedup_key === 'pgwarden/lapse/drill-failed');
+    const metrics = await serveMetrics(config, '127.0.0.1:0');
+    try {
+      assert.match(await (await fetch(metrics.url)).text(), /^pgwarden_backup_last_success_timestamp_seconds\{database="lapse",kind="manual"\} \d+/m);
+
+      await stack.s3.down();
+      const outageStart = Date.now();
+      let during: { json: Record<string, unknown>; text: string } | undefined;
+      let scraped = '';
+      while (Date.now() - outageStart < 120_000) {
+        await monitor('lapse');
+        if (!during && Date.now() - outageStart > 40_000) {
+          const [json, text] = await Promise.all([cli(['--json', 'status', '--db', 'lapse']), cli(['status', '--db', 'lapse'])]);
+          assert.equal(json.exitCode, 0, `status --json during the outage: ${json.stderr}`);
+          during = { json: JSON.parse(json.stdout).result.databases[0], text: text.stdout };
+          await new Promise((r) => setTimeout(r, 31_000)); // past the metrics' refresh interval
+          scraped = await (await fetch(metrics.url)).text();
+        }
+        await new Promise((r) => setTimeout(r, 8_000));
+      }
+      const outageMs = Date.now() - outageStart;
+      await stack.s3.up();
+
+      // The repository is back; the drill passes once items has a row.
+      await stack.pg.query('lapse', "INSERT INTO items (name) VALUES ('back')");
+      await backup('lapse');
+      await waitFor<DrillResult>(await startDrill(stack.env.client, config, { database: 'lapse' }));
+      await monitor('lapse');
+      await pagerduty.waitFor((r) => r.json?.dedup_key === 'pgwarden/lapse/drill-failed' && r.json.event_action === 'resolve');
+      // Sent by the monitor run above (asserted below with everything else that was opened).
+      await pagerduty.waitFor((r) => r.json?.dedup_key === 'pgwarden/lapse/repository-unreachable' && r.json.event_action === 'resolve', 10_000).catch(() => undefined);
+
+      // At most what the README promises: once, then once per reminder interval; every incident opened is resolved.
+      const lapse = pagerduty.received.filter((r) => String(r.json?.dedup_key ?? '').startsWith('pgwarden/lapse/') && r.status === 202);
+      const keys = [...new Set(lapse.map((r) => r.json.dedup_key as string))].sort();
+      const allowed = 1 + Math.floor(outageMs / reminderMs);
+      for (const key of keys) {
+        const events = lapse.filter((r) => r.json.dedup_key === key).map((r) => r.json.event_action as string);
+        assert.equal(events.at(-1), 'resolve', `${key}: ${events.join(', ')}`);
+        assert.ok(events.filter((e) => e === 'trigger').length <= allowed + 1, `${key}: ${events.join(', ')} (at most ${allowed} during the outage)`);
+      }
+      assert.deepEqual(keys, ['pgwarden/lapse/drill-failed', 'pgwarden/lapse/repository-unreachable'], 'nothing but the outage and the drill fired');
+      const unreachable = lapse.filter((r) => r.json.dedup_key === 'pgwarden/lapse/repository-unreachable' && r.json.event_action === 'trigger');
+      assert.ok(unreachable.length >= 2 && unreachable.length <= allowed, `repository-unreachable sent ${unreachable.length} time(s) in ${outageMs} ms`);
+      assert.ok(slack.received.some((r) => /still firing.*lapse.*restore drill/.test(r.json?.text ?? '')), 'the drill alert (a job alert) was reminded');
+
+      // What the outage looked like from outside.
+      assert.ok(during, 'status ran during the outage');
+      assert.match(during.text, /ALERT {5}SEV-2 repository-unreachable since .*cannot read repository "s3"/);
+      assert.match(during.text, /ALERT {5}SEV-2 drill-failed/, 'alerts raised before the outage are still shown');
+      assert.match(during.text, /verify {4}unknown \(repository "s3" unreadable/);
+      assert.match(during.text, /drill {5}unknown \(repository "s3" unreadable/);
+      assert.match(scraped, /^pgwarden_repository_readable\{database="lapse",repository="s3"\} 0$/m);
+      assert.match(scraped, /^pgwarden_backup_last_success_timestamp_seconds\{database="lapse",kind="manual"\} \d+/m, 'the last known backup stays exported');
+      assert.match(scraped, /^pgwarden_alert_firing\{database="lapse",rule="repository-unreachable",severity="SEV-2"\} 1$/m);
+      const ping = await healthchecks.waitFor((r) => r.path === '/pingkey-test/lapse-monitor' && /2 alert\(s\) firing/.test(r.text));
+      assert.ok(ping, 'the monitor counts the job alert that is firing too');
+    } finally {
+      await stack.s3.up();
+      await metrics.close();
+    }
   });
 });

@@ -8,7 +8,8 @@ import { parseConfig } from '../../config/load.js';
 import { pagerdutyEvent } from '../../activities/notify/pagerduty.js';
 import { healthchecksUrl } from '../../activities/notify/healthchecks.js';
 import { parseListenAddress } from '../../worker/metrics.js';
-import { applyObservation, healthObservations, outcomeObservations } from '../../domain/alert-rules.js';
+import * as rules from '../../domain/alert-rules.js';
+import { applyObservation, healthObservations, humanDuration, outcomeObservations } from '../../domain/alert-rules.js';
 import type { AlertObservation, JobOutcome } from '../../domain/alerts.js';
 import type { DatabaseHealth } from '../../domain/health.js';
 
@@ -125,4 +126,63 @@ test('--metrics takes HOST:PORT, :PORT or PORT', () => {
   assert.deepEqual(parseListenAddress('9464'), { host: '0.0.0.0', port: 9464 });
   assert.deepEqual(parseListenAddress('[::1]:9464'), { host: '::1', port: 9464 });
   assert.throws(() => parseListenAddress('localhost'), /HOST:PORT/);
+});
+
+const jobOutcome = (extra: Record<string, unknown>): JobOutcome => ({ job: 'daily', rule: 'backup-failed', ok: true, startedAt: 'a', finishedAt: '2026-11-25T02:10:00Z', durationMs: 1, workflowId: 'w', runId: 'r', ...extra }) as JobOutcome;
+
+test('an emptied database is caught: three tables without rows are 1.5 KiB of COPY framing, and no rows is too small', () => {
+  const config = parseConfig(base);
+  const [, small] = outcomeObservations(jobOutcome({ backupId: 'b1', storedBytes: 2_000, dataBytes: 1_536, rows: 0 }), alertThresholds(config, 'prod'));
+  assert.equal(small?.rule, 'backup-too-small');
+  assert.equal(small?.firing, true, small?.summary);
+  const [, full] = outcomeObservations(jobOutcome({ backupId: 'b2', storedBytes: 9_000, dataBytes: 8_000, rows: 120 }), alertThresholds(config, 'prod'));
+  assert.equal(full?.firing, false);
+});
+
+test('alert texts say a thing once and round durations honestly', () => {
+  const config = parseConfig(base);
+  const [failed] = outcomeObservations(jobOutcome({ ok: false, error: 'backup failed: could not connect to server' }), alertThresholds(config, 'prod'));
+  assert.equal(failed?.summary, 'backup failed: could not connect to server');
+  assert.equal(humanDuration(211), '211 ms');
+  assert.equal(humanDuration(90_000), '1m 30s');
+});
+
+test('an unreadable repository is one alert of its own; the rules whose facts it holds are neither fired nor cleared', () => {
+  const config = parseConfig(base);
+  const now = Date.parse('2026-11-25T12:00:00Z');
+  const health = { database: 'prod', environment: 'production', checkedAt: 'x', logical: { repository: 'local', error: 'connect ECONNREFUSED', byKind: {}, count: 0 }, alerts: [] } as DatabaseHealth;
+  const observe = healthObservations as (...args: unknown[]) => AlertObservation[];
+  const seen = observe(health, alertThresholds(config, 'prod'), now, { unknownWhenUnreadable: true });
+  assert.deepEqual(seen.map((o) => [o.rule, o.firing]), [['repository-unreachable', true]]);
+  assert.match(seen[0]!.summary, /cannot read repository "local" \(backups\): connect ECONNREFUSED/);
+  const back = observe({ ...health, logical: { repository: 'local', byKind: {}, count: 0 } }, alertThresholds(config, 'prod'), now, { unknownWhenUnreadable: true });
+  assert.deepEqual(back.find((o) => o.rule === 'repository-unreachable')?.firing, false);
+});
+
+test('the ledger reminds a job alert nobody observes again after the reminder interval, once per interval', () => {
+  const fold = (rules as Record<string, unknown>).foldRecord as undefined | ((...args: unknown[]) => { notifications: Array<{ rule: string; action: string }>; firing: unknown[] });
+  assert.ok(fold, 'domain/alert-rules.ts folds records for the alert ledger');
+  const config = parseConfig(base);
+  const thresholds = alertThresholds(config, 'prod');
+  const record = (observations: AlertObservation[]) => ({ observations, severity: thresholds.severity, reminderMs: 4 * H });
+  const states = new Map();
+  const t0 = Date.parse('2026-11-25T02:00:00Z');
+  const failed: AlertObservation = { rule: 'drill-failed', firing: true, at: new Date(t0).toISOString(), summary: 'restore drill failed: assertion' };
+  assert.deepEqual(fold(states, 'prod', record([failed]), t0).notifications.map((n) => n.action), ['trigger']);
+  assert.deepEqual(fold(states, 'prod', record([]), t0 + H).notifications, [], 'not before the interval');
+  const later = fold(states, 'prod', record([]), t0 + 4 * H);
+  assert.deepEqual(later.notifications.map((n) => [n.rule, n.action]), [['drill-failed', 'remind']]);
+  assert.equal(later.firing.length, 1);
+  assert.deepEqual(fold(states, 'prod', record([]), t0 + 5 * H).notifications, [], 'once per interval');
+});
+
+test("a firing alert's text in status gives the backup's age now, not when it fired", () => {
+  const current = (rules as Record<string, unknown>).currentSummary as undefined | ((state: unknown, now: number) => string);
+  assert.ok(current, 'domain/alert-rules.ts renders a state as of now');
+  const config = parseConfig(base);
+  const now = Date.parse('2026-11-25T12:00:00Z');
+  const health = { database: 'prod', environment: 'production', checkedAt: 'x', logical: { repository: 'local', byKind: {}, count: 1, newest: { id: 'b1', kind: 'daily', startedAt: '2026-11-24T09:00:00Z', finishedAt: '2026-11-24T09:00:00Z', storedBytes: 1, durationMs: 1 } }, alerts: [] } as DatabaseHealth;
+  const [old] = healthObservations(health, alertThresholds(config, 'prod'), now);
+  assert.match(old!.summary, /finished 27h ago/);
+  assert.match(current({ rule: 'backup-too-old', summary: old!.summary, details: old!.details }, now + 2 * H), /finished 29h ago \(alert after 26h\)/);
 });
