@@ -20,7 +20,7 @@ import { pgTool } from './postgres/binaries.js';
 import { connect, libpqEnv, withClient } from './postgres/connection.js';
 import { copyOutSteps, LOGICAL_FORMAT, pgDumpStep, planDumpStreams, startPgDump, toolFailure, type CopyReport, type DumpStream } from './postgres/dump.js';
 import { copyColumns, databaseInfo, listExtensions, listTables, serverInfo, type TableInfo } from './postgres/inventory.js';
-import type { NeonBranchPoint } from './providers/neon.js';
+import type { NeonBranchPoint, NeonDumpSource } from './providers/neon/backup-branch.js';
 import { dumpEndpoint, neonServerMajor } from './providers/source.js';
 import { filterSupabaseRoles, managedTableExtras, matchesPattern, SUPABASE_SCOPE, WholeTextFilter, type DumpScope } from './providers/supabase.js';
 import { currentReporter, inParallel, reportEvery } from './progress.js';
@@ -39,7 +39,7 @@ export interface DumpLogicalInput {
   /** The audit link written into the manifest. */
   workflow: { namespace: string; workflowId: string; runId: string; startedAtMs: number };
   /** Neon: the branch made for this backup; the dump fetches its connection from the API by these ids. */
-  neon?: { branchId: string; endpointId: string; point: NeonBranchPoint };
+  neon?: NeonDumpSource;
 }
 
 export interface DumpLogicalOutput {

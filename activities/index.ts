@@ -12,7 +12,7 @@ import { drillActivities } from './drill.js';
 import { monitorActivities } from './monitor.js';
 import { verifyActivities } from './verify.js';
 import { rekeyActivities } from './keys/rekey.js';
-import { neonActivities } from './providers/neon.js';
+import { neonActivities } from './providers/neon/index.js';
 
 export function createActivities(config: Config) {
   return {

@@ -2,7 +2,7 @@
 import { walStatus } from '../../activities/wal/status.js';
 import type { CommandContext } from '../context.js';
 import { databaseView } from '../../config/load.js';
-import { neonRestoreWindow } from '../../activities/providers/neon.js';
+import { neonRestoreWindow } from '../../activities/providers/neon/pitr-branch.js';
 import { formatBytes, formatDuration } from '../output.js';
 
 export async function walStatusCommand(ctx: CommandContext, options: { db: string }): Promise<void> {
