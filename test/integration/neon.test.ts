@@ -338,6 +338,21 @@ describe('the stand-in is as strict as Neon', () => {
     assert.equal((await neonApi('POST', '/branches', { branch: { name: 'far', expires_at: far }, endpoints: [{ type: 'read_only' }] })).status, 400);
     assert.equal((await neonApi('POST', '/branches', { branch: { name: 'main' }, endpoints: [{ type: 'read_write' }] })).status, 409);
   });
+
+  test("limits read-only computes per project to the Free plan's 3", async () => {
+    const made: string[] = [];
+    for (let i = 1; i <= 3; i += 1) {
+      const r = await neonApi('POST', '/branches', { branch: { name: `replica-${i}` }, endpoints: [{ type: 'read_only' }] });
+      assert.equal(r.status, 201, JSON.stringify(r.json));
+      made.push(r.json.branch.id);
+      for (const op of r.json.operations as Array<{ id: string }>) {
+        while ((await neonApi('GET', `/operations/${op.id}`)).json.operation.status === 'running') await new Promise((r) => setTimeout(r, 200));
+      }
+    }
+    const fourth = await neonApi('POST', '/branches', { branch: { name: 'replica-4' }, endpoints: [{ type: 'read_only' }] });
+    assert.equal(fourth.status, 422, JSON.stringify(fourth.json));
+    for (const id of made) assert.equal((await neonApi('DELETE', `/branches/${id}`)).status, 200);
+  });
 });
 
 describe('every Neon step', () => {

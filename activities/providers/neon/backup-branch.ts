@@ -3,7 +3,7 @@
 import type { Config } from '../../../config/schema.js';
 import { PgwardenError } from '../../../domain/errors.js';
 import { pgEndpoint, withClient } from '../../postgres/connection.js';
-import { neonApi, neonSettings } from './api.js';
+import { NeonCallError, neonApi, neonSettings } from './api.js';
 import { makeOwnBranch, type NeonBranchRef } from './branch.js';
 
 /** The instant a branch holds: Neon reports the parent's LSN, and the time when the branch was made at one. */
@@ -42,11 +42,25 @@ export function neonBackupActivities(config: Config) {
       const api = neonApi(config, input.database);
       const parent = await api.parentBranch();
       const expiresAt = settings.branchExpiry === false ? undefined : new Date(Date.now() + settings.branchExpiry).toISOString().replace(/\.\d+Z$/, 'Z');
-      return makeOwnBranch(api, parent, {
-        branch: { parent_id: parent.id, name: backupBranchName(input.database, input.backupId), ...(expiresAt ? { expires_at: expiresAt } : {}) },
-        endpoint: 'read_only',
-        annotations: { 'pgwarden-purpose': 'backup', 'pgwarden-database': input.database, 'pgwarden-workflow-id': input.workflowId, 'pgwarden-run-id': input.runId },
-      });
+      try {
+        return await makeOwnBranch(api, parent, {
+          branch: { parent_id: parent.id, name: backupBranchName(input.database, input.backupId), ...(expiresAt ? { expires_at: expiresAt } : {}) },
+          endpoint: 'read_only',
+          annotations: { 'pgwarden-purpose': 'backup', 'pgwarden-database': input.database, 'pgwarden-workflow-id': input.workflowId, 'pgwarden-run-id': input.runId },
+        });
+      } catch (error) {
+        // Each running backup holds a read-only compute; plans limit them per project (Free: 3).
+        if (error instanceof NeonCallError && error.status === 422 && /read.?only|compute|endpoint/i.test(error.message)) {
+          throw new NeonCallError(
+            'Failed',
+            `${error.message} Each running backup uses a read-only compute of project ${api.projectId}, and the plan limits them (Free: 3 per project): ` +
+              `delete backup branches left behind (\`pgwarden branches list --db ${input.database}\`) or read replicas you no longer need; the backup is tried again.`,
+            422,
+            { retryable: true },
+          );
+        }
+        throw error;
+      }
     },
 
     /**
