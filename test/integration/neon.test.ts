@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { decodeTimeoutType } from '@temporalio/common';
 import { execa } from 'execa';
 import pg from 'pg';
 import { stringify } from 'yaml';
@@ -193,6 +194,36 @@ describe('a Neon backup', () => {
     );
     assert.deepEqual(expired.neonBranches?.deleted.map((b) => b.id), [left[0]!.id]);
     assert.match(expired.neonBranches!.deleted[0]!.reason, /TERMINATED/);
+    assert.deepEqual(backupBranches(), []);
+  });
+});
+
+describe('a worker that dies during a Neon API call', () => {
+  test('is given up by its heartbeat (20 s, not the 5-minute timeout), and another worker finishes the backup', async () => {
+    const killedInput = neonConfig(); // a task queue of its own, served by a worker process we kill
+    const dir = mkdtempSync(join(tmpdir(), 'pgwarden-test-neon-worker-'));
+    const file = join(dir, 'pgwarden.yaml');
+    writeFileSync(file, stringify(killedInput));
+    makeReachable();
+    const doomed = execa(process.execPath, [CLI, '--config', file, 'worker'], { reject: false, env: process.env, stdio: 'ignore' });
+    const killedConfig = testConfig(killedInput);
+    let hit!: () => void;
+    const asking = new Promise<void>((resolve) => (hit = resolve));
+    // The first listing is the backup's check (prepareBackup); the second is createNeonBackupBranch's: it hangs.
+    neon.inject({ method: 'GET', path: /\/branches$/, status: 200, times: 1, skip: 1, delayMs: 60_000, onHit: () => hit() });
+    const handle = await startBackup(stack.env.client, killedConfig, { database: 'shop', kind: 'manual' });
+    await asking;
+    doomed.kill('SIGKILL');
+    await doomed;
+    await stack.worker(killedConfig); // the survivor
+    const result = await waitFor<BackupResult>(handle);
+    assert.equal(result.neonBranch?.deleted, true);
+    const history = await stack.env.client.workflow.getHandle(result.workflowId, result.runId).fetchHistory();
+    const started = (history.events ?? []).filter((e) => e.activityTaskStartedEventAttributes);
+    const scheduled = new Map((history.events ?? []).filter((e) => e.activityTaskScheduledEventAttributes).map((e) => [String(e.eventId), e.activityTaskScheduledEventAttributes!.activityType!.name]));
+    const create = started.find((e) => scheduled.get(String(e.activityTaskStartedEventAttributes!.scheduledEventId)) === 'createNeonBackupBranch')!.activityTaskStartedEventAttributes!;
+    assert.equal(create.attempt, 2, 'the attempt on the killed worker was given up and tried again');
+    assert.equal(decodeTimeoutType(create.lastFailure?.timeoutFailureInfo?.timeoutType), 'HEARTBEAT', JSON.stringify(create.lastFailure));
     assert.deepEqual(backupBranches(), []);
   });
 });
