@@ -42,7 +42,6 @@ export async function findByName(api: NeonApi, name: string): Promise<BranchWith
 
 /** The branches pgwarden made for `database` (backups left behind, point-in-time restores), for `branches list`. */
 export async function listPgwardenBranches(config: Config, database: string): Promise<Array<BranchWithAnnotations & { purpose: string }>> {
-  neonSettings(config, database);
   const found = await branchesOf(neonApi(config, database), database);
   return found.sort((a, b) => a.branch.created_at.localeCompare(b.branch.created_at));
 }
