@@ -12,7 +12,7 @@ import { drillActivities } from './drill/index.js';
 import { monitorActivities } from './monitor.js';
 import { verifyActivities } from './verify/index.js';
 import { rekeyActivities } from './keys/rekey.js';
-import { neonActivities } from './providers/neon.js';
+import { neonActivities } from './providers/neon/index.js';
 
 export function createActivities(config: Config) {
   return {

@@ -132,9 +132,9 @@ const NeonSettings = z.strictObject({
     .default('https://console.neon.tech/api/v2')
     .describe("the base URL of Neon's v2 API"),
   branchExpiry: z
-    .union([duration('24h'), z.literal(false)])
+    .union([duration('24h').refine((ms) => ms <= 30 * 86_400_000, { message: "Neon caps a branch's expires_at at 30 days: set at most 30d (or false)" }), z.literal(false)])
     .prefault('24h')
-    .describe("how long until Neon deletes a backup branch by itself (Neon's `expires_at`), should pgwarden not delete it; `false`: never"),
+    .describe("how long until Neon deletes a backup branch by itself (Neon's `expires_at`), should pgwarden not delete it; at most `30d` (Neon's cap); `false`: never"),
 });
 export type NeonSettings = z.output<typeof NeonSettings>;
 

@@ -1,24 +1,30 @@
 // The Neon part of a backup, as a saga of activities in the workflow history: make a branch of the parent with a
 // read-only endpoint, wait for Neon's operations, check the branch through the connection the API gives, dump it
 // (the caller's step), and delete the branch whatever happened, in a scope that cancellation cannot reach.
-import { CancellationScope, proxyActivities } from '@temporalio/workflow';
+import { CancellationScope, patched, proxyActivities, type ActivityOptions } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
-import type { NeonBranchPoint } from '../activities/providers/neon.js';
+import type { NeonBranchPoint, NeonDumpSource } from '../activities/providers/neon/backup-branch.js';
 import type { NeonBackupBranch } from '../domain/backup.js';
-import { NEON_API, NEON_WAIT, NON_RETRYABLE } from './policies.js';
+import { NEON_API, NEON_API_STEP, NEON_HEARTBEATS, NEON_WAIT, NEON_WAIT_STEP, NON_RETRYABLE } from './policies.js';
 
-const neon = proxyActivities<Activities>(NEON_API);
-const wait = proxyActivities<Activities>(NEON_WAIT);
+export type { NeonDumpSource };
+
 /** Deleting: tried longer, because a branch left behind costs money (retention and Neon's expiry catch it otherwise). */
-const remove = proxyActivities<Activities>({
+const REMOVE: ActivityOptions = {
   startToCloseTimeout: '5 minutes',
   retry: { initialInterval: '5s', backoffCoefficient: 2, maximumInterval: '2 minutes', maximumAttempts: 10, nonRetryableErrorTypes: NON_RETRYABLE },
-});
+};
 
-export interface NeonDumpSource {
-  branchId: string;
-  endpointId: string;
-  point: NeonBranchPoint;
+const before = { neon: proxyActivities<Activities>(NEON_API), wait: proxyActivities<Activities>(NEON_WAIT), remove: proxyActivities<Activities>(REMOVE) };
+const beating = {
+  neon: proxyActivities<Activities>(NEON_API_STEP),
+  wait: proxyActivities<Activities>(NEON_WAIT_STEP),
+  remove: proxyActivities<Activities>({ ...REMOVE, heartbeatTimeout: NEON_API_STEP.heartbeatTimeout! }),
+};
+
+/** The Neon steps' proxies: with heartbeat timeouts for runs from NEON_HEARTBEATS on, as their history says otherwise. */
+export function neonSteps(): typeof beating {
+  return patched(NEON_HEARTBEATS) ? beating : before;
 }
 
 /**
@@ -30,6 +36,7 @@ export async function withNeonBackupBranch<T>(
   input: { database: string; backupId: string; workflowId: string; runId: string },
   dump: (source: NeonDumpSource) => Promise<T>,
 ): Promise<{ result: T; branch: NeonBackupBranch }> {
+  const { neon, wait, remove } = neonSteps();
   let branchId: string | undefined;
   let point: NeonBranchPoint | undefined;
   let failure: unknown;

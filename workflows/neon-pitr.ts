@@ -2,15 +2,12 @@
 // target time (checked against the history window before anything is made), with a read-write endpoint, verified
 // by counting rows. The branch stays until the user deletes it (`pgwarden branches delete`); a failed attempt
 // deletes what it made.
-import { ApplicationFailure, CancellationScope, proxyActivities, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, CancellationScope, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
 import type { NeonPitrResult, PitrInput } from '../domain/pitr.js';
-import { NEON_API, NEON_WAIT } from './policies.js';
+import { neonSteps } from './neon-branch.js';
 import type { RunContext } from './run-context.js';
 import { tagRun } from './tags.js';
-
-const neon = proxyActivities<Activities>(NEON_API);
-const wait = proxyActivities<Activities>(NEON_WAIT);
 
 /** The activities a Neon point-in-time restore uses: Temporal proxies in the workflow, plain functions with --local. */
 export type NeonPitrSteps = Pick<Activities, 'planNeonPitr' | 'createNeonPitrBranch' | 'waitForNeonOperations' | 'verifyNeonPitrBranch' | 'deleteNeonBranch'>;
@@ -21,6 +18,7 @@ export async function neonPitrWorkflow(input: PitrInput): Promise<NeonPitrResult
   }
   tagRun(input.database, 'pitr');
   const info = workflowInfo();
+  const { neon, wait } = neonSteps();
   const steps: NeonPitrSteps = {
     planNeonPitr: neon.planNeonPitr,
     createNeonPitrBranch: neon.createNeonPitrBranch,

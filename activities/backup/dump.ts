@@ -14,7 +14,7 @@ import { pgTool } from '../postgres/binaries.js';
 import { connect, libpqEnv } from '../postgres/connection.js';
 import { LOGICAL_FORMAT, planDumpStreams, type DumpStream } from '../postgres/dump.js';
 import { copyColumns, databaseInfo, listExtensions, listTables, serverInfo, type TableInfo } from '../postgres/inventory.js';
-import type { NeonBranchPoint } from '../providers/neon.js';
+import type { NeonBranchPoint } from '../providers/neon/backup-branch.js';
 import { managedTableExtras, matchesPattern, SUPABASE_SCOPE, type DumpScope } from '../providers/supabase.js';
 import { childEnvironment } from '../process-environment.js';
 import { currentReporter, inParallel, reportEvery } from '../progress.js';

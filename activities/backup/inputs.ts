@@ -1,7 +1,7 @@
 // What the logical backup activities take and return: plain data that passes through the workflow's history.
 import type { Provider } from '../../config/schema.js';
 import type { BackupKind } from '../../domain/kinds.js';
-import type { NeonBranchPoint } from '../providers/neon.js';
+import type { NeonDumpSource } from '../providers/neon/backup-branch.js';
 
 export interface DumpLogicalInput {
   database: string;
@@ -12,7 +12,7 @@ export interface DumpLogicalInput {
   /** The audit link written into the manifest. */
   workflow: { namespace: string; workflowId: string; runId: string; startedAtMs: number };
   /** Neon: the branch made for this backup; the dump fetches its connection from the API by these ids. */
-  neon?: { branchId: string; endpointId: string; point: NeonBranchPoint };
+  neon?: NeonDumpSource;
 }
 
 export interface DumpLogicalOutput {

@@ -3,14 +3,10 @@
 import { databaseView } from '../../config/load.js';
 import type { Config, Provider } from '../../config/schema.js';
 import { restoreEndpoint, sourceEndpoint, type PgEndpoint } from '../postgres/connection.js';
-import { neonApi, neonBranchEndpoint, neonRestoreEndpoint } from './neon.js';
+import { neonApi } from './neon/api.js';
+import type { NeonDumpSource } from './neon/backup-branch.js';
+import { neonBranchEndpoint, neonRestoreEndpoint } from './neon/branch.js';
 import { checkSupabaseConnection } from './supabase.js';
-
-/** A branch made for one backup: the dump connects to it by id. */
-export interface NeonDumpSource {
-  branchId: string;
-  endpointId: string;
-}
 
 export function providerOf(config: Config, database: string): Provider {
   return databaseView(config, database).settings.provider;

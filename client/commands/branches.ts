@@ -1,6 +1,6 @@
 // pgwarden branches list|delete --db NAME: the Neon branches pgwarden made (point-in-time restores, backup branches
 // not yet cleaned up). Talks to the Neon API directly; needs the API key in this process's environment.
-import { deletePgwardenBranch, listPgwardenBranches } from '../../activities/providers/neon.js';
+import { deletePgwardenBranch, listPgwardenBranches } from '../../activities/providers/neon/ownership.js';
 import type { CommandContext } from '../context.js';
 
 export async function listBranchesCommand(ctx: CommandContext, options: { db: string }): Promise<void> {

@@ -2,7 +2,7 @@
 import { openRepository } from '../../activities/storage/open.js';
 import { pgTool } from '../../activities/postgres/binaries.js';
 import { withClient } from '../../activities/postgres/connection.js';
-import { neonRestoreWindow } from '../../activities/providers/neon.js';
+import { neonRestoreWindow } from '../../activities/providers/neon/pitr-branch.js';
 import { dumpEndpoint, neonServerMajor, restoreTarget } from '../../activities/providers/source.js';
 import { serverInfo } from '../../activities/postgres/inventory.js';
 import { formatDuration } from '../../config/duration.js';

@@ -1,6 +1,7 @@
 // pgwarden pitr for a Neon database: a branch of the parent at the target time, made and verified by a workflow.
 import { randomUUID } from 'node:crypto';
-import { neonActivities, parseNeonTarget } from '../../activities/providers/neon.js';
+import { neonActivities } from '../../activities/providers/neon/index.js';
+import { parseNeonTarget } from '../../activities/providers/neon/pitr-branch.js';
 import { connectClient } from '../../worker/temporal.js';
 import { pitrWorkflowId } from '../../domain/ids.js';
 import type { NeonPitrResult, PitrInput } from '../../domain/pitr.js';
@@ -18,7 +19,11 @@ export async function neonPitrCommand(ctx: CommandContext, options: { db: string
   const input: PitrInput = { database: options.db, target: options.to };
   if (options.local) {
     ctx.out.info(`Point-in-time restore of ${options.db} to ${options.to} as a Neon branch, without Temporal (--local)`);
-    const r = await neonPitrSteps(neonActivities(ctx.config), input, { workflowId: '(local)', runId: randomUUID(), now: () => Date.now(), protect: (fn) => fn() });
+    const runId = randomUUID();
+    const steps = neonActivities(ctx.config);
+    // Outside Temporal the clean-up cannot ask whose run it is: it is told, so it deletes only this run's branch.
+    const local = { ...steps, deleteNeonBranch: (i: Parameters<typeof steps.deleteNeonBranch>[0]) => steps.deleteNeonBranch({ ...i, runId }) };
+    const r = await neonPitrSteps(local, input, { workflowId: '(local)', runId, now: () => Date.now(), protect: (fn) => fn() });
     ctx.out.result(r, () => describeNeonPitr(r));
     return;
   }

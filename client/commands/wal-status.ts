@@ -2,7 +2,7 @@
 import { walStatus } from '../../activities/wal/status.js';
 import type { CommandContext } from '../context.js';
 import { databaseView } from '../../config/load.js';
-import { neonRestoreWindow } from '../../activities/providers/neon.js';
+import { neonRestoreWindow } from '../../activities/providers/neon/pitr-branch.js';
 import { formatBytes, formatDuration } from '../output.js';
 
 export async function walStatusCommand(ctx: CommandContext, options: { db: string }): Promise<void> {
@@ -11,8 +11,8 @@ export async function walStatusCommand(ctx: CommandContext, options: { db: strin
     ctx.out.result(n, () =>
       [
         `${n.database} is on Neon (project ${n.projectId}): Neon keeps its WAL, pgwarden archives none.`,
-        `  history    ${formatDuration(n.historyRetentionSeconds * 1_000)} (the project's history window)`,
-        `  restore    any moment from ${n.window.from} to ${n.window.to} of branch ${n.parentBranch.name}: pgwarden pitr --db ${n.database} --to TIME`,
+        `  history    ${formatDuration(n.historyRetentionSeconds * 1_000)} (the project's history window)${n.window.limitedBy === 'plan' ? `; the ${n.plan} plan keeps ${formatDuration(n.window.retentionSeconds * 1_000)}` : ''}`,
+        `  restore    any moment from ${n.window.from} to ${n.window.to} of branch ${n.parentBranch.name}${n.window.limitedBy === 'project age' ? ` (the project was made ${n.projectCreatedAt})` : ''}: pgwarden pitr --db ${n.database} --to TIME`,
       ].join('\n'),
     );
     return;

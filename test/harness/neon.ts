@@ -2,6 +2,10 @@
 // whose branches are real: the project's default branch is a PostgreSQL cluster that archives its WAL, and every
 // branch is its base backup recovered from that archive to the branch point into a cluster of its own. A branch
 // therefore holds the parent's data exactly as of its LSN or time, and none of the parent's later writes.
+// As strict as Neon: unknown fields and query parameters are refused (400), a duplicate branch name is 409,
+// expires_at more than 30 days ahead is 400, a project has a limit of read-only computes (the Free plan's 3), and
+// its history begins when it was made (and reaches back no further than the plan allows). Tests can make it answer
+// slowly, or do the work and lose the answer (held past the client's timeout).
 import { randomBytes, randomUUID } from 'node:crypto';
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
@@ -38,7 +42,22 @@ export interface Injection {
   delayMs?: number;
   /** Called when a request matches (before the delay). */
   onHit?: () => void;
+  /** Instead of failing: do the work, then hold the answer this long (longer than the client waits: a lost reply). */
+  answerAfterMs?: number;
 }
+
+/** The history windows of Neon's plans (neon.com/docs/introduction/restore-window): the setting is capped by them. */
+const PLAN_MAX_SECONDS: Record<string, number> = { free_v3: 6 * 3_600, launch: 7 * 86_400, scale: 30 * 86_400 };
+
+/** Fields Neon's API takes (public-v2-for-users.gen.yaml); anything else is refused. */
+const BRANCH_CREATE_FIELDS = new Set(['branch', 'endpoints', 'annotation_value']);
+const BRANCH_FIELDS = new Set(['parent_id', 'name', 'parent_lsn', 'parent_timestamp', 'protected', 'archived', 'init_source', 'expires_at']);
+const ENDPOINT_FIELDS = new Set(['type', 'autoscaling_limit_min_cu', 'autoscaling_limit_max_cu', 'provisioner', 'suspend_timeout_seconds']);
+const QUERY_PARAMETERS: Array<[RegExp, Set<string>]> = [
+  [/^\/projects\/[^/]+\/branches$/, new Set(['search', 'sort_by', 'sort_order', 'limit', 'cursor'])],
+  [/^\/projects\/[^/]+\/operations$/, new Set(['limit', 'cursor'])],
+  [/^\/projects\/[^/]+\/connection_uri$/, new Set(['branch_id', 'endpoint_id', 'database_name', 'role_name', 'pooled'])],
+];
 
 interface Endpoint {
   id: string;
@@ -90,6 +109,8 @@ export interface FakeNeon {
   /** The default branch's connection, as neondb_owner (what the application writes through). */
   parentUrl: string;
   historyRetentionSeconds: number;
+  /** When the project was made (whole seconds): branches can be made at times from then on. */
+  createdAt: string;
   requests: FakeNeonRequest[];
   inject(injection: Injection): void;
   /** Resolves once a request matching `path` (and `method`) has been received. */
@@ -102,7 +123,7 @@ export interface FakeNeon {
   stop(): Promise<void>;
 }
 
-export async function startFakeNeon(options: { historyRetentionSeconds?: number } = {}): Promise<FakeNeon> {
+export async function startFakeNeon(options: { historyRetentionSeconds?: number; plan?: string; maxReadOnlyComputes?: number } = {}): Promise<FakeNeon> {
   const user = await clusterUser(process.env.PGWARDEN_CLUSTER_USER ?? 'pgwarden');
   const root = mkdtempSync(join(tmpdir(), 'pgwarden-test-neon-'));
   chmodSync(root, 0o755);
@@ -115,6 +136,8 @@ export async function startFakeNeon(options: { historyRetentionSeconds?: number 
   const role = 'neondb_owner';
   const apiKey = `neon-test-${randomBytes(16).toString('hex')}`;
   const historyRetentionSeconds = options.historyRetentionSeconds ?? 6 * 3_600;
+  const plan = options.plan ?? 'free_v3';
+  const maxReadOnlyComputes = options.maxReadOnlyComputes ?? 3; // the Free plan's limit per project
 
   const parent = new LocalCluster({ dataDir: join(root, 'main'), binDir: serverBinDir(), port: await freePort(), ...(user ? { user } : {}) });
   if (user) parent.own(root);
@@ -136,14 +159,17 @@ export async function startFakeNeon(options: { historyRetentionSeconds?: number 
   // The project's history starts here: branches are this base backup plus archived WAL.
   const base = join(root, 'base');
   await parent.run('pg_basebackup', ['-h', '127.0.0.1', '-p', String(parent.port), '-U', SUPERUSER, '-D', base, '-X', 'stream', '-c', 'fast', '--no-password'], { env: { PGPASSWORD: adminPassword } });
-  const historyStart = Date.now();
+  // The project is "made" once its history can be branched from: the next whole second (timestamps have seconds).
+  const createdAt = new Date(Math.ceil(Date.now() / 1_000) * 1_000).toISOString().replace(/\.\d+Z$/, 'Z');
+  const historyStart = Date.parse(createdAt);
+  await new Promise((r) => setTimeout(r, Math.max(0, historyStart - Date.now())));
 
   const now = () => new Date().toISOString().replace(/\.\d+Z$/, 'Z');
   const main: BranchRecord = {
     id: 'br-main-000001',
     name: 'main',
-    created_at: now(),
-    updated_at: now(),
+    created_at: createdAt,
+    updated_at: createdAt,
     default: true,
     current_state: 'ready',
     annotations: {},
@@ -253,12 +279,27 @@ export async function startFakeNeon(options: { historyRetentionSeconds?: number 
     cpu_used_sec: 0,
     creation_source: 'console',
     history_retention_seconds: historyRetentionSeconds,
-    created_at: main.created_at,
-    updated_at: main.updated_at,
-    consumption_period_start: main.created_at,
-    consumption_period_end: main.created_at,
+    created_at: createdAt,
+    updated_at: createdAt,
+    consumption_period_start: createdAt,
+    consumption_period_end: createdAt,
     owner_id: 'owner-1',
+    owner: { email: 'owner@example.com', name: 'Owner', branches_limit: 10, subscription_type: plan },
   });
+  /** The earliest moment Neon branches at now: the project's creation, or the history its plan keeps. */
+  const historyFrom = () => Math.max(historyStart, Date.now() - Math.min(historyRetentionSeconds, PLAN_MAX_SECONDS[plan] ?? Infinity) * 1_000);
+  /** What a request may not carry: an unknown field of a branch creation, or an unknown query parameter. */
+  const unknownField = (path: string, query: URLSearchParams, method: string, body: unknown): string | undefined => {
+    for (const [route, allowed] of QUERY_PARAMETERS) {
+      if (method === 'GET' && route.test(path)) for (const key of query.keys()) if (!allowed.has(key)) return `query parameter ${key}`;
+    }
+    if (method !== 'POST' || !/^\/projects\/[^/]+\/branches$/.test(path)) return undefined;
+    const b = body as { branch?: Record<string, unknown>; endpoints?: Array<Record<string, unknown>> };
+    for (const key of Object.keys(b)) if (!BRANCH_CREATE_FIELDS.has(key)) return key;
+    for (const key of Object.keys(b.branch ?? {})) if (!BRANCH_FIELDS.has(key)) return `branch.${key}`;
+    for (const e of b.endpoints ?? []) for (const key of Object.keys(e)) if (!ENDPOINT_FIELDS.has(key)) return `endpoints[].${key}`;
+    return undefined;
+  };
   const branchJson = (b: BranchRecord) => ({
     id: b.id,
     project_id: projectId,
@@ -303,6 +344,7 @@ export async function startFakeNeon(options: { historyRetentionSeconds?: number 
     provisioner: 'k8s-neonvm',
   });
   const opJson = (op: OperationRecord) => ({ ...op });
+  const annotationJson = (b: BranchRecord) => ({ object: { type: 'console/branch', id: b.id }, value: b.annotations, created_at: b.created_at, updated_at: b.updated_at });
   const error = (res: ServerResponse, status: number, message: string, headers: Record<string, string> = {}) => {
     res.writeHead(status, { 'content-type': 'application/json', 'x-request-id': randomUUID(), ...headers });
     res.end(JSON.stringify({ code: '', message, request_id: randomUUID() }));
@@ -320,6 +362,7 @@ export async function startFakeNeon(options: { historyRetentionSeconds?: number 
     const path = url.pathname.replace(/^\/api\/v2/, '');
     if (req.headers.authorization !== `Bearer ${apiKey}`) return error(res, 401, 'authorization failed');
     let wrongPassword = false;
+    let answerAfterMs = 0;
     for (const injection of injections) {
       if (injection.times <= 0 || !injection.path.test(path) || (injection.method && injection.method !== method)) continue;
       if ((injection.skip ?? 0) > 0) {
@@ -330,6 +373,7 @@ export async function startFakeNeon(options: { historyRetentionSeconds?: number 
       injection.onHit?.();
       if (injection.delayMs) await new Promise((r) => setTimeout(r, injection.delayMs));
       if (injection.wrongPassword) wrongPassword = true;
+      else if (injection.answerAfterMs) answerAfterMs = injection.answerAfterMs;
       else if (!injection.delayMs) {
         const headers: Record<string, string> = injection.retryAfterSeconds !== undefined ? { 'retry-after': String(injection.retryAfterSeconds) } : {};
         const message = injection.status === 423 ? 'project already has running conflicting operations, scheduling of new ones is prohibited' : injection.status === 429 ? 'too many requests' : 'internal server error';
@@ -339,6 +383,16 @@ export async function startFakeNeon(options: { historyRetentionSeconds?: number 
     }
     const body = method === 'POST' || method === 'PATCH' ? await readJson(req) : {};
     if (method === 'POST') bodies.set(req, body);
+    if (answerAfterMs) {
+      // The work is done now; the answer leaves later (the client has given up on it by then).
+      const end = res.end.bind(res) as (...args: unknown[]) => ServerResponse;
+      res.end = ((...args: unknown[]) => {
+        setTimeout(() => end(...args), answerAfterMs);
+        return res;
+      }) as typeof res.end;
+    }
+    const unknown = unknownField(path, url.searchParams, method, body);
+    if (unknown) return error(res, 400, `request contains unknown field: ${unknown}`);
     const parts = path.split('/').filter(Boolean); // projects, <id>, …
     if (parts[0] !== 'projects' || parts[1] !== projectId) return error(res, 404, `project ${parts[1] ?? ''} not found`);
     const rest = parts.slice(2);
@@ -348,6 +402,12 @@ export async function startFakeNeon(options: { historyRetentionSeconds?: number 
     };
 
     if (rest.length === 0 && method === 'GET') return json(res, 200, { project: projectJson() });
+    if (rest[0] === 'operations' && rest.length === 1 && method === 'GET') {
+      const all = [...operations.values()].sort((a, b) => b.created_at.localeCompare(a.created_at));
+      const limit = Number(url.searchParams.get('limit') ?? 10);
+      if (!(limit >= 1 && limit <= 1000)) return error(res, 400, 'limit must be from 1 to 1000');
+      return json(res, 200, { operations: all.slice(0, limit).map(opJson), pagination: {} });
+    }
     if (rest[0] === 'operations' && rest[1] && method === 'GET') {
       const op = operations.get(rest[1]);
       return op ? json(res, 200, { operation: opJson(op) }) : error(res, 404, 'operation not found');
@@ -370,14 +430,11 @@ export async function startFakeNeon(options: { historyRetentionSeconds?: number 
       const offset = Number(Buffer.from(url.searchParams.get('cursor') ?? 'MA==', 'base64').toString('utf8')) || 0;
       const page = all.slice(offset, offset + limit);
       const next = offset + limit < all.length ? Buffer.from(String(offset + limit)).toString('base64') : undefined;
-      const annotations = Object.fromEntries(page.filter((b) => Object.keys(b.annotations).length).map((b) => [b.id, { object: { type: 'console/branch', id: b.id }, value: b.annotations, created_at: b.created_at, updated_at: b.updated_at }]));
+      const annotations = Object.fromEntries(page.filter((b) => Object.keys(b.annotations).length).map((b) => [b.id, annotationJson(b)]));
       return json(res, 200, { branches: page.map(branchJson), annotations, pagination: { ...(next ? { next } : {}), sort_by: 'created_at', sort_order: order === 1 ? 'asc' : 'desc' } });
     }
     if (rest[0] === 'branches' && rest.length === 1 && method === 'POST') {
       const request = body as { branch?: { parent_id?: string; name?: string; parent_lsn?: string; parent_timestamp?: string; expires_at?: string }; endpoints?: Array<{ type: 'read_only' | 'read_write' }>; annotation_value?: Record<string, string> };
-      if ([...operations.values()].some((op) => op.status === 'running' && (op.action === 'create_branch' || op.action === 'delete_timeline'))) {
-        return error(res, 423, 'project already has running conflicting operations, scheduling of new ones is prohibited');
-      }
       const parentId = request.branch?.parent_id ?? main.id;
       if (!live(parentId)) return error(res, 404, `branch ${parentId} not found`);
       if (parentId !== main.id) return error(res, 400, 'this stand-in branches from the default branch only');
@@ -388,7 +445,21 @@ export async function startFakeNeon(options: { historyRetentionSeconds?: number 
         const at = Date.parse(ts);
         if (Number.isNaN(at)) return error(res, 400, 'parent_timestamp must be a date-time');
         if (at > Date.now()) return error(res, 400, 'parent_timestamp is in the future');
-        if (at < Math.max(historyStart, Date.now() - historyRetentionSeconds * 1_000)) return error(res, 400, 'parent_timestamp is outside the history retention period');
+        if (at < historyFrom()) return error(res, 400, 'parent_timestamp is outside the history retention period');
+      }
+      const expires = request.branch?.expires_at;
+      if (expires !== undefined) {
+        if (!/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(Z|[+-]\d{2}:\d{2})$/.test(expires)) return error(res, 400, 'expires_at must be RFC 3339 with precision up to seconds');
+        if (Date.parse(expires) <= Date.now()) return error(res, 400, 'expires_at must be in the future');
+        if (Date.parse(expires) > Date.now() + 30 * 86_400_000) return error(res, 400, 'expires_at must not be more than 30 days in the future');
+      }
+      const readOnly = [...branches.values()].filter((b) => !b.deleted).flatMap((b) => b.endpoints).filter((e) => e.type === 'read_only').length;
+      if (readOnly + (request.endpoints ?? []).filter((e) => e.type === 'read_only').length > maxReadOnlyComputes) {
+        return error(res, 422, `read-only compute endpoints limit exceeded: the project has ${readOnly} of ${maxReadOnlyComputes}`);
+      }
+      // A valid request meets the project's lock only now (validation answers first).
+      if ([...operations.values()].some((op) => op.status === 'running' && (op.action === 'create_branch' || op.action === 'delete_timeline'))) {
+        return error(res, 423, 'project already has running conflicting operations, scheduling of new ones is prohibited');
       }
       const id = `br-${randomBytes(5).toString('hex')}`;
       const endpoints: Endpoint[] = [];
@@ -429,7 +500,7 @@ export async function startFakeNeon(options: { historyRetentionSeconds?: number 
       if (rest[2] === 'endpoints' && method === 'GET') {
         return branch ? json(res, 200, { endpoints: branch.endpoints.map((e) => endpointJson(branch, e)) }) : error(res, 404, 'branch not found');
       }
-      if (method === 'GET' && rest.length === 2) return branch ? json(res, 200, { branch: branchJson(branch) }) : error(res, 404, 'branch not found');
+      if (method === 'GET' && rest.length === 2) return branch ? json(res, 200, { branch: branchJson(branch), ...(Object.keys(branch.annotations).length ? { annotation: annotationJson(branch) } : {}) }) : error(res, 404, 'branch not found');
       if (method === 'DELETE' && rest.length === 2) {
         if (!branch) {
           res.writeHead(204);
@@ -478,6 +549,7 @@ export async function startFakeNeon(options: { historyRetentionSeconds?: number 
     role,
     parentUrl: parent.url(role, ownerPassword, database),
     historyRetentionSeconds,
+    createdAt,
     requests,
     inject: (injection) => injections.push({ ...injection }),
     waitForRequest: (path, method) => {

@@ -2,9 +2,11 @@
 // a time. Real Temporal, S3 and PostgreSQL; Neon is a local stand-in of its v2 API whose branches are real clusters.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { decodeTimeoutType } from '@temporalio/common';
 import { execa } from 'execa';
 import pg from 'pg';
 import { stringify } from 'yaml';
@@ -29,19 +31,33 @@ let neon: FakeNeon;
 let input: ConfigInput;
 let config: Config;
 
-/** A configuration with database "shop" on the stand-in's project (and its own task queue). */
+/** A configuration with databases "shop" and "shop-eu" on the stand-in's one project (and its own task queue). */
 function neonConfig(): ConfigInput {
   const base = stack.configInput({});
-  return {
-    ...base,
-    databases: {
-      shop: {
-        provider: 'neon',
-        neon: { projectId: neon.projectId, apiKeyEnv: secretEnv(neon.apiKey, 'PGWARDEN_TEST_NEON_KEY'), apiUrl: neon.url, database: neon.database, role: neon.role },
-        repositories: ['s3'],
-      },
-    },
-  };
+  const database = () => ({
+    provider: 'neon' as const,
+    neon: { projectId: neon.projectId, apiKeyEnv: secretEnv(neon.apiKey, 'PGWARDEN_TEST_NEON_KEY'), apiUrl: neon.url, database: neon.database, role: neon.role },
+    repositories: ['s3'],
+  });
+  return { ...base, databases: { shop: database(), 'shop-eu': database() } };
+}
+
+/** A request straight to the stand-in's API, as another tool (or the console) would make it. */
+async function neonApi(method: string, path: string, body?: unknown): Promise<{ status: number; json: any }> {
+  const response = await fetch(`${neon.url}/projects/${neon.projectId}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${neon.apiKey}`, 'content-type': 'application/json' },
+    ...(body ? { body: JSON.stringify(body) } : {}),
+  });
+  return { status: response.status, json: await response.json().catch(() => ({})) };
+}
+
+/** The names of the activities a run scheduled without a heartbeat timeout of at most 20 s. */
+async function stepsWithoutHeartbeat(workflowId: string, runId: string): Promise<string[]> {
+  const history = await stack.env.client.workflow.getHandle(workflowId, runId).fetchHistory();
+  const scheduled = (history.events ?? []).map((e) => e.activityTaskScheduledEventAttributes).filter((a) => a);
+  assert.ok(scheduled.length > 0);
+  return scheduled.filter((a) => !a!.heartbeatTimeout || Number(a!.heartbeatTimeout.seconds ?? 0) > 20 || Number(a!.heartbeatTimeout.seconds ?? 0) === 0).map((a) => a!.activityType!.name!);
 }
 
 async function rows(url: string, sql: string): Promise<number> {
@@ -58,7 +74,8 @@ async function backup(cfg = config): Promise<BackupResult> {
   return waitFor<BackupResult>(await startBackup(stack.env.client, cfg, { database: 'shop', kind: 'manual' }));
 }
 
-const backupBranches = () => neon.liveBranches().filter((b) => b.name.startsWith('pgwarden-shop-'));
+const backupBranches = () => neon.liveBranches().filter((b) => b.annotations['pgwarden-database'] === 'shop' && b.annotations['pgwarden-purpose'] === 'backup');
+let pitrRun: { workflowId: string; runId: string } | undefined;
 
 before(async () => {
   [stack, neon] = await Promise.all([startStack(), startFakeNeon({ historyRetentionSeconds: 3_600 })]);
@@ -74,8 +91,9 @@ after(async () => {
   await neon?.stop();
 });
 
+let first: BackupResult;
+
 describe('a Neon backup', () => {
-  let first: BackupResult;
 
   test('dumps a branch made for it: the parent as of the branch point, none of its later writes; then deletes it', async () => {
     const running = startBackup(stack.env.client, config, { database: 'shop', kind: 'manual' });
@@ -127,6 +145,18 @@ describe('a Neon backup', () => {
     assert.deepEqual(backupBranches(), []);
   });
 
+  test('a lost answer to POST branches (Neon made the branch, the reply came after the client gave up) costs nothing: the branch is found by name and annotations', async () => {
+    const before = neon.requests.length;
+    // Held past the client's 30 s: the branch exists, the answer never arrives in time.
+    neon.inject({ method: 'POST', path: /\/branches$/, status: 201, times: 1, answerAfterMs: 40_000 });
+    const result = await backup();
+    assert.equal(result.neonBranch?.deleted, true);
+    const posts = neon.requests.slice(before).filter((r) => r.method === 'POST');
+    assert.deepEqual(posts.map((r) => r.status), [201], 'asked once: a blind second POST would have met 409');
+    assert.equal(result.neonBranch?.branchName, `pgwarden-shop-${result.backupId}`);
+    assert.deepEqual(backupBranches(), []);
+  });
+
   test('deletes the branch when the dump fails, and leaves no backup behind', async () => {
     neon.inject({ method: 'GET', path: /\/connection_uri$/, status: 200, times: 1, skip: 1, wrongPassword: true });
     const handle = await startBackup(stack.env.client, config, { database: 'shop', kind: 'manual' });
@@ -168,6 +198,36 @@ describe('a Neon backup', () => {
   });
 });
 
+describe('a worker that dies during a Neon API call', () => {
+  test('is given up by its heartbeat (20 s, not the 5-minute timeout), and another worker finishes the backup', async () => {
+    const killedInput = neonConfig(); // a task queue of its own, served by a worker process we kill
+    const dir = mkdtempSync(join(tmpdir(), 'pgwarden-test-neon-worker-'));
+    const file = join(dir, 'pgwarden.yaml');
+    writeFileSync(file, stringify(killedInput));
+    makeReachable();
+    const doomed = execa(process.execPath, [CLI, '--config', file, 'worker'], { reject: false, env: process.env, stdio: 'ignore' });
+    const killedConfig = testConfig(killedInput);
+    let hit!: () => void;
+    const asking = new Promise<void>((resolve) => (hit = resolve));
+    // The first listing is the backup's check (prepareBackup); the second is createNeonBackupBranch's: it hangs.
+    neon.inject({ method: 'GET', path: /\/branches$/, status: 200, times: 1, skip: 1, delayMs: 60_000, onHit: () => hit() });
+    const handle = await startBackup(stack.env.client, killedConfig, { database: 'shop', kind: 'manual' });
+    await asking;
+    doomed.kill('SIGKILL');
+    await doomed;
+    await stack.worker(killedConfig); // the survivor
+    const result = await waitFor<BackupResult>(handle);
+    assert.equal(result.neonBranch?.deleted, true);
+    const history = await stack.env.client.workflow.getHandle(result.workflowId, result.runId).fetchHistory();
+    const started = (history.events ?? []).filter((e) => e.activityTaskStartedEventAttributes);
+    const scheduled = new Map((history.events ?? []).filter((e) => e.activityTaskScheduledEventAttributes).map((e) => [String(e.eventId), e.activityTaskScheduledEventAttributes!.activityType!.name]));
+    const create = started.find((e) => scheduled.get(String(e.activityTaskStartedEventAttributes!.scheduledEventId)) === 'createNeonBackupBranch')!.activityTaskStartedEventAttributes!;
+    assert.equal(create.attempt, 2, 'the attempt on the killed worker was given up and tried again');
+    assert.equal(decodeTimeoutType(create.lastFailure?.timeoutFailureInfo?.timeoutType), 'HEARTBEAT', JSON.stringify(create.lastFailure));
+    assert.deepEqual(backupBranches(), []);
+  });
+});
+
 describe('a Neon point-in-time restore', () => {
   let file: string;
   const cli = async (...args: string[]) => {
@@ -190,6 +250,7 @@ describe('a Neon point-in-time restore', () => {
 
     const handle = await startLockedWorkflow(stack.env.client, config, 'neonPitrWorkflow', 'pgwarden-pitr-shop', 'PITR of "shop"', [{ database: 'shop', target: between }], [['database', 'shop']]);
     const result = await waitFor<NeonPitrResult>(handle);
+    pitrRun = { workflowId: result.workflowId, runId: result.runId };
     assert.match(result.branchName, /^pgwarden-pitr-shop-/);
     assert.match(result.connection, /^postgresql:\/\/neondb_owner@127\.0\.0\.1:\d+\/neondb$/, 'no password in the result');
     assert.ok(result.comparedWith, 'the tables of the newest logical backup were counted');
@@ -221,7 +282,7 @@ describe('a Neon point-in-time restore', () => {
     await assert.rejects(waitFor(handle), (error: unknown) => {
       const failure = asPgwardenError(error) as PgwardenError;
       assert.equal(failure.kind, 'Refused');
-      assert.match(failure.message, /outside Neon's history window .*1 hour\(s\): \d{4}-.* to \d{4}-/);
+      assert.match(failure.message, /outside Neon's history window .*: \d{4}-.* to \d{4}-/);
       return true;
     });
     assert.equal(neon.requests.filter((r) => r.method === 'POST').length, posts, 'no branch was requested');
@@ -229,6 +290,108 @@ describe('a Neon point-in-time restore', () => {
     assert.equal(status.code, 0, JSON.stringify(status.json));
     assert.equal(status.json.result.historyRetentionSeconds, 3_600);
     assert.equal(status.json.result.parentBranch.name, 'main');
+  });
+
+  test('a second PITR to the same moment makes a branch of its own, and when it fails it deletes only that one', async () => {
+    const target = new Date(Date.now() - 2_000).toISOString();
+    const pitr = () => startLockedWorkflow(stack.env.client, config, 'neonPitrWorkflow', 'pgwarden-pitr-shop', 'PITR of "shop"', [{ database: 'shop', target }], [['database', 'shop']]);
+    const kept = await waitFor<NeonPitrResult>(await pitr()); // the user was told to keep this one
+    const before = neon.requests.length;
+    neon.inject({ method: 'GET', path: /\/connection_uri$/, status: 200, times: 1, wrongPassword: true }); // the second one's check fails
+    await assert.rejects(waitFor(await pitr()), (error: unknown) => (asPgwardenError(error) as PgwardenError).kind === 'Config');
+    const made = neon.requests.slice(before).filter((r) => r.method === 'POST' && r.status === 201);
+    assert.equal(made.length, 1, 'the second run made a branch of its own');
+    assert.notEqual((made[0]!.body as { branch: { name: string } }).branch.name, kept.branchName);
+    assert.deepEqual(neon.liveBranches().filter((b) => b.annotations['pgwarden-purpose'] === 'pitr').map((b) => b.id), [kept.branchId], "the first run's branch stays; the failed run's is gone");
+    assert.equal((await cli('branches', 'delete', '--db', 'shop', '--branch', kept.branchName)).code, 0);
+  });
+
+  test("refuses a time before the project existed (inside now - history): exit 5, nothing created; wal status prints the window Neon honours", async () => {
+    const target = new Date(Date.parse(neon.createdAt) - 60_000).toISOString();
+    assert.ok(Date.parse(target) > Date.now() - neon.historyRetentionSeconds * 1_000, 'inside now - history_retention_seconds');
+    const posts = neon.requests.filter((r) => r.method === 'POST').length;
+    const refused = await cli('pitr', '--db', 'shop', '--to', target);
+    assert.equal(refused.code, 5, JSON.stringify(refused.json));
+    assert.match(refused.json.error!.message, /outside Neon's history window .* which begins when the project was made/);
+    assert.equal(neon.requests.filter((r) => r.method === 'POST').length, posts, 'no branch was requested');
+    const status = await cli('wal', 'status', '--db', 'shop');
+    const from = Date.parse(status.json.result.window.from);
+    assert.ok(from >= Date.parse(neon.createdAt) && from < Date.parse(neon.createdAt) + 1_000, `the window starts when the project was made (${status.json.result.window.from}, made ${neon.createdAt})`);
+    assert.equal(status.json.result.window.limitedBy, 'project age');
+  });
+});
+
+describe('two databases in one Neon project ("shop" and "shop-eu")', () => {
+  let file: string;
+  const cli = async (...args: string[]) => {
+    const r = await execa(process.execPath, [CLI, '--config', file, '--json', ...args], { reject: false, env: process.env });
+    return { code: r.exitCode, json: JSON.parse(r.stdout || '{}') as { ok: boolean; result?: any; error?: { kind: string; message: string } } };
+  };
+  const expire = async (database: string) =>
+    waitFor<ExpireResult>(await startLockedWorkflow(stack.env.client, config, 'expireWorkflow', expireWorkflowId(database), `Retention of "${database}"`, [{ database }], [['database', database]]));
+
+  before(() => {
+    file = join(mkdtempSync(join(tmpdir(), 'pgwarden-test-neon-cli-')), 'pgwarden.yaml');
+    writeFileSync(file, stringify(input));
+  });
+
+  test("shop-eu's branches are not shop's: branches list, branches delete and retention of shop leave them alone", async () => {
+    // A backup branch of shop-eu left behind by a run Temporal no longer knows: retention of shop-eu deletes it.
+    const name = 'pgwarden-shop-eu-20261207T000000Z-manual-abcd';
+    const made = await neonApi('POST', '/branches', {
+      branch: { name },
+      endpoints: [{ type: 'read_only' }],
+      annotation_value: { 'pgwarden-purpose': 'backup', 'pgwarden-database': 'shop-eu', 'pgwarden-workflow-id': 'pgwarden-backup-shop-eu-gone', 'pgwarden-run-id': randomUUID() },
+    });
+    assert.equal(made.status, 201, JSON.stringify(made.json));
+    const alive = () => neon.liveBranches().some((b) => b.name === name);
+
+    const listed = await cli('branches', 'list', '--db', 'shop');
+    assert.equal(listed.code, 0, JSON.stringify(listed.json));
+    assert.deepEqual(listed.json.result.branches.map((b: { name: string }) => b.name), []);
+    const deleted = await cli('branches', 'delete', '--db', 'shop', '--branch', name);
+    assert.equal(deleted.code, 4, JSON.stringify(deleted.json));
+    assert.equal((await expire('shop')).neonBranches, undefined, 'retention of shop sweeps no branch of shop-eu');
+    assert.ok(alive());
+
+    const theirs = await cli('branches', 'list', '--db', 'shop-eu');
+    assert.deepEqual(theirs.json.result.branches.map((b: { name: string; purpose: string }) => [b.name, b.purpose]), [[name, 'backup']]);
+    assert.deepEqual((await expire('shop-eu')).neonBranches?.deleted.map((b) => b.name), [name]);
+    assert.ok(!alive());
+  });
+});
+
+describe('the stand-in is as strict as Neon', () => {
+  test('refuses unknown fields and query parameters, a duplicate name, and expires_at beyond 30 days', async () => {
+    assert.equal((await neonApi('POST', '/branches', { branch: { name: 'x', colour: 'red' }, endpoints: [{ type: 'read_only' }] })).status, 400);
+    assert.equal((await neonApi('GET', '/branches?name=main')).status, 400);
+    const far = new Date(Date.now() + 31 * 86_400_000).toISOString().replace(/\.\d+Z$/, 'Z');
+    assert.equal((await neonApi('POST', '/branches', { branch: { name: 'far', expires_at: far }, endpoints: [{ type: 'read_only' }] })).status, 400);
+    assert.equal((await neonApi('POST', '/branches', { branch: { name: 'main' }, endpoints: [{ type: 'read_write' }] })).status, 409);
+  });
+
+  test("limits read-only computes per project to the Free plan's 3", async () => {
+    const made: string[] = [];
+    for (let i = 1; i <= 3; i += 1) {
+      const r = await neonApi('POST', '/branches', { branch: { name: `replica-${i}` }, endpoints: [{ type: 'read_only' }] });
+      assert.equal(r.status, 201, JSON.stringify(r.json));
+      made.push(r.json.branch.id);
+      for (const op of r.json.operations as Array<{ id: string }>) {
+        while ((await neonApi('GET', `/operations/${op.id}`)).json.operation.status === 'running') await new Promise((r) => setTimeout(r, 200));
+      }
+    }
+    const fourth = await neonApi('POST', '/branches', { branch: { name: 'replica-4' }, endpoints: [{ type: 'read_only' }] });
+    assert.equal(fourth.status, 422, JSON.stringify(fourth.json));
+    for (const id of made) assert.equal((await neonApi('DELETE', `/branches/${id}`)).status, 200);
+  });
+});
+
+describe('every Neon step', () => {
+  test('heartbeats: a worker that dies during a Neon API call is given up in 20 s, not after the 5-minute timeout', async () => {
+    assert.ok(first, 'the first backup ran');
+    assert.deepEqual(await stepsWithoutHeartbeat(first.workflowId, first.runId), [], 'backup');
+    assert.ok(pitrRun, 'the first point-in-time restore ran');
+    assert.deepEqual(await stepsWithoutHeartbeat(pitrRun.workflowId, pitrRun.runId), [], 'point-in-time restore');
   });
 });
 

@@ -3,8 +3,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { PgwardenError } from '../../domain/errors.js';
 import { parseConfig } from '../../config/load.js';
-import { parseRetryAfter } from '../../activities/providers/neon-api.js';
-import { parseNeonTarget } from '../../activities/providers/neon.js';
+import { parseRetryAfter } from '../../activities/providers/neon/api.js';
+import { neonHistoryWindow, parseNeonTarget } from '../../activities/providers/neon/pitr-branch.js';
 import { checkSupabaseConnection, filterSupabaseRoles } from '../../activities/providers/supabase.js';
 import { keepTocEntry } from '../../activities/providers/supabase-restore.js';
 import { pgEndpoint } from '../../activities/postgres/connection.js';
@@ -105,4 +105,27 @@ test('Retry-After in seconds or as an HTTP date; Neon PITR targets are times, LS
   assert.deepEqual(parseNeonTarget('0/3000028'), { lsn: '0/3000028' });
   assert.deepEqual(parseNeonTarget('latest'), {});
   assert.throws(() => parseNeonTarget('xid:1234'), /no transaction ids or named restore points/);
+});
+
+test('neon.branchExpiry above 30 days is refused by the config (Neon answers 400 to every backup otherwise)', () => {
+  assert.match(configError({ shop: { provider: 'neon', neon: { projectId: 'p-1', branchExpiry: '31d' } } }), /databases\.shop\.neon\.branchExpiry: .*30 days/);
+  const config = parseConfig({ repositories, databases: { shop: { provider: 'neon', neon: { projectId: 'p-1', branchExpiry: '30d' } } } });
+  assert.equal(config.databases.shop?.neon?.branchExpiry, 30 * 86_400_000);
+});
+
+test("Neon's restore window is the history setting, capped by the plan, and begins no earlier than the project", () => {
+  const now = Date.parse('2026-12-07T12:00:00Z');
+  const old = '2026-01-01T00:00:00Z';
+  assert.deepEqual(neonHistoryWindow({ historyRetentionSeconds: 86_400, createdAt: old, plan: 'launch' }, now), { from: '2026-12-06T12:00:00.000Z', to: '2026-12-07T12:00:00.000Z', retentionSeconds: 86_400 });
+  // A project made 20 minutes ago has 20 minutes of history, whatever its setting.
+  assert.deepEqual(neonHistoryWindow({ historyRetentionSeconds: 3_600, createdAt: '2026-12-07T11:40:00.300Z', plan: 'scale' }, now), {
+    from: '2026-12-07T11:40:01.000Z',
+    to: '2026-12-07T12:00:00.000Z',
+    retentionSeconds: 1_199,
+    limitedBy: 'project age',
+  });
+  // A project moved to the Free plan keeps its 7-day setting; Neon honours 6 hours.
+  assert.deepEqual(neonHistoryWindow({ historyRetentionSeconds: 7 * 86_400, createdAt: old, plan: 'free_v3' }, now), { from: '2026-12-07T06:00:00.000Z', to: '2026-12-07T12:00:00.000Z', retentionSeconds: 21_600, limitedBy: 'plan' });
+  assert.equal(neonHistoryWindow({ historyRetentionSeconds: 40 * 86_400, createdAt: old, plan: 'business' }, now).retentionSeconds, 30 * 86_400);
+  assert.equal(neonHistoryWindow({ historyRetentionSeconds: 7 * 86_400, createdAt: old }, now).retentionSeconds, 7 * 86_400, 'an unknown plan: the setting');
 });

@@ -1,10 +1,13 @@
 // The calls pgwarden makes to Neon's v2 API (through Neon's own client), with the API's documented failure modes
 // handled in one place: 423 Locked and 5xx are retried with backoff, 429 waits as long as Retry-After says,
-// 401/403 and an unknown project are configuration errors that no retry fixes.
+// 401/403 and an unknown project are configuration errors that no retry fixes; POST, which Neon does not make
+// safe to repeat, is never repeated blindly.
 import { createApiClient, type Api, type Branch, type BranchCreateRequest, type Operation } from '@neondatabase/api-client';
-import { PgwardenError } from '../../domain/errors.js';
-import type { NeonSettings } from '../../config/schema.js';
-import { resolveSecret } from '../../config/secrets.js';
+import { PgwardenError, type FailureKind } from '../../../domain/errors.js';
+import { databaseView } from '../../../config/load.js';
+import type { Config, NeonSettings } from '../../../config/schema.js';
+import { resolveSecret } from '../../../config/secrets.js';
+import { currentReporter } from '../../progress.js';
 
 export type NeonBranch = Branch;
 export type NeonOperation = Operation;
@@ -21,8 +24,12 @@ export interface NeonProjectInfo {
   id: string;
   name: string;
   pgVersion: number;
-  /** How far back branches can be made (Neon's history window / restore window). */
+  /** How far back branches can be made (Neon's history window / restore window), as the project is set. */
   historyRetentionSeconds: number;
+  /** When the project was made: its history starts there. */
+  createdAt: string;
+  /** The owner's plan (Neon's subscription_type), when the API says: it caps the history window. */
+  plan?: string;
 }
 
 export interface BranchWithAnnotations {
@@ -33,6 +40,26 @@ export interface BranchWithAnnotations {
 /** How long one call keeps retrying 423/429/5xx before it gives up (the activity's own retries come on top). */
 const CALL_BUDGET_MS = 120_000;
 const REQUEST_TIMEOUT_MS = 30_000;
+
+/**
+ * A call that failed, with what is known of Neon's answer: `status` is undefined when none came (a timeout, a
+ * connection lost), which after a POST means Neon may have done the work all the same.
+ */
+export class NeonCallError extends PgwardenError {
+  constructor(
+    kind: FailureKind,
+    message: string,
+    readonly status: number | undefined,
+    options: { retryable?: boolean } = {},
+  ) {
+    super(kind, message, options);
+  }
+
+  /** No answer, or a server error: whether the request took effect is unknown. */
+  get unanswered(): boolean {
+    return this.status === undefined || this.status >= 500;
+  }
+}
 
 interface HttpFailure {
   status?: number;
@@ -63,7 +90,14 @@ export class NeonApi {
 
   async project(): Promise<NeonProjectInfo> {
     const { project } = await this.call('GET project', () => this.api.getProject(this.projectId), { notFound: 'project' });
-    return { id: project.id, name: project.name, pgVersion: project.pg_version, historyRetentionSeconds: project.history_retention_seconds };
+    return {
+      id: project.id,
+      name: project.name,
+      pgVersion: project.pg_version,
+      historyRetentionSeconds: project.history_retention_seconds,
+      createdAt: project.created_at,
+      ...(project.owner?.subscription_type ? { plan: project.owner.subscription_type } : {}),
+    };
   }
 
   /** Every branch (all pages), with its annotations; `search` filters by name or id on the server. */
@@ -85,10 +119,10 @@ export class NeonApi {
     return all;
   }
 
-  /** A branch by id, or undefined when it does not exist (any more). */
-  async branch(branchId: string): Promise<NeonBranch | undefined> {
+  /** A branch by id with its annotations, or undefined when it does not exist (any more). */
+  async branch(branchId: string): Promise<BranchWithAnnotations | undefined> {
     const body = await this.call('GET branch', () => this.api.getProjectBranch(this.projectId, branchId), { notFound: 'missing' });
-    return body?.branch;
+    return body?.branch ? { branch: body.branch, annotations: { ...(body.annotation?.value ?? {}) } as Record<string, string> } : undefined;
   }
 
   /** The branch a configured id or name (or, when none is configured, the project's default branch) stands for. */
@@ -113,9 +147,18 @@ export class NeonApi {
     return body.endpoints.map((e) => ({ id: e.id, type: e.type, host: e.host }));
   }
 
-  /** POST branches: answers with the branch, its endpoints and the operations that are making them. */
+  /**
+   * POST branches: answers with the branch, its endpoints and the operations that are making them. Made once:
+   * when no answer came (or a 5xx, or 409) the caller looks the branch up before it asks again.
+   */
   async createBranch(request: BranchCreateRequest & { annotation_value?: PgwardenAnnotations }) {
-    return this.call('POST branches', () => this.api.createProjectBranch(this.projectId, request as never), { notFound: 'project' });
+    return this.call('POST branches', () => this.api.createProjectBranch(this.projectId, request as never), { notFound: 'project', once: true });
+  }
+
+  /** The operations on one branch among the project's most recent ones (a branch found again after a lost answer). */
+  async branchOperations(branchId: string): Promise<NeonOperation[]> {
+    const body = await this.call('GET operations', () => this.api.listProjectOperations({ projectId: this.projectId, limit: 100 }), { notFound: 'project' });
+    return body.operations.filter((o) => o.branch_id === branchId);
   }
 
   async operation(operationId: string): Promise<NeonOperation> {
@@ -155,7 +198,7 @@ export class NeonApi {
   private async call<T>(
     what: string,
     request: () => Promise<{ data: T; status: number }>,
-    options: { notFound: 'project' | 'branch' | 'missing' },
+    options: { notFound: 'project' | 'branch' | 'missing'; once?: boolean },
   ): Promise<T> {
     const deadline = Date.now() + CALL_BUDGET_MS;
     for (let attempt = 1; ; attempt += 1) {
@@ -170,27 +213,45 @@ export class NeonApi {
       const where = `Neon API ${what} (project ${this.projectId})`;
       const detail = `${failure.status ?? 'no response'}: ${failure.message}${failure.requestId ? ` (request ${failure.requestId})` : ''}`;
       if (failure.status === 401 || failure.status === 403) {
-        throw new PgwardenError('Config', `${where} refused the API key (${detail}). Check the key in $${this.settings.apiKeyEnv} and that it may manage project ${this.projectId}.`);
+        throw new NeonCallError('Config', `${where} refused the API key (${detail}). Check the key in $${this.settings.apiKeyEnv} and that it may manage project ${this.projectId}.`, failure.status);
       }
       if (failure.status === 404) {
         if (options.notFound === 'missing') return undefined as T;
         if (options.notFound === 'project') {
-          throw new PgwardenError('Config', `${where}: not found (${detail}). Check neon.projectId and neon.apiUrl in pgwarden.yaml.`);
+          throw new NeonCallError('Config', `${where}: not found (${detail}). Check neon.projectId and neon.apiUrl in pgwarden.yaml.`, 404);
         }
-        throw new PgwardenError('NotFound', `${where}: not found (${detail}). The branch, its endpoint, database "${this.settings.database}" or role "${this.settings.role}" does not exist.`);
+        throw new NeonCallError('NotFound', `${where}: not found (${detail}). The branch, its endpoint, database "${this.settings.database}" or role "${this.settings.role}" does not exist.`, 404);
       }
-      const retryable = failure.status === undefined || failure.status === 423 || failure.status === 429 || failure.status >= 500;
+      // 423 and 429 say that nothing was done; no answer or a 5xx after a POST may hide work done.
+      const unanswered = failure.status === undefined || failure.status >= 500;
+      if (options.once && unanswered) {
+        throw new NeonCallError('Unavailable', `${where}: ${detail}; Neon may have done it all the same.`, failure.status, { retryable: true });
+      }
+      const retryable = unanswered || failure.status === 423 || failure.status === 429;
       if (!retryable) {
-        throw new PgwardenError('Failed', `${where} failed (${detail}).`, { retryable: false });
+        throw new NeonCallError('Failed', `${where} failed (${detail}).`, failure.status, { retryable: false });
       }
       const wait = failure.retryAfterMs ?? Math.min(1_000 * 2 ** (attempt - 1), 15_000);
       if (Date.now() + wait > deadline) {
         const why = failure.status === 423 ? 'the project stayed locked by another operation' : failure.status === 429 ? 'the API kept rate-limiting' : 'the API kept failing';
-        throw new PgwardenError('Unavailable', `${where}: ${why} for ${Math.round(CALL_BUDGET_MS / 1000)} s (last: ${detail}); will be retried.`, { retryable: true });
+        throw new NeonCallError('Unavailable', `${where}: ${why} for ${Math.round(CALL_BUDGET_MS / 1000)} s (last: ${detail}); will be retried.`, failure.status, { retryable: true });
       }
       await sleep(wait, this.signal);
     }
   }
+}
+
+export function neonSettings(config: Config, database: string): NeonSettings {
+  const db = databaseView(config, database);
+  if (db.settings.provider !== 'neon' || !db.settings.neon) {
+    throw new PgwardenError('Config', `Database "${database}" is not a Neon database (provider: ${db.settings.provider}).`);
+  }
+  return db.settings.neon;
+}
+
+/** The API client of a Neon database, stopped when the running activity is cancelled. */
+export function neonApi(config: Config, database: string): NeonApi {
+  return NeonApi.fromConfig(neonSettings(config, database), database, currentReporter().signal);
 }
 
 /** Status, Retry-After and Neon's error message from what axios threw (its errors carry the response). */
