@@ -57,6 +57,7 @@ export async function sealInto(
   const filters = options.filters ?? new FilterGroup();
   // A source that is itself a process (psql copying rows out) writes straight into zstd: its bytes skip Node.
   const producers = Array.isArray(source) ? source : [];
+  storedSideFree(filters, key);
   if (producers.length && filters.transforms().length) throw new PgwardenError('Failed', `Filters in Node cannot see the bytes of ${key}: they flow between processes.`);
   const encoder = chain([...producers, ...filters.steps(), compressStep(settings.compression), encryptStep(settings.passphrase, settings.dataKey ? 'data-key' : settings.s2kCount), reblockStep()], {
     stdin: producers.length ? 'ignore' : 'pipe',
@@ -128,6 +129,7 @@ export async function unsealInto(
   options: { filters?: FilterGroup; signal?: AbortSignal; output?: 'collect' | 'ignore'; into?: Writable } = {},
 ): Promise<Buffer> {
   const filters = options.filters ?? new FilterGroup();
+  storedSideFree(filters, object.key);
   if (filters.transforms().length) throw new PgwardenError('Failed', `Filters in Node cannot see the plain bytes of ${object.key}: they flow between processes.`);
   const meter = new VerifyingMeter(object, (m) => checksumError(repo, object, m));
   filters.add(storedMeter(meter));
@@ -180,10 +182,16 @@ export async function unsealInto(
  */
 export async function checkStored(repo: Repository, object: ExpectedObject, options: { filters?: FilterGroup; signal?: AbortSignal; corrupt?: (meter: Sha256Meter) => Error } = {}): Promise<void> {
   const filters = options.filters ?? new FilterGroup();
+  storedSideFree(filters, object.key);
   const meter = new VerifyingMeter(object, options.corrupt ?? ((m) => checksumError(repo, object, m)));
   filters.add(storedMeter(meter));
   await pipeline(await repo.get(object.key, options.signal), meter, new Writable({ write: (_c, _e, done) => done() }), { ...(options.signal ? { signal: options.signal } : {}) });
   filters.close();
+}
+
+/** A group measures one object's stored side: checked before any process starts, not after. */
+function storedSideFree(filters: FilterGroup, key: string): void {
+  if (filters.ended || filters.measures('stored-size') || filters.measures('sha256')) throw new PgwardenError('Failed', `The filter group given for ${key} already served another object: one group per object.`);
 }
 
 function checksumError(repo: Repository, object: ExpectedObject, meter: Sha256Meter): PgwardenError {

@@ -59,6 +59,8 @@ test('a filter group reads back by name what each filter measured, on the way in
   assert.equal(sealing.result('stored-size'), (await repo.head('db/f.zst.gpg'))?.size);
   assert.ok(sealing.firstByteAt() !== undefined);
   assert.throws(() => sealing.result('copy-rows'), /No filter of this data path measures copy-rows/);
+  await assert.rejects(sealInto(repo, 'db/again.zst.gpg', Readable.from([dump]), settings, { filters: sealing }), /one group per object/);
+  assert.equal(await repo.head('db/again.zst.gpg'), undefined);
 
   // The same plain size counted by dd between processes, after decryption and decompression.
   const unsealing = new FilterGroup().add(rawSizeStep());
