@@ -29,6 +29,7 @@ export interface DumpRun {
   rowsByTable: Map<string, number>;
 }
 
+/** Seals one stream; what the manifest records of it (sizes, sha256, rows) is read from its filters by name. */
 export async function sealStream(run: DumpRun, stream: DumpStream, filters: FilterGroup): Promise<StoredObjectEntry> {
   const key = `${run.folder}${stream.name}.zst.gpg`;
   const sealed = stream.copies || stream.format === 'custom' ? await sealProcessChain(run, stream, key, filters) : await sealPgDumpData(run, stream, key, filters);
