@@ -30,8 +30,19 @@ export async function keyFingerprint(passphrase: string): Promise<string> {
  */
 export function gnupgHome(): string {
   const home = process.env.PGWARDEN_GNUPGHOME ?? join(tmpdir(), `pgwarden-gnupg-${process.getuid?.() ?? 'user'}`);
-  mkdirSync(dirname(home), { recursive: true });
-  return privateDirectory(home, 'The GnuPG home', 'or set PGWARDEN_GNUPGHOME to a directory of your own');
+  try {
+    mkdirSync(dirname(home), { recursive: true });
+    return privateDirectory(home, 'The GnuPG home', 'or set PGWARDEN_GNUPGHOME to a directory of your own');
+  } catch (error) {
+    if (error instanceof PgwardenError) throw error;
+    // Said as a problem of this host: raw, it would pass for a broken object wherever decryption fails.
+    throw new PgwardenError(
+      'Failed',
+      `The GnuPG home ${home} cannot be made (${(error as Error).message}): a problem of this host, not of any backup or archive. ` +
+        'Make its parent a directory this user can write, or set PGWARDEN_GNUPGHOME to a directory of your own.',
+      { cause: error },
+    );
+  }
 }
 
 function gpgArgs(): string[] {
