@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { PgwardenError } from '../../domain/errors.js';
 import { chain } from '../pipeline/chain.js';
-import { gnupgHome } from '../pipeline/encrypt.js';
+import { GPG_DEFAULT_S2K_COUNT, gnupgHome } from '../pipeline/encrypt.js';
 
 export interface OpenPgpKey {
   /** Fingerprint of the primary key: what people and the manifest call the key. */
@@ -26,7 +26,9 @@ async function gpg(args: string[], options: { home?: string; input?: string | Bu
     [
       {
         command: 'gpg',
-        args: ['--homedir', options.home ?? gnupgHome(), '--batch', ...(options.quiet === false ? [] : ['--quiet']), '--no-tty', ...(options.fd3 !== undefined ? ['--pinentry-mode', 'loopback', '--passphrase-fd', '3', '--no-symkey-cache'] : []), ...args],
+        // Without a private key gpg needs no agent: none is started in the shared home (it would outlive us). A
+        // private key's own home needs one, which PrivateKeySession.close() stops.
+        args: ['--homedir', options.home ?? gnupgHome(), '--batch', ...(options.quiet === false ? [] : ['--quiet']), '--no-tty', ...(options.home ? [] : ['--no-autostart']), ...(options.fd3 !== undefined ? ['--pinentry-mode', 'loopback', '--passphrase-fd', '3', '--no-symkey-cache'] : []), ...args],
         ...(options.fd3 !== undefined ? { fd3: options.fd3 } : {}),
         label: options.label,
         explain: (stderr) => new PgwardenError('Failed', stderr),
@@ -76,7 +78,7 @@ export async function wrapSecret(secret: string, to: { passphrase?: string; reci
       writeFileSync(file, key.armored, { mode: 0o600 });
       return ['--recipient-file', file];
     });
-    const symmetric = to.passphrase !== undefined ? ['--symmetric', '--s2k-digest-algo', 'SHA256', ...(to.s2kCount ? ['--s2k-mode', '3', '--s2k-count', String(Math.max(1025, to.s2kCount))] : [])] : [];
+    const symmetric = to.passphrase !== undefined ? ['--symmetric', '--s2k-digest-algo', 'SHA256', '--s2k-mode', '3', '--s2k-count', String(Math.max(1025, to.s2kCount ?? GPG_DEFAULT_S2K_COUNT))] : [];
     const wrapped = await gpg(
       [...symmetric, ...(to.recipients.length ? ['--encrypt', ...recipientArgs] : []), '--cipher-algo', 'AES256', '--compress-algo', 'none', '--armor', '--output', '-'],
       { input: `${secret}\n`, ...(to.passphrase !== undefined ? { fd3: to.passphrase } : {}), label: 'gpg (wrap data key)' },

@@ -47,9 +47,16 @@ export function gnupgHome(): string {
 
 function gpgArgs(): string[] {
   // The passphrase comes on fd 3, never on the command line; --no-symkey-cache keeps it out of the agent;
-  // --no-options: no gpg.conf is read, whatever the home holds.
-  return ['--homedir', gnupgHome(), '--no-options', '--batch', '--quiet', '--no-tty', '--pinentry-mode', 'loopback', '--passphrase-fd', '3', '--no-symkey-cache'];
+  // --no-options: no gpg.conf is read, whatever the home holds. --no-autostart: no gpg-agent, which would outlive
+  // the process (nothing here needs one: no private key, and the S2K count is always given, see encryptStep).
+  return ['--homedir', gnupgHome(), '--no-options', '--batch', '--quiet', '--no-tty', '--no-autostart', '--pinentry-mode', 'loopback', '--passphrase-fd', '3', '--no-symkey-cache'];
 }
+
+/**
+ * gpg's default passphrase hashing, given explicitly: without a count gpg asks gpg-agent to calibrate one (starting
+ * an agent that outlives us), and on any current CPU the calibration reaches this, the largest count there is.
+ */
+export const GPG_DEFAULT_S2K_COUNT = 65011712;
 
 /**
  * `s2k` says what the secret is. A data key (256 random bits) needs no key stretching: gpg's salted S2K (one
@@ -58,7 +65,7 @@ function gpgArgs(): string[] {
  * "its default", so the smallest count that means itself is 1025).
  */
 export function encryptStep(passphrase: string, s2k?: number | 'data-key'): Step {
-  const stretch = s2k === 'data-key' ? ['--s2k-mode', '1'] : s2k ? ['--s2k-mode', '3', '--s2k-count', String(Math.max(1025, s2k))] : [];
+  const stretch = s2k === 'data-key' ? ['--s2k-mode', '1'] : ['--s2k-mode', '3', '--s2k-count', String(Math.max(1025, s2k ?? GPG_DEFAULT_S2K_COUNT))];
   return {
     command: 'gpg',
     // The input is zstd already: gpg's own compression would cost CPU and gain nothing.
