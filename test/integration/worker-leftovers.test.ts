@@ -1,8 +1,8 @@
 // A worker killed with -9 mid-backup leaves nothing on the host for good: the copy-out directories of its psql
-// steps are removed by the attempt that finishes the backup. Real workers as processes, real PostgreSQL and S3.
+// steps are removed by the attempt that finishes the backup, and no gpg-agent of the workers runs on. Real workers as processes, real PostgreSQL and S3.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startBackup } from '../../client/api.js';
@@ -39,6 +39,8 @@ before(async () => {
 
 after(async () => {
   await Promise.all(workers.map((w) => w.stop('SIGKILL')));
+  // Should the test fail, the agents it found go too.
+  if (base) for (const line of agentsUnder(base)) process.kill(Number(line.split(':')[0]), 'SIGTERM');
   if (savedTmp === undefined) delete process.env.TMPDIR;
   else process.env.TMPDIR = savedTmp;
   await stack?.stop();
@@ -66,4 +68,21 @@ test('the copy-out directories of a worker killed with -9 mid-backup do not outl
   const result = await waitFor<BackupResult>(handle);
   assert.ok(result.backupId);
   assert.deepEqual(copyDirs(), [], `nothing of the killed worker's (${left.join(', ')}) or of the finished attempt is left`);
+  // The backup wrapped its data key (gpg in the workers' shared GnuPG home, under TMPDIR): no agent was started
+  // there, which would run on after the workers.
+  assert.deepEqual(agentsUnder(base), [], 'no gpg-agent for a GnuPG home of the workers');
 });
+
+/** gpg-agent processes whose command line names a home under `dir`. */
+function agentsUnder(dir: string): string[] {
+  const found: string[] = [];
+  for (const pid of readdirSync('/proc').filter((name) => /^\d+$/.test(name))) {
+    try {
+      const args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+      if (args.some((a) => a.endsWith('gpg-agent')) && args.some((a) => a.startsWith(dir))) found.push(`${pid}: ${args.join(' ')}`);
+    } catch {
+      // ended meanwhile
+    }
+  }
+  return found;
+}
