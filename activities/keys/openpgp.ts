@@ -1,7 +1,7 @@
 // The OpenPGP side of envelope encryption, done by gpg itself: read public and private keys, wrap a data key for
 // a passphrase and/or public keys, and open a wrapped data key again. What is written is what stock
 // `gpg --decrypt` opens, with the passphrase or with the private key, in an emergency.
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,6 +9,7 @@ import { promisify } from 'node:util';
 import { PgwardenError } from '../../domain/errors.js';
 import { chain } from '../pipeline/chain.js';
 import { GPG_DEFAULT_S2K_COUNT, gnupgHome } from '../pipeline/encrypt.js';
+import { processScratchDirectory } from '../storage/scratch.js';
 
 export interface OpenPgpKey {
   /** Fingerprint of the primary key: what people and the manifest call the key. */
@@ -114,7 +115,15 @@ export class PrivateKeySession {
     private readonly passphrase: string | undefined,
     private readonly source: string,
   ) {
-    this.home = mkdtempSync(join(tmpdir(), 'pgwarden-private-key-'));
+    // Named after this process: should it be killed before close(), the next session on this host stops the
+    // agent and removes the home, with the imported key.
+    this.home = processScratchDirectory('pgwarden-private-key-', tmpdir(), (home) => {
+      try {
+        execFileSync('gpgconf', ['--homedir', home, '--kill', 'gpg-agent'], { stdio: 'ignore', timeout: 10_000 });
+      } catch {
+        // no agent there, or gpgconf missing: the home goes all the same
+      }
+    });
   }
 
   private importKey(): Promise<void> {

@@ -31,12 +31,13 @@ function alive(pid: number): boolean {
  * then makes one for this process: `<prefix><pid namespace>.<pid>-XXXXXX`. Its owner removes it when done; if
  * the owner is killed, the next directory made with this prefix on this machine takes it away.
  */
-export function processScratchDirectory(prefix: string, base: string = tmpdir()): string {
-  sweepScratchDirectories(prefix, base);
+export function processScratchDirectory(prefix: string, base: string = tmpdir(), beforeRemoval?: (path: string) => void): string {
+  sweepScratchDirectories(prefix, base, beforeRemoval);
   return mkdtempSync(join(base, `${prefix}${pidNamespace()}.${process.pid}-`));
 }
 
-export function sweepScratchDirectories(prefix: string, base: string = tmpdir()): void {
+/** `beforeRemoval`: what must stop before a leftover goes (a gpg-agent serving it). */
+export function sweepScratchDirectories(prefix: string, base: string = tmpdir(), beforeRemoval?: (path: string) => void): void {
   const namespace = pidNamespace();
   const uid = process.getuid?.();
   let entries: string[];
@@ -55,6 +56,7 @@ export function sweepScratchDirectories(prefix: string, base: string = tmpdir())
     try {
       const stat = lstatSync(path);
       if (!stat.isDirectory() || (uid !== undefined && stat.uid !== uid)) continue;
+      beforeRemoval?.(path);
       rmSync(path, { recursive: true, force: true });
     } catch {
       // removed meanwhile by another process's sweep, or not ours to remove
