@@ -7,7 +7,8 @@ import type { Config } from '../config/schema.js';
 import { STALE_POLLER_MS, workerPollers, workerWarning, type WorkerPoller } from './api.js';
 import type { CommandContext } from './context.js';
 import type { Output } from './output.js';
-import { waitFor } from './watch.js';
+import { PgwardenError } from '../domain/errors.js';
+import { TemporalOutage, waitFor } from './watch.js';
 
 /** How long nothing may move (no heartbeat, no history event) before the CLI says so. */
 export const QUIET_WARNING_MS = 30_000;
@@ -31,7 +32,12 @@ export async function followWorkflow<T>(ctx: CommandContext, client: Client, han
     };
     const waiting = waitFor<T>(handle, (status) => ctx.out.progress(status), 1_000, onDescription);
     waiting.catch(() => undefined); // after an interrupt nobody awaits it any more
-    return await waiting;
+    try {
+      return await waiting;
+    } catch (error) {
+      if (!(error instanceof TemporalOutage)) throw error;
+      throw new PgwardenError('Unavailable', `${error.message}; gave up waiting. ${followHint(ctx, handle.workflowId, runId, what)}`, { cause: error });
+    }
   } finally {
     dispose();
   }
@@ -81,11 +87,16 @@ export async function runInForeground<T>(out: Output, work: (signal: AbortSignal
 }
 
 function detachedMessage(ctx: CommandContext, workflowId: string, runId: string, what: string, signal: NodeJS.Signals): string {
+  return `stopped waiting (${signal}); ${followHint(ctx, workflowId, runId, what)}`;
+}
+
+/** That the workflow goes on without this command, and how to follow or cancel it. */
+function followHint(ctx: CommandContext, workflowId: string, runId: string, what: string): string {
   const t = ctx.config.temporal;
   const where = `${t.address === 'localhost:7233' ? '' : ` --address ${t.address}`}${t.namespace === 'default' ? '' : ` --namespace ${t.namespace}`}`;
   const link = ctx.workflowLink(workflowId, runId);
   return (
-    `stopped waiting (${signal}); ${what} goes on in Temporal (workflow ${workflowId}).\n` +
+    `${what} goes on in Temporal (workflow ${workflowId}): its workers do not need this command.\n` +
     `  follow it:  temporal workflow show${where} --workflow-id ${workflowId} --follow${link ? `   or ${link}` : ''}\n` +
     `  cancel it:  temporal workflow cancel${where} --workflow-id ${workflowId}   (what it wrote so far is cleaned up)`
   );

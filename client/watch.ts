@@ -1,6 +1,6 @@
 // Follows a running workflow: its activities' heartbeats become progress, its failure becomes a PgwardenError.
 import { defaultPayloadConverter } from '@temporalio/common';
-import { TemporalFailure, WorkflowFailedError, type WorkflowExecutionDescription, type WorkflowHandle } from '@temporalio/client';
+import { isGrpcServiceError, TemporalFailure, WorkflowFailedError, type WorkflowExecutionDescription, type WorkflowHandle } from '@temporalio/client';
 import { PgwardenError } from '../domain/errors.js';
 import { innermostPgwardenFailure } from '../domain/failures.js';
 import type { Progress } from '../domain/progress.js';
@@ -14,6 +14,31 @@ export interface ActivityStatus {
 }
 
 /**
+ * How long the waiting rides out Temporal being unreachable (a restart, a failover) before it gives up: the
+ * workflow does not need the waiting command, so giving up stops only the waiting.
+ */
+export const TEMPORAL_OUTAGE_MS = 60_000;
+
+/** Temporal did not answer for `outageMs` while a command waited on `workflowId`; the workflow itself goes on. */
+export class TemporalOutage extends Error {
+  constructor(
+    readonly workflowId: string,
+    readonly outageMs: number,
+    options: { cause: unknown },
+  ) {
+    super(`Temporal could not be reached for ${Math.round(outageMs / 1000)} s while waiting for workflow ${workflowId}`, options);
+  }
+}
+
+/** Whether `error` says the Temporal server could not be reached (down, restarting, network), not that it refused. */
+export function temporalUnreachable(error: unknown): boolean {
+  for (let e: unknown = error; e instanceof Error; e = e.cause) {
+    if (isGrpcServiceError(e) && (e.code === 14 /* UNAVAILABLE */ || e.code === 4 /* DEADLINE_EXCEEDED */)) return true;
+  }
+  return false;
+}
+
+/**
  * Waits for the result, calling `onStatus` about once a second with what the activities report (and
  * `onDescription` with the whole description, for whoever watches whether anything moves).
  */
@@ -22,6 +47,7 @@ export async function waitFor<T>(
   onStatus?: (status: ActivityStatus) => void,
   everyMs = 1_000,
   onDescription?: (description: WorkflowExecutionDescription) => void,
+  outageMs = TEMPORAL_OUTAGE_MS,
 ): Promise<T> {
   let done = false;
   const poll = async () => {
@@ -38,7 +64,21 @@ export async function waitFor<T>(
   };
   const polling = poll();
   try {
-    return (await handle.result()) as T;
+    // Temporal unreachable: ask again with back-off until it answers or `outageMs` has passed since it last did.
+    let lostSince: number | undefined;
+    for (let pause = 500; ; pause = Math.min(pause * 2, 5_000)) {
+      const asked = Date.now();
+      try {
+        return (await handle.result()) as T;
+      } catch (error) {
+        if (!temporalUnreachable(error)) throw error;
+        // A call that waited long before failing had Temporal's answer meanwhile: a new outage starts now.
+        if (lostSince === undefined || Date.now() - asked > 20_000) lostSince = Date.now();
+        const left = lostSince + outageMs - Date.now();
+        if (left <= 0) throw new TemporalOutage(handle.workflowId, Date.now() - lostSince, { cause: error });
+        await sleep(Math.min(pause, left));
+      }
+    }
   } catch (error) {
     throw asPgwardenError(error);
   } finally {
