@@ -135,3 +135,22 @@ describe('Temporal down for longer than the CLI waits', () => {
     assert.equal(result.database, 'shop');
   });
 });
+
+describe('figures that say what was set', () => {
+  test('a one-minute retention reads "kept 1 minute", not "kept 0 days"', async () => {
+    await stack.pg.query('postgres', 'CREATE DATABASE figures');
+    const { input } = configFor('figures');
+    const config = testConfig({ ...input, retention: { manual: '1m' } } as ConfigInput);
+    const activities = createActivities(config);
+    for (const backupId of ['figures-1', 'figures-2']) {
+      await new MockActivityEnvironment().run(activities.dumpLogical, {
+        database: 'figures',
+        backupId,
+        kind: 'manual' as const,
+        workflow: { namespace: 'default', workflowId: 'figures-test', runId: 'figures-test', startedAtMs: Date.now() },
+      });
+    }
+    const plan = await activities.planExpiry({ database: 'figures', nowMs: Date.now() + 2 * 60_000 });
+    assert.deepEqual(plan.logical.map((l) => [l.id, l.rule]), [['figures-1', 'manual backups are kept 1 minute']]);
+  });
+});
