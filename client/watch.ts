@@ -30,9 +30,12 @@ export class TemporalOutage extends Error {
   }
 }
 
+class Unanswered extends Error {}
+
 /** Whether `error` says the Temporal server could not be reached (down, restarting, network), not that it refused. */
 export function temporalUnreachable(error: unknown): boolean {
   for (let e: unknown = error; e instanceof Error; e = e.cause) {
+    if (e instanceof Unanswered) return true;
     if (isGrpcServiceError(e) && (e.code === 14 /* UNAVAILABLE */ || e.code === 4 /* DEADLINE_EXCEEDED */)) return true;
   }
   return false;
@@ -50,35 +53,48 @@ export async function waitFor<T>(
   outageMs = TEMPORAL_OUTAGE_MS,
 ): Promise<T> {
   let done = false;
+  // When Temporal last answered: the description below is asked for every `everyMs`, the result is a long poll
+  // that may hang while the server is away, so the description is what notices an outage.
+  let answeredAt = Date.now();
+  let outage: (error: TemporalOutage) => void = () => undefined;
+  const lost = new Promise<never>((_, reject) => (outage = reject));
+  lost.catch(() => undefined);
+  let lastError: unknown;
   const poll = async () => {
-    while (!done && onStatus) {
+    while (!done) {
       try {
-        const description = await handle.describe();
+        // A call to a server that went away may hang rather than fail: no answer in 10 s counts as unreachable.
+        const description = await Promise.race([handle.describe(), sleep(10_000).then(() => undefined)]);
+        if (!description) throw new Unanswered();
+        answeredAt = Date.now();
         if (!done) onDescription?.(description);
-        for (const status of statusesOf(description)) if (!done) onStatus(status);
-      } catch {
-        /* progress is best effort; the result below is what counts */
+        for (const status of statusesOf(description)) if (!done) onStatus?.(status);
+      } catch (error) {
+        // Progress is best effort; an unreachable Temporal for `outageMs` ends the waiting (not the workflow).
+        if (temporalUnreachable(error)) {
+          lastError = error;
+          if (Date.now() - answeredAt >= outageMs) outage(new TemporalOutage(handle.workflowId, Date.now() - answeredAt, { cause: error }));
+        } else answeredAt = Date.now();
       }
       await sleep(everyMs);
     }
   };
   const polling = poll();
-  try {
-    // Temporal unreachable: ask again with back-off until it answers or `outageMs` has passed since it last did.
-    let lostSince: number | undefined;
+  const result = async (): Promise<T> => {
+    // Temporal unreachable: ask again with back-off until it answers (or the poll above gives up).
     for (let pause = 500; ; pause = Math.min(pause * 2, 5_000)) {
-      const asked = Date.now();
       try {
         return (await handle.result()) as T;
       } catch (error) {
         if (!temporalUnreachable(error)) throw error;
-        // A call that waited long before failing had Temporal's answer meanwhile: a new outage starts now.
-        if (lostSince === undefined || Date.now() - asked > 20_000) lostSince = Date.now();
-        const left = lostSince + outageMs - Date.now();
-        if (left <= 0) throw new TemporalOutage(handle.workflowId, Date.now() - lostSince, { cause: error });
-        await sleep(Math.min(pause, left));
+        lastError = error;
+        if (Date.now() - answeredAt >= outageMs) throw new TemporalOutage(handle.workflowId, Date.now() - answeredAt, { cause: lastError });
+        await sleep(pause);
       }
     }
+  };
+  try {
+    return await Promise.race([result(), lost]);
   } catch (error) {
     throw asPgwardenError(error);
   } finally {
