@@ -53,6 +53,9 @@ export async function waitFor<T>(
   outageMs = TEMPORAL_OUTAGE_MS,
 ): Promise<T> {
   let done = false;
+  // Aborts the calls still out when the waiting ends: one left retrying on a connection the command then closes
+  // would throw ("Channel has been shut down") out of nowhere.
+  const stop = new AbortController();
   // When Temporal last answered: the description below is asked for every `everyMs`, the result is a long poll
   // that may hang while the server is away, so the description is what notices an outage.
   let answeredAt = Date.now();
@@ -64,7 +67,7 @@ export async function waitFor<T>(
     while (!done) {
       try {
         // A call to a server that went away may hang rather than fail: no answer in 10 s counts as unreachable.
-        const description = await Promise.race([handle.describe(), sleep(10_000).then(() => undefined)]);
+        const description = await Promise.race([handle.client.withAbortSignal(stop.signal, () => handle.describe()), sleep(10_000).then(() => undefined)]);
         if (!description) throw new Unanswered();
         answeredAt = Date.now();
         if (!done) onDescription?.(description);
@@ -84,8 +87,9 @@ export async function waitFor<T>(
     // Temporal unreachable: ask again with back-off until it answers (or the poll above gives up).
     for (let pause = 500; ; pause = Math.min(pause * 2, 5_000)) {
       try {
-        return (await handle.result()) as T;
+        return (await handle.client.withAbortSignal(stop.signal, () => handle.result())) as T;
       } catch (error) {
+        if (stop.signal.aborted) throw error;
         if (!temporalUnreachable(error)) throw error;
         lastError = error;
         if (Date.now() - answeredAt >= outageMs) throw new TemporalOutage(handle.workflowId, Date.now() - answeredAt, { cause: lastError });
@@ -93,12 +97,15 @@ export async function waitFor<T>(
       }
     }
   };
+  const resulting = result();
+  resulting.catch(() => undefined); // once the outage wins the race, nobody awaits it
   try {
-    return await Promise.race([result(), lost]);
+    return await Promise.race([resulting, lost]);
   } catch (error) {
     throw asPgwardenError(error);
   } finally {
     done = true;
+    stop.abort();
     await polling;
   }
 }
