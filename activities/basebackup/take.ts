@@ -10,7 +10,7 @@ import type { DatabaseContext } from '../database-context.js';
 import { newBackupKey } from '../keys/backup-keys.js';
 import type { WalKeys } from '../keys/wal-keys.js';
 import { COMPRESSION_NAME } from '../pipeline/compress.js';
-import { FilterGroup, rawSizeStep } from '../pipeline/filters.js';
+import { byteCountStep, type Sha256Meter } from '../pipeline/measure.js';
 import type { Step } from '../pipeline/chain.js';
 import { sealInto } from '../pipeline/seal.js';
 import { pgTool } from '../postgres/binaries.js';
@@ -69,15 +69,16 @@ export async function takeBaseBackup(db: DatabaseContext, input: TakeBaseBackupI
   const retainUntil = lockFor(input.workflow.startedAtMs);
   const dataKey = await newBackupKey(config, repo, folder, retainUntil);
   const reporter = currentReporter();
-  const filters = new FilterGroup().add(rawSizeStep());
+  const raw = { bytes: 0 };
+  let stored: Sha256Meter | undefined;
   let phase = 'copying files';
   let walDone = 0;
   let walTotal = 0;
   const stop = reportEvery(reporter, (): Progress => ({
     phase,
-    bytesDone: filters.bytes('raw-size'),
+    bytesDone: raw.bytes,
     bytesTotal: estimate,
-    ...(filters.measures('stored-size') ? { storedBytes: filters.bytes('stored-size') } : {}),
+    ...(stored ? { storedBytes: stored.bytes } : {}),
     ...(walTotal ? { itemsDone: walDone, itemsTotal: walTotal } : {}),
   }));
 
@@ -87,9 +88,9 @@ export async function takeBaseBackup(db: DatabaseContext, input: TakeBaseBackupI
     // One tar stream of the data directory (WAL comes from the archive: -X none; --checkpoint=fast starts now),
     // through dd (counting) into zstd and gpg: the files never pass through Node.
     const label = `pgwarden ${input.backupId}`;
-    await sealInto(repo, `${folder}${BASE_OBJECT}`, [pgBaseBackupStep(pgBaseBackup, endpoint, label, input.database)], { compression: { level: config.backup.compressionLevel, threads: 0 }, passphrase: dataKey.secret, dataKey: true }, {
+    const sealed = await sealInto(repo, `${folder}${BASE_OBJECT}`, [pgBaseBackupStep(pgBaseBackup, endpoint, label, input.database), byteCountStep(raw)], { compression: { level: config.backup.compressionLevel, threads: 0 }, passphrase: dataKey.secret, dataKey: true }, {
       ...(reporter.signal ? { signal: reporter.signal } : {}),
-      filters,
+      onMeter: (meter) => (stored = meter),
       retainUntil,
     });
     const copyMs = Date.now() - started;
@@ -106,7 +107,7 @@ export async function takeBaseBackup(db: DatabaseContext, input: TakeBaseBackupI
     const walWaitMs = Date.now() - walStarted;
 
     phase = 'writing manifest';
-    const objects = [{ name: BASE_OBJECT, role: 'base' as const, format: 'tar', rawBytes: filters.result('raw-size'), storedBytes: filters.result('stored-size'), sha256: filters.result('sha256') }];
+    const objects = [{ name: BASE_OBJECT, role: 'base' as const, format: 'tar', rawBytes: raw.bytes, storedBytes: sealed.storedBytes, sha256: sealed.sha256 }];
     const manifest: BackupManifest = {
       manifestVersion: MANIFEST_VERSION,
       id: input.backupId,
@@ -118,8 +119,8 @@ export async function takeBaseBackup(db: DatabaseContext, input: TakeBaseBackupI
       server: { version: server.version, versionNum: server.versionNum, systemIdentifier: server.systemIdentifier },
       startedAt: new Date(started).toISOString(),
       finishedAt: new Date().toISOString(),
-      rawBytes: filters.result('raw-size'),
-      storedBytes: filters.result('stored-size'),
+      rawBytes: raw.bytes,
+      storedBytes: sealed.storedBytes,
       compression: { algorithm: COMPRESSION_NAME, level: config.backup.compressionLevel },
       encryption: dataKey.encryption,
       objects,
