@@ -23,7 +23,8 @@ let temporal: RestartableTemporal;
 const workers: WorkerProcess[] = [];
 
 before(async () => {
-  [stack, temporal] = await Promise.all([startStack(), startRestartableTemporal()]);
+  // Its own Temporal for the stack: the CLI and workers talk to the restartable server, in its default namespace.
+  [stack, temporal] = await Promise.all([startStack({ ownTemporal: true }), startRestartableTemporal()]);
   await stack.pg.query('postgres', 'CREATE DATABASE ledger');
   // Big enough that the dump is still running when the test stops Temporal.
   await stack.pg.query('ledger', "CREATE TABLE entries (id bigserial PRIMARY KEY, memo text, sum text); INSERT INTO entries (memo, sum) SELECT md5(g::text) || md5((g * 7)::text), md5((g * 3)::text) FROM generate_series(1, 1500000) g");
