@@ -42,7 +42,18 @@ function run(load: () => Promise<Action>, uses: { temporal: boolean } = { tempor
     } catch (error) {
       process.exitCode = ctx.out.failure(error);
     }
+    // The command is over and has said everything. The Temporal client may still hold a retry of a call made while
+    // the server was away (a restart, an outage) on a timer; one that fires after the command closed its connection
+    // throws ("Channel has been shut down") and would turn the documented exit code into 1. End here, once stdout
+    // and stderr have taken what was written. (The worker ends through its own shutdown, which sets its exit code.)
+    if (command.name() !== 'worker') await exitOnceWritten();
   };
+}
+
+async function exitOnceWritten(): Promise<never> {
+  await new Promise((resolve) => process.stdout.write('', resolve));
+  await new Promise((resolve) => process.stderr.write('', resolve));
+  process.exit();
 }
 
 program

@@ -4,10 +4,11 @@
 import { constants } from 'node:os';
 import type { Client, WorkflowExecutionDescription, WorkflowHandle } from '@temporalio/client';
 import type { Config } from '../config/schema.js';
-import { STALE_POLLER_MS, workerPollers, workerWarning, type WorkerPoller } from './api.js';
+import { noWorkerWarning, STALE_POLLER_MS, workerPollers, workerWarning, type WorkerPoller } from './api.js';
 import type { CommandContext } from './context.js';
 import type { Output } from './output.js';
-import { waitFor } from './watch.js';
+import { PgwardenError } from '../domain/errors.js';
+import { TemporalOutage, waitFor } from './watch.js';
 
 /** How long nothing may move (no heartbeat, no history event) before the CLI says so. */
 export const QUIET_WARNING_MS = 30_000;
@@ -21,17 +22,47 @@ export async function followWorkflow<T>(ctx: CommandContext, client: Client, han
     const warning = await workerWarning(client, config);
     if (warning) ctx.out.info(warning);
     const quiet = new QuietWatch();
+    const timedOut = new Set<string>();
+    let warned = false;
+    let saidNoWorker = false;
+    let pollersAskedAt = 0;
     const onDescription = (description: WorkflowExecutionDescription) => {
-      const change = quiet.observe(description, Date.now());
+      const now = Date.now();
+      // A heartbeat that timed out is news at once: its worker stopped (killed, or hung), and the activity waits for another.
+      for (const activity of heartbeatTimeouts(description)) {
+        const key = `${activity.activityId}/${activity.attempt}`;
+        if (timedOut.has(key)) continue;
+        timedOut.add(key);
+        warned = true;
+        void workerPollers(client, config).then((pollers) => ctx.out.info(heartbeatWarning(config, handle.workflowId, activity, pollers, Date.now())));
+      }
+      const change = quiet.observe(description, now);
       if (change === 'quiet') {
+        warned = true;
         void workerPollers(client, config).then((pollers) => ctx.out.info(quietWarning(config, handle.workflowId, description, pollers, Date.now())));
       } else if (change === 'moving') {
+        warned = true;
+        saidNoWorker = false;
         ctx.out.info(`${what} is moving again.`);
+      }
+      // After a warning, the workers Temporal lists may go silent for good: say so once they have.
+      if (warned && !saidNoWorker && change !== 'moving' && now - pollersAskedAt >= 10_000) {
+        pollersAskedAt = now;
+        void workerPollers(client, config).then((pollers) => {
+          if (saidNoWorker || pollers === undefined || pollers.some((p) => p.lastSeenMs < STALE_POLLER_MS)) return;
+          saidNoWorker = true;
+          ctx.out.info(`No worker is running: ${noWorkerWarning(config, pollers).replace(/^warning: /, '')}`);
+        });
       }
     };
     const waiting = waitFor<T>(handle, (status) => ctx.out.progress(status), 1_000, onDescription);
     waiting.catch(() => undefined); // after an interrupt nobody awaits it any more
-    return await waiting;
+    try {
+      return await waiting;
+    } catch (error) {
+      if (!(error instanceof TemporalOutage)) throw error;
+      throw new PgwardenError('Unavailable', `${error.message}; gave up waiting. ${followHint(ctx, handle.workflowId, runId, what)}`, { cause: error });
+    }
   } finally {
     dispose();
   }
@@ -81,11 +112,16 @@ export async function runInForeground<T>(out: Output, work: (signal: AbortSignal
 }
 
 function detachedMessage(ctx: CommandContext, workflowId: string, runId: string, what: string, signal: NodeJS.Signals): string {
+  return `stopped waiting (${signal}); ${followHint(ctx, workflowId, runId, what)}`;
+}
+
+/** That the workflow goes on without this command, and how to follow or cancel it. */
+function followHint(ctx: CommandContext, workflowId: string, runId: string, what: string): string {
   const t = ctx.config.temporal;
   const where = `${t.address === 'localhost:7233' ? '' : ` --address ${t.address}`}${t.namespace === 'default' ? '' : ` --namespace ${t.namespace}`}`;
   const link = ctx.workflowLink(workflowId, runId);
   return (
-    `stopped waiting (${signal}); ${what} goes on in Temporal (workflow ${workflowId}).\n` +
+    `${what} goes on in Temporal (workflow ${workflowId}): its workers do not need this command.\n` +
     `  follow it:  temporal workflow show${where} --workflow-id ${workflowId} --follow${link ? `   or ${link}` : ''}\n` +
     `  cancel it:  temporal workflow cancel${where} --workflow-id ${workflowId}   (what it wrote so far is cleaned up)`
   );
@@ -134,7 +170,12 @@ export function quietWarning(config: Config, workflowId: string, description: Wo
   for (const activity of raw.pendingActivities ?? []) {
     const name = activity.activityType?.name ?? 'an activity';
     const heard = Math.max(millis(activity.lastHeartbeatTime), millis(activity.lastStartedTime));
-    if (activity.lastWorkerIdentity && heard > 0) {
+    if (timedOutByHeartbeat(activity) && activity.lastWorkerIdentity) {
+      lines.push(
+        `${name}'s heartbeat timed out on worker ${activity.lastWorkerIdentity} (last heard from ${ago(heard)} ago): ` +
+          `attempt ${activity.attempt} has waited ${ago(millis(activity.lastAttemptCompleteTime) || heard)} for another worker to start it`,
+      );
+    } else if (activity.lastWorkerIdentity && heard > 0) {
       lines.push(
         `${name} (attempt ${activity.attempt}) was last heard from ${ago(heard)} ago, on worker ${activity.lastWorkerIdentity}: ` +
           'if that worker is gone, Temporal hands the activity to another worker once its heartbeat times out',
@@ -156,6 +197,37 @@ export function quietWarning(config: Config, workflowId: string, description: Wo
     pollers !== undefined && live.length === 0
       ? '  No worker is running: start one (`pgwarden worker`). This command keeps waiting; Ctrl-C stops waiting and leaves the workflow running.'
       : '  Check that the workers above are alive (one that was killed is noticed within about 25 s). This command keeps waiting; Ctrl-C stops waiting and leaves the workflow running.',
+  ].join('\n');
+}
+
+type PendingActivity = NonNullable<WorkflowExecutionDescription['raw']['pendingActivities']>[number];
+
+/** Whether the activity's last attempt ended because its worker stopped heartbeating, and it waits for the next. */
+function timedOutByHeartbeat(activity: PendingActivity): boolean {
+  const failure = activity.lastFailure;
+  const heartbeat = Number(failure?.timeoutFailureInfo?.timeoutType) === 4 /* HEARTBEAT */ || /heartbeat timeout/i.test(failure?.message ?? '');
+  return heartbeat && Number(activity.state) === 1 /* SCHEDULED: not started again yet */;
+}
+
+function heartbeatTimeouts(description: WorkflowExecutionDescription): PendingActivity[] {
+  return (description.raw.pendingActivities ?? []).filter(timedOutByHeartbeat);
+}
+
+/** Said as soon as an activity's heartbeat has timed out: which worker stopped, and whether another can take over. */
+export function heartbeatWarning(config: Config, workflowId: string, activity: PendingActivity, pollers: WorkerPoller[] | undefined, nowMs: number): string {
+  const name = activity.activityType?.name ?? 'an activity';
+  const gone = activity.lastWorkerIdentity ?? 'unknown';
+  const heard = Math.max(millis(activity.lastHeartbeatTime), millis(activity.lastStartedTime));
+  const others = (pollers ?? []).filter((p) => p.identity !== gone && p.lastSeenMs < STALE_POLLER_MS);
+  const listed = pollers === undefined ? 'cannot be listed' : pollers.length === 0 ? 'none' : pollers.map((p) => `${p.identity} (last seen ${Math.round(p.lastSeenMs / 1000)} s ago)`).join(', ');
+  return [
+    `warning: in workflow ${workflowId}, the heartbeat of ${name} timed out: worker ${gone} was last heard from ${heard ? `${Math.round((nowMs - heard) / 1000)} s ago` : 'long ago'} (killed, or hung).`,
+    `  Temporal has scheduled attempt ${activity.attempt} for any worker on task queue "${config.temporal.taskQueue}"; workers Temporal lists there: ${listed}`,
+    pollers === undefined
+      ? '  This command keeps waiting; Ctrl-C stops waiting and leaves the workflow running.'
+      : others.length === 0
+        ? `  No worker is running but ${gone}, which stopped answering: start one (\`pgwarden worker\`). This command keeps waiting; Ctrl-C stops waiting and leaves the workflow running.`
+        : `  Another worker (${others.map((p) => p.identity).join(', ')}) takes it over. This command keeps waiting.`,
   ].join('\n');
 }
 

@@ -1,6 +1,6 @@
 // Follows a running workflow: its activities' heartbeats become progress, its failure becomes a PgwardenError.
 import { defaultPayloadConverter } from '@temporalio/common';
-import { TemporalFailure, WorkflowFailedError, type WorkflowExecutionDescription, type WorkflowHandle } from '@temporalio/client';
+import { isGrpcServiceError, TemporalFailure, WorkflowFailedError, type WorkflowExecutionDescription, type WorkflowHandle } from '@temporalio/client';
 import { PgwardenError } from '../domain/errors.js';
 import { innermostPgwardenFailure } from '../domain/failures.js';
 import type { Progress } from '../domain/progress.js';
@@ -14,6 +14,34 @@ export interface ActivityStatus {
 }
 
 /**
+ * How long the waiting rides out Temporal being unreachable (a restart, a failover) before it gives up: the
+ * workflow does not need the waiting command, so giving up stops only the waiting.
+ */
+export const TEMPORAL_OUTAGE_MS = 60_000;
+
+/** Temporal did not answer for `outageMs` while a command waited on `workflowId`; the workflow itself goes on. */
+export class TemporalOutage extends Error {
+  constructor(
+    readonly workflowId: string,
+    readonly outageMs: number,
+    options: { cause: unknown },
+  ) {
+    super(`Temporal could not be reached for ${Math.round(outageMs / 1000)} s while waiting for workflow ${workflowId}`, options);
+  }
+}
+
+class Unanswered extends Error {}
+
+/** Whether `error` says the Temporal server could not be reached (down, restarting, network), not that it refused. */
+export function temporalUnreachable(error: unknown): boolean {
+  for (let e: unknown = error; e instanceof Error; e = e.cause) {
+    if (e instanceof Unanswered) return true;
+    if (isGrpcServiceError(e) && (e.code === 14 /* UNAVAILABLE */ || e.code === 4 /* DEADLINE_EXCEEDED */)) return true;
+  }
+  return false;
+}
+
+/**
  * Waits for the result, calling `onStatus` about once a second with what the activities report (and
  * `onDescription` with the whole description, for whoever watches whether anything moves).
  */
@@ -22,27 +50,62 @@ export async function waitFor<T>(
   onStatus?: (status: ActivityStatus) => void,
   everyMs = 1_000,
   onDescription?: (description: WorkflowExecutionDescription) => void,
+  outageMs = TEMPORAL_OUTAGE_MS,
 ): Promise<T> {
   let done = false;
+  // Aborts the calls still out when the waiting ends: one left retrying on a connection the command then closes
+  // would throw ("Channel has been shut down") out of nowhere.
+  const stop = new AbortController();
+  // When Temporal last answered: the description below is asked for every `everyMs`, the result is a long poll
+  // that may hang while the server is away, so the description is what notices an outage.
+  let answeredAt = Date.now();
+  let outage: (error: TemporalOutage) => void = () => undefined;
+  const lost = new Promise<never>((_, reject) => (outage = reject));
+  lost.catch(() => undefined);
+  let lastError: unknown;
   const poll = async () => {
-    while (!done && onStatus) {
+    while (!done) {
       try {
-        const description = await handle.describe();
+        // A call to a server that went away may hang rather than fail: no answer in 10 s counts as unreachable.
+        const description = await Promise.race([handle.client.withAbortSignal(stop.signal, () => handle.describe()), sleep(10_000).then(() => undefined)]);
+        if (!description) throw new Unanswered();
+        answeredAt = Date.now();
         if (!done) onDescription?.(description);
-        for (const status of statusesOf(description)) if (!done) onStatus(status);
-      } catch {
-        /* progress is best effort; the result below is what counts */
+        for (const status of statusesOf(description)) if (!done) onStatus?.(status);
+      } catch (error) {
+        // Progress is best effort; an unreachable Temporal for `outageMs` ends the waiting (not the workflow).
+        if (temporalUnreachable(error)) {
+          lastError = error;
+          if (Date.now() - answeredAt >= outageMs) outage(new TemporalOutage(handle.workflowId, Date.now() - answeredAt, { cause: error }));
+        } else answeredAt = Date.now();
       }
       await sleep(everyMs);
     }
   };
   const polling = poll();
+  const result = async (): Promise<T> => {
+    // Temporal unreachable: ask again with back-off until it answers (or the poll above gives up).
+    for (let pause = 500; ; pause = Math.min(pause * 2, 5_000)) {
+      try {
+        return (await handle.client.withAbortSignal(stop.signal, () => handle.result())) as T;
+      } catch (error) {
+        if (stop.signal.aborted) throw error;
+        if (!temporalUnreachable(error)) throw error;
+        lastError = error;
+        if (Date.now() - answeredAt >= outageMs) throw new TemporalOutage(handle.workflowId, Date.now() - answeredAt, { cause: lastError });
+        await sleep(pause);
+      }
+    }
+  };
+  const resulting = result();
+  resulting.catch(() => undefined); // once the outage wins the race, nobody awaits it
   try {
-    return (await handle.result()) as T;
+    return await Promise.race([resulting, lost]);
   } catch (error) {
     throw asPgwardenError(error);
   } finally {
     done = true;
+    stop.abort();
     await polling;
   }
 }

@@ -13,6 +13,14 @@ export function parseDuration(text: string): number | undefined {
   return total;
 }
 
+/** A retention as people set it: "30 days", "12 hours", "1 minute" (whole units), else as formatDuration. */
+export function formatRetention(ms: number): string {
+  for (const [unit, size] of [['day', 86_400_000], ['hour', 3_600_000], ['minute', 60_000], ['second', 1_000]] as const) {
+    if (ms >= size && ms % size === 0) return `${ms / size} ${unit}${ms === size ? '' : 's'}`;
+  }
+  return formatDuration(ms);
+}
+
 /** "1h 02m 03s", "4.2s", "350ms": short enough for a progress line, exact enough for an RTO report. */
 export function formatDuration(ms: number): string {
   if (ms < 1_000) return `${Math.round(ms)}ms`;

@@ -38,7 +38,9 @@ export async function dumpLogical(db: DatabaseContext, input: DumpLogicalInput):
     // Never hand out another run's backup as this one: it would miss what was committed since.
     throw new PgwardenError('Failed', `Backup id ${input.backupId} already belongs to workflow run ${finished.temporal.runId} in repository "${repoName}": start the backup again.`, { retryable: false });
   }
-  if (finished) return summarize(finished, repoName, Date.now() - started);
+  // The attempt that dumped recorded its own duration in the manifest; this one only read it (a lost completion,
+  // e.g. across a Temporal restart).
+  if (finished) return summarize(finished, repoName, Date.parse(finished.finishedAt) - Date.parse(finished.startedAt));
   // A crashed attempt (worker killed) left objects that the catch below never removed, maybe under names this
   // attempt's plan does not produce: start from an empty folder, so the manifest and SHA256SUMS list all it holds.
   await discardIncomplete(repo, folder);

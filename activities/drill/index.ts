@@ -15,7 +15,7 @@ import { resolveDatabase } from '../database-context.js';
 import { runAssertions } from './assertions.js';
 import { connectMaintenance, dropDatabase } from '../postgres/load.js';
 import { freshProjectDrillActivities, type FreshProjectDrillPlan } from '../providers/supabase-drill.js';
-import { sequencePositions } from '../providers/supabase-restore.js';
+import { sequencePositions } from '../providers/supabase-sequences.js';
 
 /** The marker point-in-time restores leave in data directories they created (the only ones pgwarden deletes). */
 const PITR_MARKER = '.pgwarden-restore';

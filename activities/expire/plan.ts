@@ -1,5 +1,6 @@
 // Planning retention: which logical backups their kind's retention lets go, which base backups and WAL the PITR
 // window no longer needs, what leases and Object Lock keep, and folders of backups that never finished.
+import { formatRetention } from '../../config/duration.js';
 import { BACKUP_KINDS, type BackupKind } from '../../domain/kinds.js';
 import { scanBackups } from '../catalog/list.js';
 import { backupFolder, MANIFEST_FILE, type BackupManifest } from '../catalog/manifest.js';
@@ -47,7 +48,7 @@ export async function planExpiry(db: DatabaseContext, nowMs: number): Promise<Ex
         locked.push({ repository, what: `logical backup ${backup.id}`, until });
         keptLogical += 1;
       } else if (age > keepMs && backup.id !== newest) {
-        logical.push({ repository, id: backup.id, kind: backup.kind, finishedAt: backup.finishedAt, rule: `${backup.kind} backups are kept ${Math.round(keepMs / 86_400_000)} days` });
+        logical.push({ repository, id: backup.id, kind: backup.kind, finishedAt: backup.finishedAt, rule: `${backup.kind} backups are kept ${formatRetention(keepMs)}` });
       } else keptLogical += 1;
     }
   }

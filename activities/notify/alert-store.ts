@@ -47,7 +47,7 @@ export async function recordInLedger(client: Client, config: Config, database: s
   const record = { observations, severity: thresholds.severity, reminderMs: thresholds.reminderMs };
   let recorded: LedgerRecorded;
   try {
-    recorded = await client.workflow.getHandle(alertLedgerWorkflowId(database)).executeUpdate(recordAlertsUpdate, { args: [record] });
+    recorded = await whileRunning(client, () => client.workflow.getHandle(alertLedgerWorkflowId(database)).executeUpdate(recordAlertsUpdate, { args: [record] }));
   } catch (error) {
     if (!(error instanceof WorkflowNotFoundError)) throw error;
     // The first ledger of the database starts from the states a release before it kept in the repository: an
@@ -55,7 +55,7 @@ export async function recordInLedger(client: Client, config: Config, database: s
     const seed = await openAlertStore(config, database)
       .then((store) => store?.all() ?? [])
       .catch(() => []);
-    recorded = await client.workflow.executeUpdateWithStart(recordAlertsUpdate, { args: [record], startWorkflowOperation: ledgerStart(config, database, seed) });
+    recorded = await whileRunning(client, () => client.workflow.executeUpdateWithStart(recordAlertsUpdate, { args: [record], startWorkflowOperation: ledgerStart(config, database, seed) }));
   }
   // A copy only: a repository that does not answer misses this change and gets the next one.
   const mirrored = recorded.changed.length ? await writeAlertStates(config, database, recorded.changed) : [];
@@ -88,4 +88,18 @@ export async function reportChannel(client: Client, config: Config, database: st
       { key: SEARCH_ATTRIBUTES.operation, value: 'alerts' },
     ],
   });
+}
+
+/**
+ * A call to Temporal that ends with the activity making it: the update waits for the ledger workflow, and one still
+ * out when the worker shuts down (or the activity is cancelled) would hold the worker's connection past its grace time.
+ */
+function whileRunning<T>(client: Client, call: () => Promise<T>): Promise<T> {
+  let signal: AbortSignal | undefined;
+  try {
+    signal = Context.current().cancellationSignal;
+  } catch {
+    signal = undefined; // not in an activity (a command of the CLI): nothing to end with
+  }
+  return signal ? client.withAbortSignal(signal, call) : call();
 }

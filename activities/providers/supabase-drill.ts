@@ -15,7 +15,9 @@ import { connect, quoteIdent, type PgEndpoint } from '../postgres/connection.js'
 import { openRepository } from '../storage/open.js';
 import { assertionName, subquery } from '../drill/assertions.js';
 import { dumpEndpoint, restoreTarget } from './source.js';
-import { checkFreshProject, loadIntoFreshProject, resetSequences, type SequencePosition } from './supabase-restore.js';
+import { checkFreshProject } from './supabase-fresh-check.js';
+import { loadIntoFreshProject } from './supabase-restore.js';
+import { resetSequences, type SequencePosition } from './supabase-sequences.js';
 
 /** What planDrill records for a drill in a fresh project: the backup's repository, the sequences to put back. */
 export interface FreshProjectDrillPlan {

@@ -1,6 +1,6 @@
 // What the restore activities take and return: plain data that passes through the workflow's history.
 import type { TableCheck } from '../../domain/restore.js';
-import type { SequencePosition } from '../providers/supabase-restore.js';
+import type { SequencePosition } from '../providers/supabase-sequences.js';
 
 export interface PlanRestoreInput {
   database: string;

@@ -189,3 +189,35 @@ describe('a CLI waiting on a task queue whose worker died', () => {
     }
   });
 });
+
+describe('a CLI waiting while its only worker is killed with -9 in the middle of a backup', () => {
+  test('says so once the heartbeat has timed out, in the past tense, and that no worker is running', async () => {
+    await stack.pg.query('postgres', 'CREATE DATABASE bulky');
+    // Big enough that the dump is still running when the test kills its worker.
+    await stack.pg.query('bulky', "CREATE TABLE t (id bigserial PRIMARY KEY, a text); INSERT INTO t (a) SELECT repeat(md5(g::text), 4) FROM generate_series(1, 1000000) g");
+    const input = stack.configInput({ bulky: { db: 'bulky' } });
+    const file = writeConfigFile(input);
+    const worker = await startWorkerProcess(stack.env.client, input, file);
+    const backup = cli(file, ['backup', '--db', 'bulky']);
+    try {
+      const handle = stack.env.client.workflow.getHandle(backupWorkflowId('bulky'));
+      for (;;) {
+        const description = await handle.describe().catch(() => undefined);
+        if (description?.raw.pendingActivities?.some((a) => a.activityType?.name === 'dumpLogical' && a.heartbeatDetails?.payloads?.length)) break;
+        assert.equal(backup.child.exitCode, null, backup.stderr());
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      await worker.stop('SIGKILL');
+      // pgwarden's warnings start "warning: "; Node's own (the AWS SDK's notice about Node 20) do not.
+      await backup.says(/warning: /, 120_000);
+      const first = backup.stderr().slice(backup.stderr().indexOf('warning: '));
+      // The first warning comes from the heartbeat's timeout, not from 30 s of quiet after it; it says what happened.
+      assert.match(first, /^warning: in workflow pgwarden-backup-bulky, the heartbeat of dumpLogical timed out: worker \S+ was last heard from \d+ s ago/, first);
+      assert.ok(first.includes(worker.identity), first);
+      assert.doesNotMatch(first, /once its heartbeat times out|will time out/);
+      await backup.says(/No worker is running/, 180_000);
+    } finally {
+      await interrupt(backup);
+    }
+  });
+});

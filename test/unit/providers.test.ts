@@ -6,7 +6,7 @@ import { parseConfig } from '../../config/load.js';
 import { parseRetryAfter } from '../../activities/providers/neon/api.js';
 import { neonHistoryWindow, parseNeonTarget } from '../../activities/providers/neon/pitr-branch.js';
 import { checkSupabaseConnection, filterSupabaseRoles } from '../../activities/providers/supabase.js';
-import { keepTocEntry } from '../../activities/providers/supabase-restore.js';
+import { keepTocEntry } from '../../activities/providers/supabase-load-sql.js';
 import { pgEndpoint } from '../../activities/postgres/connection.js';
 
 const repositories = { local: { type: 'fs', path: '/var/backups/pgwarden' } };
