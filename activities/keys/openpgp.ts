@@ -1,14 +1,15 @@
 // The OpenPGP side of envelope encryption, done by gpg itself: read public and private keys, wrap a data key for
 // a passphrase and/or public keys, and open a wrapped data key again. What is written is what stock
 // `gpg --decrypt` opens, with the passphrase or with the private key, in an emergency.
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { PgwardenError } from '../../domain/errors.js';
 import { chain } from '../pipeline/chain.js';
-import { gnupgHome } from '../pipeline/encrypt.js';
+import { GPG_DEFAULT_S2K_COUNT, gnupgHome } from '../pipeline/encrypt.js';
+import { processScratchDirectory } from '../storage/scratch.js';
 
 export interface OpenPgpKey {
   /** Fingerprint of the primary key: what people and the manifest call the key. */
@@ -26,7 +27,9 @@ async function gpg(args: string[], options: { home?: string; input?: string | Bu
     [
       {
         command: 'gpg',
-        args: ['--homedir', options.home ?? gnupgHome(), '--batch', ...(options.quiet === false ? [] : ['--quiet']), '--no-tty', ...(options.fd3 !== undefined ? ['--pinentry-mode', 'loopback', '--passphrase-fd', '3', '--no-symkey-cache'] : []), ...args],
+        // Without a private key gpg needs no agent: none is started in the shared home (it would outlive us). A
+        // private key's own home needs one, which PrivateKeySession.close() stops.
+        args: ['--homedir', options.home ?? gnupgHome(), '--batch', ...(options.quiet === false ? [] : ['--quiet']), '--no-tty', ...(options.home ? [] : ['--no-autostart']), ...(options.fd3 !== undefined ? ['--pinentry-mode', 'loopback', '--passphrase-fd', '3', '--no-symkey-cache'] : []), ...args],
         ...(options.fd3 !== undefined ? { fd3: options.fd3 } : {}),
         label: options.label,
         explain: (stderr) => new PgwardenError('Failed', stderr),
@@ -76,7 +79,7 @@ export async function wrapSecret(secret: string, to: { passphrase?: string; reci
       writeFileSync(file, key.armored, { mode: 0o600 });
       return ['--recipient-file', file];
     });
-    const symmetric = to.passphrase !== undefined ? ['--symmetric', '--s2k-digest-algo', 'SHA256', ...(to.s2kCount ? ['--s2k-mode', '3', '--s2k-count', String(Math.max(1025, to.s2kCount))] : [])] : [];
+    const symmetric = to.passphrase !== undefined ? ['--symmetric', '--s2k-digest-algo', 'SHA256', '--s2k-mode', '3', '--s2k-count', String(Math.max(1025, to.s2kCount ?? GPG_DEFAULT_S2K_COUNT))] : [];
     const wrapped = await gpg(
       [...symmetric, ...(to.recipients.length ? ['--encrypt', ...recipientArgs] : []), '--cipher-algo', 'AES256', '--compress-algo', 'none', '--armor', '--output', '-'],
       { input: `${secret}\n`, ...(to.passphrase !== undefined ? { fd3: to.passphrase } : {}), label: 'gpg (wrap data key)' },
@@ -112,7 +115,15 @@ export class PrivateKeySession {
     private readonly passphrase: string | undefined,
     private readonly source: string,
   ) {
-    this.home = mkdtempSync(join(tmpdir(), 'pgwarden-private-key-'));
+    // Named after this process: should it be killed before close(), the next session on this host stops the
+    // agent and removes the home, with the imported key.
+    this.home = processScratchDirectory('pgwarden-private-key-', tmpdir(), (home) => {
+      try {
+        execFileSync('gpgconf', ['--homedir', home, '--kill', 'gpg-agent'], { stdio: 'ignore', timeout: 10_000 });
+      } catch {
+        // no agent there, or gpgconf missing: the home goes all the same
+      }
+    });
   }
 
   private importKey(): Promise<void> {

@@ -30,15 +30,33 @@ export async function keyFingerprint(passphrase: string): Promise<string> {
  */
 export function gnupgHome(): string {
   const home = process.env.PGWARDEN_GNUPGHOME ?? join(tmpdir(), `pgwarden-gnupg-${process.getuid?.() ?? 'user'}`);
-  mkdirSync(dirname(home), { recursive: true });
-  return privateDirectory(home, 'The GnuPG home', 'or set PGWARDEN_GNUPGHOME to a directory of your own');
+  try {
+    mkdirSync(dirname(home), { recursive: true });
+    return privateDirectory(home, 'The GnuPG home', 'or set PGWARDEN_GNUPGHOME to a directory of your own');
+  } catch (error) {
+    if (error instanceof PgwardenError) throw error;
+    // Said as a problem of this host: raw, it would pass for a broken object wherever decryption fails.
+    throw new PgwardenError(
+      'Failed',
+      `The GnuPG home ${home} cannot be made (${(error as Error).message}): a problem of this host, not of any backup or archive. ` +
+        'Make its parent a directory this user can write, or set PGWARDEN_GNUPGHOME to a directory of your own.',
+      { cause: error },
+    );
+  }
 }
 
 function gpgArgs(): string[] {
   // The passphrase comes on fd 3, never on the command line; --no-symkey-cache keeps it out of the agent;
-  // --no-options: no gpg.conf is read, whatever the home holds.
-  return ['--homedir', gnupgHome(), '--no-options', '--batch', '--quiet', '--no-tty', '--pinentry-mode', 'loopback', '--passphrase-fd', '3', '--no-symkey-cache'];
+  // --no-options: no gpg.conf is read, whatever the home holds. --no-autostart: no gpg-agent, which would outlive
+  // the process (nothing here needs one: no private key, and the S2K count is always given, see encryptStep).
+  return ['--homedir', gnupgHome(), '--no-options', '--batch', '--quiet', '--no-tty', '--no-autostart', '--pinentry-mode', 'loopback', '--passphrase-fd', '3', '--no-symkey-cache'];
 }
+
+/**
+ * gpg's default passphrase hashing, given explicitly: without a count gpg asks gpg-agent to calibrate one (starting
+ * an agent that outlives us), and on any current CPU the calibration reaches this, the largest count there is.
+ */
+export const GPG_DEFAULT_S2K_COUNT = 65011712;
 
 /**
  * `s2k` says what the secret is. A data key (256 random bits) needs no key stretching: gpg's salted S2K (one
@@ -47,7 +65,7 @@ function gpgArgs(): string[] {
  * "its default", so the smallest count that means itself is 1025).
  */
 export function encryptStep(passphrase: string, s2k?: number | 'data-key'): Step {
-  const stretch = s2k === 'data-key' ? ['--s2k-mode', '1'] : s2k ? ['--s2k-mode', '3', '--s2k-count', String(Math.max(1025, s2k))] : [];
+  const stretch = s2k === 'data-key' ? ['--s2k-mode', '1'] : ['--s2k-mode', '3', '--s2k-count', String(Math.max(1025, s2k ?? GPG_DEFAULT_S2K_COUNT))];
   return {
     command: 'gpg',
     // The input is zstd already: gpg's own compression would cost CPU and gain nothing.

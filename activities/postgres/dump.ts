@@ -1,7 +1,6 @@
 // pg_dump invocations of a logical backup: schema before data, data in parallel streams, schema after data,
 // all reading one exported snapshot so the pieces form one consistent dump.
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { Step } from '../pipeline/chain.js';
@@ -10,6 +9,7 @@ import { execa, type ResultPromise } from 'execa';
 import { PgwardenError } from '../../domain/errors.js';
 import { exactTablePattern, type TableInfo } from './inventory.js';
 import { childEnvironment } from '../process-environment.js';
+import { processScratchDirectory } from '../storage/scratch.js';
 
 export const LOGICAL_FORMAT = 'pgwarden-logical-v1';
 
@@ -214,7 +214,8 @@ export function copyOutSteps(
     );
   }
   lines.push('COMMIT;');
-  const dir = mkdtempSync(join(tmpdir(), 'pgwarden-copy-'));
+  // Named after this process: if it is killed (-9, no onExit), the next stream on this host removes it.
+  const dir = processScratchDirectory('pgwarden-copy-');
   const tags = join(dir, 'tags');
   return [
     {

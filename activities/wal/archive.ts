@@ -208,6 +208,11 @@ export async function fetchWalBytes(repo: Repository, database: string, name: st
     } catch (error) {
       if (i < secrets.length - 1 && error instanceof PgwardenError && error.kind === 'Integrity' && /Cannot decrypt/.test(error.message)) continue;
       if (error instanceof PgwardenError) throw error;
+      // A system call that failed here (not a pipe gpg or zstd closed on bad input) is this host's problem.
+      const local = error as NodeJS.ErrnoException;
+      if (local.syscall && local.code !== 'EPIPE') {
+        throw new PgwardenError('Failed', `Archived WAL file ${name} could not be opened on this host (${local.message}): the archive is not in question.`, { cause: error });
+      }
       throw corrupt((error as Error).message);
     }
   }
