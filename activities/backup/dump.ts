@@ -10,6 +10,7 @@ import { backupFolder, CHECKSUMS_FILE, checksumsFile, MANIFEST_VERSION, readMani
 import type { DatabaseContext } from '../database-context.js';
 import { newBackupKey } from '../keys/backup-keys.js';
 import { COMPRESSION_NAME } from '../pipeline/compress.js';
+import { FilterGroup } from '../pipeline/filters.js';
 import { pgTool } from '../postgres/binaries.js';
 import { connect, libpqEnv } from '../postgres/connection.js';
 import { LOGICAL_FORMAT, planDumpStreams, type DumpStream } from '../postgres/dump.js';
@@ -20,7 +21,7 @@ import { childEnvironment } from '../process-environment.js';
 import { currentReporter, inParallel, reportEvery } from '../progress.js';
 import { logicalRetainUntil } from '../storage/lock.js';
 import type { DumpLogicalInput, DumpLogicalOutput } from './inputs.js';
-import { sealStream, sealSupabaseExtras, type DumpRun, type StreamProgress } from './streams.js';
+import { sealStream, sealSupabaseExtras, type DumpRun } from './streams.js';
 
 // One function for one attempt's whole life (retry check, snapshot, streams, manifest, clean-up): its parts are
 // the helpers below and streams.ts; what stays here is the order and the clean-up that must wrap all of it.
@@ -56,15 +57,15 @@ export async function dumpLogical(db: DatabaseContext, input: DumpLogicalInput):
   const onCancel = () => abort.abort(reporter.signal?.reason);
   reporter.signal?.addEventListener('abort', onCancel, { once: true });
 
-  const counters: StreamProgress[] = [];
+  const paths: FilterGroup[] = [];
   let streamsDone = 0;
   let streams: DumpStream[] = [];
   let estimatedBytes = 0;
   const stopReporting = reportEvery(reporter, (): Progress => ({
     phase: streams.length === 0 ? 'planning' : streamsDone < streams.length ? 'dumping' : 'writing manifest',
-    bytesDone: counters.reduce((sum, c) => sum + c.rawBytes(), 0),
+    bytesDone: paths.reduce((sum, p) => sum + p.bytes('raw-size'), 0),
     bytesTotal: estimatedBytes || undefined,
-    storedBytes: counters.reduce((sum, c) => sum + (c.stored?.bytes ?? 0), 0),
+    storedBytes: paths.reduce((sum, p) => sum + p.bytes('stored-size'), 0),
     itemsDone: streamsDone,
     itemsTotal: streams.length,
   }));
@@ -102,9 +103,9 @@ export async function dumpLogical(db: DatabaseContext, input: DumpLogicalInput):
     // Largest first, so the longest stream starts at once; schema streams are small and go first anyway.
     const order = [...streams].sort((a, b) => (a.role === 'pre-data' ? -1 : b.role === 'pre-data' ? 1 : b.estimatedBytes - a.estimatedBytes));
     const stored = await inParallel(order, config.backup.jobs, async (stream) => {
-      const progressOf: StreamProgress = { rawBytes: () => 0 };
-      counters.push(progressOf);
-      const entry = await sealStream(run, stream, progressOf);
+      const filters = new FilterGroup();
+      paths.push(filters);
+      const entry = await sealStream(run, stream, filters);
       streamsDone += 1;
       return entry;
     });
@@ -116,7 +117,7 @@ export async function dumpLogical(db: DatabaseContext, input: DumpLogicalInput):
     await writeManifest(repo, folder, manifest, { retainUntil });
     const output = summarize(manifest, repoName, Date.now() - started);
     // The first byte out of any stream: from pg_dump into Node, or out of a process chain's encryption.
-    const firstByteAt = Math.min(...counters.map((c) => Math.min(c.raw?.firstByteAt ?? Infinity, c.stored?.firstByteAt ?? Infinity)));
+    const firstByteAt = Math.min(...paths.map((p) => p.firstByteAt() ?? Infinity));
     if (Number.isFinite(firstByteAt)) output.firstByteMs = firstByteAt - input.workflow.startedAtMs;
     return output;
   } catch (error) {

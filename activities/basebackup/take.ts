@@ -10,7 +10,7 @@ import type { DatabaseContext } from '../database-context.js';
 import { newBackupKey } from '../keys/backup-keys.js';
 import type { WalKeys } from '../keys/wal-keys.js';
 import { COMPRESSION_NAME } from '../pipeline/compress.js';
-import { byteCountStep, type Sha256Meter } from '../pipeline/measure.js';
+import { FilterGroup, rawSizeStep } from '../pipeline/filters.js';
 import type { Step } from '../pipeline/chain.js';
 import { sealInto } from '../pipeline/seal.js';
 import { pgTool } from '../postgres/binaries.js';
@@ -69,16 +69,15 @@ export async function takeBaseBackup(db: DatabaseContext, input: TakeBaseBackupI
   const retainUntil = lockFor(input.workflow.startedAtMs);
   const dataKey = await newBackupKey(config, repo, folder, retainUntil);
   const reporter = currentReporter();
-  const raw = { bytes: 0 };
-  let stored: Sha256Meter | undefined;
+  const filters = new FilterGroup().add(rawSizeStep());
   let phase = 'copying files';
   let walDone = 0;
   let walTotal = 0;
   const stop = reportEvery(reporter, (): Progress => ({
     phase,
-    bytesDone: raw.bytes,
+    bytesDone: filters.bytes('raw-size'),
     bytesTotal: estimate,
-    ...(stored ? { storedBytes: stored.bytes } : {}),
+    ...(filters.measures('stored-size') ? { storedBytes: filters.bytes('stored-size') } : {}),
     ...(walTotal ? { itemsDone: walDone, itemsTotal: walTotal } : {}),
   }));
 
@@ -88,9 +87,9 @@ export async function takeBaseBackup(db: DatabaseContext, input: TakeBaseBackupI
     // One tar stream of the data directory (WAL comes from the archive: -X none; --checkpoint=fast starts now),
     // through dd (counting) into zstd and gpg: the files never pass through Node.
     const label = `pgwarden ${input.backupId}`;
-    const sealed = await sealInto(repo, `${folder}${BASE_OBJECT}`, [pgBaseBackupStep(pgBaseBackup, endpoint, label, input.database), byteCountStep(raw)], { compression: { level: config.backup.compressionLevel, threads: 0 }, passphrase: dataKey.secret, dataKey: true }, {
+    await sealInto(repo, `${folder}${BASE_OBJECT}`, [pgBaseBackupStep(pgBaseBackup, endpoint, label, input.database)], { compression: { level: config.backup.compressionLevel, threads: 0 }, passphrase: dataKey.secret, dataKey: true }, {
       ...(reporter.signal ? { signal: reporter.signal } : {}),
-      onMeter: (meter) => (stored = meter),
+      filters,
       retainUntil,
     });
     const copyMs = Date.now() - started;
@@ -107,7 +106,7 @@ export async function takeBaseBackup(db: DatabaseContext, input: TakeBaseBackupI
     const walWaitMs = Date.now() - walStarted;
 
     phase = 'writing manifest';
-    const objects = [{ name: BASE_OBJECT, role: 'base' as const, format: 'tar', rawBytes: raw.bytes, storedBytes: sealed.storedBytes, sha256: sealed.sha256 }];
+    const objects = [{ name: BASE_OBJECT, role: 'base' as const, format: 'tar', rawBytes: filters.result('raw-size'), storedBytes: filters.result('stored-size'), sha256: filters.result('sha256') }];
     const manifest: BackupManifest = {
       manifestVersion: MANIFEST_VERSION,
       id: input.backupId,
@@ -119,8 +118,8 @@ export async function takeBaseBackup(db: DatabaseContext, input: TakeBaseBackupI
       server: { version: server.version, versionNum: server.versionNum, systemIdentifier: server.systemIdentifier },
       startedAt: new Date(started).toISOString(),
       finishedAt: new Date().toISOString(),
-      rawBytes: raw.bytes,
-      storedBytes: sealed.storedBytes,
+      rawBytes: filters.result('raw-size'),
+      storedBytes: filters.result('stored-size'),
       compression: { algorithm: COMPRESSION_NAME, level: config.backup.compressionLevel },
       encryption: dataKey.encryption,
       objects,

@@ -1,16 +1,18 @@
 // Composes the filters into the two directions of the data path:
-//   seal:   source ─► taps ─► [zstd | gpg --symmetric] ─► sha256 + bytes ─► repository.put
-//   unseal: repository.get ─► sha256 + bytes (checked) ─► [gpg --decrypt | zstd -d | consumer…]
+//   seal:   source ─► filters ─► [zstd | gpg --symmetric] ─► sha256 + bytes ─► repository.put
+//   unseal: repository.get ─► sha256 + bytes (checked) ─► [gpg --decrypt | zstd -d | filters | consumer…]
 // The bracketed parts are processes joined by OS pipes (chain.ts): Node moves only the stored bytes and, on the
-// way in, the plain bytes its taps must see.
+// way in, the plain bytes its Node-side filters must see. What every filter measured is read from its group by
+// name (filters.ts).
 import type { Socket } from 'node:net';
-import { Readable, Writable, type Transform } from 'node:stream';
+import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { PgwardenError } from '../../domain/errors.js';
 import type { Repository } from '../storage/repository.js';
 import { chain, type Step } from './chain.js';
 import { compressStep, decompressStep, type CompressionSettings } from './compress.js';
 import { decryptStep, encryptStep } from './encrypt.js';
+import { FilterGroup, storedMeter } from './filters.js';
 import { reblockStep, Sha256Meter, VerifyingMeter } from './measure.js';
 import { watchTransfer } from '../progress.js';
 
@@ -41,37 +43,40 @@ class GatedMeter extends Sha256Meter {
 }
 
 /**
- * Streams `source` through `taps` (counters that watch the plain bytes), compression and encryption into
- * `key`. Resolves once the object is stored whole; any failure rejects and leaves no object behind.
- * `onMeter` receives the stored-side meter, so progress can read it while data flows.
+ * Streams `source` through the plain-side filters of `filters`, compression and encryption into `key`.
+ * Resolves once the object is stored whole; any failure rejects and leaves no object behind. The group gets
+ * the stored side (sha256, stored-size) too, readable while data flows (sizes) and by name once this resolved.
  */
 export async function sealInto(
   repo: Repository,
   key: string,
   source: Readable | Step[],
   settings: SealSettings,
-  options: { taps?: Transform[]; signal?: AbortSignal; onMeter?: (meter: Sha256Meter) => void; retainUntil?: Date } = {},
+  options: { filters?: FilterGroup; signal?: AbortSignal; retainUntil?: Date } = {},
 ): Promise<SealedObject> {
+  const filters = options.filters ?? new FilterGroup();
   // A source that is itself a process (psql copying rows out) writes straight into zstd: its bytes skip Node.
   const producers = Array.isArray(source) ? source : [];
-  const encoder = chain([...producers, compressStep(settings.compression), encryptStep(settings.passphrase, settings.dataKey ? 'data-key' : settings.s2kCount), reblockStep()], {
+  storedSideFree(filters, key);
+  if (producers.length && filters.transforms().length) throw new PgwardenError('Failed', `Filters in Node cannot see the bytes of ${key}: they flow between processes.`);
+  const encoder = chain([...producers, ...filters.steps(), compressStep(settings.compression), encryptStep(settings.passphrase, settings.dataKey ? 'data-key' : settings.s2kCount), reblockStep()], {
     stdin: producers.length ? 'ignore' : 'pipe',
     stdout: 'pipe',
     ...(options.signal ? { signal: options.signal } : {}),
   });
   const feeding = Array.isArray(source)
     ? Promise.resolve()
-    : pipeline([source, ...(options.taps ?? []), encoder.stdin] as unknown as [Readable, Writable], { ...(options.signal ? { signal: options.signal } : {}) });
+    : pipeline([source, ...filters.transforms(), encoder.stdin] as unknown as [Readable, Writable], { ...(options.signal ? { signal: options.signal } : {}) });
   // A source that fails must not end as a short object: the encoder is killed, and the stored stream ends
   // only once both the source and the encoder finished cleanly.
   feeding.catch(() => encoder.kill());
   const gate = Promise.all([feeding, encoder.done]).then(() => undefined);
   gate.catch(() => undefined); // observed by the meter's flush and below
   const meter = new GatedMeter(gate);
+  filters.add(storedMeter(meter));
   // Its failure is the gate's (observed through the promises below); the repository may not be listening yet
   // (it awaits a mkdir before it pipes) or any more (its pipeline already failed): never an uncaught error.
   meter.on('error', () => undefined);
-  options.onMeter?.(meter);
   encoder.stdout!.pipe(meter);
   encoder.stdout!.once('error', (error) => meter.destroy(error));
   const storing = repo.put(key, meter, options.signal, options.retainUntil ? { retainUntil: options.retainUntil } : undefined);
@@ -100,7 +105,8 @@ export async function sealInto(
       stored.status === 'rejected' ? stored.reason : undefined,
     );
   }
-  return { sha256: meter.sha256, storedBytes: meter.bytes };
+  filters.close();
+  return { sha256: filters.result('sha256'), storedBytes: filters.result('stored-size') };
 }
 
 export interface ExpectedObject {
@@ -110,21 +116,24 @@ export interface ExpectedObject {
 }
 
 /**
- * Streams a stored object, decrypted and decompressed, into the `consumer` processes (psql, pg_restore, tar),
- * checking its sha256 and size. The plain bytes flow before the checksum is known: callers load them only
- * where they are discarded unless this resolves (a staging database, a new data directory).
- * Resolves with the last process's stdout when `output` is 'collect'.
+ * Streams a stored object, decrypted and decompressed, through the process-side filters of `filters` into the
+ * `consumer` processes (psql, pg_restore, tar), checking its sha256 and size. The plain bytes flow before the
+ * checksum is known: callers load them only where they are discarded unless this resolves (a staging
+ * database, a new data directory). Resolves with the last process's stdout when `output` is 'collect'.
  */
 export async function unsealInto(
   repo: Repository,
   object: ExpectedObject,
   passphrase: string,
   consumer: Step[],
-  options: { signal?: AbortSignal; onMeter?: (meter: Sha256Meter) => void; output?: 'collect' | 'ignore'; into?: Writable } = {},
+  options: { filters?: FilterGroup; signal?: AbortSignal; output?: 'collect' | 'ignore'; into?: Writable } = {},
 ): Promise<Buffer> {
+  const filters = options.filters ?? new FilterGroup();
+  storedSideFree(filters, object.key);
+  if (filters.transforms().length) throw new PgwardenError('Failed', `Filters in Node cannot see the plain bytes of ${object.key}: they flow between processes.`);
   const meter = new VerifyingMeter(object, (m) => checksumError(repo, object, m));
-  options.onMeter?.(meter);
-  const decoder = chain([decryptStep(passphrase, object.key), decompressStep(object.key), ...consumer], {
+  filters.add(storedMeter(meter));
+  const decoder = chain([decryptStep(passphrase, object.key), decompressStep(object.key), ...filters.steps(), ...consumer], {
     stdout: options.output === 'collect' || options.into ? 'pipe' : 'ignore',
     ...(options.signal ? { signal: options.signal } : {}),
   });
@@ -145,7 +154,10 @@ export async function unsealInto(
   decoder.done.finally(() => (decoderEnded = true)).catch(() => undefined);
   feeding.catch(() => (readFailedFirst ||= !decoderEnded));
   const [fed, decoded] = await Promise.allSettled([feeding, decoder.done.then(() => passedOn)]).finally(unwatch);
-  if (fed.status === 'fulfilled' && decoded.status === 'fulfilled') return Buffer.concat(collected);
+  if (fed.status === 'fulfilled' && decoded.status === 'fulfilled') {
+    filters.close();
+    return Buffer.concat(collected);
+  }
   decoder.kill();
   const feedError = fed.status === 'rejected' ? fed.reason : undefined;
   const decodeError = decoded.status === 'rejected' ? decoded.reason : undefined;
@@ -162,6 +174,24 @@ export async function unsealInto(
     .catch(() => true); // cannot tell: report the original error
   if (!intact) throw checksumError(repo, object, recheck);
   throw mostTelling(decodeError, feedError);
+}
+
+/**
+ * Reads a stored object through the size and sha256 check only (no key needed). The error of a mismatch is
+ * `corrupt`'s, by default the one unsealInto gives.
+ */
+export async function checkStored(repo: Repository, object: ExpectedObject, options: { filters?: FilterGroup; signal?: AbortSignal; corrupt?: (meter: Sha256Meter) => Error } = {}): Promise<void> {
+  const filters = options.filters ?? new FilterGroup();
+  storedSideFree(filters, object.key);
+  const meter = new VerifyingMeter(object, options.corrupt ?? ((m) => checksumError(repo, object, m)));
+  filters.add(storedMeter(meter));
+  await pipeline(await repo.get(object.key, options.signal), meter, new Writable({ write: (_c, _e, done) => done() }), { ...(options.signal ? { signal: options.signal } : {}) });
+  filters.close();
+}
+
+/** A group measures one object's stored side: checked before any process starts, not after. */
+function storedSideFree(filters: FilterGroup, key: string): void {
+  if (filters.ended || filters.measures('stored-size') || filters.measures('sha256')) throw new PgwardenError('Failed', `The filter group given for ${key} already served another object: one group per object.`);
 }
 
 function checksumError(repo: Repository, object: ExpectedObject, meter: Sha256Meter): PgwardenError {

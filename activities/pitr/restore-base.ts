@@ -11,6 +11,7 @@ import { objectSecretOf } from '../keys/backup-keys.js';
 import type { WalKeys } from '../keys/wal-keys.js';
 import { backupFolder } from '../catalog/manifest.js';
 import type { Step } from '../pipeline/chain.js';
+import { FilterGroup } from '../pipeline/filters.js';
 import { unsealInto } from '../pipeline/seal.js';
 import { currentReporter, inParallel, reportEvery } from '../progress.js';
 import type { Repository } from '../storage/repository.js';
@@ -71,8 +72,8 @@ async function restoreWithKeys(config: Config, input: RestoreBaseInput, repo: Re
   cluster.own(input.datadir);
 
   const reporter = currentReporter();
-  let meter: { bytes: number } | undefined;
-  const stop = reportEvery(reporter, (): Progress => ({ phase: 'restoring base backup', bytesDone: meter?.bytes ?? 0, bytesTotal: object.storedBytes }));
+  const filters = new FilterGroup();
+  const stop = reportEvery(reporter, (): Progress => ({ phase: 'restoring base backup', bytesDone: filters.bytes('stored-size'), bytesTotal: object.storedBytes }));
   try {
     // tar runs as the cluster's user, so that the files are its own. A base backup of a restored copy (one that
     // became the new primary) holds that copy's pgwarden folder (spool, restore.yaml): not this restore's.
@@ -83,7 +84,7 @@ async function restoreWithKeys(config: Config, input: RestoreBaseInput, repo: Re
     staging.catch(() => undefined);
     await unsealInto(repo, { key: `${folder}${object.name}`, sha256: object.sha256, storedBytes: object.storedBytes }, secret, [tar], {
       ...(reporter.signal ? { signal: reporter.signal } : {}),
-      onMeter: (m) => (meter = m),
+      filters,
     });
     const staged = await staging;
     // The WAL data keys from the backup's day on, opened once here: restore_command (wal-fetch) then decrypts

@@ -12,7 +12,7 @@ import { backupFolder, readManifest, type BackupManifest, type StoredObjectEntry
 import type { DatabaseContext } from '../database-context.js';
 import { objectSecretOf } from '../keys/backup-keys.js';
 import type { Step } from '../pipeline/chain.js';
-import type { Sha256Meter } from '../pipeline/measure.js';
+import { FilterGroup } from '../pipeline/filters.js';
 import { unsealInto } from '../pipeline/seal.js';
 import { pgTool } from '../postgres/binaries.js';
 import { connect, quoteIdent, withDatabase, type PgEndpoint } from '../postgres/connection.js';
@@ -51,12 +51,12 @@ export async function restoreLogical(db: DatabaseContext, input: RestoreLogicalI
   const onCancel = () => abort.abort(reporter.signal?.reason);
   reporter.signal?.addEventListener('abort', onCancel, { once: true });
 
-  const meters: Sha256Meter[] = [];
+  const paths: FilterGroup[] = [];
   let phase = 'creating database';
   let objectsDone = 0;
   const stopReporting = reportEvery(reporter, (): Progress => ({
     phase,
-    bytesDone: meters.reduce((sum, m) => sum + m.bytes, 0),
+    bytesDone: paths.reduce((sum, p) => sum + p.bytes('stored-size'), 0),
     bytesTotal: manifest.storedBytes,
     itemsDone: objectsDone,
     itemsTotal: manifest.objects.length,
@@ -81,15 +81,13 @@ export async function restoreLogical(db: DatabaseContext, input: RestoreLogicalI
       pgRestore,
       psql,
       abort,
-      unseal: (object, consumer, output) =>
-        unsealInto(repo, { key: `${folder}${object.name}`, sha256: object.sha256, storedBytes: object.storedBytes }, passphrase, consumer, {
-          signal: abort.signal,
-          onMeter: (meter) => meters.push(meter),
-          output,
-        }).then((out) => {
-          objectsDone += 1;
-          return out;
-        }),
+      unseal: async (object, consumer, output) => {
+        const filters = new FilterGroup();
+        paths.push(filters);
+        const out = await unsealInto(repo, { key: `${folder}${object.name}`, sha256: object.sha256, storedBytes: object.storedBytes }, passphrase, consumer, { filters, signal: abort.signal, output });
+        objectsDone += 1;
+        return out;
+      },
     };
 
     phase = 'restoring schema';

@@ -1,16 +1,14 @@
 // Verifying one backup: every object read back from its repository, size and sha256 checked against the
 // manifest, decrypted with the configured key and decompressed (the plain size must match too). Everything
 // streams: the decrypted bytes go to dd's /dev/null, nothing is written to disk.
-import { Writable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { PgwardenError } from '../../domain/errors.js';
 import type { Config } from '../../config/schema.js';
 import type { Progress } from '../../domain/progress.js';
 import type { VerifyFinding } from '../../domain/verify.js';
 import { backupFolder, readManifest, type BackupManifest, type StoredObjectEntry } from '../catalog/manifest.js';
 import { objectSecretOf } from '../keys/backup-keys.js';
-import { byteCountStep, VerifyingMeter, type Sha256Meter } from '../pipeline/measure.js';
-import { unsealInto } from '../pipeline/seal.js';
+import { FilterGroup, rawSizeStep } from '../pipeline/filters.js';
+import { checkStored, unsealInto } from '../pipeline/seal.js';
 import { currentReporter, inParallel, reportEvery } from '../progress.js';
 import { openRepository } from '../storage/open.js';
 import type { Repository } from '../storage/repository.js';
@@ -56,11 +54,11 @@ export async function verifyBackup(config: Config, database: string, unit: Verif
   }
 
   const reporter = currentReporter();
-  const meters: Sha256Meter[] = [];
+  const paths: FilterGroup[] = [];
   let done = 0;
   const stop = reportEvery(reporter, (): Progress => ({
     phase: `verifying ${unit.type} backup ${unit.id} in ${unit.repository}`,
-    bytesDone: meters.reduce((sum, m) => sum + m.bytes, 0),
+    bytesDone: paths.reduce((sum, p) => sum + p.bytes('stored-size'), 0),
     bytesTotal: manifest.storedBytes,
     itemsDone: done,
     itemsTotal: manifest.objects.length,
@@ -68,15 +66,21 @@ export async function verifyBackup(config: Config, database: string, unit: Verif
   try {
     await inParallel(manifest.objects, config.backup.jobs, async (object: StoredObjectEntry) => {
       const expected = { key: `${folder}${object.name}`, sha256: object.sha256, storedBytes: object.storedBytes };
+      const filters = new FilterGroup();
+      paths.push(filters);
       try {
         if (!keyMatches) {
           // Without the key only the stored bytes can be checked: still worth knowing they are intact.
-          await unsealOnlyChecksum(repo, expected, (m) => meters.push(m));
+          await checkStored(repo, expected, {
+            filters,
+            corrupt: (m) => new PgwardenError('Integrity', `${expected.key} in repository "${repo.name}" is corrupt: expected ${expected.storedBytes} bytes with sha256 ${expected.sha256.slice(0, 16)}…, read ${m.bytes} bytes with sha256 ${m.sha256.slice(0, 16)}….`),
+          });
         } else {
-          const plain = { bytes: 0 };
-          await unsealInto(repo, expected, passphrase, [byteCountStep(plain)], { ...(reporter.signal ? { signal: reporter.signal } : {}), onMeter: (m) => meters.push(m), output: 'ignore' });
-          if (plain.bytes !== object.rawBytes) {
-            findings.push(where(object.name, 'content', `decrypts and decompresses to ${plain.bytes} bytes, the manifest says ${object.rawBytes}`));
+          filters.add(rawSizeStep());
+          await unsealInto(repo, expected, passphrase, [], { ...(reporter.signal ? { signal: reporter.signal } : {}), filters, output: 'ignore' });
+          const plain = filters.result('raw-size');
+          if (plain !== object.rawBytes) {
+            findings.push(where(object.name, 'content', `decrypts and decompresses to ${plain} bytes, the manifest says ${object.rawBytes}`));
           }
         }
       } catch (error) {
@@ -91,13 +95,6 @@ export async function verifyBackup(config: Config, database: string, unit: Verif
   return {
     backup: { repository: unit.repository, id: unit.id, type: unit.type, objects: manifest.objects.length, storedBytes: manifest.storedBytes, ok: findings.length === 0 },
     findings,
-    bytesRead: meters.reduce((sum, m) => sum + m.bytes, 0),
+    bytesRead: paths.reduce((sum, p) => sum + p.bytes('stored-size'), 0),
   };
-}
-
-/** Reads an object through the size and sha256 check only. */
-async function unsealOnlyChecksum(repo: Repository, expected: { key: string; sha256: string; storedBytes: number }, onMeter: (m: Sha256Meter) => void): Promise<void> {
-  const meter = new VerifyingMeter(expected, (m) => new PgwardenError('Integrity', `${expected.key} in repository "${repo.name}" is corrupt: expected ${expected.storedBytes} bytes with sha256 ${expected.sha256.slice(0, 16)}…, read ${m.bytes} bytes with sha256 ${m.sha256.slice(0, 16)}….`));
-  onMeter(meter);
-  await pipeline(await repo.get(expected.key), meter, new Writable({ write: (_c, _e, done) => done() }));
 }

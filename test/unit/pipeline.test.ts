@@ -9,7 +9,8 @@ import { Readable } from 'node:stream';
 import { execa } from 'execa';
 import { PgwardenError } from '../../domain/errors.js';
 import { FsRepository } from '../../activities/storage/fs.js';
-import { sealInto, unsealInto } from '../../activities/pipeline/seal.js';
+import { checkStored, sealInto, unsealInto } from '../../activities/pipeline/seal.js';
+import { FilterGroup, rawSize, rawSizeStep, reported, tableRows } from '../../activities/pipeline/filters.js';
 import { encryptStep, keyFingerprint } from '../../activities/pipeline/encrypt.js';
 import { chain } from '../../activities/pipeline/chain.js';
 
@@ -44,6 +45,60 @@ test('sealed bytes come back identical, smaller than the input, with size and sh
   const out = await unsealInto(repo, { key: 'db/logical/b1/data.sql.zst.gpg', ...sealed }, settings.passphrase, [], { output: 'collect' });
   assert.ok(out.equals(input));
 });
+
+test('a filter group reads back by name what each filter measured, on the way in and on the way out', async () => {
+  const { repo } = repository();
+  const dump = Buffer.from('SET x = 1;\nCOPY public.a (id) FROM stdin;\n1\n2\n3\n\\.\n\nCOPY public.b (id) FROM stdin;\n7\n\\.\n' + 'x'.repeat(200_000) + '\n');
+  const sealing = new FilterGroup().add(rawSize(), tableRows());
+  assert.throws(() => sealing.result('raw-size'), /before the path ended/);
+  const sealed = await sealInto(repo, 'db/f.zst.gpg', Readable.from([dump]), settings, { filters: sealing });
+  assert.equal(sealing.result('raw-size'), dump.length);
+  assert.deepEqual([...sealing.result('table-rows')], [['public.a', 3], ['public.b', 1]]);
+  assert.equal(sealing.result('sha256'), sealed.sha256);
+  assert.equal(sealing.result('sha256'), createHash('sha256').update(await readAll(repo, 'db/f.zst.gpg')).digest('hex'));
+  assert.equal(sealing.result('stored-size'), (await repo.head('db/f.zst.gpg'))?.size);
+  assert.ok(sealing.firstByteAt() !== undefined);
+  assert.throws(() => sealing.result('copy-rows'), /No filter of this data path measures copy-rows/);
+  await assert.rejects(sealInto(repo, 'db/again.zst.gpg', Readable.from([dump]), settings, { filters: sealing }), /one group per object/);
+  assert.equal(await repo.head('db/again.zst.gpg'), undefined);
+
+  // The same plain size counted by dd between processes, after decryption and decompression.
+  const unsealing = new FilterGroup().add(rawSizeStep());
+  await unsealInto(repo, { key: 'db/f.zst.gpg', ...sealed }, settings.passphrase, [], { filters: unsealing, output: 'ignore' });
+  assert.equal(unsealing.result('raw-size'), dump.length);
+  assert.equal(unsealing.result('stored-size'), sealed.storedBytes);
+
+  // Only the stored bytes, without the key.
+  const checking = new FilterGroup();
+  await checkStored(repo, { key: 'db/f.zst.gpg', ...sealed }, { filters: checking });
+  assert.equal(checking.result('sha256'), sealed.sha256);
+  await assert.rejects(checkStored(repo, { key: 'db/f.zst.gpg', ...sealed, storedBytes: sealed.storedBytes + 1 }), /is corrupt/);
+});
+
+test('a filter group: one measurer per name, and a producer\'s missing row counts fail when read', () => {
+  assert.throws(() => new FilterGroup().add(rawSize(), rawSizeStep()), /both measure raw-size/);
+  const group = new FilterGroup().add(reported({ bytes: 42 }, 'data-1'));
+  assert.equal(group.bytes('raw-size'), 42);
+  assert.equal(group.bytes('stored-size'), 0);
+  group.close();
+  assert.throws(() => group.result('copy-rows'), /did not report how many rows it copied for data-1/);
+  assert.throws(() => group.add(rawSize()), /already ended/);
+});
+
+test('a failed seal leaves its group unended: nothing is read back from a path that did not end whole', async () => {
+  const { repo } = repository();
+  const failing = new Readable({ read() { this.destroy(new Error('pg_dump died')); } });
+  const group = new FilterGroup().add(rawSize());
+  await assert.rejects(sealInto(repo, 'gone/g.zst.gpg', failing, settings, { filters: group }), /pg_dump died/);
+  assert.equal(group.ended, false);
+  assert.throws(() => group.result('sha256'), /before the path ended/);
+});
+
+async function readAll(repo: FsRepository, key: string): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of await repo.get(key)) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
 
 test('stock gpg and zstd open a sealed object without pgwarden (the emergency path)', async () => {
   const { repo, path } = repository();
