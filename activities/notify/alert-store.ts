@@ -91,15 +91,19 @@ export async function reportChannel(client: Client, config: Config, database: st
 }
 
 /**
- * A call to Temporal that ends with the activity making it: the update waits for the ledger workflow, and one still
- * out when the worker shuts down (or the activity is cancelled) would hold the worker's connection past its grace time.
+ * A call to Temporal that ends with the activity making it. The update waits for the ledger workflow, which only a
+ * polling worker moves on: when the worker shutting down is the only one, it never answers. The worker's connection
+ * (a NativeConnection) does not honour abort signals (SDK 1.x), so the activity stops waiting itself when it is
+ * cancelled (at the end of the shutdown grace time, or by Temporal); the call left behind ends with the connection.
  */
 function whileRunning<T>(client: Client, call: () => Promise<T>): Promise<T> {
-  let signal: AbortSignal | undefined;
+  let context: Context;
   try {
-    signal = Context.current().cancellationSignal;
+    context = Context.current();
   } catch {
-    signal = undefined; // not in an activity (a command of the CLI): nothing to end with
+    return call(); // not in an activity (a command of the CLI): nothing to end with
   }
-  return signal ? client.withAbortSignal(signal, call) : call();
+  const pending = client.withAbortSignal(context.cancellationSignal, call);
+  pending.catch(() => undefined); // once the activity has stopped waiting, nobody reads how the call ended
+  return Promise.race([pending, context.cancelled]);
 }

@@ -17,6 +17,7 @@ import { PgwardenError } from '../../domain/errors.js';
 import type { Config, ConfigInput } from '../../config/schema.js';
 import { serveMetrics } from '../../worker/metrics.js';
 import { monitorWorkflowId } from '../../domain/ids.js';
+import { alertLedgerWorkflowId } from '../../domain/alert-ledger.js';
 import type { BackupResult } from '../../domain/backup.js';
 import type { DrillResult } from '../../domain/verify.js';
 import type { MonitorResult } from '../../domain/health.js';
@@ -405,5 +406,29 @@ describe('alerts that keep their word', () => {
       await stack.s3.up();
       await metrics.close();
     }
+  });
+});
+
+describe('a worker that shuts down while an alert waits for its ledger', () => {
+  test('stops within its grace and clean-up time: the wait ends with the activity, whose attempt is left to run again', async () => {
+    // The only worker of its queue is the one that would move the ledger on: once it stops polling, the update that
+    // recordAlerts waits for cannot be answered. Here the ledger runs on a queue nobody polls, which is the same
+    // wait made certain. Before the fix the wait outlived the grace and the clean-up time (the worker failed with
+    // GracefulShutdownPeriodExpiredError): the SDK's worker connection ignores abort signals.
+    const alone = stack.config({ stuck: { db: 'tiny' } }, { worker: { shutdownGraceTime: '0.5s' } });
+    const ledger = await stack.env.client.workflow.start('alertLedgerWorkflow', { taskQueue: `${alone.temporal.taskQueue}-nobody`, workflowId: alertLedgerWorkflowId('stuck'), args: [{ database: 'stuck' }] });
+    const worker = await stack.worker(alone);
+    const run = await stack.env.client.workflow.start('monitorWorkflow', { taskQueue: alone.temporal.taskQueue, workflowId: `${monitorWorkflowId('stuck')}-shutdown`, args: [{ database: 'stuck' }] });
+    for (;;) {
+      const pending = (await run.describe()).raw.pendingActivities ?? [];
+      if (pending.some((a) => a.activityType?.name === 'recordAlerts' && a.lastWorkerIdentity)) break;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    await new Promise((resolve) => setTimeout(resolve, 500)); // well inside the update's wait
+    await worker.stop(); // rejects with GracefulShutdownPeriodExpiredError when the activity outlives the force time
+    const attempt = (await run.describe()).raw.pendingActivities?.find((a) => a.activityType?.name === 'recordAlerts');
+    assert.match(attempt?.lastFailure?.message ?? '', /stopped because its worker shut down/, 'the attempt ended as stopped by the shutdown, to be run again');
+    await ledger.terminate('test over');
+    await run.terminate('test over');
   });
 });
