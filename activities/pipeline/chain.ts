@@ -117,16 +117,7 @@ export function chain(steps: Step[], options: { stdin?: 'pipe' | 'ignore'; stdou
     pipe.on('error', () => undefined);
     pipe.end(`${step.fd3}\n`);
   });
-  const stderr = steps.map(() => '');
-  const stderrClosed = steps.map((step, i) => {
-    const pipe = pipeAt(4 + i);
-    pipe.on('data', (chunk: Buffer) => {
-      const text = chunk.toString('utf8');
-      step.onStderr?.(text);
-      stderr[i] = (stderr[i] + text).slice(-STDERR_KEEP);
-    });
-    return new Promise<void>((resolve) => pipe.once('close', () => resolve()));
-  });
+  const { stderr, stderrClosed } = readStderr(steps, (i) => pipeAt(4 + i));
   const exited = new Set<number>();
   const onExit = (index: number) => {
     if (exited.has(index)) return;
@@ -137,19 +128,8 @@ export function chain(steps: Step[], options: { stdin?: 'pipe' | 'ignore'; stdou
       /* the report is optional; the caller notices what is missing */
     }
   };
-  const statuses = new Map<number, number>();
-  let statusText = '';
   const statusPipe = pipeAt(3);
-  statusPipe.on('data', (chunk: Buffer) => {
-    statusText += chunk.toString('utf8');
-    for (let newline = statusText.indexOf('\n'); newline !== -1; newline = statusText.indexOf('\n')) {
-      const [index, code] = statusText.slice(0, newline).split(' ').map(Number);
-      statusText = statusText.slice(newline + 1);
-      if (index === undefined || code === undefined || !steps[index]) continue;
-      statuses.set(index, code);
-      onExit(index);
-    }
-  });
+  const statuses = readStatuses(statusPipe, steps.length, onExit);
   let shellOwnError = '';
   child.stderr!.on('data', (chunk: Buffer) => (shellOwnError = (shellOwnError + chunk.toString('utf8')).slice(-STDERR_KEEP)));
   const statusClosed = new Promise<void>((resolve) => statusPipe.once('close', () => resolve()));
@@ -177,18 +157,7 @@ export function chain(steps: Step[], options: { stdin?: 'pipe' | 'ignore'; stdou
     options.signal?.removeEventListener('abort', kill);
     steps.forEach((_, i) => onExit(i)); // steps killed before they reported
     if (shell.error) throw new PgwardenError('Config', `Cannot start ${SHELL} (${shell.error.message}): pgwarden runs its process chains with a POSIX shell.`);
-    const results: Exit[] = steps.map((step, i) => {
-      const status = statuses.get(i);
-      const text = stderr[i]!.trim();
-      // No status: the shell was killed before this step ended (our SIGKILL, or the worker's kill).
-      if (status === undefined) return { step, code: null, signal: (shell.signal ?? 'SIGKILL') as NodeJS.Signals, stderr: text };
-      if (status > 128 && status < 128 + 65) {
-        const signal = (Object.entries(constants.signals).find(([, n]) => n === status - 128)?.[0] ?? 'SIGKILL') as NodeJS.Signals;
-        return { step, code: null, signal, stderr: text };
-      }
-      const notInstalled = (status === 127 || status === 126) && /not found|No such file|Permission denied|cannot execute/i.test(text);
-      return { step, code: status, signal: null, stderr: text, ...(notInstalled ? { notInstalled } : {}) };
-    });
+    const results = steps.map((step, i) => stepExit(step, statuses.get(i), stderr[i]!.trim(), shell.signal));
     if (results.every((r) => r.code === 0) && (shell.code === 0 || statuses.size === steps.length)) return;
     const failed = results.filter((r) => r.code !== 0);
     if (failed.length === 0) {
@@ -198,6 +167,50 @@ export function chain(steps: Step[], options: { stdin?: 'pipe' | 'ignore'; stdou
   });
   done.catch(() => undefined);
   return { stdin: child.stdin!, stdout: options.stdout === 'pipe' ? child.stdout : null, done, kill };
+}
+
+/** Each step's stderr (its last STDERR_KEEP characters, for the error message), passed on to its onStderr as it comes. */
+function readStderr(steps: Step[], pipeOf: (index: number) => Readable): { stderr: string[]; stderrClosed: Promise<void>[] } {
+  const stderr = steps.map(() => '');
+  const stderrClosed = steps.map((step, i) => {
+    const pipe = pipeOf(i);
+    pipe.on('data', (chunk: Buffer) => {
+      const text = chunk.toString('utf8');
+      step.onStderr?.(text);
+      stderr[i] = (stderr[i] + text).slice(-STDERR_KEEP);
+    });
+    return new Promise<void>((resolve) => pipe.once('close', () => resolve()));
+  });
+  return { stderr, stderrClosed };
+}
+
+/** The "<step> <exit status>" lines the chain's subshells write on fd 3, as they come (each step reported at once). */
+function readStatuses(pipe: Readable, steps: number, onStatus: (index: number) => void): Map<number, number> {
+  const statuses = new Map<number, number>();
+  let text = '';
+  pipe.on('data', (chunk: Buffer) => {
+    text += chunk.toString('utf8');
+    for (let newline = text.indexOf('\n'); newline !== -1; newline = text.indexOf('\n')) {
+      const [index, code] = text.slice(0, newline).split(' ').map(Number);
+      text = text.slice(newline + 1);
+      if (index === undefined || code === undefined || !Number.isInteger(index) || index < 0 || index >= steps) continue;
+      statuses.set(index, code);
+      onStatus(index);
+    }
+  });
+  return statuses;
+}
+
+/** How one step ended, from the status its subshell reported (none: the shell was killed before the step ended). */
+function stepExit(step: Step, status: number | undefined, stderr: string, shellSignal: NodeJS.Signals | null): Exit {
+  // No status: the shell was killed before this step ended (our SIGKILL, or the worker's kill).
+  if (status === undefined) return { step, code: null, signal: shellSignal ?? 'SIGKILL', stderr };
+  if (status > 128 && status < 128 + 65) {
+    const signal = (Object.entries(constants.signals).find(([, n]) => n === status - 128)?.[0] ?? 'SIGKILL') as NodeJS.Signals;
+    return { step, code: null, signal, stderr };
+  }
+  const notInstalled = (status === 127 || status === 126) && /not found|No such file|Permission denied|cannot execute/i.test(stderr);
+  return { step, code: status, signal: null, stderr, ...(notInstalled ? { notInstalled } : {}) };
 }
 
 /** A process that died of a broken pipe or of our SIGKILL is a victim; the first other failure is the cause. */

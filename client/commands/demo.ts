@@ -35,13 +35,30 @@ interface DemoState {
 const DB_USER = 'cartly_owner';
 const DB_NAME = 'cartly';
 
+/** What the demo's steps hand on: where its services are and what its jobs returned. */
+interface DemoDatabase {
+  cluster: LocalCluster;
+  password: string;
+  url: string;
+  size: number;
+}
+interface DemoRuns {
+  backup: BackupResult;
+  restore: RestoreResult;
+  drill: DrillResult;
+  verified: VerifyResult;
+  metricLines: string[];
+  metricsUrl: string;
+}
+type Say = (line: string) => void;
+
 export async function demoCommand(ctx: CommandContext, options: { dir: string; orders: number; stop: boolean; stopAfter: boolean }): Promise<void> {
   const dir = resolve(options.dir);
   mkdirSync(dir, { recursive: true, mode: 0o755 });
   const statePath = join(dir, 'state.json');
   const state: DemoState = existsSync(statePath) ? JSON.parse(readFileSync(statePath, 'utf8')) : {};
   const save = () => writeFileSync(statePath, `${JSON.stringify(state, null, 2)}\n`);
-  const say = (line: string) => ctx.out.info(line);
+  const say: Say = (line) => ctx.out.info(line);
 
   if (options.stop) {
     await stopServices(state, say);
@@ -52,131 +69,24 @@ export async function demoCommand(ctx: CommandContext, options: { dir: string; o
 
   say(`pgwarden demo: state in ${dir}`);
   const started = Date.now();
-
-  // 1. Temporal: reuse the demo's server if it still runs, else start one (7233/8233 when free).
-  let step = Date.now();
-  if (!state.temporal || !(await temporalAnswers(state.temporal.address))) {
-    const port = (await portIsFree(7233)) ? 7233 : await freePort();
-    const uiPort = (await portIsFree(8233)) ? 8233 : await freePort();
-    const server = await startDevServer({ dbFile: join(dir, 'temporal.db'), port, uiPort, logFile: join(dir, 'temporal.log'), detached: !options.stopAfter });
-    state.temporal = { pid: server.pid, address: server.address, ui: server.ui };
-    save();
-    say(`[1/6] Temporal dev server started at ${server.address} (SQLite ${join(dir, 'temporal.db')}, UI ${server.ui}) in ${formatDuration(Date.now() - step)}`);
-  } else {
-    say(`[1/6] Temporal dev server already running at ${state.temporal.address} (UI ${state.temporal.ui})`);
-  }
-
-  // 2. PostgreSQL with the Cartly-like database (created once, then reused).
-  step = Date.now();
-  const password = secretFile(join(dir, 'postgres-password'));
-  const cluster = await demoCluster(dir, state);
+  const temporal = await demoTemporal(dir, state, options.stopAfter, say);
   save();
-  const url = cluster.url(DB_USER, password, DB_NAME);
-  writeFileSync(join(dir, 'database-url'), `${url}\n`, { mode: 0o600 });
-  secretFile(join(dir, 'backup-passphrase'));
-  const loaded = await withClient(pgEndpoint(cluster.url(DB_USER, password, 'postgres'), 'demo'), 'demo', async (client) => {
-    const { rowCount } = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [DB_NAME]);
-    return (rowCount ?? 0) > 0;
-  }).catch(async (error: unknown) => {
-    if (!(error instanceof PgwardenError) || error.kind !== 'Config') throw error;
-    return false;
-  });
-  if (!loaded) {
-    say(`[2/6] PostgreSQL cluster on 127.0.0.1:${cluster.port}: loading the Cartly-like sample database (${options.orders.toLocaleString('en-US')} orders)…`);
-    await withClient(pgEndpoint(cluster.url(DB_USER, password, 'postgres'), 'demo'), 'demo', (c) => c.query(`CREATE DATABASE ${DB_NAME}`));
-    await withClient(pgEndpoint(url, 'demo'), 'demo load', async (client) => {
-      await client.query(CARTLY_SCHEMA);
-      for (const statement of cartlyDataStatements(options.orders)) await client.query(statement);
-    });
-  }
-  const size = await withClient(pgEndpoint(url, 'demo'), 'demo', async (c) => Number((await c.query(`SELECT pg_database_size(current_database()) AS s`)).rows[0].s));
-  say(`[2/6] PostgreSQL ${cluster.options.binDir.match(/\/(\d+)\/bin/)?.[1] ?? ''} on 127.0.0.1:${cluster.port}: database "${DB_NAME}", ${formatBytes(size)}${loaded ? '' : `, loaded in ${formatDuration(Date.now() - step)}`}`);
-
-  // 3. Configuration (secrets in files, never inline) and a worker in this process.
-  const configFile = join(dir, 'pgwarden.yaml');
-  writeFileSync(
-    configFile,
-    `# Written by \`pgwarden demo\`. Secrets live in files next to it (or in environment variables), never here.\n` +
-      stringify({
-        temporal: { address: state.temporal.address, namespace: 'default', taskQueue: 'pgwarden-demo', ui: state.temporal.ui },
-        encryption: { passphraseFile: join(dir, 'backup-passphrase') },
-        repositories: { local: { type: 'fs', path: join(dir, 'repository') } },
-        databases: {
-          [DB_NAME]: {
-            provider: 'postgres',
-            environment: 'production',
-            connection: { file: join(dir, 'database-url') },
-            repositories: ['local'],
-            // The runbook's monthly restore test (verify-backup.sh) as assertions of the restore drill.
-            drill: {
-              assertions: [
-                { name: 'test users are there (runbook spot check)', sql: "SELECT id, email FROM users WHERE email LIKE '%@test.cartly%'", minRows: 1 },
-                { table: 'orders', minRows: Math.max(100, Math.floor(options.orders)) },
-                { name: 'orders per status as in production', sql: 'SELECT status, count(*) FROM orders GROUP BY status', equalsSource: true },
-              ],
-            },
-          },
-        },
-      }),
-  );
-  const config = loadConfig(configFile);
-  const client = await connectClient(config);
-  const warning = await ensureSearchAttributes(client, config.temporal.namespace);
-  if (warning) say(`warning: ${warning}`);
-  const connection = await connectWorker(config);
-  const worker = await createWorker(config, connection);
-  const running = worker.run();
-  const metrics = await serveMetrics(config, '127.0.0.1:0');
-  say(`[3/6] Worker running on task queue "${config.temporal.taskQueue}"; config ${configFile}; Prometheus metrics at ${metrics.url}`);
-
-  let backup: BackupResult;
-  let restore: RestoreResult;
-  let drill: DrillResult;
-  let verified: VerifyResult;
-  let metricLines: string[];
-  try {
-    // 4. Backup through Temporal.
-    const backupHandle = await startBackup(client, config, { database: DB_NAME, kind: 'manual' });
-    say(`[4/6] Backup: workflow ${backupHandle.workflowId}`);
-    backup = await waitFor<BackupResult>(backupHandle, (s) => ctx.out.progress(s));
-    say(describeBackup(backup).replace(/^/gm, '      '));
-
-    // 5. Restore it into a new database, through Temporal.
-    const target = `${DB_NAME}_restored_${new Date().toISOString().slice(11, 19).replace(/:/g, '')}`;
-    const restoreHandle = await startRestore(client, config, { database: DB_NAME, backup: backup.backupId, target });
-    say(`[5/6] Restore of ${backup.backupId} into "${target}": workflow ${restoreHandle.workflowId}`);
-    restore = await waitFor<RestoreResult>(restoreHandle, (s) => ctx.out.progress(s));
-    say(describeRestore(restore).replace(/^/gm, '      '));
-
-    // 6. The runbook's monthly restore test: a drill restores the latest backup elsewhere, checks it, drops it.
-    const drillHandle = await startDrill(client, config, { database: DB_NAME });
-    say(`[6/6] Restore drill and integrity verification of ${DB_NAME}: workflow ${drillHandle.workflowId}`);
-    drill = await waitFor<DrillResult>(drillHandle, (s) => ctx.out.progress(s));
-    say(describeDrill(drill).replace(/^/gm, '      '));
-    // And the weekly integrity check: every object read back, checksummed and decrypted, nothing restored.
-    const verifyHandle = await startVerify(client, config, { database: DB_NAME, backup: 'all', wal: false });
-    verified = await waitFor<VerifyResult>(verifyHandle, (s) => ctx.out.progress(s));
-    say(describeVerify(verified).replace(/^/gm, '      '));
-    const scraped = await (await fetch(metrics.url)).text();
-    metricLines = scraped.split('\n').filter((line) => /^pgwarden_(backup_last_success|drill_last_success|drill_last_restore)/.test(line));
-  } finally {
-    await metrics.close();
-    worker.shutdown();
-    await running.catch(() => undefined);
-    await connection.close();
-    await client.connection.close();
-  }
+  const database = await demoDatabase(dir, state, options.orders, say);
+  save();
+  const configFile = writeDemoConfig(dir, temporal, options.orders);
+  const runs = await runDemoJobs(ctx, configFile, say);
+  const { backup, restore, drill, verified } = runs;
 
   // The data itself, not only the counts: a fingerprint of every table, source against restore.
   const tables = CARTLY_TABLES.map((t) => `public.${t}`);
-  const source = await withClient(pgEndpoint(url, 'demo'), 'demo verify', (c) => tableFingerprints(c, tables));
-  const restored = await withClient(pgEndpoint(cluster.url(DB_USER, password, restore.target), 'demo'), 'demo verify', (c) => tableFingerprints(c, tables));
+  const source = await withClient(pgEndpoint(database.url, 'demo'), 'demo verify', (c) => tableFingerprints(c, tables));
+  const restored = await withClient(pgEndpoint(database.cluster.url(DB_USER, database.password, restore.target), 'demo'), 'demo verify', (c) => tableFingerprints(c, tables));
   const differing = tables.filter((t) => JSON.stringify(source.get(t)) !== JSON.stringify(restored.get(t)));
 
-  const historyLink = `${state.temporal.ui}/namespaces/default/workflows?query=${encodeURIComponent(`PgwardenDatabase="${DB_NAME}"`)}`;
+  const historyLink = `${temporal.ui}/namespaces/default/workflows?query=${encodeURIComponent(`PgwardenDatabase="${DB_NAME}"`)}`;
   const summary = {
     backupId: backup.backupId,
-    databaseBytes: size,
+    databaseBytes: database.size,
     dumpedBytes: backup.rawBytes,
     storedBytes: backup.storedBytes,
     backupMs: backup.durationMs,
@@ -192,7 +102,7 @@ export async function demoCommand(ctx: CommandContext, options: { dir: string; o
     drillMs: drill.durationMs,
     drillRestoreMs: drill.parts[0]?.restoreMs,
     verifyMs: verified.durationMs,
-    metricsServedAt: metrics.url,
+    metricsServedAt: runs.metricsUrl,
     temporalUi: historyLink,
     totalMs: Date.now() - started,
   };
@@ -201,14 +111,14 @@ export async function demoCommand(ctx: CommandContext, options: { dir: string; o
   ctx.out.result(summary, () =>
     [
       '',
-      `Backup ${summary.backupId}: ${formatBytes(size)} database -> ${formatBytes(backup.storedBytes)} stored in ${formatDuration(backup.durationMs)}`,
+      `Backup ${summary.backupId}: ${formatBytes(database.size)} database -> ${formatBytes(backup.storedBytes)} stored in ${formatDuration(backup.durationMs)}`,
       `Restore into "${restore.target}": ${formatDuration(restore.durationMs)}, ${restore.withinRto ? 'within' : 'OVER'} the production RTO of ${formatDuration(restore.rtoMs ?? 0)}`,
       `Row counts: ${restore.rowCountsMatch ? `all ${restore.tables} tables match (${restore.rows.toLocaleString('en-US')} rows)` : 'MISMATCH'}; ` +
         `table contents: ${differing.length === 0 ? 'identical to the source (md5 of every row)' : `DIFFER in ${differing.join(', ')}`}`,
       `Restore drill: ${drill.passed ? 'PASSED' : 'FAILED'} in ${formatDuration(drill.durationMs)} (restore ${formatDuration(drill.parts[0]?.restoreMs ?? 0)} of the RTO ${formatDuration(drill.parts[0]?.rtoMs ?? 0)}; ${drill.parts[0]?.assertions.filter((a) => a.passed).length ?? 0}/${drill.parts[0]?.assertions.length ?? 0} assertions; drill database dropped)`,
       `Verification: ${verified.ok ? 'every object intact' : 'DAMAGE found'} (${verified.backups.length} backup(s), ${formatBytes(verified.bytesRead)} read back and decrypted in ${formatDuration(verified.durationMs)})`,
-      `Metrics were served at ${metrics.url} while the demo's worker ran, for example:`,
-      ...metricLines.map((line) => `  ${line}`),
+      `Metrics were served at ${runs.metricsUrl} while the demo's worker ran, for example:`,
+      ...runs.metricLines.map((line) => `  ${line}`),
       `  a worker serves them with: node dist/client/cli.js --config ${configFile} worker --metrics 127.0.0.1:9464`,
       `Histories in the Temporal UI: ${historyLink}`,
       options.stopAfter
@@ -219,6 +129,127 @@ export async function demoCommand(ctx: CommandContext, options: { dir: string; o
   );
   if (!drill.passed) throw new PgwardenError('Integrity', `The restore drill failed: ${drill.failures.join('; ')}`);
   if (differing.length > 0 || !restore.rowCountsMatch) throw new PgwardenError('Integrity', `The restored database differs from the source in ${differing.join(', ')}.`);
+}
+
+/** Step 1. Temporal: reuse the demo's server if it still runs, else start one (7233/8233 when free). */
+async function demoTemporal(dir: string, state: DemoState, stopAfter: boolean, say: Say): Promise<NonNullable<DemoState['temporal']>> {
+  const step = Date.now();
+  if (state.temporal && (await temporalAnswers(state.temporal.address))) {
+    say(`[1/6] Temporal dev server already running at ${state.temporal.address} (UI ${state.temporal.ui})`);
+    return state.temporal;
+  }
+  const port = (await portIsFree(7233)) ? 7233 : await freePort();
+  const uiPort = (await portIsFree(8233)) ? 8233 : await freePort();
+  const server = await startDevServer({ dbFile: join(dir, 'temporal.db'), port, uiPort, logFile: join(dir, 'temporal.log'), detached: !stopAfter });
+  state.temporal = { pid: server.pid, address: server.address, ui: server.ui };
+  say(`[1/6] Temporal dev server started at ${server.address} (SQLite ${join(dir, 'temporal.db')}, UI ${server.ui}) in ${formatDuration(Date.now() - step)}`);
+  return state.temporal;
+}
+
+/** Step 2. PostgreSQL with the Cartly-like database (created once, then reused); secrets in files beside the state. */
+async function demoDatabase(dir: string, state: DemoState, orders: number, say: Say): Promise<DemoDatabase> {
+  const step = Date.now();
+  const password = secretFile(join(dir, 'postgres-password'));
+  const cluster = await demoCluster(dir, state);
+  const url = cluster.url(DB_USER, password, DB_NAME);
+  writeFileSync(join(dir, 'database-url'), `${url}\n`, { mode: 0o600 });
+  secretFile(join(dir, 'backup-passphrase'));
+  const loaded = await withClient(pgEndpoint(cluster.url(DB_USER, password, 'postgres'), 'demo'), 'demo', async (client) => {
+    const { rowCount } = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [DB_NAME]);
+    return (rowCount ?? 0) > 0;
+  }).catch(async (error: unknown) => {
+    if (!(error instanceof PgwardenError) || error.kind !== 'Config') throw error;
+    return false;
+  });
+  if (!loaded) {
+    say(`[2/6] PostgreSQL cluster on 127.0.0.1:${cluster.port}: loading the Cartly-like sample database (${orders.toLocaleString('en-US')} orders)…`);
+    await withClient(pgEndpoint(cluster.url(DB_USER, password, 'postgres'), 'demo'), 'demo', (c) => c.query(`CREATE DATABASE ${DB_NAME}`));
+    await withClient(pgEndpoint(url, 'demo'), 'demo load', async (client) => {
+      await client.query(CARTLY_SCHEMA);
+      for (const statement of cartlyDataStatements(orders)) await client.query(statement);
+    });
+  }
+  const size = await withClient(pgEndpoint(url, 'demo'), 'demo', async (c) => Number((await c.query(`SELECT pg_database_size(current_database()) AS s`)).rows[0].s));
+  say(`[2/6] PostgreSQL ${cluster.options.binDir.match(/\/(\d+)\/bin/)?.[1] ?? ''} on 127.0.0.1:${cluster.port}: database "${DB_NAME}", ${formatBytes(size)}${loaded ? '' : `, loaded in ${formatDuration(Date.now() - step)}`}`);
+  return { cluster, password, url, size };
+}
+
+/** Step 3a. The configuration: secrets in files, never inline; the runbook's monthly restore test as drill assertions. */
+function writeDemoConfig(dir: string, temporal: NonNullable<DemoState['temporal']>, orders: number): string {
+  const configFile = join(dir, 'pgwarden.yaml');
+  writeFileSync(
+    configFile,
+    `# Written by \`pgwarden demo\`. Secrets live in files next to it (or in environment variables), never here.\n` +
+      stringify({
+        temporal: { address: temporal.address, namespace: 'default', taskQueue: 'pgwarden-demo', ui: temporal.ui },
+        encryption: { passphraseFile: join(dir, 'backup-passphrase') },
+        repositories: { local: { type: 'fs', path: join(dir, 'repository') } },
+        databases: {
+          [DB_NAME]: {
+            provider: 'postgres',
+            environment: 'production',
+            connection: { file: join(dir, 'database-url') },
+            repositories: ['local'],
+            // The runbook's monthly restore test (verify-backup.sh) as assertions of the restore drill.
+            drill: {
+              assertions: [
+                { name: 'test users are there (runbook spot check)', sql: "SELECT id, email FROM users WHERE email LIKE '%@test.cartly%'", minRows: 1 },
+                { table: 'orders', minRows: Math.max(100, Math.floor(orders)) },
+                { name: 'orders per status as in production', sql: 'SELECT status, count(*) FROM orders GROUP BY status', equalsSource: true },
+              ],
+            },
+          },
+        },
+      }),
+  );
+  return configFile;
+}
+
+/** Steps 3b-6. A worker in this process; backup, restore, drill and verification through Temporal; the metrics it served. */
+async function runDemoJobs(ctx: CommandContext, configFile: string, say: Say): Promise<DemoRuns> {
+  const config = loadConfig(configFile);
+  const client = await connectClient(config);
+  const warning = await ensureSearchAttributes(client, config.temporal.namespace);
+  if (warning) say(`warning: ${warning}`);
+  const connection = await connectWorker(config);
+  const worker = await createWorker(config, connection);
+  const running = worker.run();
+  const metrics = await serveMetrics(config, '127.0.0.1:0');
+  say(`[3/6] Worker running on task queue "${config.temporal.taskQueue}"; config ${configFile}; Prometheus metrics at ${metrics.url}`);
+  const progress: Parameters<typeof waitFor>[1] = (s) => ctx.out.progress(s);
+  try {
+    // 4. Backup through Temporal.
+    const backupHandle = await startBackup(client, config, { database: DB_NAME, kind: 'manual' });
+    say(`[4/6] Backup: workflow ${backupHandle.workflowId}`);
+    const backup = await waitFor<BackupResult>(backupHandle, progress);
+    say(describeBackup(backup).replace(/^/gm, '      '));
+
+    // 5. Restore it into a new database, through Temporal.
+    const target = `${DB_NAME}_restored_${new Date().toISOString().slice(11, 19).replace(/:/g, '')}`;
+    const restoreHandle = await startRestore(client, config, { database: DB_NAME, backup: backup.backupId, target });
+    say(`[5/6] Restore of ${backup.backupId} into "${target}": workflow ${restoreHandle.workflowId}`);
+    const restore = await waitFor<RestoreResult>(restoreHandle, progress);
+    say(describeRestore(restore).replace(/^/gm, '      '));
+
+    // 6. The runbook's monthly restore test: a drill restores the latest backup elsewhere, checks it, drops it.
+    const drillHandle = await startDrill(client, config, { database: DB_NAME });
+    say(`[6/6] Restore drill and integrity verification of ${DB_NAME}: workflow ${drillHandle.workflowId}`);
+    const drill = await waitFor<DrillResult>(drillHandle, progress);
+    say(describeDrill(drill).replace(/^/gm, '      '));
+    // And the weekly integrity check: every object read back, checksummed and decrypted, nothing restored.
+    const verifyHandle = await startVerify(client, config, { database: DB_NAME, backup: 'all', wal: false });
+    const verified = await waitFor<VerifyResult>(verifyHandle, progress);
+    say(describeVerify(verified).replace(/^/gm, '      '));
+    const scraped = await (await fetch(metrics.url)).text();
+    const metricLines = scraped.split('\n').filter((line) => /^pgwarden_(backup_last_success|drill_last_success|drill_last_restore)/.test(line));
+    return { backup, restore, drill, verified, metricLines, metricsUrl: metrics.url };
+  } finally {
+    await metrics.close();
+    worker.shutdown();
+    await running.catch(() => undefined);
+    await connection.close();
+    await client.connection.close();
+  }
 }
 
 async function demoCluster(dir: string, state: DemoState): Promise<LocalCluster> {
