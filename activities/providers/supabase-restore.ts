@@ -143,39 +143,8 @@ export async function loadIntoFreshProject(
   let done = 0;
   const stopReporting = reportEvery(reporter, () => ({ phase, bytesDone: 0, itemsDone: done, itemsTotal: manifest.objects.length }));
 
-  // -b: psql echoes the statement that failed; -A -t: the checks' rows come out one a line.
-  const psql = spawn(psqlPath, ['-X', '-q', '-A', '-t', '-b', '-v', 'ON_ERROR_STOP=1', '--no-password', `--dbname=${target.database}`], {
-    env: { ...process.env, ...loadEnv(target) },
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
-  let stderr = '';
-  const results: string[] = [];
-  const notRestored: string[] = [];
-  lines(psql.stdout, (line) => {
-    if (line.startsWith('pgwarden-') && results.length < 100_000) results.push(line);
-  });
-  lines(psql.stderr, (line) => {
-    stderr = `${stderr}${line}\n`.slice(-16_384);
-    const refused = new RegExp(`WARNING:\\s+${NOT_RESTORED}(.+ not restored: .*)$`).exec(line);
-    if (refused && notRestored.length < 50) notRestored.push(refused[1]!);
-  });
-  let stopped = false;
-  const exited = new Promise<number | null>((resolve) => psql.once('close', (code) => resolve(code)));
-  void exited.then(() => (stopped = true));
-  psql.stdin.on('error', () => undefined); // psql stopped at an error: reported through its exit
-  // Once psql has stopped, no further step starts: a backup object unsealed into a dead psql would never finish.
-  const psqlStopped = new PgwardenError('Failed', 'psql stopped: the load does not go on.');
-  const goOn = () => {
-    if (stopped || abort.signal.aborted) throw psqlStopped;
-  };
-  const write = (text: string) => {
-    goOn();
-    return new Promise<void>((resolve) => {
-      if (psql.stdin.write(text)) return resolve();
-      psql.stdin.once('drain', resolve);
-      void exited.then(() => resolve());
-    });
-  };
+  const session = openPsqlSession(psqlPath, target, abort.signal);
+  const { psql, write, goOn, exited, results, notRestored } = session;
   const byRole = (role: StoredObjectEntry['role']) => manifest.objects.filter((o) => o.role === role);
   const unseal = async (object: StoredObjectEntry) => {
     goOn();
@@ -190,7 +159,7 @@ export async function loadIntoFreshProject(
   };
 
   const aborted = exited.then((code) => {
-    throw loadFailure(stderr, code, manifest.id, target, input);
+    throw loadFailure(session.stderr(), code, manifest.id, target, input);
   });
   aborted.catch(() => undefined);
   try {
@@ -222,13 +191,53 @@ export async function loadIntoFreshProject(
   } catch (error) {
     psql.kill('SIGKILL'); // the open transaction dies with the session: nothing of this load stays
     abort.abort(error);
-    if (error === psqlStopped) await aborted; // psql's own exit says why
+    if (error === session.stoppedError) await aborted; // psql's own exit says why
     throw error instanceof PgwardenError ? error : toolFailure('psql', `backup ${manifest.id}`, error);
   } finally {
     stopReporting();
     reporter.signal?.removeEventListener('abort', onCancel);
   }
   return { manifest, results, notRestored, loadMs: Date.now() - started };
+}
+
+/**
+ * The load's psql session: what it prints for the checks, what the project refused, its stderr's tail, and a write
+ * that refuses once psql has stopped (a backup object unsealed into a dead psql would never finish).
+ */
+function openPsqlSession(psqlPath: string, target: PgEndpoint, signal: AbortSignal) {
+  // -b: psql echoes the statement that failed; -A -t: the checks' rows come out one a line.
+  const psql = spawn(psqlPath, ['-X', '-q', '-A', '-t', '-b', '-v', 'ON_ERROR_STOP=1', '--no-password', `--dbname=${target.database}`], {
+    env: { ...process.env, ...loadEnv(target) },
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  const results: string[] = [];
+  const notRestored: string[] = [];
+  lines(psql.stdout, (line) => {
+    if (line.startsWith('pgwarden-') && results.length < 100_000) results.push(line);
+  });
+  lines(psql.stderr, (line) => {
+    stderr = `${stderr}${line}\n`.slice(-16_384);
+    const refused = new RegExp(`WARNING:\\s+${NOT_RESTORED}(.+ not restored: .*)$`).exec(line);
+    if (refused && notRestored.length < 50) notRestored.push(refused[1]!);
+  });
+  let stopped = false;
+  const exited = new Promise<number | null>((resolve) => psql.once('close', (code) => resolve(code)));
+  void exited.then(() => (stopped = true));
+  psql.stdin.on('error', () => undefined); // psql stopped at an error: reported through its exit
+  const stoppedError = new PgwardenError('Failed', 'psql stopped: the load does not go on.');
+  const goOn = () => {
+    if (stopped || signal.aborted) throw stoppedError;
+  };
+  const write = (text: string) => {
+    goOn();
+    return new Promise<void>((resolve) => {
+      if (psql.stdin.write(text)) return resolve();
+      psql.stdin.once('drain', resolve);
+      void exited.then(() => resolve());
+    });
+  };
+  return { psql, write, goOn, exited, results, notRestored, stoppedError, stderr: () => stderr };
 }
 
 /** Calls `each` with every whole line of a stream. */

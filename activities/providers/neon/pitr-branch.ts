@@ -2,6 +2,7 @@
 // Neon will honour: its history setting, capped by the plan, and never before the project existed), with a
 // read-write compute, verified by counting rows. Every run makes a branch of its own, kept until the user deletes it.
 import { PgwardenError } from '../../../domain/errors.js';
+import { formatRetention } from '../../../config/duration.js';
 import { databaseView } from '../../../config/load.js';
 import type { Config } from '../../../config/schema.js';
 import { locateBackup } from '../../catalog/locate.js';
@@ -108,100 +109,102 @@ export async function neonRestoreWindow(config: Config, database: string, nowMs 
   };
 }
 
+/** The activities of a Neon point-in-time restore: plan against Neon's window, branch, count what the branch holds. */
 export function neonPitrActivities(config: Config) {
   return {
-    /** Checks a point-in-time target against the window Neon will honour before anything is created. */
-    async planNeonPitr(input: { database: string; target: string; runId: string; nowMs: number }): Promise<NeonPitrPlan> {
-      const db = databaseView(config, input.database);
-      const api = neonApi(config, input.database);
-      const [project, parent] = await Promise.all([api.project(), api.parentBranch()]);
-      const window = neonHistoryWindow(project, input.nowMs);
-      const target = parseNeonTarget(input.target);
-      if (target.timestamp) {
-        const at = Date.parse(target.timestamp);
-        if (at < Date.parse(window.from) || at > Date.parse(window.to)) {
-          const why = window.limitedBy === 'project age' ? `, which begins when the project was made` : window.limitedBy === 'plan' ? `, as long as the plan (${project.plan}) allows` : '';
-          throw new PgwardenError(
-            'Refused',
-            `${input.target} is outside Neon's history window of project ${project.id} (${formatWindow(window.retentionSeconds)}: ${window.from} to ${window.to}${why}): ` +
-              'nothing was created. Pick a time inside it, or restore a logical backup (`pgwarden restore`).',
-          );
-        }
-      }
-      const stamp = (target.timestamp ?? new Date(input.nowMs).toISOString()).replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
-      // The run id's random tail (UUIDv7 begins with a timestamp shared by runs weeks apart): one branch per run.
-      const runPart = input.runId.replace(/-/g, '').slice(-8);
-      return {
-        parentId: parent.id,
-        parentName: parent.name,
-        target,
-        targetDescription: target.timestamp ?? (target.lsn ? `LSN ${target.lsn}` : 'latest'),
-        branchName: `pgwarden-pitr-${input.database}-${stamp}-${runPart}`,
-        window,
-        ...(db.rtoMs !== undefined ? { rtoMs: db.rtoMs } : {}),
-      };
-    },
-
-    /** This run's point-in-time branch, with a read-write endpoint. Kept until the user deletes it. */
-    async createNeonPitrBranch(input: { database: string; plan: NeonPitrPlan; workflowId: string; runId: string }): Promise<NeonBranchRef> {
-      const api = neonApi(config, input.database);
-      const parent = { id: input.plan.parentId, name: input.plan.parentName } as NeonBranch;
-      try {
-        return await makeOwnBranch(api, parent, {
-          branch: {
-            parent_id: input.plan.parentId,
-            name: input.plan.branchName,
-            ...(input.plan.target.timestamp ? { parent_timestamp: input.plan.target.timestamp } : {}),
-            ...(input.plan.target.lsn ? { parent_lsn: input.plan.target.lsn } : {}),
-          },
-          endpoint: 'read_write',
-          annotations: { 'pgwarden-purpose': 'pitr', 'pgwarden-database': input.database, 'pgwarden-workflow-id': input.workflowId, 'pgwarden-run-id': input.runId },
-        });
-      } catch (error) {
-        // 400 and 422 are answers: nothing was made. A target Neon will not branch at is the user's to change.
-        if (error instanceof NeonCallError && (error.status === 400 || error.status === 422) && (input.plan.target.timestamp || input.plan.target.lsn)) {
-          throw new PgwardenError(
-            'Refused',
-            `Neon refused to branch "${input.database}" at ${input.plan.targetDescription}: nothing was created (${error.message}). ` +
-              `\`pgwarden wal status --db ${input.database}\` prints the window Neon keeps; pick a target inside it.`,
-          );
-        }
-        throw error;
-      }
-    },
-
-    /** Connects to the restored branch and counts rows: the tables of the newest logical backup if there is one, else every table. */
-    async verifyNeonPitrBranch(input: { database: string; branchId: string; endpointId: string }): Promise<NeonPitrCheck> {
-      const endpoint = await neonBranchEndpoint(config, input.database, input);
-      let expected: string[] | undefined;
-      let comparedWith: string | undefined;
-      try {
-        const { manifest } = await locateBackup(config, input.database, 'latest'); // the newest in any of its repositories
-        expected = Object.keys(manifest.tables);
-        comparedWith = manifest.id;
-      } catch (error) {
-        if (!(error instanceof PgwardenError && error.kind === 'NotFound')) throw error;
-      }
-      const tables = await withClient(endpoint, 'neon pitr verify', async (client) => {
-        const present = new Set((await listTables(client)).map((t) => t.name));
-        const names = expected ? expected.filter((t) => present.has(t)) : [...present].sort();
-        const counted: Array<{ table: string; rows: number }> = [];
-        for (const table of names) {
-          const { rows } = await client.query<{ n: string }>(`SELECT count(*) AS n FROM ONLY ${table}`);
-          counted.push({ table, rows: Number(rows[0]!.n) });
-        }
-        return counted;
-      });
-      const url = new URL(endpoint.url);
-      return {
-        connection: `postgresql://${url.username}@${url.host}${url.pathname}${url.search}`,
-        tables,
-        ...(comparedWith ? { comparedWith } : {}),
-      };
-    },
+    planNeonPitr: (input: Parameters<typeof planNeonPitr>[1]) => planNeonPitr(config, input),
+    createNeonPitrBranch: (input: Parameters<typeof createNeonPitrBranch>[1]) => createNeonPitrBranch(config, input),
+    verifyNeonPitrBranch: (input: Parameters<typeof verifyNeonPitrBranch>[1]) => verifyNeonPitrBranch(config, input),
   };
 }
 
-function formatWindow(seconds: number): string {
-  return seconds % 86_400 === 0 ? `${seconds / 86_400} day(s)` : seconds % 3_600 === 0 ? `${seconds / 3_600} hour(s)` : `${seconds} s`;
+/** Checks a point-in-time target against the window Neon will honour before anything is created. */
+async function planNeonPitr(config: Config, input: { database: string; target: string; runId: string; nowMs: number }): Promise<NeonPitrPlan> {
+  const db = databaseView(config, input.database);
+  const api = neonApi(config, input.database);
+  const [project, parent] = await Promise.all([api.project(), api.parentBranch()]);
+  const window = neonHistoryWindow(project, input.nowMs);
+  const target = parseNeonTarget(input.target);
+  if (target.timestamp) {
+    const at = Date.parse(target.timestamp);
+    if (at < Date.parse(window.from) || at > Date.parse(window.to)) {
+      const why = window.limitedBy === 'project age' ? `, which begins when the project was made` : window.limitedBy === 'plan' ? `, as long as the plan (${project.plan}) allows` : '';
+      throw new PgwardenError(
+        'Refused',
+        `${input.target} is outside Neon's history window of project ${project.id} (${formatRetention(window.retentionSeconds * 1000)}: ${window.from} to ${window.to}${why}): ` +
+          'nothing was created. Pick a time inside it, or restore a logical backup (`pgwarden restore`).',
+      );
+    }
+  }
+  const stamp = (target.timestamp ?? new Date(input.nowMs).toISOString()).replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+  // The run id's random tail (UUIDv7 begins with a timestamp shared by runs weeks apart): one branch per run.
+  const runPart = input.runId.replace(/-/g, '').slice(-8);
+  return {
+    parentId: parent.id,
+    parentName: parent.name,
+    target,
+    targetDescription: target.timestamp ?? (target.lsn ? `LSN ${target.lsn}` : 'latest'),
+    branchName: `pgwarden-pitr-${input.database}-${stamp}-${runPart}`,
+    window,
+    ...(db.rtoMs !== undefined ? { rtoMs: db.rtoMs } : {}),
+  };
 }
+
+/** This run's point-in-time branch, with a read-write endpoint. Kept until the user deletes it. */
+async function createNeonPitrBranch(config: Config, input: { database: string; plan: NeonPitrPlan; workflowId: string; runId: string }): Promise<NeonBranchRef> {
+  const api = neonApi(config, input.database);
+  const parent = { id: input.plan.parentId, name: input.plan.parentName } as NeonBranch;
+  try {
+    return await makeOwnBranch(api, parent, {
+      branch: {
+        parent_id: input.plan.parentId,
+        name: input.plan.branchName,
+        ...(input.plan.target.timestamp ? { parent_timestamp: input.plan.target.timestamp } : {}),
+        ...(input.plan.target.lsn ? { parent_lsn: input.plan.target.lsn } : {}),
+      },
+      endpoint: 'read_write',
+      annotations: { 'pgwarden-purpose': 'pitr', 'pgwarden-database': input.database, 'pgwarden-workflow-id': input.workflowId, 'pgwarden-run-id': input.runId },
+    });
+  } catch (error) {
+    // 400 and 422 are answers: nothing was made. A target Neon will not branch at is the user's to change.
+    if (error instanceof NeonCallError && (error.status === 400 || error.status === 422) && (input.plan.target.timestamp || input.plan.target.lsn)) {
+      throw new PgwardenError(
+        'Refused',
+        `Neon refused to branch "${input.database}" at ${input.plan.targetDescription}: nothing was created (${error.message}). ` +
+          `\`pgwarden wal status --db ${input.database}\` prints the window Neon keeps; pick a target inside it.`,
+      );
+    }
+    throw error;
+  }
+}
+
+/** Connects to the restored branch and counts rows: the tables of the newest logical backup if there is one, else every table. */
+async function verifyNeonPitrBranch(config: Config, input: { database: string; branchId: string; endpointId: string }): Promise<NeonPitrCheck> {
+  const endpoint = await neonBranchEndpoint(config, input.database, input);
+  let expected: string[] | undefined;
+  let comparedWith: string | undefined;
+  try {
+    const { manifest } = await locateBackup(config, input.database, 'latest'); // the newest in any of its repositories
+    expected = Object.keys(manifest.tables);
+    comparedWith = manifest.id;
+  } catch (error) {
+    if (!(error instanceof PgwardenError && error.kind === 'NotFound')) throw error;
+  }
+  const tables = await withClient(endpoint, 'neon pitr verify', async (client) => {
+    const present = new Set((await listTables(client)).map((t) => t.name));
+    const names = expected ? expected.filter((t) => present.has(t)) : [...present].sort();
+    const counted: Array<{ table: string; rows: number }> = [];
+    for (const table of names) {
+      const { rows } = await client.query<{ n: string }>(`SELECT count(*) AS n FROM ONLY ${table}`);
+      counted.push({ table, rows: Number(rows[0]!.n) });
+    }
+    return counted;
+  });
+  const url = new URL(endpoint.url);
+  return {
+    connection: `postgresql://${url.username}@${url.host}${url.pathname}${url.search}`,
+    tables,
+    ...(comparedWith ? { comparedWith } : {}),
+  };
+}
+
