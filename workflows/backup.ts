@@ -38,6 +38,7 @@ export async function backupWorkflow(raw: BackupInput): Promise<BackupResult> {
         ...migration,
         workflow: { namespace: info.namespace, workflowId: info.workflowId, runId: info.runId, startedAtMs: info.runStartTime.getTime() },
         ...(neon ? { neon } : {}),
+        repository: prepared.repositories[0]!,
       });
       for (const to of prepared.repositories.slice(1)) {
         await long.replicateBackup({ database: input.database, backupId, from: prepared.repositories[0]!, to });

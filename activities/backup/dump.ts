@@ -28,7 +28,7 @@ import { sealStream, sealSupabaseExtras, type DumpRun } from './streams.js';
 export async function dumpLogical(db: DatabaseContext, input: DumpLogicalInput): Promise<DumpLogicalOutput> {
   const config = db.config;
   const started = Date.now();
-  const repoName = db.view.repositoriesFor(input.kind)[0]!;
+  const repoName = input.repository ?? db.view.repositoriesFor(input.kind)[0]!;
   const repo = db.repository(repoName);
   const folder = backupFolder(input.database, 'logical', input.backupId);
   const reporter = currentReporter();

@@ -13,6 +13,11 @@ export interface DumpLogicalInput {
   workflow: { namespace: string; workflowId: string; runId: string; startedAtMs: number };
   /** Neon: the branch made for this backup; the dump fetches its connection from the API by these ids. */
   neon?: NeonDumpSource;
+  /**
+   * The repository prepareBackup chose (carried in history), so a worker whose configuration changed since cannot
+   * dump somewhere the copies and the clean-up do not look. Absent in runs started before it was carried.
+   */
+  repository?: string;
 }
 
 export interface DumpLogicalOutput {

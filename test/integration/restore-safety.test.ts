@@ -422,6 +422,22 @@ describe('backup folders hold exactly what their manifest lists', () => {
     assert.deepEqual(stored.sort(), [...manifest!.objects.map((o) => o.name), ...dataKey, 'SHA256SUMS', 'manifest.json'].sort());
   });
 
+  test('a dump goes to the repository its workflow chose, not the first one of the dumping worker\'s configuration', async () => {
+    // A rolling configuration change: the run was prepared when "local" came first; this worker lists only "s3".
+    const backupId = '20260101T000000Z-manual-c0de';
+    const folder = backupFolder('small', 'logical', backupId);
+    const output = await createActivities(config).dumpLogical({
+      database: 'small',
+      backupId,
+      kind: 'manual',
+      workflow: { namespace: 'default', workflowId: 'rolling config change (test)', runId: 'attempt-1', startedAtMs: Date.now() },
+      repository: 'local',
+    });
+    assert.equal(output.repository, 'local');
+    assert.ok(await readManifest(openRepository(config, 'local'), folder), 'the backup is where the workflow will copy and clean up from');
+    assert.equal(await readManifest(openRepository(config, 's3'), folder), undefined, 'nothing in the repository the worker would have picked');
+  });
+
   test('the emergency script loads what SHA256SUMS lists and nothing else, and refuses a folder without manifest.json', async () => {
     const folder = download('shop', latest.shop!);
     // An object that is not part of the backup (left by a crashed attempt): loading it would duplicate rows.
