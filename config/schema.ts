@@ -323,7 +323,7 @@ export const ConfigSchema = z
           .optional()
           .meta({
             description:
-              "dumps (logical, base backups, copies to further repositories) one worker runs at once, and as many restores; the rest wait in Temporal's task queue, first come first served, for this or another worker (a restore never waits behind backups)",
+              "dumps (logical, base backups, copies to further repositories, retention's deletes) one worker runs at once, and as many restores (verification's read-backs count as restores); the rest wait in Temporal's task queue, first come first served, for this or another worker (a restore never waits behind backups)",
             defaultText: "one per CPU core, at most one per 512 MiB of memory beyond 256 MiB (a container's limit counts), at least 1",
           }),
       })

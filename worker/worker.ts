@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { availableParallelism, totalmem } from 'node:os';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import type { Config } from '../config/schema.js';
-import { createActivities } from '../activities/index.js';
+import { createActivities, type Activities } from '../activities/index.js';
 import { hostTaskQueue } from '../activities/pitr/host.js';
 import { jobTaskQueue } from '../domain/ids.js';
 import { FailureKindInterceptor } from './interceptors.js';
@@ -67,8 +67,11 @@ export async function createWorker(config: Config, connection: NativeConnection)
       // Checks, listings, renames, clean-ups: short, and never held up by the long jobs.
       maxConcurrentActivityTaskExecutions: 16,
     }),
+    // The job queues take only the jobs that move a backup's bytes: anything else sent there is misrouted and fails
+    // at once ("not registered") instead of taking a job slot. The main queue keeps every activity, since runs that
+    // began before the job queues still schedule their jobs there.
     ...(['backups', 'restores'] as const).map((jobs) =>
-      Worker.create({ ...common, taskQueue: jobTaskQueue(config.temporal.taskQueue, jobs), maxConcurrentActivityTaskExecutions: limit }),
+      Worker.create({ ...common, activities: jobActivities(activities), taskQueue: jobTaskQueue(config.temporal.taskQueue, jobs), maxConcurrentActivityTaskExecutions: limit }),
     ),
     // This host's own task queue (Temporal's worker-specific task queue pattern): a PITR sends every step after
     // the first there, because its data directory is on this host's disk. Activities only.
@@ -86,6 +89,24 @@ export async function createWorker(config: Config, connection: NativeConnection)
     shutdown: () => stopAll(workers),
     getStatus: () => ({ numInFlightNonLocalActivities: workers.reduce((n, w) => n + w.getStatus().numInFlightNonLocalActivities, 0) }),
   };
+}
+
+/** The activities that read or write a whole backup: each counts against worker.maxConcurrentJobs. */
+export const JOB_ACTIVITIES = [
+  'dumpLogical',
+  'replicateBackup',
+  'takeBaseBackup',
+  'restoreLogical',
+  'restoreIntoFreshProject',
+  'drillFreshProject',
+  'verifyBackup',
+  'verifyWal',
+  'verifyBackupCopy',
+  'applyExpiry',
+] as const satisfies readonly (keyof Activities)[];
+
+function jobActivities(activities: Activities): Pick<Activities, (typeof JOB_ACTIVITIES)[number]> {
+  return Object.fromEntries(JOB_ACTIVITIES.map((name) => [name, activities[name]])) as Pick<Activities, (typeof JOB_ACTIVITIES)[number]>;
 }
 
 function stopAll(workers: Worker[]): void {

@@ -83,6 +83,13 @@ export const NEON_WAIT_STEP: ActivityOptions = { ...NEON_WAIT, heartbeatTimeout:
 export const JOB_QUEUES = 'long-jobs-on-job-task-queues';
 
 /**
+ * Patch id: verification, retention's deletes and pre-migration copies and read-backs also run on the job task
+ * queues, so they count against worker.maxConcurrentJobs like dumps and restores (runs from before keep the main
+ * queue on replay).
+ */
+export const HEAVY_WORK_ON_JOB_QUEUES = 'heavy-work-on-job-queues';
+
+/**
  * LONG on the task queue of `jobs` (backups or restores), for runs that start from now on; a run that began on an
  * older pgwarden keeps the queue its history already names (replay must match it).
  */

@@ -7,6 +7,7 @@ import {
   condition,
   isCancellation,
   ParentClosePolicy,
+  patched,
   proxyActivities,
   setHandler,
   sleep,
@@ -20,7 +21,7 @@ import { backupWorkflow } from './backup.js';
 import { backupWorkflowId, SEARCH_ATTRIBUTES } from '../domain/ids.js';
 import { migrationFinishedSignal, migrationStartedSignal, MIGRATION_ID, MIGRATION_ID_HINT, preMigrationBackupUpdate, preMigrationStatusQuery, type MigrationRecord, type PreMigrationBackup, type PreMigrationInput, type PreMigrationResult, type PreMigrationStatus } from '../domain/premigration.js';
 import { checkInput } from './input.js';
-import { LONG, QUICK } from './policies.js';
+import { HEAVY_WORK_ON_JOB_QUEUES, jobOptions, LONG, QUICK } from './policies.js';
 import { PREMIGRATION_WAIT_FOR_TURN_MS } from './lock-turn.js';
 import { tagRun } from './tags.js';
 
@@ -124,7 +125,7 @@ async function backUp(input: PreMigrationInput, status: PreMigrationStatus): Pro
     if (earlier) {
       for (const to of earlier.missing) {
         status.phase = `copying earlier backup ${earlier.backupId} to ${to}`;
-        await long.replicateBackup({ database: input.database, backupId: earlier.backupId, from: earlier.holding[0]!, to });
+        await copies().replicateBackup({ database: input.database, backupId: earlier.backupId, from: earlier.holding[0]!, to });
       }
       const repositories = [...earlier.holding, ...earlier.missing];
       try {
@@ -199,7 +200,12 @@ async function backUp(input: PreMigrationInput, status: PreMigrationStatus): Pro
 /** Reads every copy back: the backup counts only once each repository of the kind verifiably holds it. */
 async function verify(database: string, backupId: string, repositories: string[], status: PreMigrationStatus): Promise<void> {
   status.phase = `verifying ${backupId} in ${repositories.join(' + ')}`;
-  await Promise.all(repositories.map((repository) => long.verifyBackupCopy({ database, backupId, repository })));
+  await Promise.all(repositories.map((repository) => copies().verifyBackupCopy({ database, backupId, repository })));
+}
+
+/** Copies and their read-backs move a backup's bytes: they take backup slots of the worker, like the dump. */
+function copies() {
+  return proxyActivities<Activities>(jobOptions(workflowInfo().taskQueue, 'backups', patched(HEAVY_WORK_ON_JOB_QUEUES)));
 }
 
 /** The attempt's record; one the workflow did not hand out (a report after a restart of the caller) is added. */

@@ -1,16 +1,15 @@
 // Integrity verification without restoring: every object of the chosen backups, in every repository, is read
 // back and checked (size, sha256, decryption, plain size); for PITR databases, the WAL each kept base backup
 // needs. The report says what is damaged, where, and which restores that breaks; damage fails the workflow.
-import { ApplicationFailure, proxyActivities, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, patched, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
 import type { BackupCheck, VerifyPlan, WalCheck } from '../activities/verify/index.js';
 import type { VerifyInput, VerifyResult } from '../domain/verify.js';
 import { checkInput } from './input.js';
-import { LONG, QUICK } from './policies.js';
+import { HEAVY_WORK_ON_JOB_QUEUES, jobOptions, QUICK } from './policies.js';
 import { tagRun } from './tags.js';
 
 const quick = proxyActivities<Activities>(QUICK);
-const long = proxyActivities<Activities>(LONG);
 
 export async function verifyWorkflow(raw: VerifyInput): Promise<VerifyResult> {
   const input = checkInput<VerifyInput>(
@@ -22,6 +21,8 @@ export async function verifyWorkflow(raw: VerifyInput): Promise<VerifyResult> {
   tagRun(input.database, 'verify');
   const info = workflowInfo();
   const started = Date.now();
+  // Reading every object back is a restore's work: it takes a restore slot of the worker.
+  const long = proxyActivities<Activities>(jobOptions(info.taskQueue, 'restores', patched(HEAVY_WORK_ON_JOB_QUEUES)));
   const plan = await quick.planVerify({ database: input.database, ...(input.backup ? { backup: input.backup } : {}), ...(input.wal !== undefined ? { wal: input.wal } : {}) });
   const checks: BackupCheck[] = [];
   for (const unit of plan.units) checks.push(await long.verifyBackup({ database: input.database, ...unit }));

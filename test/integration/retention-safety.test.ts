@@ -15,7 +15,7 @@ import { startBackup, startLockedWorkflow, startRestore } from '../../client/api
 import { asPgwardenError, waitFor } from '../../client/watch.js';
 import { EXIT_CODES, PgwardenError } from '../../domain/errors.js';
 import type { Config, ConfigInput } from '../../config/schema.js';
-import { discardWorkflowId, expireWorkflowId } from '../../domain/ids.js';
+import { discardWorkflowId, expireWorkflowId, jobTaskQueue } from '../../domain/ids.js';
 import type { BackupResult } from '../../domain/backup.js';
 import type { ExpireResult } from '../../domain/expire.js';
 import type { RestoreResult } from '../../domain/restore.js';
@@ -59,7 +59,12 @@ after(async () => {
 
 async function expire(): Promise<ExpireResult> {
   const handle = await startLockedWorkflow(stack.env.client, config, 'expireWorkflow', expireWorkflowId('shop'), 'Retention', [{ database: 'shop' }], [['database', 'shop']]);
-  return waitFor<ExpireResult>(handle);
+  const result = await waitFor<ExpireResult>(handle);
+  // Deleting is a job: it takes one of the worker's job slots (worker.maxConcurrentJobs), on the backups queue.
+  const { events } = await handle.fetchHistory();
+  const queues = events!.filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'applyExpiry').map((e) => e.activityTaskScheduledEventAttributes!.taskQueue!.name);
+  assert.deepEqual(queues, [jobTaskQueue(config.temporal.taskQueue, 'backups')], 'applyExpiry runs on the backups job queue');
+  return result;
 }
 
 /**

@@ -14,7 +14,7 @@ import { reportOfFailure } from '../../client/commands/verify.js';
 import { waitFor } from '../../client/watch.js';
 import { PgwardenError } from '../../domain/errors.js';
 import type { Config } from '../../config/schema.js';
-import { monitorWorkflowId } from '../../domain/ids.js';
+import { jobTaskQueue, monitorWorkflowId } from '../../domain/ids.js';
 import type { BackupResult } from '../../domain/backup.js';
 import type { BaseBackupResult } from '../../domain/basebackup.js';
 import type { DrillResult, VerifyResult } from '../../domain/verify.js';
@@ -115,8 +115,14 @@ describe('restore drill and verification of a PITR database', () => {
   });
 
   test('verification reads every backup in every repository and the WAL each base backup needs: all intact', async () => {
-    const result = await waitFor<VerifyResult>(await startVerify(stack.env.client, config, { database: 'app', backup: 'all', wal: true }));
+    const handle = await startVerify(stack.env.client, config, { database: 'app', backup: 'all', wal: true });
+    const result = await waitFor<VerifyResult>(handle);
     assert.equal(result.ok, true, JSON.stringify(result.findings));
+    // Reading every object back is a restore's work: each read takes one of the worker's job slots.
+    const { events } = await handle.fetchHistory();
+    const queues = events!.filter((e) => /^verify(Backup|Wal)$/.test(e.activityTaskScheduledEventAttributes?.activityType?.name ?? '')).map((e) => e.activityTaskScheduledEventAttributes!.taskQueue!.name);
+    assert.ok(queues.length >= 1, "reads were scheduled");
+    assert.deepEqual(new Set(queues), new Set([jobTaskQueue(config.temporal.taskQueue, 'restores')]), 'every read runs on the restores job queue');
     assert.equal(result.complete, true);
     assert.deepEqual(result.backups.map((b) => `${b.type}:${b.repository}:${b.ok}`).sort(), ['base:s3:true', 'logical:local:true', 'logical:s3:true']);
     assert.ok(result.wal!.segmentsChecked >= 3, `${result.wal!.segmentsChecked} segments checked`);
