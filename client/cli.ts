@@ -101,6 +101,13 @@ backups
   .requiredOption('--db <name>', 'database name from pgwarden.yaml')
   .option('--repository <name>', "list only this repository (default: all of the database's repositories)")
   .action(run(async () => (await import('./commands/backups.js')).listBackupsCommand as Action, { temporal: false }));
+backups
+  .command('diff')
+  .description('what changed between two backups: rows and sizes per table, tables added and removed, definitions (columns, indexes, constraints); nothing is restored')
+  .requiredOption('--db <name>', 'database name from pgwarden.yaml')
+  .argument('<from>', 'backup id, "latest" or "previous" (the one before the newest)')
+  .argument('<to>', 'backup id, "latest" or "previous"')
+  .action(run(async () => (await import('./commands/backups.js')).diffBackupsCommand as Action, { temporal: false }));
 
 program
   .command('demo')

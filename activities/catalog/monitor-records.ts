@@ -5,6 +5,7 @@
 import { databaseView } from '../../config/load.js';
 import type { Config } from '../../config/schema.js';
 import type { AlertState } from '../../domain/alerts.js';
+import type { BackupComparison } from '../../domain/contents.js';
 import type { DrillResult, VerifyResult } from '../../domain/verify.js';
 import { openRepository } from '../storage/open.js';
 import type { Repository } from '../storage/repository.js';
@@ -76,7 +77,7 @@ export async function writeAlertStates(config: Config, database: string, states:
   return written.filter((name): name is string => name !== undefined);
 }
 
-type Report = { drill: DrillResult; verify: VerifyResult };
+type Report = { drill: DrillResult; verify: VerifyResult; comparison: BackupComparison };
 
 /** Stores the last drill or verification report (the repository keeps the newest; Temporal keeps every run). */
 export async function writeReport<K extends keyof Report>(config: Config, database: string, kind: K, report: Report[K]): Promise<string | undefined> {
