@@ -1,7 +1,8 @@
 // What pgwarden records about a database beside its backups, in `<database>/monitor/` of the database's
 // repositories: a copy of each alert rule's state (alerts/<rule>.json; the truth is the alert ledger in Temporal,
-// see activities/notify/alert-store.ts), the last drill and verification reports (drill.json, verify.json). The
-// repository is shared by every worker and outlives them all, and the CLI reads it with Temporal down.
+// see activities/notify/alert-store.ts), the last drill and verification reports (drill.json, verify.json), the
+// newest backup set against the one before it of its kind (comparison.json). The repository is shared by every
+// worker and outlives them all, and the CLI reads it with Temporal down.
 import { databaseView } from '../../config/load.js';
 import type { Config } from '../../config/schema.js';
 import type { AlertState } from '../../domain/alerts.js';

@@ -31,6 +31,22 @@ before(async () => {
   await stack.pg.query('postgres', 'CREATE DATABASE ledger');
   await stack.pg.query('postgres', 'CREATE DATABASE catalog');
   await stack.pg.query('postgres', 'CREATE DATABASE shelf');
+  await stack.pg.query('postgres', 'CREATE DATABASE store');
+  await stack.pg.query(
+    'store',
+    `CREATE TABLE products (id serial PRIMARY KEY, name text NOT NULL);
+     INSERT INTO products (name) SELECT 'p' || g FROM generate_series(1, 300) g;
+     CREATE TABLE reviews (id serial PRIMARY KEY, product_id int NOT NULL REFERENCES products(id), stars int CHECK (stars BETWEEN 1 AND 5));
+     CREATE INDEX reviews_product_idx ON reviews (product_id);
+     INSERT INTO reviews (product_id, stars) SELECT 1 + g % 300, 1 + g % 5 FROM generate_series(1, 1200) g;
+     CREATE TABLE refunds (id serial PRIMARY KEY, review_id int REFERENCES reviews(id), cents int);
+     INSERT INTO refunds (review_id, cents) SELECT g, g * 10 FROM generate_series(1, 40) g;
+     CREATE SCHEMA audit;
+     CREATE TABLE audit.log (id bigserial PRIMARY KEY, what text);
+     INSERT INTO audit.log (what) SELECT 'entry ' || g FROM generate_series(1, 75) g;
+     CREATE TABLE audit.logins (id int, at timestamptz);
+     INSERT INTO audit.logins SELECT g, now() FROM generate_series(1, 5) g;`,
+  );
   await stack.pg.query(
     'ledger',
     `CREATE TABLE orders (id serial PRIMARY KEY, total_cents int NOT NULL);
@@ -52,7 +68,7 @@ before(async () => {
      INSERT INTO legacy_prices SELECT g, g FROM generate_series(1, 50) g;`,
   );
   await stack.pg.query('catalog', 'CREATE TABLE legacy_prices (product_id int, cents int); INSERT INTO legacy_prices SELECT g, g FROM generate_series(1, 50) g;');
-  const base = stack.configInput({ ledger: { db: 'ledger' }, catalog: { db: 'catalog' }, shelf: { db: 'shelf' } });
+  const base = stack.configInput({ ledger: { db: 'ledger' }, catalog: { db: 'catalog' }, shelf: { db: 'shelf' }, store: { db: 'store' } });
   input = {
     ...base,
     alerts: { webhook: { urlEnv: secretEnv(`${webhook.url}/hooks/pgwarden`, 'CONTENTS_WEBHOOK_URL') } },
@@ -210,5 +226,40 @@ describe('backups diff: what a migration changed, without restoring', () => {
     const missing = await cli(['backups', 'diff', '--db', 'shelf', 'nope', 'latest']);
     assert.notEqual(missing.exitCode, 0);
     assert.match(missing.stderr, /Backup "nope" of "shelf" does not exist.*backups list --db shelf/);
+  });
+});
+
+describe('restore --table: one table back into a new database', () => {
+  test('two tables of a backup with their sequences, indexes and constraints; the foreign key to a table left out is listed; row counts verified', async () => {
+    const taken = await backup('store', 'manual');
+    // Someone truncates the tables in production; the backup still has them.
+    await stack.pg.query('store', 'TRUNCATE refunds, reviews');
+
+    const run = await cli(['--json', 'restore', '--db', 'store', '--backup', taken.backupId, '--table', 'public.reviews', '--table', 'refunds', '--into', 'store_reviews']);
+    assert.equal(run.exitCode, 0, run.stderr);
+    const result = (JSON.parse(run.stdout) as { result: { tables: number; rows: number; rowCountsMatch: boolean; leftOut?: string[] } }).result;
+    assert.deepEqual([result.tables, result.rows, result.rowCountsMatch], [2, 1240, true]);
+    assert.deepEqual(result.leftOut, ['public.reviews: foreign key reviews_product_id_fkey → public.products (not restored)']);
+
+    const tables = await stack.pg.query('store_reviews', "SELECT string_agg(schemaname || '.' || tablename, ',' ORDER BY tablename) AS t FROM pg_tables WHERE schemaname NOT IN ('pg_catalog', 'information_schema')");
+    assert.equal(tables.rows[0]!.t, 'public.refunds,public.reviews', 'only the two tables');
+    const constraints = await stack.pg.query('store_reviews', "SELECT string_agg(conname, ',' ORDER BY conname) AS c FROM pg_constraint WHERE conrelid IN ('public.reviews'::regclass, 'public.refunds'::regclass)");
+    assert.equal(constraints.rows[0]!.c, 'refunds_pkey,refunds_review_id_fkey,reviews_pkey,reviews_stars_check');
+    const index = await stack.pg.query('store_reviews', "SELECT count(*)::int AS n FROM pg_indexes WHERE indexname = 'reviews_product_idx'");
+    assert.equal(index.rows[0]!.n, 1);
+    // The sequence goes on where production's was: the next review gets a new id.
+    const next = await stack.pg.query('store_reviews', 'INSERT INTO reviews (product_id, stars) VALUES (1, 5) RETURNING id');
+    assert.equal(next.rows[0]!.id, 1201);
+
+    const schema = await cli(['--json', 'restore', '--db', 'store', '--backup', taken.backupId, '--schema', 'audit', '--into', 'store_audit']);
+    assert.equal(schema.exitCode, 0, schema.stderr);
+    const audit = (JSON.parse(schema.stdout) as { result: { tables: number; rows: number; leftOut?: string[] } }).result;
+    assert.deepEqual([audit.tables, audit.rows, audit.leftOut], [2, 80, undefined]);
+    const counts = await stack.pg.query('store_audit', "SELECT (SELECT count(*) FROM audit.log)::int AS log, (SELECT count(*) FROM audit.logins)::int AS logins, (SELECT count(*) FROM pg_tables WHERE schemaname = 'public')::int AS public");
+    assert.deepEqual(counts.rows[0], { log: 75, logins: 5, public: 0 });
+
+    const wrong = await cli(['restore', '--db', 'store', '--backup', taken.backupId, '--table', 'public.nope', '--into', 'store_nope']);
+    assert.notEqual(wrong.exitCode, 0);
+    assert.match(wrong.stderr, /has no public\.nope\. Its tables: .*public\.reviews/);
   });
 });
