@@ -6,6 +6,7 @@ import type { Activities } from '../activities/index.js';
 import { outcomeObservations } from '../domain/alert-rules.js';
 import type { AlertNotification, NotifyInput } from '../domain/alerts.js';
 import { rowsDroppedObservation } from '../domain/contents.js';
+import type { BackupKind } from '../domain/kinds.js';
 import { checkInput } from './input.js';
 import { NOTIFY, QUICK } from './policies.js';
 import { tagRun } from './tags.js';
@@ -42,7 +43,7 @@ export async function notifyWorkflow(raw: NotifyInput): Promise<NotifyResult> {
     observations = outcomeObservations(outcome, thresholds);
     if (outcome.ok && outcome.rule === 'backup-failed' && outcome.backupId && COMPARED_KINDS.includes(outcome.job) && thresholds.rowsDropped && patched(ROWS_DROPPED_PATCH)) {
       // A comparison that cannot be made (the manifest removed meanwhile) says nothing either way.
-      const comparison = await quick.compareWithPreviousBackup({ database: input.database, backupId: outcome.backupId }).catch(() => undefined);
+      const comparison = await quick.compareWithPreviousBackup({ database: input.database, backupId: outcome.backupId, kind: outcome.job as BackupKind }).catch(() => undefined);
       const observation = comparison && rowsDroppedObservation(comparison, outcome.finishedAt, { workflowId: outcome.workflowId, runId: outcome.runId });
       if (observation) observations.push(observation);
     }

@@ -21,12 +21,10 @@ const tablesOf = (m: BackupManifest): BackupTables => ({ id: m.id, kind: m.kind,
  * A finished backup against the newest earlier complete backup of the same database and kind in the kind's first
  * repository; the comparison is stored beside the alert states (the metric reads it). Undefined when the rule is off.
  */
-export async function compareWithPrevious(config: Config, database: string, backupId: string): Promise<BackupComparison | undefined> {
+export async function compareWithPrevious(config: Config, database: string, backupId: string, kind: BackupKind): Promise<BackupComparison | undefined> {
   const settings = alertThresholds(config, database).rowsDropped;
   if (!settings) return undefined;
-  const view = databaseView(config, database);
-  const kind = /-(daily|weekly|monthly|manual|pre-migration)-[0-9a-f]+$/.exec(backupId)?.[1] as BackupKind | undefined;
-  const repository = view.repositoriesFor(kind ?? 'manual')[0]!;
+  const repository = databaseView(config, database).repositoriesFor(kind)[0]!;
   const repo = openRepository(config, repository);
   const current = await readManifest(repo, backupFolder(database, 'logical', backupId));
   if (!current) throw new PgwardenError('NotFound', `Backup ${backupId} of "${database}" has no manifest in repository "${repository}": it was removed or never finished.`);
@@ -145,8 +143,8 @@ export function parseDefinitions(sql: string): Record<string, TableDefinition> {
 export function contentsActivities(config: Config) {
   return {
     /** The rows-dropped rule's facts for a finished backup; the dropped tables listed are capped to keep history small. */
-    async compareWithPreviousBackup(input: { database: string; backupId: string }): Promise<BackupComparison | undefined> {
-      const comparison = await compareWithPrevious(config, input.database, input.backupId);
+    async compareWithPreviousBackup(input: { database: string; backupId: string; kind: BackupKind }): Promise<BackupComparison | undefined> {
+      const comparison = await compareWithPrevious(config, input.database, input.backupId, input.kind);
       return comparison && { ...comparison, dropped: comparison.dropped.slice(0, 50) };
     },
     async diffBackups(input: BackupDiffInput): Promise<BackupDiff> {
