@@ -18,11 +18,14 @@ import { serveMetrics } from '../../worker/metrics.js';
 import { secretEnv, testConfig } from '../harness/config.js';
 import { fakeWebhook, type FakeService } from '../harness/services.js';
 import { startStack, type Stack } from '../harness/stack.js';
+import { startCountingProxy, type CountingProxy } from '../harness/counting-proxy.js';
+import { locateBackup } from '../../activities/catalog/locate.js';
 
 const CLI = fileURLToPath(new URL('../../client/cli.js', import.meta.url));
 
 let stack: Stack;
 let webhook: FakeService;
+let proxy: CountingProxy;
 let input: ConfigInput;
 let config: Config;
 
@@ -45,7 +48,10 @@ before(async () => {
      CREATE TABLE audit.log (id bigserial PRIMARY KEY, what text);
      INSERT INTO audit.log (what) SELECT 'entry ' || g FROM generate_series(1, 75) g;
      CREATE TABLE audit.logins (id int, at timestamptz);
-     INSERT INTO audit.logins SELECT g, now() FROM generate_series(1, 5) g;`,
+     INSERT INTO audit.logins SELECT g, now() FROM generate_series(1, 5) g;
+     -- Large enough for streams of its own (the test stack splits at 0.25 MiB): a table restore never reads them.
+     CREATE TABLE page_views (id bigserial PRIMARY KEY, url text);
+     INSERT INTO page_views (url) SELECT repeat(md5(g::text), 8) FROM generate_series(1, 6000) g;`,
   );
   await stack.pg.query(
     'ledger',
@@ -68,9 +74,12 @@ before(async () => {
      INSERT INTO legacy_prices SELECT g, g FROM generate_series(1, 50) g;`,
   );
   await stack.pg.query('catalog', 'CREATE TABLE legacy_prices (product_id int, cents int); INSERT INTO legacy_prices SELECT g, g FROM generate_series(1, 50) g;');
-  const base = stack.configInput({ ledger: { db: 'ledger' }, catalog: { db: 'catalog' }, shelf: { db: 'shelf' }, store: { db: 'store' } });
+  const base = stack.configInput({ ledger: { db: 'ledger' }, catalog: { db: 'catalog' }, shelf: { db: 'shelf' }, store: { db: 'store', repositories: ['counted'] } });
+  // The store's repository is the same bucket through a proxy that counts the requests: which objects a restore reads.
+  proxy = await startCountingProxy(stack.s3.endpoint);
   input = {
     ...base,
+    repositories: { ...base.repositories, counted: { ...(base.repositories.s3 as object), endpoint: proxy.endpoint } as never },
     alerts: { webhook: { urlEnv: secretEnv(`${webhook.url}/hooks/pgwarden`, 'CONTENTS_WEBHOOK_URL') } },
     databases: {
       ...base.databases,
@@ -86,6 +95,7 @@ before(async () => {
 after(async () => {
   await stack?.stop();
   await webhook?.stop();
+  await proxy?.stop();
 });
 
 const backup = async (database: string, kind: BackupResult['kind'], migrationId?: string) =>
@@ -234,12 +244,24 @@ describe('restore --table: one table back into a new database', () => {
     const taken = await backup('store', 'manual');
     // Someone truncates the tables in production; the backup still has them.
     await stack.pg.query('store', 'TRUNCATE refunds, reviews');
+    const { manifest } = await locateBackup(config, 'store', taken.backupId);
+    const data = manifest.objects.filter((o) => o.role === 'data');
+    const holding = data.filter((o) => o.tables?.some((t) => t === 'public.reviews' || t === 'public.refunds'));
+    const others = data.filter((o) => !holding.includes(o));
+    assert.ok(holding.some((o) => o.tables!.some((t) => !['public.reviews', 'public.refunds'].includes(t))), `the two share a stream with tables not restored (the filter has work): ${JSON.stringify(data.map((o) => o.tables))}`);
+    assert.ok(others.some((o) => o.tables?.includes('public.page_views')), 'page_views has streams of its own');
+    proxy.reset();
 
     const run = await cli(['--json', 'restore', '--db', 'store', '--backup', taken.backupId, '--table', 'public.reviews', '--table', 'refunds', '--into', 'store_reviews']);
     assert.equal(run.exitCode, 0, run.stderr);
     const result = (JSON.parse(run.stdout) as { result: { tables: number; rows: number; rowCountsMatch: boolean; leftOut?: string[] } }).result;
     assert.deepEqual([result.tables, result.rows, result.rowCountsMatch], [2, 1240, true]);
     assert.deepEqual(result.leftOut, ['public.reviews: foreign key reviews_product_id_fkey → public.products (not restored)']);
+    const read = (name: string) => proxy.requests.some((r) => r.startsWith('GET ') && r.includes(`/${taken.backupId}/${name}`));
+    // Read: the streams holding the two tables, and pg_dump's own (sequence values, no table's rows); never page_views'.
+    const needed = [...holding, ...data.filter((o) => !o.tables?.length)].map((o) => o.name).sort();
+    assert.deepEqual(data.filter((o) => read(o.name)).map((o) => o.name).sort(), needed, `requests: ${proxy.requests.join(', ')}`);
+    assert.ok(data.filter((o) => o.tables?.includes('public.page_views')).every((o) => !read(o.name)));
 
     const tables = await stack.pg.query('store_reviews', "SELECT string_agg(schemaname || '.' || tablename, ',' ORDER BY tablename) AS t FROM pg_tables WHERE schemaname NOT IN ('pg_catalog', 'information_schema')");
     assert.equal(tables.rows[0]!.t, 'public.refunds,public.reviews', 'only the two tables');
