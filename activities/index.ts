@@ -8,6 +8,7 @@ import { expireActivities } from './expire/index.js';
 import { leaseActivities } from './hold/index.js';
 import { preMigrationActivities } from './premigration/index.js';
 import { alertActivities } from './alerts.js';
+import { contentsActivities } from './catalog/contents.js';
 import { drillActivities } from './drill/index.js';
 import { monitorActivities } from './monitor.js';
 import { verifyActivities } from './verify/index.js';
@@ -24,6 +25,7 @@ export function createActivities(config: Config) {
     ...leaseActivities(config),
     ...preMigrationActivities(config),
     ...alertActivities(config),
+    ...contentsActivities(config),
     ...monitorActivities(config),
     ...verifyActivities(config),
     ...drillActivities(config),

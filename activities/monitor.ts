@@ -12,7 +12,7 @@ export function monitorActivities(config: Config) {
       const temporal = activityClient(); // undefined when not inside a worker
       const health = await databaseHealth(config, input.database, temporal ? { temporal } : {});
       // The rules need ages and states, not the reports: keep the monitor's history small.
-      const { drill: _drill, verify: _verify, ...brief } = health;
+      const { drill: _drill, verify: _verify, comparison: _comparison, ...brief } = health;
       return { health: brief, thresholds: alertThresholds(config, input.database) };
     },
   };

@@ -80,6 +80,8 @@ program
   .option('--no-owner', 'do not restore object ownership (when the roles do not exist on the target server)')
   .option('--no-privileges', 'do not restore GRANT/REVOKE (with --no-owner: for a server without the backup\'s roles)')
   .option('--repository <name>', "read only from this repository (default: whichever of the database's repositories holds the backup)")
+  .option('--table <schema.table>', 'restore only this table (repeat for more), with its sequences, indexes and constraints; foreign keys to tables not restored are left out and listed', (v: string, all: string[]) => [...all, v], [] as string[])
+  .option('--schema <name>', 'restore only the tables of this schema (repeat for more)', (v: string, all: string[]) => [...all, v], [] as string[])
   .option('--local', 'run the restore in this process, without Temporal (for when Temporal is down)', false)
   .action(run(async () => (await import('./commands/restore.js')).restoreCommand as Action));
 
@@ -101,6 +103,13 @@ backups
   .requiredOption('--db <name>', 'database name from pgwarden.yaml')
   .option('--repository <name>', "list only this repository (default: all of the database's repositories)")
   .action(run(async () => (await import('./commands/backups.js')).listBackupsCommand as Action, { temporal: false }));
+backups
+  .command('diff')
+  .description('what changed between two backups: rows and sizes per table, tables added and removed, definitions (columns, indexes, constraints); nothing is restored')
+  .requiredOption('--db <name>', 'database name from pgwarden.yaml')
+  .argument('<from>', 'backup id, "latest" or "previous" (the one before the newest)')
+  .argument('<to>', 'backup id, "latest" or "previous"')
+  .action(run(async () => (await import('./commands/backups.js')).diffBackupsCommand as Action, { temporal: false }));
 
 program
   .command('demo')

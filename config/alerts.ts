@@ -1,5 +1,5 @@
 // A database's alert thresholds: its own settings over the top-level alerts:, over the runbook's defaults.
-import { DEFAULT_SEVERITY, type AlertRule } from '../domain/alerts.js';
+import { DEFAULT_MAX_ROW_LOSS, DEFAULT_SEVERITY, type AlertRule } from '../domain/alerts.js';
 import type { AlertThresholds } from '../domain/alerts.js';
 import { defaultMaxBackupAge } from '../domain/alert-rules.js';
 import { databaseView } from './load.js';
@@ -27,6 +27,13 @@ export function alertThresholds(config: Config, database: string): AlertThreshol
   set('minBackupSize', pick('minBackupSize', KIB));
   set('maxBackupAge', pick('maxBackupAge', defaultMaxBackupAge(db.rpoMs)));
   set('maxUploadTime', pick('maxUploadTime', HOUR));
+  // On unless turned off; the database's settings replace the global ones key by key.
+  const rows = own.rowsDropped !== undefined ? own.rowsDropped : global.rowsDropped;
+  if (rows !== false) {
+    const shared = global.rowsDropped || {};
+    const mine = own.rowsDropped || {};
+    thresholds.rowsDropped = { maxLoss: mine.maxLoss ?? shared.maxLoss ?? DEFAULT_MAX_ROW_LOSS, ignore: mine.ignore ?? shared.ignore ?? [] };
+  }
   if (pitr) {
     set('maxWalLag', pick('maxWalLag', db.rpoMs));
     set('minRestoreWindow', pick('minRestoreWindow', pitr.retention));

@@ -37,8 +37,20 @@ export function parseConfig(input: unknown, source = 'pgwarden.yaml'): Config {
   return result.data;
 }
 
+/**
+ * A threshold that is neither `false` nor a valid setting says only "Invalid input": the setting's own complaint
+ * ("not a duration: write it like …") says what to fix. Other unions keep their own messages.
+ */
+function closestIssues(issue: z.core.$ZodIssue): z.core.$ZodIssue[] {
+  if (issue.code !== 'invalid_union') return [issue];
+  const offSwitch = (branch: z.core.$ZodIssue[]) => branch.length === 1 && branch[0]!.code === 'invalid_value' && branch[0]!.values.length === 1 && branch[0]!.values[0] === false;
+  const rest = issue.errors.filter((branch) => !offSwitch(branch));
+  if (rest.length !== 1 || rest.length === issue.errors.length) return [issue];
+  return rest[0]!.flatMap((i) => closestIssues({ ...i, path: [...issue.path, ...i.path] } as z.core.$ZodIssue));
+}
+
 function formatConfigIssues(issues: readonly z.core.$ZodIssue[], source: string): string {
-  const lines = issues.map((issue) => {
+  const lines = issues.flatMap(closestIssues).map((issue) => {
     const key = issue.path.length > 0 ? issue.path.map(String).join('.') : '(top level)';
     let message = issue.message;
     if (issue.code === 'unrecognized_keys') {

@@ -36,6 +36,17 @@ const sizeBytes = z.union([z.string(), z.number()]).transform((value, ctx) => {
   return bytes;
 });
 
+/** A share of a table's rows: "50%" or 0.5. */
+const share = z.union([z.string(), z.number()]).transform((value, ctx) => {
+  const text = typeof value === 'number' ? undefined : /^\s*(\d+(?:\.\d+)?)\s*%\s*$/.exec(value);
+  const n = typeof value === 'number' ? value : text ? Number(text[1]) / 100 : NaN;
+  if (!(n > 0 && n < 1)) {
+    ctx.addIssue({ code: 'custom', message: `"${value}" is not a share of rows between 0 and 100 %: write it like "50%" or 0.5` });
+    return z.NEVER;
+  }
+  return n;
+});
+
 /** A threshold, or false to turn the rule off. */
 const orOff = <T extends z.ZodType>(schema: T) => z.union([z.literal(false), schema]);
 
@@ -60,6 +71,15 @@ const thresholdShape = {
   maxWalLag: orOff(durationMs('24h')).optional().meta(threshold),
   /** PITR: the restore window is shorter than this (default: pitr.retention). */
   minRestoreWindow: orOff(durationMs('7d')).optional().meta(threshold),
+  /** Silent data loss: a table that lost more than `maxLoss` of its rows since the previous backup of its kind, or vanished. */
+  rowsDropped: orOff(
+    z.strictObject({
+      maxLoss: share.optional().describe('a table that lost more than this share of its rows fires rows-dropped ("50%" or 0.5; default 50%)'),
+      ignore: z.array(z.string().min(1)).optional().describe('tables never judged, as "schema.table"; `*` matches anything ("public.cache_*")'),
+    }),
+  )
+    .optional()
+    .meta(threshold),
   /** Per rule: SEV-1 or SEV-2 instead of the runbook's. */
   severity: z.partialRecord(z.enum(ALERT_RULES, { error: `must be one of ${ALERT_RULES.join(', ')}` }), Severity).optional().meta(threshold),
 };

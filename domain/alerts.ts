@@ -13,6 +13,7 @@ export const ALERT_RULES = [
   'wal-lag',
   'restore-window',
   'repository-unreachable',
+  'rows-dropped',
 ] as const;
 export type AlertRule = (typeof ALERT_RULES)[number];
 
@@ -32,10 +33,11 @@ export const DEFAULT_SEVERITY: Record<AlertRule, Severity> = {
   'wal-lag': 'SEV-2',
   'restore-window': 'SEV-2',
   'repository-unreachable': 'SEV-2',
+  'rows-dropped': 'SEV-2',
 };
 
 /** Rules whose truth only a job establishes: the monitor cannot re-check them, so it re-sends them when due. */
-export const JOB_RULES: readonly AlertRule[] = ['backup-failed', 'backup-too-small', 'basebackup-failed', 'expire-failed', 'drill-failed', 'verify-failed'];
+export const JOB_RULES: readonly AlertRule[] = ['backup-failed', 'backup-too-small', 'basebackup-failed', 'expire-failed', 'drill-failed', 'verify-failed', 'rows-dropped'];
 
 /** A fact the monitor or a job established about one rule, at one moment. */
 export interface AlertObservation {
@@ -86,11 +88,24 @@ export interface AlertThresholds {
   maxUploadTime?: number;
   maxWalLag?: number;
   minRestoreWindow?: number;
+  /** Silent data loss: each backup's tables against the previous backup of its kind. */
+  rowsDropped?: RowsDroppedSettings;
   severity: Record<AlertRule, Severity>;
   reminderMs: number;
   /** healthchecks pings are configured. */
   pings: boolean;
 }
+
+/** The rows-dropped rule's settings for one database, defaults applied. */
+export interface RowsDroppedSettings {
+  /** A table that lost more than this share of its rows (0..1) fires the rule. */
+  maxLoss: number;
+  /** Tables never judged: qualified names, `*` matches any run of characters ("public.cache_*", "queue.*"). */
+  ignore: string[];
+}
+
+/** The rows-dropped rule's default: a table that lost more than half its rows. */
+export const DEFAULT_MAX_ROW_LOSS = 0.5;
 
 /** How a job ended, as the job-notification interceptor reports it. */
 export interface JobOutcome {

@@ -1,6 +1,7 @@
 // What the repositories (and Temporal, where it answers) say about one database: status, metrics, monitor.
 import type { ChannelHealth } from './alert-ledger.js';
 import type { AlertObservation, AlertState } from './alerts.js';
+import type { BackupComparison } from './contents.js';
 import type { DrillResult, VerifyResult } from './verify.js';
 
 export interface BackupSummary {
@@ -35,6 +36,8 @@ export interface DatabaseHealth {
   running?: Array<{ workflowType: string; workflowId: string; runId: string; startedAt: string }>;
   drill?: DrillResult;
   verify?: VerifyResult;
+  /** The newest backup's tables against the previous backup of its kind (the rows-dropped rule's facts). */
+  comparison?: BackupComparison;
   alerts: AlertState[];
   /** Where `alerts` came from: the ledger in Temporal, the copy in a repository, or nowhere (unknown). */
   alertsFrom?: 'temporal' | 'repository' | 'unknown';

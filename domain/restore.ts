@@ -16,6 +16,10 @@ export interface RestoreInput {
   repository?: string;
   /** "drill": restore onto the drill server (drill.connection) instead of the restore server. */
   server?: 'drill';
+  /** Restore only these tables ("public.orders"), with their sequences, indexes and constraints. */
+  tables?: string[];
+  /** Restore only the tables of these schemas (with tables: both). */
+  schemas?: string[];
 }
 
 export interface TableCheck {
@@ -41,6 +45,8 @@ export interface RestoreResult {
   previousDatabaseKeptAs?: string;
   /** What the person restoring should know (a newer backup passed over because it is damaged). */
   warnings?: string[];
+  /** A restore of some tables: the foreign keys to tables it did not restore, left out. */
+  leftOut?: string[];
   workflowId: string;
   runId: string;
 }

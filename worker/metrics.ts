@@ -70,6 +70,9 @@ export function createMetrics(config: Config, options: MetricsOptions = {}): Reg
   const readable = gauge('pgwarden_repository_readable', '1 if the repository answered the last refresh, 0 if it did not (the backup metrics then keep their last known values).', ['database', 'repository']);
   const channelOk = gauge('pgwarden_alert_channel_ok', '1 if the channel took its last alert of the database, 0 if it refused it (variable unset, URL or key refused).', ['database', 'channel']);
   const alertsKnown = gauge('pgwarden_alerts_known', '1 if the alert state could be read (Temporal, else the repositories), 0 if not: pgwarden_alert_firing is then missing, not zero.', db);
+  const droppedTables = gauge('pgwarden_backup_tables_dropped', 'Tables that lost more than the allowed share of their rows, or vanished, in the newest backup compared with the previous one of its kind.', ['database', 'kind']);
+  const maxRowLoss = gauge('pgwarden_backup_max_row_loss_ratio', 'The largest share of its rows (0 to 1) any table lost in the newest backup compared with the previous one of its kind.', ['database', 'kind']);
+  const comparedAt = gauge('pgwarden_backup_comparison_timestamp_seconds', 'When the newest backup was compared with the previous one of its kind (Unix time).', ['database', 'kind']);
   const rpo = gauge('pgwarden_rpo_seconds', "The database's RPO target.", db);
 
   let cached: { at: number; health: Promise<DatabaseHealth[]> } | undefined;
@@ -96,7 +99,7 @@ export function createMetrics(config: Config, options: MetricsOptions = {}): Reg
   // rule on their age would stop checking exactly then); pgwarden_repository_readable says they are not fresh.
   const lastKnown = new Map<string, Pick<DatabaseHealth, 'logical' | 'base'>>();
   const apply = (all: DatabaseHealth[]) => {
-    for (const g of [lastSuccess, lastSize, lastDuration, drillSuccess, drillTime, drillRestore, drillRto, verifySuccess, verifyTime, walLag, windowStart, windowEnd, alertFiring, readable, rpo, channelOk, alertsKnown]) g.reset();
+    for (const g of [lastSuccess, lastSize, lastDuration, drillSuccess, drillTime, drillRestore, drillRto, verifySuccess, verifyTime, walLag, windowStart, windowEnd, alertFiring, readable, rpo, channelOk, alertsKnown, droppedTables, maxRowLoss, comparedAt]) g.reset();
     refreshed.set(cached!.at / 1_000);
     for (const fresh of all) {
       const database = fresh.database;
@@ -134,6 +137,13 @@ export function createMetrics(config: Config, options: MetricsOptions = {}): Reg
       if (h.wal?.window) {
         windowStart.set({ database }, seconds(h.wal.window.from));
         windowEnd.set({ database }, seconds(h.wal.window.to));
+      }
+      // Only a comparison with an earlier backup says anything (the first backup of a kind has none).
+      if (h.comparison?.previousId !== undefined) {
+        const labels = { database, kind: h.comparison.kind };
+        droppedTables.set(labels, h.comparison.dropped.length);
+        maxRowLoss.set(labels, h.comparison.maxLost);
+        comparedAt.set(labels, seconds(h.comparison.comparedAt));
       }
       for (const a of h.alerts) alertFiring.set({ database, rule: a.rule, severity: a.severity }, a.firing ? 1 : 0);
     }

@@ -10,7 +10,8 @@ export class UndecodableInput {
 
 export type InputField =
   | { type: 'string'; required?: boolean; oneOf?: readonly string[] }
-  | { type: 'boolean' | 'integer'; required?: boolean };
+  | { type: 'boolean' | 'integer'; required?: boolean }
+  | { type: 'strings'; required?: boolean };
 
 /**
  * Returns the input with the declared fields checked; null counts as absent (the UI's way to leave a field out).
@@ -30,6 +31,10 @@ export function checkInput<T>(workflowType: string, raw: unknown, fields: Record
     if (value === undefined || value === null) {
       delete checked[name];
       if (rule.required) fail(`needs "${name}"`);
+      continue;
+    }
+    if (rule.type === 'strings') {
+      if (!Array.isArray(value) || value.length === 0 || value.some((v) => typeof v !== 'string' || v === '')) fail(`field "${name}" must be a list of names like ["public.orders"], got ${describe(value)}`);
       continue;
     }
     const matches = rule.type === 'integer' ? Number.isInteger(value) : typeof value === rule.type;

@@ -1,5 +1,5 @@
 // The logical restore of one backup into a new database: plan, load into staging and verify, then rename.
-import { CancellationScope, patched, proxyActivities, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, CancellationScope, patched, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
 import type { RestoreInput, RestoreResult } from '../domain/restore.js';
 import { checkInput } from './input.js';
@@ -28,6 +28,8 @@ export async function restoreWorkflow(raw: RestoreInput): Promise<RestoreResult>
       noOwner: { type: 'boolean' },
       noPrivileges: { type: 'boolean' },
       repository: { type: 'string' },
+      tables: { type: 'strings' },
+      schemas: { type: 'strings' },
     },
     '{"database": "cartly", "backup": "latest", "target": "cartly_restored"}',
   );
@@ -83,6 +85,8 @@ async function loadAndPublish(steps: RestoreSteps, input: RestoreInput, run: Run
       ...(input.noPrivileges ? { noPrivileges: true } : {}),
       provenance,
       ...(input.server ? { server: input.server } : {}),
+      ...(input.tables ? { tables: input.tables } : {}),
+      ...(input.schemas ? { schemas: input.schemas } : {}),
     });
     // One transaction renames the replaced database away and the restored one in: it never leaves the name missing.
     published = await steps.publishRestore({
@@ -105,6 +109,9 @@ async function loadAndPublish(steps: RestoreSteps, input: RestoreInput, run: Run
 
 /** A Supabase backup into a fresh project: one transaction, so a failure leaves nothing to clean up. */
 async function freshProjectSteps(steps: RestoreSteps, input: RestoreInput, run: RunContext, plan: RestorePlan, startedAt: number): Promise<RestoreResult> {
+  if (input.tables || input.schemas) {
+    throw ApplicationFailure.nonRetryable(`A restore of some tables goes into a new database; ${input.database} restores into a fresh Supabase project only as a whole: leave out tables and schemas.`, 'Usage');
+  }
   const restored = await steps.restoreIntoFreshProject({
     database: input.database,
     backupId: plan.backupId,
@@ -141,6 +148,7 @@ function restoreResult(
     mismatches: restored.mismatches,
     ...published,
     ...(plan.warnings?.length || restored.warnings?.length ? { warnings: [...(plan.warnings ?? []), ...(restored.warnings ?? [])] } : {}),
+    ...(restored.leftOut?.length ? { leftOut: restored.leftOut } : {}),
     workflowId: run.workflowId,
     runId: run.runId,
   };

@@ -188,6 +188,7 @@ function logicalManifest(
     encryption: parts.encryption,
     objects,
     tables: Object.fromEntries([...parts.rowsByTable.entries()].sort(([a], [b]) => a.localeCompare(b))),
+    tableBytes: Object.fromEntries(snap.tables.filter((t) => parts.rowsByTable.has(t.name)).map((t) => [t.name, t.bytes] as const).sort(([a], [b]) => a.localeCompare(b))),
     temporal: { namespace: input.workflow.namespace, workflowId: input.workflow.workflowId, runId: input.workflow.runId },
     extensions: snap.extensions,
     ...(input.neon ? { provider: neonProvenance(input.neon.point, db.settings.neon?.projectId) } : {}),

@@ -106,6 +106,7 @@ export async function databaseHealth(config: Config, database: string, options: 
   const unknown = (part: 'drill' | 'verify' | 'alerts', why: string) => void (health.unknown = { ...health.unknown, [part]: why });
   tasks.push(readReportChecked(config, database, 'drill').then((r) => void (r.report ? (health.drill = r.report) : r.error && unknown('drill', r.error))));
   tasks.push(readReportChecked(config, database, 'verify').then((r) => void (r.report ? (health.verify = r.report) : r.error && unknown('verify', r.error))));
+  tasks.push(readReportChecked(config, database, 'comparison').then((r) => void (r.report && (health.comparison = r.report))));
   tasks.push(
     alertsOf(config, database, options.temporal).then(({ unknown: why, ...a }) => {
       Object.assign(health, a);

@@ -61,6 +61,8 @@ export const BackupManifest = z.object({
   objects: z.array(StoredObjectEntry),
   /** Rows per table as dumped (counted in the stream), keyed by qualified name. */
   tables: z.record(z.string(), z.number()),
+  /** Each table's size on the server when it was dumped (pg_table_size: heap and TOAST), keyed as `tables`. */
+  tableBytes: z.record(z.string(), z.number()).optional(),
   temporal: z.object({ namespace: z.string(), workflowId: z.string(), runId: z.string() }).optional(),
   /** Where a managed database's backup came from: the Neon branch (and the instant it holds), the Supabase scope. */
   provider: z

@@ -1,10 +1,12 @@
 // What pgwarden records about a database beside its backups, in `<database>/monitor/` of the database's
 // repositories: a copy of each alert rule's state (alerts/<rule>.json; the truth is the alert ledger in Temporal,
-// see activities/notify/alert-store.ts), the last drill and verification reports (drill.json, verify.json). The
-// repository is shared by every worker and outlives them all, and the CLI reads it with Temporal down.
+// see activities/notify/alert-store.ts), the last drill and verification reports (drill.json, verify.json), the
+// newest backup set against the one before it of its kind (comparison.json). The repository is shared by every
+// worker and outlives them all, and the CLI reads it with Temporal down.
 import { databaseView } from '../../config/load.js';
 import type { Config } from '../../config/schema.js';
 import type { AlertState } from '../../domain/alerts.js';
+import type { BackupComparison } from '../../domain/contents.js';
 import type { DrillResult, VerifyResult } from '../../domain/verify.js';
 import { openRepository } from '../storage/open.js';
 import type { Repository } from '../storage/repository.js';
@@ -76,7 +78,7 @@ export async function writeAlertStates(config: Config, database: string, states:
   return written.filter((name): name is string => name !== undefined);
 }
 
-type Report = { drill: DrillResult; verify: VerifyResult };
+type Report = { drill: DrillResult; verify: VerifyResult; comparison: BackupComparison };
 
 /** Stores the last drill or verification report (the repository keeps the newest; Temporal keeps every run). */
 export async function writeReport<K extends keyof Report>(config: Config, database: string, kind: K, report: Report[K]): Promise<string | undefined> {

@@ -41,6 +41,9 @@ export interface RestoreLogicalInput {
   /** Written as the database's comment: where it came from, for whoever finds it later. */
   provenance: string;
   server?: 'drill';
+  /** Only these tables (`schema.table`) and the tables of these schemas, with what belongs to them. */
+  tables?: string[];
+  schemas?: string[];
 }
 
 /** Mismatched tables named in a result; the rest are counted. A result enters the workflow history: it must stay
@@ -56,6 +59,8 @@ export interface RestoreLogicalOutput {
   restoreMs: number;
   /** What was left out because the target refused it (a Supabase project: a membership of a platform role). */
   warnings?: string[];
+  /** A restore of some tables: foreign keys to tables not restored, which could not be made. */
+  leftOut?: string[];
 }
 
 export interface PublishInput {

@@ -21,6 +21,7 @@ import { connectMaintenance, copyCounts, dropDatabase, explainLoadFailure, loadE
 import { childEnvironment } from '../process-environment.js';
 import { currentReporter, inParallel, reportEvery } from '../progress.js';
 import { MISMATCHES_LISTED, type RestoreLogicalInput, type RestoreLogicalOutput } from './inputs.js';
+import { copyFilterStep, postDataFor, preDataFor, selectTables, type SchemaSelection } from './tables.js';
 
 /** What the load steps share: the backup, where it goes, and how one stored object is read. */
 interface Load {
@@ -43,6 +44,8 @@ export async function restoreLogical(db: DatabaseContext, input: RestoreLogicalI
   const folder = backupFolder(input.database, 'logical', input.backupId);
   const manifest = await readManifest(repo, folder);
   if (!manifest) throw new PgwardenError('NotFound', `Backup ${input.backupId} of "${input.database}" has no manifest in repository "${input.repository}".`);
+  // Some tables only: the names are checked before anything is created.
+  const only = input.tables || input.schemas ? selectTables(manifest, input.tables ?? [], input.schemas ?? []) : undefined;
   const { secret: passphrase } = await objectSecretOf(config, repo, folder, manifest);
   const server = await db.restoreTarget(input.server);
   const staging = withDatabase(server, input.staging);
@@ -91,16 +94,20 @@ export async function restoreLogical(db: DatabaseContext, input: RestoreLogicalI
     };
 
     phase = 'restoring schema';
-    for (const object of byRole(manifest, 'pre-data')) await load.unseal(object, [pgRestoreStep(pgRestore, staging, load.options, what(manifest, object))], 'ignore');
+    let selection: SchemaSelection | undefined;
+    let leftOut: string[] = [];
+    if (only) selection = await loadSelectedSchema(load, only);
+    else for (const object of byRole(manifest, 'pre-data')) await load.unseal(object, [pgRestoreStep(pgRestore, staging, load.options, what(manifest, object))], 'ignore');
     phase = 'loading data';
-    const loaded = await loadRows(load);
+    const loaded = await loadRows(load, selection);
     phase = 'building indexes and constraints';
-    await buildIndexes(load);
+    if (selection) leftOut = await buildSelectedIndexes(load, selection);
+    else await buildIndexes(load);
     phase = 'checking row counts';
-    const checks = checkRowCounts(manifest, loaded);
+    const checks = checkRowCounts(manifest, loaded, only);
     const mismatches = checks.filter((c) => c.expected !== c.actual);
     phase = 'analyzing';
-    await analyze(staging, Object.keys(manifest.tables), config.backup.jobs);
+    await analyze(staging, only ?? Object.keys(manifest.tables), config.backup.jobs);
     succeeded = true;
     return {
       tables: checks.length,
@@ -108,6 +115,7 @@ export async function restoreLogical(db: DatabaseContext, input: RestoreLogicalI
       mismatchedTables: mismatches.length,
       mismatches: mismatches.slice(0, MISMATCHES_LISTED),
       restoreMs: Date.now() - started,
+      ...(leftOut.length ? { leftOut: leftOut.slice(0, MISMATCHES_LISTED) } : {}),
     };
   } finally {
     stopReporting();
@@ -126,14 +134,20 @@ function what(manifest: BackupManifest, object: StoredObjectEntry): string {
   return `${object.name} of backup ${manifest.id}`;
 }
 
-/** Rows, largest objects first, `jobs` at a time; each COPY reports how many rows the server took in. */
-async function loadRows(load: Load): Promise<Map<string, number>> {
+/**
+ * Rows, largest objects first, `jobs` at a time; each COPY reports how many rows the server took in. Some tables
+ * only: the objects that hold none of them are not read, and the others pass a filter that drops the rest.
+ */
+async function loadRows(load: Load, selection?: SchemaSelection): Promise<Map<string, number>> {
   const loaded = new Map<string, number>();
-  const data = byRole(load.manifest, 'data').sort((a, b) => b.rawBytes - a.rawBytes);
+  const data = byRole(load.manifest, 'data')
+    .filter((o) => !selection || !o.tables?.length || o.tables.some((t) => selection.tables.has(t)))
+    .sort((a, b) => b.rawBytes - a.rawBytes);
   await inParallel(data, load.jobs, async (object) => {
     try {
-      const counts = copyCounts((await load.unseal(object, [psqlStep(load.psql, load.staging, what(load.manifest, object))], 'collect')).toString('utf8'));
-      const tables = object.tables ?? [];
+      const consumer = [...(selection ? [copyFilterStep(selection)] : []), psqlStep(load.psql, load.staging, what(load.manifest, object))];
+      const counts = copyCounts((await load.unseal(object, consumer, 'collect')).toString('utf8'));
+      const tables = (object.tables ?? []).filter((t) => !selection || selection.tables.has(t));
       if (counts.length !== tables.length) {
         throw new PgwardenError('Integrity', `${what(load.manifest, object)} loaded ${counts.length} tables, but the manifest lists ${tables.length} for it: the backup does not match its manifest.`);
       }
@@ -174,9 +188,52 @@ async function buildIndexes(load: Load): Promise<void> {
   }
 }
 
-/** Every table of the manifest with the rows it expects and the rows loaded; any difference fails the restore. */
-function checkRowCounts(manifest: BackupManifest, loaded: Map<string, number>): TableCheck[] {
-  const checks: TableCheck[] = Object.entries(manifest.tables).map(([table, expected]) => ({ table, expected, actual: loaded.get(table) ?? -1 }));
+/** The SQL pg_restore prints of a schema archive (with the restore's owner and privilege flags). */
+async function schemaSql(load: Load, role: 'pre-data' | 'post-data'): Promise<string> {
+  let sql = '';
+  for (const object of byRole(load.manifest, role)) {
+    const step: Step = { command: load.pgRestore, args: ['--file=-', ...restoreFlags(load.options)], label: 'pg_restore' };
+    sql += (await load.unseal(object, [step], 'collect')).toString('utf8');
+  }
+  return sql;
+}
+
+/** psql runs it: pg_restore's SQL carries psql's own commands (\\restrict in current releases). */
+async function runSql(load: Load, sql: string, what: string): Promise<void> {
+  await execa(load.psql, ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '--no-password', `--dbname=${load.staging.database}`], {
+    input: sql,
+    env: childEnvironment(loadEnv(load.staging)),
+    extendEnv: false,
+    ...(load.abort.signal ? { cancelSignal: load.abort.signal } : {}),
+  }).catch((error: unknown) => {
+    const e = error as { stderr?: unknown; code?: string };
+    if (e.code === 'ENOENT') throw new PgwardenError('Config', `psql is not installed (${load.psql}): install the PostgreSQL client tools.`, { cause: error });
+    const stderr = typeof e.stderr === 'string' ? e.stderr.trim().split('\n').slice(-3).join(' ') : String(error);
+    throw new PgwardenError(
+      'Failed',
+      `Restoring the ${what} of the chosen tables failed: ${stderr}. A table may depend on an object that is not restored with it (a function, another schema's type): restore its schema with --schema, or the whole backup.`,
+      { cause: error, retryable: false },
+    );
+  });
+}
+
+/** The chosen tables' schema objects: tables, their sequences, defaults, comments and grants. */
+async function loadSelectedSchema(load: Load, tables: string[]): Promise<SchemaSelection> {
+  const { sql, selection } = preDataFor(await schemaSql(load, 'pre-data'), tables);
+  await runSql(load, sql, 'schema objects');
+  return selection;
+}
+
+/** Their indexes and constraints; foreign keys to tables not restored are returned, not made. */
+async function buildSelectedIndexes(load: Load, selection: SchemaSelection): Promise<string[]> {
+  const { sql, leftOut } = postDataFor(await schemaSql(load, 'post-data'), selection);
+  await runSql(load, sql, 'indexes and constraints');
+  return leftOut;
+}
+
+/** Every table of the manifest (or those restored) with the rows it expects and the rows loaded; any difference fails the restore. */
+function checkRowCounts(manifest: BackupManifest, loaded: Map<string, number>, only?: string[]): TableCheck[] {
+  const checks: TableCheck[] = Object.entries(manifest.tables).filter(([table]) => !only || only.includes(table)).map(([table, expected]) => ({ table, expected, actual: loaded.get(table) ?? -1 }));
   const mismatches = checks.filter((c) => c.expected !== c.actual);
   if (mismatches.length > 0) {
     throw new PgwardenError(

@@ -1,8 +1,11 @@
-// pgwarden backups list --db NAME: what the repositories hold (read directly: works with Temporal down).
+// pgwarden backups list|diff --db NAME: what the repositories hold, and how two backups differ (read directly:
+// works with Temporal down).
+import { diffBackups } from '../../activities/catalog/contents.js';
 import { scanBackupsEverywhere } from '../../activities/catalog/locate.js';
 import { describeBackupKey } from '../../activities/keys/backup-keys.js';
 import { loadKeyring } from '../../activities/keys/keyring.js';
 import { openRepository } from '../../activities/storage/open.js';
+import type { BackupDiff } from '../../domain/contents.js';
 import { PgwardenError } from '../../domain/errors.js';
 import { databaseView } from '../../config/load.js';
 import type { CommandContext } from '../context.js';
@@ -80,6 +83,46 @@ export async function listBackupsCommand(ctx: CommandContext, options: { db: str
       ...table.map(line),
       ...(keyring instanceof Error ? [`(which key opens each backup is unknown: ${keyring.message})`] : []),
       ...damagedLines,
+    ].join('\n');
+  });
+}
+
+/** pgwarden backups diff --db NAME A B: two backups side by side, from manifests and schema objects (Temporal not needed). */
+export async function diffBackupsCommand(ctx: CommandContext, options: { db: string; args: string[] }): Promise<void> {
+  const [from, to] = options.args as [string, string];
+  databaseView(ctx.config, options.db);
+  const diff = await diffBackups(ctx.config, { database: options.db, from, to });
+  ctx.out.result(diff, () => {
+    const side = (s: BackupDiff['from']) => `${s.id} (${s.kind}${s.migrationId !== undefined ? ` before ${s.migrationId}` : ''}, finished ${s.finishedAt.replace('T', ' ').replace(/\.\d+Z$/, ' UTC')})`;
+    const count = (n: number | undefined) => (n === undefined ? '-' : n.toLocaleString('en-US'));
+    const size = (n: number | undefined) => (n === undefined ? '-' : formatBytes(n));
+    const change = (t: BackupDiff['tables'][number]) => {
+      if (t.status === 'added') return 'added';
+      if (t.status === 'removed') return 'REMOVED';
+      const delta = t.rowsAfter! - t.rowsBefore!;
+      if (delta === 0) return t.status === 'same' ? '' : 'size';
+      const share = t.rowsBefore ? ` (${delta > 0 ? '+' : ''}${Math.round((delta / t.rowsBefore) * 1000) / 10} %)` : '';
+      return `${delta > 0 ? '+' : ''}${delta.toLocaleString('en-US')}${share}`;
+    };
+    const header = ['TABLE', 'ROWS BEFORE', 'ROWS AFTER', 'CHANGE', 'SIZE BEFORE', 'SIZE AFTER'];
+    const table = diff.tables.map((t) => [t.table, count(t.rowsBefore), count(t.rowsAfter), change(t), size(t.bytesBefore), size(t.bytesAfter)]);
+    const widths = header.map((h, i) => Math.max(h.length, ...table.map((row) => row[i]!.length)));
+    const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
+    const definitions = diff.definitionsError
+      ? [`Definitions not compared: ${diff.definitionsError}`]
+      : diff.definitions.length === 0
+        ? ['No table definition changed (columns, indexes, constraints).']
+        : [
+            `Definitions changed in ${diff.definitions.length} table(s):`,
+            ...diff.definitions.flatMap((d) => [`  ${d.table}: ${d.changes.join('; ')}`, ...d.before.map((s) => `    - ${s.replace(/\n/g, '\n      ')}`), ...d.after.map((s) => `    + ${s.replace(/\n/g, '\n      ')}`)]),
+          ];
+    return [
+      `${options.db}: from ${side(diff.from)}`,
+      `${' '.repeat(options.db.length)}    to ${side(diff.to)}`,
+      line(header),
+      ...table.map(line),
+      `Tables added: ${diff.added.length ? diff.added.join(', ') : 'none'}; removed: ${diff.removed.length ? diff.removed.join(', ') : 'none'}.`,
+      ...definitions,
     ].join('\n');
   });
 }

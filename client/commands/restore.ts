@@ -1,4 +1,5 @@
-// pgwarden restore --db NAME --backup ID|latest --into NEWDB: through Temporal, or --local when Temporal is down.
+// pgwarden restore --db NAME --backup ID|latest --into NEWDB [--table T…] [--schema S…]: through Temporal, or
+// --local when Temporal is down.
 import { randomUUID } from 'node:crypto';
 import { leaseActivities } from '../../activities/hold/index.js';
 import { restoreActivities } from '../../activities/restore/index.js';
@@ -19,6 +20,8 @@ export interface RestoreOptions {
   owner: boolean;
   privileges: boolean;
   repository?: string;
+  table: string[];
+  schema: string[];
   local: boolean;
 }
 
@@ -31,6 +34,8 @@ export async function restoreCommand(ctx: CommandContext, options: RestoreOption
     ...(options.privileges === false ? { noPrivileges: true } : {}),
     ...(options.replaceExisting !== undefined ? { replaceExisting: options.replaceExisting } : {}),
     ...(options.repository !== undefined ? { repository: options.repository } : {}),
+    ...(options.table.length ? { tables: options.table } : {}),
+    ...(options.schema.length ? { schemas: options.schema } : {}),
   };
   const result = options.local ? await restoreLocally(ctx, input) : await restoreThroughTemporal(ctx, input);
   ctx.out.result(result, () => describeRestore(result));
@@ -77,6 +82,7 @@ export function describeRestore(r: RestoreResult): string {
     `  verified   ${r.tables} tables, ${r.rows.toLocaleString('en-US')} rows: ${r.rowCountsMatch ? 'every row count matches the backup' : `${r.mismatches.length} tables differ`}`,
     ...(r.previousDatabaseKeptAs ? [`  replaced   the previous "${r.target}" is kept as "${r.previousDatabaseKeptAs}"; drop it once you are sure`] : []),
     ...(r.warnings ?? []).map((w) => `  WARNING    ${w}`),
+    ...(r.leftOut ?? []).map((l) => `  left out  ${l}`),
     `  connect    psql "postgresql://…@${r.server}/${r.target}"`,
     `  workflow   ${r.workflowId} run ${r.runId}`,
   ].join('\n');
