@@ -92,13 +92,21 @@ async function finish<T>(handle: WorkflowHandle): Promise<T> {
     while (!ended) {
       const { events } = await handle.fetchHistory();
       const failed = events!.find((e) => e.workflowTaskFailedEventAttributes && /nondetermin|TMPRL1100/i.test(e.workflowTaskFailedEventAttributes.failure?.message ?? ''));
-      if (failed) throw new Error(`the current code could not replay the run started on ${LAST_RELEASE}: ${failed.workflowTaskFailedEventAttributes!.failure!.message}`);
+      if (failed) {
+        // Ended, so that nothing waits for it any more (waitFor, the old CLI) and the test can report.
+        await handle.terminate('its history does not replay on the current code').catch(() => undefined);
+        throw new Error(`the current code could not replay the run started on ${LAST_RELEASE}: ${failed.workflowTaskFailedEventAttributes!.failure!.message}`);
+      }
       await new Promise((resolve) => setTimeout(resolve, 500));
     }
     return undefined as never;
   })();
   try {
-    return await Promise.race([waitFor<T>(handle), replayFailed]);
+    return await Promise.race([waitFor<T>(handle).catch(async (error: unknown) => {
+        // A run terminated for not replaying: the replay's own error, reported a moment later, says more.
+        await new Promise((resolve) => setTimeout(resolve, 2_000));
+        throw error;
+      }), replayFailed]);
   } finally {
     ended = true;
   }
