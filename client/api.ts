@@ -15,8 +15,17 @@ import type { PitrInput } from '../domain/pitr.js';
 
 export type { BackupInput, BackupResult, RestoreInput, RestoreResult };
 export { PgwardenError } from '../domain/errors.js';
-export { preMigrationBackup, requestPreMigrationBackup, type RequestPreMigrationBackupOptions } from './premigration.js';
-export type { PreMigrationBackup, PreMigrationResult } from '../domain/premigration.js';
+export {
+  preMigrationBackup,
+  reportMigrationEnd,
+  reportMigrationStart,
+  requestPreMigrationBackup,
+  runWithPreMigrationBackup,
+  type RequestPreMigrationBackupOptions,
+  type RunWithPreMigrationBackupOptions,
+} from './premigration.js';
+export type { MigrationFinished, MigrationStarted, PreMigrationBackup, PreMigrationResult } from '../domain/premigration.js';
+export { migrationFinishedSignal, migrationStartedSignal } from '../domain/premigration.js';
 
 export async function startBackup(client: Client, config: Config, input: BackupInput): Promise<WorkflowHandleWithFirstExecutionRunId<typeof backupWorkflow>> {
   databaseView(config, input.database); // unknown database: fail here, not in the worker

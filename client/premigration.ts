@@ -153,16 +153,26 @@ export interface RequestPreMigrationBackupOptions {
   config?: string | Config;
 }
 
+/** The configuration and the wait an API call asks for, checked as the CLI checks them (a typo fails at once). */
+function apiRequest(options: RequestPreMigrationBackupOptions): { config: Config; timeoutMs?: number } {
+  const config = typeof options.config === 'object' ? options.config : loadConfig(configPath(options.config));
+  // As `--timeout`: a duration that does not parse is refused, never read as the default hour.
+  const timeoutMs = typeof options.timeout === 'string' ? parseDuration(options.timeout) : options.timeout;
+  if (options.timeout !== undefined && (timeoutMs === undefined || !(timeoutMs > 0) || !Number.isFinite(timeoutMs))) {
+    throw new PgwardenError('Usage', `timeout ${JSON.stringify(options.timeout)} is not a duration: give milliseconds or write it like "30m", "2h" or "90s".`);
+  }
+  checkPreMigrationRequest(config, options.database, options.migrationId);
+  return { config, ...(timeoutMs !== undefined ? { timeoutMs } : {}) };
+}
+
 /**
  * For migration scripts: `await requestPreMigrationBackup({ database: 'cartly', migrationId })` before migrating.
  * Resolves with the backup id once the backup is complete and verified in every repository of its kind; rejects
- * (a PgwardenError saying why) when there is none in time: then do not migrate.
+ * (a PgwardenError saying why) when there is none in time: then do not migrate. It records no migration: use
+ * runWithPreMigrationBackup for the audit trail the CLI's `premigrate -- COMMAND` leaves.
  */
 export async function requestPreMigrationBackup(options: RequestPreMigrationBackupOptions): Promise<string> {
-  const config = typeof options.config === 'object' ? options.config : loadConfig(configPath(options.config));
-  const timeoutMs = typeof options.timeout === 'string' ? parseDuration(options.timeout) : options.timeout;
-  if (timeoutMs !== undefined && !(timeoutMs > 0)) throw new PgwardenError('Usage', `timeout must be milliseconds or a duration such as "30m" (got ${String(options.timeout)}).`);
-  checkPreMigrationRequest(config, options.database, options.migrationId);
+  const { config, timeoutMs } = apiRequest(options);
   const client = await connectClient(config);
   try {
     const backup = await preMigrationBackup(client, config, {
@@ -172,6 +182,55 @@ export async function requestPreMigrationBackup(options: RequestPreMigrationBack
       ...(timeoutMs !== undefined ? { timeoutMs } : {}),
     });
     return backup.backupId;
+  } finally {
+    await client.connection.close();
+  }
+}
+
+export interface RunWithPreMigrationBackupOptions extends RequestPreMigrationBackupOptions {
+  /** What the history names as the migration (a program or tool name, never arguments: they can hold passwords). Default "node". */
+  command?: string;
+}
+
+/**
+ * The Node API's `premigrate -- COMMAND`: takes (or reuses) the verified pre-migration backup, records in its workflow
+ * that the migration starts, runs `migrate(backupId)`, and records how it ended (succeeded, or failed with the name of
+ * what it threw; the message is not recorded, it can hold a connection string). Resolves with what `migrate`
+ * resolved with; rejects with what it threw, or with a PgwardenError when there is no backup (then `migrate` never runs).
+ */
+export async function runWithPreMigrationBackup<T>(options: RunWithPreMigrationBackupOptions, migrate: (backupId: string) => Promise<T>): Promise<T> {
+  const { config, timeoutMs } = apiRequest(options);
+  const client = await connectClient(config);
+  try {
+    const backup = await preMigrationBackup(client, config, {
+      database: options.database,
+      migrationId: options.migrationId,
+      fresh: options.new ?? false,
+      runsMigration: true,
+      ...(timeoutMs !== undefined ? { timeoutMs } : {}),
+    });
+    try {
+      await reportMigrationStart(client, backup, options.command ?? 'node');
+    } catch (error) {
+      throw new PgwardenError(
+        'Unavailable',
+        `Could not record the migration's start in workflow ${backup.workflowId} (${(error as Error).message}): the migration was not run. Backup ${backup.backupId} is ready; ask again.`,
+        { cause: error },
+      );
+    }
+    const started = Date.now();
+    let result: T;
+    try {
+      result = await migrate(backup.backupId);
+    } catch (error) {
+      await reportMigrationEnd(client, backup, { exitCode: 1, durationMs: Date.now() - started, error: `the migration threw ${error instanceof Error ? error.name : typeof error}` }).catch(() => undefined);
+      throw error;
+    }
+    // The migration ran: a lost report must not make it look failed to the caller (the CLI only warns, too).
+    await reportMigrationEnd(client, backup, { exitCode: 0, durationMs: Date.now() - started }).catch((error: Error) =>
+      process.emitWarning(`could not record the migration's end in workflow ${backup.workflowId}: ${error.message}`),
+    );
+    return result;
   } finally {
     await client.connection.close();
   }

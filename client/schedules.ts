@@ -107,9 +107,25 @@ export async function removeSchedules(client: Client, stale: StaleSchedule[]): P
   }
 }
 
-/** Creates each schedule, or brings an existing one up to date; returns what happened to each. */
-export async function applySchedules(client: Client, config: Config, planned: PlannedSchedule[]): Promise<Array<{ scheduleId: string; outcome: 'created' | 'updated' }>> {
-  const results: Array<{ scheduleId: string; outcome: 'created' | 'updated' }> = [];
+export interface AppliedSchedule {
+  scheduleId: string;
+  outcome: 'created' | 'updated';
+  /** The schedule was paused (by someone, in the UI or with the temporal CLI) and stays paused: apply never resumes one. */
+  paused?: true;
+  /** Why it is paused, when the pause gave a reason. */
+  pauseNote?: string;
+}
+
+/** The command that resumes a paused schedule, for the messages that say one is kept paused. */
+export const unpauseCommand = (scheduleId: string) => `temporal schedule toggle --schedule-id ${scheduleId} --unpause --reason "..."`;
+
+/**
+ * Creates each schedule, or brings an existing one up to date; returns what happened to each. The readable "when"
+ * goes into the schedule's note (and a calendar's comment), which the Temporal UI shows, as well as into the memo
+ * that marks the schedule as pgwarden's; a paused schedule keeps its pause and the note that says why.
+ */
+export async function applySchedules(client: Client, config: Config, planned: PlannedSchedule[]): Promise<AppliedSchedule[]> {
+  const results: AppliedSchedule[] = [];
   for (const schedule of planned) {
     const action = {
       type: 'startWorkflow' as const,
@@ -120,16 +136,31 @@ export async function applySchedules(client: Client, config: Config, planned: Pl
     };
     // SKIP: a run still going when the next is due makes the next one wait for the following slot.
     const policies = { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: '1 hour' };
+    const note = `pgwarden: ${schedule.job} ${schedule.job === 'daily' || schedule.job === 'weekly' || schedule.job === 'monthly' ? 'backup ' : ''}of ${schedule.database}, ${schedule.when}`;
+    const spec: ScheduleSpec = { ...schedule.spec, ...(schedule.spec.calendars ? { calendars: schedule.spec.calendars.map((c) => ({ ...c, comment: note })) } : {}) };
     const handle = client.schedule.getHandle(schedule.scheduleId);
+    let previous;
     try {
-      await handle.describe();
-      await handle.update((previous) => ({ ...previous, spec: schedule.spec, action, policies: { ...previous.policies, ...policies } }));
-      results.push({ scheduleId: schedule.scheduleId, outcome: 'updated' });
+      previous = await handle.describe();
     } catch (error) {
       if (!(error instanceof ScheduleNotFoundError)) throw error;
-      await client.schedule.create({ scheduleId: schedule.scheduleId, spec: schedule.spec, action, policies, memo: { pgwarden: schedule.when } });
-      results.push({ scheduleId: schedule.scheduleId, outcome: 'created' });
     }
+    if (!previous) {
+      await client.schedule.create({ scheduleId: schedule.scheduleId, spec, action, policies, state: { note }, memo: { pgwarden: schedule.when } });
+      results.push({ scheduleId: schedule.scheduleId, outcome: 'created' });
+      continue;
+    }
+    const paused = previous.state.paused;
+    const pauseNote = paused && previous.state.note && !previous.state.note.startsWith('pgwarden: ') ? previous.state.note : undefined;
+    await handle.update((current) => ({
+      ...current,
+      spec,
+      action,
+      policies: { ...current.policies, ...policies },
+      // A pause is the operator's decision, and its note their reason: both stay as they are.
+      state: current.state.paused ? { ...current.state } : { ...current.state, note },
+    }));
+    results.push({ scheduleId: schedule.scheduleId, outcome: 'updated', ...(paused ? { paused: true as const } : {}), ...(pauseNote ? { pauseNote } : {}) });
   }
   return results;
 }

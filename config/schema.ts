@@ -1,5 +1,6 @@
 // The zod schema of pgwarden.yaml: what may be written, the defaults, and the hint an error shows.
 import { z } from 'zod';
+import { cronProblem } from './cron.js';
 import { duration, envVarName, NAME } from './fields.js';
 import { AlertSettings, DatabaseAlerts, DrillSettings } from './monitoring.js';
 import { RepositorySettings } from './repositories.js';
@@ -160,7 +161,12 @@ const KindSettings = z.strictObject({
   retention: duration('90d').optional().meta({ description: 'how long this database keeps backups of that kind', defaultText: '`retention.<kind>`' }),
 });
 
-const cron = z.union([z.string().min(9), z.literal(false)]).optional();
+// Checked here, not first by Temporal at `schedules apply`: a typo fails `config check` and the worker's start.
+const cronString = z.string().superRefine((value, ctx) => {
+  const problem = cronProblem(value);
+  if (problem) ctx.addIssue({ code: 'custom', message: `"${value}" is not a cron string Temporal accepts: ${problem}` });
+});
+const cron = z.union([cronString, z.literal(false)]).optional();
 const backupCron = cron.meta({
   description: 'a cron expression (UTC), or `false` to leave that schedule out (`basebackup` only with `pitr:`)',
   defaultText: "the runbook's times (see `schedules apply`)",

@@ -7,6 +7,8 @@ export interface DiscardInput {
   backupId: string;
   repositories: string[];
   type?: 'logical' | 'base';
+  /** The failed run: a complete copy whose manifest names it is removed as well (it failed after writing that copy). */
+  writtenBy?: { workflowId: string; runId: string };
 }
 
 export interface BackupInput {

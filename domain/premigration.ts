@@ -11,6 +11,8 @@ export interface PreMigrationInput {
   migrationId: string;
   /** Take a new backup even when one exists for this migration (`premigrate --new`). */
   fresh?: boolean;
+  /** Started by a person who migrates next: the run waits for their migrationStarted/migrationFinished signals (attempt 1). */
+  runsMigration?: boolean;
 }
 
 /** The update a migration sends (with start) and that returns once the backup is complete and verified. */

@@ -31,7 +31,10 @@ export async function discardBackupWorkflow(raw: DiscardInput): Promise<{ remove
  * For a failed backup workflow, inside a non-cancellable scope: cleans up at once when the repository answers;
  * when it does not (the outage may be why the backup failed), hands the clean-up to discardBackupWorkflow.
  */
-export async function discardFailedBackup(input: DiscardInput): Promise<void> {
+export async function discardFailedBackup(failed: DiscardInput): Promise<void> {
+  // Only the activity's input grows (no new command): runs from before this replay the same.
+  const { workflowId, runId } = workflowInfo();
+  const input: DiscardInput = { ...failed, writtenBy: { workflowId, runId } };
   try {
     await quick.discardIncompleteBackup(input);
   } catch {

@@ -42,7 +42,7 @@ export async function preMigrationWorkflow(raw: PreMigrationInput): Promise<PreM
   const input = checkInput<PreMigrationInput>(
     'preMigrationWorkflow',
     raw,
-    { database: { type: 'string', required: true }, migrationId: { type: 'string', required: true }, fresh: { type: 'boolean' } },
+    { database: { type: 'string', required: true }, migrationId: { type: 'string', required: true }, fresh: { type: 'boolean' }, runsMigration: { type: 'boolean' } },
     EXAMPLE,
   );
   if (!MIGRATION_ID.test(input.migrationId)) {
@@ -53,6 +53,10 @@ export async function preMigrationWorkflow(raw: PreMigrationInput): Promise<PreM
   let backup: Backup | undefined;
   let failure: ApplicationFailure | undefined;
 
+  // Started from the UI by someone who then migrates by hand: attempt 1 waits for their migrationStarted and
+  // migrationFinished signals, as a CLI request's would. (Only runs given this field take the branch: older runs
+  // never had it, so they replay as before.)
+  if (input.runsMigration) status.migrations.push({ attempt: 1, outcome: 'pending', requestedAt: new Date().toISOString() });
   setHandler(preMigrationStatusQuery, () => status);
   setHandler(
     preMigrationBackupUpdate,
@@ -95,6 +99,9 @@ export async function preMigrationWorkflow(raw: PreMigrationInput): Promise<PreM
     throw failure;
   }
   status.backup = backup;
+  // The person who started it can begin only now: their 15 minutes to report the start count from here.
+  const byHand = input.runsMigration ? status.migrations.find((m) => m.attempt === 1 && m.outcome === 'pending') : undefined;
+  if (byHand) byHand.requestedAt = new Date().toISOString();
 
   // The callers that run a migration report it here: the history links the backup to what followed it.
   for (;;) {

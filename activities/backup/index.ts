@@ -77,11 +77,11 @@ export function backupActivities(config: Config) {
       }
     },
 
-    /** After a failed backup: removes its objects (unless a manifest made it complete) and unfinished uploads. */
+    /** After a failed backup: removes its objects (unless a manifest made it complete, by another run than the failed one) and unfinished uploads. */
     async discardIncompleteBackup(input: DiscardInput): Promise<{ removed: number }> {
       let removed = 0;
       const folder = backupFolder(input.database, input.type ?? 'logical', input.backupId);
-      for (const name of input.repositories) removed += await discardIncomplete(openRepository(config, name), folder);
+      for (const name of input.repositories) removed += await discardIncomplete(openRepository(config, name), folder, input.writtenBy);
       return { removed };
     },
   };

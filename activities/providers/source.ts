@@ -2,6 +2,7 @@
 // (its URI fetched from the API here, never carried by a workflow), or a Supabase project's connection.
 import { databaseView } from '../../config/load.js';
 import type { Config, Provider } from '../../config/schema.js';
+import { PgwardenError } from '../../domain/errors.js';
 import { restoreEndpoint, sourceEndpoint, type PgEndpoint } from '../postgres/connection.js';
 import { neonApi } from './neon/api.js';
 import type { NeonDumpSource } from './neon/backup-branch.js';
@@ -16,7 +17,14 @@ export function providerOf(config: Config, database: string): Provider {
 export async function dumpEndpoint(config: Config, database: string, neon?: NeonDumpSource): Promise<PgEndpoint> {
   const provider = providerOf(config, database);
   if (provider === 'neon') {
-    if (!neon) throw new Error(`Database "${database}" is on Neon: its backups dump a branch made for them, and none was given.`);
+    // The same call fails the same way every time: a run started before the database moved to Neon, or a step
+    // started by hand without the branch. Not retried.
+    if (!neon) {
+      throw new PgwardenError(
+        'Config',
+        `Database "${database}" is on Neon: its backups dump a branch made for them, and none was given. Start the backup with pgwarden backup --db ${database} (its workflow makes the branch); if the database is not on Neon, fix databases.${database}.provider.`,
+      );
+    }
     return neonBranchEndpoint(config, database, neon);
   }
   const endpoint = sourceEndpoint(config, database);

@@ -15,6 +15,7 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import type { Readable } from 'node:stream';
+import { PgwardenError } from '../../domain/errors.js';
 
 /** S3 allows at most 10,000 parts; from this many on, each further part is twice as large (see partSizeFor). */
 const PARTS_PER_SIZE = 2_000;
@@ -81,7 +82,8 @@ export async function uploadStream(client: S3Client, target: UploadTarget, body:
   // server's, and only its answer (the UploadId) lets the clean-up below abort it.
   const uploadId = () =>
     (creating ??= client.send(new CreateMultipartUploadCommand({ ...target, ...options.objectParams, ...(options.crc32 ? { ChecksumAlgorithm: 'CRC32' } : {}) })).then((r) => {
-      if (!r.UploadId) throw new Error(`S3 started no multipart upload for ${target.Key}.`);
+      // A malformed answer may be one bad response (a proxy cut short): tried again, by the activity's policy.
+      if (!r.UploadId) throw new PgwardenError('Failed', `S3 started no multipart upload for ${target.Key} (its answer had no UploadId): if this repeats, check that the endpoint speaks the S3 API and that no proxy rewrites its answers.`);
       return r.UploadId;
     }));
   let failure: unknown;
@@ -92,7 +94,7 @@ export async function uploadStream(client: S3Client, target: UploadTarget, body:
       const result = await client.send(new UploadPartCommand({ ...target, UploadId: id, PartNumber: number, Body: holder.subarray(0, length) }), {
         abortSignal: abort.signal,
       });
-      if (!result.ETag) throw new Error(`S3 answered part ${number} of ${target.Key} without an ETag.`);
+      if (!result.ETag) throw new PgwardenError('Failed', `S3 answered part ${number} of ${target.Key} without an ETag: if this repeats, check that the endpoint speaks the S3 API and that no proxy strips response headers.`);
       parts.push({
         PartNumber: number,
         ETag: result.ETag,
@@ -139,7 +141,8 @@ export async function uploadStream(client: S3Client, target: UploadTarget, body:
         if (filled < buffer.length) continue;
         send(partNumber, buffer, filled); // a full part: the object is a multipart upload
         partNumber += 1;
-        if (partNumber > MAX_PARTS) throw new Error(`${target.Key} needs more than ${MAX_PARTS} parts: raise partSizeMiB.`);
+        // The same stream needs as many parts on every attempt: only a larger part size helps, so it is not retried.
+        if (partNumber > MAX_PARTS) throw new PgwardenError('Config', `${target.Key} needs more than ${MAX_PARTS} parts of ${options.partBytes} bytes and up: raise the repository's partSizeMiB.`);
         buffer = await nextBuffer(partNumber);
         filled = 0;
       }

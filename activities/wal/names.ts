@@ -1,4 +1,5 @@
 // WAL file names, LSNs and segment headers: the arithmetic PostgreSQL's archive is built on.
+import { PgwardenError } from '../../domain/errors.js';
 
 export const DEFAULT_SEGMENT_SIZE = 16 * 1024 * 1024;
 
@@ -48,7 +49,8 @@ export function segmentName(timeline: number, segno: bigint, segmentSize = DEFAU
 /** "0/3000028" -> 50331688n */
 export function parseLsn(text: string): bigint {
   const match = /^([0-9A-Fa-f]{1,8})\/([0-9A-Fa-f]{1,8})$/.exec(text.trim());
-  if (!match) throw new Error(`"${text}" is not an LSN (write it like 0/3000028)`);
+  // The same text never parses: not worth a retry.
+  if (!match) throw new PgwardenError('Usage', `"${text}" is not an LSN (write it like 0/3000028)`);
   return (BigInt(`0x${match[1]}`) << 32n) | BigInt(`0x${match[2]}`);
 }
 

@@ -52,7 +52,11 @@ export async function premigrateCommand(ctx: CommandContext, options: Premigrate
     if (!ctx.out.json) process.stdout.write(`${backup.backupId}\n`);
     const migration = await runMigration(ctx, client, backup, command);
     process.exitCode = migration.exitCode;
-    if (ctx.out.json) process.stdout.write(`${JSON.stringify({ ok: migration.exitCode === 0, result: { ...backup, migration } })}\n`);
+    if (ctx.out.json) {
+      // A failed migration is a failure like any other: `ok: false` comes with the error object every command promises.
+      const failed = migration.exitCode === 0 ? {} : { error: { kind: 'Failed', message: `Migration ${backup.migrationId} ${migrationOutcome(migration)}; backup ${backup.backupId} was taken before it.`, exitCode: migration.exitCode } };
+      process.stdout.write(`${JSON.stringify({ ok: migration.exitCode === 0, result: { ...backup, migration }, ...failed })}\n`);
+    }
   } finally {
     await client.connection.close();
   }
@@ -106,7 +110,12 @@ async function runMigration(ctx: CommandContext, client: Client, backup: PreMigr
   }
   // The shell's conventions: 127 when the command cannot run, 128 + n when signal n ended it.
   const exitCode = ended.error ? 127 : ended.signal ? 128 + (constants.signals[ended.signal] ?? 0) : (ended.code ?? 1);
-  const how = report.error ?? (ended.signal ? `was ended by ${ended.signal}` : `exited with code ${exitCode}`);
-  ctx.out.info(`Migration ${backup.migrationId} ${how} after ${formatDuration(durationMs)}; recorded in workflow ${backup.workflowId} beside backup ${backup.backupId}.`);
-  return { attempt: backup.attempt ?? 1, ...report, exitCode };
+  const migration = { attempt: backup.attempt ?? 1, ...report, exitCode };
+  ctx.out.info(`Migration ${backup.migrationId} ${migrationOutcome(migration)}; recorded in workflow ${backup.workflowId} beside backup ${backup.backupId}.`);
+  return migration;
+}
+
+/** "exited with code 3 after 1.2s", "was ended by SIGTERM after …", or why it could not start. */
+function migrationOutcome(m: Omit<MigrationFinished, 'exitCode'> & { exitCode: number }): string {
+  return `${m.error ?? (m.signal ? `was ended by ${m.signal}` : `exited with code ${m.exitCode}`)} after ${formatDuration(m.durationMs)}`;
 }

@@ -3,7 +3,7 @@
 import { PgwardenError } from '../../domain/errors.js';
 import { connectClient } from '../../worker/temporal.js';
 import type { CommandContext } from '../context.js';
-import { applySchedules, plannedSchedules, removeSchedules, staleSchedules, type StaleSchedule } from '../schedules.js';
+import { applySchedules, plannedSchedules, removeSchedules, staleSchedules, unpauseCommand, type AppliedSchedule, type StaleSchedule } from '../schedules.js';
 
 export async function schedulesApplyCommand(ctx: CommandContext, options: { db?: string; dryRun: boolean }): Promise<void> {
   const planned = plannedSchedules(ctx.config, options.db);
@@ -37,10 +37,16 @@ export async function schedulesApplyCommand(ctx: CommandContext, options: { db?:
     ctx.out.result(
       [...results, ...stale.map((s) => ({ scheduleId: s.scheduleId, outcome: 'removed' as const, reason: s.reason }))],
       () =>
-        [...results.map((r, i) => `${r.outcome.padEnd(8)} ${r.scheduleId.padEnd(36)} ${planned[i]!.when}`), ...removals(stale).map((l) => l.replace(/^remove  /, 'removed '))].join('\n') +
+        [...results.map((r, i) => `${r.outcome.padEnd(8)} ${r.scheduleId.padEnd(36)} ${planned[i]!.when}${keptPaused(r)}`), ...removals(stale).map((l) => l.replace(/^remove  /, 'removed '))].join('\n') +
         '\nEach run waits for any running job of the same database (one at a time); retention runs daily.',
     );
   } finally {
     await client.connection.close();
   }
+}
+
+/** What the line of a schedule that stays paused adds: that it does not run, why, and how to resume it. */
+function keptPaused(r: AppliedSchedule): string {
+  if (!r.paused) return '';
+  return `\n         KEPT PAUSED${r.pauseNote ? ` (${r.pauseNote})` : ''}: it starts nothing until resumed with: ${unpauseCommand(r.scheduleId)}`;
 }

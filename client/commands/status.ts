@@ -9,11 +9,14 @@ import { databaseView } from '../../config/load.js';
 import { connectClient } from '../../worker/temporal.js';
 import type { DatabaseHealth } from '../../domain/health.js';
 import type { CommandContext } from '../context.js';
+import { unpauseCommand } from '../schedules.js';
 import { formatBytes, formatDuration } from '../output.js';
 
 export interface DatabaseStatus extends DatabaseHealth {
-  /** Next run of each schedule ("pgwarden-cartly-daily" -> ISO time), from Temporal. */
+  /** Next run of each schedule that is not paused ("pgwarden-cartly-daily" -> ISO time), from Temporal. */
   nextRuns?: Record<string, string>;
+  /** Paused schedules, which start nothing until resumed: id -> the pause's note ("" when it gave none). */
+  pausedSchedules?: Record<string, string>;
 }
 
 export interface StatusResult {
@@ -35,12 +38,13 @@ export async function statusCommand(ctx: CommandContext, options: { db?: string 
     client = undefined;
   }
   try {
-    const nextRuns = client ? await scheduleTimes(client) : undefined;
+    const schedules = client ? await scheduleStates(client) : undefined;
     const databases = await Promise.all(
       names.map(async (name): Promise<DatabaseStatus> => {
         const health = await databaseHealth(config, name, client ? { temporal: client } : {});
-        const mine = nextRuns ? Object.fromEntries(Object.entries(nextRuns).filter(([id]) => id.startsWith(`pgwarden-${name}-`))) : undefined;
-        return { ...health, ...(mine ? { nextRuns: mine } : {}) };
+        const own = (all: Record<string, string>) => Object.fromEntries(Object.entries(all).filter(([id]) => id.startsWith(`pgwarden-${name}-`)));
+        const paused = schedules ? own(schedules.paused) : {};
+        return { ...health, ...(schedules ? { nextRuns: own(schedules.next) } : {}), ...(Object.keys(paused).length ? { pausedSchedules: paused } : {}) };
       }),
     );
     const result: StatusResult = { temporal: { address: config.temporal.address, reachable: client !== undefined, ...(temporalError ? { error: temporalError } : {}) }, databases };
@@ -50,17 +54,26 @@ export async function statusCommand(ctx: CommandContext, options: { db?: string 
   }
 }
 
-async function scheduleTimes(client: Client): Promise<Record<string, string>> {
-  const times: Record<string, string> = {};
+/** When each pgwarden schedule runs next, and which are paused (Temporal still lists a paused schedule's next times). */
+async function scheduleStates(client: Client): Promise<{ next: Record<string, string>; paused: Record<string, string> }> {
+  const next: Record<string, string> = {};
+  const paused: Record<string, string> = {};
   try {
     for await (const schedule of client.schedule.list()) {
-      const next = schedule.info?.nextActionTimes?.[0];
-      if (schedule.scheduleId.startsWith('pgwarden-') && next) times[schedule.scheduleId] = next.toISOString();
+      if (!schedule.scheduleId.startsWith('pgwarden-')) continue;
+      if (schedule.state.paused) {
+        // The note of a schedule pgwarden made and nobody paused with a reason is pgwarden's own description.
+        const note = schedule.state.note ?? '';
+        paused[schedule.scheduleId] = note.startsWith('pgwarden: ') ? '' : note;
+        continue;
+      }
+      const at = schedule.info?.nextActionTimes?.[0];
+      if (at) next[schedule.scheduleId] = at.toISOString();
     }
   } catch {
     /* schedules are extra information */
   }
-  return times;
+  return { next, paused };
 }
 
 const ago = (iso: string, now: number) => `${formatDuration(Math.max(0, now - Date.parse(iso)))} ago`;
@@ -124,6 +137,9 @@ function describeStatus(ctx: CommandContext, r: StatusResult): string {
         .slice(0, 3)
         .map(([id, at]) => `${id.slice(`pgwarden-${d.database}-`.length)} ${short(at)}`);
       if (next.length) lines.push(`  next      ${next.join('; ')}`);
+    }
+    for (const [id, note] of Object.entries(d.pausedSchedules ?? {}).sort()) {
+      lines.push(`  PAUSED    ${id.slice(`pgwarden-${d.database}-`.length)}${note ? ` (${note})` : ''}: starts nothing until resumed (${unpauseCommand(id)})`);
     }
   }
   return lines.join('\n');

@@ -37,9 +37,12 @@ export function processEnvironment(extra: Record<string, string> = {}): Record<s
   return { ...base, ...secretsEnvironment(), ...extra };
 }
 
-/** Starts `pgwarden worker` for `input` and waits until Temporal lists it polling for workflows and activities. */
-export async function startWorkerProcess(client: Client, input: ConfigInput, configFile = writeConfigFile(input)): Promise<WorkerProcess> {
-  const child: ChildProcess = spawn(process.execPath, [CLI, '--config', configFile, 'worker'], { env: processEnvironment(), stdio: ['ignore', 'pipe', 'pipe'] });
+/**
+ * Starts `pgwarden worker` for `input` and waits until Temporal lists it polling for workflows and activities.
+ * `cli`: another build's `dist/client/cli.js` (an earlier release, see old-release.ts) instead of this one.
+ */
+export async function startWorkerProcess(client: Client, input: ConfigInput, configFile = writeConfigFile(input), cli = CLI): Promise<WorkerProcess> {
+  const child: ChildProcess = spawn(process.execPath, [cli, '--config', configFile, 'worker'], { env: processEnvironment(), stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));

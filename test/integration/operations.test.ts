@@ -93,6 +93,51 @@ describe('schedules apply', () => {
   });
 });
 
+describe('paused schedules', () => {
+  test('stay paused through schedules apply, which says so, and pgwarden status shows them as paused, not as next runs', async () => {
+    const file = join(dir, 'pgwarden-paused.yaml');
+    writeFileSync(
+      file,
+      stringify({
+        temporal: { address: stack.env.address, namespace: namespaceOf(stack.env), taskQueue: 'pgwarden-operations-paused' },
+        repositories: { local: { type: 'fs', path: stack.fsPath } },
+        databases: { paused: { connection: { env: 'UNUSED_DATABASE_URL' } } },
+      }),
+    );
+    const cli = (...args: string[]) => execa('node', [CLI, '--config', file, ...args], { reject: false });
+    assert.equal((await cli('schedules', 'apply')).exitCode, 0);
+    // The readable description where the Temporal UI shows one: the schedule's note, and a calendar's comment.
+    const weekly = await stack.env.client.schedule.getHandle('pgwarden-paused-weekly').describe();
+    assert.match(weekly.state.note ?? '', /weekly backup of paused, Sundays 01:00 UTC/);
+    assert.match(weekly.spec.calendars?.[0]?.comment ?? '', /Sundays 01:00 UTC/);
+
+    await stack.env.client.schedule.getHandle('pgwarden-paused-daily').pause('storage migration until Friday');
+    const applied = await cli('schedules', 'apply');
+    assert.equal(applied.exitCode, 0, applied.stderr);
+    assert.match(applied.stdout, /pgwarden-paused-daily.*\n\s+KEPT PAUSED \(storage migration until Friday\): it starts nothing until resumed with: temporal schedule toggle --schedule-id pgwarden-paused-daily --unpause/);
+    const json = JSON.parse((await cli('--json', 'schedules', 'apply')).stdout).result;
+    assert.deepEqual(json.find((r: { scheduleId: string }) => r.scheduleId === 'pgwarden-paused-daily'), { scheduleId: 'pgwarden-paused-daily', outcome: 'updated', paused: true, pauseNote: 'storage migration until Friday' });
+    assert.equal(json.find((r: { scheduleId: string }) => r.scheduleId === 'pgwarden-paused-weekly').paused, undefined);
+    const daily = await stack.env.client.schedule.getHandle('pgwarden-paused-daily').describe();
+    assert.equal(daily.state.paused, true, 'apply did not resume it');
+    assert.equal(daily.state.note, 'storage migration until Friday', 'the reason for the pause is kept');
+
+    // The schedule list is eventually consistent: asked until it shows the pause.
+    let status;
+    for (let i = 0; i < 100; i++) {
+      status = JSON.parse((await cli('--json', 'status')).stdout).result.databases[0];
+      if (status.pausedSchedules?.['pgwarden-paused-daily'] !== undefined) break;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    assert.equal(status.pausedSchedules?.['pgwarden-paused-daily'], 'storage migration until Friday', JSON.stringify(status));
+    assert.equal(status.nextRuns['pgwarden-paused-daily'], undefined, 'a paused schedule is not listed as a next run');
+    assert.ok(status.nextRuns['pgwarden-paused-weekly'], 'schedules that run are still listed');
+    const text = (await cli('status')).stdout;
+    assert.match(text, /PAUSED {4}daily \(storage migration until Friday\): starts nothing until resumed/);
+    assert.doesNotMatch(text, /next .*daily/);
+  });
+});
+
 describe('restore of a database with 10,000 tables', () => {
   test('the workflow history holds a summary of the row-count check, not one entry per table', async () => {
     await wide.query('postgres', 'CREATE DATABASE wide');

@@ -15,12 +15,12 @@ import { createActivities } from '../../activities/index.js';
 import { serverBinDir } from '../../activities/postgres/binaries.js';
 import { openRepository } from '../../activities/storage/open.js';
 import { startBackup, startRestore } from '../../client/api.js';
-import { preMigrationBackup, requestPreMigrationBackup } from '../../client/premigration.js';
+import { preMigrationBackup, requestPreMigrationBackup, runWithPreMigrationBackup } from '../../client/premigration.js';
 import { waitFor } from '../../client/watch.js';
 import { EXIT_CODES, PgwardenError } from '../../domain/errors.js';
 import type { Config, ConfigInput } from '../../config/schema.js';
 import type { BackupResult } from '../../domain/backup.js';
-import type { MigrationFinished, MigrationStarted, PreMigrationResult } from '../../domain/premigration.js';
+import type { MigrationFinished, MigrationStarted, PreMigrationResult, PreMigrationStatus } from '../../domain/premigration.js';
 import type { RestoreResult } from '../../domain/restore.js';
 import { secretEnv, testConfig } from '../harness/config.js';
 import { startStack, type Stack } from '../harness/stack.js';
@@ -135,6 +135,9 @@ describe('pgwarden premigrate -- <migration>', () => {
     assert.equal(json.ok, false);
     assert.match(json.result.backupId, /-pre-migration-/);
     assert.deepEqual([json.result.migration.attempt, json.result.migration.exitCode], [1, 3]);
+    // ok:false comes with the error object every command's --json promises.
+    assert.deepEqual([json.error?.kind, json.error?.exitCode], ['Failed', 3], run.stdout);
+    assert.match(json.error.message, /Migration 20261126_broken exited with code 3 after .*; backup .*-pre-migration-.* was taken before it/);
     const result = await stack.env.client.workflow.getHandle('pgwarden-premigration-shop-20261126_broken').result() as PreMigrationResult;
     assert.deepEqual(result.migrations.map((m) => [m.outcome, m.exitCode]), [['failed', 3]]);
   });
@@ -146,6 +149,17 @@ describe('pgwarden premigrate -- <migration>', () => {
     assert.match(run.stderr, /No pre-migration backup of "shop-readonly" for migration 20261127_x: .*refused .*repository "aws-readonly"/);
     assert.equal(existsSync(marker), false, 'the migration did not run');
     assert.doesNotMatch(run.stderr, /Running the migration/);
+    // A failed backup removes what it wrote: the complete copy in b2 as well, which the next request must not reuse.
+    const inB2 = (await listBackups(openRepository(config, 'b2'), 'shop-readonly', 'logical')).filter((m) => m.migrationId === '20261127_x');
+    assert.deepEqual(inB2.map((m) => m.id), [], 'the copy in the first repository was removed');
+    const again = await pgwarden(['premigrate', '--db', 'shop-readonly', '--migration', '20261127_x', '--', 'touch', marker]);
+    assert.equal(again.exitCode, EXIT_CODES.Config, again.all);
+    assert.doesNotMatch(again.stderr, /copying earlier backup|taken earlier for this migration/, 'nothing of the failed backup was reused');
+    // The second request dumped again: its refused write names a backup of its own.
+    const refusedId = (text: string) => /shop-readonly\/logical\/([^/]+)\//.exec(text)?.[1];
+    assert.ok(refusedId(run.stderr) && refusedId(again.stderr), again.stderr);
+    assert.notEqual(refusedId(again.stderr), refusedId(run.stderr), 'a new backup, not the earlier one');
+    assert.equal(existsSync(marker), false, 'the migration did not run');
   });
 
   test('a retry whose earlier backup no longer verifies in one repository is refused: the migration does not run', async () => {
@@ -288,6 +302,48 @@ describe('the Node API and the Temporal UI', () => {
     assert.deepEqual(result.repositories, ['b2', 'aws']);
     assert.deepEqual(result.migrations, []);
     assert.deepEqual(await preMigrationIds('aws', '20261201_ui'), [result.backupId]);
+  });
+});
+
+describe('the migration audit trail from the Node API and the Temporal UI', () => {
+  test('runWithPreMigrationBackup records the migration start and how it ended, as premigrate -- COMMAND does', async () => {
+    const migrated = await runWithPreMigrationBackup({ database: 'shop', migrationId: '20261202_api_audit', command: 'knex', timeout: '10m', config }, async (backupId) => `migrated after ${backupId}`);
+    assert.match(migrated, /^migrated after .*-pre-migration-/);
+    const workflowId = 'pgwarden-premigration-shop-20261202_api_audit';
+    const result = (await stack.env.client.workflow.getHandle(workflowId).result()) as PreMigrationResult;
+    assert.deepEqual(result.migrations.map((m) => [m.attempt, m.outcome, m.command, m.exitCode]), [[1, 'succeeded', 'knex', 0]]);
+    const signals = await migrationSignals(workflowId);
+    assert.deepEqual([signals.started.length, signals.finished.length], [1, 1]);
+
+    // A migration that throws: recorded as failed (what it threw, not its message), and the error reaches the caller.
+    await assert.rejects(
+      runWithPreMigrationBackup({ database: 'shop', migrationId: '20261202_api_broken', config }, async () => {
+        throw new TypeError('relation "orders" already exists (postgres://app:secret@db/cartly)');
+      }),
+      /already exists/,
+    );
+    const broken = (await stack.env.client.workflow.getHandle('pgwarden-premigration-shop-20261202_api_broken').result()) as PreMigrationResult;
+    assert.deepEqual(broken.migrations.map((m) => [m.outcome, m.exitCode, m.error]), [['failed', 1, 'the migration threw TypeError']]);
+    assert.doesNotMatch(JSON.stringify(await stack.env.client.workflow.getHandle('pgwarden-premigration-shop-20261202_api_broken').fetchHistory()), /secret/);
+  });
+
+  test('started from the UI with "runsMigration": true it waits for the migrationStarted and migrationFinished signals a person sends', async () => {
+    const handle = await stack.env.client.workflow.start('preMigrationWorkflow', {
+      workflowId: 'pgwarden-premigration-shop-20261203_ui_audit',
+      taskQueue: config.temporal.taskQueue,
+      args: [{ database: 'shop', migrationId: '20261203_ui_audit', runsMigration: true }],
+    });
+    let status: PreMigrationStatus | undefined;
+    for (let i = 0; i < 600 && !status?.backup; i += 1) {
+      status = await handle.query<PreMigrationStatus>('preMigrationStatus');
+      if (!status.backup) await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.ok(status?.backup, 'the backup was taken');
+    // What the UI's "Send a Signal" form sends, as the README shows it.
+    await handle.signal('migrationStarted', { attempt: 1, command: 'psql', host: 'ops-laptop', startedAt: new Date().toISOString() });
+    await handle.signal('migrationFinished', { attempt: 1, exitCode: 0, durationMs: 4200 });
+    const result = (await handle.result()) as PreMigrationResult;
+    assert.deepEqual(result.migrations.map((m) => [m.attempt, m.outcome, m.command, m.host, m.exitCode]), [[1, 'succeeded', 'psql', 'ops-laptop', 0]]);
   });
 });
 
