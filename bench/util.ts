@@ -35,6 +35,8 @@ export function fmtSeconds(ms: number | undefined): string {
   return ms < 10_000 ? `${(ms / 1000).toFixed(2)} s` : `${(ms / 1000).toFixed(1)} s`;
 }
 
+// Decimal units here, unlike pgwarden's own reports (domain/format.ts): the peers' figures and disk makers'
+// rates the report stands beside are in MB and MB/s.
 export function fmtBytes(bytes: number | undefined): string {
   if (bytes === undefined) return 'n/a';
   if (bytes >= 10 * MB * 100) return `${(bytes / (1000 * MB)).toFixed(2)} GB`;

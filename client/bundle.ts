@@ -6,6 +6,7 @@ import { readdirSync, rmSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
+import { formatBytes } from '../domain/format.js';
 import { WAL_ENTRY_BUNDLE } from './per-segment.js';
 
 const dir = dirname(WAL_ENTRY_BUNDLE); // beside commands/wal.js: relative paths (import.meta.url) hold in the bundle
@@ -31,8 +32,7 @@ const result = await build({
   metafile: true,
 });
 const outputs = Object.values(result.metafile.outputs);
-const kib = (bytes: number) => `${(bytes / 1024).toFixed(0)} KiB`;
 console.log(
   `wal-push/wal-fetch bundle: ${WAL_ENTRY_BUNDLE} (${Object.keys(result.metafile.inputs).length} modules in ${outputs.length} files, ` +
-    `${kib(result.metafile.outputs[Object.keys(result.metafile.outputs).find((f) => f.endsWith(`${stem}.js`))!]!.bytes)} loaded first, ${kib(outputs.reduce((sum, o) => sum + o.bytes, 0))} in all)`,
+    `${formatBytes(result.metafile.outputs[Object.keys(result.metafile.outputs).find((f) => f.endsWith(`${stem}.js`))!]!.bytes)} loaded first, ${formatBytes(outputs.reduce((sum, o) => sum + o.bytes, 0))} in all)`,
 );

@@ -1,5 +1,5 @@
 // What the CLI prints: a result for people or one JSON object for scripts; progress on stderr.
-import { formatBytes, formatDuration } from '../config/duration.js';
+import { formatBytes, formatDuration } from '../domain/format.js';
 import { EXIT_CODES, PgwardenError, type FailureKind } from '../domain/errors.js';
 import type { ActivityStatus } from './watch.js';
 

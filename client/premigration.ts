@@ -2,7 +2,8 @@
 // the workflow or joins the running one and returns when the backup is verified), then reports the migration.
 import { hostname } from 'node:os';
 import { WithStartWorkflowOperation, WorkflowExecutionAlreadyStartedError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
-import { formatDuration, parseDuration } from '../config/duration.js';
+import { parseDuration } from '../config/duration.js';
+import { formatDuration } from '../domain/format.js';
 import { PgwardenError } from '../domain/errors.js';
 import { innermostPgwardenFailure } from '../domain/failures.js';
 import { configPath, databaseView, loadConfig } from '../config/load.js';

@@ -5,25 +5,9 @@ import { ApplicationFailure, TemporalFailure } from '@temporalio/common';
 import type { LedgerRecord, LedgerRecorded } from './alert-ledger.js';
 import { JOB_RULES, type AlertNotification, type AlertObservation, type AlertRule, type AlertState, type AlertThresholds, type JobOutcome, type Severity } from './alerts.js';
 import type { DatabaseHealth } from './health.js';
+import { formatBytes, humanDuration } from './format.js';
 
 const H = 3_600_000;
-
-/** "1h 02m", "26h", "3d 04h": thresholds and ages in alert texts. */
-export function humanDuration(ms: number): string {
-  // Under a second in whole seconds would read "0s" for 211 ms (nothing at all stays "0s": a lag of none).
-  if (ms > 0 && ms < 1_000) return `${Math.round(ms)} ms`;
-  const s = Math.round(ms / 1_000);
-  if (s < 60) return `${s}s`;
-  const m = Math.floor(s / 60);
-  if (m < 60) return `${m}m${s % 60 ? ` ${String(s % 60).padStart(2, '0')}s` : ''}`;
-  const h = Math.floor(m / 60);
-  if (h < 48) return `${h}h${m % 60 ? ` ${String(m % 60).padStart(2, '0')}m` : ''}`;
-  return `${Math.floor(h / 24)}d${h % 24 ? ` ${String(h % 24).padStart(2, '0')}h` : ''}`;
-}
-
-function bytes(n: number): string {
-  return n < 1024 ? `${n} B` : n < 1_048_576 ? `${(n / 1024).toFixed(1)} KiB` : `${(n / 1_048_576).toFixed(1)} MiB`;
-}
 
 /**
  * What a finished job (backup, base backup, retention, drill, verification) says about its rules: a failure
@@ -51,8 +35,8 @@ export function outcomeObservations(outcome: JobOutcome, thresholds: AlertThresh
     // Tables without rows still take pg_dump's framing (a COPY header and trailer each): rows say "empty" exactly.
     const empty = outcome.rows === 0;
     const tiny = empty || size < thresholds.minBackupSize;
-    const held = outcome.dataBytes !== undefined ? `${bytes(outcome.dataBytes)} of table data${outcome.rows !== undefined ? ` in ${outcome.rows} row(s)` : ''}` : `${bytes(size)}`;
-    const limit = bytes(thresholds.minBackupSize);
+    const held = outcome.dataBytes !== undefined ? `${formatBytes(outcome.dataBytes)} of table data${outcome.rows !== undefined ? ` in ${outcome.rows} row(s)` : ''}` : `${formatBytes(size)}`;
+    const limit = formatBytes(thresholds.minBackupSize);
     observations.push({
       rule: 'backup-too-small',
       firing: tiny,
@@ -60,7 +44,7 @@ export function outcomeObservations(outcome: JobOutcome, thresholds: AlertThresh
       link,
       summary: !tiny
         ? `backup ${outcome.backupId} holds ${held}`
-        : `backup ${outcome.backupId} holds ${empty ? `no rows (${bytes(size)} of table data, all of it dump framing; alert below ${limit} or without rows)` : `only ${held} (alert below ${limit})`}: the database is empty, the wrong one, or the dump was cut short; check the source and the backup's workflow`,
+        : `backup ${outcome.backupId} holds ${empty ? `no rows (${formatBytes(size)} of table data, all of it dump framing; alert below ${limit} or without rows)` : `only ${held} (alert below ${limit})`}: the database is empty, the wrong one, or the dump was cut short; check the source and the backup's workflow`,
       details: {
         backupId: outcome.backupId ?? '',
         ...(outcome.storedBytes !== undefined ? { storedBytes: outcome.storedBytes } : {}),

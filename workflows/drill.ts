@@ -6,7 +6,8 @@
 import { ApplicationFailure, CancellationScope, patched, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
 import type { DrillPlan } from '../activities/drill/index.js';
-import { failureText, humanDuration } from '../domain/alert-rules.js';
+import { failureText } from '../domain/alert-rules.js';
+import { humanDuration } from '../domain/format.js';
 import { pitrWorkflowId, restoreWorkflowId } from '../domain/ids.js';
 import type { DrillInput, DrillPart, DrillResult } from '../domain/verify.js';
 import type { PitrResult } from '../domain/pitr.js';

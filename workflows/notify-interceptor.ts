@@ -14,7 +14,8 @@ import {
   type WorkflowInboundCallsInterceptor,
   type WorkflowInterceptorsFactory,
 } from '@temporalio/workflow';
-import { failureText, humanDuration } from '../domain/alert-rules.js';
+import { failureText } from '../domain/alert-rules.js';
+import { humanDuration } from '../domain/format.js';
 import type { JobOutcome, JobPing, NotifyInput } from '../domain/alerts.js';
 
 /** Histories of jobs that started before this interceptor existed replay without it. */

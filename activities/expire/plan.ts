@@ -1,6 +1,6 @@
 // Planning retention: which logical backups their kind's retention lets go, which base backups and WAL the PITR
 // window no longer needs, what leases and Object Lock keep, and folders of backups that never finished.
-import { formatRetention } from '../../config/duration.js';
+import { formatRetention } from '../../domain/format.js';
 import { BACKUP_KINDS, type BackupKind } from '../../domain/kinds.js';
 import { scanBackups } from '../catalog/list.js';
 import { backupFolder, MANIFEST_FILE, type BackupManifest } from '../catalog/manifest.js';

@@ -5,7 +5,7 @@ import { withClient } from '../../activities/postgres/connection.js';
 import { neonRestoreWindow } from '../../activities/providers/neon/pitr-branch.js';
 import { dumpEndpoint, neonServerMajor, restoreTarget } from '../../activities/providers/source.js';
 import { serverInfo } from '../../activities/postgres/inventory.js';
-import { formatDuration } from '../../config/duration.js';
+import { formatDuration } from '../../domain/format.js';
 import { PgwardenError, type FailureKind } from '../../domain/errors.js';
 import { databaseView, type DatabaseView } from '../../config/load.js';
 import { loadKeyring } from '../../activities/keys/keyring.js';

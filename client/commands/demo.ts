@@ -8,7 +8,7 @@ import { clusterUser, freePort, LocalCluster, portIsFree } from '../../activitie
 import { serverBinDir } from '../../activities/postgres/binaries.js';
 import { withClient, pgEndpoint } from '../../activities/postgres/connection.js';
 import { tableFingerprints } from '../../activities/postgres/fingerprint.js';
-import { formatBytes, formatDuration } from '../../config/duration.js';
+import { formatBytes, formatDuration } from '../../domain/format.js';
 import { PgwardenError } from '../../domain/errors.js';
 import { loadConfig } from '../../config/load.js';
 import { connectClient, connectWorker, ensureSearchAttributes } from '../../worker/temporal.js';

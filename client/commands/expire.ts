@@ -1,5 +1,5 @@
 // pgwarden expire --db NAME [--dry-run]: retention as a workflow whose history says what was removed.
-import { formatBytes } from '../../config/duration.js';
+import { formatBytes } from '../../domain/format.js';
 import { connectClient } from '../../worker/temporal.js';
 import { expireWorkflowId } from '../../domain/ids.js';
 import type { ExpireResult } from '../../domain/expire.js';

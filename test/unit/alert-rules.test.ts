@@ -9,7 +9,8 @@ import { pagerdutyEvent } from '../../activities/notify/pagerduty.js';
 import { healthchecksUrl } from '../../activities/notify/healthchecks.js';
 import { parseListenAddress } from '../../worker/metrics.js';
 import * as rules from '../../domain/alert-rules.js';
-import { applyObservation, healthObservations, humanDuration, outcomeObservations } from '../../domain/alert-rules.js';
+import { applyObservation, healthObservations, outcomeObservations } from '../../domain/alert-rules.js';
+import { humanDuration } from '../../domain/format.js';
 import type { AlertObservation, JobOutcome } from '../../domain/alerts.js';
 import type { DatabaseHealth } from '../../domain/health.js';
 

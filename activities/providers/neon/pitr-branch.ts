@@ -2,7 +2,7 @@
 // Neon will honour: its history setting, capped by the plan, and never before the project existed), with a
 // read-write compute, verified by counting rows. Every run makes a branch of its own, kept until the user deletes it.
 import { PgwardenError } from '../../../domain/errors.js';
-import { formatRetention } from '../../../config/duration.js';
+import { formatRetention } from '../../../domain/format.js';
 import { databaseView } from '../../../config/load.js';
 import type { Config } from '../../../config/schema.js';
 import { locateBackup } from '../../catalog/locate.js';
