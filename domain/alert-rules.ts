@@ -72,7 +72,10 @@ export interface HealthRules {
   unknownWhenUnreadable?: boolean;
 }
 
-/** What the monitor concludes from the repositories (and Temporal) about ages, lags and windows. */
+/**
+ * What the monitor concludes from the repositories (and Temporal) about ages, lags and windows. One block per
+ * rule, side by side (about 100 lines), so each threshold's firing and clearing text can be read together.
+ */
 export function healthObservations(health: DatabaseHealth, thresholds: AlertThresholds, nowMs: number, rules: HealthRules = {}): AlertObservation[] {
   const at = new Date(nowMs).toISOString();
   const out: AlertObservation[] = [];

@@ -46,6 +46,7 @@ export interface MetricsOptions {
   temporal?: () => Promise<Client | undefined>;
 }
 
+// One declaration per metric, in the order the metrics page lists them (about 100 lines, read top to bottom).
 export function createMetrics(config: Config, options: MetricsOptions = {}): Registry {
   const registry = new Registry();
   processMetrics(registry);

@@ -120,7 +120,10 @@ export async function preMigrationWorkflow(raw: PreMigrationInput): Promise<PreM
   return { ...backup, migrations: status.migrations };
 }
 
-/** This migration's earlier backup if there is one (completed and verified everywhere), else a new one. */
+/**
+ * This migration's earlier backup if there is one (completed and verified everywhere), else a new one. Kept whole
+ * (about 80 lines): its commands' order is what recorded histories replay, and it reads best as that one sequence.
+ */
 async function backUp(input: PreMigrationInput, status: PreMigrationStatus): Promise<Backup> {
   const info = workflowInfo();
   const requestedAt = Date.now();

@@ -12,6 +12,7 @@ import {
   PutObjectCommand,
   UploadPartCommand,
   type CompletedPart,
+  type UploadPartCommandOutput,
   type S3Client,
 } from '@aws-sdk/client-s3';
 import type { Readable } from 'node:stream';
@@ -56,6 +57,20 @@ function returnBuffer(buffer: Buffer): void {
   pool.set(buffer.length, kept);
 }
 
+/** What CompleteMultipartUpload needs of one part's answer: its ETag and whichever checksum S3 computed. */
+function completedPart(target: UploadTarget, number: number, result: UploadPartCommandOutput): CompletedPart {
+  if (!result.ETag) throw new PgwardenError('Failed', `S3 answered part ${number} of ${target.Key} without an ETag: if this repeats, check that the endpoint speaks the S3 API and that no proxy strips response headers.`);
+  return {
+    PartNumber: number,
+    ETag: result.ETag,
+    ...(result.ChecksumCRC32 ? { ChecksumCRC32: result.ChecksumCRC32 } : {}),
+    ...(result.ChecksumCRC32C ? { ChecksumCRC32C: result.ChecksumCRC32C } : {}),
+    ...(result.ChecksumCRC64NVME ? { ChecksumCRC64NVME: result.ChecksumCRC64NVME } : {}),
+    ...(result.ChecksumSHA1 ? { ChecksumSHA1: result.ChecksumSHA1 } : {}),
+    ...(result.ChecksumSHA256 ? { ChecksumSHA256: result.ChecksumSHA256 } : {}),
+  };
+}
+
 /** Part n (1-based) is partBytes, doubled for every 2,000 parts before it: 5 MiB parts reach about 310 GB. */
 export function partSizeFor(partNumber: number, partBytes: number): number {
   return Math.min(MAX_PART_BYTES, partBytes * 2 ** Math.floor((partNumber - 1) / PARTS_PER_SIZE));
@@ -64,6 +79,8 @@ export function partSizeFor(partNumber: number, partBytes: number): number {
 /**
  * Uploads `body` to `target`: one PUT when it fits one part, else a multipart upload, aborted on any failure
  * (of the body, of a part, or by `signal`), so no invisible parts are left behind.
+ * One function on purpose (about 100 lines): the clean-up at its end must see every part in flight, the buffers
+ * they hold and the upload id, which the loop shares with it.
  */
 export async function uploadStream(client: S3Client, target: UploadTarget, body: Readable, options: UploadOptions): Promise<void> {
   const abort = new AbortController();
@@ -94,16 +111,7 @@ export async function uploadStream(client: S3Client, target: UploadTarget, body:
       const result = await client.send(new UploadPartCommand({ ...target, UploadId: id, PartNumber: number, Body: holder.subarray(0, length) }), {
         abortSignal: abort.signal,
       });
-      if (!result.ETag) throw new PgwardenError('Failed', `S3 answered part ${number} of ${target.Key} without an ETag: if this repeats, check that the endpoint speaks the S3 API and that no proxy strips response headers.`);
-      parts.push({
-        PartNumber: number,
-        ETag: result.ETag,
-        ...(result.ChecksumCRC32 ? { ChecksumCRC32: result.ChecksumCRC32 } : {}),
-        ...(result.ChecksumCRC32C ? { ChecksumCRC32C: result.ChecksumCRC32C } : {}),
-        ...(result.ChecksumCRC64NVME ? { ChecksumCRC64NVME: result.ChecksumCRC64NVME } : {}),
-        ...(result.ChecksumSHA1 ? { ChecksumSHA1: result.ChecksumSHA1 } : {}),
-        ...(result.ChecksumSHA256 ? { ChecksumSHA256: result.ChecksumSHA256 } : {}),
-      });
+      parts.push(completedPart(target, number, result));
     })()
       .catch((error: unknown) => {
         failure ??= error;
