@@ -1,7 +1,7 @@
 // Step 4 of a point-in-time restore: start the restored cluster and follow its recovery (through restore_command)
 // until it promotes, feeding WAL ahead into its spool; then step 5, verify that every database opens and that
 // recovery did not pass the target.
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
 import { PgwardenError } from '../../domain/errors.js';
@@ -9,10 +9,12 @@ import type { Config } from '../../config/schema.js';
 import type { Progress } from '../../domain/progress.js';
 import { sourceEndpoint } from '../postgres/connection.js';
 import { currentReporter, reportEvery } from '../progress.js';
-import type { RecoveryTarget } from '../wal/target.js';
+import { epochMicros, type RecoveryTarget } from '../wal/target.js';
 import { openArchive } from '../wal/open.js';
 import { readArchiveIdentity } from '../wal/archive.js';
 import { WalFeeder } from '../wal/feeder.js';
+import { lockHeld } from '../wal/spool.js';
+import { settleAsPrimary } from './configure.js';
 import { restoredCluster, stageDirectory } from './datadir.js';
 import { failedEarly, lastRestored, lastTransactionAt, recoveryFailure, segmentsRestored, stopPoint } from './recovery-log.js';
 import { secretsEnvironment } from './environment.js';
@@ -84,6 +86,8 @@ export async function recoverCluster(config: Config, input: RecoverInput): Promi
     }
     await feeder.stop();
     rmSync(join(spool, 'keys'), { recursive: true, force: true }); // the WAL data keys placed for recovery
+    settleAsPrimary(input.datadir, (path) => cluster.own(path));
+    await emptyIncoming(spool);
     const text = log();
     const stoppedAt = stopPoint(text);
     const lastTx = lastTransactionAt(text);
@@ -93,6 +97,18 @@ export async function recoverCluster(config: Config, input: RecoverInput): Promi
     await feeder.stop();
     await archive.keys.close();
   }
+}
+
+/**
+ * The WAL fetched ahead of recovery that it never used (past the target): it would stay in the copy's data directory
+ * and in every base backup of it. A prefetcher wal-fetch started may still be writing: it is waited for first.
+ */
+async function emptyIncoming(spool: string): Promise<void> {
+  const lock = join(spool, 'prefetch.lock');
+  for (let waited = 0; lockHeld(lock) && waited < 120_000; waited += 200) await sleep(200);
+  const incoming = join(spool, 'in');
+  if (!existsSync(incoming)) return;
+  for (const file of readdirSync(incoming)) rmSync(join(incoming, file), { recursive: true, force: true });
 }
 
 async function probe(url: string): Promise<'down' | 'recovering' | 'promoted'> {
@@ -144,7 +160,7 @@ export async function verifyRestoredCluster(config: Config, input: VerifyInput):
     await check.query('SELECT count(*) FROM pg_class');
     await check.end();
   }
-  if (input.target.kind === 'time' && input.lastTransactionAt && Date.parse(input.lastTransactionAt) > Date.parse(input.target.time)) {
+  if (input.target.kind === 'time' && input.lastTransactionAt && epochMicros(input.lastTransactionAt) > epochMicros(input.target.time)) {
     throw new PgwardenError('Integrity', `Recovery went past the target: the last replayed transaction is from ${input.lastTransactionAt}, after ${input.target.time}.`);
   }
   return { timeline, reachedLsn, databases };
