@@ -1,9 +1,10 @@
 // Point-in-time restores held to PostgreSQL's own precision and to the data directory given: a time target keeps
 // its microseconds; a --datadir that is a symbolic link, or relative, is refused before anything is made; a failed
-// restore removes every directory it made, the ones above its data directory too.
+// restore removes every directory it made, the ones above its data directory too; `wal status` shows only the
+// stretches of time a restore can reach when a hole splits the archive.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -12,6 +13,7 @@ import { serverBinDir } from '../../activities/postgres/binaries.js';
 import { clusterUser, LocalCluster } from '../../activities/postgres/cluster.js';
 import { walKey } from '../../activities/wal/archive.js';
 import { openArchive } from '../../activities/wal/open.js';
+import { walStatus } from '../../activities/wal/status.js';
 import { startBaseBackup, startPitr } from '../../client/api.js';
 import { waitFor } from '../../client/watch.js';
 import { PgwardenError } from '../../domain/errors.js';
@@ -142,4 +144,28 @@ describe('point-in-time targets and data directories', () => {
     assert.equal(existsSync(top), false, 'the directories made for the data directory are gone too');
   });
 
+  test('wal status shows only the stretches a restore can reach, not one window across a hole', async () => {
+    await write('before-hole', 3001, 10);
+    const lost = await archiveNow();
+    await write('in-hole', 3101, 10);
+    await archiveNow();
+    const object = join(stack.s3.root, stack.bucket, 'backups', walKey('app', lost));
+    renameSync(object, `${object}.away`);
+    try {
+      const after = await waitFor<BaseBackupResult>(await startBaseBackup(stack.env.client, source.config, { database: 'app' }));
+      await write('after-hole', 3201, 10);
+      await archiveNow();
+      const status = await walStatus(source.config, 'app');
+      assert.deepEqual(status.gaps, [lost]);
+      assert.equal(status.window?.fromLsn, after.stopLsn, 'the window without a gap starts at the base backup after the hole');
+      const shown = await execa(process.execPath, [CLI, '--config', source.configFile, 'wal', 'status', '--db', 'app'], { reject: false, env: process.env });
+      assert.equal(shown.exitCode, 0, shown.stderr);
+      assert.match(shown.stdout, /restore {4}any moment from \S+ to \S+ \(LSN [^)]+\); not \S+ to \S+ \(WAL missing, no base backup in between\)\n {2}restore {4}and from /);
+      assert.equal(status.ranges.length, 2, JSON.stringify(status.ranges));
+      assert.equal(status.ranges[0]!.fromLsn, base.stopLsn);
+      assert.ok(Date.parse(status.ranges[0]!.to) < Date.parse(status.ranges[1]!.from), 'the hole lies between the two');
+    } finally {
+      renameSync(`${object}.away`, object);
+    }
+  });
 });
