@@ -53,7 +53,8 @@ export async function recoverCluster(config: Config, input: RecoverInput): Promi
     phase: 'replaying WAL',
     bytesDone: restored * 16 * 1024 * 1024,
     itemsDone: restored,
-    itemsTotal: input.segments,
+    itemsTotal: input.segments, // the plan's estimate
+    itemsName: 'WAL segments',
   }));
   const log = () => (existsSync(cluster.logFile) ? readFileSync(cluster.logFile, 'utf8') : '');
   const running = () => existsSync(join(input.datadir, 'postmaster.pid'));

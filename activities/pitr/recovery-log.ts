@@ -3,9 +3,9 @@
 import { PgwardenError } from '../../domain/errors.js';
 import { describeTarget, epochMicros, isoFromMicros, type RecoveryTarget } from '../wal/target.js';
 
-/** Archived segments restored so far. */
+/** Archived segments restored so far (each once: PostgreSQL may ask for one again, at a timeline switch or a restart). */
 export function segmentsRestored(log: string): number {
-  return (log.match(/restored log file "[0-9A-F]{24}" from archive/g) ?? []).length;
+  return new Set([...log.matchAll(/restored log file "([0-9A-F]{24})" from archive/g)].map((m) => m[1])).size;
 }
 
 /** The segment restored last, if any. */
