@@ -3,7 +3,6 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Output } from '../../client/output.js';
 import type { Progress } from '../../domain/progress.js';
-import { segmentsRestored } from '../../activities/pitr/recovery-log.js';
 
 function line(progress: Progress): string {
   const written: string[] = [];
@@ -22,9 +21,4 @@ test('a count past its estimate is shown as a count, not as "7/4"', () => {
   assert.doesNotMatch(text, /7\/4/);
   assert.match(text, /7 WAL segments/);
   assert.match(line({ phase: 'restoring', bytesDone: 0, itemsDone: 3, itemsTotal: 4 }), /3\/4 objects/);
-});
-
-test('a segment PostgreSQL restores twice counts once', () => {
-  const log = ['restored log file "000000010000000000000003" from archive', 'restored log file "000000010000000000000004" from archive', 'restored log file "000000010000000000000004" from archive'].join('\n');
-  assert.equal(segmentsRestored(log), 2);
 });
