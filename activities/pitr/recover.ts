@@ -15,6 +15,7 @@ import { readArchiveIdentity } from '../wal/archive.js';
 import { WalFeeder } from '../wal/feeder.js';
 import { lockHeld } from '../wal/spool.js';
 import { settleAsPrimary } from './configure.js';
+import type { LocalCluster } from '../postgres/cluster.js';
 import { restoredCluster, stageDirectory } from './datadir.js';
 import { failedEarly, lastRestored, lastTransactionAt, recoveryFailure, segmentsRestored, stopPoint } from './recovery-log.js';
 import { secretsEnvironment } from './environment.js';
@@ -89,6 +90,7 @@ export async function recoverCluster(config: Config, input: RecoverInput): Promi
     rmSync(join(spool, 'keys'), { recursive: true, force: true }); // the WAL data keys placed for recovery
     settleAsPrimary(input.datadir, (path) => cluster.own(path));
     await emptyIncoming(spool);
+    await dropSecrets(cluster, input, Object.keys(secretsEnvironment(config, input.database)));
     const text = log();
     const stoppedAt = stopPoint(text);
     const lastTx = lastTransactionAt(text);
@@ -110,6 +112,32 @@ async function emptyIncoming(spool: string): Promise<void> {
   const incoming = join(spool, 'in');
   if (!existsSync(incoming)) return;
   for (const file of readdirSync(incoming)) rmSync(join(incoming, file), { recursive: true, force: true });
+}
+
+/**
+ * The secrets recovery's restore_command needed (repository credentials, a passphrase) stay in a server's
+ * environment for its whole life: a copy that archives nothing needs none of them once recovery has ended, so it
+ * is restarted without them. One that archives keeps them (its archive_command pushes with them).
+ */
+async function dropSecrets(cluster: LocalCluster, input: RecoverInput, names: string[]): Promise<void> {
+  if (archives(input.datadir) || names.length === 0) return;
+  const pid = Number(readFileSync(join(input.datadir, 'postmaster.pid'), 'utf8').split('\n')[0]);
+  try {
+    const environment = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').map((entry) => entry.slice(0, entry.indexOf('=')));
+    if (!names.some((name) => environment.includes(name))) return; // restarted without them already (a retry)
+  } catch {
+    /* not readable here: restart to be sure */
+  }
+  const restart = await cluster.run('pg_ctl', ['-D', input.datadir, '-l', cluster.logFile, '-m', 'fast', '-w', '-o', `-p ${input.port}`, 'restart'], { reject: false });
+  if (restart.exitCode !== 0) throw new PgwardenError('Failed', `pg_ctl could not restart the restored cluster without the secrets recovery needed: ${restart.stderr || restart.stdout}`);
+}
+
+/** Whether the restored cluster archives its WAL (the last archive_mode pgwarden wrote into postgresql.auto.conf). */
+function archives(datadir: string): boolean {
+  const auto = join(datadir, 'postgresql.auto.conf');
+  if (!existsSync(auto)) return false;
+  const modes = [...readFileSync(auto, 'utf8').matchAll(/^\s*archive_mode\s*=\s*'?(\w+)/gm)].map((m) => m[1]!.toLowerCase());
+  return modes.length > 0 && modes.at(-1) !== 'off';
 }
 
 async function probe(url: string): Promise<'down' | 'recovering' | 'promoted'> {

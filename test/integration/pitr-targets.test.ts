@@ -1,7 +1,7 @@
 // Point-in-time restores held to PostgreSQL's own precision and to the data directory given: a time target keeps
 // its microseconds; a --datadir that is a symbolic link, or relative, is refused before anything is made; a failed
 // restore removes every directory it made, the ones above its data directory too; `wal status` shows only the
-// stretches of time a restore can reach when a hole splits the archive.
+// stretches of time a restore can reach when a hole splits the archive; a copy that archives nothing keeps no secret.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -99,6 +99,21 @@ describe('point-in-time targets and data directories', () => {
     const result = await pitr({ target: at });
     assert.equal(result.target, `time ${at}`, 'the target as given, to the microsecond');
     assert.deepEqual(await batches(result), { a: 10, exact: 1 }, `the row committed at ${at} is there, the later ones are not`);
+  });
+
+  test('a restored copy that archives nothing keeps no secret in its environment once recovery has ended', async () => {
+    const copy = restored[0]!;
+    const pid = Number(readFileSync(join(copy.datadir, 'postmaster.pid'), 'utf8').split('\n')[0]);
+    const names = readFileSync(`/proc/${pid}/environ`, 'utf8')
+      .split('\0')
+      .map((entry) => entry.slice(0, entry.indexOf('=')));
+    assert.ok(names.length > 1, 'the environment was read');
+    assert.deepEqual(
+      names.filter((name) => /PASSPHRASE|S3_KEY|S3_SECRET|^AWS_/.test(name)),
+      [],
+      'no passphrase and no repository credentials in the postmaster of the copy',
+    );
+    assert.deepEqual(await batches(copy), { a: 10, exact: 1 }, 'the copy still answers, with its data');
   });
 
   test('a --datadir that is a symbolic link is refused before anything is written', async () => {
