@@ -13,7 +13,15 @@ export interface DiscardInput {
 }
 
 export async function discardRestoredCluster(config: Config, input: DiscardInput): Promise<{ removed: boolean }> {
-  if (!existsSync(join(input.datadir, MARKER))) return { removed: false };
+  if (!existsSync(join(input.datadir, MARKER))) {
+    // Made a moment before its marker and left so by a killed worker: an empty directory holds nothing to lose.
+    try {
+      rmdirSync(input.datadir);
+      return { removed: true };
+    } catch {
+      return { removed: false }; // not empty (not ours), or not there
+    }
+  }
   const cluster = await restoredCluster(config, input);
   const above = createdAbove(input.datadir);
   await cluster.stop('immediate');
