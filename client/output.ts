@@ -31,7 +31,9 @@ export class Output {
       }
       this.lastBytes = { at: now, bytes: p.bytesDone };
       if (p.storedBytes) parts.push(`stored ${formatBytes(p.storedBytes)}`);
-      if (p.itemsTotal) parts.push(`${p.itemsDone ?? 0}/${p.itemsTotal} objects`);
+      // A total that is an estimate (WAL a recovery replays) can be passed: then the count alone, never "7/4".
+      const done = p.itemsDone ?? 0;
+      if (p.itemsTotal) parts.push(done > p.itemsTotal ? `${done} ${p.itemsName ?? 'objects'}` : `${done}/${p.itemsTotal} ${p.itemsName ?? 'objects'}`);
       if (p.detail) parts.push(p.detail);
     } else {
       parts.push(`${status.activity} starting`);

@@ -54,7 +54,7 @@ const Encryption = z
       .array(SecretSource)
       .default([])
       .describe(
-        'OpenPGP public keys new data keys are wrapped for: a list of `{ file: PATH }` or `{ env: VAR }` holding an armored key (`gpg --armor --export KEYID`). A worker with recipients and no passphrase can back up and archive WAL, not restore',
+        'OpenPGP public keys new data keys are wrapped for: a list of `{ file: PATH }` or `{ env: VAR }` holding an armored key (`gpg --armor --export KEYID`). A worker with recipients and no passphrase can back up, archive WAL and take base backups, not restore or verify',
       ),
     privateKeys: z
       .array(PrivateKey)

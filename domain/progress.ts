@@ -8,5 +8,6 @@ export interface Progress {
   storedBytes?: number;
   itemsDone?: number;
   itemsTotal?: number;
+  itemsName?: string; // what the items are ("WAL segments"); "objects" when left out
   detail?: string;
 }

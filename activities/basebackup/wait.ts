@@ -1,10 +1,11 @@
 // Waiting for the WAL a base backup needs to reach the archive: its backup history file first (it names the WAL
-// range), then every segment of that range. Until then the backup could never be restored.
+// range; read from its metadata, so that a worker with public keys only needs no private key), then every segment
+// of that range. Until then the backup could never be restored.
 import { PgwardenError } from '../../domain/errors.js';
 import type { WalKeys } from '../keys/wal-keys.js';
 import type { Repository } from '../storage/repository.js';
 import { sleep } from '../sleep.js';
-import { fetchWalBytes, walFolder, walKey, walNameOfKey } from '../wal/archive.js';
+import { BACKUP_HISTORY_META, fetchWalBytes, walFolder, walKey, walNameOfKey } from '../wal/archive.js';
 
 /** How often the archive is listed for the backup history file. */
 const HISTORY_POLL_MS = 250;
@@ -28,7 +29,9 @@ export async function findBackupHistory(
       const name = walNameOfKey(database, object.key);
       if (!name?.endsWith('.backup') || name < from || seen.has(name)) continue;
       seen.add(name);
-      const text = (await fetchWalBytes(repo, database, name, keys))?.toString('utf8') ?? '';
+      // Its text as wal-push recorded it in the metadata (no key needed), else decrypted (archived by an older wal-push).
+      const recorded = (await repo.head(object.key))?.metadata?.[BACKUP_HISTORY_META];
+      const text = recorded !== undefined ? decodeURIComponent(recorded) : ((await fetchWalBytes(repo, database, name, keys))?.toString('utf8') ?? '');
       if (text.split('\n').some((line) => line.trim() === `LABEL: ${label}`)) return text;
     }
     if (signal?.aborted) throw new PgwardenError('Failed', 'Cancelled while waiting for WAL to be archived.', { retryable: false });

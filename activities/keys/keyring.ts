@@ -116,19 +116,23 @@ export async function matchingOpener(keyring: Keyring, refs: KeyRef[]): Promise<
   return undefined;
 }
 
-/** The error for a data key that no configured key opens: says which keys would, and where to put one. */
-export function noKeyError(keyring: Keyring, refs: KeyRef[] | undefined, what: string): PgwardenError {
-  const wrappedFor = refs?.length ? refs.map(describeKeyRef).join(', ') : 'keys this repository does not name';
+/**
+ * The error for a data key that no configured key opens: says which operation needs it (`operation`, "a restore"
+ * unless told), which keys would open it, and where to put one.
+ */
+export function noKeyError(keyring: Keyring, refs: KeyRef[] | undefined, what: string, operation = 'a restore'): PgwardenError {
+  const named = refs?.length ? refs.map(describeKeyRef).join(', ') : undefined;
   if (keyring.openers.length === 0) {
+    const holder = named ? `the private key of ${named}` : 'a private key the data keys are wrapped for (`pgwarden backups list` shows which)';
     return new PgwardenError(
       'Config',
-      `This worker has only public keys (encryption.recipients): it can make backups and archive WAL, but it cannot open ${what}. ` +
-        `Restore on a machine that has the private key of ${wrappedFor}: configure it under encryption.privateKeys (with passphraseEnv if it is protected).`,
+      `This worker has only public keys (encryption.recipients): it can make backups and archive WAL, but it cannot open ${what}, which ${operation} needs. ` +
+        `Run ${operation} on a machine that has ${holder}: configure it under encryption.privateKeys (with passphraseEnv if it is protected).`,
     );
   }
   return new PgwardenError(
     'Integrity',
-    `None of the configured keys opens ${what}: it is wrapped for ${wrappedFor}; configured: ${keyring.openers.map(describeOpener).join('; ')}. ` +
+    `None of the configured keys opens ${what}, which ${operation} needs: it is wrapped for ${named ?? 'keys the repository does not record'}; configured: ${keyring.openers.map(describeOpener).join('; ')}. ` +
       'Set the passphrase it was made with (after a rotation: keep the old one under encryption.previous), or configure its private key under encryption.privateKeys.',
   );
 }

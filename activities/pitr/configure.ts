@@ -2,7 +2,7 @@
 // archive only, secrets by reference), restore_command, the target and the timeline to follow, where it listens,
 // and whether it archives: by default not at all, when asked under its own name, into the source's archive only
 // when that is asked for by name.
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { databaseView } from '../../config/load.js';
@@ -65,7 +65,9 @@ export async function configureRecovery(config: Config, input: ConfigureRecovery
   const auto = join(input.datadir, 'postgresql.auto.conf');
   const original = join(aux, 'postgresql.auto.conf.base');
   if (!existsSync(original)) writeFileSync(original, existsSync(auto) ? readFileSync(auto) : '');
-  writeFileSync(auto, `${readFileSync(original, 'utf8')}${lines.join('\n')}\n`, { mode: 0o600 });
+  // A base backup of a copy restored before pgwarden settled copies as primaries still holds that restore's
+  // target: a second kind of target beside this one stops PostgreSQL ("multiple recovery targets specified").
+  writeFileSync(auto, `${withoutRecoverySettings(readFileSync(original, 'utf8'))}${lines.join('\n')}\n`, { mode: 0o600 });
   writeFileSync(join(input.datadir, 'recovery.signal'), '');
   cluster.own(input.datadir);
 }
@@ -81,4 +83,32 @@ function restoreConfig(config: Config, database: string, archiveAs: string | und
     repositories: { [repository]: config.repositories[repository] },
     databases: { [database]: entry, ...(archiveAs ? { [checkName(archiveAs, 'The archive name')]: entry } : {}) },
   });
+}
+
+/** Settings only recovery reads: a primary keeps none of them, and a base backup of it must not carry them. */
+const RECOVERY_ONLY = /^\s*(restore_command|recovery_target\w*)\s*=/;
+
+/** postgresql.auto.conf without the recovery settings (what ALTER SYSTEM and the rest of the file set stays). */
+export function withoutRecoverySettings(text: string): string {
+  return text
+    .split('\n')
+    .filter((line) => !RECOVERY_ONLY.test(line))
+    .join('\n');
+}
+
+/**
+ * Once the restored cluster has promoted, its configuration becomes a primary's: the recovery settings go from
+ * postgresql.auto.conf (replaced whole, by a rename), so that a restart or a base backup of the copy never recovers
+ * to this restore's target again. The running server read them at its start and needs them no more.
+ */
+export function settleAsPrimary(datadir: string, own: (path: string) => void): void {
+  const auto = join(datadir, 'postgresql.auto.conf');
+  if (!existsSync(auto)) return;
+  const text = readFileSync(auto, 'utf8');
+  const settled = withoutRecoverySettings(text);
+  if (settled === text) return;
+  const next = `${auto}.pgwarden-tmp`;
+  writeFileSync(next, `${settled.trimEnd()}\n# recovery ended (${new Date().toISOString()}): its settings were removed by pgwarden\n`, { mode: 0o600 });
+  own(next);
+  renameSync(next, auto);
 }

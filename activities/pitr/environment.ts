@@ -1,6 +1,7 @@
 // The environment a restored postmaster (and so its restore_command and archive_command) gets beyond what any tool
 // needs: the secrets its pgwarden.yaml names (passphrases, S3 keys), the AWS SDK's own settings and a CA bundle for
 // Node. Not the source's connection, not the worker's other secrets; and never on a command line (see LocalCluster.run).
+// Recovery needs them; a copy that archives nothing is restarted without them once it has promoted (recover.ts).
 import type { Config } from '../../config/schema.js';
 import { passphraseEnvVars } from '../../config/secrets.js';
 import { walRepositoryName } from '../wal/open.js';

@@ -38,9 +38,9 @@ import {
   type WalStage,
 } from '../wal/plan.js';
 import { sourceNow } from '../wal/source.js';
-import { describeTarget, parseRecoveryTarget, recoverySettings, type RecoveryTarget } from '../wal/target.js';
+import { describeTarget, epochMicros, isoFromMicros, parseRecoveryTarget, recoverySettings, type RecoveryTarget } from '../wal/target.js';
 import { checkName, checkPath } from './commands.js';
-import { runAsUser } from './datadir.js';
+import { refuseSymlink, runAsUser } from './datadir.js';
 import { lastCommitTime, locateTarget } from './waldump.js';
 
 export interface PlanPitrInput {
@@ -197,13 +197,13 @@ async function planWithKeys(config: Config, input: PlanPitrInput, repo: Reposito
     }
   }
   if (target.kind === 'time') {
-    if (Date.parse(target.time) > endTime.getTime()) throw outside(`WAL is archived without a hole up to ${window.to} (segment ${last.name})`);
+    if (epochMicros(target.time) > BigInt(endTime.getTime()) * 1000n) throw outside(`WAL is archived without a hole up to ${window.to} (segment ${last.name})`);
     // PostgreSQL refuses to end recovery before a time target is passed. If nothing committed after the target
     // in the archive, the latest state is the state at the target: recover to the end instead.
     const lastCommit = await lastCommitTime(repo, input.database, keys, last, listing.segmentSize, waldump);
-    if (lastCommit !== undefined && lastCommit <= Date.parse(target.time)) {
+    if (lastCommit !== undefined && lastCommit <= epochMicros(target.time)) {
       settings = {};
-      notes.push(`nothing committed between ${new Date(lastCommit).toISOString()} (the last commit in the archive) and the target: recovering to the end of the archive, which is the same state`);
+      notes.push(`nothing committed between ${isoFromMicros(lastCommit)} (the last commit in the archive) and the target: recovering to the end of the archive, which is the same state`);
     }
   }
   if (target.kind === 'latest' && hole) notes.push(`${hole}: recovery ends before it, at ${window.to}`);
@@ -252,6 +252,7 @@ async function placeCluster(
   const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
   const root = settings.pitr?.restoreDirectory ?? join(user?.home ?? process.env.HOME ?? tmpdir(), 'pgwarden-pitr');
   const datadir = checkPath(resolve(input.datadir ?? join(root, `${input.database}-${stamp}`)), '--datadir');
+  refuseSymlink(datadir, '--datadir');
   if (existsSync(datadir) && readdirSync(datadir).length > 0) {
     throw new PgwardenError('Refused', `${datadir} exists and is not empty: a restore goes into a new data directory. Choose another --datadir.`);
   }

@@ -1,7 +1,7 @@
 // Step 4 of a point-in-time restore: start the restored cluster and follow its recovery (through restore_command)
 // until it promotes, feeding WAL ahead into its spool; then step 5, verify that every database opens and that
 // recovery did not pass the target.
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
 import { PgwardenError } from '../../domain/errors.js';
@@ -9,10 +9,13 @@ import type { Config } from '../../config/schema.js';
 import type { Progress } from '../../domain/progress.js';
 import { sourceEndpoint } from '../postgres/connection.js';
 import { currentReporter, reportEvery } from '../progress.js';
-import type { RecoveryTarget } from '../wal/target.js';
+import { epochMicros, type RecoveryTarget } from '../wal/target.js';
 import { openArchive } from '../wal/open.js';
 import { readArchiveIdentity } from '../wal/archive.js';
 import { WalFeeder } from '../wal/feeder.js';
+import { lockHeld } from '../wal/spool.js';
+import { settleAsPrimary } from './configure.js';
+import type { LocalCluster } from '../postgres/cluster.js';
 import { restoredCluster, stageDirectory } from './datadir.js';
 import { failedEarly, lastRestored, lastTransactionAt, recoveryFailure, segmentsRestored, stopPoint } from './recovery-log.js';
 import { secretsEnvironment } from './environment.js';
@@ -51,7 +54,8 @@ export async function recoverCluster(config: Config, input: RecoverInput): Promi
     phase: 'replaying WAL',
     bytesDone: restored * 16 * 1024 * 1024,
     itemsDone: restored,
-    itemsTotal: input.segments,
+    itemsTotal: input.segments, // the plan's estimate
+    itemsName: 'WAL segments',
   }));
   const log = () => (existsSync(cluster.logFile) ? readFileSync(cluster.logFile, 'utf8') : '');
   const running = () => existsSync(join(input.datadir, 'postmaster.pid'));
@@ -84,6 +88,9 @@ export async function recoverCluster(config: Config, input: RecoverInput): Promi
     }
     await feeder.stop();
     rmSync(join(spool, 'keys'), { recursive: true, force: true }); // the WAL data keys placed for recovery
+    settleAsPrimary(input.datadir, (path) => cluster.own(path));
+    await emptyIncoming(spool);
+    await dropSecrets(cluster, input, Object.keys(secretsEnvironment(config, input.database)));
     const text = log();
     const stoppedAt = stopPoint(text);
     const lastTx = lastTransactionAt(text);
@@ -93,6 +100,44 @@ export async function recoverCluster(config: Config, input: RecoverInput): Promi
     await feeder.stop();
     await archive.keys.close();
   }
+}
+
+/**
+ * The WAL fetched ahead of recovery that it never used (past the target): it would stay in the copy's data directory
+ * and in every base backup of it. A prefetcher wal-fetch started may still be writing: it is waited for first.
+ */
+async function emptyIncoming(spool: string): Promise<void> {
+  const lock = join(spool, 'prefetch.lock');
+  for (let waited = 0; lockHeld(lock) && waited < 120_000; waited += 200) await sleep(200);
+  const incoming = join(spool, 'in');
+  if (!existsSync(incoming)) return;
+  for (const file of readdirSync(incoming)) rmSync(join(incoming, file), { recursive: true, force: true });
+}
+
+/**
+ * The secrets recovery's restore_command needed (repository credentials, a passphrase) stay in a server's
+ * environment for its whole life: a copy that archives nothing needs none of them once recovery has ended, so it
+ * is restarted without them. One that archives keeps them (its archive_command pushes with them).
+ */
+async function dropSecrets(cluster: LocalCluster, input: RecoverInput, names: string[]): Promise<void> {
+  if (archives(input.datadir) || names.length === 0) return;
+  const pid = Number(readFileSync(join(input.datadir, 'postmaster.pid'), 'utf8').split('\n')[0]);
+  try {
+    const environment = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').map((entry) => entry.slice(0, entry.indexOf('=')));
+    if (!names.some((name) => environment.includes(name))) return; // restarted without them already (a retry)
+  } catch {
+    /* not readable here: restart to be sure */
+  }
+  const restart = await cluster.run('pg_ctl', ['-D', input.datadir, '-l', cluster.logFile, '-m', 'fast', '-w', '-o', `-p ${input.port}`, 'restart'], { reject: false });
+  if (restart.exitCode !== 0) throw new PgwardenError('Failed', `pg_ctl could not restart the restored cluster without the secrets recovery needed: ${restart.stderr || restart.stdout}`);
+}
+
+/** Whether the restored cluster archives its WAL (the last archive_mode pgwarden wrote into postgresql.auto.conf). */
+function archives(datadir: string): boolean {
+  const auto = join(datadir, 'postgresql.auto.conf');
+  if (!existsSync(auto)) return false;
+  const modes = [...readFileSync(auto, 'utf8').matchAll(/^\s*archive_mode\s*=\s*'?(\w+)/gm)].map((m) => m[1]!.toLowerCase());
+  return modes.length > 0 && modes.at(-1) !== 'off';
 }
 
 async function probe(url: string): Promise<'down' | 'recovering' | 'promoted'> {
@@ -144,7 +189,7 @@ export async function verifyRestoredCluster(config: Config, input: VerifyInput):
     await check.query('SELECT count(*) FROM pg_class');
     await check.end();
   }
-  if (input.target.kind === 'time' && input.lastTransactionAt && Date.parse(input.lastTransactionAt) > Date.parse(input.target.time)) {
+  if (input.target.kind === 'time' && input.lastTransactionAt && epochMicros(input.lastTransactionAt) > epochMicros(input.target.time)) {
     throw new PgwardenError('Integrity', `Recovery went past the target: the last replayed transaction is from ${input.lastTransactionAt}, after ${input.target.time}.`);
   }
   return { timeline, reachedLsn, databases };

@@ -20,7 +20,7 @@ import { openArchive } from '../wal/open.js';
 import type { WalStage } from '../wal/plan.js';
 import { MISSING, spoolFile } from '../wal/spool.js';
 import { checkPath } from './commands.js';
-import { auxDirectory, MARKER, restoredCluster, runAsUser, stageDirectory } from './datadir.js';
+import { auxDirectory, CREATED_ABOVE, createdAbove, MARKER, refuseSymlink, restoredCluster, runAsUser, stageDirectory } from './datadir.js';
 
 export interface RestoreBaseInput {
   database: string;
@@ -56,19 +56,26 @@ async function restoreWithKeys(config: Config, input: RestoreBaseInput, repo: Re
   const cluster = await restoredCluster(config, { datadir: input.datadir, serverMajor: Math.floor(manifest.server.versionNum / 10_000), ...(input.runAs ? { runAs: input.runAs } : {}) });
 
   checkPath(input.datadir, 'The data directory');
+  refuseSymlink(input.datadir, '--datadir');
+  // Directories an earlier attempt of this restore made above the data directory: still this restore's to remove.
+  const created = createdAbove(input.datadir);
   if (existsSync(input.datadir) && readdirSync(input.datadir).some((f) => f !== MARKER)) {
     if (!existsSync(join(input.datadir, MARKER))) throw new PgwardenError('Refused', `${input.datadir} is not empty: not restoring into it.`);
     rmSync(input.datadir, { recursive: true, force: true }); // our own, from an earlier attempt of this restore
   }
   // Directories created above the data directory belong to the cluster's user too, or it cannot reach its data.
-  const created: string[] = [];
-  for (let dir = dirname(input.datadir); !existsSync(dir); dir = dirname(dir)) created.unshift(dir);
-  for (const dir of created) {
+  const missing: string[] = [];
+  for (let dir = dirname(input.datadir); !existsSync(dir); dir = dirname(dir)) missing.unshift(dir);
+  for (const dir of missing) {
     mkdirSync(dir, { mode: 0o755 });
     if (user) chownSync(dir, user.uid, user.gid);
   }
   mkdirSync(input.datadir, { recursive: true, mode: 0o700 });
-  writeFileSync(join(input.datadir, MARKER), `created by pgwarden for base backup ${input.baseBackupId} at ${new Date().toISOString()}\n`);
+  // The marker names the directories made above the data directory: a failed restore removes them too (discard.ts).
+  writeFileSync(
+    join(input.datadir, MARKER),
+    `created by pgwarden for base backup ${input.baseBackupId} at ${new Date().toISOString()}\n${[...created, ...missing].map((dir) => `${CREATED_ABOVE}${dir}\n`).join('')}`,
+  );
   cluster.own(input.datadir);
 
   const reporter = currentReporter();

@@ -14,7 +14,7 @@ import { fetchWalBytes } from '../wal/archive.js';
 import { missingUpTo, timelineOf, timelinePath, type ArchiveListing, type SegmentRef } from '../wal/coverage.js';
 import { parseLsn, segmentName } from '../wal/names.js';
 import { searchRanges, type BaseBackupPoint } from '../wal/plan.js';
-import { describeTarget, type RecoveryTarget } from '../wal/target.js';
+import { describeTarget, epochMicros, type RecoveryTarget } from '../wal/target.js';
 
 /** The time of the last commit or abort in the newest archived segments up to `last` (pg_waldump), if any. */
 export async function lastCommitTime(
@@ -24,7 +24,7 @@ export async function lastCommitTime(
   last: { timeline: number; segno: bigint } | undefined,
   segmentSize: number,
   waldump: string,
-): Promise<number | undefined> {
+): Promise<bigint | undefined> {
   if (!last) return undefined;
   const dir = await mkdtemp(join(tmpdir(), 'pgwarden-waldump-'));
   try {
@@ -34,8 +34,8 @@ export async function lastCommitTime(
       if (!bytes) return undefined;
       writeFileSync(join(dir, name), bytes);
       const run = await execa(waldump, [join(dir, name)], { reject: false, env: childEnvironment({ TZ: 'UTC' }), extendEnv: false });
-      const times = [...run.stdout.matchAll(/desc: (?:COMMIT|ABORT) (\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(?:\.\d+)?) UTC/g)].map((m) => Date.parse(`${m[1]!.replace(' ', 'T')}Z`));
-      if (times.length > 0) return Math.max(...times);
+      const times = [...run.stdout.matchAll(/desc: (?:COMMIT|ABORT) (\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(?:\.\d+)?) UTC/g)].map((m) => epochMicros(`${m[1]!.replace(' ', 'T')}Z`));
+      if (times.length > 0) return times.reduce((a, b) => (a > b ? a : b));
     }
     return undefined;
   } finally {

@@ -25,7 +25,7 @@ export function verifyActivities(config: Config) {
       }
       // A missing key fails here, before anything is read; a worker with public keys only cannot check decryption.
       const keyring = await db.keyring();
-      if (keyring.openers.length === 0) throw noKeyError(keyring, undefined, 'the backups of "' + input.database + '" to verify that they decrypt');
+      if (keyring.openers.length === 0) throw noKeyError(keyring, undefined, `the data keys of the backups of "${input.database}" (it decrypts every object)`, '`pgwarden verify`');
       const selection = input.backup ?? 'all';
       const units: VerifyUnit[] = [];
       const logicalIds: Record<string, string[]> = {};

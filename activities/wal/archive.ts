@@ -163,6 +163,9 @@ export async function pushWalFile(
       'stored-sha256': createHash('sha256').update(stored).digest('hex'),
       'closed-at': closedAt,
       [DATA_KEY_META]: dataKey.id,
+      // A backup history file's text (WAL range, label: nothing secret) readable without the private key: a worker
+      // with public keys only learns from it which WAL its base backup needs (basebackup/wait.ts).
+      ...(parsed.kind === 'backup' && data.length <= 1024 ? { [BACKUP_HISTORY_META]: encodeURIComponent(data.toString('utf8')) } : {}),
     },
     ...(options.retainUntil ? { retainUntil: options.retainUntil(closedAtMs) } : {}),
   });
@@ -175,6 +178,9 @@ export async function pushWalFile(
     `Repository "${repo.name}" refused to create ${key} as already existing, but has no such object: not archived. PostgreSQL will try again; if this repeats, check the storage server.`,
   );
 }
+
+/** Object metadata of an archived backup history file: its text, URI-encoded (S3 metadata is ASCII). */
+export const BACKUP_HISTORY_META = 'backup-history';
 
 /** Fetches and verifies archived file `name` into `destination` (restore_command's %p); false if not archived. */
 export async function fetchWalFile(repo: Repository, database: string, name: string, destination: string, keys: WalKeys): Promise<boolean> {

@@ -26,14 +26,23 @@ export async function runPusher(options: PusherOptions): Promise<void> {
   const lock = join(options.spool, 'push.lock');
   if (!takeLock(lock)) return;
   const dataDirectory = join(options.pgWal, '..');
+  // Archived by this pusher: wal-push takes the .ok, and PostgreSQL renames .ready to .done only after that; in
+  // between the file still looks ready and would be pushed a second time.
+  const pushed = new Set<string>();
   try {
     let idleSince = Date.now();
     while (Date.now() - idleSince < options.idleMs) {
       const status = join(options.pgWal, 'archive_status');
-      const ready = (existsSync(status) ? readdirSync(status) : [])
-        .filter((file) => file.endsWith('.ready'))
-        .map((file) => file.slice(0, -'.ready'.length))
-        .filter((name) => !existsSync(join(out, `${name}.ok`)) && !existsSync(join(out, `${name}.error`)))
+      const readyNow = new Set((existsSync(status) ? readdirSync(status) : []).filter((file) => file.endsWith('.ready')).map((file) => file.slice(0, -'.ready'.length)));
+      // A result for a file PostgreSQL no longer waits to archive (wal-push archived it itself, or it is gone) is
+      // never taken: it goes.
+      for (const file of readdirSync(out)) {
+        const name = file.replace(/\.(ok|error)(\.tmp)?$/, '');
+        if (name !== file && !readyNow.has(name)) rmSync(join(out, file), { force: true });
+      }
+      for (const name of pushed) if (!readyNow.has(name)) pushed.delete(name);
+      const ready = [...readyNow]
+        .filter((name) => !pushed.has(name) && !existsSync(join(out, `${name}.ok`)) && !existsSync(join(out, `${name}.error`)))
         .sort((a, b) => Number(b.endsWith('.history')) - Number(a.endsWith('.history')) || a.localeCompare(b))
         .slice(0, 64);
       if (ready.length === 0) {
@@ -50,6 +59,7 @@ export async function runPusher(options: PusherOptions): Promise<void> {
           });
           // The result names the content archived: wal-push takes it only for a file with that content.
           writePushResult(out, name, { sha256: sha256Of(readFileSync(join(options.pgWal, name))) });
+          pushed.add(name);
         } catch (error) {
           writePushResult(out, name, { error: (error as Error).message });
         }

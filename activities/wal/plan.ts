@@ -6,7 +6,7 @@ import { PgwardenError } from '../../domain/errors.js';
 import type { BackupManifest } from '../catalog/manifest.js';
 import { newestArchivedTimeline, onHistory, timelinePath, walRun, type ArchiveListing, type PathHop, type WalRun } from './coverage.js';
 import { formatLsn, parseLsn, segmentName, segnoOfLsn } from './names.js';
-import { describeTarget, type RecoveryTarget } from './target.js';
+import { describeTarget, epochMicros, type RecoveryTarget } from './target.js';
 
 /** What the planner needs of a base backup's manifest. */
 export interface BaseBackupPoint {
@@ -61,7 +61,7 @@ export function backupOnTimeline(listing: ArchiveListing, timeline: number, back
 
 /** The newest base backup (of those on the timeline, oldest first) that is consistent before the target. */
 export function chooseBaseBackup(candidates: BaseBackupPoint[], target: RecoveryTarget, targetLsn?: bigint): BaseBackupPoint | undefined {
-  if (target.kind === 'time') return candidates.filter((b) => Date.parse(b.stopTime) <= Date.parse(target.time)).at(-1);
+  if (target.kind === 'time') return candidates.filter((b) => epochMicros(b.stopTime) <= epochMicros(target.time)).at(-1);
   if (target.kind === 'lsn') return candidates.filter((b) => parseLsn(b.stopLsn) <= parseLsn(target.lsn)).at(-1);
   if (targetLsn !== undefined) return candidates.filter((b) => parseLsn(b.stopLsn) <= targetLsn).at(-1);
   return candidates.at(-1);

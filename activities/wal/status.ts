@@ -29,7 +29,13 @@ export interface WalStatus {
   rpoMs?: number;
   withinRpo?: boolean;
   baseBackups: Array<{ id: string; stopTime: string; stopLsn: string; timeline: number; onTimeline: boolean; restorable: boolean; reachesTo?: string }>;
-  /** From the oldest restorable base backup's consistency to the furthest point a base backup reaches. */
+  /**
+   * The stretches a restore can reach, oldest first: each from a base backup's consistency to where the WAL after it
+   * ends (a hole, or the newest segment); stretches that touch are one. A hole with no base backup after it before
+   * the next stretch leaves a gap between two of them that nothing can restore to.
+   */
+  ranges: Array<{ from: string; to: string; fromLsn: string; toLsn: string }>;
+  /** The newest of `ranges`: what can be restored to without a gap, up to the newest point reachable. */
   window?: { from: string; to: string; fromLsn: string; toLsn: string };
 }
 
@@ -51,7 +57,7 @@ export async function walStatus(config: Config, database: string): Promise<WalSt
   const newest = newestName && newestAt ? { name: newestName, closedAt: newestAt.toISOString(), ageMs: Date.now() - newestAt.getTime() } : undefined;
 
   const baseBackups: WalStatus['baseBackups'] = [];
-  let window: WalStatus['window'];
+  const reachable: WalStatus['ranges'] = [];
   for (const manifest of await listBackups(repo, database, 'base')) {
     const backup = baseBackupPoint(manifest);
     const onTimeline = backupOnTimeline(listing, measured.timeline, backup);
@@ -60,10 +66,10 @@ export async function walStatus(config: Config, database: string): Promise<WalSt
     const end = restorable ? await closedAt(repo, database, reach.run.last!.name) : undefined;
     const reachesTo = end ? new Date(Math.max(end.getTime(), Date.parse(backup.stopTime))).toISOString() : undefined;
     baseBackups.push({ id: backup.id, stopTime: backup.stopTime, stopLsn: backup.stopLsn, timeline: backup.timeline, onTimeline, restorable, ...(reachesTo ? { reachesTo } : {}) });
-    if (onTimeline && restorable && reachesTo && (!window || reachesTo > window.to)) {
-      window = { from: window?.from ?? backup.stopTime, to: reachesTo, fromLsn: window?.fromLsn ?? backup.stopLsn, toLsn: formatLsn(runEndLsn(listing, reach.run)) };
-    }
+    if (onTimeline && restorable && reachesTo) reachable.push({ from: backup.stopTime, to: reachesTo, fromLsn: backup.stopLsn, toLsn: formatLsn(runEndLsn(listing, reach.run)) });
   }
+  const ranges = joinRanges(reachable);
+  const window = ranges.at(-1);
   return {
     database,
     repository: walRepositoryName(config, database),
@@ -80,6 +86,21 @@ export async function walStatus(config: Config, database: string): Promise<WalSt
     ...(db.rpoMs !== undefined ? { rpoMs: db.rpoMs } : {}),
     ...(db.rpoMs !== undefined ? { withinRpo: newest !== undefined && newest.ageMs <= db.rpoMs } : {}),
     baseBackups,
+    ranges,
     ...(window ? { window } : {}),
   };
+}
+
+/** Stretches sorted by their start, those that overlap or touch joined into one. */
+function joinRanges(ranges: WalStatus['ranges']): WalStatus['ranges'] {
+  const joined: WalStatus['ranges'] = [];
+  for (const range of [...ranges].sort((a, b) => Date.parse(a.from) - Date.parse(b.from))) {
+    const last = joined.at(-1);
+    if (last && Date.parse(range.from) <= Date.parse(last.to)) {
+      if (Date.parse(range.to) > Date.parse(last.to)) joined[joined.length - 1] = { ...last, to: range.to, toLsn: range.toLsn };
+    } else {
+      joined.push(range);
+    }
+  }
+  return joined;
 }

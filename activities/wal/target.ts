@@ -29,9 +29,11 @@ export function parseRecoveryTarget(text: string): RecoveryTarget {
     return { kind: 'xid', xid: rest };
   }
   if (ZONED_TIME.test(rest)) {
-    const ms = Date.parse(rest.replace(' ', 'T'));
-    if (Number.isNaN(ms)) throw new PgwardenError('Usage', `--to ${text} is not a valid time.`);
-    return { kind: 'time', time: new Date(ms).toISOString() };
+    const iso = rest.replace(' ', 'T');
+    if (Number.isNaN(Date.parse(iso))) throw new PgwardenError('Usage', `--to ${text} is not a valid time.`);
+    // Microseconds kept: PostgreSQL stamps commits to the microsecond, and a target cut to milliseconds would
+    // leave out a transaction committed at the very time given.
+    return { kind: 'time', time: isoFromMicros(epochMicros(iso)) };
   }
   if (/^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}/.test(rest)) {
     throw new PgwardenError('Usage', `--to ${text} has no time zone: write it as ${rest.replace(' ', 'T')}Z (UTC) or with an offset such as +01:00.`);
@@ -40,6 +42,21 @@ export function parseRecoveryTarget(text: string): RecoveryTarget {
     'Usage',
     `--to ${text} is not a recovery target: use a time with zone (2026-11-25T14:30:00+01:00), an LSN (0/3000028), xid:1234, name:before-migration, or latest.`,
   );
+}
+
+/** Microseconds since 1970 of an ISO-8601 time with zone and up to 6 (more are cut) fractional digits. */
+export function epochMicros(iso: string): bigint {
+  const parts = /^(.*?)(?:\.(\d+))?(Z|[+-]\d{2}(?::?\d{2})?)$/i.exec(iso.trim());
+  if (!parts) return BigInt(Date.parse(iso)) * 1000n;
+  const fraction = (parts[2] ?? '').padEnd(6, '0').slice(0, 6);
+  return BigInt(Date.parse(`${parts[1]}${parts[3]}`)) * 1000n + BigInt(fraction);
+}
+
+/** ISO-8601 UTC: three fractional digits as JavaScript writes them, six when the microseconds need them. */
+export function isoFromMicros(micros: bigint): string {
+  const iso = new Date(Number(micros / 1000n)).toISOString();
+  const sub = micros % 1000n;
+  return sub === 0n ? iso : iso.replace(/Z$/, `${sub.toString().padStart(3, '0')}Z`);
 }
 
 export function describeTarget(target: RecoveryTarget): string {

@@ -1,7 +1,7 @@
 // pgwarden pitr --db NAME --to TARGET: restores a base backup into a new data directory and replays WAL to TARGET.
 import { randomUUID } from 'node:crypto';
-import { resolve } from 'node:path';
 import { leaseActivities } from '../../activities/hold/index.js';
+import { checkPath } from '../../activities/pitr/commands.js';
 import { pitrActivities } from '../../activities/pitr/index.js';
 import { onLocalProgress } from '../../activities/progress.js';
 import { parseRecoveryTarget } from '../../activities/wal/target.js';
@@ -36,8 +36,8 @@ export async function pitrCommand(ctx: CommandContext, options: PitrOptions): Pr
     archive: options.archive || options.archiveAs !== undefined,
     ...(options.archiveAs !== undefined ? { archiveAs: options.archiveAs } : {}),
     ...(options.timeline !== undefined ? { timeline: options.timeline } : {}),
-    // A relative --datadir means the caller's working directory, not the worker's.
-    ...(options.datadir ? { datadir: resolve(options.datadir) } : {}),
+    // Absolute only (as the README says): a relative path would mean the worker's directory, or the caller's.
+    ...(options.datadir ? { datadir: checkPath(options.datadir, '--datadir') } : {}),
     ...(options.port ? { port: options.port } : {}),
     ...(options.backup ? { backup: options.backup } : {}),
   };

@@ -32,7 +32,12 @@ export async function walStatusCommand(ctx: CommandContext, options: { db: strin
     const rpo = s.rpoMs === undefined ? '' : ` (RPO ${formatDuration(s.rpoMs)}: ${s.withinRpo ? 'met' : 'MISSED'})`;
     if (s.newest) lines.push(`  newest     ${s.newest.name}, closed ${formatDuration(s.newest.ageMs)} ago: that much could be lost now${rpo}`);
     else if (s.timelines.length > 0) lines.push(`  newest     nothing archived on timeline ${s.timeline.timeline}: is archive_command set on the server that writes it?${rpo}`);
-    lines.push(s.window ? `  restore    any moment from ${s.window.from} to ${s.window.to} (LSN ${s.window.fromLsn} to ${s.window.toLsn})` : '  restore    no window: take a base backup (`pgwarden basebackup`)');
+    // Only what a restore can reach: a hole in the WAL that no base backup bridges splits the window.
+    if (s.ranges.length === 0) lines.push('  restore    no window: take a base backup (`pgwarden basebackup`)');
+    for (const [i, r] of s.ranges.entries()) {
+      const gap = i < s.ranges.length - 1 ? `; not ${r.to} to ${s.ranges[i + 1]!.from} (WAL missing, no base backup in between)` : '';
+      lines.push(`  restore    ${i === 0 ? 'any moment' : 'and'} from ${r.from} to ${r.to} (LSN ${r.fromLsn} to ${r.toLsn})${gap}`);
+    }
     for (const b of s.baseBackups) {
       const state = !b.onTimeline
         ? `timeline ${b.timeline}, not on timeline ${s.timeline.timeline}'s history (--backup restores it along its own)`

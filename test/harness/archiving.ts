@@ -41,7 +41,7 @@ export interface ArchivingCluster {
 export async function startArchivingCluster(
   stack: Stack,
   name: string,
-  options: { repository?: string; async?: boolean; extraConf?: string[]; pitr?: DatabaseRef['pitr']; env?: Record<string, string> } = {},
+  options: { repository?: string; async?: boolean; extraConf?: string[]; pitr?: DatabaseRef['pitr']; env?: Record<string, string>; overrides?: Partial<ConfigInput> } = {},
 ): Promise<ArchivingCluster> {
   makeReachable();
   const dir = mkdtempSync(join(tmpdir(), 'pgwarden-test-archiving-'));
@@ -55,7 +55,7 @@ export async function startArchivingCluster(
   const repository = options.repository ?? 's3';
   const input = stack.configInput({
     [name]: { db: 'postgres', url: pg.url('postgres'), repositories: [repository], pitr: { repository, runAs: 'pgwarden', ...options.pitr } },
-  });
+  }, options.overrides);
   writeFileSync(configFile, stringify(input), { mode: 0o644 });
   return { pg, name, configFile, input, config: testConfig(input), archiveCommand };
 }

@@ -4,7 +4,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DeleteObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
@@ -195,5 +195,36 @@ describe('wal-push and wal-fetch, once per segment', () => {
     await s3.client.send(new HeadObjectCommand({ Bucket: BUCKET, Key: `moved/app/wal/keys/${keyId}.asc` })); // throws when missing
     const fetched = await fetch(name, newSpool(), join(dir, 'moved-fetched'), { config: moved });
     assert.equal(fetched.exitCode, 0, fetched.all);
+  });
+  test('the background pusher archives each ready segment once and leaves no result behind', async () => {
+    // An archive of its own (a fresh prefix), and pg_wal/archive_status as PostgreSQL keeps it.
+    const own = structuredClone(input) as { repositories: Record<string, Record<string, unknown>> };
+    own.repositories.counted = { ...own.repositories.counted, prefix: 'pusher' };
+    const config = join(dir, 'pusher.yaml');
+    writeFileSync(config, stringify(own));
+    const status = join(dir, 'pg_wal', 'archive_status');
+    mkdirSync(status, { recursive: true });
+    for (const name of segments) writeFileSync(join(status, `${name}.ready`), '');
+    const spool = newSpool();
+    proxy.reset();
+    for (const name of segments) {
+      const run = await pgwarden(['wal-push', '--db', 'app', '--async', '--spool', spool, join('pg_wal', name)], { config });
+      assert.equal(run.exitCode, 0, run.all);
+      // PostgreSQL marks the file done a moment after its archive_command returned, not at once.
+      await new Promise((r) => setTimeout(r, 300));
+      renameSync(join(status, `${name}.ready`), join(status, `${name}.done`));
+    }
+    // The pusher exits once nothing is ready for a while: what it leaves is what it left for good.
+    for (let i = 0; existsSync(join(spool, 'push.lock')); i += 1) {
+      if (i > 600) throw new Error(`the pusher did not exit: ${readFileSync(join(spool, 'pusher.log'), 'utf8')}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const puts = requests().filter((r) => /^PUT pusher\/app\/wal\/[0-9A-F]{24}\.zst\.gpg$/.test(r));
+    assert.deepEqual(
+      segments.map((name) => puts.filter((r) => r.endsWith(`${name}.zst.gpg`)).length),
+      segments.map(() => 1),
+      `one PUT per segment: ${puts.join(', ')}`,
+    );
+    assert.deepEqual(readdirSync(join(spool, 'out')), [], 'no result file left in the spool');
   });
 });

@@ -49,6 +49,9 @@ test('recovery targets: times need a zone, the rest is recognised by shape or pr
   assert.deepEqual(parseRecoveryTarget('latest'), { kind: 'latest' });
   assert.deepEqual(parseRecoveryTarget('2026-11-25T14:30:00+01:00'), { kind: 'time', time: '2026-11-25T13:30:00.000Z' });
   assert.deepEqual(parseRecoveryTarget('0/3000028'), { kind: 'lsn', lsn: '0/3000028' });
+  assert.deepEqual(parseRecoveryTarget('2026-11-25T14:30:00.123456+01:00'), { kind: 'time', time: '2026-11-25T13:30:00.123456Z' }, 'microseconds kept');
+  assert.deepEqual(recoverySettings(parseRecoveryTarget('2026-11-25 14:30:00.000001Z')), { recovery_target_time: '2026-11-25 14:30:00.000001+00' });
+  assert.deepEqual(recoverySettings(parseRecoveryTarget('2026-11-25 14:30:00.5Z')), { recovery_target_time: '2026-11-25 14:30:00.500+00' });
   assert.deepEqual(parseRecoveryTarget('xid:1234'), { kind: 'xid', xid: '1234' });
   assert.deepEqual(parseRecoveryTarget('name:before-migration'), { kind: 'name', name: 'before-migration' });
   assert.throws(() => parseRecoveryTarget('2026-11-25 14:30'), (e: unknown) => e instanceof PgwardenError && e.kind === 'Usage' && /no time zone/.test(e.message));
