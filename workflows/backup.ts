@@ -5,9 +5,11 @@ import { BACKUP_KINDS } from '../domain/kinds.js';
 import type { BackupInput, BackupResult, NeonBackupBranch } from '../domain/backup.js';
 import { withNeonBackupBranch, type NeonDumpSource } from './neon-branch.js';
 import { discardFailedBackup } from './discard.js';
-import { JOB_QUEUES, jobOptions, QUICK } from './policies.js';
+import { JOB_QUEUES, jobOptions, QUICK, STOP_BEFORE_CLEAN_UP, stopBeforeCleanUp } from './policies.js';
 import { checkInput } from './input.js';
 import { compactTimestamp, tagRun } from './tags.js';
+import { holdDatabaseLock } from './lock.js';
+import { backupWorkflowId } from '../domain/ids.js';
 
 const quick = proxyActivities<Activities>(QUICK);
 
@@ -15,6 +17,7 @@ export async function backupWorkflow(raw: BackupInput): Promise<BackupResult> {
   const input = checkInput<BackupInput>('backupWorkflow', raw, { database: { type: 'string', required: true }, kind: { type: 'string', oneOf: BACKUP_KINDS }, migrationId: { type: 'string' } }, `{"database": "cartly", "kind": "${BACKUP_KINDS.join('|')}"}`);
   const kind = input.kind ?? 'manual';
   tagRun(input.database, 'backup', kind);
+  await holdDatabaseLock(backupWorkflowId(input.database), input.database, 'backup', 'A backup');
   const info = workflowInfo();
   const startedAt = Date.now();
   // Sortable by time; a piece of the run id keeps two backups within one second apart. Run ids are UUIDv7, whose
@@ -24,7 +27,7 @@ export async function backupWorkflow(raw: BackupInput): Promise<BackupResult> {
   const backupId = `${compactTimestamp(startedAt)}-${kind}-${patched('backup-id-from-random-run-id-part') ? runHex.slice(-4) : runHex.slice(0, 4)}`;
 
   // The dump and the copies run on the backups job queue, where each worker takes only as many as it may run.
-  const long = proxyActivities<Activities>(jobOptions(info.taskQueue, 'backups', patched(JOB_QUEUES)));
+  const long = proxyActivities<Activities>(stopBeforeCleanUp(jobOptions(info.taskQueue, 'backups', patched(JOB_QUEUES)), patched(STOP_BEFORE_CLEAN_UP)));
   const migration = input.migrationId !== undefined ? { migrationId: input.migrationId } : {};
   const prepared = await quick.prepareBackup({ database: input.database, kind });
   let dumped;
