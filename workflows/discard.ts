@@ -19,6 +19,7 @@ export async function discardBackupWorkflow(raw: DiscardInput): Promise<{ remove
     raw,
     { database: { type: 'string', required: true }, backupId: { type: 'string', required: true }, type: { type: 'string', oneOf: ['logical', 'base'] } },
     example,
+    ['repositories'],
   );
   if (!Array.isArray(input.repositories) || !input.repositories.every((r) => typeof r === 'string')) {
     throw ApplicationFailure.nonRetryable(`discardBackupWorkflow input needs "repositories": a list of repository names. Expected JSON like ${example}`, 'Usage');
