@@ -14,3 +14,4 @@ export { notifyWorkflow } from './notify.js';
 export { rekeyWorkflow } from './rekey.js';
 export { neonPitrWorkflow } from './neon-pitr.js';
 export { alertLedgerWorkflow } from './alert-ledger.js';
+export { databaseLockWorkflow } from './lock.js';
