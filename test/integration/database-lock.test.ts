@@ -111,8 +111,9 @@ describe('a run no worker serves', () => {
     ['on the restores job queue (polled for activities only)', 'restoreWorkflow', () => jobTaskQueue(config.temporal.taskQueue, 'restores'), /no worker polls task queue "pgwarden-test-\d+-\d+-restores" for workflows \(pgwarden's workers poll it for the restores' activities only/],
     ['with a mistyped workflow type', 'restoreworkflow', () => config.temporal.taskQueue, /no pgwarden worker hosts workflow type "restoreworkflow" \(pgwarden's is "restoreWorkflow"/],
   ] as const) {
-    test(`a restore started ${what} under the lock id: status names it with the command that ends it, the next restore's refusal names its run`, async () => {
+    test(`a restore started ${what} under the lock id: status names it with the command that ends it, the next restore's refusal names its run`, async (t) => {
       const stuck = await startFromUi(type, input, taskQueue(), restoreWorkflowId('shop'));
+      t.after(() => stuck.terminate('test over').catch(() => undefined)); // ended by the test itself when it passes
       const job = await runningJob(stuck.firstExecutionRunId);
       assert.ok(job, 'pgwarden status lists the run');
       assert.match(job.unserved ?? '', unserved);
