@@ -1,5 +1,5 @@
 // A physical base backup of one cluster into its WAL archive's repository: the starting point of every PITR.
-import { CancellationScope, patched, proxyActivities, workflowInfo } from '@temporalio/workflow';
+import { CancellationScope, CancelledFailure, isCancellation, patched, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
 import type { BaseBackupInput, BaseBackupResult } from '../domain/basebackup.js';
 import { checkInput } from './input.js';
@@ -21,7 +21,9 @@ export async function baseBackupWorkflow(raw: BaseBackupInput): Promise<BaseBack
   // before this change keep the id they already use.
   const runHex = info.runId.replace(/-/g, '');
   const backupId = `${compactTimestamp(startedAt)}-base-${patched('base-backup-id-from-random-run-id-part') ? runHex.slice(-4) : runHex.slice(0, 4)}`;
-  const long = proxyActivities<Activities>(stopBeforeCleanUp(jobOptions(info.taskQueue, 'backups', patched(JOB_QUEUES)), patched(STOP_BEFORE_CLEAN_UP)));
+  const onJobQueue = patched(JOB_QUEUES);
+  const stopFirst = patched(STOP_BEFORE_CLEAN_UP);
+  const long = proxyActivities<Activities>(stopBeforeCleanUp(jobOptions(info.taskQueue, 'backups', onJobQueue), stopFirst));
   const prepared = await quick.prepareBaseBackup({ database: input.database });
   let taken;
   try {
@@ -32,6 +34,8 @@ export async function baseBackupWorkflow(raw: BaseBackupInput): Promise<BaseBack
     });
   } catch (error) {
     await CancellationScope.nonCancellable(() => discardFailedBackup({ database: input.database, backupId, repositories: [prepared.repository], type: 'base' }));
+    // Cancelled while its copy failed on its own: the run ends cancelled, as it was asked to.
+    if (stopFirst && !isCancellation(error) && CancellationScope.current().consideredCancelled) throw new CancelledFailure(`Base backup ${backupId} cancelled: ${String((error as Error).message)}`);
     throw error;
   }
   const { repository, backupId: id, ...rest } = taken;
