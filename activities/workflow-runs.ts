@@ -2,6 +2,7 @@
 // its own): who holds a lock, whether a lease's holder or a backup branch's run is still open.
 import type { Client, WorkflowExecutionDescription } from '@temporalio/client';
 import { WorkflowNotFoundError } from '@temporalio/common';
+import { WORKFLOW_TYPES } from '../domain/ids.js';
 import type { RunIsOpen } from './catalog/leases.js';
 import { activityContext } from './progress.js';
 
@@ -40,4 +41,52 @@ export function temporalRunCheck(): RunIsOpen | undefined {
     }
     return open.get(key);
   };
+}
+
+/** A workflow run as Temporal lists it: enough to tell whether any worker can serve it. */
+export interface ListedRun {
+  workflowId: string;
+  runId: string;
+  type: string;
+  taskQueue: string;
+}
+
+/**
+ * A worker that is alive polls again at least every minute (a long poll lasts about 60 s); Temporal keeps listing
+ * one that stopped for minutes more.
+ */
+const LIVE_POLLER_MS = 90_000;
+
+/**
+ * Why no pgwarden worker will ever run `run` (a start from the UI with a typo in the task queue or the workflow
+ * type, which waits silently for ever), or undefined when one can, or Temporal cannot tell.
+ */
+export async function unservedReason(client: Client, run: Pick<ListedRun, 'type' | 'taskQueue'>): Promise<string | undefined> {
+  if (!(WORKFLOW_TYPES as readonly string[]).includes(run.type)) {
+    const meant = WORKFLOW_TYPES.find((t) => t.toLowerCase() === run.type.toLowerCase().replace(/[^a-z]/g, '') || t.toLowerCase() === `${run.type.toLowerCase()}workflow`);
+    return `no pgwarden worker hosts workflow type "${run.type}"${meant ? ` (pgwarden's is "${meant}": names are case-sensitive)` : ''}`;
+  }
+  try {
+    const response = await client.workflowService.describeTaskQueue({
+      namespace: client.options.namespace,
+      taskQueue: { name: run.taskQueue, kind: 1 /* NORMAL */ },
+      taskQueueType: 1 /* WORKFLOW */,
+    });
+    const now = Date.now();
+    const live = (response.pollers ?? []).some((p) => {
+      const seen = p.lastAccessTime ? Number(p.lastAccessTime.seconds ?? 0) * 1000 + Math.floor((p.lastAccessTime.nanos ?? 0) / 1e6) : now;
+      return now - seen < LIVE_POLLER_MS;
+    });
+    if (live) return undefined;
+    const jobQueue = /-(backups|restores)$/.exec(run.taskQueue);
+    return `no worker polls task queue "${run.taskQueue}" for workflows${jobQueue ? ` (pgwarden's workers poll it for the ${jobQueue[1]}' activities only: workflows go to "${run.taskQueue.slice(0, jobQueue.index)}")` : ''}`;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The Temporal CLI command that ends `run` (it holds its database's lock while no worker serves it). */
+export function terminateCommand(client: Client, run: Pick<ListedRun, 'workflowId' | 'runId'>, address?: string): string {
+  const where = `${address && address !== 'localhost:7233' ? ` --address ${address}` : ''}${client.options.namespace !== 'default' ? ` --namespace ${client.options.namespace}` : ''}`;
+  return `temporal workflow terminate${where} --workflow-id ${run.workflowId} --run-id ${run.runId} --reason "no worker serves it"`;
 }

@@ -2,6 +2,7 @@
 import { WorkflowExecutionAlreadyStartedError, type Client, type WorkflowHandleWithFirstExecutionRunId } from '@temporalio/client';
 import type { Workflow } from '@temporalio/common';
 import { PgwardenError } from '../domain/errors.js';
+import { describeRun, terminateCommand, unservedReason } from '../activities/workflow-runs.js';
 import { databaseView } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { backupWorkflowId, baseBackupWorkflowId, pitrWorkflowId, restoreWorkflowId, SEARCH_ATTRIBUTES, searchAttributeCommand } from '../domain/ids.js';
@@ -64,10 +65,7 @@ export async function startLockedWorkflow<T extends Workflow>(
     } as never);
   } catch (error) {
     if (error instanceof WorkflowExecutionAlreadyStartedError) {
-      throw new PgwardenError(
-        'Refused',
-        `${what} is already running (workflow ${workflowId}): one at a time per database. Wait for it, or look at it: temporal workflow describe --workflow-id ${workflowId}.`,
-      );
+      throw new PgwardenError('Refused', `${what} is already running: ${await lockHolder(client, config, workflowId)}`);
     }
     const missing = missingSearchAttribute(error);
     if (missing) {
@@ -81,6 +79,28 @@ export async function startLockedWorkflow<T extends Workflow>(
     }
     throw error;
   }
+}
+
+/**
+ * The run that holds lock `workflowId`, in words: its ids, type, task queue and start, and what to do. The holder
+ * may be a run started under another id (databaseLockWorkflow holds the lock for it: its parent is named), or one
+ * that no worker will ever run (a typo in the task queue or the type): then the command that ends it.
+ */
+async function lockHolder(client: Client, config: Config, workflowId: string): Promise<string> {
+  const look = `temporal workflow describe --workflow-id ${workflowId}`;
+  let run;
+  try {
+    const lock = await describeRun(client, workflowId);
+    const parent = lock?.type === 'databaseLockWorkflow' ? lock.raw.workflowExecutionInfo?.parentExecution : undefined;
+    run = parent?.workflowId && parent.runId ? await describeRun(client, parent.workflowId, parent.runId) : lock;
+  } catch {
+    run = undefined;
+  }
+  if (!run || run.status.name !== 'RUNNING') return `workflow ${workflowId} (one at a time per database). Wait for it, or look at it: ${look}.`;
+  const which = `workflow ${run.workflowId}, run ${run.runId} (${run.type} on task queue "${run.taskQueue}", started ${run.startTime.toISOString()}${run.workflowId !== workflowId ? `, holding ${workflowId}` : ''})`;
+  const unserved = await unservedReason(client, run);
+  if (unserved) return `${which}, which no worker will ever run: ${unserved}. It holds the database's lock until it is ended: ${terminateCommand(client, run, config.temporal.address)}`;
+  return `${which}: one at a time per database. Wait for it, or look at it: temporal workflow describe --workflow-id ${run.workflowId} --run-id ${run.runId}.`;
 }
 
 export async function startBaseBackup(client: Client, config: Config, input: BaseBackupInput): Promise<WorkflowHandleWithFirstExecutionRunId<typeof baseBackupWorkflow>> {

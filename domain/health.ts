@@ -32,8 +32,12 @@ export interface DatabaseHealth {
     archiveSince?: string;
     gaps: number;
   };
-  /** Running pgwarden workflows of the database; undefined when Temporal was not asked or did not answer. */
-  running?: Array<{ workflowType: string; workflowId: string; runId: string; startedAt: string }>;
+  /**
+   * Running pgwarden workflows of the database (those under its lock ids too, whatever their type); undefined when
+   * Temporal was not asked or did not answer. `unserved`: why no worker will ever run it (a typo in the task queue
+   * or the type), and `end`, the command that ends it and frees the lock it holds.
+   */
+  running?: Array<{ workflowType: string; workflowId: string; runId: string; startedAt: string; taskQueue?: string; unserved?: string; end?: string }>;
   drill?: DrillResult;
   verify?: VerifyResult;
   /** The newest backup's tables against the previous backup of its kind (the rows-dropped rule's facts). */

@@ -24,6 +24,48 @@ export function jobTaskQueue(taskQueue: string, jobs: 'backups' | 'restores'): s
   return `${taskQueue}-${jobs}`;
 }
 
+/**
+ * Every workflow type a pgwarden worker hosts (workflows/index.ts; a unit test keeps the two equal): a run of any
+ * other type (a typo in the UI: "restoreworkflow") is one no worker will ever serve.
+ */
+export const WORKFLOW_TYPES = [
+  'backupWorkflow',
+  'restoreWorkflow',
+  'baseBackupWorkflow',
+  'discardWhenBackWorkflow',
+  'pitrWorkflow',
+  'expireWorkflow',
+  'scheduledWorkflow',
+  'discardBackupWorkflow',
+  'preMigrationWorkflow',
+  'verifyWorkflow',
+  'drillWorkflow',
+  'monitorWorkflow',
+  'notifyWorkflow',
+  'rekeyWorkflow',
+  'neonPitrWorkflow',
+  'alertLedgerWorkflow',
+  'databaseLockWorkflow',
+  'backupDiffWorkflow',
+] as const;
+
+/**
+ * What a run started under another id than its lock's (the Temporal UI's random ids) runs under that lock id while
+ * it works: it holds the lock like a run started under it, and the lock names the run that holds it.
+ */
+export interface DatabaseLockInput {
+  database: string;
+  /** backup, basebackup, restore, pitr: the operation whose lock this is. */
+  operation: string;
+  /** The run that holds the lock (this workflow ends when that run ends). */
+  holder: { workflowId: string; runId: string; workflowType: string };
+}
+
+/** The lock ids of one database (workflow ids that are locks): where `pgwarden status` looks for runs no worker serves. */
+export function lockWorkflowIds(database: string): string[] {
+  return [backupWorkflowId(database), baseBackupWorkflowId(database), restoreWorkflowId(database), pitrWorkflowId(database), expireWorkflowId(database), rekeyWorkflowId(database)];
+}
+
 /** One backup of a database at a time: the id is the lock (Temporal refuses a second running workflow with it). */
 export function backupWorkflowId(database: string): string {
   return `pgwarden-backup-${database}`;

@@ -33,8 +33,16 @@ function asTemporalFailure(error: unknown): unknown {
   const why = cancelReason(context);
   if (why === 'WORKER_SHUTDOWN' || why === 'TIMED_OUT' || why === 'NOT_FOUND') {
     const { activityType, attempt } = context.info;
+    // NOT_FOUND: Temporal no longer knows the attempt: given up (as TIMED_OUT), or its workflow ended (cancelled,
+    // failed, terminated); which, the heartbeat does not say.
+    const because =
+      why === 'WORKER_SHUTDOWN'
+        ? 'its worker shut down: Temporal runs it again, on another worker or on this one after its restart.'
+        : why === 'TIMED_OUT'
+          ? 'Temporal stopped hearing from it: Temporal runs it again, on another worker or on this one after its restart.'
+          : 'Temporal no longer knows this attempt: its workflow was cancelled or has ended, or the attempt was given up and runs again.';
     return ApplicationFailure.create({
-      message: `${activityType} (attempt ${attempt}) stopped because ${why === 'WORKER_SHUTDOWN' ? 'its worker shut down' : 'Temporal stopped hearing from it'}: Temporal runs it again, on another worker or on this one after its restart.`,
+      message: `${activityType} (attempt ${attempt}) stopped because ${because}`,
       type: WORKER_STOPPED,
       nonRetryable: false,
       // Nothing is wrong with the job: the next attempt need not wait for the policy's back-off.

@@ -13,7 +13,7 @@ import { tagRun } from './tags.js';
 const RECORDS_PER_RUN = 500;
 
 export async function alertLedgerWorkflow(raw: AlertLedgerInput): Promise<never> {
-  const input = checkInput<AlertLedgerInput>('alertLedgerWorkflow', raw, { database: { type: 'string', required: true } }, '{"database": "cartly"}');
+  const input = checkInput<AlertLedgerInput>('alertLedgerWorkflow', raw, { database: { type: 'string', required: true } }, '{"database": "cartly"}', ['states', 'channels']);
   tagRun(input.database, 'alerts');
   const states = new Map<string, AlertState>((input.states ?? []).map((s) => [s.rule, s]));
   const channels = new Map<string, ChannelHealth>((input.channels ?? []).map((c) => [c.channel, c]));

@@ -1,13 +1,15 @@
 // The logical backup of one database: check, dump into the first repository, copy to the others.
-import { CancellationScope, patched, proxyActivities, workflowInfo } from '@temporalio/workflow';
+import { CancellationScope, CancelledFailure, isCancellation, patched, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
 import { BACKUP_KINDS } from '../domain/kinds.js';
 import type { BackupInput, BackupResult, NeonBackupBranch } from '../domain/backup.js';
 import { withNeonBackupBranch, type NeonDumpSource } from './neon-branch.js';
 import { discardFailedBackup } from './discard.js';
-import { JOB_QUEUES, jobOptions, QUICK } from './policies.js';
+import { JOB_QUEUES, jobOptions, QUICK, STOP_BEFORE_CLEAN_UP, stopBeforeCleanUp } from './policies.js';
 import { checkInput } from './input.js';
 import { compactTimestamp, tagRun } from './tags.js';
+import { holdDatabaseLock } from './lock.js';
+import { backupWorkflowId } from '../domain/ids.js';
 
 const quick = proxyActivities<Activities>(QUICK);
 
@@ -15,6 +17,7 @@ export async function backupWorkflow(raw: BackupInput): Promise<BackupResult> {
   const input = checkInput<BackupInput>('backupWorkflow', raw, { database: { type: 'string', required: true }, kind: { type: 'string', oneOf: BACKUP_KINDS }, migrationId: { type: 'string' } }, `{"database": "cartly", "kind": "${BACKUP_KINDS.join('|')}"}`);
   const kind = input.kind ?? 'manual';
   tagRun(input.database, 'backup', kind);
+  await holdDatabaseLock(backupWorkflowId(input.database), input.database, 'backup', 'A backup');
   const info = workflowInfo();
   const startedAt = Date.now();
   // Sortable by time; a piece of the run id keeps two backups within one second apart. Run ids are UUIDv7, whose
@@ -24,7 +27,9 @@ export async function backupWorkflow(raw: BackupInput): Promise<BackupResult> {
   const backupId = `${compactTimestamp(startedAt)}-${kind}-${patched('backup-id-from-random-run-id-part') ? runHex.slice(-4) : runHex.slice(0, 4)}`;
 
   // The dump and the copies run on the backups job queue, where each worker takes only as many as it may run.
-  const long = proxyActivities<Activities>(jobOptions(info.taskQueue, 'backups', patched(JOB_QUEUES)));
+  const onJobQueue = patched(JOB_QUEUES);
+  const stopFirst = patched(STOP_BEFORE_CLEAN_UP);
+  const long = proxyActivities<Activities>(stopBeforeCleanUp(jobOptions(info.taskQueue, 'backups', onJobQueue), stopFirst));
   const migration = input.migrationId !== undefined ? { migrationId: input.migrationId } : {};
   const prepared = await quick.prepareBackup({ database: input.database, kind });
   let dumped;
@@ -54,6 +59,8 @@ export async function backupWorkflow(raw: BackupInput): Promise<BackupResult> {
   } catch (error) {
     // Whatever failed, no half backup stays visible and no multipart upload keeps costing money.
     await CancellationScope.nonCancellable(() => discardFailedBackup({ database: input.database, backupId, repositories: prepared.repositories }));
+    // Cancelled while its dump failed on its own (a storage outage): the run ends cancelled, as it was asked to.
+    if (stopFirst && !isCancellation(error) && CancellationScope.current().consideredCancelled) throw new CancelledFailure(`Backup ${backupId} cancelled: ${String((error as Error).message)}`);
     throw error;
   }
 

@@ -17,8 +17,9 @@ export async function discardBackupWorkflow(raw: DiscardInput): Promise<{ remove
   const input = checkInput<DiscardInput>(
     'discardBackupWorkflow',
     raw,
-    { database: { type: 'string', required: true }, backupId: { type: 'string', required: true }, type: { type: 'string', oneOf: ['logical', 'base'] } },
+    { database: { type: 'string', required: true }, backupId: { type: 'string', required: true }, type: { type: 'string', oneOf: ['logical', 'base'] }, writtenBy: { type: 'object' } },
     example,
+    ['repositories'],
   );
   if (!Array.isArray(input.repositories) || !input.repositories.every((r) => typeof r === 'string')) {
     throw ApplicationFailure.nonRetryable(`discardBackupWorkflow input needs "repositories": a list of repository names. Expected JSON like ${example}`, 'Usage');

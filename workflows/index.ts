@@ -15,3 +15,4 @@ export { rekeyWorkflow } from './rekey.js';
 export { neonPitrWorkflow } from './neon-pitr.js';
 export { alertLedgerWorkflow } from './alert-ledger.js';
 export { backupDiffWorkflow } from './backup-diff.js';
+export { databaseLockWorkflow } from './lock.js';

@@ -27,7 +27,13 @@ export interface NotifyResult {
 }
 
 export async function notifyWorkflow(raw: NotifyInput): Promise<NotifyResult> {
-  const input = checkInput<NotifyInput>('notifyWorkflow', raw, { database: { type: 'string', required: true } }, '{"database": "cartly", "outcome": {…}}');
+  const input = checkInput<NotifyInput>('notifyWorkflow', raw, { database: { type: 'string', required: true } }, '{"database": "cartly", "outcome": {…}}', [
+    'outcome',
+    'observations',
+    'notifications',
+    'channels',
+    'ping',
+  ]);
   tagRun(input.database, 'notify');
   let notifications: AlertNotification[] = input.notifications ?? [];
   let channels = input.channels ?? [];

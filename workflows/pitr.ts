@@ -23,6 +23,8 @@ import type { PitrInput, PitrResult } from '../domain/pitr.js';
 import { checkInput } from './input.js';
 import { LISTING, LONG, QUICK } from './policies.js';
 import { tagRun } from './tags.js';
+import { holdDatabaseLock } from './lock.js';
+import { pitrWorkflowId } from '../domain/ids.js';
 import type { RunContext } from './run-context.js';
 
 const shared = proxyActivities<Activities>(QUICK);
@@ -86,6 +88,7 @@ export async function pitrWorkflow(raw: PitrInput): Promise<PitrResult> {
     '{"database": "cartly", "target": "2026-11-25T14:30:00+01:00" | "0/3000028" | "xid:N" | "name:POINT" | "latest"}',
   );
   tagRun(input.database, 'pitr');
+  await holdDatabaseLock(pitrWorkflowId(input.database), input.database, 'pitr', 'A point-in-time restore');
   const info = workflowInfo();
   const leftBehind: LeftBehind[] = [];
   for (let attempt = 1; ; attempt += 1) {

@@ -1,5 +1,5 @@
 // Timeouts and retry policies of pgwarden's activities: one place to read what "retry" means here.
-import type { ActivityOptions } from '@temporalio/workflow';
+import { ActivityCancellationType, type ActivityOptions } from '@temporalio/workflow';
 import { jobTaskQueue } from '../domain/ids.js';
 
 /** Failures that trying again cannot fix: a person has to (see EXIT_CODES in domain/errors.ts). */
@@ -95,4 +95,16 @@ export const HEAVY_WORK_ON_JOB_QUEUES = 'heavy-work-on-job-queues';
  */
 export function jobOptions(taskQueue: string, jobs: 'backups' | 'restores', onJobQueue: boolean): ActivityOptions {
   return onJobQueue ? { ...LONG, taskQueue: jobTaskQueue(taskQueue, jobs) } : LONG;
+}
+
+/** Patch id: a cancelled backup cleans up only once its dump (or copy) has stopped (runs from before did not wait). */
+export const STOP_BEFORE_CLEAN_UP = 'backup-clean-up-after-the-dump-stopped';
+
+/**
+ * `options` for a step whose cancellation the workflow waits out, when `wait` (STOP_BEFORE_CLEAN_UP): a cancelled
+ * backup removes what it wrote after the dump has stopped writing, not beside it, and the dump hears "cancelled"
+ * while its workflow still runs (else it learns of it only from a heartbeat that finds the workflow gone).
+ */
+export function stopBeforeCleanUp(options: ActivityOptions, wait: boolean): ActivityOptions {
+  return wait ? { ...options, cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED } : options;
 }

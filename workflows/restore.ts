@@ -5,6 +5,8 @@ import type { RestoreInput, RestoreResult } from '../domain/restore.js';
 import { checkInput } from './input.js';
 import { JOB_QUEUES, jobOptions, QUICK } from './policies.js';
 import { compactTimestamp, tagRun } from './tags.js';
+import { holdDatabaseLock } from './lock.js';
+import { restoreWorkflowId } from '../domain/ids.js';
 import type { RunContext } from './run-context.js';
 import type { RestorePlan } from '../activities/restore/index.js';
 
@@ -30,10 +32,12 @@ export async function restoreWorkflow(raw: RestoreInput): Promise<RestoreResult>
       repository: { type: 'string' },
       tables: { type: 'strings' },
       schemas: { type: 'strings' },
+      server: { type: 'string', oneOf: ['drill'] },
     },
     '{"database": "cartly", "backup": "latest", "target": "cartly_restored"}',
   );
   tagRun(input.database, 'restore');
+  await holdDatabaseLock(restoreWorkflowId(input.database), input.database, 'restore', 'A restore');
   const info = workflowInfo();
   const jobs = proxyActivities<Activities>(jobOptions(info.taskQueue, 'restores', patched(JOB_QUEUES)));
   const steps: RestoreSteps = {

@@ -139,8 +139,9 @@ export async function takeBaseBackup(db: DatabaseContext, input: TakeBaseBackupI
     await writeManifest(repo, folder, manifest, { retainUntil });
     return summarize(manifest, repoName, copyMs, walWaitMs);
   } catch (error) {
-    // The same clean-up as a failed logical dump: nothing half-written stays behind a backup id.
-    await discardIncomplete(repo, folder).catch(() => undefined);
+    // The same clean-up as a failed logical dump: nothing half-written stays behind a backup id. Unless Temporal
+    // already gave this attempt up: the next one may be uploading into the folder, under a data key of its own.
+    if (!reporter.superseded()) await discardIncomplete(repo, folder).catch(() => undefined);
     throw error;
   } finally {
     stop();

@@ -5,7 +5,8 @@ import type { Client } from '@temporalio/client';
 import { databaseView } from '../../config/load.js';
 import type { Config } from '../../config/schema.js';
 import type { BackupSummary, DatabaseHealth } from '../../domain/health.js';
-import { SEARCH_ATTRIBUTES } from '../../domain/ids.js';
+import { lockWorkflowIds, SEARCH_ATTRIBUTES } from '../../domain/ids.js';
+import { terminateCommand, unservedReason } from '../workflow-runs.js';
 import { sourceEndpoint, withClient } from '../postgres/connection.js';
 import { openRepository } from '../storage/open.js';
 import type { Repository } from '../storage/repository.js';
@@ -113,7 +114,7 @@ export async function databaseHealth(config: Config, database: string, options: 
       if (why?.alerts) unknown('alerts', why.alerts);
     }),
   );
-  if (options.temporal) tasks.push(runningJobs(options.temporal, database).then((r) => void (r && (health.running = r))));
+  if (options.temporal) tasks.push(runningJobs(options.temporal, database, config.temporal.address).then((r) => void (r && (health.running = r))));
   await Promise.all(tasks);
   return health;
 }
@@ -174,13 +175,24 @@ async function currentSegment(config: Config, database: string): Promise<{ timel
 }
 
 /** pgwarden jobs of the database that Temporal says are running (undefined if Temporal does not answer). */
-async function runningJobs(client: Client, database: string): Promise<DatabaseHealth['running']> {
+async function runningJobs(client: Client, database: string, address: string): Promise<DatabaseHealth['running']> {
   const jobs: NonNullable<DatabaseHealth['running']> = [];
   try {
-    const query = `${SEARCH_ATTRIBUTES.database.name} = "${database}" AND ExecutionStatus = "Running"`;
+    // By the lock ids too: a run no worker ever picked up (a typo in the UI's task queue or type) is not tagged yet.
+    const ids = lockWorkflowIds(database).map((id) => `WorkflowId = "${id}"`);
+    const query = `(${SEARCH_ATTRIBUTES.database.name} = "${database}" OR ${ids.join(' OR ')}) AND ExecutionStatus = "Running"`;
     for await (const run of client.workflow.list({ query, pageSize: 50 })) {
-      if (['notifyWorkflow', 'monitorWorkflow', 'scheduledWorkflow', 'alertLedgerWorkflow'].includes(run.type)) continue;
-      jobs.push({ workflowType: run.type, workflowId: run.workflowId, runId: run.runId, startedAt: run.startTime.toISOString() });
+      // A lock held for a run started under another id: that run is listed itself.
+      if (['notifyWorkflow', 'monitorWorkflow', 'scheduledWorkflow', 'alertLedgerWorkflow', 'databaseLockWorkflow'].includes(run.type)) continue;
+      const unserved = await unservedReason(client, run);
+      jobs.push({
+        workflowType: run.type,
+        workflowId: run.workflowId,
+        runId: run.runId,
+        startedAt: run.startTime.toISOString(),
+        taskQueue: run.taskQueue,
+        ...(unserved ? { unserved, end: terminateCommand(client, run, address) } : {}),
+      });
       if (jobs.length >= 20) break;
     }
     return jobs;

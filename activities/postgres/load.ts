@@ -102,9 +102,10 @@ export function copyCounts(psqlOutput: string): number[] {
 }
 
 /** A database name pgwarden will create: plain enough for every tool and shell on the way. */
-export function checkDatabaseName(name: string, flag: string): void {
+/** `what` names the value as the caller typed it: the JSON field and the CLI flag (`"target" (--into)`). */
+export function checkDatabaseName(name: string, what: string): void {
   if (!/^[A-Za-z_][A-Za-z0-9_-]{0,62}$/.test(name)) {
-    throw new PgwardenError('Usage', `${flag} "${name}" is not a database name pgwarden creates: use letters, digits, _ and -, starting with a letter, at most 63 characters.`);
+    throw new PgwardenError('Usage', `${what} "${name}" is not a database name pgwarden creates: use letters, digits, _ and -, starting with a letter, at most 63 characters.`);
   }
 }
 

@@ -16,11 +16,12 @@ import { restoreLockName, runTag, stagingName } from './names.js';
 
 export async function planRestore(db: DatabaseContext, input: PlanRestoreInput): Promise<RestorePlan> {
   const config = db.config;
-  checkDatabaseName(input.target, '--into');
+  // Named as both callers typed it: the workflow's JSON field (UI, scripts) and the CLI's flag.
+  checkDatabaseName(input.target, '"target" (--into)');
   if (input.replaceExisting !== undefined && input.replaceExisting !== input.target) {
     throw new PgwardenError(
       'Usage',
-      `--replace-existing must repeat the target database's name exactly ("${input.target}"), got "${input.replaceExisting}": nothing was changed.`,
+      `"replaceExisting" (--replace-existing) must repeat the target database's name exactly ("${input.target}"), got "${input.replaceExisting}": nothing was changed.`,
     );
   }
   // In whichever repository holds it (kinds can go to different ones), unless the caller named one.
@@ -53,8 +54,8 @@ export async function planRestore(db: DatabaseContext, input: PlanRestoreInput):
     if (targetExists && input.replaceExisting !== input.target) {
       throw new PgwardenError(
         'Refused',
-        `Database "${input.target}" already exists on ${endpoint.display}: nothing was changed. Restore into a new name (--into ${input.target}_restored), ` +
-          `or replace it with --replace-existing ${input.target} (the current one is kept under another name).`,
+        `Database "${input.target}" already exists on ${endpoint.display}: nothing was changed. Restore into a new name ("target": "${input.target}_restored", or --into ${input.target}_restored), ` +
+          `or replace it: "replaceExisting": "${input.target}" (--replace-existing ${input.target}); the current one is kept under another name.`,
       );
     }
     if (targetExists) await checkMayReplace(client, input.target, endpoint.display);

@@ -129,7 +129,11 @@ function describeStatus(ctx: CommandContext, r: StatusResult): string {
     else if (firing.length === 0) lines.push(`  alerts    none firing${thresholds.maxBackupAge !== undefined ? ` (backup age limit ${formatDuration(thresholds.maxBackupAge)})` : ''}`);
     for (const a of firing) lines.push(`  ALERT     ${a.severity} ${a.rule} since ${short(a.since ?? a.observedAt)}: ${currentSummary(a, now)}`);
     for (const c of d.channels ?? []) if (!c.ok) lines.push(`  CHANNEL   ${c.channel} REFUSED an alert at ${short(c.at)}: ${c.error ?? 'unknown error'} (run pgwarden config check --send-test)`);
-    if (d.running?.length) for (const job of d.running) lines.push(`  running   ${job.workflowType} since ${short(job.startedAt)} (${job.workflowId})`);
+    for (const job of d.running ?? []) {
+      lines.push(`  running   ${job.workflowType} since ${short(job.startedAt)} (${job.workflowId}, run ${job.runId})`);
+      // It holds its lock (the next start is refused) and waits for ever: say so, and how to end it.
+      if (job.unserved) lines.push(`  STUCK     served by no worker: ${job.unserved}. End it: ${job.end}`);
+    }
     if (d.nextRuns && Object.keys(d.nextRuns).length) {
       const next = Object.entries(d.nextRuns)
         .filter(([id]) => !id.endsWith('-monitor'))

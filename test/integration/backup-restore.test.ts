@@ -197,6 +197,45 @@ describe('a failing backup', () => {
       assert.deepEqual(await listBackups(openRepository(failing, 's3'), 'noisy', 'logical'), []);
     });
   }
+  test('a cancelled backup cleans up after its dump has stopped, and the dump ends as cancelled, not as given up on', async (t) => {
+    // pg_dump writes part of the table data, then hangs until it is killed: the dump is running when it is cancelled.
+    const bin = mkdtempSync(join(tmpdir(), 'pgwarden-stalling-bin-'));
+    for (const name of ['pg_dump', 'psql']) {
+      const real = `${serverBinDir()}/${name}`;
+      const script = name === 'pg_dump' ? `#!/bin/bash\ncase "$*" in *--section=data*) ;; *) exec ${real} "$@" ;; esac\n${real} "$@" | head -c 2000000\nexec sleep 3600\n` : `#!/bin/bash\nexec ${real} "$@"\n`;
+      writeFileSync(join(bin, name), script);
+      chmodSync(join(bin, name), 0o755);
+    }
+    const stalling = stack.config({ noisy: { db: 'noisy' } }, { postgres: { binDir: bin }, backup: { jobs: 2, splitTableMiB: 0.25 } });
+    const worker = await stack.worker(stalling);
+    t.after(() => worker.stop());
+    const handle = await startBackup(stack.env.client, stalling, { database: 'noisy', kind: 'manual' });
+    for (let i = 0; ; i += 1) {
+      const pending = (await handle.describe()).raw.pendingActivities ?? [];
+      if (pending.some((a) => a.activityType?.name === 'dumpLogical' && Number(a.state) === 2 /* STARTED */ && a.heartbeatDetails)) break;
+      assert.ok(i < 600, 'the dump started');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await handle.cancel();
+    await assert.rejects(waitFor(handle), /cancel/i);
+
+    const events = (await handle.fetchHistory()).events ?? [];
+    const id = (e: (typeof events)[number] | undefined) => Number(String(e?.eventId));
+    const dump = events.find((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'dumpLogical');
+    const cleanUp = events.find((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'discardIncompleteBackup');
+    const dumpEnd = events.find((e) =>
+      [e.activityTaskCanceledEventAttributes, e.activityTaskFailedEventAttributes, e.activityTaskCompletedEventAttributes, e.activityTaskTimedOutEventAttributes].some(
+        (a) => a && String(a.scheduledEventId) === String(dump?.eventId),
+      ),
+    );
+    assert.ok(dumpEnd, 'the dump ended while its workflow was still running (its end is in the history)');
+    assert.ok(dumpEnd.activityTaskCanceledEventAttributes, `the dump ended as cancelled, not ${JSON.stringify(dumpEnd.activityTaskFailedEventAttributes?.failure?.message)}`);
+    assert.ok(cleanUp && id(dumpEnd) < id(cleanUp), 'the clean-up was scheduled after the dump had stopped');
+    const objects = await stack.s3.client.send(new ListObjectsV2Command({ Bucket: stack.bucket, Prefix: 'backups/noisy/' }));
+    assert.equal(objects.KeyCount ?? 0, 0, `no objects left: ${(objects.Contents ?? []).map((o) => o.Key).join(', ')}`);
+    const uploads = await stack.s3.client.send(new ListMultipartUploadsCommand({ Bucket: stack.bucket, Prefix: 'backups/noisy/' }));
+    assert.equal(uploads.Uploads?.length ?? 0, 0, 'no unfinished multipart uploads');
+  });
 });
 
 describe('several backups at once on one worker', () => {

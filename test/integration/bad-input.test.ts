@@ -113,7 +113,7 @@ describe('bad input', () => {
   });
 
   test('a target name that is not a plain database name is refused', async () => {
-    await failsCleanly(() => restoreVia(config, { target: 'x; DROP DATABASE cartly' }), 'Usage', /--into "x; DROP DATABASE cartly" is not a database name/);
+    await failsCleanly(() => restoreVia(config, { target: 'x; DROP DATABASE cartly' }), 'Usage', /"target" \(--into\) "x; DROP DATABASE cartly" is not a database name/);
   });
 
   test('a corrupted stored object fails the restore as corrupt, and no database is left', async () => {

@@ -10,6 +10,11 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { serverBinDir } from '../../activities/postgres/binaries.js';
 import { clusterUser, LocalCluster } from '../../activities/postgres/cluster.js';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { createActivities } from '../../activities/index.js';
+import { discardIncomplete } from '../../activities/catalog/discard.js';
+import { backupFolder } from '../../activities/catalog/manifest.js';
+import { DATA_KEY_FILE } from '../../activities/keys/data-key.js';
 import { walKey } from '../../activities/wal/archive.js';
 import { openArchive } from '../../activities/wal/open.js';
 import { walStatus } from '../../activities/wal/status.js';
@@ -318,5 +323,42 @@ describe('point-in-time recovery', () => {
       writeFileSync(object, original);
     }
     assert.equal(existsSync(datadir), false, 'the failed restore was removed');
+  });
+});
+
+describe('a base backup attempt Temporal gave up on', () => {
+  test('leaves the folder to the attempt after it: no object and no data key in it is removed', async () => {
+    const { repo } = openArchive(source.config, 'app');
+    const folder = backupFolder('app', 'base', '20300101T000000Z-base-gone');
+    // What the next attempt (on another worker, once this one's heartbeat timed out) has written by now.
+    await repo.putBytes(`${folder}written-by-the-next-attempt`, Buffer.from('x'));
+    // Archiving stops: pg_basebackup sends the files, then waits for its WAL to be archived, which does not happen.
+    await source.pg.query('postgres', "ALTER SYSTEM SET archive_command = '/bin/false'");
+    await source.pg.query('postgres', 'SELECT pg_reload_conf()');
+    const env = new MockActivityEnvironment();
+    // Given up (heartbeat timeout) in the middle of its copy: its data key is written, its upload under way.
+    // The first report comes before the copy starts, the next ones while it hangs.
+    let copying = 0;
+    env.on('heartbeat', (progress: { phase?: string }) => {
+      if (progress?.phase === 'copying files' && ++copying === 2) env.cancel('TIMED_OUT');
+    });
+    try {
+      await assert.rejects(
+        env.run(createActivities(source.config).takeBaseBackup, {
+          database: 'app',
+          backupId: '20300101T000000Z-base-gone',
+          workflow: { namespace: 'default', workflowId: 'test-superseded', runId: 'test-superseded', startedAtMs: Date.now() },
+        }),
+      );
+    } finally {
+      await source.pg.query('postgres', 'ALTER SYSTEM RESET archive_command');
+      await source.pg.query('postgres', 'SELECT pg_reload_conf()');
+    }
+    try {
+      assert.ok(await repo.head(`${folder}written-by-the-next-attempt`), "the next attempt's object is still there");
+      assert.ok(await repo.head(`${folder}${DATA_KEY_FILE}`), 'the data key is still there');
+    } finally {
+      await discardIncomplete(repo, folder);
+    }
   });
 });

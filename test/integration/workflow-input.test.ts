@@ -9,6 +9,7 @@ import { randomUUID } from 'node:crypto';
 import { ApplicationFailure, WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Config } from '../../config/schema.js';
+import { SEARCH_ATTRIBUTES } from '../../domain/ids.js';
 import { secretEnv, testConfig } from '../harness/config.js';
 import { namespaceOf, runWorker, startTemporal, type RunningWorker } from '../harness/temporal.js';
 
@@ -112,5 +113,40 @@ describe('malformed workflow input from the Temporal UI', () => {
         startRaw(w.type, 'json/protobuf', '{"database": 7}').then((h) => expectUsageFailure(h, /field "database" must be a string, got number 7/)),
       ]),
     );
+  });
+});
+
+describe('input the way the UI and scripts type it', () => {
+  test('a run that fails its input check is still found by the database its input names (the README audit query)', async () => {
+    const runs = await Promise.all([
+      start('restoreWorkflow', [{ database: 'cartly', backup: 'latest' }]).then(async (h) => (await expectUsageFailure(h, /needs "target"/), h)),
+      start('backupWorkflow', [{ database: 'cartly', kind: 'hourly' }]).then(async (h) => (await expectUsageFailure(h, /field "kind"/), h)),
+      start('pitrWorkflow', [{ database: 'cartly', target: 'latest', port: '5433' }]).then(async (h) => (await expectUsageFailure(h, /field "port"/), h)),
+    ]);
+    for (const handle of runs) {
+      const attributes = (await handle.describe()).typedSearchAttributes;
+      assert.equal(attributes.get(SEARCH_ATTRIBUTES.database), 'cartly', `${handle.workflowId} carries PgwardenDatabase`);
+    }
+  });
+
+  test('a field the workflow does not know is refused, with the fields it knows: a typo is not ignored', async () => {
+    await Promise.all([
+      start('restoreWorkflow', [{ database: 'cartly', backup: 'latest', target: 'cartly_copy', noowner: true }]).then((h) =>
+        expectUsageFailure(h, /has a field it does not know: "noowner" \(the fields are "database", "backup", "target", "replaceExisting", "noOwner", "noPrivileges", "repository", "server"; names are case-sensitive\)/),
+      ),
+      start('backupWorkflow', [{ database: 'cartly', kind: 'manual', Kind: 'daily', repo: 'b2' }]).then((h) => expectUsageFailure(h, /has fields it does not know: "Kind", "repo" \(the fields are "database", "kind", "migrationId"/)),
+    ]);
+  });
+
+  test('a restore into a name pgwarden does not create is refused in the JSON field typed, not only the CLI flag', async () => {
+    const handle = await start('restoreWorkflow', [{ database: 'cartly', backup: 'latest', target: 'cartly copy; DROP' }]);
+    await assert.rejects(handle.result(), (error: unknown) => {
+      assert.ok(error instanceof WorkflowFailedError, String(error));
+      const failure = error.cause?.cause;
+      assert.ok(failure instanceof ApplicationFailure, String(error.cause));
+      assert.equal(failure.type, 'Usage');
+      assert.match(failure.message, /^"target" \(--into\) "cartly copy; DROP" is not a database name/);
+      return true;
+    });
   });
 });

@@ -10,6 +10,7 @@ import { Worker } from '@temporalio/worker';
 import { PAYLOAD_CONVERTER, WORKFLOW_BUNDLE, WORKFLOW_INTERCEPTORS, WORKFLOWS_ENTRY } from '../../worker/worker.js';
 import * as workflows from '../../workflows/index.js';
 import { historyFromJson } from '../replay/history.js';
+import { WORKFLOW_TYPES } from '../../domain/ids.js';
 
 const REPLAY_DIR = fileURLToPath(new URL('../../../test/replay/', import.meta.url));
 
@@ -27,6 +28,11 @@ describe('recorded workflow histories replay on the current workflows', () => {
   it('every workflow type the worker hosts has recorded histories', () => {
     const recorded = new Set(files.map(typeOf));
     assert.deepEqual(Object.keys(workflows).filter((type) => !recorded.has(type)), []);
+  });
+
+  it('the workflow types pgwarden names as its own (WORKFLOW_TYPES) are the ones the worker hosts', () => {
+    // pgwarden status calls a run of any other type one no worker serves.
+    assert.deepEqual([...WORKFLOW_TYPES].sort(), Object.keys(workflows).sort());
   });
 
   it('every history replays without a nondeterminism error', async () => {
