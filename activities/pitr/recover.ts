@@ -1,7 +1,7 @@
 // Step 4 of a point-in-time restore: start the restored cluster and follow its recovery (through restore_command)
 // until it promotes, feeding WAL ahead into its spool; then step 5, verify that every database opens and that
 // recovery did not pass the target.
-import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
 import { PgwardenError } from '../../domain/errors.js';
@@ -13,7 +13,7 @@ import { epochMicros, type RecoveryTarget } from '../wal/target.js';
 import { openArchive } from '../wal/open.js';
 import { readArchiveIdentity } from '../wal/archive.js';
 import { WalFeeder } from '../wal/feeder.js';
-import { lockHeld } from '../wal/spool.js';
+import { lockHeld, RECOVERY_ENDED } from '../wal/spool.js';
 import { settleAsPrimary } from './configure.js';
 import type { LocalCluster } from '../postgres/cluster.js';
 import { restoredCluster, stageDirectory } from './datadir.js';
@@ -108,6 +108,9 @@ export async function recoverCluster(config: Config, input: RecoverInput): Promi
  */
 async function emptyIncoming(spool: string): Promise<void> {
   const lock = join(spool, 'prefetch.lock');
+  // First the mark, then the wait: a prefetcher started before promotion either holds the lock now (waited for)
+  // or takes it later and then sees the mark (it starts detached and may take a while to get there).
+  if (existsSync(spool)) writeFileSync(join(spool, RECOVERY_ENDED), `${new Date().toISOString()}\n`);
   for (let waited = 0; lockHeld(lock) && waited < 120_000; waited += 200) await sleep(200);
   const incoming = join(spool, 'in');
   if (!existsSync(incoming)) return;

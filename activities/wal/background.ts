@@ -8,7 +8,7 @@ import type { WalKeys } from '../keys/wal-keys.js';
 import { inParallel } from '../progress.js';
 import { fetchWalBytes, pushWalFile, readArchiveIdentity } from './archive.js';
 import { DEFAULT_SEGMENT_SIZE, parseWalFileName, segmentName } from './names.js';
-import { ensureSpool, MISSING, releaseLock, sha256Of, spoolFile, takeLock, writePushResult } from './spool.js';
+import { ensureSpool, MISSING, RECOVERY_ENDED, releaseLock, sha256Of, spoolFile, takeLock, writePushResult } from './spool.js';
 import { sleep } from '../sleep.js';
 
 export interface PusherOptions extends WalArchive {
@@ -86,6 +86,8 @@ export async function runPrefetcher(options: PrefetchOptions): Promise<void> {
   const lock = join(options.spool, 'prefetch.lock');
   if (!takeLock(lock)) return;
   try {
+    // Checked only once the lock is held: the end of recovery marks the spool first and then waits for the lock.
+    if (existsSync(join(options.spool, RECOVERY_ENDED))) return;
     const identity = await readArchiveIdentity(options.repo, options.database);
     const segmentSize = identity?.segmentSize || DEFAULT_SEGMENT_SIZE;
     const current = parseWalFileName(options.after, segmentSize);

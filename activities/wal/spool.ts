@@ -168,6 +168,12 @@ export function takePushResult(out: string, name: string, sha256: () => string):
 }
 
 /** Marks, in the prefetch spool, a file the prefetcher found not archived. */
+/**
+ * Written into a restore spool once recovery has ended: a prefetcher that takes the spool's lock after that fetches
+ * nothing (one wal-fetch started just before promotion would otherwise refill what the end of recovery emptied).
+ */
+export const RECOVERY_ENDED = 'recovery-ended';
+
 export const MISSING = '.missing';
 /** How long such a mark answers "not archived" without asking the repository again. */
 export const MISSING_FOR_MS = 30_000;

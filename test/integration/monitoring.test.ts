@@ -113,7 +113,7 @@ describe('alerts from a job, at once', () => {
     assert.equal(pd.json.event_action, 'trigger');
     assert.equal(pd.json.payload.severity, 'critical', 'SEV-1 pages as critical');
     assert.equal(pd.json.payload.source, 'pgwarden/tiny');
-    assert.match(pd.json.payload.summary, /SEV-1.*tiny.*backup too small.*holds no rows \(\d+ B of table data, all of it dump framing; alert below 1\.0 KiB or without rows\)/);
+    assert.match(pd.json.payload.summary, /SEV-1.*tiny.*backup too small.*holds no rows \(\d+ B of table data, all of it dump framing; alert below 1\.00 KiB or without rows\)/);
     assert.equal(pd.json.links[0].href, `http://temporal-ui.test:8233/namespaces/default/workflows/pgwarden-backup-tiny/${result.runId}/history`);
 
     const message = await slack.waitFor((r) => /backup too small/.test(r.json?.text ?? ''));
