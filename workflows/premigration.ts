@@ -38,6 +38,8 @@ type Backup = Omit<PreMigrationBackup, 'attempt'>;
 
 const EXAMPLE = '{"database": "cartly", "migrationId": "20261125143000_orders_index"}';
 
+// The workflow's handlers (status, backup request, migration reports) and its one path are read together here:
+// which handler may change what, and when, is the part that must stay obvious (about 80 lines).
 export async function preMigrationWorkflow(raw: PreMigrationInput): Promise<PreMigrationResult> {
   const input = checkInput<PreMigrationInput>(
     'preMigrationWorkflow',
