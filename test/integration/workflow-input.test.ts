@@ -132,7 +132,7 @@ describe('input the way the UI and scripts type it', () => {
   test('a field the workflow does not know is refused, with the fields it knows: a typo is not ignored', async () => {
     await Promise.all([
       start('restoreWorkflow', [{ database: 'cartly', backup: 'latest', target: 'cartly_copy', noowner: true }]).then((h) =>
-        expectUsageFailure(h, /has a field it does not know: "noowner" \(the fields are "database", "backup", "target", "replaceExisting", "noOwner", "noPrivileges", "repository", "server"; names are case-sensitive\)/),
+        expectUsageFailure(h, /has a field it does not know: "noowner" \(the fields are "database", "backup", "target", "replaceExisting", "noOwner", "noPrivileges", "repository", "tables", "schemas", "server"; names are case-sensitive\)/),
       ),
       start('backupWorkflow', [{ database: 'cartly', kind: 'manual', Kind: 'daily', repo: 'b2' }]).then((h) => expectUsageFailure(h, /has fields it does not know: "Kind", "repo" \(the fields are "database", "kind", "migrationId"/)),
     ]);
