@@ -9,7 +9,7 @@ export function declareWalPush(program: Command): Command {
     .argument('<path>', 'the WAL file (%p)')
     .requiredOption('--db <name>', 'database (cluster) name from pgwarden.yaml')
     .option('--async', 'archive ready files ahead, in parallel, from a background pusher (recommended)', false)
-    .option('--spool <dir>', 'spool directory for --async (default: $PGWARDEN_SPOOL or the temp directory)')
+    .option('--spool <dir>', 'spool directory for --async (default: $PGWARDEN_SPOOL or ~/.pgwarden/spool of the user PostgreSQL runs as)')
     .option('--wait <seconds>', 'how long to wait for the background pusher before archiving in this process', (v) => Number(v), 60);
 }
 

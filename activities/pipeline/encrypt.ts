@@ -2,11 +2,11 @@
 // by construction what `gpg --decrypt` reads, the emergency path when pgwarden is unavailable.
 import { scrypt } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname } from 'node:path';
 import { promisify } from 'node:util';
 import { PgwardenError } from '../../domain/errors.js';
 import { privateDirectory } from '../storage/private-directory.js';
+import { defaultStateDirectory } from '../storage/state-directory.js';
 import type { Step } from './chain.js';
 
 /** Envelope encryption: objects encrypted with a random data key, itself wrapped for the configured keys. */
@@ -29,7 +29,8 @@ export async function keyFingerprint(passphrase: string): Promise<string> {
  * passphrase.
  */
 export function gnupgHome(): string {
-  const home = process.env.PGWARDEN_GNUPGHOME ?? join(tmpdir(), `pgwarden-gnupg-${process.getuid?.() ?? 'user'}`);
+  // Default ~/.pgwarden/gnupg: a fixed name in the shared temp directory could be made first by another user.
+  const home = process.env.PGWARDEN_GNUPGHOME ?? defaultStateDirectory('gnupg').path;
   try {
     mkdirSync(dirname(home), { recursive: true });
     return privateDirectory(home, 'The GnuPG home', 'or set PGWARDEN_GNUPGHOME to a directory of your own');

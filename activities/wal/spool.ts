@@ -8,19 +8,20 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { privateDirectory } from '../storage/private-directory.js';
+import { defaultStateDirectory } from '../storage/state-directory.js';
 import { sleep } from '../sleep.js';
 
 const FIX = 'or point --spool (or PGWARDEN_SPOOL) at a directory of your own';
 
+/** $PGWARDEN_SPOOL, else ~/.pgwarden/spool of the user PostgreSQL runs as (see storage/state-directory.ts). */
 function spoolBase(): string {
-  return process.env.PGWARDEN_SPOOL ?? join(tmpdir(), `pgwarden-spool-${process.getuid?.() ?? 'user'}`);
+  return process.env.PGWARDEN_SPOOL ?? defaultStateDirectory('spool').path;
 }
 
 /**
- * --spool as given, else <$PGWARDEN_SPOOL or temp>/pgwarden-spool-<uid>/<database>-<hash of the data directory>:
+ * --spool as given, else <$PGWARDEN_SPOOL or ~/.pgwarden/spool>/<database>-<hash of the data directory>:
  * PostgreSQL runs archive and restore commands in the data directory, and two clusters on one host (a restored
  * copy beside its source) must never share a spool.
  */

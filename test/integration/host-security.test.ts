@@ -5,7 +5,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { execa } from 'execa';
@@ -27,7 +27,7 @@ let owner: OsUser; // the cluster's OS user
 let intruder: OsUser; // another local user
 const scratch = mkdtempSync(join(tmpdir(), 'pgwarden-host-security-'));
 chmodSync(scratch, 0o755);
-/** The cluster's temp directory (its TMPDIR): where its spool lives by default, like /tmp. */
+/** The cluster's temp directory (its TMPDIR), like /tmp: where its spool lived by default before ~/.pgwarden/spool. */
 const clusterTmp = join(scratch, 'tmp');
 let restored: PitrResult | undefined;
 
@@ -94,10 +94,22 @@ function sha256(data: Buffer): string {
 describe('a host shared with other users', { skip: !root && 'needs root (a second OS user, and every process readable)' }, () => {
   let spool: string;
 
+  test('the default WAL spool lives in the cluster user\'s home: a directory another user made first in the temp directory changes nothing', async () => {
+    // What the default was before: a fixed name in the shared temp directory, which anyone could make first.
+    const squatted = planted(join(clusterTmp, `pgwarden-spool-${owner.uid}`));
+    planted(join(squatted, `app-${sha256(Buffer.from(realpathSync(source.pg.cluster.dataDir))).slice(0, 10)}`));
+    const name = await closeSegment();
+    await until(`${name} archived`, () => archived(name));
+    spool = join(owner.home, '.pgwarden', 'spool', `app-${sha256(Buffer.from(realpathSync(source.pg.cluster.dataDir))).slice(0, 10)}`);
+    assert.ok(existsSync(join(spool, 'out')), `the spool is in ${owner.name}'s home: ${spool}`);
+    assert.equal(statSync(spool).uid, owner.uid);
+    assert.equal(statSync(spool).mode & 0o777, 0o700);
+  });
+
   test('a WAL spool another user made is refused: nothing is reported archived that was not, and archiving resumes once it is gone', async () => {
-    const base = join(clusterTmp, `pgwarden-spool-${owner.uid}`);
-    spool = join(base, `app-${sha256(Buffer.from(realpathSync(source.pg.cluster.dataDir))).slice(0, 10)}`);
-    planted(base);
+    // Only root (or the owner) can make one in the owner's home: the check is kept for every spool all the same.
+    // (The spool, not the folder above it: other clusters of this user keep theirs there.)
+    rmSync(spool, { recursive: true, force: true });
     planted(spool);
     planted(join(spool, 'out'));
     // The other user says the next segment is archived already.
@@ -106,11 +118,11 @@ describe('a host shared with other users', { skip: !root && 'needs root (a secon
     chownSync(join(spool, 'out', `${next}.ok`), intruder.uid, intruder.gid);
     assert.equal(await closeSegment(), next);
 
-    await until('the refusal in the server log', () => /WAL spool folder .* belongs to uid/.test(readFileSync(source.pg.cluster.logFile, 'utf8')));
+    await until('the refusal in the server log', () => /WAL spool .* belongs to uid/.test(readFileSync(source.pg.cluster.logFile, 'utf8')));
     assert.equal(await archived(next), false);
     assert.ok(existsSync(join(source.pg.cluster.dataDir, 'pg_wal', 'archive_status', `${next}.ready`)), 'PostgreSQL keeps the segment until it is archived');
 
-    rmSync(base, { recursive: true, force: true });
+    rmSync(spool, { recursive: true, force: true });
     const after = await closeSegment();
     await until(`${next} and ${after} archived`, async () => (await archived(next)) && (await archived(after)));
   });
@@ -138,21 +150,26 @@ describe('a host shared with other users', { skip: !root && 'needs root (a secon
     assert.equal(sha256(readFileSync(destination)), head?.metadata?.['plain-sha256'], 'the archived segment, not the planted file');
   });
 
-  test('a GnuPG home another user made is refused, and no gpg.conf is read from it', async () => {
+  test('a GnuPG home another user made is refused, and no gpg.conf is read from it; the default one is not in the temp directory', async () => {
     const name = await closeSegment();
     await until(`${name} archived`, () => archived(name));
     const tmp = planted(join(scratch, 'tmp-gpg'));
     chmodSync(tmp, 0o1777);
+    // Made first, under the name the default had in the temp directory, by another user.
     const home = planted(join(tmp, `pgwarden-gnupg-${process.getuid!()}`));
     const marker = join(scratch, 'gpg-status');
     writeFileSync(join(home, 'gpg.conf'), `status-file ${marker}\n`);
     chownSync(join(home, 'gpg.conf'), intruder.uid, intruder.gid);
-    const spoolOfOurs = mkdtempSync(join(scratch, 'spool-'));
-    const run = await execa(process.execPath, [CLI, '--config', source.configFile, 'wal-fetch', '--db', 'app', '--spool', spoolOfOurs, '--prefetch', '0', name, join(scratch, 'fetched-2')], {
-      env: { ...process.env, TMPDIR: tmp },
-      reject: false,
-      all: true,
-    });
+    const fetch = (env: Record<string, string>, to: string) =>
+      execa(process.execPath, [CLI, '--config', source.configFile, 'wal-fetch', '--db', 'app', '--spool', mkdtempSync(join(scratch, 'spool-')), '--prefetch', '0', name, join(scratch, to)], {
+        env: { ...process.env, TMPDIR: tmp, ...env },
+        reject: false,
+        all: true,
+      });
+    const byDefault = await fetch({}, 'fetched-default');
+    assert.equal(byDefault.exitCode, 0, `the default GnuPG home (~/.pgwarden/gnupg) is not the planted one: ${byDefault.all}`);
+    // Given explicitly, a directory another user made is refused.
+    const run = await fetch({ PGWARDEN_GNUPGHOME: home }, 'fetched-2');
     assert.equal(existsSync(marker), false, "gpg did not read the other user's gpg.conf");
     assert.equal(run.exitCode, 126, run.all);
     assert.match(run.all, /GnuPG home .* belongs to uid/);
