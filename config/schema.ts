@@ -250,7 +250,7 @@ export const ConfigSchema = z
               "this worker's own task queue: every step of a PITR runs on the worker whose disk holds its data directory (set it when workers that do not share a disk have the same host name)",
             defaultText: '`<taskQueue>@<host name>`',
           }),
-        hostWait: duration('2m').prefault('2m').describe('how long a PITR waits for that worker (a restart) before it starts over on another one'),
+        hostWait: duration('30s').prefault('30s').describe('how long a PITR waits for its worker to answer again (a restart) once that worker stopped heartbeating (30 s), before it starts over on another one'),
         apiKeyEnv: envVarName('the Temporal API key').optional().describe('Temporal Cloud API key (env var name); turns TLS on'),
         tls: z
           .union(

@@ -36,7 +36,10 @@ export interface PitrResult {
   archivesAs?: string;
   window: { from: string; to: string; fromLsn: string; toLsn: string };
   segmentsRestored: number;
+  /** From the first attempt's start: a restore that started over on another worker counts its lost attempts too. */
   durationMs: number;
+  /** How many attempts it took, when more than one (a worker that stopped answering). */
+  attempts?: number;
   baseRestoreMs: number;
   recoveryMs: number;
   rtoMs?: number;

@@ -4,13 +4,18 @@
 // Every step works on one host's disk, so all of them run on one worker: the first asks, on the shared task queue,
 // which worker takes the restore, and gets that worker's own task queue (Temporal's worker-specific task queue
 // pattern); the others go there. If that host stops answering (killed, its machine gone) for longer than its
-// `temporal.hostWait`, the restore starts over on another worker, at most three times. What the lost host had
-// made is removed when it comes back (a detached clean-up waits for it a week); the result names it meanwhile.
+// `temporal.hostWait` (30 s) after its heartbeats stopped (30 s), the restore starts over on another worker, at
+// most three times: about a minute. What the lost host had made is removed when it comes back (a detached clean-up
+// waits for it a week); the result names it meanwhile. A user-chosen port or data directory would collide with what
+// the lost attempt left when the new worker shares its machine, so the new attempt removes that first (it is on its
+// disk then). The RTO counts from the first attempt.
 import {
   ActivityFailure,
   CancellationScope,
+  getExternalWorkflowHandle,
   ParentClosePolicy,
   log,
+  patched,
   proxyActivities,
   startChild,
   TimeoutFailure,
@@ -41,6 +46,19 @@ interface LeftBehind {
   datadir: string;
 }
 
+/** A lost attempt's data directory, with what removing it takes, and the detached clean-up waiting for its host. */
+interface Leftover extends LeftBehind {
+  discard: { datadir: string; serverMajor: number; runAs?: string };
+  cleanUpId: string;
+}
+
+/**
+ * Patch id: a lost host is given up at once (its clean-up is not first waited for on its queue), a step whose
+ * heartbeats stopped on every attempt counts as a lost host too, a new attempt with a user-chosen port or data
+ * directory first removes what a lost attempt left on its machine, and the duration counts from the first attempt.
+ */
+export const LOST_HOST_AT_ONCE = 'pitr-lost-host-given-up-at-once';
+
 /** A host that died is noticed by its heartbeats within this long (every step heartbeats every few seconds). */
 const HOST_HEARTBEAT = '30 seconds';
 const ATTEMPTS = 3;
@@ -66,9 +84,13 @@ function stepsOn(host: PitrHost): PitrSteps {
   };
 }
 
-/** The host's task queue went unpolled for longer than it may: that worker is gone. */
-function hostGone(error: unknown): boolean {
-  return error instanceof ActivityFailure && error.cause instanceof TimeoutFailure && error.cause.timeoutType === 'SCHEDULE_TO_START';
+/**
+ * The host's task queue went unpolled for longer than it may: that worker is gone. With `heartbeats`, also a step
+ * whose every attempt stopped heartbeating (a host that polls but no longer runs what it takes is lost as well).
+ */
+function hostGone(error: unknown, heartbeats = false): boolean {
+  if (!(error instanceof ActivityFailure && error.cause instanceof TimeoutFailure)) return false;
+  return error.cause.timeoutType === 'SCHEDULE_TO_START' || (heartbeats && error.cause.timeoutType === 'HEARTBEAT');
 }
 
 export async function pitrWorkflow(raw: PitrInput): Promise<PitrResult> {
@@ -90,29 +112,52 @@ export async function pitrWorkflow(raw: PitrInput): Promise<PitrResult> {
   tagRun(input.database, 'pitr');
   await holdDatabaseLock(pitrWorkflowId(input.database), input.database, 'pitr', 'A point-in-time restore');
   const info = workflowInfo();
-  const leftBehind: LeftBehind[] = [];
+  const atOnce = patched(LOST_HOST_AT_ONCE);
+  const firstStartedAt = Date.now();
+  const leftBehind: Leftover[] = [];
   for (let attempt = 1; ; attempt += 1) {
     const host = await shared.pitrHost();
+    const steps = stepsOn(host);
+    if (atOnce && (input.port !== undefined || input.datadir !== undefined)) await removeLeftoversHere(steps, leftBehind);
     try {
-      const result = await pitrSteps(stepsOn(host), input, {
+      const result = await pitrSteps(steps, input, {
         workflowId: info.workflowId,
         runId: info.runId,
         now: () => Date.now(),
         protect: (fn) => CancellationScope.nonCancellable(fn),
+        ...(atOnce ? { startedAt: firstStartedAt, attempt, lostHost: (error: unknown) => hostGone(error, true) } : {}),
         unreachable: async (discard) => {
-          leftBehind.push({ host: host.host, datadir: discard.datadir });
-          await startChild(discardWhenBackWorkflow, {
-            workflowId: `${info.workflowId}-${info.runId}-discard-${attempt}`,
-            args: [{ host, ...discard }],
-            parentClosePolicy: ParentClosePolicy.ABANDON,
-          });
+          const cleanUpId = `${info.workflowId}-${info.runId}-discard-${attempt}`;
+          leftBehind.push({ host: host.host, datadir: discard.datadir, discard, cleanUpId });
+          await startChild(discardWhenBackWorkflow, { workflowId: cleanUpId, args: [{ host, ...discard }], parentClosePolicy: ParentClosePolicy.ABANDON });
         },
       });
-      return { ...result, hostTaskQueue: host.taskQueue, ...(leftBehind.length > 0 ? { leftBehind } : {}) };
+      const left = leftBehind.map(({ host: at, datadir }) => ({ host: at, datadir }));
+      return { ...result, hostTaskQueue: host.taskQueue, ...(left.length > 0 ? { leftBehind: left } : {}) };
     } catch (error) {
-      if (!hostGone(error) || attempt >= ATTEMPTS) throw error;
+      if (!hostGone(error, atOnce) || attempt >= ATTEMPTS) throw error;
       log.warn('The worker running this restore stopped answering: starting over on another worker', { host: host.host, taskQueue: host.taskQueue, attempt });
     }
+  }
+}
+
+/**
+ * Before an attempt whose port or data directory the user fixed: what a lost attempt left on this worker's machine
+ * (two workers on one machine, one of them killed) still holds that port or directory, its server may still run.
+ * It is on this disk, so it is removed here, now, and its detached clean-up is called off. Elsewhere nothing is
+ * found (`removed: false`) and the clean-up keeps waiting for the lost host.
+ */
+async function removeLeftoversHere(steps: PitrSteps, leftBehind: Leftover[]): Promise<void> {
+  for (const leftover of [...leftBehind]) {
+    const { removed } = await CancellationScope.nonCancellable(() => steps.discardRestoredCluster(leftover.discard)).catch((error: unknown) => {
+      log.warn('Could not remove what a lost attempt left on this machine', { datadir: leftover.datadir, error: String(error) });
+      return { removed: false };
+    });
+    if (!removed) continue;
+    leftBehind.splice(leftBehind.indexOf(leftover), 1);
+    await getExternalWorkflowHandle(leftover.cleanUpId)
+      .cancel()
+      .catch(() => undefined); // it may have ended already
   }
 }
 
@@ -125,9 +170,16 @@ export async function discardWhenBackWorkflow(input: { host: PitrHost; datadir: 
 export async function pitrSteps(
   steps: PitrSteps,
   input: PitrInput,
-  run: RunContext & { unreachable?: (discard: { datadir: string; serverMajor: number; runAs?: string }) => Promise<void> },
+  run: RunContext & {
+    unreachable?: (discard: { datadir: string; serverMajor: number; runAs?: string }) => Promise<void>;
+    /** When the first attempt started (the RTO counts from there), and which attempt this is. */
+    startedAt?: number;
+    attempt?: number;
+    /** A failure that means the host is gone: its clean-up goes straight to `unreachable`, never waited for. */
+    lostHost?: (error: unknown) => boolean;
+  },
 ): Promise<PitrResult> {
-  const startedAt = run.now();
+  const startedAt = run.startedAt ?? run.now();
   const plan = await steps.planPitr({
     database: input.database,
     target: input.target,
@@ -158,6 +210,7 @@ export async function pitrSteps(
   } catch (error) {
     const discard = { datadir: plan.datadir, serverMajor: plan.serverMajor, ...(plan.runAs ? { runAs: plan.runAs } : {}) };
     await run.protect(async () => {
+      if (run.unreachable && run.lostHost?.(error)) return run.unreachable(discard);
       try {
         await steps.discardRestoredCluster(discard);
       } catch (discardError) {
@@ -187,6 +240,7 @@ export async function pitrSteps(
     window: plan.window,
     segmentsRestored: recovered.segmentsRestored,
     durationMs,
+    ...(run.attempt !== undefined && run.attempt > 1 ? { attempts: run.attempt } : {}),
     baseRestoreMs: base.restoreMs,
     recoveryMs: recovered.recoveryMs,
     ...(plan.rtoMs !== undefined ? { rtoMs: plan.rtoMs, withinRto: durationMs <= plan.rtoMs } : {}),

@@ -80,7 +80,7 @@ async function pitrLocally(ctx: CommandContext, input: PitrInput): Promise<PitrR
 export function describePitr(r: PitrResult): string {
   const rto = r.rtoMs === undefined ? '' : `: ${r.withinRto ? 'within' : 'OVER'} the RTO of ${formatDuration(r.rtoMs)}`;
   return [
-    `Restored ${r.database} to ${r.target} in ${formatDuration(r.durationMs)}${rto}`,
+    `Restored ${r.database} to ${r.target} in ${formatDuration(r.durationMs)}${r.attempts ? ` (${r.attempts} attempts: a worker stopped answering)` : ''}${rto}`,
     `  running    PostgreSQL on port ${r.port}, data directory ${r.datadir}, timeline ${r.timeline}` +
       (r.followedTimeline ? ` (recovered along timeline ${r.followedTimeline.timeline}: ${r.followedTimeline.reason})` : ''),
     `  connect    psql "${r.connection}"  (the source's users and passwords)`,

@@ -1,6 +1,7 @@
 // The point-in-time restore's lost-host rule with stub activities: every step after the first runs on one host's
 // task queue; a host that does not take its step within its wait makes the restore start over on another
-// worker, at most three times.
+// worker, at most three times; a host lost after it made a data directory is given up at once (its clean-up
+// detached, not waited for), and a new attempt on the same machine with a user-chosen port removes what it left.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { ActivityFailure, TimeoutFailure, WorkflowFailedError } from '@temporalio/client';
@@ -51,10 +52,12 @@ const stubs = {
   } as Record<string, (input: never) => unknown>,
 };
 
+const shared = ['pitrHost', 'holdBackups', 'releaseBackups'];
+const onHost = ['planPitr', 'restoreBaseBackup', 'configureRecovery', 'recoverCluster', 'verifyRestoredCluster', 'discardRestoredCluster'];
+const STUBS = { ...stubs.current };
+
 before(async () => {
   env = await startTemporal();
-  const shared = ['pitrHost', 'holdBackups', 'releaseBackups'];
-  const onHost = ['planPitr', 'restoreBaseBackup', 'configureRecovery', 'recoverCluster', 'verifyRestoredCluster', 'discardRestoredCluster'];
   workers.push(await stubWorker(env, taskQueue, shared, stubs, calls), await stubWorker(env, here, onHost, stubs, calls, false));
   runs.push(...workers.map((w) => w.run()));
 });
@@ -65,8 +68,8 @@ after(async () => {
   await env?.teardown();
 });
 
-const pitr = (workflowId: string) =>
-  env.client.workflow.execute<() => Promise<PitrResult>>('pitrWorkflow', { taskQueue, workflowId, args: [{ database: 'app', target: 'latest' }] as never });
+const pitr = (workflowId: string, extra: { port?: number } = {}) =>
+  env.client.workflow.execute<() => Promise<PitrResult>>('pitrWorkflow', { taskQueue, workflowId, args: [{ database: 'app', target: 'latest', ...extra }] as never });
 const stepsOf = () => calls.filter((c) => (c.input as { database?: string } | undefined) !== undefined && c.activity !== 'pitrHost').map((c) => `${c.activity}@${c.taskQueue === here ? 'here' : c.taskQueue === gone ? 'gone' : 'shared'}`);
 
 describe('a point-in-time restore whose host stops answering', () => {
@@ -101,5 +104,65 @@ describe('a point-in-time restore whose host stops answering', () => {
     assert.ok(error.cause.cause instanceof TimeoutFailure && error.cause.cause.timeoutType === 'SCHEDULE_TO_START', String(error.cause.cause));
     assert.equal(calls.filter((c) => c.activity === 'pitrHost').length, 3);
     assert.deepEqual(stepsOf(), [], 'no step ran anywhere');
+  });
+
+  it('a host lost after it made the data directory is given up at once; with --port, the next attempt on its machine removes what it left first, and the time counts from the first attempt', async () => {
+    calls.length = 0;
+    const lost = `${taskQueue}-host-lost`;
+    const hostLost = await stubWorker(env, lost, onHost, stubs, calls, false);
+    const lostRun = hostLost.run();
+    const queueOfLastCall = () => calls.at(-1)!.taskQueue;
+    stubs.current = {
+      ...STUBS,
+      planPitr: () => ({ ...PLAN, datadir: queueOfLastCall() === lost ? '/restores/app-lost' : '/restores/app' }),
+      // The lost host's worker goes away once it has restored the base backup: its next step is never taken.
+      restoreBaseBackup: () => {
+        if (queueOfLastCall() === lost) hostLost.shutdown();
+        return { restoreMs: 10 };
+      },
+    };
+    hosts = [
+      { host: 'db-1', taskQueue: lost, waitMs: 1_000 },
+      { host: 'db-1', taskQueue: here, waitMs: 60_000 },
+    ];
+    try {
+      const result = await pitr('pgwarden-pitr-app-3', { port: 6543 });
+      await lostRun;
+      const ran = calls.filter((c) => c.activity !== 'pitrHost').map((c) => `${c.activity}@${c.taskQueue === here ? 'here' : c.taskQueue === lost ? 'lost' : 'shared'}`);
+      assert.deepEqual(ran, [
+        'planPitr@lost',
+        'holdBackups@shared',
+        'restoreBaseBackup@lost',
+        'releaseBackups@shared',
+        'discardRestoredCluster@here',
+        'planPitr@here',
+        'holdBackups@shared',
+        'restoreBaseBackup@here',
+        'configureRecovery@here',
+        'recoverCluster@here',
+        'verifyRestoredCluster@here',
+        'releaseBackups@shared',
+      ]);
+      assert.deepEqual(calls.find((c) => c.activity === 'discardRestoredCluster')!.input, { datadir: '/restores/app-lost', serverMajor: 15 });
+      assert.equal(result.leftBehind, undefined, 'removed by the next attempt on the same machine');
+      assert.equal(result.attempts, 2);
+      assert.ok(result.durationMs >= 1_000, `${result.durationMs} ms: the lost attempt and the wait for its host count`);
+
+      // Given up at once: no clean-up was scheduled on the lost host's queue (a second wait for it), only detached.
+      const history = await env.client.workflow.getHandle('pgwarden-pitr-app-3').fetchHistory();
+      const scheduled = (history.events ?? []).flatMap((e) => (e.activityTaskScheduledEventAttributes ? [`${e.activityTaskScheduledEventAttributes.activityType!.name}@${e.activityTaskScheduledEventAttributes.taskQueue!.name}`] : []));
+      assert.ok(!scheduled.includes(`discardRestoredCluster@${lost}`), scheduled.join(', '));
+      const children = (history.events ?? []).flatMap((e) => (e.startChildWorkflowExecutionInitiatedEventAttributes ? [e.startChildWorkflowExecutionInitiatedEventAttributes] : []));
+      const cleanUp = children.find((child) => child.workflowType?.name === 'discardWhenBackWorkflow');
+      assert.ok(cleanUp, `a detached clean-up was started: ${children.map((c) => c.workflowType?.name).join(', ')}`);
+      let status = '';
+      for (let i = 0; i < 100 && status !== 'CANCELLED'; i += 1) {
+        status = (await env.client.workflow.getHandle(cleanUp!.workflowId!).describe()).status.name;
+        if (status !== 'CANCELLED') await new Promise((r) => setTimeout(r, 100));
+      }
+      assert.equal(status, 'CANCELLED', 'the detached clean-up was called off: nothing is left for it');
+    } finally {
+      stubs.current = STUBS;
+    }
   });
 });
