@@ -115,11 +115,14 @@ export async function activityStatuses(handle: WorkflowHandle): Promise<Activity
   return statusesOf(await handle.describe());
 }
 
-function statusesOf(description: WorkflowExecutionDescription): ActivityStatus[] {
+export function statusesOf(description: Pick<WorkflowExecutionDescription, 'raw'>): ActivityStatus[] {
   return (description.raw.pendingActivities ?? []).map((pending) => {
     const payload = pending.heartbeatDetails?.payloads?.[0];
     const status: ActivityStatus = { activity: pending.activityType?.name ?? 'activity', attempt: pending.attempt ?? 1 };
-    if (payload) status.progress = defaultPayloadConverter.fromPayload<Progress>(payload);
+    // Its last attempt stopped heartbeating: the progress it reported is old news, its worker is gone (or hung).
+    if (Number(pending.state) === 1 /* SCHEDULED */ && /heartbeat/i.test(pending.lastFailure?.message ?? '')) {
+      status.progress = { phase: 'its worker stopped answering: waiting for a worker to take it up again', bytesDone: 0 };
+    } else if (payload) status.progress = defaultPayloadConverter.fromPayload<Progress>(payload);
     // Scheduled, not started, not failed: every worker runs as many jobs as it may (worker.maxConcurrentJobs).
     else if (Number(pending.state) === 1 /* SCHEDULED */ && !pending.lastFailure) status.progress = { phase: 'queued: waiting for a worker with a free job slot', bytesDone: 0 };
     if (pending.lastFailure?.message) status.lastFailure = pending.lastFailure.message;

@@ -22,3 +22,17 @@ test('a count past its estimate is shown as a count, not as "7/4"', () => {
   assert.match(text, /7 WAL segments/);
   assert.match(line({ phase: 'restoring', bytesDone: 0, itemsDone: 3, itemsTotal: 4 }), /3\/4 objects/);
 });
+
+test('a step whose worker stopped heartbeating says so, instead of its last (old) progress or "queued"', async () => {
+  const { statusesOf } = await import('../../client/watch.js');
+  const { defaultPayloadConverter } = await import('@temporalio/common');
+  const old = defaultPayloadConverter.toPayload({ phase: 'replaying WAL', bytesDone: 0, itemsDone: 3 });
+  const pending = (state: number, lastFailure?: string) => ({
+    raw: { pendingActivities: [{ activityType: { name: 'recoverCluster' }, attempt: 2, state, heartbeatDetails: { payloads: [old] }, ...(lastFailure ? { lastFailure: { message: lastFailure } } : {}) }] },
+  });
+  const [lost] = statusesOf(pending(1, 'activity Heartbeat timeout') as never);
+  assert.match(lost!.progress!.phase, /its worker stopped answering/);
+  assert.equal(lost!.lastFailure, 'activity Heartbeat timeout');
+  const [running] = statusesOf(pending(2) as never);
+  assert.equal(running!.progress!.phase, 'replaying WAL', 'a running step shows what it reports');
+});
