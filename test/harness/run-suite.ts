@@ -1,31 +1,124 @@
 // The test suite's runner (`npm test`): one Temporal dev server for every test file (each file works in a
-// namespace of its own, test/harness/temporal.ts), files side by side (node --test runs them in name order).
+// namespace of its own, test/harness/temporal.ts), files side by side, the longest first.
 // Usage: node dist/test/harness/run-suite.js [--concurrency N] <test files…>
-import { spawn } from 'node:child_process';
+//
+// Each file runs in a `node --test` process of its own (as node --test would run it), its output kept together and
+// printed when it ends, with its time. The times are kept in .pgwarden/test-times.json: the next run starts the
+// files that took longest first (files it has no time for before those), so that no long file starts last while
+// the other slots sit idle. That order is what makes the suite's wall time close to its work divided by the slots.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { SHARED_TEMPORAL_ENV, startDevServer } from './temporal.js';
 
-const args = process.argv.slice(2);
-let concurrency = 3;
-if (args[0] === '--concurrency') {
-  concurrency = Number(args[1]);
-  args.splice(0, 2);
-}
-if (!Number.isInteger(concurrency) || concurrency < 1 || args.length === 0) {
-  console.error('usage: run-suite.js [--concurrency N] <test files…>');
-  process.exit(2);
+const TIMES = join(fileURLToPath(new URL('../../..', import.meta.url)), '.pgwarden', 'test-times.json');
+
+interface FileRun {
+  file: string;
+  ms: number;
+  exitCode: number;
+  pass: number;
+  fail: number;
 }
 
-const temporal = await startDevServer();
-let code: number;
-try {
-  const child = spawn(process.execPath, ['--test', `--test-concurrency=${concurrency}`, ...args], {
-    stdio: 'inherit',
-    env: { ...process.env, [SHARED_TEMPORAL_ENV]: temporal.address },
-  });
-  const forward = (signal: NodeJS.Signals) => child.kill(signal);
-  process.on('SIGINT', forward).on('SIGTERM', forward);
-  code = await new Promise<number>((resolve) => child.once('exit', (status, signal) => resolve(status ?? (signal ? 1 : 0))));
-} finally {
-  await temporal.teardown();
+function parseArgs(args: string[]): { concurrency: number; files: string[] } {
+  let concurrency = 3;
+  if (args[0] === '--concurrency') {
+    concurrency = Number(args[1]);
+    args = args.slice(2);
+  }
+  if (!Number.isInteger(concurrency) || concurrency < 1 || args.length === 0) {
+    console.error('usage: run-suite.js [--concurrency N] <test files…>');
+    process.exit(2);
+  }
+  return { concurrency, files: args };
 }
-process.exit(code);
+
+function readTimes(): Record<string, number> {
+  try {
+    return JSON.parse(readFileSync(TIMES, 'utf8')) as Record<string, number>;
+  } catch {
+    return {}; // first run, or a file from elsewhere: every file is "unknown", in the order given
+  }
+}
+
+/** Unknown files first (they may be long), then the known ones, longest first; ties keep the order given. */
+export function longestFirst(files: string[], times: Record<string, number>): string[] {
+  const known = (file: string) => times[basename(file)];
+  return files
+    .map((file, index) => ({ file, index }))
+    .sort((a, b) => (known(b.file) ?? Infinity) - (known(a.file) ?? Infinity) || a.index - b.index)
+    .map(({ file }) => file);
+}
+
+const children = new Set<ChildProcess>();
+
+function runFile(file: string, env: NodeJS.ProcessEnv): Promise<FileRun> {
+  const started = Date.now();
+  const child = spawn(process.execPath, ['--test', '--test-reporter=tap', file], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  children.add(child);
+  const output: Buffer[] = [];
+  child.stdout!.on('data', (chunk: Buffer) => output.push(chunk));
+  child.stderr!.on('data', (chunk: Buffer) => output.push(chunk));
+  return new Promise((resolve) => {
+    child.once('close', (status, signal) => {
+      children.delete(child);
+      const text = Buffer.concat(output).toString();
+      const count = (name: string) => Number(new RegExp(`^# ${name} (\\d+)$`, 'm').exec(text)?.[1] ?? 0);
+      const run = { file, ms: Date.now() - started, exitCode: status ?? (signal ? 1 : 0), pass: count('pass'), fail: count('fail') };
+      process.stdout.write(`# ---- ${basename(file)}: ${run.exitCode === 0 ? 'ok' : 'FAILED'}, ${run.pass} passed, ${run.fail} failed, ${(run.ms / 1000).toFixed(1)} s\n${text}`);
+      resolve(run);
+    });
+  });
+}
+
+async function runAll(files: string[], concurrency: number, env: NodeJS.ProcessEnv): Promise<FileRun[]> {
+  const queue = [...files];
+  const runs: FileRun[] = [];
+  const slot = async () => {
+    for (let file = queue.shift(); file; file = queue.shift()) runs.push(await runFile(file, env));
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, files.length) }, slot));
+  return runs;
+}
+
+function summarize(runs: FileRun[], wallMs: number, concurrency: number): void {
+  const work = runs.reduce((sum, run) => sum + run.ms, 0);
+  const failed = runs.filter((run) => run.exitCode !== 0);
+  const slowest = [...runs].sort((a, b) => b.ms - a.ms).slice(0, 8);
+  console.log(
+    [
+      `# suite: ${runs.length} files, ${runs.reduce((s, r) => s + r.pass, 0)} tests passed, ${runs.reduce((s, r) => s + r.fail, 0)} failed`,
+      `# suite: ${(wallMs / 1000).toFixed(0)} s wall, ${(work / 1000).toFixed(0)} s of file time in ${concurrency} slots`,
+      `# suite: longest files: ${slowest.map((r) => `${basename(r.file)} ${(r.ms / 1000).toFixed(0)} s`).join(', ')}`,
+      ...failed.map((run) => `# suite: FAILED ${run.file} (exit code ${run.exitCode})`),
+    ].join('\n'),
+  );
+}
+
+function saveTimes(runs: FileRun[]): void {
+  const times = readTimes();
+  for (const run of runs) if (run.exitCode === 0) times[basename(run.file)] = run.ms;
+  mkdirSync(dirname(TIMES), { recursive: true });
+  writeFileSync(TIMES, `${JSON.stringify(times, null, 2)}\n`);
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  const { concurrency, files } = parseArgs(process.argv.slice(2));
+  const forward = (signal: NodeJS.Signals) => {
+    for (const child of children) child.kill(signal);
+  };
+  process.on('SIGINT', forward).on('SIGTERM', forward);
+  const temporal = await startDevServer();
+  let runs: FileRun[] = [];
+  const started = Date.now();
+  try {
+    runs = await runAll(longestFirst(files, readTimes()), concurrency, { ...process.env, [SHARED_TEMPORAL_ENV]: temporal.address });
+  } finally {
+    await temporal.teardown();
+  }
+  summarize(runs, Date.now() - started, concurrency);
+  saveTimes(runs);
+  process.exit(runs.length === files.length && runs.every((run) => run.exitCode === 0) ? 0 : 1);
+}
