@@ -67,7 +67,8 @@ export interface BenchContext {
   cleanup: Cleanup;
 }
 
-export type Operation = 'backup' | 'restore';
+/** "table-restore": one table restored alone from the round's backup (`restore --table`, pgwarden logical only). */
+export type Operation = 'backup' | 'restore' | 'table-restore';
 
 export interface Measurement {
   tool: string;

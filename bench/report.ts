@@ -29,7 +29,10 @@ export interface BenchResults {
   temporalOverheadMs?: number;
 }
 
+/** What the tools are compared on (ratios, targets, CPU per GB). */
 const OPERATIONS: Operation[] = ['backup', 'restore'];
+/** What the tables show: also the one-table restore, which only pgwarden logical measures (none in older results files). */
+const ROW_OPERATIONS: Operation[] = [...OPERATIONS, 'table-restore'];
 
 export interface RowSummary {
   tool: string;
@@ -64,6 +67,33 @@ export function summarize(results: BenchResults, tool: string, operation: Operat
   return summary;
 }
 
+/** The table of a one-table restore and its share of the database (median of the rounds), from the measurements' notes. */
+export function tableRestoreOf(results: BenchResults, tool: string): { table: string; share?: number } | undefined {
+  const rows = results.measurements.filter((m) => m.tool === tool && m.operation === 'table-restore');
+  const table = rows.map((m) => m.notes?.table).find((t): t is string => typeof t === 'string');
+  if (table === undefined) return undefined;
+  const share = median(rows.map((m) => m.notes?.tableShare).filter((v): v is number => typeof v === 'number'));
+  return share === undefined ? { table } : { table, share };
+}
+
+/** How the tables name an operation: the one-table restore says which table and how much of the data it is. */
+export function operationLabel(results: BenchResults, tool: string, operation: Operation): string {
+  if (operation !== 'table-restore') return operation;
+  const of = tableRestoreOf(results, tool);
+  if (!of) return 'restore --table';
+  return `restore --table ${of.table}${of.share !== undefined ? ` (${(100 * of.share).toFixed(1)} % of the database)` : ''}`;
+}
+
+/**
+ * The wall time cell. A one-table restore also gives its ratio to the tool's full restore of the same backups: how much
+ * of the full restore's time getting one table back costs.
+ */
+function wallCell(results: BenchResults, s: RowSummary): string {
+  if (s.operation !== 'table-restore') return fmtSeconds(s.wallMs);
+  const full = summarize(results, s.tool, 'restore').wallMs;
+  return `${fmtSeconds(s.wallMs)} (${s.wallMs !== undefined && full !== undefined ? fmtRatio(s.wallMs / full) : 'n/a'} the full restore)`;
+}
+
 /** A Markdown table cell: a "|" inside would end it. */
 const cell = (text: string) => text.replace(/\|/g, '\\|');
 const fmtCoreSeconds = (cpuMs: number, bytes: number) => `${coreSecondsPerGb(cpuMs, bytes).toFixed(2)} core-s`;
@@ -96,13 +126,15 @@ export function renderMarkdown(results: BenchResults): string {
       push(`| ${tool.label} | backup, restore | ${tool.pending ? 'pending' : 'FAILED'} | | | | | | | 0 |`);
       continue;
     }
-    for (const operation of OPERATIONS) {
+    for (const operation of ROW_OPERATIONS) {
       const s = summarize(results, tool.name, operation);
       if (s.runs === 0) continue;
+      // Per GB of the database means nothing for a restore of one table: its rate and CPU cells stay empty.
+      const whole = operation !== 'table-restore';
       push(
-        `| ${tool.label} | ${operation} | ${fmtSeconds(s.wallMs)} | ${fmtRate(db, s.wallMs)} | ${s.storedBytes !== undefined ? fmtBytes(s.storedBytes) : ''} | ` +
+        `| ${tool.label} | ${operationLabel(results, tool.name, operation)} | ${wallCell(results, s)} | ${whole ? fmtRate(db, s.wallMs) : ''} | ${s.storedBytes !== undefined ? fmtBytes(s.storedBytes) : ''} | ` +
           `${s.storedBytes !== undefined ? `${((100 * s.storedBytes) / db).toFixed(1)} %` : ''} | ${fmtMiB(s.workerPeakRssBytes)} | ${fmtMiB(s.treePeakRssBytes)} | ` +
-          `${s.workerCpuMs !== undefined ? fmtCoreSeconds(s.workerCpuMs, db) : ''} | ${s.runs} |`,
+          `${whole && s.workerCpuMs !== undefined ? fmtCoreSeconds(s.workerCpuMs, db) : ''} | ${s.runs} |`,
       );
     }
   }
@@ -170,16 +202,17 @@ export function renderMarkdown(results: BenchResults): string {
   // Phases.
   push('', '## Phases (medians)', '', '| tool | operation | phase | time | database MB/s |', '| --- | --- | --- | ---: | ---: |');
   for (const tool of results.tools.filter((t) => !t.pending && !t.error)) {
-    for (const operation of OPERATIONS) {
+    for (const operation of ROW_OPERATIONS) {
       const s = summarize(results, tool.name, operation);
-      for (const [phase, ms] of Object.entries(s.phases)) push(`| ${tool.label} | ${operation} | ${cell(phase)} | ${fmtSeconds(ms)} | ${fmtRate(db, ms)} |`);
+      const label = operationLabel(results, tool.name, operation);
+      for (const [phase, ms] of Object.entries(s.phases)) push(`| ${tool.label} | ${label} | ${cell(phase)} | ${fmtSeconds(ms)} | ${operation === 'table-restore' ? '' : fmtRate(db, ms)} |`);
     }
   }
 
   // Every run, to judge the noise; and the worker's RSS when each operation started (the peak includes it).
   push('', '## All runs', '', `| tool | operation | ${Array.from({ length: results.options.runs }, (_, i) => `run ${i + 1}`).join(' | ')} |`, `| --- | --- |${' ---: |'.repeat(results.options.runs)}`);
   for (const tool of results.tools.filter((t) => !t.pending)) {
-    for (const operation of OPERATIONS) {
+    for (const operation of ROW_OPERATIONS) {
       const runs = results.measurements.filter((x) => x.tool === tool.name && x.operation === operation).sort((a, b) => a.round - b.round);
       if (runs.length === 0) continue;
       const cells = Array.from({ length: results.options.runs }, (_, i) => {
@@ -189,7 +222,7 @@ export function renderMarkdown(results: BenchResults): string {
         const rss = run.workerPeakRssBytes !== undefined ? ` (worker RSS ${typeof before === 'number' ? `${fmtMiB(before)} → ` : ''}peak ${fmtMiB(run.workerPeakRssBytes)})` : '';
         return `${fmtSeconds(run.wallMs)}${rss}`;
       });
-      push(`| ${tool.label} | ${operation} | ${cells.join(' | ')} |`);
+      push(`| ${tool.label} | ${operationLabel(results, tool.name, operation)} | ${cells.join(' | ')} |`);
     }
   }
 
@@ -263,7 +296,7 @@ export function targetRows(results: BenchResults): TargetRow[] {
   ratio('logical restore ÷ pg_restore -j N ≤ 1.2×', 'pgwarden', 'pgdump-dir', 'restore', 1.2);
   const peaks = ['pgwarden', 'pgwarden-pitr']
     .filter(ran)
-    .flatMap((tool) => OPERATIONS.map((op) => summarize(results, tool, op).workerPeakRssBytes))
+    .flatMap((tool) => ROW_OPERATIONS.map((op) => summarize(results, tool, op).workerPeakRssBytes))
     .filter((v): v is number => v !== undefined);
   const peak = peaks.length ? Math.max(...peaks) : undefined;
   rows.push({ target: 'pgwarden worker peak RSS < 256 MiB (all pgwarden rows)', measured: peak === undefined ? 'n/a' : fmtMiB(peak), ...(peak === undefined ? {} : { met: peak < 256 * MiB }) });

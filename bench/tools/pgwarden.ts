@@ -9,12 +9,13 @@ import { stringify } from 'yaml';
 import { loadConfig } from '../../config/load.js';
 import type { Config } from '../../config/schema.js';
 import { connectClient } from '../../worker/temporal.js';
-import { startBackup, startRestore, workersPolling, type BackupResult, type RestoreResult } from '../../client/api.js';
+import { startBackup, startRestore, workersPolling, type BackupResult, type RestoreInput, type RestoreResult } from '../../client/api.js';
 import { waitFor } from '../../client/watch.js';
 import type { BenchContext, BenchTool, Measurement } from '../context.js';
+import { BENCH_TABLE_RESTORE } from '../data.js';
 import { CpuMeter } from '../cpu.js';
 import { memoryOf, resetPeak, RssSampler } from '../rss.js';
-import { log, now } from '../util.js';
+import { log, now, settle } from '../util.js';
 import { sleep } from '../../activities/sleep.js';
 
 export const PGWARDEN_DB = 'cartly'; // the database's name in pgwarden.yaml (it is also its name on the server)
@@ -154,7 +155,13 @@ export function caBundle(ctx: Pick<BenchContext, 's3'>, dir: string): string {
 }
 
 export function pgwardenLogicalTool(): BenchTool {
-  return logicalTool({ name: 'pgwarden', label: 'pgwarden logical', taskQueue: 'pgwarden-bench', comparesTo: ['runbook', 'pgbackrest', 'pgdump-dir', 'pgwarden-before'] });
+  return logicalTool({
+    name: 'pgwarden',
+    label: 'pgwarden logical',
+    taskQueue: 'pgwarden-bench',
+    comparesTo: ['runbook', 'pgbackrest', 'pgdump-dir', 'pgwarden-before'],
+    tableRestore: BENCH_TABLE_RESTORE,
+  });
 }
 
 /**
@@ -171,7 +178,101 @@ export function pgwardenBeforeTool(ref: string, build: (ctx: BenchContext) => Pr
   });
 }
 
-function logicalTool(spec: { name: string; label: string; taskQueue: string; comparesTo?: string[]; build?: (ctx: BenchContext) => Promise<string>; description?: string }): BenchTool {
+interface LogicalToolSpec {
+  name: string;
+  label: string;
+  taskQueue: string;
+  comparesTo?: string[];
+  build?: (ctx: BenchContext) => Promise<string>;
+  description?: string;
+  /**
+   * "schema.table" to restore alone from each round's backup, after the full restore (`restore --table`). Not for
+   * `--before`: a worker of an older commit may not know the restore's `tables` field.
+   */
+  tableRestore?: string;
+}
+
+/** One restore through the worker, as a user waits for it, with the worker's memory and CPU over it. */
+interface MeasuredRestore {
+  restore: RestoreResult;
+  wallMs: number;
+  workerPeakRssBytes: number;
+  treePeakRssBytes: number;
+  workerCpuMs?: number;
+  workerRssBeforeBytes: number;
+}
+
+/** startRestore + waitFor, timed by the client like the backup; the worker's peak is reset first so it is this restore's. */
+async function measureRestore(w: PgwardenWorker, input: RestoreInput): Promise<MeasuredRestore> {
+  const workerRssBeforeBytes = memoryOf(w.pid)?.rss ?? 0;
+  resetPeak(w.pid);
+  const sampler = new RssSampler(w.pid).start();
+  const cpu = new CpuMeter(w.pid);
+  const started = now();
+  let restore: RestoreResult;
+  try {
+    restore = await waitFor<RestoreResult>(await startRestore(w.client, w.config, input));
+  } catch (error) {
+    sampler.stop(); // else it would go on polling /proc until the benchmark exits
+    throw error;
+  }
+  const wallMs = now() - started;
+  const workerCpuMs = cpu.stop();
+  const mem = sampler.stop();
+  return {
+    restore,
+    wallMs,
+    workerPeakRssBytes: mem.processHwm ?? mem.processRssSampled,
+    treePeakRssBytes: mem.treeRssSampled,
+    ...(workerCpuMs !== undefined ? { workerCpuMs } : {}),
+    workerRssBeforeBytes,
+  };
+}
+
+const countRows = async (cluster: BenchContext['source'], database: string, table: string) =>
+  Number((await cluster.query<{ n: string }>(database, `SELECT count(*) AS n FROM ${table}`)).rows[0]!.n);
+
+/**
+ * `restore --table`: the one table back from the round's backup into a new database (the same workflow and path as
+ * the full restore, with `tables`), its rows counted against the source's, the database dropped after. The table's
+ * share of the database (pg_total_relation_size ÷ pg_database_size) goes into the row, so the report says honestly
+ * how big a part of the data came back.
+ */
+async function measureTableRestore(ctx: BenchContext, w: PgwardenWorker, tool: string, round: number, backupId: string, table: string): Promise<Measurement> {
+  const target = `${ctx.database}_${tool.replace(/-/g, '_')}_table_r${round}`;
+  const tableBytes = Number(
+    (await ctx.source.query<{ n: string }>(ctx.database, 'SELECT pg_total_relation_size($1::regclass) AS n', [table])).rows[0]!.n,
+  );
+  const m = await measureRestore(w, { database: PGWARDEN_DB, backup: backupId, target, tables: [table] });
+  const { restore } = m;
+  if (!restore.rowCountsMatch) throw new Error(`pgwarden restore --table ${table} into ${target}: row counts differ from the manifest: ${JSON.stringify(restore.mismatches)}`);
+  if (restore.tables !== 1) throw new Error(`pgwarden restore --table ${table} into ${target}: ${restore.tables} tables restored, not the one asked for`);
+  const [expected, actual] = [await countRows(ctx.source, ctx.database, table), await countRows(ctx.target, target, table)];
+  if (actual !== expected) {
+    throw new Error(`pgwarden restore --table ${table} into ${target}: ${actual} rows, the source has ${expected}; ${target} is left on the restore cluster to look at`);
+  }
+  await ctx.target.query('postgres', `DROP DATABASE IF EXISTS ${target} WITH (FORCE)`);
+  return {
+    tool,
+    operation: 'table-restore',
+    round,
+    wallMs: m.wallMs,
+    phases: { 'restore activity': restore.restoreMs, 'workflow (start to verified)': restore.durationMs },
+    workerPeakRssBytes: m.workerPeakRssBytes,
+    treePeakRssBytes: m.treePeakRssBytes,
+    ...(m.workerCpuMs !== undefined ? { workerCpuMs: m.workerCpuMs } : {}),
+    notes: {
+      table,
+      tableBytes,
+      tableShare: tableBytes / ctx.databaseBytes,
+      rows: restore.rows,
+      tables: restore.tables,
+      workerRssBeforeBytes: m.workerRssBeforeBytes,
+    },
+  };
+}
+
+function logicalTool(spec: LogicalToolSpec): BenchTool {
   let dir = '';
   let worker: PgwardenWorker | undefined;
   const tool = spec.name;
@@ -187,7 +288,12 @@ function logicalTool(spec: { name: string; label: string; taskQueue: string; com
       'objects; each stream psql | dd | zstd -1 | gpg AES-256 (processes, one shell per stream), sha256 in the worker, multipart upload ' +
       '(5 MiB parts, 2 at once, reused buffers, CRC32 per part, kept-alive connections). Restore: download, sha256 check, gpg -d | zstd -d | psql/pg_restore (2 at once) into a ' +
       'staging database on the restore server, post-data with pg_restore -j 2, COPY row counts checked, ANALYZE, rename. ' +
-      'Wall time is measured by the client, from start to result.',
+      'Wall time is measured by the client, from start to result.' +
+        (spec.tableRestore
+          ? ` After the full restore, each round restores ${spec.tableRestore} alone from the same backup (restore --table: the same workflow with \`tables\`, ` +
+            'only the objects that hold its rows downloaded; its indexes, constraints and sequence) into another new database, counts its rows ' +
+            'against the source\'s and drops it: the "restore --table" row.'
+          : ''),
 
     async setup(ctx) {
       const cli = spec.build ? await spec.build(ctx) : undefined;
@@ -227,30 +333,25 @@ function logicalTool(spec: { name: string; label: string; taskQueue: string; com
       };
 
       const target = `${ctx.database}_${tool.replace(/-/g, '_')}_r${round}`;
-      const rssBeforeRestore = memoryOf(w.pid)?.rss ?? 0;
-      resetPeak(w.pid);
-      sampler = new RssSampler(w.pid).start();
-      cpu = new CpuMeter(w.pid);
-      const restoreStart = now();
-      const restoreHandle = await startRestore(w.client, w.config, { database: PGWARDEN_DB, backup: backup.backupId, target });
-      const restore = await waitFor<RestoreResult>(restoreHandle);
-      const restoreMs = now() - restoreStart;
-      workerCpuMs = cpu.stop();
-      mem = sampler.stop();
+      const full = await measureRestore(w, { database: PGWARDEN_DB, backup: backup.backupId, target });
+      const { restore } = full;
       if (!restore.rowCountsMatch) throw new Error(`pgwarden restore into ${target}: row counts differ: ${JSON.stringify(restore.mismatches)}`);
       await ctx.target.query('postgres', `DROP DATABASE IF EXISTS ${target} WITH (FORCE)`);
       const restoreRow: Measurement = {
         tool,
         operation: 'restore',
         round,
-        wallMs: restoreMs,
+        wallMs: full.wallMs,
         phases: { 'restore activity': restore.restoreMs, 'workflow (start to verified)': restore.durationMs },
-        workerPeakRssBytes: mem.processHwm ?? mem.processRssSampled,
-        treePeakRssBytes: mem.treeRssSampled,
-        ...(workerCpuMs !== undefined ? { workerCpuMs } : {}),
-        notes: { rows: restore.rows, tables: restore.tables, workerRssBeforeBytes: rssBeforeRestore },
+        workerPeakRssBytes: full.workerPeakRssBytes,
+        treePeakRssBytes: full.treePeakRssBytes,
+        ...(full.workerCpuMs !== undefined ? { workerCpuMs: full.workerCpuMs } : {}),
+        notes: { rows: restore.rows, tables: restore.tables, workerRssBeforeBytes: full.workerRssBeforeBytes },
       };
-      return [backupRow, restoreRow];
+      if (!spec.tableRestore) return [backupRow, restoreRow];
+      // After the full restore and before the next tool's round, so it meets the same page cache and the same noise.
+      await settle();
+      return [backupRow, restoreRow, await measureTableRestore(ctx, w, tool, round, backup.backupId, spec.tableRestore)];
     },
 
     async teardown() {
