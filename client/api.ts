@@ -14,6 +14,7 @@ import type { BaseBackupInput } from '../domain/basebackup.js';
 import type { DrillInput, VerifyInput } from '../domain/verify.js';
 import type { PitrInput } from '../domain/pitr.js';
 
+
 export type { BackupInput, BackupResult, RestoreInput, RestoreResult };
 export { PgwardenError } from '../domain/errors.js';
 export {
@@ -56,29 +57,54 @@ export async function startLockedWorkflow<T extends Workflow>(
   args: Parameters<T>,
   attributes: Array<[keyof typeof SEARCH_ATTRIBUTES, string]>,
 ): Promise<WorkflowHandleWithFirstExecutionRunId<T>> {
-  try {
-    return await client.workflow.start<T>(type, {
-      taskQueue: config.temporal.taskQueue,
-      workflowId,
-      args,
-      typedSearchAttributes: attributes.map(([key, value]) => ({ key: SEARCH_ATTRIBUTES[key], value })),
-    } as never);
-  } catch (error) {
-    if (error instanceof WorkflowExecutionAlreadyStartedError) {
-      throw new PgwardenError('Refused', `${what} is already running: ${await lockHolder(client, config, workflowId)}`);
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return await client.workflow.start<T>(type, {
+        taskQueue: config.temporal.taskQueue,
+        workflowId,
+        args,
+        typedSearchAttributes: attributes.map(([key, value]) => ({ key: SEARCH_ATTRIBUTES[key], value })),
+      } as never);
+    } catch (error) {
+      if (error instanceof WorkflowExecutionAlreadyStartedError) {
+        if (attempt === 1 && (await lockBeingReleased(client, workflowId))) continue;
+        throw new PgwardenError('Refused', `${what} is already running: ${await lockHolder(client, config, workflowId)}`);
+      }
+      throw startFailure(error, config, what);
     }
-    const missing = missingSearchAttribute(error);
-    if (missing) {
-      const t = config.temporal;
-      throw new PgwardenError(
-        'Config',
-        `Temporal namespace "${t.namespace}" at ${t.address} does not have pgwarden's search attributes (${missing}), so ${what.toLowerCase()} was not started. ` +
-          `Add them once: ${searchAttributeCommand(t.namespace, t.address)}  (or start \`pgwarden worker\` once: it adds them where it is allowed to).`,
-        { cause: error },
-      );
-    }
-    throw error;
   }
+}
+
+/**
+ * The lock is a databaseLockWorkflow whose run has ended: Temporal terminates it a moment later (its parent close
+ * policy, applied after the parent closed). A start right after a UI run ended is not refused for that moment: this
+ * waits (up to 10 s) for the termination. True once the lock is gone.
+ */
+async function lockBeingReleased(client: Client, workflowId: string): Promise<boolean> {
+  const lock = await describeRun(client, workflowId).catch(() => undefined);
+  const parent = lock?.type === 'databaseLockWorkflow' && lock.status.name === 'RUNNING' ? lock.raw.workflowExecutionInfo?.parentExecution : undefined;
+  if (!parent?.workflowId || !parent.runId) return false;
+  const holder = await describeRun(client, parent.workflowId, parent.runId).catch(() => undefined);
+  if (!holder || holder.status.name === 'RUNNING') return false;
+  for (const deadline = Date.now() + 10_000; Date.now() < deadline; ) {
+    const now = await describeRun(client, workflowId, lock!.runId).catch(() => undefined);
+    if (!now || now.status.name !== 'RUNNING') return true;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  return false;
+}
+
+/** A start that failed for another reason than the lock: a namespace without pgwarden's search attributes says how to add them. */
+function startFailure(error: unknown, config: Config, what: string): unknown {
+  const missing = missingSearchAttribute(error);
+  if (!missing) return error;
+  const t = config.temporal;
+  return new PgwardenError(
+    'Config',
+    `Temporal namespace "${t.namespace}" at ${t.address} does not have pgwarden's search attributes (${missing}), so ${what.toLowerCase()} was not started. ` +
+      `Add them once: ${searchAttributeCommand(t.namespace, t.address)}  (or start \`pgwarden worker\` once: it adds them where it is allowed to).`,
+    { cause: error },
+  );
 }
 
 /**

@@ -3,16 +3,19 @@
 // Usage: node dist/test/harness/run-suite.js [--concurrency N] <test files…>
 //
 // Each file runs in a `node --test` process of its own (as node --test would run it), its output kept together and
-// printed when it ends, with its time. The times are kept in .pgwarden/test-times.json: the next run starts the
-// files that took longest first (files it has no time for before those), so that no long file starts last while
-// the other slots sit idle. That order is what makes the suite's wall time close to its work divided by the slots.
+// printed when it ends, with its time. The times are kept in .pgwarden/test-times.json (over the ones committed in
+// test/harness/test-times.json, from a run on a 2-core machine): the next run starts the files that took longest
+// first (files it has no time for before those), so that no long file starts last while the other slots sit idle.
+// That order is what makes the suite's wall time close to its work divided by the slots.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SHARED_TEMPORAL_ENV, startDevServer } from './temporal.js';
 
-const TIMES = join(fileURLToPath(new URL('../../..', import.meta.url)), '.pgwarden', 'test-times.json');
+const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
+const TIMES = join(ROOT, '.pgwarden', 'test-times.json');
+const COMMITTED_TIMES = join(ROOT, 'test', 'harness', 'test-times.json');
 
 interface FileRun {
   file: string;
@@ -35,9 +38,9 @@ function parseArgs(args: string[]): { concurrency: number; files: string[] } {
   return { concurrency, files: args };
 }
 
-function readTimes(): Record<string, number> {
+function readTimes(file = TIMES): Record<string, number> {
   try {
-    return JSON.parse(readFileSync(TIMES, 'utf8')) as Record<string, number>;
+    return JSON.parse(readFileSync(file, 'utf8')) as Record<string, number>;
   } catch {
     return {}; // first run, or a file from elsewhere: every file is "unknown", in the order given
   }
@@ -54,17 +57,38 @@ export function longestFirst(files: string[], times: Record<string, number>): st
 
 const children = new Set<ChildProcess>();
 
+/**
+ * A file that runs longer than this is stopped, and its output so far printed: a hang (a test waiting on something
+ * that never comes) then names its file within minutes instead of holding the whole run until CI gives up.
+ */
+const FILE_TIMEOUT_MS = Number(process.env.PGWARDEN_TEST_FILE_TIMEOUT_MS ?? 15 * 60_000);
+
+/** The file's process and everything it started (its own process group). */
+function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-child.pid!, signal);
+  } catch {
+    // already gone
+  }
+}
+
 function runFile(file: string, env: NodeJS.ProcessEnv): Promise<FileRun> {
   const started = Date.now();
-  const child = spawn(process.execPath, ['--test', '--test-reporter=tap', file], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--test', '--test-reporter=tap', file], { env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   children.add(child);
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    killGroup(child, 'SIGKILL');
+  }, FILE_TIMEOUT_MS);
   const output: Buffer[] = [];
   child.stdout!.on('data', (chunk: Buffer) => output.push(chunk));
   child.stderr!.on('data', (chunk: Buffer) => output.push(chunk));
   return new Promise((resolve) => {
     child.once('close', (status, signal) => {
+      clearTimeout(timer);
       children.delete(child);
-      const text = Buffer.concat(output).toString();
+      const text = Buffer.concat(output).toString() + (timedOut ? `\n# TIMED OUT: stopped after ${FILE_TIMEOUT_MS / 60_000} min (PGWARDEN_TEST_FILE_TIMEOUT_MS)\n` : '');
       const count = (name: string) => Number(new RegExp(`^# ${name} (\\d+)$`, 'm').exec(text)?.[1] ?? 0);
       const run = { file, ms: Date.now() - started, exitCode: status ?? (signal ? 1 : 0), pass: count('pass'), fail: count('fail') };
       process.stdout.write(`# ---- ${basename(file)}: ${run.exitCode === 0 ? 'ok' : 'FAILED'}, ${run.pass} passed, ${run.fail} failed, ${(run.ms / 1000).toFixed(1)} s\n${text}`);
@@ -89,10 +113,10 @@ function summarize(runs: FileRun[], wallMs: number, concurrency: number): void {
   const slowest = [...runs].sort((a, b) => b.ms - a.ms).slice(0, 8);
   console.log(
     [
-      `# suite: ${runs.length} files, ${runs.reduce((s, r) => s + r.pass, 0)} tests passed, ${runs.reduce((s, r) => s + r.fail, 0)} failed`,
-      `# suite: ${(wallMs / 1000).toFixed(0)} s wall, ${(work / 1000).toFixed(0)} s of file time in ${concurrency} slots`,
-      `# suite: longest files: ${slowest.map((r) => `${basename(r.file)} ${(r.ms / 1000).toFixed(0)} s`).join(', ')}`,
-      ...failed.map((run) => `# suite: FAILED ${run.file} (exit code ${run.exitCode})`),
+      `# run-suite: ${runs.length} files, ${runs.reduce((s, r) => s + r.pass, 0)} tests passed, ${runs.reduce((s, r) => s + r.fail, 0)} failed`,
+      `# run-suite: ${(wallMs / 1000).toFixed(0)} s wall, ${(work / 1000).toFixed(0)} s of file time in ${concurrency} slots`,
+      `# run-suite: longest files: ${slowest.map((r) => `${basename(r.file)} ${(r.ms / 1000).toFixed(0)} s`).join(', ')}`,
+      ...failed.map((run) => `# run-suite: FAILED ${run.file} (exit code ${run.exitCode})`),
     ].join('\n'),
   );
 }
@@ -107,14 +131,14 @@ function saveTimes(runs: FileRun[]): void {
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const { concurrency, files } = parseArgs(process.argv.slice(2));
   const forward = (signal: NodeJS.Signals) => {
-    for (const child of children) child.kill(signal);
+    for (const child of children) killGroup(child, signal);
   };
   process.on('SIGINT', forward).on('SIGTERM', forward);
   const temporal = await startDevServer();
   let runs: FileRun[] = [];
   const started = Date.now();
   try {
-    runs = await runAll(longestFirst(files, readTimes()), concurrency, { ...process.env, [SHARED_TEMPORAL_ENV]: temporal.address });
+    runs = await runAll(longestFirst(files, { ...readTimes(COMMITTED_TIMES), ...readTimes() }), concurrency, { ...process.env, [SHARED_TEMPORAL_ENV]: temporal.address });
   } finally {
     await temporal.teardown();
   }

@@ -280,6 +280,16 @@ describe('restore --table: one table back into a new database', () => {
     const counts = await stack.pg.query('store_audit', "SELECT (SELECT count(*) FROM audit.log)::int AS log, (SELECT count(*) FROM audit.logins)::int AS logins, (SELECT count(*) FROM pg_tables WHERE schemaname = 'public')::int AS public");
     assert.deepEqual(counts.rows[0], { log: 75, logins: 5, public: 0 });
 
+    // From the Temporal UI's form: the same restore with a `tables` field (the README's JSON), under an id of the UI's own.
+    const fromUi = await stack.env.client.workflow.execute<(input: unknown) => Promise<{ tables: number; rows: number; rowCountsMatch: boolean }>>('restoreWorkflow', {
+      taskQueue: config.temporal.taskQueue,
+      workflowId: `ui-table-restore-${Date.now()}`,
+      args: [{ database: 'store', backup: taken.backupId, target: 'store_reviews_ui', tables: ['public.reviews'] }],
+    });
+    assert.deepEqual([fromUi.tables, fromUi.rows, fromUi.rowCountsMatch], [1, 1200, true]);
+    const uiTables = await stack.pg.query('store_reviews_ui', "SELECT string_agg(schemaname || '.' || tablename, ',') AS t, (SELECT count(*)::int FROM public.reviews) AS n FROM pg_tables WHERE schemaname NOT IN ('pg_catalog', 'information_schema')");
+    assert.deepEqual(uiTables.rows[0], { t: 'public.reviews', n: 1200 });
+
     const wrong = await cli(['restore', '--db', 'store', '--backup', taken.backupId, '--table', 'public.nope', '--into', 'store_nope']);
     assert.notEqual(wrong.exitCode, 0);
     assert.match(wrong.stderr, /has no public\.nope\. Its tables: .*public\.reviews/);

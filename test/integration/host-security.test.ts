@@ -100,6 +100,8 @@ describe('a host shared with other users', { skip: !root && 'needs root (a secon
     planted(join(squatted, `app-${sha256(Buffer.from(realpathSync(source.pg.cluster.dataDir))).slice(0, 10)}`));
     const name = await closeSegment();
     await until(`${name} archived`, () => archived(name));
+    // And PostgreSQL has its archive command's answer: none is still waiting in the spool when the next test plants one.
+    await until(`PostgreSQL told ${name} is archived`, async () => (await sql<{ wal: string | null }>('SELECT last_archived_wal AS wal FROM pg_stat_archiver'))[0]!.wal === name);
     spool = join(owner.home, '.pgwarden', 'spool', `app-${sha256(Buffer.from(realpathSync(source.pg.cluster.dataDir))).slice(0, 10)}`);
     assert.ok(existsSync(join(spool, 'out')), `the spool is in ${owner.name}'s home: ${spool}`);
     assert.equal(statSync(spool).uid, owner.uid);
@@ -110,19 +112,22 @@ describe('a host shared with other users', { skip: !root && 'needs root (a secon
     // Only root (or the owner) can make one in the owner's home: the check is kept for every spool all the same.
     // (The spool, not the folder above it: other clusters of this user keep theirs there.)
     rmSync(spool, { recursive: true, force: true });
-    planted(spool);
-    planted(join(spool, 'out'));
-    // The other user says the next segment is archived already.
-    const next = await currentSegment();
-    writeFileSync(join(spool, 'out', `${next}.ok`), '');
-    chownSync(join(spool, 'out', `${next}.ok`), intruder.uid, intruder.gid);
-    assert.equal(await closeSegment(), next);
+    let next = '';
+    try {
+      planted(spool);
+      planted(join(spool, 'out'));
+      // The other user says the next segment is archived already.
+      next = await currentSegment();
+      writeFileSync(join(spool, 'out', `${next}.ok`), '');
+      chownSync(join(spool, 'out', `${next}.ok`), intruder.uid, intruder.gid);
+      assert.equal(await closeSegment(), next);
 
-    await until('the refusal in the server log', () => /WAL spool .* belongs to uid/.test(readFileSync(source.pg.cluster.logFile, 'utf8')));
-    assert.equal(await archived(next), false);
-    assert.ok(existsSync(join(source.pg.cluster.dataDir, 'pg_wal', 'archive_status', `${next}.ready`)), 'PostgreSQL keeps the segment until it is archived');
-
-    rmSync(spool, { recursive: true, force: true });
+      await until('the refusal in the server log', () => /WAL spool .* belongs to uid/.test(readFileSync(source.pg.cluster.logFile, 'utf8')));
+      assert.equal(await archived(next), false);
+      assert.ok(existsSync(join(source.pg.cluster.dataDir, 'pg_wal', 'archive_status', `${next}.ready`)), 'PostgreSQL keeps the segment until it is archived');
+    } finally {
+      rmSync(spool, { recursive: true, force: true }); // whatever happened: the tests after this one need archiving
+    }
     const after = await closeSegment();
     await until(`${next} and ${after} archived`, async () => (await archived(next)) && (await archived(after)));
   });

@@ -157,7 +157,7 @@ describe('a point-in-time restore with two workers', () => {
     let leftOnA: string | undefined;
     for (let i = 0; !(leftOnA && existsSync(join(leftOnA, 'postmaster.pid'))); i += 1) {
       if (i > 2400) throw new Error("worker A's server never started");
-      leftOnA = readdirSync(hostA.dir).filter((name) => !before.has(name)).map((name) => join(hostA.dir, name))[0];
+      leftOnA = (existsSync(hostA.dir) ? readdirSync(hostA.dir) : []).filter((name) => !before.has(name)).map((name) => join(hostA.dir, name))[0];
       await new Promise((r) => setTimeout(r, 25));
     }
     workerA.child.kill('SIGKILL');
