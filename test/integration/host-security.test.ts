@@ -12,6 +12,7 @@ import { execa } from 'execa';
 import { serverBinDir } from '../../activities/postgres/binaries.js';
 import { clusterUser, LocalCluster, type OsUser } from '../../activities/postgres/cluster.js';
 import { walKey } from '../../activities/wal/archive.js';
+import { lockHeld } from '../../activities/wal/spool.js';
 import { openArchive } from '../../activities/wal/open.js';
 import { startBaseBackup, startPitr } from '../../client/api.js';
 import { waitFor } from '../../client/watch.js';
@@ -110,6 +111,8 @@ describe('a host shared with other users', { skip: !root && 'needs root (a secon
 
   test('a WAL spool another user made is refused: nothing is reported archived that was not, and archiving resumes once it is gone', async () => {
     // Only root (or the owner) can make one in the owner's home: the check is kept for every spool all the same.
+    // The background pusher of the earlier pushes lingers (10 s idle) with the spool it checked when it started.
+    await until('the background pusher has ended', () => !lockHeld(join(spool, 'push.lock')), 60);
     // (The spool, not the folder above it: other clusters of this user keep theirs there.)
     rmSync(spool, { recursive: true, force: true });
     let next = '';
