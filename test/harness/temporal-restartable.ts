@@ -33,12 +33,13 @@ async function freePort(): Promise<number> {
 
 export async function startRestartableTemporal(): Promise<RestartableTemporal> {
   const dir = mkdtempSync(join(tmpdir(), 'pgwarden-test-temporal-'));
-  const port = await freePort();
-  const address = `127.0.0.1:${port}`;
+  let port = 0;
+  let address = '';
   let child: ChildProcess | undefined;
   let output = '';
-  const start = async () => {
-    const args = ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(port), '--headless', '--db-filename', join(dir, 'temporal.db'), '--log-level', 'error'];
+  const startOnce = async () => {
+    output = '';
+    const args = ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(port), '--http-port', String(await freePort()), '--headless', '--db-filename', join(dir, 'temporal.db'), '--log-level', 'error'];
     for (const key of Object.values(SEARCH_ATTRIBUTES)) args.push('--search-attribute', `${key.name}=Keyword`);
     const started = spawn(findTool('temporal'), args, { stdio: ['ignore', 'pipe', 'pipe'] });
     started.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
@@ -69,7 +70,30 @@ export async function startRestartableTemporal(): Promise<RestartableTemporal> {
     running.kill('SIGKILL');
     await exited;
   };
-  await start();
+  // A port found free can be taken by another process before the server binds it (seen: the dev server exits with
+  // a panic in NewHTTPAPIServer). So each start tries up to three times: the first one on new ports each time, a
+  // restart on the same gRPC port (clients have its address) with a new HTTP port.
+  const start = async () => {
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        return await startOnce();
+      } catch (error) {
+        await stop();
+        if (attempt >= 3) throw error;
+      }
+    }
+  };
+  for (let attempt = 1; ; attempt += 1) {
+    port = await freePort();
+    address = `127.0.0.1:${port}`;
+    try {
+      await startOnce();
+      break;
+    } catch (error) {
+      await stop();
+      if (attempt >= 3) throw error;
+    }
+  }
   const connection = await Connection.connect({ address });
   const client = new Client({ connection });
   return {

@@ -24,7 +24,11 @@ const workers: WorkerProcess[] = [];
 
 before(async () => {
   // Its own Temporal for the stack: the CLI and workers talk to the restartable server, in its default namespace.
-  [stack, temporal] = await Promise.all([startStack({ ownTemporal: true }), startRestartableTemporal()]);
+  // Both kept as soon as each is up: if the other fails, after() still stops this one (else the file never exits).
+  const [ownStack, restartable] = await Promise.allSettled([startStack({ ownTemporal: true }), startRestartableTemporal()]);
+  if (ownStack.status === 'fulfilled') stack = ownStack.value;
+  if (restartable.status === 'fulfilled') temporal = restartable.value;
+  for (const started of [ownStack, restartable]) if (started.status === 'rejected') throw started.reason;
   await stack.pg.query('postgres', 'CREATE DATABASE ledger');
   // Big enough that the dump is still running when the test stops Temporal.
   await stack.pg.query('ledger', "CREATE TABLE entries (id bigserial PRIMARY KEY, memo text, sum text); INSERT INTO entries (memo, sum) SELECT md5(g::text) || md5((g * 7)::text), md5((g * 3)::text) FROM generate_series(1, 1500000) g");
