@@ -30,7 +30,7 @@ export async function keyFingerprint(passphrase: string): Promise<string> {
  */
 export function gnupgHome(): string {
   // Default ~/.pgwarden/gnupg: a fixed name in the shared temp directory could be made first by another user.
-  const home = process.env.PGWARDEN_GNUPGHOME ?? defaultStateDirectory('gnupg').path;
+  const home = process.env.PGWARDEN_GNUPGHOME ?? defaultStateDirectory('gnupg');
   try {
     mkdirSync(dirname(home), { recursive: true });
     return privateDirectory(home, 'The GnuPG home', 'or set PGWARDEN_GNUPGHOME to a directory of your own');

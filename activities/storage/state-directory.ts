@@ -8,8 +8,15 @@ import { statSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 
+let cachedHome: { path: string | undefined } | undefined; // asked once per process: gpg runs once per object
+
 /** This OS user's home from the passwd database (not $HOME, which a parent process may have left pointing elsewhere). */
 function ownHome(): string | undefined {
+  cachedHome ??= { path: lookUpHome() };
+  return cachedHome.path;
+}
+
+function lookUpHome(): string | undefined {
   try {
     const home = userInfo().homedir;
     if (!home || home === '/') return undefined;
@@ -22,8 +29,7 @@ function ownHome(): string | undefined {
 }
 
 /** The default place of `name`: ~/.pgwarden/<name>, or <temp>/pgwarden-<name>-<uid> without a home of one's own. */
-export function defaultStateDirectory(name: string): { path: string; parent: string } {
+export function defaultStateDirectory(name: string): string {
   const home = ownHome();
-  if (home) return { path: join(home, '.pgwarden', name), parent: join(home, '.pgwarden') };
-  return { path: join(tmpdir(), `pgwarden-${name}-${process.getuid?.() ?? 'user'}`), parent: tmpdir() };
+  return home ? join(home, '.pgwarden', name) : join(tmpdir(), `pgwarden-${name}-${process.getuid?.() ?? 'user'}`);
 }

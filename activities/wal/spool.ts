@@ -17,7 +17,7 @@ const FIX = 'or point --spool (or PGWARDEN_SPOOL) at a directory of your own';
 
 /** $PGWARDEN_SPOOL, else ~/.pgwarden/spool of the user PostgreSQL runs as (see storage/state-directory.ts). */
 function spoolBase(): string {
-  return process.env.PGWARDEN_SPOOL ?? defaultStateDirectory('spool').path;
+  return process.env.PGWARDEN_SPOOL ?? defaultStateDirectory('spool');
 }
 
 /**
