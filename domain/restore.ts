@@ -35,6 +35,8 @@ export interface RestoreResult {
   server: string; // host:port, never credentials
   durationMs: number; // workflow start to verified database in place
   restoreMs: number; // the restore activity alone
+  /** The restore activity's steps in milliseconds ("loading data", "building indexes and constraints", …). */
+  phasesMs?: Record<string, number>;
   rtoMs?: number;
   withinRto?: boolean;
   tables: number;

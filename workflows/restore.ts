@@ -145,6 +145,7 @@ function restoreResult(
     server: plan.server,
     durationMs,
     restoreMs: restored.restoreMs,
+    ...(restored.phasesMs ? { phasesMs: restored.phasesMs } : {}),
     ...(plan.rtoMs !== undefined ? { rtoMs: plan.rtoMs, withinRto: durationMs <= plan.rtoMs } : {}),
     tables: restored.tables,
     rows: restored.rows,

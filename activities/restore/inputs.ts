@@ -57,6 +57,8 @@ export interface RestoreLogicalOutput {
   mismatchedTables: number;
   mismatches: TableCheck[]; // the first MISMATCHES_LISTED of them
   restoreMs: number;
+  /** Milliseconds per step of the load ("creating database", "restoring schema", "loading data", …), in order. */
+  phasesMs?: Record<string, number>;
   /** What was left out because the target refused it (a Supabase project: a membership of a platform role). */
   warnings?: string[];
   /** A restore of some tables: foreign keys to tables not restored, which could not be made. */

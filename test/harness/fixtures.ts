@@ -49,6 +49,7 @@ INSERT INTO events (happened, what) SELECT date '2024-06-01' + g, 'event ' || g 
 CREATE TABLE big_rows (id bigserial PRIMARY KEY, payload text NOT NULL, ref int REFERENCES kitchen_sink (id));
 INSERT INTO big_rows (payload, ref) SELECT md5(g::text) || repeat(chr(65 + g % 26), 200), 1 + g % 300 FROM generate_series(1, 20000) g;
 CREATE INDEX big_rows_ref_idx ON big_rows (ref);
+CREATE INDEX big_rows_payload_prefix_idx ON big_rows (left(payload, 8)); -- an expression index: statistics of its own
 CREATE SEQUENCE standalone_seq START 100;
 SELECT setval('standalone_seq', 4242);
 CREATE VIEW sink_summary AS SELECT feeling, count(*) AS n FROM kitchen_sink GROUP BY feeling;

@@ -86,6 +86,19 @@ describe('a logical backup through Temporal', () => {
     assert.equal(result.rtoMs, 3_600_000);
     assert.equal(result.withinRto, true);
     assert.deepEqual(await fingerprint(stack.pg.url('shop_copy')), await fingerprint(stack.pg.url('shop')));
+    // Planner statistics from the first query on: every table with rows (analyzed while the others still loaded),
+    // and the expression index (analyzed again once it existed).
+    const unanalyzed = await stack.pg.query<{ name: string }>(
+      'shop_copy',
+      `SELECT c.oid::regclass::text AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_toast%'
+          AND pg_relation_size(c.oid) > 0
+          AND NOT EXISTS (SELECT 1 FROM pg_statistic s WHERE s.starelid = c.oid) ORDER BY 1`,
+    );
+    assert.deepEqual(unanalyzed.rows.map((r) => r.name), [], 'tables with rows but no statistics');
+    const expression = await stack.pg.query<{ n: string }>('shop_copy', "SELECT count(*)::text AS n FROM pg_statistic WHERE starelid = 'big_rows_payload_prefix_idx'::regclass");
+    assert.equal(expression.rows[0]!.n, '1', 'the expression index has its statistics');
+    assert.ok(result.phasesMs && Object.keys(result.phasesMs).includes('loading data'), `the restore reports its steps: ${JSON.stringify(result.phasesMs)}`);
     const comment = await stack.pg.query<{ c: string }>('postgres', "SELECT shobj_description(oid, 'pg_database') AS c FROM pg_database WHERE datname = 'shop_copy'");
     assert.match(comment.rows[0]!.c, new RegExp(`backup ${first.backupId} of shop`));
   });
