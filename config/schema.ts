@@ -136,6 +136,9 @@ const NeonSettings = z.strictObject({
     .union([duration('24h').refine((ms) => ms <= 30 * 86_400_000, { message: "Neon caps a branch's expires_at at 30 days: set at most 30d (or false)" }), z.literal(false)])
     .prefault('24h')
     .describe("how long until Neon deletes a backup branch by itself (Neon's `expires_at`), should pgwarden not delete it; at most `30d` (Neon's cap); `false`: never"),
+  requestTimeout: duration('30s')
+    .prefault('30s')
+    .describe("how long one request to Neon's API waits for its answer before it counts as unanswered (a branch asked for and not answered is looked up by name, not asked for again)"),
 });
 export type NeonSettings = z.output<typeof NeonSettings>;
 
