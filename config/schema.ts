@@ -254,6 +254,9 @@ export const ConfigSchema = z
             defaultText: '`<taskQueue>@<host name>`',
           }),
         hostWait: duration('30s').prefault('30s').describe('how long a PITR waits for its worker to answer again (a restart) once that worker stopped heartbeating (30 s), before it starts over on another one'),
+        outageWait: duration('60s')
+          .prefault('60s')
+          .describe('how long a command that waits on a workflow (backup, restore, …) rides out a Temporal it cannot reach (a restart, a failover) before it stops waiting with exit code 7; the workflow goes on'),
         apiKeyEnv: envVarName('the Temporal API key').optional().describe('Temporal Cloud API key (env var name); turns TLS on'),
         tls: z
           .union(
