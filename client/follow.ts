@@ -55,7 +55,7 @@ export async function followWorkflow<T>(ctx: CommandContext, client: Client, han
         });
       }
     };
-    const waiting = waitFor<T>(handle, (status) => ctx.out.progress(status), 1_000, onDescription);
+    const waiting = waitFor<T>(handle, (status) => ctx.out.progress(status), 1_000, onDescription, config.temporal.outageWait);
     waiting.catch(() => undefined); // after an interrupt nobody awaits it any more
     try {
       return await waiting;

@@ -15,7 +15,8 @@ export interface ActivityStatus {
 
 /**
  * How long the waiting rides out Temporal being unreachable (a restart, a failover) before it gives up: the
- * workflow does not need the waiting command, so giving up stops only the waiting.
+ * workflow does not need the waiting command, so giving up stops only the waiting. The CLI's commands use
+ * `temporal.outageWait` (the same 60 s unless set).
  */
 export const TEMPORAL_OUTAGE_MS = 60_000;
 

@@ -136,6 +136,9 @@ const NeonSettings = z.strictObject({
     .union([duration('24h').refine((ms) => ms <= 30 * 86_400_000, { message: "Neon caps a branch's expires_at at 30 days: set at most 30d (or false)" }), z.literal(false)])
     .prefault('24h')
     .describe("how long until Neon deletes a backup branch by itself (Neon's `expires_at`), should pgwarden not delete it; at most `30d` (Neon's cap); `false`: never"),
+  requestTimeout: duration('30s')
+    .prefault('30s')
+    .describe("how long one request to Neon's API waits for its answer before it counts as unanswered (a branch asked for and not answered is looked up by name, not asked for again)"),
 });
 export type NeonSettings = z.output<typeof NeonSettings>;
 
@@ -251,6 +254,9 @@ export const ConfigSchema = z
             defaultText: '`<taskQueue>@<host name>`',
           }),
         hostWait: duration('30s').prefault('30s').describe('how long a PITR waits for its worker to answer again (a restart) once that worker stopped heartbeating (30 s), before it starts over on another one'),
+        outageWait: duration('60s')
+          .prefault('60s')
+          .describe('how long a command that waits on a workflow (backup, restore, …) rides out a Temporal it cannot reach (a restart, a failover) before it stops waiting with exit code 7; the workflow goes on'),
         apiKeyEnv: envVarName('the Temporal API key').optional().describe('Temporal Cloud API key (env var name); turns TLS on'),
         tls: z
           .union(

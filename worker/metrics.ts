@@ -44,6 +44,8 @@ function processMetrics(registry: Registry): void {
 export interface MetricsOptions {
   /** Temporal, for the alert ledgers; undefined when it does not answer (alerts then come from the repositories). */
   temporal?: () => Promise<Client | undefined>;
+  /** How often the repositories are read at most (REFRESH_MS unless given; the tests shorten it to see a refresh). */
+  refreshMs?: number;
 }
 
 // One declaration per metric, in the order the metrics page lists them (about 100 lines, read top to bottom).
@@ -76,9 +78,10 @@ export function createMetrics(config: Config, options: MetricsOptions = {}): Reg
   const comparedAt = gauge('pgwarden_backup_comparison_timestamp_seconds', 'When the newest backup was compared with the previous one of its kind (Unix time).', ['database', 'kind']);
   const rpo = gauge('pgwarden_rpo_seconds', "The database's RPO target.", db);
 
+  const refreshMs = options.refreshMs ?? REFRESH_MS;
   let cached: { at: number; health: Promise<DatabaseHealth[]> } | undefined;
   const refresh = () => {
-    if (!cached || Date.now() - cached.at > REFRESH_MS) {
+    if (!cached || Date.now() - cached.at > refreshMs) {
       const health = (options.temporal?.() ?? Promise.resolve(undefined))
         .catch(() => undefined)
         .then((temporal) => Promise.all(Object.keys(config.databases).map((name) => databaseHealth(config, name, temporal ? { temporal } : {}))));
@@ -153,7 +156,7 @@ export function createMetrics(config: Config, options: MetricsOptions = {}): Reg
 }
 
 /** Serves GET /metrics on `address` until closed. */
-export async function serveMetrics(config: Config, address: string): Promise<MetricsServer> {
+export async function serveMetrics(config: Config, address: string, options: Pick<MetricsOptions, 'refreshMs'> = {}): Promise<MetricsServer> {
   const { host, port } = parseListenAddress(address);
   // Connected on first use and again after a failure: the metrics never wait for Temporal to start.
   let temporal: Promise<Client | undefined> | undefined;
@@ -164,7 +167,7 @@ export async function serveMetrics(config: Config, address: string): Promise<Met
     });
     return temporal;
   };
-  const registry = createMetrics(config, { temporal: connect });
+  const registry = createMetrics(config, { ...options, temporal: connect });
   const server: Server = createServer((request, response) => {
     if (request.method !== 'GET' || !request.url?.startsWith('/metrics')) {
       response.writeHead(request.url === '/' ? 200 : 404, { 'content-type': 'text/plain' }).end('pgwarden: metrics are at /metrics\n');

@@ -36,7 +36,7 @@ export async function neonPitrCommand(ctx: CommandContext, options: { db: string
     ]);
     const link = ctx.workflowLink(handle.workflowId, handle.firstExecutionRunId);
     ctx.out.info(`Point-in-time restore of ${options.db} to ${options.to} started (a Neon branch): workflow ${handle.workflowId}${link ? `\n  ${link}` : ''}`);
-    const r = await waitFor<NeonPitrResult>(handle, (status) => ctx.out.progress(status));
+    const r = await waitFor<NeonPitrResult>(handle, (status) => ctx.out.progress(status), undefined, undefined, ctx.config.temporal.outageWait);
     ctx.out.result(r, () => describeNeonPitr(r));
   } finally {
     await client.connection.close();

@@ -23,7 +23,7 @@ export async function rekeyCommand(ctx: CommandContext, options: { db?: string; 
       ]);
       const link = ctx.workflowLink(handle.workflowId, handle.firstExecutionRunId);
       ctx.out.info(`Re-wrapping the data keys of ${database}: workflow ${handle.workflowId}${link ? `\n  ${link}` : ''}`);
-      results.push(await waitFor<RekeyResult>(handle, (status) => ctx.out.progress(status)));
+      results.push(await waitFor<RekeyResult>(handle, (status) => ctx.out.progress(status), undefined, undefined, ctx.config.temporal.outageWait));
     }
   } finally {
     await client.connection.close();

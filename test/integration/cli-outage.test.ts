@@ -121,7 +121,10 @@ describe('Temporal restarted while the CLI waits on a backup', () => {
 
 describe('Temporal down for longer than the CLI waits', () => {
   test('the CLI ends with exit 7, saying the job goes on and how to follow it; the job does', async () => {
-    const { input, file } = configFor('shop');
+    const { input: shop } = configFor('shop');
+    // The CLI gives up on Temporal after 15 s here (60 s unless told: temporal.outageWait).
+    const input = { ...shop, temporal: { ...shop.temporal!, outageWait: '15s' } };
+    const file = writeConfigFile(input);
     const backup = cli(file, ['backup', '--db', 'shop']); // no worker yet: the backup waits in Temporal
     while (!/Backup of shop started/.test(backup.stderr())) {
       assert.equal(backup.child.exitCode, null, backup.stderr());

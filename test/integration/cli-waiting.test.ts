@@ -166,30 +166,10 @@ describe('a CLI waiting on a task queue whose worker died', () => {
       await interrupt(backup);
     }
   });
-
-  test('says at once that the workers Temporal lists stopped polling, once they have been silent too long', async () => {
-    // Temporal lists a dead worker for about five minutes; past STALE_POLLER_MS of silence, it is gone.
-    for (;;) {
-      const response = await stack.env.client.workflowService.describeTaskQueue({
-        namespace: 'default',
-        taskQueue: { name: deadQueue.input.temporal!.taskQueue!, kind: 1 },
-        taskQueueType: 1,
-      });
-      const dead = response.pollers?.find((p) => p.identity === deadQueue.worker.identity);
-      assert.ok(dead, 'Temporal still lists the dead worker');
-      if (Date.now() - Number(dead.lastAccessTime!.seconds) * 1000 > STALE_POLLER_MS + 1_000) break;
-      await new Promise((resolve) => setTimeout(resolve, 500));
-    }
-    const expire = cli(deadQueue.file, ['expire', '--db', 'ledger']);
-    try {
-      await expire.says(new RegExp(`warning: the worker Temporal still lists \\(${deadQueue.worker.identity}, last seen \\d+ s ago\\) stopped polling task queue`), 60_000);
-      assert.match(expire.stderr(), /Start one with `pgwarden worker`/);
-    } finally {
-      await interrupt(expire);
-    }
-  });
 });
 
+// Here, between the two tests of the dead queue: it runs while the worker killed in before() ages towards
+// STALE_POLLER_MS, which the next test waits for.
 describe('a CLI waiting while its only worker is killed with -9 in the middle of a backup', () => {
   test('says so once the heartbeat has timed out, in the past tense, and that no worker is running', async () => {
     await stack.pg.query('postgres', 'CREATE DATABASE bulky');
@@ -218,6 +198,30 @@ describe('a CLI waiting while its only worker is killed with -9 in the middle of
       await backup.says(/No worker is running/, 180_000);
     } finally {
       await interrupt(backup);
+    }
+  });
+});
+
+describe('a CLI waiting on a task queue whose worker died long ago', () => {
+  test('says at once that the workers Temporal lists stopped polling, once they have been silent too long', async () => {
+    // Temporal lists a dead worker for about five minutes; past STALE_POLLER_MS of silence, it is gone.
+    for (;;) {
+      const response = await stack.env.client.workflowService.describeTaskQueue({
+        namespace: 'default',
+        taskQueue: { name: deadQueue.input.temporal!.taskQueue!, kind: 1 },
+        taskQueueType: 1,
+      });
+      const dead = response.pollers?.find((p) => p.identity === deadQueue.worker.identity);
+      assert.ok(dead, 'Temporal still lists the dead worker');
+      if (Date.now() - Number(dead.lastAccessTime!.seconds) * 1000 > STALE_POLLER_MS + 1_000) break;
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+    const expire = cli(deadQueue.file, ['expire', '--db', 'ledger']);
+    try {
+      await expire.says(new RegExp(`warning: the worker Temporal still lists \\(${deadQueue.worker.identity}, last seen \\d+ s ago\\) stopped polling task queue`), 60_000);
+      assert.match(expire.stderr(), /Start one with `pgwarden worker`/);
+    } finally {
+      await interrupt(expire);
     }
   });
 });

@@ -146,10 +146,15 @@ describe('a Neon backup', () => {
   });
 
   test('a lost answer to POST branches (Neon made the branch, the reply came after the client gave up) costs nothing: the branch is found by name and annotations', async () => {
+    // A worker of its own whose requests wait 5 s for an answer (30 s unless told: neon.requestTimeout).
+    const impatientInput = neonConfig();
+    impatientInput.databases!.shop!.neon!.requestTimeout = '5s';
+    const impatient = testConfig(impatientInput);
+    await stack.worker(impatient);
     const before = neon.requests.length;
-    // Held past the client's 30 s: the branch exists, the answer never arrives in time.
-    neon.inject({ method: 'POST', path: /\/branches$/, status: 201, times: 1, answerAfterMs: 40_000 });
-    const result = await backup();
+    // Held past the client's 5 s: the branch exists, the answer never arrives in time.
+    neon.inject({ method: 'POST', path: /\/branches$/, status: 201, times: 1, answerAfterMs: 10_000 });
+    const result = await backup(impatient);
     assert.equal(result.neonBranch?.deleted, true);
     const posts = neon.requests.slice(before).filter((r) => r.method === 'POST');
     assert.deepEqual(posts.map((r) => r.status), [201], 'asked once: a blind second POST would have met 409');

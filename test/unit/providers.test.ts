@@ -21,7 +21,7 @@ function configError(databases: unknown): string {
   assert.fail('accepted');
 }
 
-test('provider: neon takes its connection from the API; defaults follow Neon (NEON_API_KEY, neondb, neondb_owner, v2 API, 24 h expiry)', () => {
+test('provider: neon takes its connection from the API; defaults follow Neon (NEON_API_KEY, neondb, neondb_owner, v2 API, 24 h expiry, 30 s per request)', () => {
   const config = parseConfig({ repositories, databases: { shop: { provider: 'neon', neon: { projectId: 'shiny-wind-028834' } } } });
   assert.deepEqual(config.databases.shop?.neon, {
     projectId: 'shiny-wind-028834',
@@ -30,6 +30,7 @@ test('provider: neon takes its connection from the API; defaults follow Neon (NE
     role: 'neondb_owner',
     apiUrl: 'https://console.neon.tech/api/v2',
     branchExpiry: 24 * 3_600_000,
+    requestTimeout: 30_000,
   });
 });
 

@@ -39,7 +39,6 @@ export interface BranchWithAnnotations {
 
 /** How long one call keeps retrying 423/429/5xx before it gives up (the activity's own retries come on top). */
 const CALL_BUDGET_MS = 120_000;
-const REQUEST_TIMEOUT_MS = 30_000;
 
 /**
  * A call that failed, with what is known of Neon's answer: `status` is undefined when none came (a timeout, a
@@ -76,7 +75,7 @@ export class NeonApi {
     apiKey: string,
     private readonly signal?: AbortSignal,
   ) {
-    this.api = createApiClient({ apiKey, baseURL: settings.apiUrl, timeout: REQUEST_TIMEOUT_MS });
+    this.api = createApiClient({ apiKey, baseURL: settings.apiUrl, timeout: settings.requestTimeout });
   }
 
   /** The API key from the environment variable the config names (the runbook's NEON_API_KEY). */
