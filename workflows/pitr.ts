@@ -243,6 +243,10 @@ export async function pitrSteps(
     ...(run.attempt !== undefined && run.attempt > 1 ? { attempts: run.attempt } : {}),
     baseRestoreMs: base.restoreMs,
     recoveryMs: recovered.recoveryMs,
+    // Passed through from the activities' results (added fields: histories without them replay alike).
+    ...(recovered.promotedMs !== undefined ? { promotedMs: recovered.promotedMs } : {}),
+    ...(recovered.promotedAt !== undefined ? { writableAt: recovered.promotedAt } : {}),
+    ...(verified.verifyMs !== undefined ? { verifyMs: verified.verifyMs } : {}),
     ...(plan.rtoMs !== undefined ? { rtoMs: plan.rtoMs, withinRto: durationMs <= plan.rtoMs } : {}),
     workflowId: run.workflowId,
     runId: run.runId,
