@@ -1,7 +1,8 @@
 // pgwarden's physical peer of pgBackRest: a base backup of the source cluster (pg_basebackup, one tar stream,
 // zstd | gpg, multipart upload) into the same S3 server, WAL archived by `pgwarden wal-push --async` (chained
 // after pgBackRest's archive-push on the same cluster), and a point-in-time restore to the latest archived WAL
-// into a new data directory, measured until the restored cluster is promoted and verified (writable).
+// into a new data directory, measured until the restored cluster is writable (promoted: what pgBackRest's row is timed
+// to) and until the workflow's result (verified), with the phases in between.
 import { chmodSync, chownSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -30,7 +31,9 @@ export function pgwardenPitrTool(): BenchTool {
     describe: () =>
       'baseBackupWorkflow (pg_basebackup -Ft -X none of the whole cluster, zstd -1 -T0 | gpg AES-256, multipart upload; complete once its WAL ' +
       'is archived) and pitrWorkflow to "latest": coverage checked, base backup into a new data directory (pg_verifybackup), WAL through ' +
-      '`pgwarden wal-fetch` with prefetch, promoted and every database opened. Wall time is to writable, like pgBackRest\'s row.',
+      '`pgwarden wal-fetch` with prefetch, promoted, settled as a primary (restarted without recovery\'s secrets) and every database opened. ' +
+      'Wall time is to the workflow\'s result (verified); time to writable is from the start to PitrResult.writableAt (when the worker first saw ' +
+      'pg_is_in_recovery() false, probing every 100 ms), and is what is compared with pgBackRest\'s time to writable.',
 
     async setup(ctx) {
       dir = mkdtempSync(join(ctx.root, 'pgwarden-pitr-'));
@@ -87,6 +90,7 @@ export function pgwardenPitrTool(): BenchTool {
       resetPeak(w.pid);
       sampler = new RssSampler(w.pid).start();
       cpu = new CpuMeter(w.pid);
+      const restoreStartedAt = Date.now(); // writableAt is a wall-clock time (the worker's, on this machine)
       const restoreStart = now();
       const pitr = await waitFor<PitrResult>(await startPitr(w.client, w.config, { database: PGWARDEN_DB, target: 'latest', datadir: join(dir, `pitr-r${round}`) }));
       const restoreMs = now() - restoreStart;
@@ -94,16 +98,18 @@ export function pgwardenPitrTool(): BenchTool {
       mem = sampler.stop();
       await new LocalCluster({ dataDir: pitr.datadir, binDir: serverBinDir(), port: pitr.port, ...(ctx.user ? { user: ctx.user } : {}) }).stop('immediate');
       rmSync(pitr.datadir, { recursive: true, force: true });
+      const writableMs = pitr.writableAt !== undefined ? Date.parse(pitr.writableAt) - restoreStartedAt : undefined;
       const restoreRow: Measurement = {
         tool: 'pgwarden-pitr',
         operation: 'restore',
         round,
         wallMs: restoreMs,
-        phases: { 'base backup into a new data directory': pitr.baseRestoreMs, 'WAL replay until promoted and verified': pitr.recoveryMs },
+        ...(writableMs !== undefined ? { writableMs } : {}),
+        phases: pitrPhases(pitr, restoreMs, writableMs),
         workerPeakRssBytes: mem.processHwm ?? mem.processRssSampled,
         treePeakRssBytes: mem.treeRssSampled,
         ...(workerCpuMs !== undefined ? { workerCpuMs } : {}),
-        notes: { segmentsRestored: pitr.segmentsRestored, timeline: pitr.timeline },
+        notes: { segmentsRestored: pitr.segmentsRestored, timeline: pitr.timeline, ...(pitr.writableAt ? { writableAt: pitr.writableAt } : {}) },
       };
       return [backupRow, restoreRow];
     },
@@ -111,5 +117,26 @@ export function pgwardenPitrTool(): BenchTool {
     async teardown() {
       await worker?.stop();
     },
+  };
+}
+
+/**
+ * The restore's phases, in order, adding up to its wall time: what the workflow does before and between its long steps
+ * (plan and archive listing, leases, recovery settings, Temporal), the base backup, replay until the server is
+ * writable, then what pgwarden does after that (settling as a primary, a restart without recovery's secrets, the
+ * verification, the result). A worker without the timing fields gives the two phases it used to.
+ */
+export function pitrPhases(pitr: Pick<PitrResult, 'baseRestoreMs' | 'recoveryMs' | 'promotedMs' | 'verifyMs'>, wallMs: number, writableMs: number | undefined): Record<string, number> {
+  if (writableMs === undefined || pitr.promotedMs === undefined || pitr.verifyMs === undefined) {
+    return { 'base backup into a new data directory': pitr.baseRestoreMs, 'WAL replay until promoted, settled as a primary': pitr.recoveryMs };
+  }
+  const settle = pitr.recoveryMs - pitr.promotedMs;
+  return {
+    'workflow start, plan, lease, recovery settings (the rest until writable)': writableMs - pitr.baseRestoreMs - pitr.promotedMs,
+    'base backup into a new data directory': pitr.baseRestoreMs,
+    'server started, WAL replay until promoted (writable)': pitr.promotedMs,
+    'after writable: settled as a primary, restarted without recovery\'s secrets': settle,
+    'after writable: verified (every database opened)': pitr.verifyMs,
+    'after writable: lease released, the result to the client': wallMs - writableMs - settle - pitr.verifyMs,
   };
 }
