@@ -41,6 +41,11 @@ export interface PitrResult {
   /** How many attempts it took, when more than one (a worker that stopped answering). */
   attempts?: number;
   baseRestoreMs: number;
+  /** Parts of baseRestoreMs, from its start: until the base backup's files were written, until the WAL staged beside them was in. */
+  baseFilesMs?: number;
+  walStagedMs?: number;
+  /** WAL segments fetched while the base backup streamed in (the first of what recovery asks for). */
+  walStaged?: number;
   /** Starting the restored server, WAL replay, promotion, and settling it as a primary (a restart without recovery's secrets). */
   recoveryMs: number;
   /** Part of recoveryMs: until the server first answered as promoted (writable). Absent from results of workers before it. */

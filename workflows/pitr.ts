@@ -242,6 +242,9 @@ export async function pitrSteps(
     durationMs,
     ...(run.attempt !== undefined && run.attempt > 1 ? { attempts: run.attempt } : {}),
     baseRestoreMs: base.restoreMs,
+    ...(base.filesMs !== undefined ? { baseFilesMs: base.filesMs } : {}),
+    ...(base.stagedMs !== undefined ? { walStagedMs: base.stagedMs } : {}),
+    ...(base.staged !== undefined ? { walStaged: base.staged } : {}),
     recoveryMs: recovered.recoveryMs,
     // Passed through from the activities' results (added fields: histories without them replay alike).
     ...(recovered.promotedMs !== undefined ? { promotedMs: recovered.promotedMs } : {}),
