@@ -15,6 +15,7 @@ import type { PitrResult } from '../../domain/pitr.js';
 import { makeReachable } from '../../test/harness/archiving.js';
 import type { BenchContext, BenchTool, Measurement } from '../context.js';
 import { CpuMeter } from '../cpu.js';
+import { describeTimeline, workflowTimeline } from '../history.js';
 import { memoryOf, resetPeak, RssSampler } from '../rss.js';
 import { log, now } from '../util.js';
 import { caBundle, PGWARDEN_DB, startPgwardenWorker, type PgwardenWorker } from './pgwarden.js';
@@ -92,13 +93,17 @@ export function pgwardenPitrTool(): BenchTool {
       cpu = new CpuMeter(w.pid);
       const restoreStartedAt = Date.now(); // writableAt is a wall-clock time (the worker's, on this machine)
       const restoreStart = now();
-      const pitr = await waitFor<PitrResult>(await startPitr(w.client, w.config, { database: PGWARDEN_DB, target: 'latest', datadir: join(dir, `pitr-r${round}`) }));
+      const handle = await startPitr(w.client, w.config, { database: PGWARDEN_DB, target: 'latest', datadir: join(dir, `pitr-r${round}`) });
+      const pitr = await waitFor<PitrResult>(handle);
       const restoreMs = now() - restoreStart;
+      const restoreEndedAt = Date.now();
       workerCpuMs = cpu.stop();
       mem = sampler.stop();
       await new LocalCluster({ dataDir: pitr.datadir, binDir: serverBinDir(), port: pitr.port, ...(ctx.user ? { user: ctx.user } : {}) }).stop('immediate');
       rmSync(pitr.datadir, { recursive: true, force: true });
       const writableMs = pitr.writableAt !== undefined ? Date.parse(pitr.writableAt) - restoreStartedAt : undefined;
+      // Where Temporal's share of the time went (untimed): each activity's wait for a worker and its run.
+      const timeline = await workflowTimeline(handle).catch(() => undefined);
       const restoreRow: Measurement = {
         tool: 'pgwarden-pitr',
         operation: 'restore',
@@ -109,7 +114,21 @@ export function pgwardenPitrTool(): BenchTool {
         workerPeakRssBytes: mem.processHwm ?? mem.processRssSampled,
         treePeakRssBytes: mem.treeRssSampled,
         ...(workerCpuMs !== undefined ? { workerCpuMs } : {}),
-        notes: { segmentsRestored: pitr.segmentsRestored, timeline: pitr.timeline, ...(pitr.writableAt ? { writableAt: pitr.writableAt } : {}) },
+        notes: {
+          segmentsRestored: pitr.segmentsRestored,
+          timeline: pitr.timeline,
+          ...(pitr.writableAt ? { writableAt: pitr.writableAt } : {}),
+          ...(pitr.walStaged !== undefined ? { walStaged: pitr.walStaged } : {}),
+          ...(pitr.baseFilesMs !== undefined ? { baseFilesMs: pitr.baseFilesMs } : {}),
+          ...(pitr.walStagedMs !== undefined ? { walStagedMs: pitr.walStagedMs } : {}),
+          ...(timeline
+            ? {
+                workflowTimeline: describeTimeline(timeline),
+                clientToWorkflowStartMs: timeline.startedAt - restoreStartedAt,
+                ...(timeline.completedAt !== undefined ? { workflowEndToClientMs: restoreEndedAt - (timeline.startedAt + timeline.completedAt) } : {}),
+              }
+            : {}),
+        },
       };
       return [backupRow, restoreRow];
     },
