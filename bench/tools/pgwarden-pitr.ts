@@ -3,7 +3,7 @@
 // after pgBackRest's archive-push on the same cluster), and a point-in-time restore to the latest archived WAL
 // into a new data directory, measured until the restored cluster is writable (promoted: what pgBackRest's row is timed
 // to) and until the workflow's result (verified), with the phases in between.
-import { chmodSync, chownSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { serverBinDir } from '../../activities/postgres/binaries.js';
@@ -99,6 +99,9 @@ export function pgwardenPitrTool(): BenchTool {
       const restoreEndedAt = Date.now();
       workerCpuMs = cpu.stop();
       mem = sampler.stop();
+      // The restored server's own account of its recovery, before its data directory goes: where its time went.
+      const recoveryLog = join(pitr.datadir, 'pgwarden', 'recovery.log');
+      const milestones = existsSync(recoveryLog) ? recoveryMilestones(readFileSync(recoveryLog, 'utf8')) : undefined;
       await new LocalCluster({ dataDir: pitr.datadir, binDir: serverBinDir(), port: pitr.port, ...(ctx.user ? { user: ctx.user } : {}) }).stop('immediate');
       rmSync(pitr.datadir, { recursive: true, force: true });
       const writableMs = pitr.writableAt !== undefined ? Date.parse(pitr.writableAt) - restoreStartedAt : undefined;
@@ -118,6 +121,7 @@ export function pgwardenPitrTool(): BenchTool {
           segmentsRestored: pitr.segmentsRestored,
           timeline: pitr.timeline,
           ...(pitr.writableAt ? { writableAt: pitr.writableAt } : {}),
+          ...(milestones ? { recoveryMilestones: milestones } : {}),
           ...(pitr.walStaged !== undefined ? { walStaged: pitr.walStaged } : {}),
           ...(pitr.baseFilesMs !== undefined ? { baseFilesMs: pitr.baseFilesMs } : {}),
           ...(pitr.walStagedMs !== undefined ? { walStagedMs: pitr.walStagedMs } : {}),
@@ -158,4 +162,43 @@ export function pitrPhases(pitr: Pick<PitrResult, 'baseRestoreMs' | 'recoveryMs'
     'after writable: verified (every database opened)': pitr.verifyMs,
     'after writable: lease released, the result to the client': wallMs - writableMs - settle - pitr.verifyMs,
   };
+}
+
+/** What the restored server's log says, in order, with the seconds since the postmaster started. */
+const MILESTONES: Array<[RegExp, string]> = [
+  [/LOG: {2}starting archive recovery/, 'archive recovery starts'],
+  [/LOG: {2}redo starts at/, 'redo starts'],
+  [/LOG: {2}consistent recovery state reached/, 'consistent'],
+  [/LOG: {2}redo done at/, 'redo done'],
+  [/LOG: {2}selected new timeline ID/, 'new timeline selected'],
+  [/LOG: {2}archive recovery complete/, 'archive recovery complete'],
+  [/LOG: {2}checkpoint starting: end-of-recovery/, 'end-of-recovery checkpoint'],
+  [/LOG: {2}database system is ready to accept connections/, 'accepts connections (writable)'],
+];
+
+/**
+ * One line from the restored server's log (pgwarden/recovery.log): when (seconds after "starting PostgreSQL") recovery
+ * reached each milestone, how many segments restore_command brought, and those it brought after redo was done (at
+ * the end of recovery PostgreSQL asks for the last segment again, and for the parent timeline's history file).
+ * Only the first start of the server (the restart without recovery's secrets comes after).
+ */
+export function recoveryMilestones(log: string): string | undefined {
+  const lines = log.split('\n');
+  const at = (line: string) => Date.parse(`${line.slice(0, 23).replace(' ', 'T')}Z`);
+  const first = lines.findIndex((l) => /LOG: {2}starting PostgreSQL/.test(l));
+  if (first < 0 || Number.isNaN(at(lines[first]!))) return undefined;
+  const t0 = at(lines[first]!);
+  const end = lines.findIndex((l, i) => i > first && /LOG: {2}database system is ready to accept connections/.test(l));
+  const span = lines.slice(first, end < 0 ? undefined : end + 1);
+  const s = (line: string) => ((at(line) - t0) / 1000).toFixed(3);
+  const parts: string[] = [];
+  for (const [pattern, name] of MILESTONES) {
+    const line = span.find((l) => pattern.test(l));
+    if (line) parts.push(`${name} ${s(line)}`);
+  }
+  const restored = span.filter((l) => /restored log file "/.test(l));
+  const done = span.findIndex((l) => /LOG: {2}redo done at/.test(l));
+  const after = done < 0 ? [] : span.slice(done).filter((l) => /restored log file "/.test(l));
+  parts.push(`${restored.length} restored by restore_command${after.length ? ` (${after.length} after redo done, the last at ${s(after.at(-1)!)})` : ''}`);
+  return parts.join(', ');
 }

@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Measurement } from '../../bench/context.js';
 import { renderConsole, renderMarkdown, targetRows, type BenchResults } from '../../bench/report.js';
-import { pitrPhases } from '../../bench/tools/pgwarden-pitr.js';
+import { pitrPhases, recoveryMilestones } from '../../bench/tools/pgwarden-pitr.js';
 
 // A real results file, written before the table restore was measured (a dated one: latest.json is rewritten by every run).
 const OLD_RESULTS = fileURLToPath(new URL('../../../bench/results/2026-11-26T041617Z.json', import.meta.url));
@@ -119,4 +119,31 @@ test('a time to writable missing from one run leaves the comparison wall against
   const results = withWritable(oldResults(), { pgbackrest: 2000, pitrWall: 4000, pitrWritable: 1800 });
   delete results.measurements.find((m) => m.tool === 'pgwarden-pitr' && m.operation === 'restore')!.writableMs;
   assert.equal(targetRows(results).find((t) => /PITR/.test(t.target))!.target, 'PITR restore ÷ pgBackRest restore ≤ 1.0×');
+});
+
+test("the restored server's log in one line: its milestones in seconds, and what restore_command brought after redo", () => {
+  // From a benchmark PITR (100 MB, one segment to replay), shortened.
+  const log = [
+    '2026-12-07 16:44:40.688 UTC [29038] LOG:  starting PostgreSQL 15.18 (Debian 15.18-0+deb12u1) on x86_64-pc-linux-gnu',
+    '2026-12-07 16:44:40.781 UTC [29043] FATAL:  the database system is starting up',
+    '2026-12-07 16:44:40.917 UTC [29041] LOG:  starting archive recovery',
+    '2026-12-07 16:44:40.989 UTC [29041] LOG:  restored log file "00000001000000000000000C" from archive',
+    '2026-12-07 16:44:40.998 UTC [29041] LOG:  redo starts at 0/C000028',
+    '2026-12-07 16:44:40.999 UTC [29041] LOG:  consistent recovery state reached at 0/C000100',
+    '2026-12-07 16:44:41.000 UTC [29041] LOG:  redo done at 0/C000100 system usage: CPU: user: 0.00 s, system: 0.00 s, elapsed: 0.00 s',
+    '2026-12-07 16:44:41.379 UTC [29041] LOG:  restored log file "00000001000000000000000C" from archive',
+    '2026-12-07 16:44:41.421 UTC [29041] LOG:  selected new timeline ID: 2',
+    '2026-12-07 16:44:41.918 UTC [29041] LOG:  archive recovery complete',
+    '2026-12-07 16:44:41.945 UTC [29039] LOG:  checkpoint starting: end-of-recovery immediate wait',
+    '2026-12-07 16:44:41.992 UTC [29038] LOG:  database system is ready to accept connections',
+    '2026-12-07 16:44:42.274 UTC [29038] LOG:  received fast shutdown request',
+    '2026-12-07 16:44:42.420 UTC [29192] LOG:  starting PostgreSQL 15.18 (Debian 15.18-0+deb12u1) on x86_64-pc-linux-gnu',
+    '2026-12-07 16:44:42.430 UTC [29192] LOG:  database system is ready to accept connections',
+  ].join('\n');
+  assert.equal(
+    recoveryMilestones(log),
+    'archive recovery starts 0.229, redo starts 0.310, consistent 0.311, redo done 0.312, new timeline selected 0.733, archive recovery complete 1.230, ' +
+      'end-of-recovery checkpoint 1.257, accepts connections (writable) 1.304, 2 restored by restore_command (1 after redo done, the last at 0.691)',
+  );
+  assert.equal(recoveryMilestones('no server here'), undefined);
 });
