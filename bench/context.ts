@@ -76,6 +76,12 @@ export interface Measurement {
   round: number;
   /** What the operation took, end to end, as a user waits for it. */
   wallMs: number;
+  /**
+   * Physical restores: from the start until the restored server accepts writes (promoted, pg_is_in_recovery() false),
+   * what the PITR comparison uses. pgBackRest's equals its wall time; pgwarden's is before its verification and result.
+   * Absent from results files before issue 22.
+   */
+  writableMs?: number;
   /** Its parts, in milliseconds, in order. */
   phases: Record<string, number>;
   /** Bytes in the repository for this backup (backups only). */

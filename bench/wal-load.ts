@@ -1,18 +1,26 @@
 // Measures the WAL archive under a write-heavy pgbench load (the real RPO), the cost of wal-push per segment,
 // and a point-in-time restore of a pgbench database: `node dist/bench/wal-load.js [--scale 50] [--seconds 60]`.
-// Not part of `npm test`. Writes bench/results/wal-load.json and prints a summary.
-import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync, copyFileSync, mkdtempSync } from 'node:fs';
+// Then the replay split (issue 22): PostgreSQL's redo of the same WAL alone, from a local directory
+// (restore_command = cp), beside pgwarden's fetch path alone (fetch, sha256, decrypt, decompress) and its PITR.
+// Not part of `npm test`. Writes wal-load.json into bench/results/ (or --out DIR) and prints a summary.
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, copyFileSync, mkdtempSync } from 'node:fs';
 import { cpus, loadavg, totalmem, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { execa } from 'execa';
+import { execa, execaSync } from 'execa';
+import pg from 'pg';
 import { serverBinDir } from '../activities/postgres/binaries.js';
+import { freePort, LocalCluster } from '../activities/postgres/cluster.js';
+import { inParallel } from '../activities/progress.js';
+import { fetchWalBytes } from '../activities/wal/archive.js';
+import { openArchive } from '../activities/wal/open.js';
 import { libpqEnv, pgEndpoint } from '../activities/postgres/connection.js';
 import { startBaseBackup, startPitr } from '../client/api.js';
 import { waitFor } from '../client/watch.js';
 import type { BaseBackupResult } from '../domain/basebackup.js';
 import type { PitrResult } from '../domain/pitr.js';
 import { CLI, startArchivingCluster } from '../test/harness/archiving.js';
+import { SUPERUSER } from '../test/harness/postgres.js';
 import { startStack } from '../test/harness/stack.js';
 import { sleep } from '../activities/sleep.js';
 
@@ -24,7 +32,8 @@ const option = (name: string, fallback: number) => {
 const SCALE = option('scale', 50);
 const SECONDS = option('seconds', 60);
 const CLIENTS = option('clients', 4);
-const results = fileURLToPath(new URL('../../bench/results/', import.meta.url));
+const outIndex = args.indexOf('--out');
+const results = outIndex >= 0 ? args[outIndex + 1]! : fileURLToPath(new URL('../../bench/results/', import.meta.url));
 
 const percentile = (values: number[], p: number) => {
   if (values.length === 0) return NaN;
@@ -33,6 +42,16 @@ const percentile = (values: number[], p: number) => {
 };
 const round = (n: number, digits = 2) => Math.round(n * 10 ** digits) / 10 ** digits;
 const log = (line: string) => console.log(`[${new Date().toISOString().slice(11, 19)}] ${line}`);
+const MiB = 2 ** 20;
+
+let ticks: number | undefined;
+/** CPU time of this process and of the children it waited for (gpg and zstd of each fetch), in milliseconds. */
+function cpuWithChildrenMs(): number {
+  ticks ??= Number(execaSync('getconf', ['CLK_TCK']).stdout) || 100;
+  const stat = readFileSync('/proc/self/stat', 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' '); // utime, stime, cutime, cstime: fields 14-17
+  return ((Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) * 1000) / ticks;
+}
 
 const stack = await startStack();
 const source = await startArchivingCluster(stack, 'bench', { extraConf: ['max_wal_size = 4GB', 'checkpoint_timeout = 15min', 'shared_buffers = 512MB', 'synchronous_commit = on'] });
@@ -50,6 +69,10 @@ const report: Record<string, unknown> = {
   loadAverage: { start: loadavg().map((l) => round(l)) } as { start: number[]; end?: number[] },
 };
 
+/** The plain copy for the redo measurement: its base backup in `base`, the WAL it replays in `wal`. */
+let redoRoot: string | undefined;
+const localBase = () => join(redoRoot!, 'base');
+
 try {
   log(`pgbench -i -s ${SCALE}`);
   let t = Date.now();
@@ -63,6 +86,18 @@ try {
   report.baseBackup = { ms: Date.now() - t, copyMs: base.copyMs, walWaitMs: base.walWaitMs, rawBytes: base.rawBytes, storedBytes: base.storedBytes, mbPerSecond: round(dbBytes / 2 ** 20 / (base.copyMs / 1000)) };
   log(`base backup: ${round(base.copyMs / 1000)} s copy, ${round(base.rawBytes / 2 ** 20)} MiB -> ${round(base.storedBytes / 2 ** 20)} MiB`);
 
+  // Untimed: a plain copy of the cluster taken right after pgwarden's base backup, for PostgreSQL's redo alone
+  // (redoAlone below): it needs the same WAL from about the same point, with nothing of pgwarden's in the way.
+  redoRoot = mkdtempSync(join(tmpdir(), 'pgwarden-redo-'));
+  chmodSync(redoRoot, 0o755);
+  source.pg.cluster.own(redoRoot);
+  const copied = await source.pg.cluster.run(
+    'pg_basebackup',
+    ['-h', '127.0.0.1', '-p', String(source.pg.cluster.port), '-U', SUPERUSER, '-D', localBase(), '-Fp', '-X', 'none', '-c', 'fast', '--no-manifest'],
+    { env: { PGPASSWORD: source.pg.password }, reject: false },
+  );
+  if (copied.exitCode !== 0) throw new Error(`pg_basebackup for the redo measurement: ${copied.stderr}`);
+
   /** PITR to the end of the archive, timed; the restored cluster is removed afterwards. */
   async function pitr(label: string, what: string) {
     const t0 = Date.now();
@@ -72,7 +107,15 @@ try {
       ms: Date.now() - t0,
       durationMs: result.durationMs,
       baseRestoreMs: result.baseRestoreMs,
+      // Parts of baseRestoreMs: the files, and the first segments fetched beside them (the restore waits for both).
+      baseFilesMs: result.baseFilesMs,
+      walStaged: result.walStaged,
+      walStagedMs: result.walStagedMs,
       recoveryMs: result.recoveryMs,
+      // Part of recoveryMs: from pg_ctl start until promoted (writable); the rest is settling and a restart.
+      promotedMs: result.promotedMs,
+      writableMs: result.writableAt !== undefined ? Date.parse(result.writableAt) - t0 : undefined,
+      verifyMs: result.verifyMs,
       segmentsRestored: result.segmentsRestored,
       withinRto: result.withinRto,
     };
@@ -80,6 +123,7 @@ try {
     log(`pitr ${label}: ${JSON.stringify(entry)}`);
     await execa('runuser', ['-u', 'pgwarden', '--', join(bin, 'pg_ctl'), '-D', result.datadir, '-m', 'immediate', 'stop'], { reject: false });
     await execa('rm', ['-rf', result.datadir]);
+    return entry;
   }
   await pitr('base_only', 'base backup and the few segments written since');
 
@@ -238,7 +282,9 @@ try {
   void segments;
   log(`wal-push: ${JSON.stringify(report.walPush)}`);
 
-  await pitr('after_load', 'the load\'s WAL to replay as well');
+  const afterLoad = await pitr('after_load', 'the load\'s WAL to replay as well');
+  report.replaySplit = await replaySplit(afterLoad);
+  summary(report);
 } finally {
   (report.loadAverage as { end?: number[] }).end = loadavg().map((l) => round(l));
   mkdirSync(results, { recursive: true });
@@ -246,4 +292,181 @@ try {
   log(`written ${join(results, 'wal-load.json')}`);
   await source.pg.stop();
   await stack.stop();
+  if (redoRoot) rmSync(redoRoot, { recursive: true, force: true });
+}
+
+interface PitrEntry {
+  ms: number;
+  baseRestoreMs: number;
+  baseFilesMs?: number;
+  walStaged?: number;
+  walStagedMs?: number;
+  recoveryMs: number;
+  promotedMs?: number;
+  segmentsRestored: number;
+}
+
+/** Runs `fn` on `items`, `concurrency` at a time, timed: wall time and CPU time (this process and its children). */
+async function timedPass<T>(items: T[], concurrency: number, fn: (item: T) => Promise<void>) {
+  const cpu0 = cpuWithChildrenMs();
+  const t0 = performance.now();
+  await inParallel(items, concurrency, fn);
+  const ms = performance.now() - t0;
+  const cpuMs = cpuWithChildrenMs() - cpu0;
+  return {
+    concurrency,
+    ms: round(ms),
+    msPerSegment: round(ms / items.length),
+    segmentsPerSecond: round(items.length / (ms / 1000)),
+    cpuMs: round(cpuMs),
+    cpuMsPerSegment: round(cpuMs / items.length),
+  };
+}
+
+/** Whether the server at `url` is down, recovering or promoted (writable). */
+async function serverState(url: string): Promise<'down' | 'recovering' | 'promoted'> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 2_000 });
+  try {
+    await client.connect();
+    const { rows } = await client.query<{ r: boolean }>('SELECT pg_is_in_recovery() AS r');
+    return rows[0]!.r ? 'recovering' : 'promoted';
+  } catch {
+    return 'down';
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+/**
+ * The replay split (issue 22). The WAL the PITR after the load replayed, from the plain copy's start on:
+ * 1. pgwarden's fetch path alone: each archived segment fetched, its sha256 checked, decrypted and decompressed
+ *    (fetchWalBytes, in this process as the restore's worker runs it for the staged WAL and its feeder), written to a
+ *    local directory: one at a time, then three at a time (the feeder's and the staging's concurrency).
+ * 2. PostgreSQL's redo alone: the plain copy started with restore_command = cp from that directory, timed from
+ *    pg_ctl start to promoted (pg_is_in_recovery() false, probed every 20 ms), as pgwarden's promotedMs is.
+ * pgwarden's replay is its time until promoted plus what its base backup restore waited for the WAL staged beside it.
+ */
+async function replaySplit(pitr: PitrEntry) {
+  const base = localBase();
+  const label = readFileSync(join(base, 'backup_label'), 'utf8');
+  const first = /START WAL LOCATION: \S+ \(file ([0-9A-F]{24})\)/.exec(label)?.[1];
+  const timeline = Number(/START TIMELINE: (\d+)/.exec(label)?.[1] ?? '1');
+  if (!first) throw new Error(`no start segment in the copy's backup_label:\n${label}`);
+  const names = readdirSync(objects)
+    .map((f) => f.replace('.zst.gpg', ''))
+    .filter((n) => /^[0-9A-F]{24}$/.test(n) && n >= first && n.startsWith(first.slice(0, 8)))
+    .sort();
+  const walDir = join(redoRoot!, 'wal');
+  mkdirSync(walDir, { recursive: true });
+
+  log(`replay split: fetching ${names.length} segments (${names[0]} … ${names.at(-1)}) through pgwarden's fetch path`);
+  const archive = openArchive(source.config, 'bench');
+  let fetchOne;
+  let fetchThree;
+  let plainBytes = 0;
+  try {
+    await fetchWalBytes(archive.repo, 'bench', names[0]!, archive.keys); // untimed: the data keys opened, a connection made
+    const fetchInto = async (name: string) => {
+      const plain = await fetchWalBytes(archive.repo, 'bench', name, archive.keys);
+      if (!plain) throw new Error(`${name} is not archived`);
+      writeFileSync(join(walDir, name), plain);
+    };
+    fetchOne = await timedPass(names, 1, fetchInto);
+    fetchThree = await timedPass(names, 3, fetchInto);
+    for (const name of names) plainBytes += statSync(join(walDir, name)).size;
+  } finally {
+    await archive.keys.close();
+  }
+  const storedBytes = names.reduce((sum, name) => sum + statSync(join(objects, `${name}.zst.gpg`)).size, 0);
+  source.pg.cluster.own(walDir);
+  log(`fetch alone: one at a time ${JSON.stringify(fetchOne)}; three at a time ${JSON.stringify(fetchThree)}`);
+
+  const port = await freePort();
+  const user = source.pg.cluster.options.user;
+  const cluster = new LocalCluster({ dataDir: base, binDir: bin, port, ...(user ? { user } : {}) });
+  const auto = join(base, 'postgresql.auto.conf');
+  const settings = [
+    '',
+    '# bench/wal-load.ts: PostgreSQL redo alone, WAL from a local directory',
+    `port = ${port}`,
+    `listen_addresses = 'localhost'`,
+    `unix_socket_directories = '/tmp'`,
+    `log_timezone = 'UTC'`,
+    `archive_mode = off`,
+    `restore_command = 'cp "${walDir}/%f" "%p"'`,
+    `recovery_target_timeline = '${timeline}'`,
+    `recovery_target_action = 'promote'`,
+  ];
+  writeFileSync(auto, `${existsSync(auto) ? readFileSync(auto, 'utf8') : ''}${settings.join('\n')}\n`);
+  writeFileSync(join(base, 'recovery.signal'), '');
+  rmSync(cluster.logFile, { force: true }); // the source's server log, copied with its data directory
+  cluster.own(base);
+  const url = cluster.url(SUPERUSER, source.pg.password, 'postgres');
+  log('redo alone: the plain copy started with restore_command = cp');
+  const t0 = performance.now();
+  let redoMs: number;
+  try {
+    const started = await cluster.run('pg_ctl', ['-D', base, '-l', cluster.logFile, '-W', '-o', `-p ${port}`, 'start'], { reject: false });
+    if (started.exitCode !== 0) throw new Error(`pg_ctl start of the plain copy: ${started.stderr}`);
+    for (;;) {
+      const state = await serverState(url);
+      if (state === 'promoted') break;
+      if (performance.now() - t0 > 3_600_000) throw new Error('the plain copy did not promote within an hour');
+      if (state === 'down' && performance.now() - t0 > 10_000 && !(await cluster.running())) {
+        throw new Error(`the plain copy stopped during recovery:\n${readFileSync(cluster.logFile, 'utf8').split('\n').slice(-20).join('\n')}`);
+      }
+      await sleep(20);
+    }
+    redoMs = performance.now() - t0;
+  } finally {
+    await cluster.stop('immediate');
+  }
+  const serverLog = readFileSync(cluster.logFile, 'utf8');
+  const restored = new Set([...serverLog.matchAll(/restored log file "([0-9A-F]{24})" from archive/g)].map((m) => m[1])).size;
+  const redoAlone = {
+    restoreCommand: 'cp from a local directory',
+    ms: round(redoMs),
+    segmentsRestored: restored,
+    segmentsPerSecond: round(restored / (redoMs / 1000)),
+    walMBps: round((restored * 16) / (redoMs / 1000)),
+  };
+  log(`redo alone: ${JSON.stringify(redoAlone)}`);
+
+  // What the base backup restore waited for the WAL staged beside it: part of pgwarden's replay, counted in baseRestoreMs.
+  const stagingWaitMs = pitr.walStagedMs !== undefined && pitr.baseFilesMs !== undefined ? Math.max(0, pitr.walStagedMs - pitr.baseFilesMs) : undefined;
+  const pgwardenReplayMs = pitr.promotedMs !== undefined ? pitr.promotedMs + (stagingWaitMs ?? 0) : undefined;
+  return {
+    segments: names.length,
+    firstSegment: first,
+    lastSegment: names.at(-1),
+    plainMiB: round(plainBytes / MiB),
+    storedMiB: round(storedBytes / MiB),
+    copy: "pg_basebackup -Fp -X none -c fast of the source right after pgwarden's base backup (untimed); its WAL from its own start on",
+    fetchAlone: { what: 'fetchWalBytes in one process: GET, sha256, gpg -d | zstd -d, written to a local directory', oneAtATime: fetchOne, threeAtATime: fetchThree },
+    redoAlone,
+    pgwarden: {
+      segmentsRestored: pitr.segmentsRestored,
+      untilPromotedMs: pitr.promotedMs,
+      walStaged: pitr.walStaged,
+      stagingWaitMs,
+      replayMs: pgwardenReplayMs,
+      afterPromotionMs: pitr.promotedMs !== undefined ? pitr.recoveryMs - pitr.promotedMs : undefined,
+      recoveryMs: pitr.recoveryMs,
+    },
+    // pgwarden's replay beyond PostgreSQL's redo of (about) the same WAL: the part pgwarden controls.
+    pgwardenOverRedoMs: pgwardenReplayMs !== undefined ? round(pgwardenReplayMs - redoMs) : undefined,
+  };
+}
+
+/** The replay split in a few lines, after the JSON's details. */
+function summary(r: Record<string, unknown>): void {
+  const split = r.replaySplit as Awaited<ReturnType<typeof replaySplit>> | undefined;
+  if (!split) return;
+  const s = (ms: number | undefined) => (ms === undefined ? 'n/a' : `${(ms / 1000).toFixed(2)} s`);
+  const p = split.pgwarden;
+  log('summary of the replay:');
+  log(`  pgwarden PITR: ${p.segmentsRestored} segments; until promoted ${s(p.untilPromotedMs)} after pg_ctl start, plus ${s(p.stagingWaitMs)} the base backup restore waited for the ${p.walStaged ?? '?'} segments staged beside it: replay ${s(p.replayMs)}; after promotion (settling, a restart) ${s(p.afterPromotionMs)}`);
+  log(`  PostgreSQL redo alone (restore_command = cp): ${split.redoAlone.segmentsRestored} segments in ${s(split.redoAlone.ms)} (${split.redoAlone.segmentsPerSecond}/s)`);
+  log(`  pgwarden's fetch path alone (${split.segments} segments, ${split.storedMiB} MiB stored, ${split.plainMiB} MiB plain): one at a time ${s(split.fetchAlone.oneAtATime?.ms)} (${split.fetchAlone.oneAtATime?.msPerSegment} ms, ${split.fetchAlone.oneAtATime?.cpuMsPerSegment} ms CPU per segment), three at a time ${s(split.fetchAlone.threeAtATime?.ms)}`);
+  log(`  pgwarden's replay beyond redo alone: ${s(split.pgwardenOverRedoMs)}`);
 }

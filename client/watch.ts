@@ -80,7 +80,8 @@ export async function waitFor<T>(
           if (Date.now() - answeredAt >= outageMs) outage(new TemporalOutage(handle.workflowId, Date.now() - answeredAt, { cause: error }));
         } else answeredAt = Date.now();
       }
-      await sleep(everyMs);
+      // Cut short when the waiting ends: the result must not wait for the next round of the poll (up to `everyMs`).
+      await sleep(everyMs, stop.signal).catch(() => undefined);
     }
   };
   const polling = poll();

@@ -41,7 +41,19 @@ export interface PitrResult {
   /** How many attempts it took, when more than one (a worker that stopped answering). */
   attempts?: number;
   baseRestoreMs: number;
+  /** Parts of baseRestoreMs, from its start: until the base backup's files were written, until the WAL staged beside them was in. */
+  baseFilesMs?: number;
+  walStagedMs?: number;
+  /** WAL segments fetched while the base backup streamed in (the first of what recovery asks for). */
+  walStaged?: number;
+  /** Starting the restored server, WAL replay, promotion, and settling it as a primary (a restart without recovery's secrets). */
   recoveryMs: number;
+  /** Part of recoveryMs: until the server first answered as promoted (writable). Absent from results of workers before it. */
+  promotedMs?: number;
+  /** When the restored server first answered as promoted, i.e. accepted writes (the worker's clock, ISO-8601). */
+  writableAt?: string;
+  /** The checks after recovery: every database opened (absent from results of workers before it). */
+  verifyMs?: number;
   rtoMs?: number;
   withinRto?: boolean;
   /** The task queue of the worker whose host holds the restored cluster: what comes after the restore (a drill's checks, its removal) goes there. */

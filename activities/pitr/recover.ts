@@ -35,7 +35,16 @@ export interface RecoverOutput {
   lastTransactionAt?: string;
   stoppedAt?: string; // PostgreSQL's own words: "recovery stopping before commit of transaction 741, time …"
   segmentsRestored: number;
+  /** From this activity's start (pg_ctl start) to its end: replay, promotion, settling as a primary, the restart without recovery's secrets. */
   recoveryMs: number;
+  /**
+   * Part of recoveryMs: until the server first answered as promoted (pg_is_in_recovery() false: it accepts writes),
+   * seen by the probe every 100 ms; what follows is settling as a primary and the restart without recovery's secrets.
+   * Absent from the results of workers before it. A retry that finds the server promoted already gives its own time.
+   */
+  promotedMs?: number;
+  /** When that was, on this worker's clock (ISO-8601). */
+  promotedAt?: string;
 }
 
 /** The restored cluster's address with the source's user and password (a restored cluster has the source's roles). */
@@ -75,6 +84,7 @@ export async function recoverCluster(config: Config, input: RecoverInput): Promi
     }
 
     const url = restoredUrl(config, input.database, input.port);
+    let promoted = 0;
     for (;;) {
       if (reporter.signal?.aborted) throw new PgwardenError('Failed', 'Cancelled during recovery.', { retryable: false });
       const text = log();
@@ -82,7 +92,10 @@ export async function recoverCluster(config: Config, input: RecoverInput): Promi
       feeder.advance(lastRestored(text));
       if (failedEarly(text) && !running()) throw recoveryFailure(text, input.target);
       const state = await probe(url);
-      if (state === 'promoted') break;
+      if (state === 'promoted') {
+        promoted = Date.now();
+        break;
+      }
       if (state === 'down' && !running() && Date.now() - started > 5_000) throw recoveryFailure(text, input.target);
       await sleep(100);
     }
@@ -94,7 +107,14 @@ export async function recoverCluster(config: Config, input: RecoverInput): Promi
     const text = log();
     const stoppedAt = stopPoint(text);
     const lastTx = lastTransactionAt(text);
-    return { ...(lastTx ? { lastTransactionAt: lastTx } : {}), ...(stoppedAt ? { stoppedAt } : {}), segmentsRestored: restored, recoveryMs: Date.now() - started };
+    return {
+      ...(lastTx ? { lastTransactionAt: lastTx } : {}),
+      ...(stoppedAt ? { stoppedAt } : {}),
+      segmentsRestored: restored,
+      recoveryMs: Date.now() - started,
+      promotedMs: promoted - started,
+      promotedAt: new Date(promoted).toISOString(),
+    };
   } finally {
     stop();
     await feeder.stop();
@@ -167,9 +187,12 @@ export interface VerifyOutput {
   timeline: number;
   reachedLsn: string;
   databases: string[];
+  /** How long the checks took (absent from the results of workers before it). */
+  verifyMs?: number;
 }
 
 export async function verifyRestoredCluster(config: Config, input: VerifyInput): Promise<VerifyOutput> {
+  const started = Date.now();
   const url = restoredUrl(config, input.database, input.port);
   const client = new pg.Client({ connectionString: url });
   await client.connect();
@@ -195,5 +218,5 @@ export async function verifyRestoredCluster(config: Config, input: VerifyInput):
   if (input.target.kind === 'time' && input.lastTransactionAt && epochMicros(input.lastTransactionAt) > epochMicros(input.target.time)) {
     throw new PgwardenError('Integrity', `Recovery went past the target: the last replayed transaction is from ${input.lastTransactionAt}, after ${input.target.time}.`);
   }
-  return { timeline, reachedLsn, databases };
+  return { timeline, reachedLsn, databases, verifyMs: Date.now() - started };
 }

@@ -35,6 +35,10 @@ export interface RestoreBaseOutput {
   bytes: number;
   verified: boolean;
   staged: number;
+  /** From the start until the base backup's files were all written (absent from results of workers before it). */
+  filesMs?: number;
+  /** From the start until the staged WAL was all in (the restore waits for both; absent from results of workers before it). */
+  stagedMs?: number;
 }
 
 export async function restoreBaseBackup(config: Config, input: RestoreBaseInput): Promise<RestoreBaseOutput> {
@@ -87,12 +91,17 @@ async function restoreWithKeys(config: Config, input: RestoreBaseInput, repo: Re
     const tarArgs = ['-x', '-f', '-', '-C', input.datadir, `--exclude=${MARKER}`, '--exclude=pgwarden'];
     const tar: Step = user ? { command: 'runuser', args: ['-u', user.name, '--', 'tar', ...tarArgs], label: 'tar' } : { command: 'tar', args: tarArgs, label: 'tar' };
     // While the base backup streams in, the WAL that recovery will ask for first comes down beside it.
-    const staging = stageWal(repo, input.database, keys, input.stage, stageDirectory(input.datadir));
+    let stagedMs: number | undefined;
+    const staging = stageWal(repo, input.database, keys, input.stage, stageDirectory(input.datadir)).then((count) => {
+      stagedMs = Date.now() - started;
+      return count;
+    });
     staging.catch(() => undefined);
     await unsealInto(repo, { key: `${folder}${object.name}`, sha256: object.sha256, storedBytes: object.storedBytes }, secret, [tar], {
       ...(reporter.signal ? { signal: reporter.signal } : {}),
       filters,
     });
+    const filesMs = Date.now() - started;
     const staged = await staging;
     // The WAL data keys from the backup's day on, opened once here: restore_command (wal-fetch) then decrypts
     // without a passphrase or private key. They go when recovery ends (recoverCluster).
@@ -108,7 +117,7 @@ async function restoreWithKeys(config: Config, input: RestoreBaseInput, repo: Re
       }
       verified = true;
     }
-    return { restoreMs: Date.now() - started, bytes: object.rawBytes, verified, staged };
+    return { restoreMs: Date.now() - started, bytes: object.rawBytes, verified, staged, filesMs, ...(stagedMs !== undefined ? { stagedMs } : {}) };
   } finally {
     stop();
   }

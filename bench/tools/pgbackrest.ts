@@ -164,6 +164,7 @@ export function pgbackrestTool(): BenchTool {
         operation: 'restore',
         round,
         wallMs: restoreMs,
+        writableMs: restoreMs,
         phases: { 'pgbackrest restore (files)': filesMs, 'pg_ctl start -w (accepts connections)': acceptsMs - filesMs, 'until promoted (writable)': restoreMs - acceptsMs },
         treePeakRssBytes: restoreMem.treeRssSampled,
         notes: { label: latest.label, ordersRestored: orders, acceptsConnectionsMs: acceptsMs },

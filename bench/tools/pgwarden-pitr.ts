@@ -1,8 +1,9 @@
 // pgwarden's physical peer of pgBackRest: a base backup of the source cluster (pg_basebackup, one tar stream,
 // zstd | gpg, multipart upload) into the same S3 server, WAL archived by `pgwarden wal-push --async` (chained
 // after pgBackRest's archive-push on the same cluster), and a point-in-time restore to the latest archived WAL
-// into a new data directory, measured until the restored cluster is promoted and verified (writable).
-import { chmodSync, chownSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+// into a new data directory, measured until the restored cluster is writable (promoted: what pgBackRest's row is timed
+// to) and until the workflow's result (verified), with the phases in between.
+import { chmodSync, chownSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { serverBinDir } from '../../activities/postgres/binaries.js';
@@ -14,6 +15,7 @@ import type { PitrResult } from '../../domain/pitr.js';
 import { makeReachable } from '../../test/harness/archiving.js';
 import type { BenchContext, BenchTool, Measurement } from '../context.js';
 import { CpuMeter } from '../cpu.js';
+import { describeTimeline, workflowTimeline } from '../history.js';
 import { memoryOf, resetPeak, RssSampler } from '../rss.js';
 import { log, now } from '../util.js';
 import { caBundle, PGWARDEN_DB, startPgwardenWorker, type PgwardenWorker } from './pgwarden.js';
@@ -30,7 +32,9 @@ export function pgwardenPitrTool(): BenchTool {
     describe: () =>
       'baseBackupWorkflow (pg_basebackup -Ft -X none of the whole cluster, zstd -1 -T0 | gpg AES-256, multipart upload; complete once its WAL ' +
       'is archived) and pitrWorkflow to "latest": coverage checked, base backup into a new data directory (pg_verifybackup), WAL through ' +
-      '`pgwarden wal-fetch` with prefetch, promoted and every database opened. Wall time is to writable, like pgBackRest\'s row.',
+      '`pgwarden wal-fetch` with prefetch, promoted, settled as a primary (restarted without recovery\'s secrets) and every database opened. ' +
+      'Wall time is to the workflow\'s result (verified); time to writable is from the start to PitrResult.writableAt (when the worker first saw ' +
+      'pg_is_in_recovery() false, probing every 100 ms), and is what is compared with pgBackRest\'s time to writable.',
 
     async setup(ctx) {
       dir = mkdtempSync(join(ctx.root, 'pgwarden-pitr-'));
@@ -87,23 +91,48 @@ export function pgwardenPitrTool(): BenchTool {
       resetPeak(w.pid);
       sampler = new RssSampler(w.pid).start();
       cpu = new CpuMeter(w.pid);
+      const restoreStartedAt = Date.now(); // writableAt is a wall-clock time (the worker's, on this machine)
       const restoreStart = now();
-      const pitr = await waitFor<PitrResult>(await startPitr(w.client, w.config, { database: PGWARDEN_DB, target: 'latest', datadir: join(dir, `pitr-r${round}`) }));
+      const handle = await startPitr(w.client, w.config, { database: PGWARDEN_DB, target: 'latest', datadir: join(dir, `pitr-r${round}`) });
+      const pitr = await waitFor<PitrResult>(handle);
       const restoreMs = now() - restoreStart;
+      const restoreEndedAt = Date.now();
       workerCpuMs = cpu.stop();
       mem = sampler.stop();
+      // The restored server's own account of its recovery, before its data directory goes: where its time went.
+      const recoveryLog = join(pitr.datadir, 'pgwarden', 'recovery.log');
+      const milestones = existsSync(recoveryLog) ? recoveryMilestones(readFileSync(recoveryLog, 'utf8')) : undefined;
       await new LocalCluster({ dataDir: pitr.datadir, binDir: serverBinDir(), port: pitr.port, ...(ctx.user ? { user: ctx.user } : {}) }).stop('immediate');
       rmSync(pitr.datadir, { recursive: true, force: true });
+      const writableMs = pitr.writableAt !== undefined ? Date.parse(pitr.writableAt) - restoreStartedAt : undefined;
+      // Where Temporal's share of the time went (untimed): each activity's wait for a worker and its run.
+      const timeline = await workflowTimeline(handle).catch(() => undefined);
       const restoreRow: Measurement = {
         tool: 'pgwarden-pitr',
         operation: 'restore',
         round,
         wallMs: restoreMs,
-        phases: { 'base backup into a new data directory': pitr.baseRestoreMs, 'WAL replay until promoted and verified': pitr.recoveryMs },
+        ...(writableMs !== undefined ? { writableMs } : {}),
+        phases: pitrPhases(pitr, restoreMs, writableMs),
         workerPeakRssBytes: mem.processHwm ?? mem.processRssSampled,
         treePeakRssBytes: mem.treeRssSampled,
         ...(workerCpuMs !== undefined ? { workerCpuMs } : {}),
-        notes: { segmentsRestored: pitr.segmentsRestored, timeline: pitr.timeline },
+        notes: {
+          segmentsRestored: pitr.segmentsRestored,
+          timeline: pitr.timeline,
+          ...(pitr.writableAt ? { writableAt: pitr.writableAt } : {}),
+          ...(milestones ? { recoveryMilestones: milestones } : {}),
+          ...(pitr.walStaged !== undefined ? { walStaged: pitr.walStaged } : {}),
+          ...(pitr.baseFilesMs !== undefined ? { baseFilesMs: pitr.baseFilesMs } : {}),
+          ...(pitr.walStagedMs !== undefined ? { walStagedMs: pitr.walStagedMs } : {}),
+          ...(timeline
+            ? {
+                workflowTimeline: describeTimeline(timeline),
+                clientToWorkflowStartMs: timeline.startedAt - restoreStartedAt,
+                ...(timeline.completedAt !== undefined ? { workflowEndToClientMs: restoreEndedAt - (timeline.startedAt + timeline.completedAt) } : {}),
+              }
+            : {}),
+        },
       };
       return [backupRow, restoreRow];
     },
@@ -112,4 +141,64 @@ export function pgwardenPitrTool(): BenchTool {
       await worker?.stop();
     },
   };
+}
+
+/**
+ * The restore's phases, in order, adding up to its wall time: what the workflow does before and between its long steps
+ * (plan and archive listing, leases, recovery settings, Temporal), the base backup, replay until the server is
+ * writable, then what pgwarden does after that (settling as a primary, a restart without recovery's secrets, the
+ * verification, the result). A worker without the timing fields gives the two phases it used to.
+ */
+export function pitrPhases(pitr: Pick<PitrResult, 'baseRestoreMs' | 'recoveryMs' | 'promotedMs' | 'verifyMs'>, wallMs: number, writableMs: number | undefined): Record<string, number> {
+  if (writableMs === undefined || pitr.promotedMs === undefined || pitr.verifyMs === undefined) {
+    return { 'base backup into a new data directory': pitr.baseRestoreMs, 'WAL replay until promoted, settled as a primary': pitr.recoveryMs };
+  }
+  const settle = pitr.recoveryMs - pitr.promotedMs;
+  return {
+    'workflow start, plan, lease, recovery settings (the rest until writable)': writableMs - pitr.baseRestoreMs - pitr.promotedMs,
+    'base backup into a new data directory': pitr.baseRestoreMs,
+    'server started, WAL replay until promoted (writable)': pitr.promotedMs,
+    'after writable: settled as a primary, restarted without recovery\'s secrets': settle,
+    'after writable: verified (every database opened)': pitr.verifyMs,
+    'after writable: lease released, the result to the client': wallMs - writableMs - settle - pitr.verifyMs,
+  };
+}
+
+/** What the restored server's log says, in order, with the seconds since the postmaster started. */
+const MILESTONES: Array<[RegExp, string]> = [
+  [/LOG: {2}starting archive recovery/, 'archive recovery starts'],
+  [/LOG: {2}redo starts at/, 'redo starts'],
+  [/LOG: {2}consistent recovery state reached/, 'consistent'],
+  [/LOG: {2}redo done at/, 'redo done'],
+  [/LOG: {2}selected new timeline ID/, 'new timeline selected'],
+  [/LOG: {2}archive recovery complete/, 'archive recovery complete'],
+  [/LOG: {2}checkpoint starting: end-of-recovery/, 'end-of-recovery checkpoint'],
+  [/LOG: {2}database system is ready to accept connections/, 'accepts connections (writable)'],
+];
+
+/**
+ * One line from the restored server's log (pgwarden/recovery.log): when (seconds after "starting PostgreSQL") recovery
+ * reached each milestone, how many segments restore_command brought, and those it brought after redo was done (at
+ * the end of recovery PostgreSQL asks for the last segment again, and for the parent timeline's history file).
+ * Only the first start of the server (the restart without recovery's secrets comes after).
+ */
+export function recoveryMilestones(log: string): string | undefined {
+  const lines = log.split('\n');
+  const at = (line: string) => Date.parse(`${line.slice(0, 23).replace(' ', 'T')}Z`);
+  const first = lines.findIndex((l) => /LOG: {2}starting PostgreSQL/.test(l));
+  if (first < 0 || Number.isNaN(at(lines[first]!))) return undefined;
+  const t0 = at(lines[first]!);
+  const end = lines.findIndex((l, i) => i > first && /LOG: {2}database system is ready to accept connections/.test(l));
+  const span = lines.slice(first, end < 0 ? undefined : end + 1);
+  const s = (line: string) => ((at(line) - t0) / 1000).toFixed(3);
+  const parts: string[] = [];
+  for (const [pattern, name] of MILESTONES) {
+    const line = span.find((l) => pattern.test(l));
+    if (line) parts.push(`${name} ${s(line)}`);
+  }
+  const restored = span.filter((l) => /restored log file "/.test(l));
+  const done = span.findIndex((l) => /LOG: {2}redo done at/.test(l));
+  const after = done < 0 ? [] : span.slice(done).filter((l) => /restored log file "/.test(l));
+  parts.push(`${restored.length} restored by restore_command${after.length ? ` (${after.length} after redo done, the last at ${s(after.at(-1)!)})` : ''}`);
+  return parts.join(', ');
 }
