@@ -92,7 +92,8 @@ async function restoreWithKeys(config: Config, input: RestoreBaseInput, repo: Re
     const tar: Step = user ? { command: 'runuser', args: ['-u', user.name, '--', 'tar', ...tarArgs], label: 'tar' } : { command: 'tar', args: tarArgs, label: 'tar' };
     // While the base backup streams in, the WAL that recovery will ask for first comes down beside it.
     let stagedMs: number | undefined;
-    const staging = stageWal(repo, input.database, keys, input.stage, stageDirectory(input.datadir)).then((count) => {
+    let filesIn = false;
+    const staging = stageWal(repo, input.database, keys, input.stage, stageDirectory(input.datadir), () => filesIn).then((count) => {
       stagedMs = Date.now() - started;
       return count;
     });
@@ -102,6 +103,7 @@ async function restoreWithKeys(config: Config, input: RestoreBaseInput, repo: Re
       filters,
     });
     const filesMs = Date.now() - started;
+    filesIn = true; // no new fetches: the feeder of the recovery step goes on from what is staged, beside the redo
     const staged = await staging;
     // The WAL data keys from the backup's day on, opened once here: restore_command (wal-fetch) then decrypts
     // without a passphrase or private key. They go when recovery ends (recoverCluster).
@@ -123,13 +125,23 @@ async function restoreWithKeys(config: Config, input: RestoreBaseInput, repo: Re
   }
 }
 
-/** Fetches (and verifies) the staged WAL files into `<dir>/in`, and marks the ones known not to be archived. */
-async function stageWal(repo: Repository, database: string, keys: WalKeys, stage: WalStage | undefined, dir: string): Promise<number> {
+/** Files staged however soon the base backup is in: recovery's first requests never wait for a fetch of their own. */
+const STAGE_AT_LEAST = 4;
+
+/**
+ * Fetches (and verifies) the staged WAL files into `<dir>/in`, in order, 3 at a time, and marks the ones known not
+ * to be archived. Once `filesIn()` (the base backup is on disk) and the first STAGE_AT_LEAST are staged, it starts
+ * no more: recovery starts at once, and the recovery step's feeder fetches the rest while PostgreSQL replays
+ * (waiting here for all of them put their whole fetch time before the redo instead of beside it).
+ */
+async function stageWal(repo: Repository, database: string, keys: WalKeys, stage: WalStage | undefined, dir: string, filesIn: () => boolean): Promise<number> {
   if (!stage) return 0;
   const incoming = join(dir, 'in');
   mkdirSync(incoming, { recursive: true, mode: 0o700 });
   let staged = 0;
-  await inParallel(stage.files, 3, async (name) => {
+  await inParallel(stage.files, 3, async (name, i) => {
+    // History files always (the feeder fetches segments only); segments past the first few only while the base backup streams.
+    if (!name.endsWith('.history') && i >= STAGE_AT_LEAST && filesIn()) return;
     const bytes = await fetchWalBytes(repo, database, name, keys);
     if (!bytes) return; // gone since the plan: wal-fetch will say so
     spoolFile(incoming, name, bytes); // with its sha256: restore_command uses it only while it matches

@@ -147,7 +147,11 @@ export function walStage(listing: ArchiveListing, timeline: number, reach: Reach
     const hop = reach.path.find((h) => h.toSegno === undefined || segno <= h.toSegno)!;
     files.push(segmentName(hop.timeline, segno, listing.segmentSize));
   }
-  return { files, missing: [reach.run.next.name, historyFileName(free)] };
+  // On promotion PostgreSQL copies the history of the timeline it recovered along into the new one's, asking
+  // restore_command for it even when that is timeline 1, which never has one: answered at once, not by a fetch.
+  const parentOfNew = reach.path.at(-1)!.timeline;
+  const noParentHistory = parentOfNew === 1 && !listing.histories.has(1) ? [historyFileName(1)] : [];
+  return { files, missing: [reach.run.next.name, historyFileName(free), ...noParentHistory] };
 }
 
 /** The error for a base backup whose own WAL (start to consistency) is not all archived. */

@@ -3,7 +3,7 @@
 // primary (--archive-as the source's name, the old primary stopped) is backed up and restored in the source's place.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -41,6 +41,7 @@ after(async () => {
   }
   await source?.pg.stop();
   await stack?.stop();
+  rmSync(scratch, { recursive: true, force: true }); // the restored data directories (about 1 GB)
 });
 
 function urlOf(copy: PitrResult, database = 'postgres'): string {

@@ -3,7 +3,7 @@
 // the public-keys-only worker cannot do, it refuses naming the operation and the key it needs.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, mkdtempSync, readFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import pg from 'pg';
@@ -54,6 +54,7 @@ after(async () => {
   }
   await source?.pg.stop();
   await stack?.stop();
+  rmSync(scratch, { recursive: true, force: true }); // the restored data directories (about 1 GB)
 });
 
 async function write(batch: string, from: number, count: number): Promise<void> {

@@ -4,7 +4,7 @@
 // stretches of time a restore can reach when a hole splits the archive; a copy that archives nothing keeps no secret.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, symlinkSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -45,6 +45,7 @@ after(async () => {
   }
   await source?.pg.stop();
   await stack?.stop();
+  rmSync(scratch, { recursive: true, force: true }); // the restored data directories (about 1 GB)
 });
 
 async function write(batch: string, from: number, count: number): Promise<void> {

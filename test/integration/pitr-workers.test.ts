@@ -5,7 +5,7 @@
 // one left on this machine (its server still runs there, on that port), and the RTO counts from the first attempt.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa, type ResultPromise } from 'execa';
@@ -76,6 +76,7 @@ after(async () => {
   }
   await source?.pg.stop();
   await stack?.stop();
+  rmSync(scratch, { recursive: true, force: true }); // the hosts' data directories
 });
 
 interface StepRun {

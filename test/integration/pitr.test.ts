@@ -4,7 +4,7 @@
 // in the archive after the target; refusals before anything is written; a corrupt segment stops recovery.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, renameSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -47,6 +47,7 @@ after(async () => {
   }
   await source?.pg.stop();
   await stack?.stop();
+  rmSync(scratch, { recursive: true, force: true }); // the restored data directories (about 1 GB)
 });
 
 async function write(pg: { query: (db: string, sql: string) => Promise<unknown> }, batch: string, from: number, count: number): Promise<void> {

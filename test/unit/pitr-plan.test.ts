@@ -118,7 +118,11 @@ test('what is staged: the histories PostgreSQL probes, segments up to the target
   assert.equal(firstFreeTimeline(listing, 1), 4, 'timelines 2 and 3 exist: the copy must not reuse them');
   const stage = walStage(listing, 1, reachFrom(listing, 1, backup('b', 1, 2, 2)), 3n);
   assert.deepEqual(stage.files, ['00000002.history', '00000003.history', segmentName(1, 2n), segmentName(1, 3n)]);
-  assert.deepEqual(stage.missing, [segmentName(1, 7n), '00000004.history']);
+  assert.deepEqual(stage.missing, [segmentName(1, 7n), '00000004.history', '00000001.history'], 'timeline 1 has no history: asked for on promotion, answered at once');
+  // Along timeline 2 the history PostgreSQL copies on promotion is 00000002.history, which is archived and staged.
+  const along2 = walStage(listing, 2, reachFrom(listing, 2, backup('b', 1, 2, 2)), 5n);
+  assert.equal(along2.missing.includes('00000001.history'), false);
+  assert.equal(along2.missing.includes('00000002.history'), false);
 });
 
 test('paths that are not safe in a command are refused; safe ones are quoted for postgresql.conf and the shell', async () => {
