@@ -60,7 +60,13 @@ export function restoreCommand(options: { configFile: string; database: string; 
   const incoming = shellWord(`${checkPath(options.spool, 'the spool')}/in`);
   return (
     `in=${incoming}; ` +
-    `if [ -f "$in/%f" ] && sha256sum --status -c "$in/%f.sha256" 2>/dev/null; then rm -f "$in/%f.sha256"; exec mv -f "$in/%f" "%p"; ` +
+    // A staged segment whose checksum holds is moved into place; a hard link to it stays in served/ (the last one
+    // only), since PostgreSQL reads the last segment it replayed once more when recovery ends.
+    `if [ -f "$in/%f" ] && sha256sum --status -c "$in/%f.sha256" 2>/dev/null; then ` +
+    `rm -rf "$in/served"; mkdir "$in/served" && ln "$in/%f" "$in/served/%f" && mv -f "$in/%f.sha256" "$in/served/%f.sha256"; ` +
+    `rm -f "$in/%f.sha256"; exec mv -f "$in/%f" "%p"; ` +
+    // Asked again: the kept link, while it still matches (PostgreSQL may since have recycled and rewritten its file).
+    `elif [ -f "$in/served/%f" ] && echo "$(head -c 64 "$in/served/%f.sha256")  $in/served/%f" | sha256sum --status -c - 2>/dev/null; then exec cp "$in/served/%f" "%p"; ` +
     `elif [ -f "$in/%f${MISSING}" ]; then exit 1; ` +
     // 32 ahead (512 MiB of spool at most): each prefetcher is a process start, and recovery outruns a short one.
     `else exec ${pgwarden(options.configFile)} wal-fetch --db ${checkName(options.database, 'The database')} --spool ${shellWord(options.spool)} --prefetch 32 %f "%p"; fi`

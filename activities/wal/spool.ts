@@ -7,8 +7,8 @@
 // Node built-ins only: PostgreSQL starts one process per WAL file, and the fast path must start fast.
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { closeSync, copyFileSync, existsSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import { privateDirectory } from '../storage/private-directory.js';
 import { defaultStateDirectory } from '../storage/state-directory.js';
 import { sleep } from '../sleep.js';
@@ -60,7 +60,8 @@ export function spoolFile(incoming: string, name: string, data: Buffer): void {
 
 /**
  * The path of spooled file `name` when its content matches the sha256 written beside it (the caller moves it into
- * place); otherwise both go and undefined comes back (the caller fetches from the archive).
+ * place with serveSpooled, the checksum with it); otherwise both go and undefined comes back (the caller fetches
+ * from the archive).
  */
 export function verifiedSpoolFile(incoming: string, name: string): string | undefined {
   const file = join(incoming, name);
@@ -72,10 +73,47 @@ export function verifiedSpoolFile(incoming: string, name: string): string | unde
   } catch {
     /* no checksum: not ours to use */
   }
-  rmSync(`${file}.sha256`, { force: true });
   if (good) return file;
+  rmSync(`${file}.sha256`, { force: true });
   rmSync(file, { force: true });
   return undefined;
+}
+
+/** Where the segment restore_command served last is kept, for PostgreSQL's second request of it. */
+export function servedDirectory(incoming: string): string {
+  return join(incoming, 'served');
+}
+
+/**
+ * Puts a verified spooled file (from verifiedSpoolFile, in `incoming` or its served directory) at `destination`,
+ * and keeps it, with its checksum, as the one file served last: when recovery ends PostgreSQL reads the last
+ * segment it replayed once more through restore_command, and finds it there instead of in the archive (a fetch
+ * of its own, about half a second). The kept file is a hard link (no copy); what PostgreSQL later writes into its
+ * own (a recycled segment) fails the checksum, and then the archive is asked.
+ */
+export function serveSpooled(incoming: string, file: string, destination: string): void {
+  const served = servedDirectory(incoming);
+  mkdirSync(served, { recursive: true, mode: 0o700 });
+  const name = basename(file);
+  const kept = join(served, name);
+  for (const old of readdirSync(served)) if (old !== name && old !== `${name}.sha256`) rmSync(join(served, old), { force: true });
+  if (file !== kept) {
+    rmSync(kept, { force: true });
+    try {
+      linkSync(file, kept);
+      renameSync(`${file}.sha256`, `${kept}.sha256`);
+    } catch {
+      rmSync(kept, { force: true }); // nothing kept: a second request goes to the archive, as before
+    }
+    rmSync(`${file}.sha256`, { force: true });
+  }
+  try {
+    if (file === kept) copyFileSync(file, destination);
+    else renameSync(file, destination);
+  } catch {
+    copyFileSync(file, destination); // the spool is on another file system than pg_wal
+    if (file !== kept) rmSync(file, { force: true });
+  }
 }
 
 /** Takes `lock` for this process unless a live process holds it; true when taken. */

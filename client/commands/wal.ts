@@ -1,11 +1,11 @@
 // The commands PostgreSQL runs: archive_command (wal-push) and restore_command (wal-fetch). They never need
 // Temporal (the database must not wait on the orchestrator), and their fast paths load nothing heavy.
-import { copyFileSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PgwardenError } from '../../domain/errors.js';
-import { awaitPushResult, ensureSpool, knownMissing, lockHeld, sha256Of, spoolDir, startBackground, takePushResult, verifiedSpoolFile } from '../../activities/wal/spool.js';
+import { awaitPushResult, ensureSpool, knownMissing, lockHeld, sha256Of, spoolDir, startBackground, serveSpooled, servedDirectory, takePushResult, verifiedSpoolFile } from '../../activities/wal/spool.js';
 import type { Config } from '../../config/schema.js';
 import type { CommandContext } from '../context.js';
 import type { Output } from '../output.js';
@@ -94,14 +94,9 @@ export async function walFetchCommand(ctx: WalCommandContext, options: WalFetchO
       process.exitCode = WAL_FETCH_EXIT.notArchived; // the prefetcher just looked: the end of the archive
       return;
     }
-    const prefetched = verifiedSpoolFile(incoming, name);
+    const prefetched = verifiedSpoolFile(incoming, name) ?? verifiedSpoolFile(servedDirectory(incoming), name);
     if (prefetched) {
-      try {
-        renameSync(prefetched, destination);
-      } catch {
-        copyFileSync(prefetched, destination); // the spool is on another file system
-        rmSync(prefetched, { force: true });
-      }
+      serveSpooled(incoming, prefetched, destination);
       found = true;
     } else {
       const config = await ctx.loadConfig(spool);

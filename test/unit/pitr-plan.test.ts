@@ -2,7 +2,7 @@
 // commands a restored cluster runs, quoted for postgresql.conf and the shell.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync, chmodSync, chownSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync, chmodSync, chownSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -136,12 +136,27 @@ test('paths that are not safe in a command are refused; safe ones are quoted for
   const dir = mkdtempSync(join(tmpdir(), 'pgwarden-unit-'));
   const spool = join(dir, 'data dir', 'pgwarden', 'spool');
   mkdirSync(join(spool, 'in'), { recursive: true });
+  chmodSync(spool, 0o700);
+  chmodSync(join(spool, 'in'), 0o700);
   mkdirSync(join(dir, 'data dir', 'pg_wal'));
   spoolFile(join(spool, 'in'), '000000010000000000000002', Buffer.from('segment'));
   const command = restoreCommand({ configFile: join(dir, 'data dir', 'pgwarden', 'restore.yaml'), database: 'app', spool });
   const run = (name: string) => execa('sh', ['-c', command.replace(/%f/g, name).replace(/%p/g, 'pg_wal/RECOVERYXLOG')], { cwd: join(dir, 'data dir'), reject: false });
   assert.equal((await run('000000010000000000000002')).exitCode, 0);
   assert.equal(readFileSync(join(dir, 'data dir', 'pg_wal', 'RECOVERYXLOG'), 'utf8'), 'segment');
+  // Asked for again (PostgreSQL rereads the last segment when recovery ends): served from the one kept, not the
+  // archive (this spool's restore.yaml does not exist: a fetch would fail).
+  rmSync(join(dir, 'data dir', 'pg_wal', 'RECOVERYXLOG'));
+  const again = await run('000000010000000000000002');
+  assert.equal(again.exitCode, 0, again.stderr);
+  assert.equal(readFileSync(join(dir, 'data dir', 'pg_wal', 'RECOVERYXLOG'), 'utf8'), 'segment');
+  // Only the last one served is kept; one changed since (PostgreSQL recycled its file) is not used.
+  spoolFile(join(spool, 'in'), '000000010000000000000004', Buffer.from('next segment'));
+  assert.equal((await run('000000010000000000000004')).exitCode, 0);
+  assert.deepEqual(readdirSync(join(spool, 'in', 'served')).sort(), ['000000010000000000000004', '000000010000000000000004.sha256']);
+  writeFileSync(join(dir, 'data dir', 'pg_wal', 'RECOVERYXLOG'), 'recycled and overwritten');
+  const changed = await run('000000010000000000000004');
+  assert.notEqual(changed.exitCode, 0, 'a kept segment that no longer matches its checksum is not served');
   writeFileSync(join(spool, 'in', '000000010000000000000003.missing'), new Date().toISOString());
   assert.equal((await run('000000010000000000000003')).exitCode, 1, 'known not to be archived');
   assert.match(archiveCommand({ configFile: '/a b/restore.yaml', archiveAs: 'app-pitr-1', spool: '/a b/spool' }), /--config '\/a b\/restore.yaml' wal-push --db app-pitr-1 --async --spool '\/a b\/spool' %p$/);
