@@ -7,41 +7,14 @@ export class Sha256Meter extends Transform {
   private readonly hash: Hash = createHash('sha256');
   private total = 0;
   private digest: string | undefined;
-  private held: Buffer[] = [];
-  private heldBytes = 0;
   /** When the first byte passed (ms since epoch), if one did. */
   firstByteAt: number | undefined;
-
-  /**
-   * `coalesceBytes`: pass bytes on in pieces of at least this size. A download arrives in TLS records (4 KiB from
-   * some servers), and each piece written into a process's pipe is a system call: gathered to the pipe's 64 KiB,
-   * feeding gpg costs the worker a sixteenth of the calls.
-   */
-  constructor(private readonly coalesceBytes = 0) {
-    super();
-  }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
     if (this.total === 0) this.firstByteAt = Date.now();
     this.hash.update(chunk);
     this.total += chunk.length;
-    if (this.coalesceBytes <= 0) return callback(null, chunk);
-    this.held.push(chunk);
-    this.heldBytes += chunk.length;
-    if (this.heldBytes >= this.coalesceBytes) this.push(this.release());
-    callback();
-  }
-
-  override _flush(callback: TransformCallback): void {
-    if (this.heldBytes > 0) this.push(this.release());
-    callback();
-  }
-
-  private release(): Buffer {
-    const out = this.held.length === 1 ? this.held[0]! : Buffer.concat(this.held, this.heldBytes);
-    this.held = [];
-    this.heldBytes = 0;
-    return out;
+    callback(null, chunk);
   }
 
   /** Bytes seen so far (progress reports read this while data flows). */
@@ -81,15 +54,13 @@ export class VerifyingMeter extends Sha256Meter {
   constructor(
     private readonly expected: { sha256: string; storedBytes: number },
     private readonly corrupt: (meter: VerifyingMeter) => Error,
-    coalesceBytes = 0,
   ) {
-    super(coalesceBytes);
+    super();
   }
 
-  /** The last bytes held back go on only when the whole object proved intact. */
   override _flush(callback: TransformCallback): void {
     if (this.bytes !== this.expected.storedBytes || this.sha256 !== this.expected.sha256) callback(this.corrupt(this));
-    else super._flush(callback);
+    else callback();
   }
 }
 

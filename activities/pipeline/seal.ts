@@ -109,9 +109,6 @@ export async function sealInto(
   return { sha256: filters.result('sha256'), storedBytes: filters.result('stored-size') };
 }
 
-/** Linux's pipe capacity: the bytes fed into a process chain go in writes of about this size. */
-const PIPE_BYTES = 64 * 1024;
-
 export interface ExpectedObject {
   key: string;
   sha256: string;
@@ -134,7 +131,7 @@ export async function unsealInto(
   const filters = options.filters ?? new FilterGroup();
   storedSideFree(filters, object.key);
   if (filters.transforms().length) throw new PgwardenError('Failed', `Filters in Node cannot see the plain bytes of ${object.key}: they flow between processes.`);
-  const meter = new VerifyingMeter(object, (m) => checksumError(repo, object, m), PIPE_BYTES);
+  const meter = new VerifyingMeter(object, (m) => checksumError(repo, object, m));
   filters.add(storedMeter(meter));
   const decoder = chain([decryptStep(passphrase, object.key), decompressStep(object.key), ...filters.steps(), ...consumer], {
     stdout: options.output === 'collect' || options.into ? 'pipe' : 'ignore',
