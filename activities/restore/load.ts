@@ -15,13 +15,12 @@ import type { Step } from '../pipeline/chain.js';
 import { FilterGroup } from '../pipeline/filters.js';
 import { unsealInto } from '../pipeline/seal.js';
 import { pgTool } from '../postgres/binaries.js';
-import { quoteIdent, withDatabase, type PgEndpoint } from '../postgres/connection.js';
+import { connect, quoteIdent, withDatabase, type PgEndpoint } from '../postgres/connection.js';
 import { serverInfo } from '../postgres/inventory.js';
 import { connectMaintenance, copyCounts, dropDatabase, explainLoadFailure, loadEnv, pgRestoreStep, psqlStep, restoreFlags, type LoadOptions } from '../postgres/load.js';
 import { childEnvironment } from '../process-environment.js';
 import { currentReporter, inParallel, reportEvery } from '../progress.js';
 import { MISMATCHES_LISTED, type RestoreLogicalInput, type RestoreLogicalOutput } from './inputs.js';
-import { AnalyzeQueue } from './analyze.js';
 import { copyFilterStep, postDataFor, preDataFor, selectTables, type SchemaSelection } from './tables.js';
 
 /** What the load steps share: the backup, where it goes, and how one stored object is read. */
@@ -75,7 +74,6 @@ export async function restoreLogical(db: DatabaseContext, input: RestoreLogicalI
   }));
 
   const maintenance = await connectMaintenance(server, 'restore');
-  const analyzer = new AnalyzeQueue(staging);
   let succeeded = false;
   try {
     const major = (await serverInfo(maintenance)).major;
@@ -109,18 +107,17 @@ export async function restoreLogical(db: DatabaseContext, input: RestoreLogicalI
     if (only) selection = await loadSelectedSchema(load, only);
     else for (const object of byRole(manifest, 'pre-data')) await load.unseal(object, [pgRestoreStep(pgRestore, staging, load.options, what(manifest, object))], 'ignore');
     enter('loading data');
-    const restored = only ?? Object.keys(manifest.tables);
-    const loaded = await loadRows(load, selection, (table) => analyzer.add(table));
-    enter('checking row counts');
-    const checks = checkRowCounts(manifest, loaded, only);
-    const mismatches = checks.filter((c) => c.expected !== c.actual);
-    enter('analyzing');
-    await analyzer.finish(restored, load.jobs); // what is left of it: most tables were analyzed while others loaded
+    const loaded = await loadRows(load, selection);
     enter('building indexes and constraints');
     if (selection) leftOut = await buildSelectedIndexes(load, selection);
     else await buildIndexes(load);
-    enter('analyzing expression indexes');
-    await analyzer.afterIndexes(restored, load.jobs);
+    enter('checking row counts');
+    const checks = checkRowCounts(manifest, loaded, only);
+    const mismatches = checks.filter((c) => c.expected !== c.actual);
+    // After the indexes: an expression index has statistics of its own. Analyzing each table as soon as its rows
+    // were in, beside the other loads, was measured (issue 22) and won nothing on 2 cores: the loads use them all.
+    enter('analyzing');
+    await analyze(staging, only ?? Object.keys(manifest.tables), config.backup.jobs);
     enter('done');
     succeeded = true;
     return {
@@ -135,7 +132,6 @@ export async function restoreLogical(db: DatabaseContext, input: RestoreLogicalI
   } finally {
     stopReporting();
     reporter.signal?.removeEventListener('abort', onCancel);
-    await analyzer.close();
     // Unless Temporal already gave this attempt up: the next one may be loading into the same staging database.
     if (!succeeded && !reporter.superseded()) await dropDatabase(maintenance, input.staging).catch(() => undefined);
     await maintenance.end().catch(() => undefined);
@@ -154,14 +150,11 @@ function what(manifest: BackupManifest, object: StoredObjectEntry): string {
  * Rows, largest objects first, `jobs` at a time; each COPY reports how many rows the server took in. Some tables
  * only: the objects that hold none of them are not read, and the others pass a filter that drops the rest.
  */
-async function loadRows(load: Load, selection: SchemaSelection | undefined, allLoaded: (table: string) => void): Promise<Map<string, number>> {
+async function loadRows(load: Load, selection?: SchemaSelection): Promise<Map<string, number>> {
   const loaded = new Map<string, number>();
   const data = byRole(load.manifest, 'data')
     .filter((o) => !selection || !o.tables?.length || o.tables.some((t) => selection.tables.has(t)))
     .sort((a, b) => b.rawBytes - a.rawBytes);
-  // Objects still to load per table (a large table comes in several): at 0, its rows are all in.
-  const objectsLeft = new Map<string, number>();
-  for (const object of data) for (const table of object.tables ?? []) objectsLeft.set(table, (objectsLeft.get(table) ?? 0) + 1);
   await inParallel(data, load.jobs, async (object) => {
     try {
       const consumer = [...(selection ? [copyFilterStep(selection)] : []), psqlStep(load.psql, load.staging, what(load.manifest, object))];
@@ -171,11 +164,6 @@ async function loadRows(load: Load, selection: SchemaSelection | undefined, allL
         throw new PgwardenError('Integrity', `${what(load.manifest, object)} loaded ${counts.length} tables, but the manifest lists ${tables.length} for it: the backup does not match its manifest.`);
       }
       tables.forEach((table, i) => loaded.set(table, (loaded.get(table) ?? 0) + counts[i]!));
-      for (const table of tables) {
-        const left = (objectsLeft.get(table) ?? 1) - 1;
-        objectsLeft.set(table, left);
-        if (left === 0) allLoaded(table);
-      }
     } catch (error) {
       load.abort.abort(error); // stop the other loads: this restore has failed
       throw error;
@@ -268,6 +256,22 @@ function checkRowCounts(manifest: BackupManifest, loaded: Map<string, number>, o
     );
   }
   return checks;
+}
+
+/** Planner statistics, so the restored database is fast from its first query; tables in parallel. */
+async function analyze(staging: PgEndpoint, tables: string[], jobs: number): Promise<void> {
+  const clients = await Promise.all(Array.from({ length: Math.max(1, jobs) }, () => connect(staging, 'restore analyze')));
+  try {
+    await inParallel(
+      clients.map((_, i) => tables.filter((_t, j) => j % clients.length === i)),
+      clients.length,
+      async (share, i) => {
+        for (const table of share) await clients[i]!.query(`ANALYZE ${table}`);
+      },
+    );
+  } finally {
+    await Promise.all(clients.map((c) => c.end().catch(() => undefined)));
+  }
 }
 
 /** CREATE DATABASE with the source's encoding and collation, falling back to the server's when it lacks them. */

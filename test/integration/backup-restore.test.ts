@@ -86,8 +86,7 @@ describe('a logical backup through Temporal', () => {
     assert.equal(result.rtoMs, 3_600_000);
     assert.equal(result.withinRto, true);
     assert.deepEqual(await fingerprint(stack.pg.url('shop_copy')), await fingerprint(stack.pg.url('shop')));
-    // Planner statistics from the first query on: every table with rows (analyzed while the others still loaded),
-    // and the expression index (analyzed again once it existed).
+    // Planner statistics from the first query on: every table with rows, and the expression index (its own).
     const unanalyzed = await stack.pg.query<{ name: string }>(
       'shop_copy',
       `SELECT c.oid::regclass::text AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
