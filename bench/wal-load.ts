@@ -8,7 +8,6 @@ import { cpus, loadavg, totalmem, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa, execaSync } from 'execa';
-import pg from 'pg';
 import { serverBinDir } from '../activities/postgres/binaries.js';
 import { freePort, LocalCluster } from '../activities/postgres/cluster.js';
 import { inParallel } from '../activities/progress.js';
@@ -19,6 +18,7 @@ import { startBaseBackup, startPitr } from '../client/api.js';
 import { waitFor } from '../client/watch.js';
 import type { BaseBackupResult } from '../domain/basebackup.js';
 import type { PitrResult } from '../domain/pitr.js';
+import { recoveryState } from '../activities/pitr/recover.js';
 import { CLI, startArchivingCluster } from '../test/harness/archiving.js';
 import { SUPERUSER } from '../test/harness/postgres.js';
 import { startStack } from '../test/harness/stack.js';
@@ -323,19 +323,6 @@ async function timedPass<T>(items: T[], concurrency: number, fn: (item: T) => Pr
   };
 }
 
-/** Whether the server at `url` is down, recovering or promoted (writable). */
-async function serverState(url: string): Promise<'down' | 'recovering' | 'promoted'> {
-  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 2_000 });
-  try {
-    await client.connect();
-    const { rows } = await client.query<{ r: boolean }>('SELECT pg_is_in_recovery() AS r');
-    return rows[0]!.r ? 'recovering' : 'promoted';
-  } catch {
-    return 'down';
-  } finally {
-    await client.end().catch(() => undefined);
-  }
-}
 
 /**
  * The replay split (issue 22). The WAL the PITR after the load replayed, from the plain copy's start on:
@@ -409,7 +396,7 @@ async function replaySplit(pitr: PitrEntry) {
     const started = await cluster.run('pg_ctl', ['-D', base, '-l', cluster.logFile, '-W', '-o', `-p ${port}`, 'start'], { reject: false });
     if (started.exitCode !== 0) throw new Error(`pg_ctl start of the plain copy: ${started.stderr}`);
     for (;;) {
-      const state = await serverState(url);
+      const state = await recoveryState(url);
       if (state === 'promoted') break;
       if (performance.now() - t0 > 3_600_000) throw new Error('the plain copy did not promote within an hour');
       if (state === 'down' && performance.now() - t0 > 10_000 && !(await cluster.running())) {

@@ -91,7 +91,7 @@ export async function recoverCluster(config: Config, input: RecoverInput): Promi
       restored = segmentsRestored(text);
       feeder.advance(lastRestored(text));
       if (failedEarly(text) && !running()) throw recoveryFailure(text, input.target);
-      const state = await probe(url);
+      const state = await recoveryState(url);
       if (state === 'promoted') {
         promoted = Date.now();
         break;
@@ -163,7 +163,8 @@ function archives(datadir: string): boolean {
   return modes.length > 0 && modes.at(-1) !== 'off';
 }
 
-async function probe(url: string): Promise<'down' | 'recovering' | 'promoted'> {
+/** Whether the server at `url` is down, recovering or promoted (writable). */
+export async function recoveryState(url: string): Promise<'down' | 'recovering' | 'promoted'> {
   const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 2_000 });
   try {
     await client.connect();
