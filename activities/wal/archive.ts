@@ -78,7 +78,14 @@ export async function checkArchiveIdentity(
 ): Promise<void> {
   if (!local) return; // a history file pushed from outside a data directory: nothing to compare
   if (cache && existsSync(cache)) {
-    const known = JSON.parse(readFileSync(cache, 'utf8')) as ArchiveIdentity;
+    // A cache that cannot be read (another wal-push writing it) is asked of the archive again, never a failure.
+    const known = ((): Partial<ArchiveIdentity> => {
+      try {
+        return JSON.parse(readFileSync(cache, 'utf8')) as ArchiveIdentity;
+      } catch {
+        return {};
+      }
+    })();
     if (known.systemIdentifier === local.systemIdentifier && (!local.walMagic || known.walMagic === local.walMagic)) return;
   }
   let archive = await readArchiveIdentity(repo, database);
@@ -102,7 +109,13 @@ export async function checkArchiveIdentity(
       `${where}; this WAL has another format (${describeIdentity(local)}): after a major upgrade start a new archive (a new database entry) and take a base backup.`,
     );
   }
-  if (cache) await writeFile(cache, JSON.stringify(archive)).catch(() => undefined);
+  // Written whole, then renamed: the background pusher and a foreground wal-push read it at the same time.
+  if (cache) {
+    const temp = `${cache}.${process.pid}.tmp`;
+    await writeFile(temp, JSON.stringify(archive))
+      .then(() => rename(temp, cache))
+      .catch(() => undefined);
+  }
 }
 
 export type PushOutcome = 'archived' | 'already archived';
