@@ -10,6 +10,7 @@ import { DATA_KEY_META, type WalKeys } from '../keys/wal-keys.js';
 import type { CompressionSettings } from '../pipeline/compress.js';
 import { sealBuffer, unsealBuffer } from '../pipeline/seal.js';
 import { DEFAULT_SEGMENT_SIZE, parseWalFileName, readSegmentHeader } from './names.js';
+import { releaseLock, waitForLock } from './spool.js';
 
 /** Written by the first push: the cluster this archive belongs to. */
 export interface ArchiveIdentity {
@@ -90,9 +91,21 @@ export async function checkArchiveIdentity(
   }
   let archive = await readArchiveIdentity(repo, database);
   if (!archive && local.walMagic) {
-    const identity: ArchiveIdentity = { ...local, createdAt: new Date().toISOString() };
-    await repo.putBytes(`${walFolder(database)}${IDENTITY_FILE}`, Buffer.from(`${JSON.stringify(identity, null, 2)}\n`), { ifAbsent: true });
-    archive = await readArchiveIdentity(repo, database);
+    // One writer per spool: a foreground wal-push and the background pusher (or its parallel pushes) all reach the
+    // first segment at once, and two create-only PUTs at the same moment are not atomic on every S3 server
+    // (versitygw mixed one's bytes with the other's checksum, and every later read of the identity failed).
+    const lock = cache ? `${cache}.lock` : undefined;
+    const locked = lock ? await waitForLock(lock, 15_000) : false;
+    try {
+      archive = await readArchiveIdentity(repo, database); // written by the one that held the lock
+      if (!archive) {
+        const identity: ArchiveIdentity = { ...local, createdAt: new Date().toISOString() };
+        await repo.putBytes(`${walFolder(database)}${IDENTITY_FILE}`, Buffer.from(`${JSON.stringify(identity, null, 2)}\n`), { ifAbsent: true });
+        archive = await readArchiveIdentity(repo, database);
+      }
+    } finally {
+      if (lock && locked) releaseLock(lock);
+    }
   }
   if (!archive) return;
   const where = `Repository "${repo.name}" (${repo.location}) holds the WAL archive of "${database}" from ${describeIdentity(archive)}`;

@@ -7,7 +7,7 @@
 // Node built-ins only: PostgreSQL starts one process per WAL file, and the fast path must start fast.
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { closeSync, copyFileSync, existsSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, copyFileSync, existsSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { privateDirectory } from '../storage/private-directory.js';
 import { defaultStateDirectory } from '../storage/state-directory.js';
@@ -125,12 +125,29 @@ export function takeLock(lock: string): boolean {
       closeSync(fd);
       return true;
     } catch {
-      const holder = Number(readFileSync(lock, 'utf8').trim() || '0');
+      let holder: number;
+      try {
+        holder = Number(readFileSync(lock, 'utf8').trim() || '0');
+        // Empty: its taker is between creating it and writing its pid. Only an old empty lock was left by a crash.
+        if (!holder && Date.now() - statSync(lock).mtimeMs < 5_000) return false;
+      } catch {
+        continue; // released meanwhile: try again
+      }
       if (holder && processAlive(holder)) return false;
       rmSync(lock, { force: true }); // left by a process that died
     }
   }
   return false;
+}
+
+/** Takes `lock`, waiting while a live process holds it, for at most `timeoutMs`; true when taken. */
+export async function waitForLock(lock: string, timeoutMs: number): Promise<boolean> {
+  const until = Date.now() + timeoutMs;
+  while (!takeLock(lock)) {
+    if (Date.now() >= until) return false;
+    await sleep(25);
+  }
+  return true;
 }
 
 export function releaseLock(lock: string): void {
