@@ -57,6 +57,9 @@ export async function waitFor<T>(
   // Aborts the calls still out when the waiting ends: one left retrying on a connection the command then closes
   // would throw ("Channel has been shut down") out of nowhere.
   const stop = new AbortController();
+  // Each description has a signal of its own, aborted once it is answered: one signal shared by every poll gathered
+  // an abort listener per call (Node warned of a leak after ten), and each poll's 10 s timer outlived the poll.
+  const calls = new Set<AbortController>();
   // When Temporal last answered: the description below is asked for every `everyMs`, the result is a long poll
   // that may hang while the server is away, so the description is what notices an outage.
   let answeredAt = Date.now();
@@ -68,7 +71,15 @@ export async function waitFor<T>(
     while (!done) {
       try {
         // A call to a server that went away may hang rather than fail: no answer in 10 s counts as unreachable.
-        const description = await Promise.race([handle.client.withAbortSignal(stop.signal, () => handle.describe()), sleep(10_000).then(() => undefined)]);
+        const call = new AbortController();
+        calls.add(call);
+        const description = await Promise.race([
+          handle.client.withAbortSignal(call.signal, () => handle.describe()),
+          sleep(10_000, call.signal).then(() => undefined),
+        ]).finally(() => {
+          calls.delete(call);
+          call.abort();
+        });
         if (!description) throw new Unanswered();
         answeredAt = Date.now();
         if (!done) onDescription?.(description);
@@ -108,6 +119,7 @@ export async function waitFor<T>(
   } finally {
     done = true;
     stop.abort();
+    for (const call of calls) call.abort();
     await polling;
   }
 }

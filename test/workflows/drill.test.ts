@@ -9,6 +9,7 @@ import type { Worker } from '@temporalio/worker';
 import type { DrillPlan } from '../../activities/drill/index.js';
 import type { AlertObservation } from '../../domain/alerts.js';
 import type { DrillResult } from '../../domain/verify.js';
+import { waitFor } from '../../client/watch.js';
 import { startTemporal } from '../harness/temporal.js';
 import { stubWorker, type Call } from './stubs.js';
 
@@ -136,5 +137,32 @@ describe('restore drill verdicts', () => {
     const { message, result } = await failed(drill());
     assert.equal(result.parts[0]!.cleanedUp, false);
     assert.match(message, /clean-up failed: .*permission denied to drop database/);
+  });
+});
+
+describe('following a run (client/watch.ts)', () => {
+  it('polls a long run many times without gathering abort listeners, and returns its result', async () => {
+    // The CLI asks for the run's description every second while it waits; a drill of an hour polls thousands of times.
+    // Each poll used to add a listener to one shared signal: Node warned "MaxListenersExceededWarning" after ten.
+    drillOf({});
+    const child = stubs.current.fakeChild!;
+    stubs.current.fakeChild = (async (input: never) => {
+      await new Promise((resolve) => setTimeout(resolve, 1_500));
+      return child(input);
+    }) as never;
+    const warnings: string[] = [];
+    const onWarning = (warning: Error) => warnings.push(`${warning.name}: ${warning.message}`);
+    process.on('warning', onWarning);
+    let polls = 0;
+    try {
+      const handle = await env.client.workflow.start('drillWorkflow', { taskQueue, workflowId: `pgwarden-drill-shop-${Math.random().toString(36).slice(2)}`, args: [{ database: 'shop' }] });
+      const result = await waitFor<DrillResult>(handle, undefined, 20, () => (polls += 1));
+      assert.equal(result.passed, true);
+      await new Promise((resolve) => setImmediate(resolve)); // warnings are emitted on the next tick
+    } finally {
+      process.off('warning', onWarning);
+    }
+    assert.ok(polls >= 15, `the run was followed through ${polls} descriptions: too few to show a leak`);
+    assert.deepEqual(warnings.filter((w) => /MaxListeners/.test(w)), []);
   });
 });
