@@ -46,9 +46,14 @@ function readTimes(file = TIMES): Record<string, number> {
   }
 }
 
+/** A file's name in the times and the output: its folder and name (integration/pitr.test.js is not workflows/pitr.test.js). */
+export function timeKey(file: string): string {
+  return `${basename(dirname(file))}/${basename(file)}`;
+}
+
 /** Unknown files first (they may be long), then the known ones, longest first; ties keep the order given. */
 export function longestFirst(files: string[], times: Record<string, number>): string[] {
-  const known = (file: string) => times[basename(file)];
+  const known = (file: string) => times[timeKey(file)];
   return files
     .map((file, index) => ({ file, index }))
     .sort((a, b) => (known(b.file) ?? Infinity) - (known(a.file) ?? Infinity) || a.index - b.index)
@@ -91,7 +96,7 @@ function runFile(file: string, env: NodeJS.ProcessEnv): Promise<FileRun> {
       const text = Buffer.concat(output).toString() + (timedOut ? `\n# TIMED OUT: stopped after ${FILE_TIMEOUT_MS / 60_000} min (PGWARDEN_TEST_FILE_TIMEOUT_MS)\n` : '');
       const count = (name: string) => Number(new RegExp(`^# ${name} (\\d+)$`, 'm').exec(text)?.[1] ?? 0);
       const run = { file, ms: Date.now() - started, exitCode: status ?? (signal ? 1 : 0), pass: count('pass'), fail: count('fail') };
-      process.stdout.write(`# ---- ${basename(file)}: ${run.exitCode === 0 ? 'ok' : 'FAILED'}, ${run.pass} passed, ${run.fail} failed, ${(run.ms / 1000).toFixed(1)} s\n${text}`);
+      process.stdout.write(`# ---- ${timeKey(file)}: ${run.exitCode === 0 ? 'ok' : 'FAILED'}, ${run.pass} passed, ${run.fail} failed, ${(run.ms / 1000).toFixed(1)} s\n${text}`);
       resolve(run);
     });
   });
@@ -115,7 +120,7 @@ function summarize(runs: FileRun[], wallMs: number, concurrency: number): void {
     [
       `# run-suite: ${runs.length} files, ${runs.reduce((s, r) => s + r.pass, 0)} tests passed, ${runs.reduce((s, r) => s + r.fail, 0)} failed`,
       `# run-suite: ${(wallMs / 1000).toFixed(0)} s wall, ${(work / 1000).toFixed(0)} s of file time in ${concurrency} slots`,
-      `# run-suite: longest files: ${slowest.map((r) => `${basename(r.file)} ${(r.ms / 1000).toFixed(0)} s`).join(', ')}`,
+      `# run-suite: longest files: ${slowest.map((r) => `${timeKey(r.file)} ${(r.ms / 1000).toFixed(0)} s`).join(', ')}`,
       ...failed.map((run) => `# run-suite: FAILED ${run.file} (exit code ${run.exitCode})`),
     ].join('\n'),
   );
@@ -123,7 +128,7 @@ function summarize(runs: FileRun[], wallMs: number, concurrency: number): void {
 
 function saveTimes(runs: FileRun[]): void {
   const times = readTimes();
-  for (const run of runs) if (run.exitCode === 0) times[basename(run.file)] = run.ms;
+  for (const run of runs) if (run.exitCode === 0) times[timeKey(run.file)] = run.ms;
   mkdirSync(dirname(TIMES), { recursive: true });
   writeFileSync(TIMES, `${JSON.stringify(times, null, 2)}\n`);
 }
