@@ -1,5 +1,6 @@
 // Certificates for tests, made with openssl: a CA of the test's own and the server and client certificates it signs;
 // and a TLS front for a plaintext server (the Temporal dev server serves no TLS of its own).
+import { randomBytes } from 'node:crypto';
 import { chownSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect as netConnect, type Server } from 'node:net';
 import { join } from 'node:path';
@@ -49,7 +50,10 @@ export async function issue(ca: TestCa, name: string, altNames: string[], use: '
     ].join('\n'),
   );
   await openssl(['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', cert.key, '-out', csr, '-subj', `/CN=${name}`], ca.dir);
-  await openssl(['x509', '-req', '-in', csr, '-CA', ca.crt, '-CAkey', ca.key, '-CAcreateserial', '-out', cert.crt, '-days', '2', '-extfile', ext], ca.dir);
+  // A random serial of its own: -CAcreateserial keeps one serial file per CA, and certificates issued side by side
+  // (tls.test.ts issues three at once) read it while another openssl writes it ("Unable to load number").
+  const serial = `0x${randomBytes(16).toString('hex').replace(/^[89a-f]/, '1')}`; // positive, as RFC 5280 asks
+  await openssl(['x509', '-req', '-in', csr, '-CA', ca.crt, '-CAkey', ca.key, '-set_serial', serial, '-out', cert.crt, '-days', '2', '-extfile', ext], ca.dir);
   return cert;
 }
 
