@@ -6,6 +6,7 @@ import { baseBackupActivities } from './basebackup/index.js';
 import { pitrActivities } from './pitr/index.js';
 import { expireActivities } from './expire/index.js';
 import { leaseActivities } from './hold/index.js';
+import { lockActivities } from './lock.js';
 import { preMigrationActivities } from './premigration/index.js';
 import { alertActivities } from './alerts.js';
 import { contentsActivities } from './catalog/contents.js';
@@ -23,6 +24,7 @@ export function createActivities(config: Config) {
     ...pitrActivities(config),
     ...expireActivities(config),
     ...leaseActivities(config),
+    ...lockActivities(),
     ...preMigrationActivities(config),
     ...alertActivities(config),
     ...contentsActivities(config),

@@ -43,6 +43,25 @@ export function temporalRunCheck(): RunIsOpen | undefined {
   };
 }
 
+/**
+ * The lock is a databaseLockWorkflow whose run has ended: Temporal terminates it a moment later (its parent close
+ * policy, applied after the parent closed). A start right after a UI run ended is not refused for that moment: this
+ * waits (up to 10 s) for the termination. True once the lock is gone.
+ */
+export async function lockBeingReleased(client: Client, workflowId: string): Promise<boolean> {
+  const lock = await describeRun(client, workflowId).catch(() => undefined);
+  const parent = lock?.type === 'databaseLockWorkflow' && lock.status.name === 'RUNNING' ? lock.raw.workflowExecutionInfo?.parentExecution : undefined;
+  if (!parent?.workflowId || !parent.runId) return false;
+  const holder = await describeRun(client, parent.workflowId, parent.runId).catch(() => undefined);
+  if (!holder || holder.status.name === 'RUNNING') return false;
+  for (const deadline = Date.now() + 10_000; Date.now() < deadline; ) {
+    const now = await describeRun(client, workflowId, lock!.runId).catch(() => undefined);
+    if (!now || now.status.name !== 'RUNNING') return true;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  return false;
+}
+
 /** A workflow run as Temporal lists it: enough to tell whether any worker can serve it. */
 export interface ListedRun {
   workflowId: string;

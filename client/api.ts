@@ -2,7 +2,7 @@
 import { WorkflowExecutionAlreadyStartedError, type Client, type WorkflowHandleWithFirstExecutionRunId } from '@temporalio/client';
 import type { Workflow } from '@temporalio/common';
 import { PgwardenError } from '../domain/errors.js';
-import { describeRun, terminateCommand, unservedReason } from '../activities/workflow-runs.js';
+import { describeRun, lockBeingReleased, terminateCommand, unservedReason } from '../activities/workflow-runs.js';
 import { databaseView } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { backupWorkflowId, baseBackupWorkflowId, pitrWorkflowId, restoreWorkflowId, SEARCH_ATTRIBUTES, searchAttributeCommand } from '../domain/ids.js';
@@ -73,25 +73,6 @@ export async function startLockedWorkflow<T extends Workflow>(
       throw startFailure(error, config, what);
     }
   }
-}
-
-/**
- * The lock is a databaseLockWorkflow whose run has ended: Temporal terminates it a moment later (its parent close
- * policy, applied after the parent closed). A start right after a UI run ended is not refused for that moment: this
- * waits (up to 10 s) for the termination. True once the lock is gone.
- */
-async function lockBeingReleased(client: Client, workflowId: string): Promise<boolean> {
-  const lock = await describeRun(client, workflowId).catch(() => undefined);
-  const parent = lock?.type === 'databaseLockWorkflow' && lock.status.name === 'RUNNING' ? lock.raw.workflowExecutionInfo?.parentExecution : undefined;
-  if (!parent?.workflowId || !parent.runId) return false;
-  const holder = await describeRun(client, parent.workflowId, parent.runId).catch(() => undefined);
-  if (!holder || holder.status.name === 'RUNNING') return false;
-  for (const deadline = Date.now() + 10_000; Date.now() < deadline; ) {
-    const now = await describeRun(client, workflowId, lock!.runId).catch(() => undefined);
-    if (!now || now.status.name !== 'RUNNING') return true;
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-  return false;
 }
 
 /** A start that failed for another reason than the lock: a namespace without pgwarden's search attributes says how to add them. */

@@ -8,6 +8,8 @@ import { ActivityFailure, TimeoutFailure, WorkflowFailedError } from '@temporali
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Worker } from '@temporalio/worker';
 import type { PitrResult } from '../../domain/pitr.js';
+import { pitrWorkflowId } from '../../domain/ids.js';
+import { lockActivities } from '../../activities/lock.js';
 import { startTemporal } from '../harness/temporal.js';
 import { stubWorker, type Call } from './stubs.js';
 
@@ -51,10 +53,11 @@ const stubs = {
     recoverCluster: () => ({ recoveryMs: 20, segmentsRestored: 3 }),
     verifyRestoredCluster: () => ({ timeline: 1, reachedLsn: '0/3000028' }),
     discardRestoredCluster: () => ({ removed: true }),
+    lockReleased: (input: { lockId: string }) => lockActivities().lockReleased(input), // the real one: it asks Temporal
   } as Record<string, (input: never) => unknown>,
 };
 
-const shared = ['pitrHost', 'holdBackups', 'releaseBackups'];
+const shared = ['pitrHost', 'holdBackups', 'releaseBackups', 'lockReleased'];
 const onHost = ['planPitr', 'restoreBaseBackup', 'configureRecovery', 'recoverCluster', 'verifyRestoredCluster', 'discardRestoredCluster'];
 const STUBS = { ...stubs.current };
 
@@ -146,6 +149,41 @@ describe('a point-in-time restore whose host stops answering', () => {
       assert.equal(status, 'CANCELLED', 'the detached clean-up was called off: nothing is left for it');
     } finally {
       stubs.current = STUBS;
+    }
+  });
+});
+
+describe('the database lock of a run started from the UI (any workflow id)', () => {
+  const lockId = pitrWorkflowId('app');
+  const random = () => Math.random().toString(36).slice(2);
+
+  it('taken the moment after its holder ended, waits for Temporal to remove that lock, then runs', async () => {
+    calls.length = 0;
+    await env.client.workflow.execute('endedHolderWorkflow', { taskQueue, workflowId: `ended-${random()}`, args: [lockId] });
+    // Temporal's own removal comes within moments of the holder's close; here the test makes it come 1.5 s later.
+    const removal = new Promise((resolve) => setTimeout(resolve, 1_500)).then(() => env.client.workflow.getHandle(lockId).terminate('its holder has ended'));
+    hosts = [{ host: 'here-host', taskQueue: here, waitMs: 60_000 }];
+    const result = await pitr(`from-the-ui-${random()}`);
+    await removal;
+    assert.equal(result.hostTaskQueue, here);
+    assert.deepEqual(stepsOf(), ['lockReleased@shared', ...ALL_HERE], 'the restore ran, not refused');
+    assert.equal(calls.filter((c) => c.activity === 'lockReleased').length, 1);
+  });
+
+  it('held by a run that has not ended, refuses at once, naming the lock', async () => {
+    calls.length = 0;
+    const holder = await env.client.workflow.start('databaseLockWorkflow', {
+      taskQueue,
+      workflowId: lockId,
+      args: [{ database: 'app', operation: 'pitr', holder: { workflowId: 'pgwarden-pitr-app', runId: 'r', workflowType: 'pitrWorkflow' } }],
+    });
+    try {
+      const error = await pitr(`from-the-ui-${random()}`).then(() => assert.fail('the restore ran beside the lock'), (e: unknown) => e);
+      assert.ok(error instanceof WorkflowFailedError, String(error));
+      assert.match(String(error.cause?.message), /A point-in-time restore of "app" is already running \(workflow pgwarden-pitr-app\)/);
+      assert.deepEqual(stepsOf(), ['lockReleased@shared'], 'nothing was done but asking whether the lock is being released');
+    } finally {
+      await holder.terminate('test over');
     }
   });
 });
