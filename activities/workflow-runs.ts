@@ -50,12 +50,14 @@ export function temporalRunCheck(): RunIsOpen | undefined {
  */
 export async function lockBeingReleased(client: Client, workflowId: string): Promise<boolean> {
   const lock = await describeRun(client, workflowId).catch(() => undefined);
-  const parent = lock?.type === 'databaseLockWorkflow' && lock.status.name === 'RUNNING' ? lock.raw.workflowExecutionInfo?.parentExecution : undefined;
+  // Gone (or ended) between the refused start and this look: Temporal has just removed it. Start again.
+  if (!lock || lock.status.name !== 'RUNNING') return true;
+  const parent = lock.type === 'databaseLockWorkflow' ? lock.raw.workflowExecutionInfo?.parentExecution : undefined;
   if (!parent?.workflowId || !parent.runId) return false;
   const holder = await describeRun(client, parent.workflowId, parent.runId).catch(() => undefined);
   if (!holder || holder.status.name === 'RUNNING') return false;
   for (const deadline = Date.now() + 10_000; Date.now() < deadline; ) {
-    const now = await describeRun(client, workflowId, lock!.runId).catch(() => undefined);
+    const now = await describeRun(client, workflowId, lock.runId).catch(() => undefined);
     if (!now || now.status.name !== 'RUNNING') return true;
     await new Promise((resolve) => setTimeout(resolve, 200));
   }

@@ -156,9 +156,19 @@ describe('a point-in-time restore whose host stops answering', () => {
 describe('the database lock of a run started from the UI (any workflow id)', () => {
   const lockId = pitrWorkflowId('app');
   const random = () => Math.random().toString(36).slice(2);
+  /** The restore before held this lock with a child, which Temporal removes a moment after that restore closed. */
+  const lockGone = async () => {
+    for (let i = 0; i < 100; i += 1) {
+      const lock = await env.client.workflow.getHandle(lockId).describe().catch(() => undefined);
+      if (lock?.status.name !== 'RUNNING') return;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    assert.fail(`lock ${lockId} was not removed after its holder closed`);
+  };
 
   it('taken the moment after its holder ended, waits for Temporal to remove that lock, then runs', async () => {
     calls.length = 0;
+    await lockGone();
     await env.client.workflow.execute('endedHolderWorkflow', { taskQueue, workflowId: `ended-${random()}`, args: [lockId] });
     // Temporal's own removal comes within moments of the holder's close; here the test makes it come 1.5 s later.
     const removal = new Promise((resolve) => setTimeout(resolve, 1_500)).then(() => env.client.workflow.getHandle(lockId).terminate('its holder has ended'));
@@ -172,6 +182,7 @@ describe('the database lock of a run started from the UI (any workflow id)', () 
 
   it('held by a run that has not ended, refuses at once, naming the lock', async () => {
     calls.length = 0;
+    await lockGone();
     const holder = await env.client.workflow.start('databaseLockWorkflow', {
       taskQueue,
       workflowId: lockId,
