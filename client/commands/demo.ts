@@ -284,14 +284,35 @@ async function stopServices(state: DemoState, say: (line: string) => void): Prom
     say(`PostgreSQL on port ${state.postgres.port} stopped`);
   }
   if (state.temporal) {
-    try {
-      process.kill(state.temporal.pid, 'SIGTERM');
-      say(`Temporal dev server (pid ${state.temporal.pid}) stopped`);
-    } catch {
-      /* already gone */
-    }
+    // Stopped means exited: the server writes its SQLite files in the demo folder while it shuts down, and a
+    // folder removed (or a demo started) right after "stopped" must not meet it still writing.
+    if (await stopProcess(state.temporal.pid)) say(`Temporal dev server (pid ${state.temporal.pid}) stopped`);
     delete state.temporal;
   }
+}
+
+/** SIGTERM, then waits for the process to exit (SIGKILL after 15 s); false when it was not running. */
+async function stopProcess(pid: number): Promise<boolean> {
+  const alive = () => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  try {
+    process.kill(pid, 'SIGTERM');
+  } catch {
+    return false; // already gone
+  }
+  for (const deadline = Date.now() + 15_000; alive(); await new Promise((resolve) => setTimeout(resolve, 100))) {
+    if (Date.now() > deadline) {
+      process.kill(pid, 'SIGKILL');
+      break;
+    }
+  }
+  return true;
 }
 
 /** A random secret kept in a file (mode 600), created on first use. */
