@@ -5,6 +5,7 @@ import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ListMultipartUploadsCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import pg from 'pg';
 import { serverBinDir } from '../../activities/postgres/binaries.js';
 import { listBackups } from '../../activities/catalog/list.js';
 import { backupFolder, readManifest } from '../../activities/catalog/manifest.js';
@@ -265,20 +266,24 @@ describe('several backups at once on one worker', () => {
     t.after(() => worker.stop());
     assert.equal(worker.worker.maxConcurrentJobs, 2);
     const handles = await Promise.all(names.map((database) => startBackup(stack.env.client, limited, { database, kind: 'manual' })));
-    // Sample what Temporal says is running: dump activities that a worker has started.
+    // Sample the databases being dumped, as PostgreSQL sees them at one instant: a dump holds its snapshot session
+    // ("pgwarden backup snapshot") from its start to its end. (Describing the four runs one after another is no
+    // snapshot: under load, a dump that ended while the next run was asked about was counted beside its successor.)
+    const watcher = new pg.Client({ connectionString: stack.pg.url('postgres') });
+    await watcher.connect();
     let most = 0;
     let sampling = true;
     const sampler = (async () => {
       while (sampling) {
-        const described = await Promise.all(handles.map((h) => h.describe().catch(() => undefined)));
-        const running = described.flatMap((d) => d?.raw.pendingActivities ?? []).filter((a) => a.activityType?.name === 'dumpLogical' && Number(a.state) === 2 /* STARTED */);
-        most = Math.max(most, running.length);
-        await new Promise((resolve) => setTimeout(resolve, 50));
+        const { rows } = await watcher.query<{ n: number }>("SELECT count(DISTINCT datname)::int AS n FROM pg_stat_activity WHERE datname = ANY($1) AND application_name = 'pgwarden backup snapshot'", [names]);
+        most = Math.max(most, rows[0]!.n);
+        await new Promise((resolve) => setTimeout(resolve, 20));
       }
     })();
     const results = await Promise.all(handles.map((h) => waitFor<BackupResult>(h)));
     sampling = false;
     await sampler;
+    await watcher.end();
     assert.deepEqual(results.map((r) => r.rows), names.map(() => 150000));
     assert.equal(most, 2, `at most 2 dumps ran at once, and 2 did (observed ${most})`);
   });
