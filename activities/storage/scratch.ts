@@ -3,6 +3,7 @@
 import { lstatSync, mkdtempSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { processAlive } from '../process-alive.js';
 
 /**
  * Two processes may share a temp directory across PID namespaces (containers with one /tmp): a PID means
@@ -14,15 +15,6 @@ function pidNamespace(): string {
     return /\[(\d+)\]/.exec(readlinkSync('/proc/self/ns/pid'))?.[1] ?? '0';
   } catch {
     return '0';
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM'; // another user's process: alive
   }
 }
 
@@ -51,7 +43,7 @@ export function sweepScratchDirectories(prefix: string, base: string = tmpdir(),
     const owner = /^(\d+)\.(\d+)-/.exec(entry.slice(prefix.length));
     if (!owner || owner[1] !== namespace) continue;
     const pid = Number(owner[2]);
-    if (pid === process.pid || alive(pid)) continue;
+    if (pid === process.pid || processAlive(pid)) continue;
     const path = join(base, entry);
     try {
       const stat = lstatSync(path);

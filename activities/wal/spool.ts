@@ -12,6 +12,7 @@ import { basename, dirname, join } from 'node:path';
 import { privateDirectory } from '../storage/private-directory.js';
 import { defaultStateDirectory } from '../storage/state-directory.js';
 import { sleep } from '../sleep.js';
+import { processAlive } from '../process-alive.js';
 
 const FIX = 'or point --spool (or PGWARDEN_SPOOL) at a directory of your own';
 
@@ -164,15 +165,6 @@ export function lockHeld(lock: string): boolean {
     return holder > 0 && processAlive(holder);
   } catch {
     return false;
-  }
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 

@@ -26,6 +26,7 @@ import { describeDrill } from './drill.js';
 import { describeVerify } from './verify.js';
 import { describeRestore } from './restore.js';
 import { waitFor } from '../watch.js';
+import { processAlive } from '../../activities/process-alive.js';
 
 interface DemoState {
   temporal?: { pid: number; address: string; ui: string };
@@ -293,20 +294,12 @@ async function stopServices(state: DemoState, say: (line: string) => void): Prom
 
 /** SIGTERM, then waits for the process to exit (SIGKILL after 15 s); false when it was not running. */
 async function stopProcess(pid: number): Promise<boolean> {
-  const alive = () => {
-    try {
-      process.kill(pid, 0);
-      return true;
-    } catch {
-      return false;
-    }
-  };
   try {
     process.kill(pid, 'SIGTERM');
   } catch {
     return false; // already gone
   }
-  for (const deadline = Date.now() + 15_000; alive(); await new Promise((resolve) => setTimeout(resolve, 100))) {
+  for (const deadline = Date.now() + 15_000; processAlive(pid); await new Promise((resolve) => setTimeout(resolve, 100))) {
     if (Date.now() > deadline) {
       process.kill(pid, 'SIGKILL');
       break;
