@@ -14,22 +14,32 @@ export interface OsUser {
   home: string;
 }
 
-/** The OS user that clusters run as: ourselves, or `name` (created if missing) when we are root. */
+/** Users already looked up by this process: a user's uid, gid and home do not change while it runs. */
+const knownUsers = new Map<string, OsUser>();
+
+/**
+ * The OS user that clusters run as: ourselves, or `name` (created if missing) when we are root. One `getent passwd`
+ * (which asks NSS, as `id` does) per user and process: a fork of a worker's process is not cheap.
+ */
 export async function clusterUser(name: string): Promise<OsUser | undefined> {
   if (process.getuid?.() !== 0) return undefined;
+  const known = knownUsers.get(name);
+  if (known) return known;
   const plain = { env: childEnvironment(), extendEnv: false } as const;
-  let id = await execa('id', ['-u', name], { ...plain, reject: false });
-  if (id.exitCode !== 0) {
+  let entry = await execa('getent', ['passwd', name], { ...plain, reject: false });
+  if (entry.exitCode !== 0) {
     const made = await execa('useradd', ['--system', '--create-home', '--shell', '/bin/bash', name], { ...plain, reject: false });
     if (made.exitCode !== 0 && !/already exists/.test(made.stderr)) {
       throw new PgwardenError('Config', `PostgreSQL cannot run as root and OS user "${name}" could not be created: ${made.stderr.trim()}. Create it (useradd --system ${name}).`);
     }
-    id = await execa('id', ['-u', name], plain);
+    entry = await execa('getent', ['passwd', name], plain);
   }
-  const gid = await execa('id', ['-g', name], plain);
-  const entry = await execa('getent', ['passwd', name], plain);
-  const home = entry.stdout.split(':')[5] || '/tmp';
-  return { name, uid: Number(id.stdout.trim()), gid: Number(gid.stdout.trim()), home };
+  // name:password:uid:gid:gecos:home:shell
+  const [, , uid, gid, , home] = entry.stdout.trim().split('\n')[0]!.split(':');
+  const user = { name, uid: Number(uid), gid: Number(gid), home: home || '/tmp' };
+  if (!Number.isInteger(user.uid) || !Number.isInteger(user.gid)) throw new PgwardenError('Config', `OS user "${name}": getent passwd answered "${entry.stdout.trim()}", which has no uid and gid.`);
+  knownUsers.set(name, user);
+  return user;
 }
 
 /** A TCP port nobody listens on right now. */
