@@ -1,9 +1,9 @@
 // The pgwarden worker: hosts the workflows and the activities (which hold every credential) on four task queues:
 // the configured one, one each for backups and restores, and this host's own.
 import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { availableParallelism, totalmem } from 'node:os';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import { distPath } from '../config/install.js';
 import type { Config } from '../config/schema.js';
 import { createActivities, type Activities } from '../activities/index.js';
 import { hostTaskQueue } from '../activities/pitr/host.js';
@@ -11,12 +11,12 @@ import { jobTaskQueue } from '../domain/ids.js';
 import { FailureKindInterceptor } from './interceptors.js';
 
 /** Built by `npm run build` (worker/bundle.ts); without it the worker bundles workflows at start-up. */
-export const WORKFLOW_BUNDLE = fileURLToPath(new URL('../workflows-bundle.js', import.meta.url));
-export const WORKFLOWS_ENTRY = fileURLToPath(new URL('../workflows/index.js', import.meta.url));
+export const WORKFLOW_BUNDLE = distPath('workflows-bundle.js');
+export const WORKFLOWS_ENTRY = distPath('workflows', 'index.js');
 /** Input the SDK cannot decode reaches the workflow's input check instead of failing its task (see the file). */
-export const PAYLOAD_CONVERTER = fileURLToPath(new URL('./payload-converter.js', import.meta.url));
+export const PAYLOAD_CONVERTER = distPath('worker', 'payload-converter.js');
 /** Reports every job's outcome (alerts, healthchecks pings) around the workflow's own code. */
-export const WORKFLOW_INTERCEPTORS = fileURLToPath(new URL('../workflows/notify-interceptor.js', import.meta.url));
+export const WORKFLOW_INTERCEPTORS = distPath('workflows', 'notify-interceptor.js');
 
 /** After the grace time: what stopped activities get to clean up (abort uploads, drop a staging database). */
 export const SHUTDOWN_CLEANUP_MS = 4_000;

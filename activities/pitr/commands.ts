@@ -2,11 +2,9 @@
 // `pgwarden wal-fetch`) and, when asked, archive_command (`pgwarden wal-push`). They pass through three parsers
 // (postgresql.conf, PostgreSQL's %-substitution, /bin/sh): every path is checked and quoted for all three.
 import { isAbsolute } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { CLI_ENTRY as CLI } from '../../config/install.js';
 import { PgwardenError } from '../../domain/errors.js';
 import { MISSING } from '../wal/spool.js';
-
-const CLI = fileURLToPath(new URL('../../client/cli.js', import.meta.url));
 
 /**
  * Characters a path may have here: letters, digits, space and / . _ - + , : @ = ~. Nothing a shell, pg_ctl's own

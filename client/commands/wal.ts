@@ -3,14 +3,12 @@
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { CLI_ENTRY as CLI } from '../../config/install.js';
 import { PgwardenError } from '../../domain/errors.js';
 import { awaitPushResult, ensureSpool, knownMissing, lockHeld, sha256Of, spoolDir, startBackground, serveSpooled, servedDirectory, takePushResult, verifiedSpoolFile } from '../../activities/wal/spool.js';
 import type { Config } from '../../config/schema.js';
 import type { CommandContext } from '../context.js';
 import type { Output } from '../output.js';
-
-const CLI = fileURLToPath(new URL('../cli.js', import.meta.url));
 
 /** wal-fetch's exit codes, in PostgreSQL's terms: 1 ends recovery normally; above 125 stops it with FATAL. */
 export const WAL_FETCH_EXIT = { restored: 0, notArchived: 1, error: 126 } as const;
