@@ -15,7 +15,6 @@ import { walRepositoryName } from '../wal/open.js';
 import { walStatus } from '../wal/status.js';
 import { readManifest, type BackupManifest } from './manifest.js';
 import { firingAlerts, readReportChecked } from './monitor-records.js';
-import { ledgerView } from '../notify/alert-store.js';
 
 /** Manifests never change once written: each process reads each one once. */
 const manifests = new Map<string, BackupManifest>();
@@ -124,6 +123,8 @@ async function alertsOf(config: Config, database: string, temporal: Client | und
   let why = '';
   if (temporal) {
     try {
+      // Loaded here: it brings @temporalio/client, which the storage-only commands (backups list) never need.
+      const { ledgerView } = await import('../notify/alert-store.js');
       const view = await ledgerView(temporal, database);
       return { alerts: (view?.states ?? []).filter((s) => s.firing), alertsFrom: 'temporal', channels: view?.channels ?? [] };
     } catch (error) {
