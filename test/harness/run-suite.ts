@@ -1,6 +1,11 @@
 // The test suite's runner (`npm test`): one Temporal dev server for every test file (each file works in a
 // namespace of its own, test/harness/temporal.ts), files side by side, the longest first.
-// Usage: node dist/test/harness/run-suite.js [--concurrency N] <test files…>
+// Usage: node dist/test/harness/run-suite.js [--concurrency N] [--max-concurrency M] <test files…>
+//
+// N files always run at once. Many of the long files spend most of their time waiting (a heartbeat timeout, an
+// outage of a set length, a worker killed and given up), so N of them side by side can leave cores idle: while
+// the machine's CPU has been at least IDLE_TO_ADMIT idle for the last few seconds, another file starts, up to M
+// (one every few seconds, so that each has shown what it costs before the next is let in).
 //
 // Each file runs in a `node --test` process of its own (as node --test would run it), its output kept together and
 // printed when it ends, with its time. The times are kept in .pgwarden/test-times.json (over the ones committed in
@@ -9,6 +14,7 @@
 // That order is what makes the suite's wall time close to its work divided by the slots.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SHARED_TEMPORAL_ENV, startDevServer } from './temporal.js';
@@ -25,17 +31,21 @@ interface FileRun {
   fail: number;
 }
 
-function parseArgs(args: string[]): { concurrency: number; files: string[] } {
+function parseArgs(args: string[]): { concurrency: number; maxConcurrency: number; files: string[] } {
   let concurrency = 3;
-  if (args[0] === '--concurrency') {
-    concurrency = Number(args[1]);
+  let maxConcurrency: number | undefined;
+  for (;;) {
+    if (args[0] === '--concurrency') concurrency = Number(args[1]);
+    else if (args[0] === '--max-concurrency') maxConcurrency = Number(args[1]);
+    else break;
     args = args.slice(2);
   }
-  if (!Number.isInteger(concurrency) || concurrency < 1 || args.length === 0) {
-    console.error('usage: run-suite.js [--concurrency N] <test files…>');
+  maxConcurrency ??= concurrency;
+  if (!Number.isInteger(concurrency) || concurrency < 1 || !Number.isInteger(maxConcurrency) || maxConcurrency < concurrency || args.length === 0) {
+    console.error('usage: run-suite.js [--concurrency N] [--max-concurrency M ≥ N] <test files…>');
     process.exit(2);
   }
-  return { concurrency, files: args };
+  return { concurrency, maxConcurrency, files: args };
 }
 
 function readTimes(file = TIMES): Record<string, number> {
@@ -102,24 +112,85 @@ function runFile(file: string, env: NodeJS.ProcessEnv): Promise<FileRun> {
   });
 }
 
-async function runAll(files: string[], concurrency: number, env: NodeJS.ProcessEnv): Promise<FileRun[]> {
-  const queue = [...files];
-  const runs: FileRun[] = [];
-  const slot = async () => {
-    for (let file = queue.shift(); file; file = queue.shift()) runs.push(await runFile(file, env));
-  };
-  await Promise.all(Array.from({ length: Math.min(concurrency, files.length) }, slot));
-  return runs;
+/** The share of the machine's CPU that must have been idle over IDLE_WINDOW_MS before a file past N starts. */
+const IDLE_TO_ADMIT = 0.3;
+const IDLE_WINDOW_MS = 5_000;
+/** At most one file past N starts in this time: a file takes a few seconds to show what it costs. */
+const ADMIT_SPACING_MS = 5_000;
+
+export interface Slots {
+  running: number;
+  concurrency: number;
+  maxConcurrency: number;
+  /** The share of CPU time idle over the last IDLE_WINDOW_MS (0…1). */
+  idle: number;
+  msSinceLastStart: number;
 }
 
-function summarize(runs: FileRun[], wallMs: number, concurrency: number): void {
+/** Whether another file may start now: always below N; up to M while the CPU has been idle enough. */
+export function mayStart(slots: Slots): boolean {
+  if (slots.running < slots.concurrency) return true;
+  return slots.running < slots.maxConcurrency && slots.idle >= IDLE_TO_ADMIT && slots.msSinceLastStart >= ADMIT_SPACING_MS;
+}
+
+/** The machine's idle CPU share over the last `windowMs`, from samples of os.cpus() taken at each call. */
+function idleMeter(windowMs: number): () => number {
+  const samples: { at: number; idle: number; total: number }[] = [];
+  return () => {
+    let idle = 0;
+    let total = 0;
+    for (const { times } of cpus()) {
+      idle += times.idle;
+      total += times.user + times.nice + times.sys + times.idle + times.irq;
+    }
+    const now = Date.now();
+    samples.push({ at: now, idle, total });
+    while (samples.length > 2 && now - samples[1]!.at >= windowMs) samples.shift();
+    const first = samples[0]!;
+    return total > first.total ? (idle - first.idle) / (total - first.total) : 0;
+  };
+}
+
+async function runAll(files: string[], concurrency: number, maxConcurrency: number, env: NodeJS.ProcessEnv): Promise<FileRun[]> {
+  const queue = [...files];
+  const runs: FileRun[] = [];
+  const idle = idleMeter(IDLE_WINDOW_MS);
+  let running = 0;
+  let lastStart = 0;
+  let extraStarts = 0;
+  return new Promise((resolve) => {
+    const fill = () => {
+      const idleShare = idle();
+      while (queue.length > 0 && mayStart({ running, concurrency, maxConcurrency, idle: idleShare, msSinceLastStart: Date.now() - lastStart })) {
+        if (running >= concurrency) extraStarts += 1;
+        const file = queue.shift()!;
+        running += 1;
+        lastStart = Date.now();
+        void runFile(file, env).then((run) => {
+          runs.push(run);
+          running -= 1;
+          fill();
+        });
+      }
+      if (queue.length === 0 && running === 0) {
+        clearInterval(timer);
+        if (maxConcurrency > concurrency) console.log(`# run-suite: ${extraStarts} files started past ${concurrency} at once while the CPU was idle (up to ${maxConcurrency})`);
+        resolve(runs);
+      }
+    };
+    const timer = setInterval(fill, 1_000);
+    fill();
+  });
+}
+
+function summarize(runs: FileRun[], wallMs: number, concurrency: number, maxConcurrency: number): void {
   const work = runs.reduce((sum, run) => sum + run.ms, 0);
   const failed = runs.filter((run) => run.exitCode !== 0);
   const slowest = [...runs].sort((a, b) => b.ms - a.ms).slice(0, 8);
   console.log(
     [
       `# run-suite: ${runs.length} files, ${runs.reduce((s, r) => s + r.pass, 0)} tests passed, ${runs.reduce((s, r) => s + r.fail, 0)} failed`,
-      `# run-suite: ${(wallMs / 1000).toFixed(0)} s wall, ${(work / 1000).toFixed(0)} s of file time in ${concurrency} slots`,
+      `# run-suite: ${(wallMs / 1000).toFixed(0)} s wall, ${(work / 1000).toFixed(0)} s of file time, ${concurrency === maxConcurrency ? concurrency : `${concurrency} to ${maxConcurrency}`} files at once`,
       `# run-suite: longest files: ${slowest.map((r) => `${timeKey(r.file)} ${(r.ms / 1000).toFixed(0)} s`).join(', ')}`,
       ...failed.map((run) => `# run-suite: FAILED ${run.file} (exit code ${run.exitCode})`),
     ].join('\n'),
@@ -134,7 +205,7 @@ function saveTimes(runs: FileRun[]): void {
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  const { concurrency, files } = parseArgs(process.argv.slice(2));
+  const { concurrency, maxConcurrency, files } = parseArgs(process.argv.slice(2));
   const forward = (signal: NodeJS.Signals) => {
     for (const child of children) killGroup(child, signal);
   };
@@ -143,11 +214,11 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   let runs: FileRun[] = [];
   const started = Date.now();
   try {
-    runs = await runAll(longestFirst(files, { ...readTimes(COMMITTED_TIMES), ...readTimes() }), concurrency, { ...process.env, [SHARED_TEMPORAL_ENV]: temporal.address });
+    runs = await runAll(longestFirst(files, { ...readTimes(COMMITTED_TIMES), ...readTimes() }), concurrency, maxConcurrency, { ...process.env, [SHARED_TEMPORAL_ENV]: temporal.address });
   } finally {
     await temporal.teardown();
   }
-  summarize(runs, Date.now() - started, concurrency);
+  summarize(runs, Date.now() - started, concurrency, maxConcurrency);
   saveTimes(runs);
   process.exit(runs.length === files.length && runs.every((run) => run.exitCode === 0) ? 0 : 1);
 }

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { longestFirst } from '../harness/run-suite.js';
+import { longestFirst, mayStart } from '../harness/run-suite.js';
 
 // The suite's wall time is its file time divided by the slots only when the long files start first.
 test('files are ordered by their own time: two files of one name in two folders are not confused', () => {
@@ -12,4 +12,15 @@ test('files are ordered by their own time: two files of one name in two folders 
     'dist/test/integration/cli.test.js',
     'dist/test/workflows/pitr.test.js',
   ]);
+});
+
+// Past N files at once only while the CPU idles: the long files mostly wait; the short ones at the end do not.
+test('a file starts below N always; past N only while the CPU has been idle, one every few seconds, up to M', () => {
+  const slots = { concurrency: 4, maxConcurrency: 7, msSinceLastStart: 10_000 };
+  assert.equal(mayStart({ ...slots, running: 3, idle: 0 }), true, 'below N, whatever the CPU');
+  assert.equal(mayStart({ ...slots, running: 4, idle: 0.1 }), false, 'N running, CPU busy');
+  assert.equal(mayStart({ ...slots, running: 4, idle: 0.5 }), true, 'N running, CPU half idle');
+  assert.equal(mayStart({ ...slots, running: 5, idle: 0.5, msSinceLastStart: 1_000 }), false, 'the last one started a second ago');
+  assert.equal(mayStart({ ...slots, running: 7, idle: 0.9 }), false, 'M running');
+  assert.equal(mayStart({ ...slots, maxConcurrency: 4, running: 4, idle: 0.9 }), false, 'no M given: N is the limit');
 });
