@@ -26,6 +26,8 @@ const COMMITTED_TIMES = join(ROOT, 'test', 'harness', 'test-times.json');
 interface FileRun {
   file: string;
   ms: number;
+  /** CPU time of the processes the file's shell waited for (not the PostgreSQL servers pg_ctl detaches). */
+  cpuMs?: number;
   exitCode: number;
   pass: number;
   fail: number;
@@ -87,9 +89,24 @@ function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
   }
 }
 
+/**
+ * `node --test FILE` under a POSIX shell, whose `times` then writes on fd 3 the CPU time of the processes it waited
+ * for: the test runner, the test process and what that waited for (the CLI, pg_dump, gpg…). Printed with each file,
+ * and summed: the suite is CPU-bound on 2 cores, so that is where its time goes.
+ */
+const MEASURED = 'node="$1"; shift; "$node" --test --test-reporter=tap "$@"; status=$?; times >&3; exit $status';
+
+/** The children's user and system time from the second line of `times` ("0m1.50s 0m0.25s"), in ms. */
+export function childrenCpuMs(timesOutput: string): number | undefined {
+  const line = timesOutput.trim().split('\n')[1];
+  const parts = line?.trim().split(/\s+/).map((t) => /^(\d+)m([\d.]+)s$/.exec(t));
+  if (!parts || parts.length !== 2 || parts.some((m) => !m)) return undefined;
+  return Math.round(parts.reduce((sum, m) => sum + (Number(m![1]) * 60 + Number(m![2])) * 1000, 0));
+}
+
 function runFile(file: string, env: NodeJS.ProcessEnv): Promise<FileRun> {
   const started = Date.now();
-  const child = spawn(process.execPath, ['--test', '--test-reporter=tap', file], { env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  const child = spawn('/bin/sh', ['-c', MEASURED, 'sh', process.execPath, file], { env, stdio: ['ignore', 'pipe', 'pipe', 'pipe'], detached: true });
   children.add(child);
   let timedOut = false;
   const timer = setTimeout(() => {
@@ -99,14 +116,17 @@ function runFile(file: string, env: NodeJS.ProcessEnv): Promise<FileRun> {
   const output: Buffer[] = [];
   child.stdout!.on('data', (chunk: Buffer) => output.push(chunk));
   child.stderr!.on('data', (chunk: Buffer) => output.push(chunk));
+  let times = '';
+  (child.stdio[3] as NodeJS.ReadableStream).on('data', (chunk: Buffer) => (times += chunk.toString()));
   return new Promise((resolve) => {
     child.once('close', (status, signal) => {
       clearTimeout(timer);
       children.delete(child);
       const text = Buffer.concat(output).toString() + (timedOut ? `\n# TIMED OUT: stopped after ${FILE_TIMEOUT_MS / 60_000} min (PGWARDEN_TEST_FILE_TIMEOUT_MS)\n` : '');
       const count = (name: string) => Number(new RegExp(`^# ${name} (\\d+)$`, 'm').exec(text)?.[1] ?? 0);
-      const run = { file, ms: Date.now() - started, exitCode: status ?? (signal ? 1 : 0), pass: count('pass'), fail: count('fail') };
-      process.stdout.write(`# ---- ${timeKey(file)}: ${run.exitCode === 0 ? 'ok' : 'FAILED'}, ${run.pass} passed, ${run.fail} failed, ${(run.ms / 1000).toFixed(1)} s\n${text}`);
+      const cpuMs = childrenCpuMs(times);
+      const run = { file, ms: Date.now() - started, ...(cpuMs === undefined ? {} : { cpuMs }), exitCode: status ?? (signal ? 1 : 0), pass: count('pass'), fail: count('fail') };
+      process.stdout.write(`# ---- ${timeKey(file)}: ${run.exitCode === 0 ? 'ok' : 'FAILED'}, ${run.pass} passed, ${run.fail} failed, ${(run.ms / 1000).toFixed(1)} s${run.cpuMs === undefined ? '' : ` (${(run.cpuMs / 1000).toFixed(1)} s of CPU)`}\n${text}`);
       resolve(run);
     });
   });
@@ -190,7 +210,7 @@ function summarize(runs: FileRun[], wallMs: number, concurrency: number, maxConc
   console.log(
     [
       `# run-suite: ${runs.length} files, ${runs.reduce((s, r) => s + r.pass, 0)} tests passed, ${runs.reduce((s, r) => s + r.fail, 0)} failed`,
-      `# run-suite: ${(wallMs / 1000).toFixed(0)} s wall, ${(work / 1000).toFixed(0)} s of file time, ${concurrency === maxConcurrency ? concurrency : `${concurrency} to ${maxConcurrency}`} files at once`,
+      `# run-suite: ${(wallMs / 1000).toFixed(0)} s wall, ${(work / 1000).toFixed(0)} s of file time, ${concurrency === maxConcurrency ? concurrency : `${concurrency} to ${maxConcurrency}`} files at once, ${(runs.reduce((sum, run) => sum + (run.cpuMs ?? 0), 0) / 1000).toFixed(0)} s of CPU in the files' processes`,
       `# run-suite: longest files: ${slowest.map((r) => `${timeKey(r.file)} ${(r.ms / 1000).toFixed(0)} s`).join(', ')}`,
       ...failed.map((run) => `# run-suite: FAILED ${run.file} (exit code ${run.exitCode})`),
     ].join('\n'),

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { longestFirst, mayStart } from '../harness/run-suite.js';
+import { childrenCpuMs, longestFirst, mayStart } from '../harness/run-suite.js';
 
 // The suite's wall time is its file time divided by the slots only when the long files start first.
 test('files are ordered by their own time: two files of one name in two folders are not confused', () => {
@@ -23,4 +23,10 @@ test('a file starts below N always; past N only while the CPU has been idle, one
   assert.equal(mayStart({ ...slots, running: 5, idle: 0.5, msSinceLastStart: 1_000 }), false, 'the last one started a second ago');
   assert.equal(mayStart({ ...slots, running: 7, idle: 0.9 }), false, 'M running');
   assert.equal(mayStart({ ...slots, maxConcurrency: 4, running: 4, idle: 0.9 }), false, 'no M given: N is the limit');
+});
+
+test("a file's CPU time is read from the shell's `times` (dash and bash print it alike)", () => {
+  assert.equal(childrenCpuMs('0m0.001000s 0m0.002000s\n1m2.500000s 0m0.250000s\n'), 62_750);
+  assert.equal(childrenCpuMs('0m0.00s 0m0.00s\n0m3.21s 0m1.01s'), 4_220);
+  assert.equal(childrenCpuMs(''), undefined, 'the shell was killed before it could say');
 });
