@@ -38,7 +38,7 @@ function thisBuild(): string {
 
 /** `args`: the arguments after the script, as in `pgwarden --config FILE wal-push --db NAME %p`. */
 export async function runWalCommand(args: string[]): Promise<void> {
-  // The global options as client/cli.ts declares them.
+  // The global options as client/program.ts declares them.
   const program = new Command('pgwarden')
     .option('-c, --config <file>', 'configuration file (default: $PGWARDEN_CONFIG or ./pgwarden.yaml)')
     .option('--json', 'print one JSON object on stdout (for scripts)', false)

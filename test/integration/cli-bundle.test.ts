@@ -4,23 +4,19 @@
 // No server is needed: the commands fail at the configuration, after their modules have loaded.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { PROGRAM_BUNDLE } from '../../client/program-entry.js';
 import { distPath } from '../../config/install.js';
 import { CLI } from '../harness/archiving.js';
+import { recordModuleLoads } from '../harness/module-loads.js';
 
 let dir: string;
-let hooks: string;
 
 before(() => {
   dir = mkdtempSync(join(tmpdir(), 'pgwarden-test-cli-bundle-'));
-  hooks = join(dir, 'hooks');
-  mkdirSync(hooks);
-  writeFileSync(join(hooks, 'register.mjs'), "import { register } from 'node:module';\nregister('./load.mjs', import.meta.url);\n");
-  writeFileSync(join(hooks, 'load.mjs'), "import { appendFileSync } from 'node:fs';\nexport async function load(url, context, next) {\n  if (url.startsWith('file:')) appendFileSync(process.env.LOADED, `${url}\\n`);\n  return next(url, context);\n}\n");
   writeFileSync(join(dir, 'pgwarden.yaml'), 'temporal: { address: 127.0.0.1:1 }\n'); // no repositories, no databases: invalid
 });
 
@@ -28,10 +24,9 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 
 /** Runs the CLI with `args`; returns its result and the files (URLs) it loaded, from dist/ or node_modules. */
 async function loadedBy(args: string[]) {
-  const loaded = join(dir, `loaded-${args[0]}.txt`);
-  writeFileSync(loaded, '');
-  const run = await execa(process.execPath, ['--import', join(hooks, 'register.mjs'), CLI, '--config', join(dir, 'pgwarden.yaml'), ...args], { reject: false, all: true, env: { LOADED: loaded } });
-  return { run, files: readFileSync(loaded, 'utf8').split('\n').filter(Boolean) };
+  const loads = recordModuleLoads(join(dir, 'hooks'), args[0]!);
+  const run = await execa(process.execPath, [...loads.nodeArgs, CLI, '--config', join(dir, 'pgwarden.yaml'), ...args], { reject: false, all: true, env: loads.env });
+  return { run, files: loads.loaded() };
 }
 
 const ownModules = (files: string[]) => files.filter((f) => f.includes('/dist/') && !f.includes('/node_modules/'));

@@ -14,6 +14,7 @@ import { WAL_ENTRY_BUNDLE } from '../../client/per-segment.js';
 import { CLI } from '../harness/archiving.js';
 import { secretEnv } from '../harness/config.js';
 import { startCountingProxy, type CountingProxy } from '../harness/counting-proxy.js';
+import { recordModuleLoads } from '../harness/module-loads.js';
 import { startCluster, type TestCluster } from '../harness/postgres.js';
 import { startS3, type TestS3 } from '../harness/s3.js';
 
@@ -83,16 +84,10 @@ async function forget(key: string): Promise<void> {
 
 describe('wal-push and wal-fetch, once per segment', () => {
   test('archive_command runs the bundled entry point: nothing from node_modules, no module of the rest of the CLI', async () => {
-    const hooks = join(dir, 'hooks');
-    mkdirSync(hooks, { recursive: true });
-    // Node's module hooks see every module the command loads.
-    writeFileSync(join(hooks, 'register.mjs'), "import { register } from 'node:module';\nregister('./load.mjs', import.meta.url);\n");
-    writeFileSync(join(hooks, 'load.mjs'), "import { appendFileSync } from 'node:fs';\nexport async function load(url, context, next) {\n  if (url.startsWith('file:')) appendFileSync(process.env.LOADED, `${url}\\n`);\n  return next(url, context);\n}\n");
-    const loaded = join(hooks, 'loaded.txt');
-    writeFileSync(loaded, '');
-    const run = await pgwarden(['wal-push', '--db', 'app', '--spool', newSpool(), join('pg_wal', segments[0]!)], { nodeArgs: ['--import', join(hooks, 'register.mjs')], env: { LOADED: loaded } });
+    const loads = recordModuleLoads(join(dir, 'hooks'), 'wal-push');
+    const run = await pgwarden(['wal-push', '--db', 'app', '--spool', newSpool(), join('pg_wal', segments[0]!)], { nodeArgs: loads.nodeArgs, env: loads.env });
     assert.equal(run.exitCode, 0, run.all);
-    const files = readFileSync(loaded, 'utf8').split('\n').filter(Boolean);
+    const files = loads.loaded();
     const bundle = WAL_ENTRY_BUNDLE.replace(/\.js$/, '');
     assert.ok(files.some((f) => f.endsWith('/wal-entry.bundle.js')), `the bundle ran: ${files.join(' ')}`);
     const others = files.filter((f) => !f.endsWith('/client/cli.js') && !f.endsWith('/client/per-segment.js') && !f.includes(bundle));
