@@ -119,8 +119,14 @@ export class LocalCluster {
     walk(path);
   }
 
-  /** initdb with scram passwords; the superuser is `superuser` with `password`. */
+  /** initdb with scram passwords; the superuser is `superuser` with `password`; then our settings (configureNew). */
   async init(superuser: string, password: string, extraConf: string[] = []): Promise<void> {
+    await this.initdb(superuser, password);
+    this.configureNew(extraConf);
+  }
+
+  /** initdb alone: a data directory with its defaults, the superuser `superuser` with `password` (scram). */
+  async initdb(superuser: string, password: string): Promise<void> {
     mkdirSync(this.options.dataDir, { recursive: true, mode: 0o700 });
     const pwfile = join(this.options.dataDir, '..', `.pwfile-${this.options.port}`);
     writeFileSync(pwfile, `${password}\n`, { mode: 0o600 });
@@ -131,6 +137,10 @@ export class LocalCluster {
     } finally {
       rmSync(pwfile, { force: true });
     }
+  }
+
+  /** The settings a new cluster of ours starts with: its port, local connections only, its socket in its data directory. */
+  configureNew(extraConf: string[] = []): void {
     this.configure([
       `port = ${this.options.port}`,
       `listen_addresses = '127.0.0.1'`,

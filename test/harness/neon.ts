@@ -15,6 +15,7 @@ import { execa } from 'execa';
 import pg from 'pg';
 import { serverBinDir } from '../../activities/postgres/binaries.js';
 import { clusterUser, freePort, LocalCluster } from '../../activities/postgres/cluster.js';
+import { initAndStart } from './pg-template.js';
 
 const SUPERUSER = 'cloud_admin'; // Neon's own superuser; users get neondb_owner, a member of neon_superuser
 
@@ -141,13 +142,12 @@ export async function startFakeNeon(options: { historyRetentionSeconds?: number;
 
   const parent = new LocalCluster({ dataDir: join(root, 'main'), binDir: serverBinDir(), port: await freePort(), ...(user ? { user } : {}) });
   if (user) parent.own(root);
-  await parent.init(SUPERUSER, adminPassword, [
+  await initAndStart(parent, SUPERUSER, adminPassword, [
     'wal_level = replica',
     'archive_mode = on',
     `archive_command = 'test ! -f ${archive}/%f && cp %p ${archive}/%f'`,
     'max_wal_senders = 4',
   ]);
-  await parent.start();
   const admin = (db: string) => parent.url(SUPERUSER, adminPassword, db);
   await sql(admin('postgres'), [
     'CREATE ROLE neon_superuser NOLOGIN CREATEDB CREATEROLE IN ROLE pg_read_all_data, pg_write_all_data, pg_monitor',

@@ -1,11 +1,12 @@
-// Real PostgreSQL clusters for tests: initdb into a fresh directory, started on a free port, as an
-// unprivileged OS user when the tests run as root.
+// Real PostgreSQL clusters for tests: a fresh directory (initdb, or a copy of this run's template: pg-template.ts),
+// started on a free port, as an unprivileged OS user when the tests run as root.
 import { mkdtempSync, chmodSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { clusterUser, freePort, LocalCluster } from '../../activities/postgres/cluster.js';
 import { serverBinDir } from '../../activities/postgres/binaries.js';
+import { initAndStart } from './pg-template.js';
 
 export const SUPERUSER = 'warden_admin';
 
@@ -27,8 +28,7 @@ export async function startCluster(extraConf: string[] = [], env: Record<string,
   const password = `pw-${Math.random().toString(36).slice(2)}`;
   const cluster = new LocalCluster({ dataDir: join(root, 'data'), binDir: serverBinDir(), port: await freePort(), ...(user ? { user } : {}) });
   if (user) cluster.own(root);
-  await cluster.init(SUPERUSER, password, extraConf);
-  await cluster.start(600, env);
+  await initAndStart(cluster, SUPERUSER, password, extraConf, env);
   const url = (database: string) => cluster.url(SUPERUSER, password, database);
   const query = async <T extends pg.QueryResultRow>(database: string, sql: string, params?: unknown[]) => {
     const client = new pg.Client({ connectionString: url(database) });

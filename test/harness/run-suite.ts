@@ -1,5 +1,6 @@
 // The test suite's runner (`npm test`): one Temporal dev server for every test file (each file works in a
-// namespace of its own, test/harness/temporal.ts), files side by side, the longest first.
+// namespace of its own, test/harness/temporal.ts), one initdb per superuser that every file's PostgreSQL clusters
+// are copied from (test/harness/pg-template.ts), files side by side, the longest first.
 // Usage: node dist/test/harness/run-suite.js [--concurrency N] [--max-concurrency M] <test files…>
 //
 // N files always run at once. Many of the long files spend most of their time waiting (a heartbeat timeout, an
@@ -13,11 +14,12 @@
 // first (files it has no time for before those), so that no long file starts last while the other slots sit idle.
 // That order is what makes the suite's wall time close to its work divided by the slots.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SHARED_TEMPORAL_ENV, startDevServer } from './temporal.js';
+import { PG_TEMPLATES_ENV } from './pg-template.js';
 
 const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
 const TIMES = join(ROOT, '.pgwarden', 'test-times.json');
@@ -231,12 +233,17 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   };
   process.on('SIGINT', forward).on('SIGTERM', forward);
   const temporal = await startDevServer();
+  // The files' PostgreSQL clusters are copies of one initdb per superuser (pg-template.ts), kept here for this run.
+  const templates = mkdtempSync(join(tmpdir(), 'pgwarden-test-pg-templates-'));
+  chmodSync(templates, 0o755);
   let runs: FileRun[] = [];
   const started = Date.now();
   try {
-    runs = await runAll(longestFirst(files, { ...readTimes(COMMITTED_TIMES), ...readTimes() }), concurrency, maxConcurrency, { ...process.env, [SHARED_TEMPORAL_ENV]: temporal.address });
+    const env = { ...process.env, [SHARED_TEMPORAL_ENV]: temporal.address, [PG_TEMPLATES_ENV]: templates };
+    runs = await runAll(longestFirst(files, { ...readTimes(COMMITTED_TIMES), ...readTimes() }), concurrency, maxConcurrency, env);
   } finally {
     await temporal.teardown();
+    rmSync(templates, { recursive: true, force: true });
   }
   summarize(runs, Date.now() - started, concurrency, maxConcurrency);
   saveTimes(runs);

@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { serverBinDir } from '../../activities/postgres/binaries.js';
 import { clusterUser, freePort, LocalCluster } from '../../activities/postgres/cluster.js';
+import { initAndStart } from './pg-template.js';
 
 export interface SupabaseProject {
   /** The user's connection: the postgres role (not a superuser), database postgres. */
@@ -226,8 +227,7 @@ export async function startSupabaseProject(options: { withUserData: boolean; leg
   const postgresPassword = randomBytes(12).toString('hex');
   const cluster = new LocalCluster({ dataDir: join(root, 'data'), binDir: serverBinDir(), port: await freePort(), ...(user ? { user } : {}) });
   if (user) cluster.own(root);
-  await cluster.init('supabase_admin', adminPassword);
-  await cluster.start();
+  await initAndStart(cluster, 'supabase_admin', adminPassword);
   const adminUrl = cluster.url('supabase_admin', adminPassword, 'postgres');
   const url = cluster.url('postgres', postgresPassword, 'postgres');
   const stop = async () => {
