@@ -1,8 +1,8 @@
 // A real S3 server for tests: versitygw over a temp directory (real SigV4, multipart uploads).
-import { mkdtempSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent, get as httpsGet } from 'node:https';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { execa } from 'execa';
 import { CreateBucketCommand, PutBucketPolicyCommand, S3Client } from '@aws-sdk/client-s3';
 import { freePort } from '../../activities/postgres/cluster.js';
@@ -17,6 +17,12 @@ export interface TestS3 {
   client: S3Client;
   /** `objectLock`: a bucket with S3 Object Lock (the server must have been started with `versioning`). */
   createBucket(name: string, options?: { objectLock?: boolean }): Promise<void>;
+  /**
+   * Copies of `key` (stored through the API) under each of `keys`, made on the server's disk as it stores objects
+   * (the data file, and its metadata in the sidecar folder): thousands of objects to list or page through, without
+   * thousands of PUTs. Not for tests of what the server does when it stores an object.
+   */
+  copyStored(bucket: string, key: string, keys: string[]): void;
   /** A second account that may list and read `bucket` but not write to it (a bucket policy, as S3 does it). */
   readOnlyAccount(bucket: string): Promise<{ accessKeyId: string; secretAccessKey: string }>;
   /** The server goes away (connections refused), its data stays. */
@@ -81,6 +87,17 @@ export async function startS3(options: { tls?: { crt: string; key: string; ca: s
     client,
     createBucket: async (name, bucketOptions = {}) => {
       await client.send(new CreateBucketCommand({ Bucket: name, ...(bucketOptions.objectLock ? { ObjectLockEnabledForBucket: true } : {}) }));
+    },
+    copyStored: (bucket, key, keys) => {
+      const data = readFileSync(join(root, bucket, key));
+      const meta = join(sidecar, bucket, key, 'meta');
+      const metaFiles = readdirSync(meta).map((name) => [name, readFileSync(join(meta, name))] as const);
+      for (const copy of keys) {
+        mkdirSync(dirname(join(root, bucket, copy)), { recursive: true });
+        writeFileSync(join(root, bucket, copy), data);
+        mkdirSync(join(sidecar, bucket, copy, 'meta'), { recursive: true });
+        for (const [name, bytes] of metaFiles) writeFileSync(join(sidecar, bucket, copy, 'meta', name), bytes);
+      }
     },
     readOnlyAccount: async (bucket) => {
       const account = { accessKeyId: `reader${Math.random().toString(36).slice(2, 8)}`, secretAccessKey: `secret-${Math.random().toString(36).slice(2)}` };

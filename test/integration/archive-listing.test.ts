@@ -19,10 +19,10 @@ let repo: S3Repository;
 before(async () => {
   s3 = await startS3();
   await s3.createBucket(BUCKET);
-  const names = Array.from({ length: SEGMENTS }, (_, i) => segmentName(1, 0x100n + BigInt(i), 16 * 1024 * 1024));
-  for (let i = 0; i < names.length; i += 50) {
-    await Promise.all(names.slice(i, i + 50).map((name) => s3.client.send(new PutObjectCommand({ Bucket: BUCKET, Key: `p/busy/wal/${name}.zst.gpg`, Body: 'x' }))));
-  }
+  const keys = Array.from({ length: SEGMENTS }, (_, i) => `p/busy/wal/${segmentName(1, 0x100n + BigInt(i), 16 * 1024 * 1024)}.zst.gpg`);
+  // One stored through the API, the others copied beside it on the server's disk (what is tested is the listing).
+  await s3.client.send(new PutObjectCommand({ Bucket: BUCKET, Key: keys[0]!, Body: 'x' }));
+  s3.copyStored(BUCKET, keys[0]!, keys.slice(1));
   process.env.PGWARDEN_TEST_LISTING_KEY = s3.accessKeyId;
   process.env.PGWARDEN_TEST_LISTING_SECRET = s3.secretAccessKey;
   repo = new S3Repository('archive', {
