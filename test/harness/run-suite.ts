@@ -8,8 +8,8 @@
 // the machine's CPU has been at least IDLE_TO_ADMIT idle for the last few seconds, another file starts, up to M
 // (one every few seconds, so that each has shown what it costs before the next is let in).
 //
-// Each file runs in a `node --test` process of its own (as node --test would run it), its output kept together and
-// printed when it ends, with its time. The times are kept in .pgwarden/test-times.json (over the ones committed in
+// Each file runs in a node process of its own (node runs the file; its node:test tests report TAP), its output kept
+// together and printed when it ends, with its time. The times are kept in .pgwarden/test-times.json (over the ones committed in
 // test/harness/test-times.json, from a run on a 2-core machine): the next run starts the files that took longest
 // first (files it has no time for before those), so that no long file starts last while the other slots sit idle.
 // That order is what makes the suite's wall time close to its work divided by the slots.
@@ -92,11 +92,14 @@ function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
 }
 
 /**
- * `node --test FILE` under a POSIX shell, whose `times` then writes on fd 3 the CPU time of the processes it waited
- * for: the test runner, the test process and what that waited for (the CLI, pg_dump, gpg…). Printed with each file,
- * and summed: the suite is CPU-bound on 2 cores, so that is where its time goes.
+ * The test file run by node itself (node:test runs a file's tests when it is the main module, reporting TAP and
+ * exiting non-zero when one fails), not under `node --test`, which on Node 20 is one more process per file that
+ * only starts the file's own (a tenth of a CPU-second or more, at every file). Under a POSIX shell, whose `times`
+ * then writes on fd 3 the CPU time of the processes it waited for: the test process and what that waited for
+ * (the CLI, pg_dump, gpg…). Printed with each file, and summed: the suite is CPU-bound on 2 cores, so that is
+ * where its time goes.
  */
-const MEASURED = 'node="$1"; shift; "$node" --test --test-reporter=tap "$@"; status=$?; times >&3; exit $status';
+const MEASURED = 'node="$1"; shift; "$node" --test-reporter=tap "$@"; status=$?; times >&3; exit $status';
 
 /** The children's user and system time from the second line of `times` ("0m1.50s 0m0.25s"), in ms. */
 export function childrenCpuMs(timesOutput: string): number | undefined {
