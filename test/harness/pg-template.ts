@@ -11,7 +11,7 @@ import { basename, dirname, join } from 'node:path';
 import { execa } from 'execa';
 import pg from 'pg';
 import crc32c from 'crc-32/crc32c.js';
-import type { LocalCluster } from '../../activities/postgres/cluster.js';
+import { LocalCluster } from '../../activities/postgres/cluster.js';
 
 export const PG_TEMPLATES_ENV = 'PGWARDEN_TEST_PG_TEMPLATES';
 
@@ -61,7 +61,6 @@ async function templateFor(templates: string, cluster: LocalCluster, superuser: 
   if (existsSync(dir)) return read();
   const building = mkdtempSync(join(templates, 'building-'));
   chmodSync(building, 0o755); // the cluster's OS user must reach the data directory
-  const { LocalCluster } = await import('../../activities/postgres/cluster.js');
   const template = new LocalCluster({ ...cluster.options, dataDir: join(building, 'data'), port: 0 });
   const password = randomBytes(12).toString('hex');
   await template.initdb(superuser, password);
