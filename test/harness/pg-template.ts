@@ -101,8 +101,3 @@ function crcOffset(control: Buffer): number {
   }
   throw new Error('pg_control: no CRC-32C found in its first KiB (not a pg_control file?)');
 }
-
-/** The system identifier pg_control holds (the first 8 bytes, little-endian on this machine). */
-export function systemIdentifier(file: string): bigint {
-  return readFileSync(file).readBigUInt64LE(0);
-}
