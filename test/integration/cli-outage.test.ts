@@ -14,24 +14,29 @@ import { createActivities } from '../../activities/index.js';
 import type { DumpLogicalOutput } from '../../activities/backup/inputs.js';
 import { CLI } from '../harness/archiving.js';
 import { testConfig } from '../harness/config.js';
+import { startSlowLink, type SlowLink } from '../harness/slow-link.js';
 import { startStack, type Stack } from '../harness/stack.js';
 import { startRestartableTemporal, type RestartableTemporal } from '../harness/temporal-restartable.js';
 import { processEnvironment, startWorkerProcess, writeConfigFile, type WorkerProcess } from '../harness/worker-process.js';
 
 let stack: Stack;
 let temporal: RestartableTemporal;
+/** The ledger database across a slow link: its dump takes seconds, long enough to stop Temporal in its middle. */
+let ledgerLink: SlowLink;
 const workers: WorkerProcess[] = [];
 
 before(async () => {
-  // Its own Temporal for the stack: the CLI and workers talk to the restartable server, in its default namespace.
+  // The CLI and workers talk to the restartable server, in its default namespace (configFor), not the stack's.
   // Both kept as soon as each is up: if the other fails, after() still stops this one (else the file never exits).
-  const [ownStack, restartable] = await Promise.allSettled([startStack({ ownTemporal: true }), startRestartableTemporal()]);
+  const [ownStack, restartable] = await Promise.allSettled([startStack(), startRestartableTemporal()]);
   if (ownStack.status === 'fulfilled') stack = ownStack.value;
   if (restartable.status === 'fulfilled') temporal = restartable.value;
   for (const started of [ownStack, restartable]) if (started.status === 'rejected') throw started.reason;
   await stack.pg.query('postgres', 'CREATE DATABASE ledger');
-  // Big enough that the dump is still running when the test stops Temporal.
-  await stack.pg.query('ledger', "CREATE TABLE entries (id bigserial PRIMARY KEY, memo text, sum text); INSERT INTO entries (memo, sum) SELECT md5(g::text) || md5((g * 7)::text), md5((g * 3)::text) FROM generate_series(1, 1500000) g");
+  // About 3 MB of rows read at 300 kB/s: the dump is still running when the test stops Temporal a second into it,
+  // and done well within the 20 s that Temporal stays down.
+  await stack.pg.query('ledger', "CREATE TABLE entries (id bigserial PRIMARY KEY, memo text, sum text); INSERT INTO entries (memo, sum) SELECT md5(g::text) || md5((g * 7)::text), md5((g * 3)::text) FROM generate_series(1, 30000) g");
+  ledgerLink = await startSlowLink(stack.pg.url('ledger'), 300_000);
   await stack.pg.query('postgres', 'CREATE DATABASE shop');
   await stack.pg.query('shop', "CREATE TABLE items (id serial PRIMARY KEY, name text); INSERT INTO items (name) SELECT 'item ' || g FROM generate_series(1, 100) g");
 });
@@ -39,6 +44,7 @@ before(async () => {
 after(async () => {
   await Promise.all(workers.map((w) => w.stop('SIGKILL')));
   await temporal?.teardown();
+  await ledgerLink?.stop();
   await stack?.stop();
 });
 
@@ -62,8 +68,9 @@ function cli(configFile: string, args: string[]): Cli {
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 function configFor(database: string): { input: ConfigInput; file: string } {
-  const base = stack.configInput({ [database]: { db: database, repositories: ['local'] } });
-  const input = { ...base, temporal: { ...base.temporal!, address: temporal.address } };
+  const url = database === 'ledger' ? ledgerLink.through(stack.pg.url(database)) : undefined;
+  const base = stack.configInput({ [database]: { db: database, repositories: ['local'], ...(url ? { url } : {}) } });
+  const input = { ...base, temporal: { ...base.temporal!, address: temporal.address, namespace: 'default' } };
   return { input, file: writeConfigFile(input) };
 }
 

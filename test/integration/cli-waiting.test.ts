@@ -14,6 +14,7 @@ import { backupWorkflowId } from '../../domain/ids.js';
 import type { BackupResult } from '../../domain/backup.js';
 import { CLI } from '../harness/archiving.js';
 import { testConfig } from '../harness/config.js';
+import { startSlowLink } from '../harness/slow-link.js';
 import { startStack, type Stack } from '../harness/stack.js';
 import { processEnvironment, startWorkerProcess, writeConfigFile, type WorkerProcess } from '../harness/worker-process.js';
 
@@ -173,9 +174,10 @@ describe('a CLI waiting on a task queue whose worker died', () => {
 describe('a CLI waiting while its only worker is killed with -9 in the middle of a backup', () => {
   test('says so once the heartbeat has timed out, in the past tense, and that no worker is running', async () => {
     await stack.pg.query('postgres', 'CREATE DATABASE bulky');
-    // Big enough that the dump is still running when the test kills its worker.
-    await stack.pg.query('bulky', "CREATE TABLE t (id bigserial PRIMARY KEY, a text); INSERT INTO t (a) SELECT repeat(md5(g::text), 4) FROM generate_series(1, 1000000) g");
-    const input = stack.configInput({ bulky: { db: 'bulky' } });
+    // About 3 MB of rows read at 300 kB/s: the dump is still running when the test kills its worker.
+    await stack.pg.query('bulky', "CREATE TABLE t (id bigserial PRIMARY KEY, a text); INSERT INTO t (a) SELECT repeat(md5(g::text), 4) FROM generate_series(1, 20000) g");
+    const link = await startSlowLink(stack.pg.url('bulky'), 300_000);
+    const input = stack.configInput({ bulky: { db: 'bulky', url: link.through(stack.pg.url('bulky')) } });
     const file = writeConfigFile(input);
     const worker = await startWorkerProcess(stack.env.client, input, file);
     const backup = cli(file, ['backup', '--db', 'bulky']);
@@ -198,6 +200,7 @@ describe('a CLI waiting while its only worker is killed with -9 in the middle of
       await backup.says(/No worker is running/, 180_000);
     } finally {
       await interrupt(backup);
+      await link.stop();
     }
   });
 });

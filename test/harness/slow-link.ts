@@ -1,0 +1,85 @@
+// A TCP proxy in front of a PostgreSQL server that carries bytes at a set rate each way, shared by every
+// connection through it: a database across a slow link. A test that must catch a job half-way (a worker stopped
+// mid-dump, Temporal restarted mid-restore) points the job's connection at it instead of making the table big
+// enough to take long: the job runs as long, the real pg_dump, psql and pipeline run the same way, and the machine
+// does a fraction of the work (the suite is CPU-bound on 2 cores). Small exchanges (a query, a catalog read) fit in
+// the burst and are not held.
+import { createServer, connect, type AddressInfo, type Socket } from 'node:net';
+import { Transform, type TransformCallback } from 'node:stream';
+
+export interface SlowLink {
+  /** `url` (a postgresql:// URL of the server behind the link) with its host and port replaced by the link's. */
+  through(url: string): string;
+  /** Bytes carried so far, from the server and to it. */
+  carried(): { fromServer: number; toServer: number };
+  stop(): Promise<void>;
+}
+
+const BURST_BYTES = 256 * 1024;
+
+/** One direction of the link: a token bucket every connection draws on. */
+class Bucket {
+  private tokens = BURST_BYTES;
+  private last = Date.now();
+  carried = 0;
+  constructor(private readonly bytesPerSecond: number) {}
+  /** Takes `bytes` and says how long the sender must wait before the next chunk (ms). */
+  take(bytes: number): number {
+    const now = Date.now();
+    this.tokens = Math.min(BURST_BYTES, this.tokens + ((now - this.last) / 1000) * this.bytesPerSecond);
+    this.last = now;
+    this.tokens -= bytes;
+    this.carried += bytes;
+    return this.tokens >= 0 ? 0 : (-this.tokens / this.bytesPerSecond) * 1000;
+  }
+}
+
+function paced(bucket: Bucket): Transform {
+  return new Transform({
+    transform(chunk: Buffer, _encoding, done: TransformCallback) {
+      this.push(chunk);
+      const wait = bucket.take(chunk.length);
+      if (wait === 0) done();
+      else setTimeout(done, wait);
+    },
+  });
+}
+
+/** A link to `upstream` (host and port of the server) carrying `bytesPerSecond` each way. */
+export async function startSlowLink(upstreamUrl: string, bytesPerSecond: number): Promise<SlowLink> {
+  const upstream = new URL(upstreamUrl);
+  const down = new Bucket(bytesPerSecond);
+  const up = new Bucket(bytesPerSecond);
+  const open = new Set<Socket>();
+  const server = createServer((client) => {
+    const serverSide = connect({ host: upstream.hostname, port: Number(upstream.port || 5432) });
+    for (const socket of [client, serverSide]) {
+      open.add(socket);
+      socket.on('close', () => open.delete(socket));
+    }
+    // Either end going away (a server restart, a killed client) ends the other, as a lost link would.
+    const end = () => {
+      client.destroy();
+      serverSide.destroy();
+    };
+    client.on('error', end).on('close', end);
+    serverSide.on('error', end).on('close', end);
+    client.pipe(paced(up)).pipe(serverSide);
+    serverSide.pipe(paced(down)).pipe(client);
+  });
+  await new Promise<void>((resolve, reject) => server.once('error', reject).listen(0, '127.0.0.1', () => resolve()));
+  const port = (server.address() as AddressInfo).port;
+  return {
+    through(url) {
+      const via = new URL(url);
+      via.hostname = '127.0.0.1';
+      via.port = String(port);
+      return via.toString();
+    },
+    carried: () => ({ fromServer: down.carried, toServer: up.carried }),
+    async stop() {
+      for (const socket of open) socket.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
