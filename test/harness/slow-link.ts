@@ -5,7 +5,6 @@
 // does a fraction of the work (the suite is CPU-bound on 2 cores). Small exchanges (a query, a catalog read) fit in
 // the burst and are not held.
 import { createServer, connect, type AddressInfo, type Socket } from 'node:net';
-import { Transform, type TransformCallback } from 'node:stream';
 
 export interface SlowLink {
   /** `url` (a postgresql:// URL of the server behind the link) with its host and port replaced by the link's. */
@@ -34,14 +33,23 @@ class Bucket {
   }
 }
 
-function paced(bucket: Bucket): Transform {
-  return new Transform({
-    transform(chunk: Buffer, _encoding, done: TransformCallback) {
-      this.push(chunk);
-      const wait = bucket.take(chunk.length);
-      if (wait === 0) done();
-      else setTimeout(done, wait);
-    },
+/**
+ * Relays `from` to `to` at the bucket's pace: after each chunk, `from` is paused until `to` has taken it in (its
+ * "drain") and the bucket allows the next one.
+ */
+function relay(from: Socket, to: Socket, bucket: Bucket): void {
+  from.on('data', (chunk: Buffer) => {
+    const taken = to.write(chunk);
+    const wait = bucket.take(chunk.length);
+    if (taken && wait === 0) return;
+    from.pause();
+    let holds = (taken ? 0 : 1) + (wait === 0 ? 0 : 1);
+    const release = () => {
+      holds -= 1;
+      if (holds === 0 && !from.destroyed) from.resume();
+    };
+    if (!taken) to.once('drain', release);
+    if (wait !== 0) setTimeout(release, wait);
   });
 }
 
@@ -64,8 +72,8 @@ export async function startSlowLink(upstreamUrl: string, bytesPerSecond: number)
     };
     client.on('error', end).on('close', end);
     serverSide.on('error', end).on('close', end);
-    client.pipe(paced(up)).pipe(serverSide);
-    serverSide.pipe(paced(down)).pipe(client);
+    relay(client, serverSide, up);
+    relay(serverSide, client, down);
   });
   await new Promise<void>((resolve, reject) => server.once('error', reject).listen(0, '127.0.0.1', () => resolve()));
   const port = (server.address() as AddressInfo).port;
