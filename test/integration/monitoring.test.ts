@@ -23,6 +23,7 @@ import type { DrillResult } from '../../domain/verify.js';
 import type { MonitorResult } from '../../domain/health.js';
 import { secretEnv, testConfig } from '../harness/config.js';
 import { fakeHealthchecks, fakePagerDuty, fakeSlack, fakeWebhook, type FakeService } from '../harness/services.js';
+import { namespaceOf } from '../harness/temporal.js';
 import { startStack, type Stack } from '../harness/stack.js';
 
 const CLI = fileURLToPath(new URL('../../client/cli.js', import.meta.url));
@@ -37,7 +38,7 @@ let config: Config;
 const ROUTING_KEY = 'R0UT1NGKEY0123456789abcdef012345';
 
 before(async () => {
-  [stack, slack, pagerduty, healthchecks, webhook] = await Promise.all([startStack({ ownTemporal: true }) /* links name the "default" namespace */, fakeSlack(), fakePagerDuty(), fakeHealthchecks(), fakeWebhook()]);
+  [stack, slack, pagerduty, healthchecks, webhook] = await Promise.all([startStack(), fakeSlack(), fakePagerDuty(), fakeHealthchecks(), fakeWebhook()]);
   await stack.pg.query('postgres', 'CREATE DATABASE shop');
   await stack.pg.query('postgres', 'CREATE DATABASE tiny');
   await stack.pg.query('postgres', 'CREATE DATABASE hollow');
@@ -114,7 +115,7 @@ describe('alerts from a job, at once', () => {
     assert.equal(pd.json.payload.severity, 'critical', 'SEV-1 pages as critical');
     assert.equal(pd.json.payload.source, 'pgwarden/tiny');
     assert.match(pd.json.payload.summary, /SEV-1.*tiny.*backup too small.*holds no rows \(\d+ B of table data, all of it dump framing; alert below 1\.00 KiB or without rows\)/);
-    assert.equal(pd.json.links[0].href, `http://temporal-ui.test:8233/namespaces/default/workflows/pgwarden-backup-tiny/${result.runId}/history`);
+    assert.equal(pd.json.links[0].href, `http://temporal-ui.test:8233/namespaces/${namespaceOf(stack.env)}/workflows/pgwarden-backup-tiny/${result.runId}/history`);
 
     const message = await slack.waitFor((r) => /backup too small/.test(r.json?.text ?? ''));
     assert.equal(message.path, '/services/T000/B000/XXXX');
